@@ -1,0 +1,71 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kaimen.domain.errors import BatchRejected, EnrolmentConflict, IdentityRejected
+
+PROBLEM = "application/problem+json"
+
+
+class FieldProblem(BaseModel):
+    line: int
+    field: str
+    reason: str
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] = []
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def install(app: FastAPI) -> None:
+    """Map kaimen's errors and framework errors onto problem details."""
+
+    @app.exception_handler(BatchRejected)
+    async def _batch(_: Request, exc: BatchRejected) -> JSONResponse:
+        return problem(
+            422,
+            "Batch rejected",
+            f"{exc.bad_lines} event(s) are invalid; nothing was stored",
+            errors=[{"line": e.line, "field": e.field, "reason": e.reason} for e in exc.errors],
+        )
+
+    @app.exception_handler(IdentityRejected)
+    async def _identity(_: Request, exc: IdentityRejected) -> JSONResponse:
+        return problem(422, "Identity rejected", exc.message, reason=exc.reason)
+
+    @app.exception_handler(EnrolmentConflict)
+    async def _conflict(_: Request, exc: EnrolmentConflict) -> JSONResponse:
+        return problem(409, "Enrolment conflict", exc.message, reason=exc.reason)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for item in exc.errors():
+            location = [str(p) for p in item.get("loc", ()) if p != "body"]
+            line = next((int(p) + 1 for p in location if p.isdigit()), 0)
+            field = next((p for p in reversed(location) if not p.isdigit()), "body")
+            errors.append({"line": line, "field": field, "reason": item.get("msg", "invalid")})
+        return problem(
+            422, "Request invalid", "the request does not match its schema", errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), str(exc.detail))

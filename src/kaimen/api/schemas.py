@@ -1,0 +1,72 @@
+"""Request and response bodies, generated from the event catalogue where they describe events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from kaimen.domain.events import EVENT_KINDS, FIELDS, FieldType
+
+MAX_REQUEST_EVENTS = 10_000
+MAX_FIELD_CHARS = 400
+
+
+def _event_field(name: str) -> tuple[Any, Any]:
+    spec = FIELDS[name]
+    required = name in {"source", "event_id", "person_id", "kind", "occurred_at"}
+    # Numbers may come as JSON numbers or strings; the rules in ingest judge the text either way.
+    annotation: Any = str
+    if spec.type in (FieldType.DECIMAL, FieldType.INTEGER):
+        annotation = str | int | float
+    if not required:
+        annotation = annotation | None
+    description = spec.description
+    if name == "kind":
+        description += ": " + ", ".join(EVENT_KINDS)
+    return (
+        annotation,
+        Field(
+            ... if required else None,
+            description=description,
+            max_length=MAX_FIELD_CHARS if annotation is str else None,
+        ),
+    )
+
+
+EventIn: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "EventIn",
+    __config__=ConfigDict(extra="forbid", strict=False),
+    __doc__="One event: the envelope plus the payload fields of its kind (see the catalogue).",
+    **{name: _event_field(name) for name in FIELDS},
+)
+
+
+class EventBatch(BaseModel):
+    """Up to 10,000 events, accepted or rejected together."""
+
+    model_config = ConfigDict(extra="forbid")
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_REQUEST_EVENTS)
+
+
+class IngestResult(BaseModel):
+    total: int = Field(description="events in the request")
+    new: int = Field(description="events stored for the first time")
+    duplicate: int = Field(description="events already stored with the same content")
+
+
+class EnrolmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phone: str = Field(max_length=32, description="E.164 or an 11-digit mainland mobile number")
+    national_id: str = Field(max_length=32, description="18-character resident ID (GB 11643)")
+
+
+class EnrolmentOut(BaseModel):
+    person_id: str
+
+
+def as_text(value: Any) -> str | None:
+    """A JSON value as the text the ingest rules read (numbers keep their JSON spelling)."""
+    if value is None or isinstance(value, str):
+        return value
+    return repr(value) if isinstance(value, float) else str(value)

@@ -1,0 +1,66 @@
+"""Settings, read from the environment (KAIMEN_*) by entry points only."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kaimen.domain.errors import ConfigurationError
+from kaimen.store.identity_vault import IdentityVault, decode_secret, new_secret
+
+
+class Settings(BaseSettings):
+    """Where kaimen keeps its data and the secrets it needs.
+
+    `home` holds the SQLite file, the lake and, when no secret is configured, generated keys
+    (readable by the owner only). Production sets `KAIMEN_DATABASE_URL`, `KAIMEN_SECRET_KEY`
+    and `KAIMEN_ADMIN_TOKEN` explicitly.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KAIMEN_", extra="ignore")
+
+    home: Path = Path(".kaimen")
+    database_url: str | None = None
+    secret_key: SecretStr | None = None
+    admin_token: SecretStr | None = None
+    max_request_events: int = 10_000
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'kaimen.sqlite').resolve()}"
+
+    @property
+    def lake_root(self) -> Path:
+        return (self.home / "lake").resolve()
+
+    def _generated(self, name: str, make: str) -> str:
+        path = self.home / name
+        if path.exists():
+            return path.read_text().strip()
+        self.home.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(make + "\n")
+        return make
+
+    def vault(self) -> IdentityVault:
+        """The identity vault, from KAIMEN_SECRET_KEY or a key generated in `home`."""
+        text = (
+            self.secret_key.get_secret_value()
+            if self.secret_key
+            else self._generated("secret.key", new_secret())
+        )
+        return IdentityVault(decode_secret(text))
+
+    def admin_token_value(self) -> str:
+        """The admin API token, from KAIMEN_ADMIN_TOKEN or generated in `home`."""
+        if self.admin_token:
+            value = self.admin_token.get_secret_value()
+            if len(value) < 16:
+                raise ConfigurationError("KAIMEN_ADMIN_TOKEN must be at least 16 characters")
+            return value
+        return self._generated("admin.token", secrets.token_urlsafe(32))

@@ -1,0 +1,1 @@
+"""Pure, typed values and rules with no I/O."""

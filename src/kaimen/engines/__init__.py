@@ -1,0 +1,1 @@
+"""Engines that run queries over the lake: DuckDB embedded by default."""

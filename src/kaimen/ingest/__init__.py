@@ -1,0 +1,1 @@
+"""Ingestion: validate, deduplicate and store events from files and HTTP, all or nothing."""

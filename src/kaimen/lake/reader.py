@@ -1,0 +1,56 @@
+"""Reading the lake: the files the store lists, deduplicated on (source, event_id)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from kaimen.lake.schema import LAKE_SCHEMA, PARTITION
+
+
+def _sql_list(root: Path, files: Sequence[str]) -> str:
+    quoted = ", ".join("'" + str(root / f).replace("'", "''") + "'" for f in files)
+    return f"[{quoted}]"
+
+
+def raw_events(
+    connection: duckdb.DuckDBPyConnection, root: Path, files: Sequence[str]
+) -> duckdb.DuckDBPyRelation:
+    """Every row of the listed files, with `month` from the partition path."""
+    if not files:
+        empty = LAKE_SCHEMA.empty_table().append_column(PARTITION, pa.array([], pa.string()))
+        return connection.from_arrow(empty)
+    return connection.sql(
+        f"SELECT * FROM read_parquet({_sql_list(root, files)}, hive_partitioning = true, "
+        "hive_types = {'month': VARCHAR}, union_by_name = true)"
+    )
+
+
+def events(
+    connection: duckdb.DuckDBPyConnection, root: Path, files: Sequence[str]
+) -> duckdb.DuckDBPyRelation:
+    """Events with no (source, event_id) counted twice: the first recorded version wins."""
+    relation = raw_events(connection, root, files).query(
+        "lake",
+        "SELECT * FROM lake QUALIFY row_number() OVER "
+        "(PARTITION BY source, event_id ORDER BY recorded_at, content_hash) = 1",
+    )
+    assert relation is not None
+    return relation
+
+
+def count_by_kind(
+    connection: duckdb.DuckDBPyConnection, root: Path, files: Sequence[str]
+) -> list[tuple[str, int, str, str]]:
+    """(kind, events, first month, last month) over the deduplicated lake."""
+    counts = events(connection, root, files).query(
+        "e",
+        f"SELECT kind, count(*), min({PARTITION}), max({PARTITION}) FROM e "
+        "GROUP BY kind ORDER BY kind",
+    )
+    assert counts is not None
+    rows = counts.fetchall()
+    return [(str(k), int(c), str(a), str(b)) for k, c, a, b in rows]

@@ -1,0 +1,38 @@
+"""The lake's Arrow schema, derived from the event catalogue.
+
+Plain Parquet types only (string, decimal(18,2), date32, timestamp[us, UTC], int16) so that
+DuckDB, Spark and any other Parquet reader see the same columns. The month is the Hive
+partition directory (`month=2026-01`), never a column inside the files.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from kaimen.domain.events import AMOUNT_DECIMALS, ENVELOPE, PAYLOAD, FieldType
+
+ARROW_TYPES: dict[FieldType, pa.DataType] = {
+    FieldType.IDENTIFIER: pa.string(),
+    FieldType.TEXT: pa.string(),
+    FieldType.CHOICE: pa.string(),
+    FieldType.CURRENCY: pa.string(),
+    FieldType.DECIMAL: pa.decimal128(18, AMOUNT_DECIMALS),
+    FieldType.DATE: pa.date32(),
+    FieldType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    FieldType.INTEGER: pa.int16(),
+}
+
+# Hash of the event's canonical content (all fields but recorded_at): tells a harmless replay
+# from a conflicting resend of the same (source, event_id).
+CONTENT_HASH = "content_hash"
+
+REQUIRED = frozenset({"source", "event_id", "person_id", "kind", "occurred_at", "recorded_at"})
+
+LAKE_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, ARROW_TYPES[f.type], nullable=f.name not in REQUIRED)
+        for f in ENVELOPE + PAYLOAD
+    ]
+    + [pa.field(CONTENT_HASH, pa.string(), nullable=False)]
+)
+PARTITION = "month"

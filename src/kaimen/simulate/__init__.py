@@ -1,0 +1,1 @@
+"""The synthetic population: people with latent traits, and the events their lives produce."""

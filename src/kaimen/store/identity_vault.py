@@ -1,0 +1,73 @@
+"""Protecting identity values at rest: a keyed hash to find them, encryption to keep them.
+
+One 32-byte master secret yields two independent keys (HKDF-SHA256): one for HMAC-SHA256
+lookup hashes, one for AES-256-GCM. Neither the hash nor the ciphertext reveals the value
+without the secret, and the same value always hashes the same, so uniqueness holds in SQL.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from kaimen.domain.errors import ConfigurationError
+
+SECRET_BYTES = 32
+
+
+def _derive(secret: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
+
+
+class IdentityVault:
+    """Hashes and encrypts identity values with keys derived from one secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) != SECRET_BYTES:
+            raise ConfigurationError(
+                f"the secret key must be {SECRET_BYTES} bytes (base64 in KAIMEN_SECRET_KEY)"
+            )
+        self._hash_key = _derive(secret, b"kaimen identity lookup v1")
+        self._aead = AESGCM(_derive(secret, b"kaimen identity encryption v1"))
+
+    def __repr__(self) -> str:
+        return "IdentityVault(<keys redacted>)"
+
+    def lookup_hash(self, kind: str, value: str) -> str:
+        """Hex HMAC of `kind:value`; kinds never collide with each other."""
+        message = f"{kind}:{value}".encode()
+        return hmac.new(self._hash_key, message, hashlib.sha256).hexdigest()
+
+    def encrypt(self, kind: str, value: str) -> str:
+        """Base64 of nonce + AES-GCM ciphertext, bound to `kind`."""
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, value.encode(), kind.encode())
+        return base64.b64encode(nonce + sealed).decode("ascii")
+
+    def decrypt(self, kind: str, token: str) -> str:
+        raw = base64.b64decode(token)
+        return self._aead.decrypt(raw[:12], raw[12:], kind.encode()).decode()
+
+
+def decode_secret(text: str) -> bytes:
+    """The 32 bytes of a base64 secret, or a `ConfigurationError` saying what is wrong."""
+    try:
+        secret = base64.b64decode(text.strip(), validate=True)
+    except ValueError as exc:
+        raise ConfigurationError("KAIMEN_SECRET_KEY is not valid base64") from exc
+    if len(secret) != SECRET_BYTES:
+        raise ConfigurationError(
+            f"KAIMEN_SECRET_KEY must decode to {SECRET_BYTES} bytes, not {len(secret)}"
+        )
+    return secret
+
+
+def new_secret() -> str:
+    """A fresh random secret, base64-encoded."""
+    return base64.b64encode(os.urandom(SECRET_BYTES)).decode("ascii")

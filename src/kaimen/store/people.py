@@ -1,0 +1,103 @@
+"""People and their identities in the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+from sqlalchemy import Connection, Engine, func, insert, select
+
+from kaimen.store.tables import identities, people
+
+# Both SQLite and PostgreSQL accept this many bound values in one IN list comfortably.
+LOOKUP_CHUNK = 5_000
+
+
+@dataclass(frozen=True)
+class NewPerson:
+    """A validated person ready to insert: identity values already hashed and encrypted."""
+
+    person_id: str
+    birth_date: dt.date
+    national_id_hash: str
+    national_id_encrypted: str
+    phone_hash: str
+    phone_encrypted: str
+
+
+def owners_of(connection: Connection, kind: str, lookup_hashes: Sequence[str]) -> dict[str, str]:
+    """Map each of `lookup_hashes` already enrolled under `kind` to its person."""
+    found: dict[str, str] = {}
+    for start in range(0, len(lookup_hashes), LOOKUP_CHUNK):
+        chunk = list(lookup_hashes[start : start + LOOKUP_CHUNK])
+        rows = connection.execute(
+            select(identities.c.lookup_hash, identities.c.person_id).where(
+                identities.c.kind == kind, identities.c.lookup_hash.in_(chunk)
+            )
+        )
+        found.update({r.lookup_hash: r.person_id for r in rows})
+    return found
+
+
+def existing_person_ids(connection: Connection, person_ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(person_ids), LOOKUP_CHUNK):
+        chunk = list(person_ids[start : start + LOOKUP_CHUNK])
+        rows = connection.execute(select(people.c.person_id).where(people.c.person_id.in_(chunk)))
+        found.update(r.person_id for r in rows)
+    return found
+
+
+def insert_people(connection: Connection, new: Iterable[NewPerson], now: dt.datetime) -> int:
+    """Insert people with both identities in the caller's transaction; returns how many."""
+    rows = list(new)
+    if not rows:
+        return 0
+    connection.execute(
+        insert(people),
+        [{"person_id": p.person_id, "birth_date": p.birth_date, "enrolled_at": now} for p in rows],
+    )
+    connection.execute(
+        insert(identities),
+        [
+            {
+                "person_id": p.person_id,
+                "kind": kind,
+                "lookup_hash": digest,
+                "encrypted_value": cipher,
+                "created_at": now,
+            }
+            for p in rows
+            for kind, digest, cipher in (
+                ("cn_resident_id", p.national_id_hash, p.national_id_encrypted),
+                ("phone", p.phone_hash, p.phone_encrypted),
+            )
+        ],
+    )
+    return len(rows)
+
+
+def count_active(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count()).select_from(people).where(people.c.status == "active")
+            ).scalar_one()
+        )
+
+
+def active_birth_dates(connection: Connection) -> pa.Table:
+    """person_id and birth_date of every active person, as Arrow, for vectorised joins."""
+    result = connection.execute(
+        select(people.c.person_id, people.c.birth_date).where(people.c.status == "active")
+    )
+    ids: list[str] = []
+    births: list[dt.date] = []
+    for person_id, birth in result:
+        ids.append(person_id)
+        births.append(birth)
+    return pa.table(
+        {"person_id": pa.array(ids, pa.string()), "birth_date": pa.array(births, pa.date32())}
+    )

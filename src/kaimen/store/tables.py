@@ -1,0 +1,116 @@
+"""The store's tables. Invariants live here as constraints, not only in Python."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from kaimen.store.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+people = Table(
+    "people",
+    metadata,
+    Column("person_id", String(64), primary_key=True),
+    # The only fact kept from the ID number's content: events before birth are impossible.
+    Column("birth_date", Date, nullable=False),
+    Column("enrolled_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False, server_default="active"),
+    CheckConstraint("status IN ('active', 'opted_out')", name="status"),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    # Keyed hash for lookup; the value itself only encrypted.
+    Column("lookup_hash", String(64), nullable=False),
+    Column("encrypted_value", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("kind IN ('cn_resident_id', 'phone')", name="kind"),
+    UniqueConstraint("kind", "lookup_hash", name="uq_identities_kind_hash"),
+    UniqueConstraint("person_id", "kind", name="uq_identities_person_kind"),
+)
+
+ingest_batches = Table(
+    "ingest_batches",
+    metadata,
+    Column("batch_id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(8), nullable=False),
+    Column("file_sha256", String(64), nullable=True, unique=True),
+    Column("file_name", String(400), nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("events_total", Integer, nullable=False),
+    Column("events_new", Integer, nullable=False),
+    Column("events_duplicate", Integer, nullable=False),
+    CheckConstraint("channel IN ('file', 'seal')", name="channel"),
+    CheckConstraint("events_new + events_duplicate = events_total", name="counts"),
+)
+
+lake_files = Table(
+    "lake_files",
+    metadata,
+    Column("file_id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", Integer, ForeignKey("ingest_batches.batch_id"), nullable=False),
+    Column("month", String(7), nullable=False, index=True),
+    Column("path", String(400), nullable=False, unique=True),
+    Column("rows", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+)
+
+event_inbox = Table(
+    "event_inbox",
+    metadata,
+    Column("inbox_id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("content_hash", String(32), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    # The validated event as submitted (field -> text), re-typed when sealed into the lake.
+    Column("fields", Text, nullable=False),
+    Column(
+        "sealed_batch_id",
+        Integer,
+        ForeignKey("ingest_batches.batch_id"),
+        nullable=True,
+        index=True,
+    ),
+    UniqueConstraint("source", "event_id", name="uq_event_inbox_source_event"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(128), nullable=True),
+    Column("details", Text, nullable=False),
+    # A chain cannot fork: each row's predecessor hash is used once.
+    Column("prev_hash", String(64), nullable=False, unique=True),
+    Column("row_hash", String(64), nullable=False, unique=True),
+)
