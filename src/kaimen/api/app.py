@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -10,13 +9,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from kaimen import __version__
 from kaimen.api import problems
+from kaimen.api.auth import require_admin
 from kaimen.api.schemas import EnrolmentIn, EnrolmentOut, EventBatch, IngestResult, as_text
 from kaimen.config import Settings
 from kaimen.enrolment import enrol_one
 from kaimen.ingest.inbox_ingest import accept_events
 from kaimen.store.database import open_store
-
-ADMIN = "admin"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -36,16 +34,6 @@ def create_app(settings: Settings) -> FastAPI:
         401: {"model": problems.Problem, "description": "missing or wrong credentials"},
         422: {"model": problems.Problem, "description": "invalid input; nothing stored"},
     }
-
-    def require_admin(
-        authorization: Annotated[str | None, Header(description="Bearer ADMIN_TOKEN")] = None,
-    ) -> str:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.encode(), admin_token.encode()
-        ):
-            raise HTTPException(401, "a valid admin bearer token is required")
-        return ADMIN
 
     @app.get("/healthz", tags=["operations"])
     def health() -> dict[str, str]:
@@ -89,4 +77,5 @@ def create_app(settings: Settings) -> FastAPI:
         return EnrolmentOut(person_id=person_id)
 
     app.state.engine = engine
+    app.state.admin_token = admin_token
     return app
