@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,10 +117,8 @@ def simulate_command(
     if fmt not in FORMATS:
         raise _fail(f"--format must be one of {', '.join(FORMATS)}", 2)
     month = last_month or last_full_month(dt.date.today())
-    try:
-        dt.datetime.strptime(month, "%Y-%m")
-    except ValueError:
-        raise _fail(f"--last-month must look like 2026-10, not {month!r}", 2) from None
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise _fail(f"--last-month must look like 2026-10, not {month!r}", 2)
     if month > last_full_month(dt.date.today()):
         raise _fail(f"--last-month {month} has not ended yet", 2)
     with Progress(

@@ -1,9 +1,9 @@
 """Reading tabular input (CSV, JSON Lines, Parquet, or records from HTTP) into one shape.
 
-Every input becomes an Arrow table of text columns plus `_line`, the 1-based position a person
+Every input becomes Arrow tables (chunks) of columns plus `_line`, the 1-based position a person
 would look for: the physical line in CSV (header is line 1) and JSON Lines, the row in Parquet,
-the item in an HTTP list. Values stay text so that every later check can name the exact bad
-value; structural problems (unknown fields, malformed lines) are collected, not raised, so the
+the item in an HTTP list. Values stay text (or their Parquet type) so that every later check
+can name the exact bad value; structural problems (unknown fields, malformed lines) are collected, not raised, so the
 error report lists every bad row at once.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,14 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "pa
 
 
 @dataclass(frozen=True)
+class InputChunk:
+    """Part of a file: allowed columns (text, or natively typed from Parquet) plus `_line`."""
+
+    table: pa.Table
+    errors: list[RowError]
+
+
+@dataclass(frozen=True)
 class InputTable:
     """Text columns (only the allowed ones, all present) plus `_line`, and structural errors."""
 
@@ -40,10 +48,16 @@ class InputTable:
 
 
 def file_sha256(path: Path) -> str:
+    """The file's SHA-256, or `InputFileError` when it cannot be read."""
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such file")
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot be read ({exc.strerror})") from exc
     return digest.hexdigest()
 
 
@@ -69,52 +83,54 @@ def _unknown(names: Sequence[str], allowed: Sequence[str], line: int) -> list[Ro
     return errors
 
 
-def _read_csv(path: Path, allowed: Sequence[str]) -> tuple[pa.Table, list[RowError]]:
+def _csv_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[InputChunk]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         header = next(csv.reader(handle), None)
     if not header:
         raise InputFileError(f"{path.name}: empty CSV file (a header line is required)")
     errors = _unknown(header, allowed, 1)
     if errors:
-        return _complete({}, pa.array([], pa.int64()), allowed), errors
-
-    def read(threads: bool, handler: Any = None) -> pa.Table:
-        return pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(use_threads=threads, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=handler),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                null_values=[""],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-
-    numbered: list[tuple[int, int, int]] = []
+        yield InputChunk(_complete({}, pa.array([], pa.int64()), allowed), errors)
+        return
+    skipped: list[tuple[int, int, int]] = []
 
     def skip(row: Any) -> str:
-        numbered.append((row.number or 0, row.expected_columns, row.actual_columns))
+        skipped.append((row.number or 0, row.expected_columns, row.actual_columns))
         return "skip"
 
-    table = read(True, skip)
-    if numbered:
-        # Only a single-threaded read numbers the bad lines; worth it on the error path alone.
-        numbered.clear()
-        table = read(False, skip)
-        errors = [
+    reader = pacsv.open_csv(
+        path,
+        # Single-threaded parsing numbers bad lines; blocks still stream in order.
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 26),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=skip),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    next_line = 2
+    reported = 0
+    for batch in reader:
+        fresh = skipped[reported:]
+        reported = len(skipped)
+        bad = np.array([number for number, _, _ in fresh], dtype=np.int64)
+        span = np.arange(next_line, next_line + batch.num_rows + len(bad), dtype=np.int64)
+        lines = np.setdiff1d(span, bad) if len(bad) else span
+        next_line += len(span)
+        chunk_errors = [
             RowError(number, "*", f"has {actual} fields, the header has {expected}")
-            for number, expected, actual in numbered
+            for number, expected, actual in fresh
         ]
-        # The good rows are the data lines that were not skipped.
-        skipped = np.array([e[0] for e in numbered], dtype=np.int64)
-        every = np.arange(2, table.num_rows + len(skipped) + 2, dtype=np.int64)
-        rows = np.setdiff1d(every, skipped)
-        lines = pa.array(rows)
-    else:
-        lines = pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64))
-    columns = {name: table.column(name) for name in table.column_names}
-    return _complete(columns, lines, allowed), errors
+        table = pa.Table.from_batches([batch])
+        columns = {name: table.column(name) for name in table.column_names}
+        for start in range(0, max(table.num_rows, 1), rows):
+            piece = {k: v.slice(start, rows) for k, v in columns.items()}
+            yield InputChunk(
+                _complete(piece, pa.array(lines[start : start + rows]), allowed),
+                chunk_errors if start == 0 else [],
+            )
 
 
 def _text(value: Any) -> str | None:
@@ -130,7 +146,7 @@ def _text(value: Any) -> str | None:
 def records_table(
     records: Sequence[Mapping[str, Any]], allowed: Sequence[str], first_line: int = 1
 ) -> tuple[pa.Table, list[RowError]]:
-    """Records (from JSON) to text columns; numbers must already be text (see `_read_jsonl`)."""
+    """Records (from JSON) to text columns; numbers must already be text (see `_jsonl_chunks`)."""
     errors: list[RowError] = []
     columns: dict[str, list[str | None]] = {name: [] for name in allowed}
     known = set(allowed)
@@ -151,10 +167,19 @@ def records_table(
     return _complete(arrays, lines, allowed), errors
 
 
-def _read_jsonl(path: Path, allowed: Sequence[str]) -> tuple[pa.Table, list[RowError]]:
+def _jsonl_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[InputChunk]:
     errors: list[RowError] = []
     records: list[dict[str, Any]] = []
     lines: list[int] = []
+
+    def flush() -> InputChunk:
+        table, record_errors = records_table(records, allowed)
+        remap = dict(enumerate(lines, start=1))
+        chunk_errors = errors + [RowError(remap[e.line], e.field, e.reason) for e in record_errors]
+        line_array = pa.array(lines, pa.int64())
+        table = table.set_column(table.schema.get_field_index(LINE), LINE, line_array)
+        return InputChunk(table, chunk_errors)
+
     with path.open(encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
@@ -170,34 +195,55 @@ def _read_jsonl(path: Path, allowed: Sequence[str]) -> tuple[pa.Table, list[RowE
                 continue
             records.append(record)
             lines.append(number)
-    table, record_errors = records_table(records, allowed)
-    line_array = pa.array(lines, pa.int64())
-    remap = {i + 1: line for i, line in enumerate(lines)}
-    errors += [RowError(remap[e.line], e.field, e.reason) for e in record_errors]
-    return table.set_column(table.schema.get_field_index(LINE), LINE, line_array), errors
+            if len(records) >= rows:
+                yield flush()
+                errors, records, lines = [], [], []
+    yield flush()
 
 
-def _read_parquet(path: Path, allowed: Sequence[str]) -> tuple[pa.Table, list[RowError]]:
+# Arrow types that stay as they are (the rules judge them natively); all else becomes text.
+def _keeps_type(arrow_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(arrow_type)
+        or pa.types.is_timestamp(arrow_type)
+        or pa.types.is_date(arrow_type)
+        or pa.types.is_decimal(arrow_type)
+        or pa.types.is_integer(arrow_type)
+        or pa.types.is_floating(arrow_type)
+        or pa.types.is_null(arrow_type)
+    )
+
+
+def _parquet_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[InputChunk]:
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputFileError(f"{path.name}: not a readable Parquet file ({exc})") from exc
-    errors = _unknown(table.column_names, allowed, 1)
-    columns: dict[str, pa.ChunkedArray] = {}
-    for name in table.column_names:
-        if name not in allowed:
-            continue
-        column = table.column(name)
-        try:
-            columns[name] = column if column.type == pa.string() else pc.cast(column, pa.string())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            errors.append(RowError(1, name, f"column type {column.type} cannot hold this field"))
-    lines = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
-    return _complete(columns, lines, allowed), errors
+    names = parquet.schema_arrow.names
+    errors = _unknown(names, allowed, 1)
+    present = [n for n in names if n in set(allowed)]
+    first = 1
+    for batch in parquet.iter_batches(batch_size=rows, columns=present):
+        columns: dict[str, pa.Array] = {}
+        for name in present:
+            column = batch.column(name)
+            if not _keeps_type(column.type):
+                try:
+                    column = pc.cast(column, pa.string())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    errors.append(RowError(1, name, f"column type {column.type} cannot hold it"))
+                    column = pa.nulls(len(column), pa.string())
+            columns[name] = column
+        lines = pa.array(np.arange(first, first + batch.num_rows, dtype=np.int64))
+        first += batch.num_rows
+        yield InputChunk(_complete(columns, lines, allowed), errors)
+        errors = []
+    if first == 1:
+        yield InputChunk(_complete({}, pa.array([], pa.int64()), allowed), errors)
 
 
-def read_input(path: Path, allowed: Sequence[str]) -> InputTable:
-    """Read a CSV, JSON Lines or Parquet file (chosen by its extension)."""
+def iter_input(path: Path, allowed: Sequence[str], rows: int = 1_000_000) -> Iterator[InputChunk]:
+    """Read a CSV, JSON Lines or Parquet file (chosen by extension) in chunks of `rows`."""
     if not path.is_file():
         raise InputFileError(f"{path}: no such file")
     kind = FORMATS.get(path.suffix.lower())
@@ -205,15 +251,27 @@ def read_input(path: Path, allowed: Sequence[str]) -> InputTable:
         raise InputFileError(
             f"{path.name}: unknown file type {path.suffix!r}; use .csv, .jsonl or .parquet"
         )
+    chunks = {"csv": _csv_chunks, "jsonl": _jsonl_chunks, "parquet": _parquet_chunks}[kind]
     try:
-        if kind == "csv":
-            table, errors = _read_csv(path, allowed)
-        elif kind == "jsonl":
-            table, errors = _read_jsonl(path, allowed)
-        else:
-            table, errors = _read_parquet(path, allowed)
+        yield from chunks(path, allowed, rows)
     except UnicodeDecodeError as exc:
         raise InputFileError(f"{path.name}: not UTF-8 text ({exc.reason})") from exc
     except pa.ArrowInvalid as exc:
         raise InputFileError(f"{path.name}: cannot be parsed as {kind} ({exc})") from exc
+
+
+def read_input(path: Path, allowed: Sequence[str]) -> InputTable:
+    """Read a whole (small) file as text columns, e.g. an enrolment file."""
+    tables: list[pa.Table] = []
+    errors: list[RowError] = []
+    for chunk in iter_input(path, allowed):
+        text = {
+            name: chunk.table.column(name)
+            if name == LINE or pa.types.is_string(chunk.table.column(name).type)
+            else pc.cast(chunk.table.column(name), pa.string())
+            for name in chunk.table.column_names
+        }
+        tables.append(pa.table(text))
+        errors += chunk.errors
+    table = pa.concat_tables(tables) if tables else _complete({}, pa.array([], pa.int64()), allowed)
     return InputTable(table, errors, file_sha256(path), path.name)

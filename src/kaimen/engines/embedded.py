@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
 
 def connect(
-    threads: int | None = None, memory_limit: str | None = None
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection that reads and writes times in UTC."""
+    """An in-memory DuckDB connection that works in UTC and may spill to `temp_directory`."""
     connection = duckdb.connect(":memory:")
     connection.execute("SET TimeZone = 'UTC'")
     if threads:
         connection.execute(f"SET threads = {int(threads)}")
     if memory_limit:
-        connection.execute("SET memory_limit = ?", [memory_limit])
+        connection.execute(f"SET memory_limit = '{memory_limit}'")
+    if temp_directory is not None:
+        temp_directory.mkdir(parents=True, exist_ok=True)
+        connection.execute(f"SET temp_directory = '{temp_directory}'")
     return connection

@@ -1,8 +1,12 @@
-"""Telling new events from replays and from conflicting resends.
+"""Telling new events from replays and from conflicting resends, inside the engine.
 
 An event is identified by (source, event_id). Seen before with the same content: a
 duplicate, counted and skipped. Seen before with different content: an error, because a
 sender that changes an event must correct it through a dispute, not by silent overwrite.
+Content is compared by hash, computed only for keys that occur more than once, so the
+common case (all keys new) costs one aggregate. Works on any relation named by `staged`
+(an in-memory table or staged Parquet files), with aggregates and hash joins that DuckDB
+can spill to disk, so a batch may exceed memory.
 """
 
 from __future__ import annotations
@@ -15,100 +19,115 @@ import duckdb
 import pyarrow as pa
 
 from kaimen.domain.errors import RowError
+from kaimen.ingest.event_rules import INPUT_COLUMNS
 from kaimen.input_files import LINE
 from kaimen.lake import reader
-from kaimen.lake.schema import CONTENT_HASH, PARTITION
+from kaimen.lake.schema import CONTENT_HASH
 
 KEYS_SCHEMA = pa.schema(
     [("source", pa.string()), ("event_id", pa.string()), (CONTENT_HASH, pa.string())]
 )
 
+# Every field but recorded_at (when a sender recorded an event is not what happened), in
+# cheap canonical forms, a unit separator between fields and a marker for NULL.
+_CANONICAL = {
+    "occurred_at": "CAST(epoch_us(occurred_at) AS VARCHAR)",
+    "due_date": "CAST(CAST(due_date AS DATE) - DATE '1970-01-01' AS VARCHAR)",
+    "paid_date": "CAST(CAST(paid_date AS DATE) - DATE '1970-01-01' AS VARCHAR)",
+    "amount": "CAST(CAST(amount * 100 AS BIGINT) AS VARCHAR)",
+    "schema_version": "CAST(schema_version AS VARCHAR)",
+}
+CONTENT_HASH_SQL = (
+    "md5("
+    + " || chr(31) || ".join(
+        f"coalesce({_CANONICAL.get(name, name)}, chr(0))"
+        for name in INPUT_COLUMNS
+        if name != "recorded_at"
+    )
+    + ")"
+)
+
 
 @dataclass(frozen=True)
-class Deduplicated:
-    new: pa.Table
+class Classification:
+    """Counts, conflicts, and the SQL of the rows to store (each new event once)."""
+
+    total: int
+    new: int
     duplicates: int
     errors: list[RowError]
+    new_rows_sql: str
 
 
-def lake_keys(
-    connection: duckdb.DuckDBPyConnection, root: Path, files: Sequence[str], batch: pa.Table
-) -> pa.Table:
-    """Keys and content hashes in the lake `files` that also occur in `batch`."""
-    if not files:
-        return KEYS_SCHEMA.empty_table()
-    connection.register("batch_keys", batch.select(["source", "event_id"]))
-    try:
-        keys = reader.raw_events(connection, root, files).query(
-            "lake",
-            f"SELECT source, event_id, {CONTENT_HASH} FROM lake "
-            "SEMI JOIN batch_keys USING (source, event_id)",
+def classify(
+    connection: duckdb.DuckDBPyConnection,
+    staged: str,
+    root: Path,
+    lake_files: Sequence[str],
+    extra_known: pa.Table | None = None,
+) -> Classification:
+    """Classify every row of `staged` against itself, `lake_files` and `extra_known` keys."""
+    connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE batch_keys AS
+        SELECT source, event_id, min({LINE}) AS first_line, count(*) AS copies
+        FROM {staged} GROUP BY source, event_id"""
+    )
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE known "
+        f"(source VARCHAR, event_id VARCHAR, {CONTENT_HASH} VARCHAR)"
+    )
+    if lake_files:
+        connection.execute(
+            f"INSERT INTO known SELECT source, event_id, {CONTENT_HASH_SQL} "
+            f"FROM {reader.files_sql(root, lake_files)} "
+            "SEMI JOIN batch_keys USING (source, event_id)"
         )
-        assert keys is not None
-        return keys.to_arrow_table()
-    finally:
-        connection.unregister("batch_keys")
-
-
-CLASSIFY_SQL = f"""
-WITH batch AS (
-    SELECT *,
-        row_number() OVER w AS occurrence,
-        first_value({LINE}) OVER w AS first_line,
-        first_value({CONTENT_HASH}) OVER w AS first_hash
-    FROM typed
-    WINDOW w AS (PARTITION BY source, event_id ORDER BY {LINE})
-),
-existing AS (
-    SELECT source, event_id, any_value({CONTENT_HASH}) AS existing_hash,
-           count(DISTINCT {CONTENT_HASH}) AS versions
-    FROM known GROUP BY source, event_id
-)
-SELECT batch.*, existing.existing_hash, existing.versions,
-    CASE
-        WHEN occurrence > 1 AND {CONTENT_HASH} <> first_hash THEN 'conflict_in_batch'
-        WHEN existing_hash IS NOT NULL AND (versions > 1 OR existing_hash <> {CONTENT_HASH})
-            THEN 'conflict_stored'
-        WHEN occurrence > 1 OR existing_hash IS NOT NULL THEN 'duplicate'
-        ELSE 'new'
-    END AS verdict
-FROM batch LEFT JOIN existing USING (source, event_id)
-"""
-
-
-def deduplicate(
-    connection: duckdb.DuckDBPyConnection, typed: pa.Table, known: pa.Table
-) -> Deduplicated:
-    """Split `typed` into new rows, a duplicate count and conflict errors."""
-    connection.register("typed", typed)
-    connection.register("known", known)
-    try:
-        connection.execute(f"CREATE OR REPLACE TEMP TABLE classified AS {CLASSIFY_SQL}")
-        conflicts = connection.execute(
-            f"SELECT {LINE}, verdict, first_line FROM classified "
-            f"WHERE verdict LIKE 'conflict%' ORDER BY {LINE}"
-        ).fetchall()
-        counted = connection.execute(
-            "SELECT count(*) FROM classified WHERE verdict = 'duplicate'"
-        ).fetchall()
-        columns = ", ".join(typed.column_names)
-        new = connection.sql(
-            f"SELECT {columns} FROM classified WHERE verdict = 'new' "
-            f"ORDER BY {PARTITION}, person_id"
-        ).to_arrow_table()
-    finally:
-        connection.execute("DROP TABLE IF EXISTS classified")
-        connection.unregister("typed")
-        connection.unregister("known")
+    if extra_known is not None and extra_known.num_rows:
+        connection.register("extra_known", extra_known)
+        connection.execute("INSERT INTO known SELECT * FROM extra_known")
+        connection.unregister("extra_known")
+    # Hashes of the batch rows whose key repeats or is already known: usually none.
+    connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE contested AS
+        SELECT s.{LINE}, s.source, s.event_id, {CONTENT_HASH_SQL} AS {CONTENT_HASH}
+        FROM {staged} s
+        SEMI JOIN (SELECT source, event_id FROM batch_keys WHERE copies > 1
+                   UNION SELECT source, event_id FROM known) c USING (source, event_id)"""
+    )
     errors = [
+        RowError(int(line), "event_id", f"repeats line {first} with different content")
+        for line, first in connection.execute(
+            f"""SELECT c.{LINE}, b.first_line FROM contested c
+            JOIN batch_keys b USING (source, event_id)
+            JOIN contested f ON f.source = c.source AND f.event_id = c.event_id
+                AND f.{LINE} = b.first_line
+            WHERE c.{CONTENT_HASH} <> f.{CONTENT_HASH} ORDER BY c.{LINE}"""
+        ).fetchall()
+    ]
+    errors += [
         RowError(
             int(line),
             "event_id",
-            f"repeats line {first_line} with different content"
-            if verdict == "conflict_in_batch"
-            else "already recorded from this source with different content; "
+            "already recorded from this source with different content; "
             "correct a recorded event through a dispute",
         )
-        for line, verdict, first_line in conflicts
+        for (line,) in connection.execute(
+            f"""SELECT DISTINCT c.{LINE} FROM contested c JOIN known k USING (source, event_id)
+            WHERE k.{CONTENT_HASH} <> c.{CONTENT_HASH} ORDER BY 1"""
+        ).fetchall()
     ]
-    return Deduplicated(new, int(counted[0][0]), errors)
+    total, keys = connection.execute(
+        "SELECT coalesce(sum(copies), 0), count(*) FROM batch_keys"
+    ).fetchall()[0]
+    known_keys = connection.execute(
+        "SELECT count(*) FROM batch_keys SEMI JOIN known USING (source, event_id)"
+    ).fetchall()[0][0]
+    new = int(keys) - int(known_keys)
+    if int(total) == int(keys) and int(known_keys) == 0:
+        new_rows = f"SELECT * FROM {staged}"  # the common case: nothing to drop
+    else:
+        new_rows = f"""SELECT s.* FROM {staged} s
+            SEMI JOIN (SELECT source, event_id, first_line AS {LINE} FROM batch_keys
+                       ANTI JOIN known USING (source, event_id)) f
+            USING (source, event_id, {LINE})"""
+    return Classification(int(total), new, int(total) - new, errors, new_rows)

@@ -1,17 +1,21 @@
 """Every check an event must pass, compiled from the event catalogue into one DuckDB query.
 
-The query returns, per input row, the list of problems found ("field<TAB>reason"), so one
-pass over the batch names every bad row and every bad field at once; a second query turns
-the (by then valid) text into the lake's typed columns and a content hash.
+One pass over a chunk both judges and types it: per row it yields the list of problems
+("field<TAB>reason", empty when the row is good), the lake-typed columns and the month.
+Columns that arrive as text (CSV, JSON, HTTP) get the shape checks that text needs;
+columns that arrive typed (Parquet timestamps, decimals, dates) skip the text round trip.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from kaimen.domain.currencies import ISO_4217
 from kaimen.domain.errors import RowError
@@ -33,13 +37,44 @@ from kaimen.domain.events import (
     FieldType,
 )
 from kaimen.input_files import LINE
-from kaimen.lake.schema import CONTENT_HASH, PARTITION
+from kaimen.lake.schema import PARTITION
 
 INPUT_COLUMNS: tuple[str, ...] = tuple(f.name for f in ENVELOPE + PAYLOAD)
 EARLIEST = "1900-01-01"
 TIMESTAMP_SHAPE = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
 OFFSET_SHAPE = r"([Zz]|[+-]\d{2}(:?\d{2})?)"
 AMOUNT_SHAPE = rf"\d{{1,12}}(\.\d{{1,{AMOUNT_DECIMALS}}})?"
+TYPED = "__t"  # suffix of a column's typed value inside the query
+
+
+class Arrival:
+    """How a column arrived: as text, or already in its natural type (or a naive timestamp)."""
+
+    TEXT = "text"
+    NATIVE = "native"
+    FLOAT = "float"
+    NAIVE_TIMESTAMP = "naive_timestamp"
+    WRONG = "wrong"
+
+
+def arrival_of(name: str, arrow_type: pa.DataType) -> str:
+    """Classify a column of an input table (see `Arrival`)."""
+    kind = FIELDS[name].type
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return Arrival.TEXT
+    if pa.types.is_null(arrow_type):
+        return Arrival.TEXT
+    if kind is FieldType.TIMESTAMP and pa.types.is_timestamp(arrow_type):
+        return Arrival.NATIVE if arrow_type.tz else Arrival.NAIVE_TIMESTAMP
+    if kind is FieldType.DATE and pa.types.is_date(arrow_type):
+        return Arrival.NATIVE
+    if kind in (FieldType.DECIMAL, FieldType.INTEGER) and (
+        pa.types.is_integer(arrow_type) or pa.types.is_decimal(arrow_type)
+    ):
+        return Arrival.NATIVE
+    if kind is FieldType.DECIMAL and pa.types.is_floating(arrow_type):
+        return Arrival.FLOAT
+    return Arrival.WRONG
 
 
 def _q(text: str) -> str:
@@ -51,48 +86,87 @@ def _in(values: Iterable[str]) -> str:
     return "(" + ", ".join(_q(v) for v in sorted(values)) + ")"
 
 
-def _problem(field: str, condition: str, reason_sql: str) -> str:
-    return f"CASE WHEN {condition} THEN {_q(field + chr(9))} || {reason_sql} END"
-
-
 def _first(field: str, cases: list[tuple[str, str]]) -> str:
     """At most one problem per field: the first condition that holds."""
+    if not cases:
+        return "NULL"
     whens = " ".join(f"WHEN {cond} THEN {_q(field + chr(9))} || {reason}" for cond, reason in cases)
     return f"CASE {whens} END"
 
 
-def _timestamp_cases(name: str) -> list[tuple[str, str]]:
+def _shown(name: str) -> str:
+    """The value as text, for messages."""
+    return f"CAST({name} AS VARCHAR)"
+
+
+def _typed_expression(name: str, arrival: str) -> str:
+    spec = FIELDS[name]
+    column = f"raw.{name}"  # people.person_id is in scope too
+    if arrival == Arrival.WRONG or arrival == Arrival.NAIVE_TIMESTAMP:
+        return f"CAST(NULL AS {_sql_type(spec.type)})"
+    if spec.type is FieldType.TIMESTAMP:
+        return f"TRY_CAST({column} AS TIMESTAMPTZ)"
+    if spec.type is FieldType.DECIMAL:
+        if arrival == Arrival.FLOAT:
+            return f"TRY_CAST(round({column}, {AMOUNT_DECIMALS}) AS DECIMAL(18, 2))"
+        if arrival == Arrival.TEXT:
+            return (
+                f"CASE WHEN regexp_full_match({column}, {_q(AMOUNT_SHAPE)}) "
+                f"THEN TRY_CAST({column} AS DECIMAL(18, 2)) END"
+            )
+        return f"TRY_CAST({column} AS DECIMAL(18, 2))"
+    if spec.type is FieldType.DATE:
+        return f"TRY_CAST({column} AS DATE)"
+    if spec.type is FieldType.INTEGER:
+        return f"TRY_CAST(coalesce({_shown(column)}, '{SCHEMA_VERSION}') AS SMALLINT)"
+    return column
+
+
+def _sql_type(kind: FieldType) -> str:
+    return {
+        FieldType.TIMESTAMP: "TIMESTAMPTZ",
+        FieldType.DECIMAL: "DECIMAL(18, 2)",
+        FieldType.DATE: "DATE",
+        FieldType.INTEGER: "SMALLINT",
+    }.get(kind, "VARCHAR")
+
+
+def _timestamp_cases(name: str, arrival: str) -> list[tuple[str, str]]:
+    typed = name + TYPED
+    cases: list[tuple[str, str]] = [(f"{name} IS NULL", _q("missing"))]
+    if arrival == Arrival.NAIVE_TIMESTAMP:
+        cases.append(("true", _q("has no UTC offset; store timestamps with a time zone")))
+    elif arrival == Arrival.WRONG:
+        cases.append(("true", _q("must be a timestamp with a UTC offset")))
+    elif arrival == Arrival.TEXT:
+        cases += [
+            (
+                f"NOT regexp_full_match({name}, {_q(TIMESTAMP_SHAPE + OFFSET_SHAPE + '?')})",
+                _q("not an ISO 8601 timestamp like 2026-01-31T09:30:00+08:00: ") + f" || {name}",
+            ),
+            (
+                f"NOT regexp_matches({name}, {_q(OFFSET_SHAPE + '$')})",
+                _q("has no UTC offset; add Z or one like +08:00"),
+            ),
+            (f"{typed} IS NULL", _q("not a real date and time: ") + f" || {name}"),
+        ]
     return [
-        (f"{name} IS NULL", _q("missing")),
+        *cases,
+        (f"{typed} > now_limit", _q("is in the future")),
+        (f"{typed} < TIMESTAMPTZ '{EARLIEST} 00:00:00+00'", _q("is before 1900")),
         (
-            f"NOT regexp_full_match({name}, {_q(TIMESTAMP_SHAPE + OFFSET_SHAPE + '?')})",
-            _q("not an ISO 8601 timestamp like 2026-01-31T09:30:00+08:00: ") + f" || {name}",
-        ),
-        (
-            f"NOT regexp_matches({name}, {_q(OFFSET_SHAPE + '$')})",
-            _q("has no UTC offset; add Z or one like +08:00"),
-        ),
-        (
-            f"TRY_CAST({name} AS TIMESTAMPTZ) IS NULL",
-            _q("not a real date and time: ") + f" || {name}",
-        ),
-        (f"CAST({name} AS TIMESTAMPTZ) > now_limit", _q("is in the future")),
-        (
-            f"CAST({name} AS TIMESTAMPTZ) < TIMESTAMPTZ '{EARLIEST} 00:00:00+00'",
-            _q("is before 1900"),
-        ),
-        (
-            f"birth_date IS NOT NULL AND CAST({name} AS TIMESTAMPTZ) < CAST(birth_date AS TIMESTAMPTZ)",
+            f"birth_date IS NOT NULL AND {typed} < CAST(birth_date AS TIMESTAMPTZ)",
             _q("is before the person was born"),
         ),
     ]
 
 
-def _value_cases(name: str, kind_choices: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
-    """Checks of a present value, by the field's type."""
-    spec = FIELDS[name]
-    if spec.type is FieldType.DECIMAL:
-        return [
+def _amount_cases(name: str, arrival: str) -> list[tuple[str, str]]:
+    typed = name + TYPED
+    shown = _shown(name)
+    cases: list[tuple[str, str]] = []
+    if arrival == Arrival.TEXT:
+        cases += [
             (f"lower({name}) IN ('nan', '+nan', '-nan')", _q("NaN is not an amount")),
             (
                 f"regexp_full_match(lower({name}), '[+-]?inf(inity)?')",
@@ -100,45 +174,85 @@ def _value_cases(name: str, kind_choices: dict[str, tuple[str, ...]]) -> list[tu
             ),
             (f"starts_with(trim({name}), '-')", _q("must not be negative: ") + f" || {name}"),
             (
-                f"NOT regexp_full_match({name}, {_q(AMOUNT_SHAPE)})",
+                f"{typed} IS NULL",
                 _q(f"not a plain decimal number with at most {AMOUNT_DECIMALS} decimals: ")
                 + f" || {name}",
             ),
-            (f"CAST({name} AS DECIMAL(18, 2)) = 0", _q("must be greater than zero")),
+        ]
+    elif arrival == Arrival.FLOAT:
+        cases += [
+            (f"isnan({name})", _q("NaN is not an amount")),
+            (f"isinf({name})", _q("an infinite amount is not allowed")),
+            (f"{name} < 0", _q("must not be negative: ") + f" || {shown}"),
             (
-                f"CAST({name} AS DECIMAL(18, 2)) > {MAX_AMOUNT}",
-                _q(f"absurdly large (over {MAX_AMOUNT:,}): ") + f" || {name}",
+                f"abs({name} * 100 - round({name} * 100)) > 1e-6 OR {typed} IS NULL",
+                _q(f"has more than {AMOUNT_DECIMALS} decimals: ") + f" || {shown}",
             ),
         ]
-    if spec.type is FieldType.CURRENCY:
+    elif arrival == Arrival.NATIVE:
+        cases += [
+            (f"{name} < 0", _q("must not be negative: ") + f" || {shown}"),
+            (
+                f"{typed} IS NULL OR {typed} <> {name}",
+                _q(f"has more than {AMOUNT_DECIMALS} decimals or is too large: ") + f" || {shown}",
+            ),
+        ]
+    else:
+        cases.append(("true", _q("must be a decimal number")))
+    return [
+        *cases,
+        (f"{typed} = 0", _q("must be greater than zero")),
+        (f"{typed} > {MAX_AMOUNT}", _q(f"absurdly large (over {MAX_AMOUNT:,}): ") + f" || {shown}"),
+    ]
+
+
+def _date_cases(name: str, arrival: str) -> list[tuple[str, str]]:
+    typed = name + TYPED
+    if arrival == Arrival.TEXT:
+        cases = [
+            (
+                f"NOT regexp_full_match({name}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') OR {typed} IS NULL",
+                _q("not a real date in the form YYYY-MM-DD: ") + f" || {name}",
+            )
+        ]
+    elif arrival == Arrival.NATIVE:
+        cases = []
+    else:
+        cases = [("true", _q("must be a date (YYYY-MM-DD)"))]
+    return [
+        *cases,
+        (f"{typed} > CAST(now_limit AS DATE)", _q("is in the future")),
+        (f"{typed} < DATE '{EARLIEST}'", _q("is before 1900")),
+        (f"birth_date IS NOT NULL AND {typed} < birth_date", _q("is before the person was born")),
+    ]
+
+
+def _value_cases(
+    name: str, arrival: str, kind_choices: dict[str, tuple[str, ...]]
+) -> list[tuple[str, str]]:
+    """Checks of a present value, by the field's type."""
+    kind = FIELDS[name].type
+    if kind is FieldType.DECIMAL:
+        return _amount_cases(name, arrival)
+    if kind is FieldType.DATE:
+        return _date_cases(name, arrival)
+    if arrival != Arrival.TEXT:
+        return [("true", _q("must be text"))]
+    if kind is FieldType.CURRENCY:
         return [
             (
                 f"{name} NOT IN {_in(ISO_4217)}",
                 _q("not an ISO 4217 currency code: ") + f" || {name}",
             )
         ]
-    if spec.type is FieldType.DATE:
-        return [
-            (
-                f"NOT regexp_full_match({name}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
-                f"OR TRY_CAST({name} AS DATE) IS NULL",
-                _q("not a real date in the form YYYY-MM-DD: ") + f" || {name}",
-            ),
-            (f"CAST({name} AS DATE) > CAST(now_limit AS DATE)", _q("is in the future")),
-            (f"CAST({name} AS DATE) < DATE '{EARLIEST}'", _q("is before 1900")),
-            (
-                f"birth_date IS NOT NULL AND CAST({name} AS DATE) < birth_date",
-                _q("is before the person was born"),
-            ),
-        ]
-    if spec.type is FieldType.IDENTIFIER:
+    if kind is FieldType.IDENTIFIER:
         return [
             (
                 f"NOT regexp_full_match({name}, {_q(IDENTIFIER_PATTERN)})",
                 _q("must be 1-128 letters, digits or . _ : - (starting with a letter or digit)"),
             )
         ]
-    if spec.type is FieldType.TEXT:
+    if kind is FieldType.TEXT:
         return [
             (f"trim({name}) = ''", _q("is blank")),
             (
@@ -147,20 +261,18 @@ def _value_cases(name: str, kind_choices: dict[str, tuple[str, ...]]) -> list[tu
             ),
             (f"regexp_matches({name}, '[\\x00-\\x1f\\x7f]')", _q("contains control characters")),
         ]
-    if spec.type is FieldType.CHOICE:
-        cases: list[tuple[str, str]] = []
-        for kind, choices in kind_choices.items():
-            cases.append(
-                (
-                    f"kind = {_q(kind)} AND {name} NOT IN {_in(choices)}",
-                    _q(f"must be one of {', '.join(choices)}, not ") + f" || {name}",
-                )
+    if kind is FieldType.CHOICE:
+        return [
+            (
+                f"kind = {_q(k)} AND {name} NOT IN {_in(choices)}",
+                _q(f"must be one of {', '.join(choices)}, not ") + f" || {name}",
             )
-        return cases
-    raise AssertionError(f"no value checks for {spec.type}")
+            for k, choices in kind_choices.items()
+        ]
+    raise AssertionError(f"no value checks for {kind}")
 
 
-def _payload_problems() -> list[str]:
+def _payload_problems(arrivals: dict[str, str]) -> list[str]:
     problems: list[str] = []
     for spec in PAYLOAD:
         name = spec.name
@@ -182,7 +294,7 @@ def _payload_problems() -> list[str]:
             )
         cases += [
             (f"{name} IS NOT NULL AND kind IN {_in(allowed)} AND ({cond})", reason)
-            for cond, reason in _value_cases(name, choices)
+            for cond, reason in _value_cases(name, arrivals[name], choices)
         ]
         problems.append(_first(name, cases))
     return problems
@@ -190,7 +302,7 @@ def _payload_problems() -> list[str]:
 
 def _cross_field_problems() -> list[str]:
     repayment = f"kind IN {_in(REPAYMENT_KINDS)}"
-    paid_ok = "TRY_CAST(paid_date AS DATE) IS NOT NULL AND TRY_CAST(due_date AS DATE) IS NOT NULL"
+    paid, due = "paid_date" + TYPED, "due_date" + TYPED
     with_amount = "kind IN ('rental', 'court_judgment')"
     attribute_cases = [
         (
@@ -213,28 +325,34 @@ def _cross_field_problems() -> list[str]:
                     _q("required when status is ") + " || status",
                 ),
                 (
-                    f"{repayment} AND status = 'on_time' AND {paid_ok} "
-                    "AND CAST(paid_date AS DATE) > CAST(due_date AS DATE)",
+                    f"{repayment} AND status = 'on_time' AND {paid} > {due}",
                     _q("is after due_date, so status cannot be on_time"),
                 ),
                 (
-                    f"{repayment} AND status = 'late' AND {paid_ok} "
-                    "AND CAST(paid_date AS DATE) <= CAST(due_date AS DATE)",
+                    f"{repayment} AND status = 'late' AND {paid} <= {due}",
                     _q("is not after due_date, so status cannot be late"),
                 ),
             ],
         ),
-        _problem(
+        _first(
             "currency",
-            f"{with_amount} AND amount IS NOT NULL AND currency IS NULL",
-            _q("required when amount is given"),
+            [
+                (
+                    f"{with_amount} AND amount IS NOT NULL AND currency IS NULL",
+                    _q("required when amount is given"),
+                )
+            ],
         ),
-        _problem(
+        _first(
             "amount",
-            f"{with_amount} AND currency IS NOT NULL AND amount IS NULL",
-            _q("required when currency is given"),
+            [
+                (
+                    f"{with_amount} AND currency IS NOT NULL AND amount IS NULL",
+                    _q("required when currency is given"),
+                )
+            ],
         ),
-        _first("value", attribute_cases) if attribute_cases else "NULL",
+        _first("value", attribute_cases),
         _first(
             "friend_id",
             [
@@ -251,13 +369,19 @@ def _cross_field_problems() -> list[str]:
     ]
 
 
-def _envelope_problems() -> list[str]:
+def _envelope_problems(arrivals: dict[str, str]) -> list[str]:
     versions = ", ".join(str(v) for v in sorted(SUPPORTED_SCHEMA_VERSIONS))
+    text_only = {
+        name: [("true", _q("must be text"))]
+        for name in ("source", "event_id", "person_id", "kind")
+        if arrivals[name] != Arrival.TEXT
+    }
     return [
         _first(
             "source",
             [
                 ("source IS NULL", _q("missing")),
+                *text_only.get("source", []),
                 (
                     f"NOT regexp_full_match(source, {_q(SOURCE_PATTERN)})",
                     _q("must be 1-64 lower-case letters, digits or . _ - : ") + " || source",
@@ -268,6 +392,7 @@ def _envelope_problems() -> list[str]:
             "event_id",
             [
                 ("event_id IS NULL", _q("missing")),
+                *text_only.get("event_id", []),
                 (
                     f"NOT regexp_full_match(event_id, {_q(IDENTIFIER_PATTERN)})",
                     _q(
@@ -280,6 +405,7 @@ def _envelope_problems() -> list[str]:
             "person_id",
             [
                 ("person_id IS NULL", _q("missing")),
+                *text_only.get("person_id", []),
                 ("birth_date IS NULL", _q("not an enrolled person: ") + " || person_id"),
             ],
         ),
@@ -287,6 +413,7 @@ def _envelope_problems() -> list[str]:
             "kind",
             [
                 ("kind IS NULL", _q("missing")),
+                *text_only.get("kind", []),
                 (
                     f"kind NOT IN {_in(EVENT_KINDS)}",
                     _q(f"unknown kind; expected one of {', '.join(EVENT_KINDS)}, not ")
@@ -294,19 +421,24 @@ def _envelope_problems() -> list[str]:
                 ),
             ],
         ),
-        _problem(
+        _first(
             "schema_version",
-            f"schema_version IS NOT NULL AND schema_version NOT IN {_in(map(str, SUPPORTED_SCHEMA_VERSIONS))}",
-            _q(f"unsupported; this server reads version {versions}, not ") + " || schema_version",
+            [
+                (
+                    "schema_version IS NOT NULL AND (schema_version" + TYPED + " IS NULL OR "
+                    f"schema_version{TYPED} NOT IN ({versions}))",
+                    _q(f"unsupported; this server reads version {versions}, not ")
+                    + f" || {_shown('schema_version')}",
+                )
+            ],
         ),
-        _first("occurred_at", _timestamp_cases("occurred_at")),
+        _first("occurred_at", _timestamp_cases("occurred_at", arrivals["occurred_at"])),
         _first(
             "recorded_at",
             [
-                *_timestamp_cases("recorded_at")[:-1],
+                *_timestamp_cases("recorded_at", arrivals["recorded_at"])[:-1],
                 (
-                    "TRY_CAST(occurred_at AS TIMESTAMPTZ) IS NOT NULL "
-                    "AND CAST(recorded_at AS TIMESTAMPTZ) < CAST(occurred_at AS TIMESTAMPTZ)",
+                    f"occurred_at{TYPED} IS NOT NULL AND recorded_at{TYPED} < occurred_at{TYPED}",
                     _q("is earlier than occurred_at"),
                 ),
             ],
@@ -314,71 +446,78 @@ def _envelope_problems() -> list[str]:
     ]
 
 
-_CHECK_LIST = ",\n    ".join(_envelope_problems() + _payload_problems() + _cross_field_problems())
-
-CHECK_SQL = f"""
-SELECT {LINE} AS line, list_filter([
-    {_CHECK_LIST}
-], lambda problem: problem IS NOT NULL) AS problems
+@cache
+def _compile(arrivals_key: tuple[tuple[str, str], ...]) -> str:
+    arrivals = dict(arrivals_key)
+    checks = ",\n        ".join(
+        _envelope_problems(arrivals) + _payload_problems(arrivals) + _cross_field_problems()
+    )
+    typed = ", ".join(f"{_typed_expression(n, arrivals[n])} AS {n}{TYPED}" for n in INPUT_COLUMNS)
+    return f"""
+SELECT {LINE},
+    list_filter([
+        {checks}
+    ], lambda problem: problem IS NOT NULL) AS problems,
+    {", ".join(f"{n}{TYPED} AS {n}" for n in INPUT_COLUMNS)},
+    strftime(occurred_at{TYPED}, '%Y-%m') AS {PARTITION}
 FROM (
-    SELECT raw.*, people.birth_date, friends.person_id IS NOT NULL AS friend_enrolled,
-           $now_limit::TIMESTAMPTZ AS now_limit
+    SELECT raw.*, {typed}, people.birth_date,
+        friends.person_id IS NOT NULL AS friend_enrolled,
+        $now_limit::TIMESTAMPTZ AS now_limit
     FROM raw
     LEFT JOIN people ON people.person_id = raw.person_id
     LEFT JOIN people AS friends ON friends.person_id = raw.friend_id
 )
-WHERE len(problems) > 0
-ORDER BY line
 """
 
 
-def _typed(spec_name: str) -> str:
-    spec = FIELDS[spec_name]
-    if spec.type is FieldType.TIMESTAMP:
-        return f"CAST({spec_name} AS TIMESTAMPTZ) AS {spec_name}"
-    if spec.type is FieldType.DECIMAL:
-        return f"CAST({spec_name} AS DECIMAL(18, 2)) AS {spec_name}"
-    if spec.type is FieldType.DATE:
-        return f"CAST({spec_name} AS DATE) AS {spec_name}"
-    if spec.type is FieldType.INTEGER:
-        return f"CAST(coalesce({spec_name}, '{SCHEMA_VERSION}') AS SMALLINT) AS {spec_name}"
-    return spec_name
+def rules_sql(schema: pa.Schema) -> str:
+    """The judging-and-typing query for input tables of this schema."""
+    return _compile(tuple((n, arrival_of(n, schema.field(n).type)) for n in INPUT_COLUMNS))
 
 
-_HASHED = [n for n in INPUT_COLUMNS if n != "recorded_at"]
+@dataclass(frozen=True)
+class CheckedChunk:
+    """Problems found, and the name of the temp table holding the judged rows."""
 
-TYPED_SQL = f"""
-SELECT *,
-    md5(to_json(struct_pack({", ".join(f"{n} := {n}" for n in _HASHED)}))) AS {CONTENT_HASH},
-    strftime(occurred_at, '%Y-%m') AS {PARTITION}
-FROM (SELECT {LINE}, {", ".join(_typed(n) for n in INPUT_COLUMNS)} FROM raw)
-"""
+    errors: list[RowError]
+    table: str
 
 
-def check_events(
-    connection: duckdb.DuckDBPyConnection, raw: pa.Table, people: pa.Table, now: dt.datetime
-) -> list[RowError]:
-    """Every problem in `raw` (text columns from `input_files`), given the enrolled people."""
+def check_chunk(
+    connection: duckdb.DuckDBPyConnection,
+    raw: pa.Table,
+    now: dt.datetime,
+    into: str = "checked",
+    max_errors: int | None = None,
+) -> CheckedChunk:
+    """Judge and type `raw` against the registered `people` table, into temp table `into`."""
+    for name in INPUT_COLUMNS:  # a number where text belongs is judged as its text
+        column = raw.column(name)
+        if arrival_of(name, column.type) == Arrival.WRONG:
+            raw = raw.set_column(
+                raw.schema.get_field_index(name), name, pc.cast(column, pa.string())
+            )
     connection.register("raw", raw)
-    connection.register("people", people)
     try:
         limit = now + dt.timedelta(seconds=CLOCK_SKEW_SECONDS)
-        rows = connection.execute(CHECK_SQL, {"now_limit": limit.isoformat()}).fetchall()
+        connection.execute(
+            f"CREATE OR REPLACE TEMP TABLE {into} AS {rules_sql(raw.schema)}",
+            {"now_limit": limit.isoformat()},
+        )
     finally:
         connection.unregister("raw")
-        connection.unregister("people")
+    query = f"SELECT {LINE}, problems FROM {into} WHERE len(problems) > 0 ORDER BY {LINE}"
+    if max_errors is not None:
+        query += f" LIMIT {int(max_errors)}"
     errors: list[RowError] = []
-    for line, problems in rows:
+    for line, problems in connection.execute(query).fetchall():
         for problem in problems:
             field, reason = problem.split("\t", 1)
             errors.append(RowError(int(line), field, reason))
-    return errors
+    return CheckedChunk(errors, into)
 
 
-def typed_events(connection: duckdb.DuckDBPyConnection, raw: pa.Table) -> pa.Table:
-    """Valid text rows as lake-typed columns plus `_line`, content hash and month."""
-    connection.register("raw", raw)
-    try:
-        return connection.sql(TYPED_SQL).to_arrow_table()
-    finally:
-        connection.unregister("raw")
+def register_people(connection: duckdb.DuckDBPyConnection, people: pa.Table) -> None:
+    """Make the enrolled people (person_id, birth_date) available to the rules."""
+    connection.register("people", people)

@@ -1,51 +1,111 @@
-"""`kaimen ingest PATH`: a CSV, JSON Lines or Parquet file into the lake, all or nothing."""
+"""`kaimen ingest PATH`: a CSV, JSON Lines or Parquet file into the lake, all or nothing.
+
+The file is read in chunks; each chunk is judged and typed in one engine pass and staged as
+Parquet. Only when every chunk is clean are the staged rows deduplicated and written to the
+lake, so memory stays bounded by the chunk size and the engine's memory limit, not the file.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import uuid
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.engines.embedded import connect
-from kaimen.ingest.event_rules import INPUT_COLUMNS
-from kaimen.ingest.pipeline import IngestReport, against_lake, validate, with_receipt_time
-from kaimen.input_files import read_input
-from kaimen.lake.writer import exclusive, write_events
+from kaimen.ingest.event_rules import INPUT_COLUMNS, check_chunk
+from kaimen.ingest.pipeline import (
+    MAX_REPORTED_ERRORS,
+    IngestReport,
+    file_records,
+    load_people,
+    months_in,
+    settle,
+    store_new_rows,
+    unsealed_keys,
+    with_receipt_time,
+)
+from kaimen.input_files import file_sha256, iter_input
+from kaimen.lake.schema import PARTITION
+from kaimen.lake.writer import exclusive
 from kaimen.store import audit, lake_manifest
+
+STAGING_DIR = "_staging"
+SPILL_DIR = "_spill"
 
 
 def ingest_file(
-    engine: Engine, lake_root: Path, path: Path, actor: str, now: dt.datetime | None = None
+    engine: Engine,
+    lake_root: Path,
+    path: Path,
+    actor: str,
+    now: dt.datetime | None = None,
+    chunk_rows: int = 1_000_000,
+    memory_limit: str | None = None,
 ) -> IngestReport:
     """Validate every row, then store the new events; a file seen before is a no-op."""
     now = now or dt.datetime.now(dt.UTC)
-    parsed = read_input(path, INPUT_COLUMNS)
+    sha256 = file_sha256(path)
     with engine.connect() as store:
-        previous = lake_manifest.batch_for_file(store, parsed.sha256)
+        previous = lake_manifest.batch_for_file(store, sha256)
     if previous is not None:
         return IngestReport(
             previous.events_total, 0, previous.events_total, previous.batch_id, replayed_file=True
         )
-    raw = with_receipt_time(parsed.table, now)
-    connection = connect()
+    staging = lake_root / STAGING_DIR / uuid.uuid4().hex
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    connection = connect(memory_limit=memory_limit, temp_directory=lake_root / SPILL_DIR)
     try:
-        typed = validate(connection, engine, raw, parsed.errors, now, parsed.name)
+        load_people(connection, engine)
+        errors: list[RowError] = []
+        for index, chunk in enumerate(iter_input(path, INPUT_COLUMNS, chunk_rows)):
+            errors += chunk.errors
+            checked = check_chunk(
+                connection, with_receipt_time(chunk.table, now), now, max_errors=MAX_REPORTED_ERRORS
+            )
+            errors += checked.errors
+            if errors:
+                if len(errors) >= MAX_REPORTED_ERRORS:
+                    break
+                continue  # keep judging, to list every bad row, but stage nothing more
+            connection.execute(
+                f"COPY (SELECT * EXCLUDE (problems) FROM {checked.table}) TO '{staging}' "
+                f"(FORMAT parquet, PARTITION_BY ({PARTITION}), "
+                f"FILENAME_PATTERN 'chunk{index:06d}_{{uuid}}', OVERWRITE_OR_IGNORE)"
+            )
+        if errors:
+            raise BatchRejected(errors[:MAX_REPORTED_ERRORS], path.name)
+        connection.execute("DROP TABLE IF EXISTS checked")
+        if staging.exists():
+            connection.execute(
+                f"CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM read_parquet("
+                f"'{staging}/*/*.parquet', hive_partitioning = true, "
+                "hive_types = {'month': VARCHAR})"
+            )
+        else:  # an empty file
+            connection.execute(
+                f"CREATE OR REPLACE TEMP TABLE staged AS SELECT * EXCLUDE (problems) "
+                f"FROM {checked.table} LIMIT 0"
+            )
+        months = months_in(connection, "staged")
         with exclusive(lake_root):
-            result = against_lake(connection, engine, lake_root, typed, what=parsed.name)
-            written = write_events(lake_root, result.new)
+            result = settle(
+                connection, engine, lake_root, "staged", months, path.name, unsealed_keys(engine)
+            )
+            written = store_new_rows(connection, result, months, lake_root)
             with engine.begin() as store:
                 batch_id = lake_manifest.record_batch(
                     store,
                     channel="file",
                     received_at=now,
-                    events_total=typed.num_rows,
-                    events_new=result.new.num_rows,
-                    files=[
-                        lake_manifest.FileRecord(f.month, f.path, f.rows, f.sha256) for f in written
-                    ],
-                    file_sha256=parsed.sha256,
-                    file_name=parsed.name[:400],
+                    events_total=result.total,
+                    events_new=result.new,
+                    files=file_records(written),
+                    file_sha256=sha256,
+                    file_name=path.name[:400],
                 )
                 audit.append(
                     store,
@@ -53,13 +113,14 @@ def ingest_file(
                     "events.ingested",
                     details={
                         "batch_id": batch_id,
-                        "file_sha256": parsed.sha256,
-                        "total": typed.num_rows,
-                        "new": result.new.num_rows,
+                        "file_sha256": sha256,
+                        "total": result.total,
+                        "new": result.new,
                         "duplicate": result.duplicates,
                     },
                     now=now,
                 )
     finally:
         connection.close()
-    return IngestReport(typed.num_rows, result.new.num_rows, result.duplicates, batch_id)
+        shutil.rmtree(staging, ignore_errors=True)
+    return IngestReport(result.total, result.new, result.duplicates, batch_id)

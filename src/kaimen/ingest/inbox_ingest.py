@@ -10,38 +10,43 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from kaimen.domain.errors import BatchRejected
+from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.engines.embedded import connect
-from kaimen.ingest.deduplication import KEYS_SCHEMA
-from kaimen.ingest.event_rules import INPUT_COLUMNS
-from kaimen.ingest.pipeline import IngestReport, against_lake, validate, with_receipt_time
+from kaimen.ingest.deduplication import CONTENT_HASH_SQL
+from kaimen.ingest.event_rules import INPUT_COLUMNS, check_chunk
+from kaimen.ingest.pipeline import (
+    IngestReport,
+    file_records,
+    load_people,
+    months_in,
+    settle,
+    store_new_rows,
+    unsealed_keys,
+    with_receipt_time,
+)
 from kaimen.input_files import LINE, records_table
-from kaimen.lake.schema import CONTENT_HASH, PARTITION
-from kaimen.lake.writer import exclusive, write_events
+from kaimen.lake.schema import PARTITION
+from kaimen.lake.writer import exclusive
 from kaimen.store import audit, inbox, lake_manifest
 
 ATTEMPTS = 3
 
 
-def _inbox_known(engine: Engine, typed: pa.Table) -> pa.Table:
-    keys = list(
-        zip(typed.column("source").to_pylist(), typed.column("event_id").to_pylist(), strict=True)
-    )
-    with engine.connect() as store:
-        found = inbox.known_keys(store, keys)
-    return pa.table(
-        {
-            "source": [k[0] for k in found],
-            "event_id": [k[1] for k in found],
-            CONTENT_HASH: list(found.values()),
-        },
-        schema=KEYS_SCHEMA,
-    )
+def _checked(
+    connection: duckdb.DuckDBPyConnection,
+    engine: Engine,
+    records: Sequence[Mapping[str, str | None]],
+    now: dt.datetime,
+) -> tuple[pa.Table, list[RowError]]:
+    raw, structural = records_table(records, INPUT_COLUMNS)
+    raw = with_receipt_time(raw, now)
+    load_people(connection, engine)
+    return raw, structural + check_chunk(connection, raw, now, into="checked").errors
 
 
 def accept_events(
@@ -53,30 +58,38 @@ def accept_events(
 ) -> IngestReport:
     """Validate a request's events and put the new ones in the inbox, all or nothing."""
     now = now or dt.datetime.now(dt.UTC)
-    raw, structural = records_table(records, INPUT_COLUMNS)
-    raw = with_receipt_time(raw, now)
     connection = connect()
     try:
-        typed = validate(connection, engine, raw, structural, now, "request")
+        raw, errors = _checked(connection, engine, records, now)
+        if errors:
+            raise BatchRejected(errors, "request")
+        months = months_in(connection, "checked")
         for attempt in range(ATTEMPTS):
-            result = against_lake(
-                connection, engine, lake_root, typed, _inbox_known(engine, typed), "request"
+            result = settle(
+                connection,
+                engine,
+                lake_root,
+                "checked",
+                months,
+                "request",
+                unsealed_keys(engine),
             )
-            rows = raw.take(pc.subtract(result.new.column(LINE), 1)).to_pylist()
+            rows = connection.execute(
+                f"SELECT {LINE}, {PARTITION}, {CONTENT_HASH_SQL} FROM ({result.new_rows_sql}) "
+                f"ORDER BY {LINE}"
+            ).fetchall()
+            submitted = raw.take(pa.array([line - 1 for line, _, _ in rows], pa.int64()))
             new = [
                 inbox.InboxEvent(
-                    source=str(row["source"]),
-                    event_id=str(row["event_id"]),
-                    person_id=str(row["person_id"]),
+                    source=str(fields["source"]),
+                    event_id=str(fields["event_id"]),
+                    person_id=str(fields["person_id"]),
                     month=month,
                     content_hash=content_hash,
-                    fields={k: row[k] for k in INPUT_COLUMNS if row[k] is not None},
+                    fields={k: fields[k] for k in INPUT_COLUMNS if fields[k] is not None},
                 )
-                for row, month, content_hash in zip(
-                    rows,
-                    result.new.column(PARTITION).to_pylist(),
-                    result.new.column(CONTENT_HASH).to_pylist(),
-                    strict=True,
+                for fields, (_, month, content_hash) in zip(
+                    submitted.to_pylist(), rows, strict=True
                 )
             ]
             try:
@@ -87,7 +100,7 @@ def accept_events(
                         actor,
                         "events.received",
                         details={
-                            "total": typed.num_rows,
+                            "total": result.total,
                             "new": len(new),
                             "duplicate": result.duplicates,
                         },
@@ -101,7 +114,7 @@ def accept_events(
                     raise
     finally:
         connection.close()
-    return IngestReport(typed.num_rows, len(new), result.duplicates)
+    return IngestReport(result.total, len(new), result.duplicates)
 
 
 def seal_inbox(
@@ -117,35 +130,32 @@ def seal_inbox(
             if not pending:
                 return IngestReport(0, 0, 0)
             ids = [inbox_id for inbox_id, _ in pending]
-            raw, structural = records_table([fields for _, fields in pending], INPUT_COLUMNS)
-            try:
-                typed = validate(connection, engine, raw, structural, now, "inbox")
-            except BatchRejected as rejected:
+            _, errors = _checked(connection, engine, [fields for _, fields in pending], now)
+            if errors:
                 raise BatchRejected(
-                    [type(e)(ids[e.line - 1], e.field, e.reason) for e in rejected.errors],
+                    [RowError(ids[e.line - 1], e.field, e.reason) for e in errors],
                     "inbox (lines are inbox ids)",
-                ) from rejected
-            result = against_lake(connection, engine, lake_root, typed, what="inbox")
-            written = write_events(lake_root, result.new)
+                )
+            months = months_in(connection, "checked")
+            result = settle(connection, engine, lake_root, "checked", months, "inbox")
+            written = store_new_rows(connection, result, months, lake_root)
             with engine.begin() as store:
                 batch_id = lake_manifest.record_batch(
                     store,
                     channel="seal",
                     received_at=now,
-                    events_total=typed.num_rows,
-                    events_new=result.new.num_rows,
-                    files=[
-                        lake_manifest.FileRecord(f.month, f.path, f.rows, f.sha256) for f in written
-                    ],
+                    events_total=result.total,
+                    events_new=result.new,
+                    files=file_records(written),
                 )
                 inbox.mark_sealed(store, ids, batch_id)
                 audit.append(
                     store,
                     actor,
                     "events.sealed",
-                    details={"batch_id": batch_id, "total": len(ids), "new": result.new.num_rows},
+                    details={"batch_id": batch_id, "total": len(ids), "new": result.new},
                     now=now,
                 )
     finally:
         connection.close()
-    return IngestReport(typed.num_rows, result.new.num_rows, result.duplicates, batch_id)
+    return IngestReport(result.total, result.new, result.duplicates, batch_id)

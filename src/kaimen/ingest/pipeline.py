@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,11 +12,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Engine
 
-from kaimen.domain.errors import BatchRejected, RowError
-from kaimen.ingest.deduplication import Deduplicated, deduplicate, lake_keys
-from kaimen.ingest.event_rules import check_events, typed_events
-from kaimen.lake.schema import PARTITION
-from kaimen.store import lake_manifest, people
+from kaimen.domain.errors import BatchRejected
+from kaimen.ingest.deduplication import KEYS_SCHEMA, Classification, classify
+from kaimen.ingest.event_rules import register_people
+from kaimen.lake.schema import CONTENT_HASH, PARTITION
+from kaimen.lake.writer import WrittenFile, write_months
+from kaimen.store import inbox, lake_manifest, people
+
+# A report lists at most this many problems; a file that bad needs fixing at its source.
+MAX_REPORTED_ERRORS = 100_000
 
 
 @dataclass(frozen=True)
@@ -32,43 +37,64 @@ class IngestReport:
 def with_receipt_time(raw: pa.Table, now: dt.datetime) -> pa.Table:
     """Events without recorded_at were recorded when kaimen received them."""
     index = raw.schema.get_field_index("recorded_at")
-    filled = pc.fill_null(raw.column(index), now.isoformat())
+    column = raw.column(index)
+    if pa.types.is_timestamp(column.type):
+        filled = pc.fill_null(column, pa.scalar(now, column.type))
+    else:
+        filled = pc.fill_null(pc.cast(column, pa.string()), now.isoformat())
     return raw.set_column(index, "recorded_at", filled)
 
 
-def validate(
-    connection: duckdb.DuckDBPyConnection,
-    engine: Engine,
-    raw: pa.Table,
-    structural: list[RowError],
-    now: dt.datetime,
-    what: str,
-) -> pa.Table:
-    """Typed events, or `BatchRejected` listing every problem of every row."""
+def load_people(connection: duckdb.DuckDBPyConnection, engine: Engine) -> None:
+    """Register the enrolled people the rules check events against."""
     with engine.connect() as store:
-        enrolled = people.active_birth_dates(store)
-    errors = structural + check_events(connection, raw, enrolled, now)
-    if errors:
-        raise BatchRejected(errors, what)
-    return typed_events(connection, raw)
+        register_people(connection, people.active_birth_dates(store))
 
 
-def against_lake(
+def months_in(connection: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    rows = connection.execute(
+        f"SELECT DISTINCT {PARTITION} FROM {relation} WHERE {PARTITION} IS NOT NULL"
+    ).fetchall()
+    return sorted(str(r[0]) for r in rows)
+
+
+def settle(
     connection: duckdb.DuckDBPyConnection,
     engine: Engine,
     root: Path,
-    typed: pa.Table,
+    staged: str,
+    months: Sequence[str],
+    what: str,
     extra_known: pa.Table | None = None,
-    what: str = "batch",
-) -> Deduplicated:
-    """Deduplicate `typed` against itself, the lake months it touches and `extra_known`."""
-    months = pc.unique(typed.column(PARTITION)).to_pylist()
+) -> Classification:
+    """Classify `staged` against the lake months it touches; conflicts reject the batch."""
     with engine.connect() as store:
         files = lake_manifest.files(store, months)
-    known = lake_keys(connection, root, files, typed)
-    if extra_known is not None and extra_known.num_rows:
-        known = pa.concat_tables([known, extra_known.cast(known.schema)])
-    result = deduplicate(connection, typed, known)
+    result = classify(connection, staged, root, files, extra_known)
     if result.errors:
         raise BatchRejected(result.errors, what)
     return result
+
+
+def unsealed_keys(engine: Engine) -> pa.Table:
+    """Keys and content hashes of events received over HTTP and not yet in the lake."""
+    with engine.connect() as store:
+        rows = inbox.unsealed_keys(store)
+    return pa.table(
+        {
+            "source": [r[0] for r in rows],
+            "event_id": [r[1] for r in rows],
+            CONTENT_HASH: [r[2] for r in rows],
+        },
+        schema=KEYS_SCHEMA,
+    )
+
+
+def file_records(written: Sequence[WrittenFile]) -> list[lake_manifest.FileRecord]:
+    return [lake_manifest.FileRecord(f.month, f.path, f.rows, f.sha256) for f in written]
+
+
+def store_new_rows(
+    connection: duckdb.DuckDBPyConnection, result: Classification, months: Sequence[str], root: Path
+) -> list[WrittenFile]:
+    return write_months(connection, result.new_rows_sql, months, root) if result.new else []

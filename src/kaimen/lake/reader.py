@@ -16,6 +16,14 @@ def _sql_list(root: Path, files: Sequence[str]) -> str:
     return f"[{quoted}]"
 
 
+def files_sql(root: Path, files: Sequence[str]) -> str:
+    """A FROM-clause expression reading the listed lake files (with `month`)."""
+    return (
+        f"read_parquet({_sql_list(root, files)}, hive_partitioning = true, "
+        "hive_types = {'month': VARCHAR}, union_by_name = true)"
+    )
+
+
 def raw_events(
     connection: duckdb.DuckDBPyConnection, root: Path, files: Sequence[str]
 ) -> duckdb.DuckDBPyRelation:
@@ -23,10 +31,7 @@ def raw_events(
     if not files:
         empty = LAKE_SCHEMA.empty_table().append_column(PARTITION, pa.array([], pa.string()))
         return connection.from_arrow(empty)
-    return connection.sql(
-        f"SELECT * FROM read_parquet({_sql_list(root, files)}, hive_partitioning = true, "
-        "hive_types = {'month': VARCHAR}, union_by_name = true)"
-    )
+    return connection.sql(f"SELECT * FROM {files_sql(root, files)}")
 
 
 def events(
@@ -36,7 +41,7 @@ def events(
     relation = raw_events(connection, root, files).query(
         "lake",
         "SELECT * FROM lake QUALIFY row_number() OVER "
-        "(PARTITION BY source, event_id ORDER BY recorded_at, content_hash) = 1",
+        "(PARTITION BY source, event_id ORDER BY recorded_at, occurred_at) = 1",
     )
     assert relation is not None
     return relation

@@ -22,8 +22,8 @@ ARROW_TYPES: dict[FieldType, pa.DataType] = {
     FieldType.INTEGER: pa.int16(),
 }
 
-# Hash of the event's canonical content (all fields but recorded_at): tells a harmless replay
-# from a conflicting resend of the same (source, event_id).
+# Hash of an event's canonical content (every field but recorded_at), computed when needed to
+# tell a harmless replay from a conflicting resend of the same (source, event_id).
 CONTENT_HASH = "content_hash"
 
 REQUIRED = frozenset({"source", "event_id", "person_id", "kind", "occurred_at", "recorded_at"})
@@ -33,6 +33,5 @@ LAKE_SCHEMA = pa.schema(
         pa.field(f.name, ARROW_TYPES[f.type], nullable=f.name not in REQUIRED)
         for f in ENVELOPE + PAYLOAD
     ]
-    + [pa.field(CONTENT_HASH, pa.string(), nullable=False)]
 )
 PARTITION = "month"

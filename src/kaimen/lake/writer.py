@@ -6,18 +6,17 @@ import fcntl
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import duckdb
 
 from kaimen.lake.schema import LAKE_SCHEMA, PARTITION
 
 EVENTS_DIR = "events"
+INCOMING_DIR = "_incoming"
 ROW_GROUP_ROWS = 256 * 1024
 
 
@@ -31,46 +30,58 @@ class WrittenFile:
     sha256: str
 
 
-def _write_atomically(target: Path, payload: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    with temporary.open("wb") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(target)
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def write_events(root: Path, events: pa.Table) -> list[WrittenFile]:
-    """Write `events` (lake columns plus `month`) as one new file per month.
+def _lake_columns() -> str:
+    casts = {
+        "schema_version": "CAST(schema_version AS SMALLINT)",
+        "amount": "CAST(amount AS DECIMAL(18, 2))",
+    }
+    return ", ".join(f"{casts.get(f.name, f.name)} AS {f.name}" for f in LAKE_SCHEMA)
 
-    Rows are sorted by person and time inside each file, so per-person aggregation reads
-    clustered data. A file becomes visible to readers only when the store lists it, so a
-    crash here leaves at most an unlisted file behind, never a half-visible batch.
+
+def write_months(
+    connection: duckdb.DuckDBPyConnection, rows_sql: str, months: Sequence[str], root: Path
+) -> list[WrittenFile]:
+    """Write the rows of `rows_sql` (lake columns plus `month`) as one new file per month.
+
+    Each file is sorted by person and time, so per-person aggregation reads clustered data.
+    It is written under `_incoming/`, synced, then renamed into `events/month=.../`; it counts
+    as part of the lake only once the store lists it, so a crash leaves at most an unlisted
+    file behind, never a half-visible batch.
     """
-    if events.num_rows == 0:
-        return []
-    ordered = events.sort_by(
-        [(PARTITION, "ascending"), ("person_id", "ascending"), ("occurred_at", "ascending")]
-    )
-    months = ordered.column(PARTITION)
+    incoming = root / INCOMING_DIR
+    incoming.mkdir(parents=True, exist_ok=True)
     written: list[WrittenFile] = []
-    for month in pc.unique(months).to_pylist():
-        part = ordered.filter(pc.equal(months, month)).select(LAKE_SCHEMA.names).cast(LAKE_SCHEMA)
-        sink = pa.BufferOutputStream()
-        pq.write_table(
-            part,
-            sink,
-            compression="zstd",
-            row_group_size=ROW_GROUP_ROWS,
-            write_statistics=True,
+    columns = _lake_columns()
+    for month in sorted(months):
+        name = f"part-{uuid.uuid4().hex}.parquet"
+        temporary = incoming / name
+        connection.execute(
+            f"COPY (SELECT {columns} FROM ({rows_sql}) WHERE {PARTITION} = $month "
+            f"ORDER BY person_id, occurred_at, source, event_id) TO '{temporary}' "
+            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})",
+            {"month": month},
         )
-        payload = sink.getvalue().to_pybytes()
-        relative = f"{EVENTS_DIR}/{PARTITION}={month}/part-{uuid.uuid4().hex}.parquet"
-        _write_atomically(root / relative, payload)
-        written.append(
-            WrittenFile(month, relative, part.num_rows, hashlib.sha256(payload).hexdigest())
-        )
+        rows = connection.execute(f"SELECT count(*) FROM read_parquet('{temporary}')").fetchall()[
+            0
+        ][0]
+        if rows == 0:
+            temporary.unlink()
+            continue
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        relative = f"{EVENTS_DIR}/{PARTITION}={month}/{name}"
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary.replace(target)
+        written.append(WrittenFile(month, relative, int(rows), _sha256(target)))
     return written
 
 

@@ -26,9 +26,7 @@ from kaimen.lake.schema import LAKE_SCHEMA
 from kaimen.simulate.population import MEDIAN_INCOME, Population
 
 US_PER_DAY = 86_400_000_000
-EVENT_SCHEMA = pa.schema(
-    [f for f in LAKE_SCHEMA if f.name not in ("content_hash", "schema_version")]
-)
+EVENT_SCHEMA = pa.schema([f for f in LAKE_SCHEMA if f.name != "schema_version"])
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
@@ -76,11 +74,17 @@ class _Block:
 
 
 def _amount(values: FloatArray) -> pa.Array:
-    """Exact 2-decimal amounts (via integer cents, never through binary fractions)."""
+    """Exact 2-decimal amounts, built from integer cents (never through binary fractions).
+
+    A decimal128 value is a 128-bit little-endian integer of the unscaled amount; cents are
+    positive and far below 2**63, so the high word is zero.
+    """
     cents = np.maximum(np.round(values * 100).astype(np.int64), 1)
-    whole = pc.cast(pa.array(cents // 100), pa.string())
-    fraction = pc.utf8_lpad(pc.cast(pa.array(cents % 100), pa.string()), width=2, padding="0")
-    return pc.cast(pc.binary_join_element_wise(whole, fraction, "."), pa.decimal128(18, 2))
+    words = np.zeros((len(cents), 2), dtype=np.int64)
+    words[:, 0] = cents
+    return pa.Array.from_buffers(
+        pa.decimal128(18, 2), len(cents), [None, pa.py_buffer(words.tobytes())]
+    )
 
 
 def _dates(days: IntArray) -> pa.Array:
@@ -493,10 +497,10 @@ class Simulator:
                 "",
             )
             columns: dict[str, pa.Array] = {
-                "source": pa.array(np.full(m, block.source, dtype=object), pa.string()),
+                "source": pa.repeat(pa.scalar(block.source), m),
                 "event_id": event_id,
                 "person_id": self.pop.person_id.take(pa.array(block.person)),
-                "kind": pa.array(np.full(m, block.kind, dtype=object), pa.string()),
+                "kind": pa.repeat(pa.scalar(block.kind), m),
                 "occurred_at": pa.array(block.occurred_us, pa.timestamp("us", tz="UTC")),
                 "recorded_at": pa.array(recorded, pa.timestamp("us", tz="UTC")),
             }
@@ -505,7 +509,7 @@ class Simulator:
                     continue
                 target = EVENT_SCHEMA.field(name).type
                 if isinstance(value, str):
-                    columns[name] = pa.array(np.full(m, value, dtype=object), target)
+                    columns[name] = pa.repeat(pa.scalar(value, target), m)
                 else:
                     array = value if isinstance(value, pa.Array) else pa.array(value)
                     columns[name] = array.cast(target)

@@ -40,6 +40,16 @@ def known_keys(
     return found
 
 
+def unsealed_keys(connection: Connection) -> list[tuple[str, str, str]]:
+    """(source, event_id, content_hash) of every event waiting to be sealed."""
+    rows = connection.execute(
+        select(event_inbox.c.source, event_inbox.c.event_id, event_inbox.c.content_hash).where(
+            event_inbox.c.sealed_batch_id.is_(None)
+        )
+    )
+    return [(r.source, r.event_id, r.content_hash) for r in rows]
+
+
 def add(connection: Connection, events: Sequence[InboxEvent], received_at: dt.datetime) -> None:
     if not events:
         return

@@ -1,0 +1,390 @@
+"""Files into the lake: all or nothing, idempotent on replay, the same lake from every format,
+and a lake any Parquet reader (DuckDB by glob, Spark) can read without kaimen."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import Engine, select
+
+from kaimen.domain.errors import BatchRejected
+from kaimen.ingest.file_ingest import ingest_file
+from kaimen.store import audit
+from kaimen.store.identity_vault import IdentityVault
+from kaimen.store.tables import audit_log, ingest_batches, lake_files
+from tests.conftest import NOW
+from tests.ingest import events_factory as f
+
+CONFLICT = (
+    "already recorded from this source with different content; "
+    "correct a recorded event through a dispute"
+)
+
+
+@pytest.fixture
+def people(engine: Engine, vault: IdentityVault) -> list[str]:
+    return f.enrol(engine, vault)
+
+
+def ingest(engine: Engine, lake_root: Path, path: Path) -> tuple[int, int, int]:
+    report = ingest_file(engine, lake_root, path, "tester", now=NOW)
+    return report.total, report.new, report.duplicate
+
+
+def test_ingest_stores_events_and_records_the_batch(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    events = f.sample_events()
+    path = f.write(tmp_path / "events.csv", events)
+    report = ingest_file(engine, lake_root, path, "tester", now=NOW)
+    assert (report.total, report.new, report.duplicate, report.replayed_file) == (44, 44, 0, False)
+
+    with engine.connect() as store:
+        batch = store.execute(select(ingest_batches)).one()
+        files = store.execute(select(lake_files)).all()
+        entry = store.execute(select(audit_log).order_by(audit_log.c.seq.desc())).first()
+    assert batch.batch_id == report.batch_id
+    assert (batch.channel, batch.file_name) == ("file", "events.csv")
+    assert (batch.events_total, batch.events_new, batch.events_duplicate) == (44, 44, 0)
+    assert batch.received_at == NOW
+    assert sum(r.rows for r in files) == 44
+    assert {r.month for r in files} == {"2026-07", "2026-08", "2026-09", "2026-10"}
+    assert entry is not None
+    assert (entry.actor, entry.action) == ("tester", "events.ingested")
+    details = json.loads(entry.details)
+    assert (details["total"], details["new"], details["duplicate"]) == (44, 44, 0)
+    assert details["batch_id"] == report.batch_id
+    assert audit.verify(engine) == 2  # enrolment + this ingest
+
+    stored = f.lake_events(engine, lake_root)
+    assert [r["event_id"] for r in stored] == [e["event_id"] for e in events]
+    first = stored[0]  # payment at 2026-08-01 00:30 +08:00, no recorded_at given
+    assert first["occurred_at"] == dt.datetime(2026, 7, 31, 16, 30, tzinfo=dt.UTC)
+    assert first["recorded_at"] == NOW
+    assert first["month"] == "2026-07"
+    assert (first["amount"], first["currency"], first["schema_version"]) == (
+        Decimal("12.50"),
+        "CNY",
+        1,
+    )
+    assert first["due_date"] is None
+    repayment = stored[1]  # recorded at 2026-09-08T05:45:00+08:00
+    assert repayment["due_date"] == dt.date(2026, 8, 10)
+    assert repayment["recorded_at"] == dt.datetime(2026, 9, 7, 21, 45, tzinfo=dt.UTC)
+
+
+# --- all or nothing ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_one_bad_row_stores_nothing_and_every_bad_row_is_named(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str], suffix: str
+) -> None:
+    events = f.sample_events(40)
+    events[6] = f.event("payment", "bad-a", amount="12.345")
+    events[33] = f.event("donation", "bad-b", "P002", currency="ZZZ")
+    path = f.write(tmp_path / f"mixed{suffix}", events)
+    before = f.state(engine, lake_root)
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, path, "tester", now=NOW)
+    offset = 2 if suffix == ".csv" else 1
+    assert f.problems(caught.value) == [
+        (6 + offset, "amount", "not a plain decimal number with at most 2 decimals: 12.345"),
+        (33 + offset, "currency", "not an ISO 4217 currency code: ZZZ"),
+    ]
+    assert caught.value.bad_lines == 2
+    after = f.state(engine, lake_root)
+    assert after == before
+    assert (after["ingest_batches"], after["lake_files"], after["event_inbox"]) == (0, 0, 0)
+    assert after["parquet_files"] == []
+    assert not (lake_root / "events").exists() or not any((lake_root / "events").rglob("*"))
+
+    # A rejected file is not remembered as seen: fixed, it goes in whole.
+    events[6] = f.event("payment", "bad-a", amount="12.34")
+    events[33] = f.event("donation", "bad-b", "P002", currency="EUR")
+    fixed = f.write(tmp_path / f"fixed{suffix}", events)
+    assert ingest(engine, lake_root, fixed) == (40, 40, 0)
+
+
+def test_rejected_file_is_rejected_again_not_replayed(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    path = f.write(tmp_path / "bad.csv", [f.event("payment", "z", amount="0")])
+    for _ in range(2):
+        with pytest.raises(BatchRejected):
+            ingest_file(engine, lake_root, path, "tester", now=NOW)
+    assert f.state(engine, lake_root)["ingest_batches"] == 0
+
+
+# --- idempotent replay ---------------------------------------------------------------------
+
+
+def test_same_file_twice_is_a_no_op(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    path = f.write(tmp_path / "events.jsonl", f.sample_events())
+    first = ingest_file(engine, lake_root, path, "tester", now=NOW)
+    before = f.state(engine, lake_root)
+    again = ingest_file(engine, lake_root, path, "tester", now=NOW + dt.timedelta(days=1))
+    assert (again.total, again.new, again.duplicate) == (44, 0, 44)
+    assert again.replayed_file
+    assert again.batch_id == first.batch_id
+    assert f.state(engine, lake_root) == before
+    assert f.raw_rows(lake_root) == 44
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "reorder"),
+    [
+        (".csv", ".parquet", False),
+        (".parquet", ".jsonl", True),
+        (".jsonl", ".csv", True),
+        (".csv", ".csv", True),
+    ],
+)
+def test_same_events_in_another_file_are_duplicates(
+    engine: Engine,
+    lake_root: Path,
+    tmp_path: Path,
+    people: list[str],
+    first: str,
+    second: str,
+    reorder: bool,
+) -> None:
+    events = f.sample_events()
+    assert ingest(engine, lake_root, f.write(tmp_path / f"a{first}", events)) == (44, 44, 0)
+    stored = f.lake_events(engine, lake_root)
+    before = f.state(engine, lake_root)
+    again = list(reversed(events)) if reorder else events
+    assert ingest(engine, lake_root, f.write(tmp_path / f"b{second}", again)) == (44, 0, 44)
+    after = f.state(engine, lake_root)
+    assert after["parquet_files"] == before["parquet_files"]
+    assert after["lake_files"] == before["lake_files"]
+    assert after["ingest_batches"] == before["ingest_batches"] + 1
+    assert f.raw_rows(lake_root) == 44
+    assert f.lake_events(engine, lake_root) == stored
+
+
+def test_overlapping_file_stores_only_the_new_half(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    events = f.sample_events()
+    assert ingest(engine, lake_root, f.write(tmp_path / "a.csv", events[:30])) == (30, 30, 0)
+    assert ingest(engine, lake_root, f.write(tmp_path / "b.parquet", events[15:])) == (29, 14, 15)
+    with engine.connect() as store:
+        batch = store.execute(select(ingest_batches).order_by(ingest_batches.c.batch_id.desc()))
+        latest = batch.first()
+    assert latest is not None
+    assert (latest.events_total, latest.events_new, latest.events_duplicate) == (29, 14, 15)
+    assert f.raw_rows(lake_root) == 44
+    assert [r["event_id"] for r in f.lake_events(engine, lake_root)] == [
+        e["event_id"] for e in events
+    ]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"amount": "12.51"}, id="amount"),
+        pytest.param({"merchant_category": "dining"}, id="category"),
+        pytest.param({"person_id": "P002"}, id="person"),
+        pytest.param({"occurred_at": "2026-09-15T10:00:01+08:00"}, id="same-month-time"),
+        pytest.param({"occurred_at": "2026-10-15T10:00:00+08:00"}, id="other-month-time"),
+    ],
+)
+def test_same_key_with_different_content_is_rejected(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str], change: dict[str, str]
+) -> None:
+    original = f.event("payment", "pay-1")
+    assert ingest(engine, lake_root, f.write(tmp_path / "a.csv", [original])) == (1, 1, 0)
+    before = f.state(engine, lake_root)
+    resend = [*f.sample_events(3), {**original, **change}]
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, f.write(tmp_path / "b.csv", resend), "tester", now=NOW)
+    assert f.problems(caught.value) == [(5, "event_id", CONFLICT)]
+    assert f.state(engine, lake_root) == before
+    assert f.raw_rows(lake_root) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"recorded_at": "2026-10-01T00:00:00Z"}, id="recorded-at"),
+        pytest.param({"occurred_at": "2026-09-15T02:00:00Z"}, id="same-instant-in-utc"),
+        pytest.param({"amount": "12.5"}, id="same-amount-spelled-shorter"),
+        pytest.param({"schema_version": "1"}, id="explicit-default-version"),
+    ],
+)
+def test_same_key_with_equivalent_content_is_a_duplicate(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str], change: dict[str, str]
+) -> None:
+    original = f.event("payment", "pay-1")  # 2026-09-15T10:00:00+08:00, amount 12.50
+    assert ingest(engine, lake_root, f.write(tmp_path / "a.csv", [original])) == (1, 1, 0)
+    again = f.write(tmp_path / "b.jsonl", [{**original, **change}])
+    assert ingest(engine, lake_root, again) == (1, 0, 1)
+    assert f.raw_rows(lake_root) == 1
+
+
+def test_same_event_id_from_another_source_is_a_different_event(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    a = f.write(tmp_path / "a.csv", [f.event("payment", "pay-1", source="bank-a")])
+    b = f.write(tmp_path / "b.csv", [f.event("payment", "pay-1", source="bank-b", amount="9")])
+    assert ingest(engine, lake_root, a) == (1, 1, 0)
+    assert ingest(engine, lake_root, b) == (1, 1, 0)
+    assert [(r["source"], r["amount"]) for r in f.lake_events(engine, lake_root)] == [
+        ("bank-a", Decimal("12.50")),
+        ("bank-b", Decimal("9.00")),
+    ]
+
+
+def test_same_event_twice_in_one_file_is_counted_once(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    events = f.sample_events(20)
+    events.insert(12, dict(events[3]))
+    events.append({**events[7], "recorded_at": "2026-10-30T00:00:00Z"})
+    assert ingest(engine, lake_root, f.write(tmp_path / "twice.jsonl", events)) == (22, 20, 2)
+    assert f.raw_rows(lake_root) == 20
+    with engine.connect() as store:
+        batch = store.execute(select(ingest_batches)).one()
+    assert (batch.events_total, batch.events_new, batch.events_duplicate) == (22, 20, 2)
+
+
+def test_same_key_twice_in_one_file_with_different_content_is_rejected(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    events = f.sample_events(10)
+    events.append({**events[2], "amount": "999.00"})
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, f.write(tmp_path / "c.csv", events), "tester", now=NOW)
+    assert f.problems(caught.value) == [(12, "event_id", "repeats line 4 with different content")]
+    assert f.state(engine, lake_root)["parquet_files"] == []
+
+
+# --- every format, the same lake -----------------------------------------------------------
+
+
+def test_csv_jsonl_and_parquet_store_the_same_lake_content(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    """The same events from three sources (one per format) type to identical lake rows."""
+    by_format: dict[str, list[dict[str, Any]]] = {}
+    for suffix in (".csv", ".jsonl", ".parquet"):
+        source = "via-" + suffix[1:]
+        path = f.write(tmp_path / f"events{suffix}", f.sample_events(source=source))
+        assert ingest(engine, lake_root, path) == (44, 44, 0)
+    stored = f.lake_events(engine, lake_root)
+    assert len(stored) == 3 * 44
+    for row in stored:
+        by_format.setdefault(row.pop("source"), []).append(row)
+        row.pop("content_hash")
+    assert by_format["via-csv"] == by_format["via-jsonl"] == by_format["via-parquet"]
+
+
+def test_typed_parquet_columns_store_the_same_events_as_text(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    """A Parquet file with real timestamp, decimal, date and int columns is the same data."""
+    events = f.sample_events()
+    assert ingest(engine, lake_root, f.write(tmp_path / "text.csv", events)) == (44, 44, 0)
+
+    def column(name: str, kind: pa.DataType, convert: Any) -> pa.Array:
+        return pa.array([convert(e[name]) if name in e else None for e in events], kind)
+
+    def moment(text: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+
+    table = f.columns_of(events)
+    data = {name: column(name, pa.string(), str) for name in table}
+    data["occurred_at"] = column("occurred_at", pa.timestamp("us", tz="UTC"), moment)
+    data["recorded_at"] = column("recorded_at", pa.timestamp("us", tz="UTC"), moment)
+    data["amount"] = column("amount", pa.decimal128(18, 2), Decimal)
+    data["due_date"] = column("due_date", pa.date32(), dt.date.fromisoformat)
+    data["paid_date"] = column("paid_date", pa.date32(), dt.date.fromisoformat)
+    typed = tmp_path / "typed.parquet"
+    pq.write_table(pa.table(data), typed)
+    assert ingest(engine, lake_root, typed) == (44, 0, 44)
+    assert f.raw_rows(lake_root) == 44
+
+
+# --- the lake as others read it ------------------------------------------------------------
+
+
+def test_lake_is_readable_by_duckdb_glob_partitioned_by_month(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    events = f.sample_events()
+    ingest(engine, lake_root, f.write(tmp_path / "a.csv", events[:25]))
+    ingest(engine, lake_root, f.write(tmp_path / "b.csv", events[20:]))
+    glob = f"{lake_root}/events/*/*.parquet"
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    rows = connection.execute(
+        f"SELECT month, strftime(occurred_at, '%Y-%m') AS utc_month, event_id, filename "
+        f"FROM read_parquet('{glob}', hive_partitioning=true, filename=true)"
+    ).fetchall()
+    assert len(rows) == 44
+    assert sorted(r[2] for r in rows) == sorted(e["event_id"] for e in events)
+    # Each file sits in the directory of the UTC month of every event in it.
+    for month, utc_month, _, filename in rows:
+        assert month == utc_month
+        assert f"/events/month={month}/" in filename
+    assert {r[0] for r in rows} == {"2026-07", "2026-08", "2026-09", "2026-10"}
+    # Each batch wrote at most one new file per month, and every file on disk is listed.
+    with engine.connect() as store:
+        listed = store.execute(select(lake_files.c.batch_id, lake_files.c.month)).all()
+    assert len(listed) == len(set(listed)) == len(list(lake_root.rglob("*.parquet")))
+    assert len({batch for batch, _ in listed}) == 2
+
+
+def test_lake_files_are_sorted_by_person_with_plain_parquet_types(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    ingest(engine, lake_root, f.write(tmp_path / "a.jsonl", f.sample_events()))
+    files = sorted(lake_root.rglob("*.parquet"))
+    assert len(files) == 4
+    expected = {
+        "source": pa.string(),
+        "event_id": pa.string(),
+        "person_id": pa.string(),
+        "kind": pa.string(),
+        "occurred_at": pa.timestamp("us", tz="UTC"),
+        "recorded_at": pa.timestamp("us", tz="UTC"),
+        "schema_version": pa.int16(),
+        "amount": pa.decimal128(18, 2),
+        "currency": pa.string(),
+        "due_date": pa.date32(),
+        "paid_date": pa.date32(),
+        "content_hash": pa.string(),
+    }
+    for path in files:
+        table = pq.read_table(path, partitioning=None)
+        people_order = table.column("person_id").to_pylist()
+        assert people_order == sorted(people_order), path
+        assert len(set(people_order)) > 1
+        keys = list(zip(people_order, table.column("occurred_at").to_pylist(), strict=True))
+        assert keys == sorted(keys), path
+        schema = table.schema
+        assert "month" not in schema.names
+        for name, kind in expected.items():
+            assert schema.field(name).type == kind, name
+        # What a reader without Arrow metadata (Spark) sees: logical Parquet types.
+        parquet = pq.ParquetFile(path).schema
+        logical = {parquet.column(i).name: parquet.column(i) for i in range(len(parquet))}
+        assert logical["occurred_at"].physical_type == "INT64"
+        assert str(logical["occurred_at"].logical_type).startswith(
+            "Timestamp(isAdjustedToUTC=true, timeUnit=microseconds"
+        )
+        assert str(logical["amount"].logical_type) == "Decimal(precision=18, scale=2)"
+        assert str(logical["due_date"].logical_type) == "Date"
+        assert str(logical["schema_version"].logical_type) == "Int(bitWidth=16, isSigned=true)"
+        assert str(logical["source"].logical_type) == "String"

@@ -1,0 +1,94 @@
+import datetime as dt
+
+import pytest
+from sqlalchemy import Engine, delete, update
+
+from kaimen.domain.errors import AuditChainBroken
+from kaimen.store import audit
+from kaimen.store.tables import audit_log
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def _append(engine: Engine, count: int) -> None:
+    for i in range(count):
+        with engine.begin() as connection:
+            audit.append(
+                connection,
+                "tester",
+                "thing.done",
+                subject=f"P{i}",
+                details={"n": i, "text": "é ✓"},
+                now=T0 + dt.timedelta(minutes=i),
+            )
+
+
+def test_an_untouched_log_verifies(engine: Engine) -> None:
+    _append(engine, 5)
+    assert audit.verify(engine) == 5
+    assert audit.verify(engine, chunk=2) == 5
+
+
+def test_an_empty_log_verifies(engine: Engine) -> None:
+    assert audit.verify(engine) == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"details": '{"n":99,"text":"é ✓"}'},
+        {"actor": "someone else"},
+        {"subject": None},
+        {"occurred_at": T0 + dt.timedelta(days=3)},
+    ],
+)
+def test_an_edited_row_is_named(engine: Engine, change: dict[str, object]) -> None:
+    _append(engine, 5)
+    with engine.begin() as connection:
+        connection.execute(update(audit_log).where(audit_log.c.seq == 3).values(**change))
+    with pytest.raises(AuditChainBroken) as caught:
+        audit.verify(engine)
+    assert caught.value.seq == 3
+
+
+def test_a_deleted_row_is_named(engine: Engine) -> None:
+    _append(engine, 5)
+    with engine.begin() as connection:
+        connection.execute(delete(audit_log).where(audit_log.c.seq == 2))
+    with pytest.raises(AuditChainBroken) as caught:
+        audit.verify(engine)
+    assert caught.value.seq == 2
+
+
+def test_a_rehashed_row_still_breaks_the_link_to_the_next(engine: Engine) -> None:
+    _append(engine, 4)
+    with engine.begin() as connection:
+        row = connection.execute(audit_log.select().where(audit_log.c.seq == 2)).one()
+        forged = audit._row_hash(
+            row.seq, row.occurred_at, row.actor, row.action, row.subject, '{"n":7}', row.prev_hash
+        )
+        connection.execute(
+            update(audit_log).where(audit_log.c.seq == 2).values(details='{"n":7}', row_hash=forged)
+        )
+    with pytest.raises(AuditChainBroken) as caught:
+        audit.verify(engine)
+    assert caught.value.seq == 3
+
+
+def test_the_chain_cannot_fork(engine: Engine) -> None:
+    _append(engine, 2)
+    with engine.begin() as connection:
+        last = connection.execute(audit_log.select().where(audit_log.c.seq == 2)).one()
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"), engine.begin() as connection:
+        connection.execute(
+            audit_log.insert().values(
+                seq=3,
+                occurred_at=T0,
+                actor="x",
+                action="y",
+                subject=None,
+                details="{}",
+                prev_hash=last.prev_hash,
+                row_hash="f" * 64,
+            )
+        )

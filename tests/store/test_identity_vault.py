@@ -1,0 +1,39 @@
+import base64
+
+import pytest
+
+from kaimen.domain.errors import ConfigurationError
+from kaimen.store.identity_vault import IdentityVault, decode_secret, new_secret
+
+
+def test_hashes_are_stable_keyed_and_separated_by_kind(vault: IdentityVault) -> None:
+    value = "11010519491231002X"
+    assert vault.lookup_hash("cn_resident_id", value) == vault.lookup_hash("cn_resident_id", value)
+    assert vault.lookup_hash("cn_resident_id", value) != vault.lookup_hash("phone", value)
+    other = IdentityVault(bytes(reversed(range(32))))
+    assert other.lookup_hash("cn_resident_id", value) != vault.lookup_hash("cn_resident_id", value)
+    assert value not in vault.lookup_hash("cn_resident_id", value)
+
+
+def test_encryption_round_trips_and_never_repeats(vault: IdentityVault) -> None:
+    first = vault.encrypt("phone", "+8613800138000")
+    second = vault.encrypt("phone", "+8613800138000")
+    assert first != second
+    assert "13800138000" not in first
+    assert vault.decrypt("phone", first) == "+8613800138000"
+
+
+def test_a_ciphertext_is_bound_to_its_kind(vault: IdentityVault) -> None:
+    token = vault.encrypt("phone", "+8613800138000")
+    with pytest.raises(Exception):  # noqa: B017 - cryptography's InvalidTag
+        vault.decrypt("cn_resident_id", token)
+
+
+def test_secrets_are_checked() -> None:
+    assert len(decode_secret(new_secret())) == 32
+    with pytest.raises(ConfigurationError, match="base64"):
+        decode_secret("not base64 !!")
+    with pytest.raises(ConfigurationError, match="32 bytes"):
+        decode_secret(base64.b64encode(b"short").decode())
+    with pytest.raises(ConfigurationError):
+        IdentityVault(b"short")
