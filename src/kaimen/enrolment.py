@@ -20,7 +20,7 @@ from kaimen.domain import national_id
 from kaimen.domain.errors import BatchRejected, EnrolmentConflict, IdentityRejected, RowError
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.domain.phone import normalise_phone
-from kaimen.input_files import LINE, read_input
+from kaimen.input_files import LINE, locate, read_input
 from kaimen.store import audit, people
 from kaimen.store.identity_vault import IdentityVault
 
@@ -191,7 +191,10 @@ def enrol_file(
     """Enrol everyone in a CSV, JSON Lines or Parquet file with phone, national_id[, person_id]."""
     parsed = read_input(path, ENROL_COLUMNS)
     if parsed.errors:
-        raise BatchRejected(parsed.errors, parsed.name)
+        raise BatchRejected(locate(path, parsed.errors), parsed.name)
     lines = parsed.table.column(LINE).to_pylist()
     rows = parsed.table.drop_columns([LINE]).to_pylist()
-    return enrol_many(engine, vault, rows, lines, actor, now)
+    try:
+        return enrol_many(engine, vault, rows, lines, actor, now)
+    except BatchRejected as rejected:
+        raise BatchRejected(locate(path, rejected.errors), parsed.name) from None

@@ -102,7 +102,7 @@ def _csv_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[Input
         path,
         # Single-threaded parsing numbers bad lines; blocks still stream in order.
         read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 26),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=skip),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=skip, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in header},
             null_values=[""],
@@ -131,6 +131,29 @@ def _csv_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[Input
                 _complete(piece, pa.array(lines[start : start + rows]), allowed),
                 chunk_errors if start == 0 else [],
             )
+
+
+def locate(path: Path, errors: list[RowError]) -> list[RowError]:
+    """Errors with CSV record numbers turned into physical line numbers (error path only).
+
+    While reading, a CSV row is numbered by record (header = 1, blank lines not counted),
+    which is cheap; a person looks for the physical line, which blank lines and quoted
+    newlines shift, so a rejected file is scanned once more to translate.
+    """
+    if FORMATS.get(path.suffix.lower()) != "csv" or not errors:
+        return errors
+    wanted = {e.line for e in errors}
+    start: dict[int, int] = {}
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        record, previous_end = 0, 0
+        for row in reader:
+            if row:
+                record += 1
+                if record in wanted:
+                    start[record] = previous_end + 1
+            previous_end = reader.line_num
+    return [RowError(start.get(e.line, e.line), e.field, e.reason) for e in errors]
 
 
 def _text(value: Any) -> str | None:

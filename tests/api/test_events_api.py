@@ -79,6 +79,19 @@ def test_events_are_accepted_and_a_replay_is_all_duplicates(
     assert after_seal.json() == {"total": 5, "new": 0, "duplicate": 5}
 
 
+def test_resending_an_event_moved_to_another_month_is_a_conflict(
+    client: TestClient, engine: Engine, lake: Path
+) -> None:
+    original = f.event("payment", "pay-1", occurred_at="2026-09-15T10:00:00Z")
+    assert post(client, [original]).status_code == 200
+    seal_inbox(engine, lake, "admin")
+    moved = {**original, "occurred_at": "2026-10-15T10:00:00Z"}
+    response = post(client, [moved])
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    assert [(e["line"], e["field"]) for e in response.json()["errors"]] == [(1, "event_id")]
+
+
 def test_json_numbers_are_read_as_written(client: TestClient, engine: Engine, lake: Path):
     event = {**f.event("payment", "num-1"), "amount": 12.5, "schema_version": 1}
     assert post(client, [event]).json() == {"total": 1, "new": 1, "duplicate": 0}

@@ -4,6 +4,7 @@ the line a person would look at and the field at fault, and a rejected file stor
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,9 @@ FIELD_CASES: dict[str, tuple[dict[str, str], list[tuple[str, str]]]] = {
         [("currency", "not an ISO 4217 currency code: cny")],
     ),
     "future-occurred-at": (
+        # No recorded_at sent: only the field the sender wrote is at fault.
         bad(occurred_at="2026-11-02T00:00:00Z"),
-        [("occurred_at", "is in the future"), ("recorded_at", "is earlier than occurred_at")],
+        [("occurred_at", "is in the future")],
     ),
     "future-recorded-at": (
         bad(recorded_at="2026-12-01T00:00:00Z"),
@@ -295,6 +297,112 @@ def test_parquet_column_of_unusable_type(
     problems = rejected(engine, lake_root, path)
     assert problems
     assert {(line, field) for line, field, _ in problems} == {(1, "amount")}
+
+
+def typed_parquet(path: Path, name: str, column: pa.Array) -> Path:
+    """Four payments in a Parquet file whose `name` column is `column` (natively typed)."""
+    n = len(column)
+    data: dict[str, Any] = {
+        "source": ["bank-a"] * n,
+        "event_id": [f"t{i}" for i in range(n)],
+        "person_id": ["P001"] * n,
+        "kind": ["payment"] * n,
+        "occurred_at": ["2026-09-01T10:00:00Z"] * n,
+        "amount": ["1.00"] * n,
+        "currency": ["CNY"] * n,
+        "merchant_category": ["dining"] * n,
+    }
+    data[name] = column
+    pq.write_table(pa.table(data), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "column", "reason"),
+    [
+        pytest.param(
+            "amount", pa.array([1.5, 2.0, float("nan"), 3.0]), "NaN is not an amount", id="nan"
+        ),
+        pytest.param(
+            "amount",
+            pa.array([1.5, 2.0, float("-inf"), 3.0]),
+            "an infinite amount is not allowed",
+            id="inf",
+        ),
+        pytest.param(
+            "amount", pa.array([1.5, 2.0, -2.5, 3.0]), "must not be negative: -2.5", id="negative"
+        ),
+        pytest.param(
+            "amount", pa.array([1, 2, 0, 3], pa.int64()), "must be greater than zero", id="zero"
+        ),
+        pytest.param(
+            "amount",
+            pa.array([1, 2, 200_000_000, 3], pa.int64()),
+            "absurdly large (over 100,000,000): 200000000",
+            id="absurd-int",
+        ),
+        pytest.param(
+            "amount",
+            pa.array([1.5, 2.0, 1.005, 3.0]),
+            "has more than 2 decimals: 1.005",
+            id="float-decimals",
+        ),
+        pytest.param(
+            "amount",
+            pa.array([Decimal(v) for v in ("1.5", "2", "1.005", "3")], pa.decimal128(18, 3)),
+            "has more than 2 decimals or is too large: 1.005",
+            id="decimal-decimals",
+        ),
+        pytest.param(
+            "schema_version",
+            pa.array([1, 1, 2, 1], pa.int16()),
+            "unsupported; this server reads version 1, not 2",
+            id="schema-version",
+        ),
+        pytest.param(
+            "occurred_at",
+            pa.array(
+                [dt.datetime(2026, 9, 1, tzinfo=dt.UTC)] * 2
+                + [dt.datetime(1990, 3, 6, tzinfo=dt.UTC), dt.datetime(2026, 9, 1, tzinfo=dt.UTC)],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "is before the person was born",
+            id="timestamp-before-birth",
+        ),
+    ],
+)
+def test_typed_parquet_values_are_judged_natively(
+    engine: Engine,
+    lake_root: Path,
+    tmp_path: Path,
+    people: list[str],
+    name: str,
+    column: pa.Array,
+    reason: str,
+) -> None:
+    path = typed_parquet(tmp_path / "typed.parquet", name, column)
+    assert rejected(engine, lake_root, path) == [(3, name, reason)]
+
+
+def test_typed_parquet_absurd_float_is_called_absurd(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    """1e20 has no decimals at all; the problem to report is its size."""
+    path = typed_parquet(tmp_path / "huge.parquet", "amount", pa.array([1.5, 2.0, 1e20, 3.0]))
+    problems = rejected(engine, lake_root, path)
+    assert [(line, field) for line, field, _ in problems] == [(3, "amount")]
+    assert problems[0][2].startswith("absurdly large (over 100,000,000)"), problems
+
+
+def test_naive_parquet_timestamps_have_no_utc_offset(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    naive = pa.array([dt.datetime(2026, 9, 1, 10)] * 2, pa.timestamp("us"))
+    path = typed_parquet(tmp_path / "naive.parquet", "occurred_at", naive)
+    assert rejected(engine, lake_root, path) == [
+        (1, "occurred_at", "has no UTC offset; store timestamps with a time zone"),
+        (2, "occurred_at", "has no UTC offset; store timestamps with a time zone"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -203,10 +203,13 @@ def test_overlapping_file_stores_only_the_new_half(
 def test_same_key_with_different_content_is_rejected(
     engine: Engine, lake_root: Path, tmp_path: Path, people: list[str], change: dict[str, str]
 ) -> None:
-    original = f.event("payment", "pay-1")
+    original = f.event("payment", "pay-1")  # 2026-09-15T10:00:00+08:00
     assert ingest(engine, lake_root, f.write(tmp_path / "a.csv", [original])) == (1, 1, 0)
     before = f.state(engine, lake_root)
-    resend = [*f.sample_events(3), {**original, **change}]
+    changed = {**original, **change}
+    # New events in the changed event's month only: the batch touches no other month.
+    fillers = [f.event("donation", f"d{i}", occurred_at=changed["occurred_at"]) for i in range(3)]
+    resend = [*fillers, changed]
     with pytest.raises(BatchRejected) as caught:
         ingest_file(engine, lake_root, f.write(tmp_path / "b.csv", resend), "tester", now=NOW)
     assert f.problems(caught.value) == [(5, "event_id", CONFLICT)]
@@ -270,6 +273,38 @@ def test_same_key_twice_in_one_file_with_different_content_is_rejected(
     assert f.state(engine, lake_root)["parquet_files"] == []
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_small_chunks_keep_line_numbers_and_dedupe_across_chunks(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str], suffix: str
+) -> None:
+    """A file read in chunks of 7 rows behaves exactly like one read whole."""
+    events = f.sample_events(30)
+    events[9] = f.event("payment", "bad-a", amount="0")
+    events[23] = f.event("payment", "bad-b", merchant_category="casino")
+    path = f.write(tmp_path / f"chunks{suffix}", events)
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, path, "tester", now=NOW, chunk_rows=7)
+    offset = 2 if suffix == ".csv" else 1
+    assert [(e.line, e.field) for e in caught.value.errors] == [
+        (9 + offset, "amount"),
+        (23 + offset, "merchant_category"),
+    ]
+    assert f.state(engine, lake_root)["parquet_files"] == []
+
+    good = f.sample_events(30)
+    repeated = [*good, good[2], good[20], {**good[11], "recorded_at": "2026-10-31T00:00:00Z"}]
+    path = f.write(tmp_path / f"repeats{suffix}", repeated)
+    report = ingest_file(engine, lake_root, path, "tester", now=NOW, chunk_rows=7)
+    assert (report.total, report.new, report.duplicate) == (33, 30, 3)
+    assert f.raw_rows(lake_root) == 30
+
+    changed = [*good[5:20], {**good[1], "amount": "9"}]  # the stored good[1], changed
+    conflicting = f.write(tmp_path / f"conflict{suffix}", changed)
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, conflicting, "tester", now=NOW, chunk_rows=7)
+    assert f.problems(caught.value) == [(15 + offset, "event_id", CONFLICT)]
+
+
 # --- every format, the same lake -----------------------------------------------------------
 
 
@@ -285,8 +320,8 @@ def test_csv_jsonl_and_parquet_store_the_same_lake_content(
     stored = f.lake_events(engine, lake_root)
     assert len(stored) == 3 * 44
     for row in stored:
+        row.pop("content_hash", None)  # derived from the source, so it differs
         by_format.setdefault(row.pop("source"), []).append(row)
-        row.pop("content_hash")
     assert by_format["via-csv"] == by_format["via-jsonl"] == by_format["via-parquet"]
 
 
@@ -364,7 +399,13 @@ def test_lake_files_are_sorted_by_person_with_plain_parquet_types(
         "currency": pa.string(),
         "due_date": pa.date32(),
         "paid_date": pa.date32(),
-        "content_hash": pa.string(),
+    }
+    plain = {
+        pa.string(),
+        pa.decimal128(18, 2),
+        pa.date32(),
+        pa.timestamp("us", tz="UTC"),
+        pa.int16(),
     }
     for path in files:
         table = pq.read_table(path, partitioning=None)
@@ -375,8 +416,10 @@ def test_lake_files_are_sorted_by_person_with_plain_parquet_types(
         assert keys == sorted(keys), path
         schema = table.schema
         assert "month" not in schema.names
+        assert set(expected) <= set(schema.names)
         for name, kind in expected.items():
             assert schema.field(name).type == kind, name
+        assert {field.type for field in schema} <= plain
         # What a reader without Arrow metadata (Spark) sees: logical Parquet types.
         parquet = pq.ParquetFile(path).schema
         logical = {parquet.column(i).name: parquet.column(i) for i in range(len(parquet))}

@@ -99,13 +99,25 @@ def _shown(name: str) -> str:
     return f"CAST({name} AS VARCHAR)"
 
 
-def _typed_expression(name: str, arrival: str) -> str:
+def _typed_expression(name: str, arrivals: dict[str, str]) -> str:
     spec = FIELDS[name]
+    arrival = arrivals[name]
     column = f"raw.{name}"  # people.person_id is in scope too
     if arrival == Arrival.WRONG or arrival == Arrival.NAIVE_TIMESTAMP:
         return f"CAST(NULL AS {_sql_type(spec.type)})"
     if spec.type is FieldType.TIMESTAMP:
-        return f"TRY_CAST({column} AS TIMESTAMPTZ)"
+        # DuckDB reads "Z" but not the equally valid "z".
+        parsed = (
+            f"TRY_CAST(upper({column}) AS TIMESTAMPTZ)"
+            if arrival == Arrival.TEXT
+            else f"TRY_CAST({column} AS TIMESTAMPTZ)"
+        )
+        if name == "recorded_at":
+            # Unsent, it is when kaimen received the event (never before it occurred,
+            # which may be a little ahead of our clock).
+            occurred = _typed_expression("occurred_at", arrivals)
+            return f"coalesce({parsed}, greatest($received_at::TIMESTAMPTZ, {occurred}))"
+        return parsed
     if spec.type is FieldType.DECIMAL:
         if arrival == Arrival.FLOAT:
             return f"TRY_CAST(round({column}, {AMOUNT_DECIMALS}) AS DECIMAL(18, 2))"
@@ -133,11 +145,17 @@ def _sql_type(kind: FieldType) -> str:
 
 def _timestamp_cases(name: str, arrival: str) -> list[tuple[str, str]]:
     typed = name + TYPED
-    cases: list[tuple[str, str]] = [(f"{name} IS NULL", _q("missing"))]
+    cases: list[tuple[str, str]] = []
+    if name == "recorded_at":  # unsent, it defaults to the time of receipt: nothing to judge
+        cases.append((f"{name} IS NULL", "NULL"))
+    else:
+        cases.append((f"{name} IS NULL", _q("missing")))
     if arrival == Arrival.NAIVE_TIMESTAMP:
-        cases.append(("true", _q("has no UTC offset; store timestamps with a time zone")))
+        cases.append(
+            (f"{name} IS NOT NULL", _q("has no UTC offset; store timestamps with a time zone"))
+        )
     elif arrival == Arrival.WRONG:
-        cases.append(("true", _q("must be a timestamp with a UTC offset")))
+        cases.append((f"{name} IS NOT NULL", _q("must be a timestamp with a UTC offset")))
     elif arrival == Arrival.TEXT:
         cases += [
             (
@@ -185,6 +203,10 @@ def _amount_cases(name: str, arrival: str) -> list[tuple[str, str]]:
             (f"isinf({name})", _q("an infinite amount is not allowed")),
             (f"{name} < 0", _q("must not be negative: ") + f" || {shown}"),
             (
+                f"{name} > {MAX_AMOUNT}",
+                _q(f"absurdly large (over {MAX_AMOUNT:,}): ") + f" || {shown}",
+            ),
+            (
                 f"abs({name} * 100 - round({name} * 100)) > 1e-6 OR {typed} IS NULL",
                 _q(f"has more than {AMOUNT_DECIMALS} decimals: ") + f" || {shown}",
             ),
@@ -192,6 +214,10 @@ def _amount_cases(name: str, arrival: str) -> list[tuple[str, str]]:
     elif arrival == Arrival.NATIVE:
         cases += [
             (f"{name} < 0", _q("must not be negative: ") + f" || {shown}"),
+            (
+                f"{name} > {MAX_AMOUNT}",
+                _q(f"absurdly large (over {MAX_AMOUNT:,}): ") + f" || {shown}",
+            ),
             (
                 f"{typed} IS NULL OR {typed} <> {name}",
                 _q(f"has more than {AMOUNT_DECIMALS} decimals or is too large: ") + f" || {shown}",
@@ -452,7 +478,7 @@ def _compile(arrivals_key: tuple[tuple[str, str], ...]) -> str:
     checks = ",\n        ".join(
         _envelope_problems(arrivals) + _payload_problems(arrivals) + _cross_field_problems()
     )
-    typed = ", ".join(f"{_typed_expression(n, arrivals[n])} AS {n}{TYPED}" for n in INPUT_COLUMNS)
+    typed = ", ".join(f"{_typed_expression(n, arrivals)} AS {n}{TYPED}" for n in INPUT_COLUMNS)
     return f"""
 SELECT {LINE},
     list_filter([
@@ -503,7 +529,7 @@ def check_chunk(
         limit = now + dt.timedelta(seconds=CLOCK_SKEW_SECONDS)
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {into} AS {rules_sql(raw.schema)}",
-            {"now_limit": limit.isoformat()},
+            {"now_limit": limit.isoformat(), "received_at": now.isoformat()},
         )
     finally:
         connection.unregister("raw")

@@ -26,9 +26,8 @@ from kaimen.ingest.pipeline import (
     settle,
     store_new_rows,
     unsealed_keys,
-    with_receipt_time,
 )
-from kaimen.input_files import file_sha256, iter_input
+from kaimen.input_files import file_sha256, iter_input, locate
 from kaimen.lake.schema import PARTITION
 from kaimen.lake.writer import exclusive
 from kaimen.store import audit, lake_manifest
@@ -63,9 +62,7 @@ def ingest_file(
         errors: list[RowError] = []
         for index, chunk in enumerate(iter_input(path, INPUT_COLUMNS, chunk_rows)):
             errors += chunk.errors
-            checked = check_chunk(
-                connection, with_receipt_time(chunk.table, now), now, max_errors=MAX_REPORTED_ERRORS
-            )
+            checked = check_chunk(connection, chunk.table, now, max_errors=MAX_REPORTED_ERRORS)
             errors += checked.errors
             if errors:
                 if len(errors) >= MAX_REPORTED_ERRORS:
@@ -77,7 +74,7 @@ def ingest_file(
                 f"FILENAME_PATTERN 'chunk{index:06d}_{{uuid}}', OVERWRITE_OR_IGNORE)"
             )
         if errors:
-            raise BatchRejected(errors[:MAX_REPORTED_ERRORS], path.name)
+            raise BatchRejected(locate(path, errors[:MAX_REPORTED_ERRORS]), path.name)
         connection.execute("DROP TABLE IF EXISTS checked")
         if staging.exists():
             connection.execute(
@@ -93,7 +90,7 @@ def ingest_file(
         months = months_in(connection, "staged")
         with exclusive(lake_root):
             result = settle(
-                connection, engine, lake_root, "staged", months, path.name, unsealed_keys(engine)
+                connection, engine, lake_root, "staged", path.name, unsealed_keys(engine)
             )
             written = store_new_rows(connection, result, months, lake_root)
             with engine.begin() as store:

@@ -27,7 +27,6 @@ from kaimen.ingest.pipeline import (
     settle,
     store_new_rows,
     unsealed_keys,
-    with_receipt_time,
 )
 from kaimen.input_files import LINE, records_table
 from kaimen.lake.schema import PARTITION
@@ -44,7 +43,6 @@ def _checked(
     now: dt.datetime,
 ) -> tuple[pa.Table, list[RowError]]:
     raw, structural = records_table(records, INPUT_COLUMNS)
-    raw = with_receipt_time(raw, now)
     load_people(connection, engine)
     return raw, structural + check_chunk(connection, raw, now, into="checked").errors
 
@@ -63,22 +61,22 @@ def accept_events(
         raw, errors = _checked(connection, engine, records, now)
         if errors:
             raise BatchRejected(errors, "request")
-        months = months_in(connection, "checked")
         for attempt in range(ATTEMPTS):
             result = settle(
                 connection,
                 engine,
                 lake_root,
                 "checked",
-                months,
                 "request",
                 unsealed_keys(engine),
             )
             rows = connection.execute(
-                f"SELECT {LINE}, {PARTITION}, {CONTENT_HASH_SQL} FROM ({result.new_rows_sql}) "
+                f"SELECT {LINE}, {PARTITION}, {CONTENT_HASH_SQL}, "
+                "strftime(recorded_at, '%Y-%m-%dT%H:%M:%S.%fZ') "
+                f"FROM ({result.new_rows_sql}) "
                 f"ORDER BY {LINE}"
             ).fetchall()
-            submitted = raw.take(pa.array([line - 1 for line, _, _ in rows], pa.int64()))
+            submitted = raw.take(pa.array([row[0] - 1 for row in rows], pa.int64()))
             new = [
                 inbox.InboxEvent(
                     source=str(fields["source"]),
@@ -86,9 +84,13 @@ def accept_events(
                     person_id=str(fields["person_id"]),
                     month=month,
                     content_hash=content_hash,
-                    fields={k: fields[k] for k in INPUT_COLUMNS if fields[k] is not None},
+                    # The receipt time it was given here, kept for when it is sealed.
+                    fields={
+                        **{k: fields[k] for k in INPUT_COLUMNS if fields[k] is not None},
+                        "recorded_at": recorded_at,
+                    },
                 )
-                for fields, (_, month, content_hash) in zip(
+                for fields, (_, month, content_hash, recorded_at) in zip(
                     submitted.to_pylist(), rows, strict=True
                 )
             ]
@@ -137,7 +139,8 @@ def seal_inbox(
                     "inbox (lines are inbox ids)",
                 )
             months = months_in(connection, "checked")
-            result = settle(connection, engine, lake_root, "checked", months, "inbox")
+            # Not against the inbox: its unsealed events are this very batch.
+            result = settle(connection, engine, lake_root, "checked", "inbox")
             written = store_new_rows(connection, result, months, lake_root)
             with engine.begin() as store:
                 batch_id = lake_manifest.record_batch(

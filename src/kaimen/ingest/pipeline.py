@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 from kaimen.domain.errors import BatchRejected
@@ -34,17 +32,6 @@ class IngestReport:
     replayed_file: bool = False
 
 
-def with_receipt_time(raw: pa.Table, now: dt.datetime) -> pa.Table:
-    """Events without recorded_at were recorded when kaimen received them."""
-    index = raw.schema.get_field_index("recorded_at")
-    column = raw.column(index)
-    if pa.types.is_timestamp(column.type):
-        filled = pc.fill_null(column, pa.scalar(now, column.type))
-    else:
-        filled = pc.fill_null(pc.cast(column, pa.string()), now.isoformat())
-    return raw.set_column(index, "recorded_at", filled)
-
-
 def load_people(connection: duckdb.DuckDBPyConnection, engine: Engine) -> None:
     """Register the enrolled people the rules check events against."""
     with engine.connect() as store:
@@ -63,13 +50,16 @@ def settle(
     engine: Engine,
     root: Path,
     staged: str,
-    months: Sequence[str],
     what: str,
     extra_known: pa.Table | None = None,
 ) -> Classification:
-    """Classify `staged` against the lake months it touches; conflicts reject the batch."""
+    """Classify `staged` against the whole lake; conflicts reject the batch.
+
+    The whole lake, not only the months the batch touches: a resend whose time moved to
+    another month is still the same (source, event_id), and must be caught as a conflict.
+    """
     with engine.connect() as store:
-        files = lake_manifest.files(store, months)
+        files = lake_manifest.files(store)
     result = classify(connection, staged, root, files, extra_known)
     if result.errors:
         raise BatchRejected(result.errors, what)
