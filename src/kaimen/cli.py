@@ -51,7 +51,8 @@ def _settings() -> Settings:
 
 
 @contextmanager
-def _spinner(text: str) -> Iterator[None]:
+def _spinner(text: str) -> Iterator[Callable[[str], None]]:
+    """A live status line; the yielded function updates what it says."""
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -59,8 +60,8 @@ def _spinner(text: str) -> Iterator[None]:
         console=errors,
         transient=True,
     ) as progress:
-        progress.add_task(text, total=None)
-        yield
+        task = progress.add_task(text, total=None)
+        yield lambda message: progress.update(task, description=f"{text}: {message}")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -193,8 +194,10 @@ def ingest_command(
     """Validate and store a file of events: all or nothing, and replays change nothing."""
     settings = _settings()
     engine = open_store(settings.resolved_database_url)
-    with _spinner(f"ingesting {path.name}"):
-        result = _run(lambda: ingest_file(engine, settings.lake_root, path, ACTOR), report)
+    with _spinner(f"ingesting {path.name}") as tell:
+        result = _run(
+            lambda: ingest_file(engine, settings.lake_root, path, ACTOR, progress=tell), report
+        )
     note = " (this exact file was ingested before)" if result.replayed_file else ""
     console.print(f"new {result.new:,}, duplicate {result.duplicate:,}, rejected 0{note}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -44,8 +45,13 @@ def ingest_file(
     now: dt.datetime | None = None,
     chunk_rows: int = 1_000_000,
     memory_limit: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> IngestReport:
-    """Validate every row, then store the new events; a file seen before is a no-op."""
+    """Validate every row, then store the new events; a file seen before is a no-op.
+
+    `progress` hears what is happening, e.g. "checked 3,000,000 rows", "deduplicating".
+    """
+    tell = progress or (lambda _message: None)
     now = now or dt.datetime.now(dt.UTC)
     sha256 = file_sha256(path)
     with engine.connect() as store:
@@ -60,10 +66,13 @@ def ingest_file(
     try:
         load_people(connection, engine)
         errors: list[RowError] = []
+        checked_rows = 0
         for index, chunk in enumerate(iter_input(path, INPUT_COLUMNS, chunk_rows)):
             errors += chunk.errors
             checked = check_chunk(connection, chunk.table, now, max_errors=MAX_REPORTED_ERRORS)
             errors += checked.errors
+            checked_rows += chunk.table.num_rows
+            tell(f"checked {checked_rows:,} rows")
             if errors:
                 if len(errors) >= MAX_REPORTED_ERRORS:
                     break
@@ -88,10 +97,12 @@ def ingest_file(
                 f"FROM {checked.table} LIMIT 0"
             )
         months = months_in(connection, "staged")
+        tell("deduplicating")
         with exclusive(lake_root):
             result = settle(
                 connection, engine, lake_root, "staged", path.name, unsealed_keys(engine)
             )
+            tell(f"writing {result.new:,} new events")
             written = store_new_rows(connection, result, months, lake_root)
             with engine.begin() as store:
                 batch_id = lake_manifest.record_batch(
