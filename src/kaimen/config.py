@@ -27,7 +27,6 @@ class Settings(BaseSettings):
     database_url: str | None = None
     secret_key: SecretStr | None = None
     admin_token: SecretStr | None = None
-    max_request_events: int = 10_000
 
     @property
     def resolved_database_url(self) -> str:
