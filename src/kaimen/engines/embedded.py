@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import ibis
 
 
 def connect(
@@ -23,3 +24,16 @@ def connect(
         temp_directory.mkdir(parents=True, exist_ok=True)
         connection.execute(f"SET temp_directory = '{temp_directory}'")
     return connection
+
+
+def ibis_connection(
+    threads: int | None = None, memory_limit: str | None = None
+) -> ibis.BaseBackend:
+    """An Ibis backend on embedded DuckDB, in UTC: where pipeline expressions run by default."""
+    backend = ibis.duckdb.connect()
+    backend.raw_sql("SET TimeZone = 'UTC'")
+    if threads:
+        backend.raw_sql(f"SET threads = {int(threads)}")
+    if memory_limit:
+        backend.raw_sql(f"SET memory_limit = '{memory_limit}'")
+    return backend

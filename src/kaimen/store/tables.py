@@ -101,6 +101,29 @@ event_inbox = Table(
     UniqueConstraint("source", "event_id", name="uq_event_inbox_source_event"),
 )
 
+summary_files = Table(
+    "summary_files",
+    metadata,
+    Column("summary_file_id", Integer, primary_key=True, autoincrement=True),
+    Column("path", String(400), nullable=False, unique=True),
+    Column("rows", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Which lake files a summary file covers: each lake file is summarised exactly once.
+summarised_lake_files = Table(
+    "summarised_lake_files",
+    metadata,
+    Column("file_id", Integer, ForeignKey("lake_files.file_id"), primary_key=True),
+    Column(
+        "summary_file_id",
+        Integer,
+        ForeignKey("summary_files.summary_file_id"),
+        nullable=False,
+        index=True,
+    ),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -1,0 +1,47 @@
+"""`build_features(as_of)`: the whole population's features at a month, inside the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import ibis
+import pyarrow as pa
+
+from kaimen.features.catalogue import CATALOGUE, Window
+
+THIN_FILE_REPAYMENTS = 3
+THIN_FILE_MONTHS = 3
+
+
+def features_expression(
+    backend: ibis.BaseBackend,
+    summary_paths: Sequence[Path],
+    as_of: str,
+    person_ids: Sequence[str] | None = None,
+) -> ibis.Table:
+    """One row per person with any activity known by `as_of`, a column per feature."""
+    window = Window(as_of)
+    s = backend.read_parquet([str(p) for p in summary_paths])
+    # Only what had happened, and was known, by the end of as_of.
+    s = s.filter((s.known_month <= as_of) & (s.occurred_month <= as_of))
+    if person_ids is not None:
+        s = s.filter(s.person_id.isin(list(person_ids)))
+    aggregates = {name: f.aggregate(s, window) for name, f in CATALOGUE.items()}
+    table = s.group_by("person_id").aggregate(**aggregates)
+    thin = (table.repayments_12m < THIN_FILE_REPAYMENTS) | (table.history_months < THIN_FILE_MONTHS)
+    return table.mutate(thin_file=thin).order_by("person_id")
+
+
+def build_features(
+    backend: ibis.BaseBackend,
+    summary_paths: Sequence[Path],
+    as_of: str,
+    person_ids: Sequence[str] | None = None,
+) -> pa.Table:
+    """The feature table as Arrow; empty (with its columns) when nothing is summarised."""
+    if not summary_paths:
+        columns = {"person_id": pa.string(), **{n: pa.float64() for n in CATALOGUE}}
+        return pa.schema([*columns.items(), ("thin_file", pa.bool_())]).empty_table()
+    expression = features_expression(backend, summary_paths, as_of, person_ids)
+    return backend.to_pyarrow(expression)

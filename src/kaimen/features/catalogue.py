@@ -1,0 +1,248 @@
+"""The feature catalogue: one small function per feature, named after the column it makes.
+
+Each takes the summary rows known by `as_of` (an Ibis table) and a `Window`, and returns
+one aggregate per person. The decorator records its dimension, the direction in which risk
+moves with it (`ascending`: more of it, more risk), whether a person can act on it, and
+the plain-language reason shown when it costs points. One catalogue serves the monthly
+batch and the single-person rescore.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+
+from kaimen.domain.scores import Dimension
+from kaimen.features.summaries import FAMILIES
+
+Monotone = Literal["ascending", "descending", "auto"]
+Aggregate = Callable[[ir.Table, "Window"], ir.Value]
+MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The month a build is as of ('YYYY-MM', inclusive), and windows ending there."""
+
+    as_of: str
+
+    def __post_init__(self) -> None:
+        if not MONTH.fullmatch(self.as_of):
+            raise ValueError(f"as_of must look like 2026-10, not {self.as_of!r}")
+
+    def start(self, months: int) -> str:
+        """The last month *before* a window of `months` months ending at as_of."""
+        year, month = int(self.as_of[:4]), int(self.as_of[5:])
+        index = year * 12 + month - 1 - months
+        return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+    def within(self, s: ir.Table, months: int) -> ir.BooleanValue:
+        return s.occurred_month > self.start(months)
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    dimension: Dimension
+    description: str
+    monotone: Monotone
+    actionable: bool
+    reason: str
+    aggregate: Aggregate
+
+
+CATALOGUE: dict[str, Feature] = {}
+
+
+def feature(
+    dimension: Dimension, monotone: Monotone, actionable: bool, reason: str
+) -> Callable[[Aggregate], Aggregate]:
+    def register(function: Aggregate) -> Aggregate:
+        name = function.__name__
+        if name in CATALOGUE:
+            raise ValueError(f"feature {name} defined twice")
+        description = (function.__doc__ or "").strip()
+        if not description:
+            raise ValueError(f"feature {name} needs a one-line docstring")
+        CATALOGUE[name] = Feature(
+            name, dimension, description, monotone, actionable, reason, function
+        )
+        return function
+
+    return register
+
+
+def _total(s: ir.Table, columns: list[str]) -> ir.IntegerValue:
+    total: ir.IntegerValue = s[columns[0]]
+    for column in columns[1:]:
+        total = total + s[column]
+    return total
+
+
+LATE = [f"{family}_late" for family in FAMILIES.values()]
+ON_TIME = [f"{family}_on_time" for family in FAMILIES.values()]
+DEFAULTED = [f"{family}_defaulted" for family in FAMILIES.values()]
+SERIOUS = [f"{family}_late_90" for family in FAMILIES.values()] + DEFAULTED
+
+
+# -- credit history ---------------------------------------------------------------------
+@feature(
+    Dimension.CREDIT_HISTORY,
+    "ascending",
+    True,
+    "{value} bills or instalments paid late in the last 12 months",
+)
+def late_repayments_12m(s: ir.Table, w: Window) -> ir.Value:
+    """Bills, rent, utilities and loan instalments paid late in the last 12 months."""
+    return _total(s, LATE).sum(where=w.within(s, 12))
+
+
+@feature(
+    Dimension.CREDIT_HISTORY,
+    "ascending",
+    True,
+    "{value} defaults or payments 90+ days late in the last 24 months",
+)
+def serious_delinquencies_24m(s: ir.Table, w: Window) -> ir.Value:
+    """Defaults and payments 90 or more days late in the last 24 months."""
+    return _total(s, SERIOUS).sum(where=w.within(s, 24))
+
+
+@feature(
+    Dimension.CREDIT_HISTORY,
+    "descending",
+    True,
+    "{value:.0%} of bills and instalments paid on time in the last 12 months",
+)
+def on_time_share_12m(s: ir.Table, w: Window) -> ir.Value:
+    """Share of repayments in the last 12 months that were on time (empty if none)."""
+    window = w.within(s, 12)
+    on_time = _total(s, ON_TIME).sum(where=window)
+    every = (_total(s, ON_TIME) + _total(s, LATE) + _total(s, DEFAULTED)).sum(where=window)
+    return on_time.cast("float64") / every.nullif(0).cast("float64")
+
+
+@feature(
+    Dimension.CREDIT_HISTORY,
+    "descending",
+    False,
+    "only {value} repayments on record in the last 12 months",
+)
+def repayments_12m(s: ir.Table, w: Window) -> ir.Value:
+    """Repayments of any kind recorded in the last 12 months: how deep the file is."""
+    return (_total(s, ON_TIME) + _total(s, LATE) + _total(s, DEFAULTED)).sum(where=w.within(s, 12))
+
+
+@feature(Dimension.CREDIT_HISTORY, "descending", False, "only {value} months of history")
+def history_months(s: ir.Table, w: Window) -> ir.Value:
+    """Months with any recorded activity, all time."""
+    return s.occurred_month.nunique()
+
+
+@feature(Dimension.CREDIT_HISTORY, "ascending", True, "{value} court judgments not satisfied")
+def open_judgments(s: ir.Table, w: Window) -> ir.Value:
+    """Court judgments entered and not yet satisfied or overturned."""
+    return ibis.greatest(s.judgments_entered.sum() - s.judgments_resolved.sum(), 0)
+
+
+# -- behaviour --------------------------------------------------------------------------
+@feature(
+    Dimension.BEHAVIOUR,
+    "ascending",
+    True,
+    "{value} rentals returned late, damaged or unpaid in the last 12 months",
+)
+def rental_problems_12m(s: ir.Table, w: Window) -> ir.Value:
+    """Rentals returned late, damaged or left unpaid in the last 12 months."""
+    return (s.rentals_late + s.rentals_damaged + s.rentals_unpaid).sum(where=w.within(s, 12))
+
+
+@feature(Dimension.BEHAVIOUR, "ascending", True, "{value} fines not paid")
+def unpaid_fines(s: ir.Table, w: Window) -> ir.Value:
+    """Fines issued and not paid, all time."""
+    return ibis.greatest(s.fines_issued.sum() - s.fines_paid.sum(), 0)
+
+
+@feature(
+    Dimension.BEHAVIOUR,
+    "auto",
+    True,
+    "{value:.0%} of purchases on gaming or luxury in the last 6 months",
+)
+def risky_spend_share_6m(s: ir.Table, w: Window) -> ir.Value:
+    """Share of purchases in the last 6 months at gaming or luxury merchants."""
+    window = w.within(s, 6)
+    risky = s.risky_payments.sum(where=window).cast("float64")
+    return risky / s.payments.sum(where=window).nullif(0).cast("float64")
+
+
+# -- fulfilment capacity ----------------------------------------------------------------
+@feature(
+    Dimension.CAPACITY, "auto", False, "spending of {value:,.0f} a month over the last 6 months"
+)
+def monthly_spend_6m(s: ir.Table, w: Window) -> ir.Value:
+    """Average monthly spending over the last 6 months."""
+    return s.spend.sum(where=w.within(s, 6)).fill_null(0) / 6
+
+
+@feature(
+    Dimension.CAPACITY,
+    "descending",
+    True,
+    "rent and utilities paid on time {value:.0%} of the time in the last 12 months",
+)
+def rent_utility_on_time_share_12m(s: ir.Table, w: Window) -> ir.Value:
+    """Share of rent and utility payments in the last 12 months that were on time."""
+    window = w.within(s, 12)
+    on_time = (s.rent_on_time + s.utility_on_time).sum(where=window).cast("float64")
+    every = (
+        s.rent_on_time
+        + s.utility_on_time
+        + s.rent_late
+        + s.utility_late
+        + s.rent_defaulted
+        + s.utility_defaulted
+    ).sum(where=window)
+    return on_time / every.nullif(0).cast("float64")
+
+
+@feature(
+    Dimension.CAPACITY,
+    "descending",
+    False,
+    "purchases in only {value} of the last 6 months",
+)
+def active_months_6m(s: ir.Table, w: Window) -> ir.Value:
+    """Months among the last 6 with at least one purchase: a sign of steady means."""
+    return s.occurred_month.nunique(where=w.within(s, 6) & (s.payments > 0))
+
+
+# -- identity facts ---------------------------------------------------------------------
+@feature(Dimension.IDENTITY, "descending", False, "education level {value} of 6 on record")
+def education_rank(s: ir.Table, w: Window) -> ir.Value:
+    """Latest verified education level, 0 (none) to 6 (doctorate)."""
+    return s.education_rank.argmax(s.education_at, where=s.education_at.notnull())
+
+
+@feature(Dimension.IDENTITY, "descending", False, "no employer on record")
+def has_employer(s: ir.Table, w: Window) -> ir.Value:
+    """1 if an employer has been verified, else 0."""
+    return (s.employer_reports.sum() > 0).cast("int64")
+
+
+@feature(Dimension.IDENTITY, "descending", False, "no vehicle on record")
+def has_vehicle(s: ir.Table, w: Window) -> ir.Value:
+    """1 if the latest verified vehicle record shows one owned, financed or leased."""
+    return s.vehicle_owned.argmax(s.vehicle_at, where=s.vehicle_at.notnull()).cast("int64")
+
+
+# -- connections ------------------------------------------------------------------------
+@feature(Dimension.CONNECTIONS, "auto", False, "{value} friends on the platform")
+def friends_on_platform(s: ir.Table, w: Window) -> ir.Value:
+    """Friend links added minus removed (kept out of the model until influence is bounded)."""
+    return (s.friends_added - s.friends_removed).sum()

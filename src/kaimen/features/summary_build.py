@@ -1,0 +1,53 @@
+"""Keeping the monthly summaries up to date: summarise the lake files not yet summarised."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import ibis
+from sqlalchemy import Engine
+
+from kaimen.features.summaries import summarise
+from kaimen.lake.schema import PARTITION
+from kaimen.store import summary_manifest
+
+SUMMARIES_DIR = "summaries"
+
+
+@dataclass(frozen=True)
+class SummaryReport:
+    lake_files: int
+    rows: int
+    path: str | None
+
+
+def refresh_summaries(
+    engine: Engine, backend: ibis.BaseBackend, lake_root: Path, now: dt.datetime | None = None
+) -> SummaryReport:
+    """Summarise every lake file no summary covers yet into one new summary file.
+
+    Its cost follows the new events only. The new file is listed in the store in the same
+    transaction that marks its lake files summarised, so a crash summarises them again
+    rather than twice.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    with engine.connect() as store:
+        pending = summary_manifest.unsummarised(store)
+    if not pending:
+        return SummaryReport(0, 0, None)
+    events = backend.read_parquet([str(lake_root / path) for _, path in pending])
+    if PARTITION in events.columns:
+        events = events.drop(PARTITION)
+    relative = f"{SUMMARIES_DIR}/part-{uuid.uuid4().hex}.parquet"
+    target = lake_root / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp")
+    backend.to_parquet(summarise(events), temporary, compression="zstd")
+    rows = int(backend.read_parquet(str(temporary)).count().execute())
+    temporary.replace(target)
+    with engine.begin() as store:
+        summary_manifest.record(store, relative, rows, [file_id for file_id, _ in pending], now)
+    return SummaryReport(len(pending), rows, relative)
