@@ -77,7 +77,7 @@ def feature(
     return register
 
 
-def _total(s: ir.Table, columns: list[str]) -> ir.IntegerValue:
+def total_of(s: ir.Table, columns: list[str]) -> ir.IntegerValue:
     total: ir.IntegerValue = s[columns[0]]
     for column in columns[1:]:
         total = total + s[column]
@@ -99,7 +99,7 @@ SERIOUS = [f"{family}_late_90" for family in FAMILIES.values()] + DEFAULTED
 )
 def late_repayments_12m(s: ir.Table, w: Window) -> ir.Value:
     """Bills, rent, utilities and loan instalments paid late in the last 12 months."""
-    return _total(s, LATE).sum(where=w.within(s, 12))
+    return total_of(s, LATE).sum(where=w.within(s, 12))
 
 
 @feature(
@@ -110,7 +110,7 @@ def late_repayments_12m(s: ir.Table, w: Window) -> ir.Value:
 )
 def serious_delinquencies_24m(s: ir.Table, w: Window) -> ir.Value:
     """Defaults and payments 90 or more days late in the last 24 months."""
-    return _total(s, SERIOUS).sum(where=w.within(s, 24))
+    return total_of(s, SERIOUS).sum(where=w.within(s, 24))
 
 
 @feature(
@@ -122,8 +122,8 @@ def serious_delinquencies_24m(s: ir.Table, w: Window) -> ir.Value:
 def on_time_share_12m(s: ir.Table, w: Window) -> ir.Value:
     """Share of repayments in the last 12 months that were on time (empty if none)."""
     window = w.within(s, 12)
-    on_time = _total(s, ON_TIME).sum(where=window)
-    every = (_total(s, ON_TIME) + _total(s, LATE) + _total(s, DEFAULTED)).sum(where=window)
+    on_time = total_of(s, ON_TIME).sum(where=window)
+    every = (total_of(s, ON_TIME) + total_of(s, LATE) + total_of(s, DEFAULTED)).sum(where=window)
     return on_time.cast("float64") / every.nullif(0).cast("float64")
 
 
@@ -135,7 +135,7 @@ def on_time_share_12m(s: ir.Table, w: Window) -> ir.Value:
 )
 def repayments_12m(s: ir.Table, w: Window) -> ir.Value:
     """Repayments of any kind recorded in the last 12 months: how deep the file is."""
-    return (_total(s, ON_TIME) + _total(s, LATE) + _total(s, DEFAULTED)).sum(where=w.within(s, 12))
+    return (total_of(s, ON_TIME) + total_of(s, LATE) + total_of(s, DEFAULTED)).sum(where=w.within(s, 12))
 
 
 @feature(Dimension.CREDIT_HISTORY, "descending", False, "only {value} months of history")

@@ -141,7 +141,7 @@ class Simulator:
             z,
             pop.income**0.2 * rng.uniform(8, 45, n),
             -2.9,
-            -7.0,
+            -8.6,
         )
         card = np.flatnonzero(state.card_holder)
         blocks += self._repayments(
@@ -152,15 +152,15 @@ class Simulator:
             z,
             pop.income * rng.uniform(0.05, 0.3, n),
             -2.6,
-            -6.2,
+            -7.6,
         )
         renters = np.flatnonzero(pop.renter)
         blocks += self._repayments(
-            "rent_payment", "landlords-sim", renters, start_day, z, state.rent, -2.8, -7.5
+            "rent_payment", "landlords-sim", renters, start_day, z, state.rent, -2.8, -8.9
         )
         borrowers = np.flatnonzero(state.loan_left > 0)
         loans = self._repayments(
-            "loan_repayment", "lender-sim", borrowers, start_day, z, state.instalment, -2.8, -6.0
+            "loan_repayment", "lender-sim", borrowers, start_day, z, state.instalment, -2.8, -7.3
         )
         blocks += loans
         if loans:

@@ -124,6 +124,51 @@ summarised_lake_files = Table(
     ),
 )
 
+models = Table(
+    "models",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("path", String(400), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("trained_at", UTCDateTime, nullable=False),
+    Column("as_of", String(7), nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("champion", Integer, nullable=False, server_default="0"),
+    CheckConstraint("kind IN ('scorecard', 'lightgbm')", name="kind"),
+    CheckConstraint("champion IN (0, 1)", name="champion"),
+)
+
+score_snapshots = Table(
+    "score_snapshots",
+    metadata,
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("model_version", String(64), ForeignKey("models.version"), nullable=False),
+    # Empty for a thin file: flagged, never scored as if known.
+    Column("score", Integer, nullable=True),
+    Column("band", String(16), nullable=True),
+    Column("thin_file", Integer, nullable=False),
+    Column("credit_history", Integer, nullable=True),
+    Column("behaviour", Integer, nullable=True),
+    Column("capacity", Integer, nullable=True),
+    Column("identity", Integer, nullable=True),
+    Column("connections", Integer, nullable=True),
+    Column("reasons", Text, nullable=False),
+    UniqueConstraint("person_id", "month", "model_version", name="uq_score_snapshots_key"),
+    CheckConstraint("score IS NULL OR score BETWEEN 350 AND 950", name="score_range"),
+)
+
+# A month's scores become visible only when its run is published, in one transaction.
+score_runs = Table(
+    "score_runs",
+    metadata,
+    Column("month", String(7), primary_key=True),
+    Column("model_version", String(64), ForeignKey("models.version"), primary_key=True),
+    Column("people", Integer, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

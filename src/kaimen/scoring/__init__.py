@@ -1,0 +1,1 @@
+"""The monthly score: training, the batch, and reading scores back."""

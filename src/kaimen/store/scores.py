@@ -1,0 +1,88 @@
+"""Score snapshots: one per person, month and model, visible once their run is published."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from kaimen.store.tables import score_runs, score_snapshots
+
+DIMENSIONS = ("credit_history", "behaviour", "capacity", "identity", "connections")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    person_id: str
+    month: str
+    model_version: str
+    score: int | None
+    band: str | None
+    thin_file: bool
+    dimensions: dict[str, int | None]
+    reasons: list[dict[str, Any]]
+
+
+def is_published(connection: Connection, month: str, model_version: str) -> bool:
+    return (
+        connection.execute(
+            select(score_runs.c.month).where(
+                score_runs.c.month == month, score_runs.c.model_version == model_version
+            )
+        ).first()
+        is not None
+    )
+
+
+def publish(
+    connection: Connection,
+    month: str,
+    model_version: str,
+    rows: Sequence[dict[str, Any]],
+    now: dt.datetime,
+) -> None:
+    """Insert a month's snapshots and mark the run published, in the caller's transaction."""
+    if rows:
+        connection.execute(insert(score_snapshots), list(rows))
+    connection.execute(
+        insert(score_runs).values(
+            month=month, model_version=model_version, people=len(rows), published_at=now
+        )
+    )
+
+
+def history(connection: Connection, person_id: str) -> list[Snapshot]:
+    """The person's published snapshots, newest month first (latest model per month)."""
+    query = (
+        select(score_snapshots, score_runs.c.published_at)
+        .join(
+            score_runs,
+            (score_runs.c.month == score_snapshots.c.month)
+            & (score_runs.c.model_version == score_snapshots.c.model_version),
+        )
+        .where(score_snapshots.c.person_id == person_id)
+        .order_by(score_snapshots.c.month.desc(), score_runs.c.published_at.desc())
+    )
+    seen: set[str] = set()
+    snapshots: list[Snapshot] = []
+    for row in connection.execute(query):
+        if row.month in seen:
+            continue
+        seen.add(row.month)
+        snapshots.append(
+            Snapshot(
+                row.person_id,
+                row.month,
+                row.model_version,
+                row.score,
+                row.band,
+                bool(row.thin_file),
+                {d: getattr(row, d) for d in DIMENSIONS},
+                json.loads(row.reasons),
+            )
+        )
+    return snapshots
