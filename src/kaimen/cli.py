@@ -18,13 +18,18 @@ from rich.table import Table
 from kaimen import __version__
 from kaimen.config import Settings
 from kaimen.domain.errors import BatchRejected, EnrolmentConflict, IdentityRejected, KaimenError
+from kaimen.domain.scores import BANDS
 from kaimen.engines.embedded import connect as connect_engine
+from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_file, enrol_one
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import seal_inbox
 from kaimen.lake import reader
+from kaimen.scoring.batch import score_month
+from kaimen.scoring.reading import score_view
+from kaimen.scoring.training import TrainingReport, train
 from kaimen.simulate.run import FORMATS, last_full_month, simulate
-from kaimen.store import audit, lake_manifest, people
+from kaimen.store import audit, lake_manifest, people, person_tokens
 from kaimen.store.database import open_store
 
 app = typer.Typer(
@@ -243,6 +248,123 @@ def _print_status(settings: Settings) -> None:
     )
 
 
+def _month_option(value: str, flag: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+        raise _fail(f"{flag} must look like 2026-10, not {value!r}", 2)
+    return value
+
+
+def _print_training(report: TrainingReport) -> None:
+    oot = report.metrics["out_of_time"]
+    console.print(
+        f"trained {report.version}{' (champion)' if report.champion else ''}: "
+        f"out-of-time AUC {oot['auc']:.3f}, KS {oot['ks']:.3f}, Gini {oot['gini']:.3f} "
+        f"on {oot['rows']:,} people (bad rate {oot['bad_rate']:.1%})"
+    )
+    table = Table(title="out-of-time default rate by band")
+    for column in ("band", "people", "default rate"):
+        table.add_column(column)
+    for row in oot["bad_rate_by_band"]:
+        rate = "-" if row["bad_rate"] is None else f"{row['bad_rate']:.1%}"
+        table.add_row(row["band"], f"{row['count']:,}", rate)
+    console.print(table)
+    console.print(f"  artifact: {report.path}")
+
+
+@app.command("train")
+def train_command(
+    as_of: Annotated[str, typer.Option(help="Train on data known by the end of this month.")],
+) -> None:
+    """Fit the scorecard on outcomes and report out-of-time AUC, KS and Gini."""
+    month = _month_option(as_of, "--as-of")
+    settings = _settings()
+    engine = open_store(settings.resolved_database_url)
+    with _spinner(f"training as of {month}"):
+        report = _run(
+            lambda: train(
+                engine,
+                ibis_connection(),
+                settings.lake_root,
+                settings.home / "models",
+                month,
+                ACTOR,
+            )
+        )
+    _print_training(report)
+
+
+@app.command("score")
+def score_command(
+    month: Annotated[str, typer.Option(help="Score everyone as of the end of this month.")],
+) -> None:
+    """Score every enrolled person for a month and publish the snapshots at once."""
+    month = _month_option(month, "--month")
+    settings = _settings()
+    engine = open_store(settings.resolved_database_url)
+    with _spinner(f"scoring {month}"):
+        report = _run(
+            lambda: score_month(engine, ibis_connection(), settings.lake_root, month, ACTOR)
+        )
+    if report.already_published:
+        console.print(f"{month} is already published with {report.model_version}: unchanged")
+        return
+    console.print(
+        f"scored {report.scored:,} of {report.people:,} people for {month} "
+        f"with {report.model_version} ({report.thin_files:,} thin files flagged, not scored)"
+    )
+    table = Table(title=f"bands, {month}")
+    table.add_column("band")
+    table.add_column("people", justify="right")
+    for band in BANDS:
+        table.add_row(f"[{band.colour}]{band.name}[/]", f"{report.bands.get(band.name, 0):,}")
+    console.print(table)
+
+
+@app.command("show")
+def show_command(person_id: Annotated[str, typer.Argument(help="The person's id.")]) -> None:
+    """A person's latest score, band, dimensions, reasons and history."""
+    settings = _settings()
+    engine = open_store(settings.resolved_database_url)
+    view = score_view(engine, person_id)
+    if view is None:
+        raise _fail(f"no published score for {person_id}")
+    if view.thin_file:
+        console.print(f"{person_id}, {view.month}: [bold]thin file[/]: too little history to score")
+    else:
+        console.print(
+            f"{person_id}, {view.month}: [bold {view.colour}]{view.score} ({view.band})[/]"
+            f"  [dim]{view.model_version}[/]"
+        )
+        console.print(
+            "  "
+            + ", ".join(
+                f"{name.replace('_', ' ')} {value}" for name, value in view.dimensions.items()
+            )
+        )
+        for reason in view.reasons:
+            console.print(f"  - {reason.text} ([red]-{reason.points_lost}[/] points)")
+    for month in view.history:
+        change = "" if month.change is None else f" ({month.change:+d})"
+        score = "thin file" if month.score is None else f"{month.score} {month.band}"
+        console.print(
+            f"  {month.month}: {score}{change}"
+            + (f" - {'; '.join(month.why)}" if month.why else "")
+        )
+
+
+@app.command("token")
+def token_command(person_id: Annotated[str, typer.Argument(help="The person's id.")]) -> None:
+    """Issue a person's own API token (shown once; only its hash is kept)."""
+    settings = _settings()
+    engine = open_store(settings.resolved_database_url)
+    try:
+        with engine.begin() as store:
+            token = person_tokens.issue(store, person_id, dt.datetime.now(dt.UTC))
+    except KeyError:
+        raise _fail(f"{person_id} is not an enrolled person") from None
+    console.print(token, highlight=False)
+
+
 @audit_app.command("verify")
 def audit_verify_command() -> None:
     """Check the audit log's hash chain; names the first bad row if any."""
@@ -275,21 +397,28 @@ def serve_command(
 @app.command("demo")
 def demo_command(
     people_count: Annotated[
-        int, typer.Option("--people", min=10, help="Population size.")
+        int, typer.Option("--people", min=100, help="Population size.")
     ] = 20_000,
-    months: Annotated[int, typer.Option(min=2, max=120, help="Months of history.")] = 24,
+    months: Annotated[int, typer.Option(min=18, max=120, help="Months of history.")] = 24,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 2026,
+    serve: Annotated[bool, typer.Option(help="Serve the API afterwards.")] = True,
 ) -> None:
-    """Simulate a population, enrol it, ingest its events and summarise the result."""
+    """Simulate, enrol, ingest, train, score, print the results, then serve the API."""
     settings = _settings()
-    out = settings.home / f"demo-{seed}-{people_count}-{months}"
-    simulate_command(people_count, months, seed, out, None, "parquet")
+    last = last_full_month(dt.date.today())
+    out = settings.home / f"demo-{seed}-{people_count}-{months}-{last}"
+    simulate_command(people_count, months, seed, out, last, "parquet")
     enrol_command(None, None, None, out / "people.csv", None)
     ingest_command(out / "events.parquet", None)
-    _print_status(settings)
+    train_command(last)
+    previous = (dt.date.fromisoformat(last + "-01") - dt.timedelta(days=1)).strftime("%Y-%m")
+    score_command(previous)
+    score_command(last)
     engine = open_store(settings.resolved_database_url)
     console.print(f"audit log verified: {audit.verify(engine):,} rows")
-    console.print("[dim]Scoring arrives with the next release; see README.md.[/]")
+    console.print("try: kaimen show S" + f"{seed % 10_000:04d}-00000001")
+    if serve:
+        serve_command("127.0.0.1", 8000)
 
 
 def main() -> None:

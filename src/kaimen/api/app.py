@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from kaimen import __version__
 from kaimen.api import problems
-from kaimen.api.auth import require_admin
-from kaimen.api.schemas import EnrolmentIn, EnrolmentOut, EventBatch, IngestResult, as_text
+from kaimen.api.auth import may_read_person, require_admin
+from kaimen.api.schemas import (
+    EnrolmentIn,
+    EnrolmentOut,
+    EventBatch,
+    IngestResult,
+    ScoreOut,
+    as_text,
+)
 from kaimen.config import Settings
 from kaimen.enrolment import enrol_one
 from kaimen.ingest.inbox_ingest import accept_events
+from kaimen.scoring.reading import score_view
 from kaimen.store.database import open_store
 
 
@@ -75,6 +84,26 @@ def create_app(settings: Settings) -> FastAPI:
             enrol_one, engine, vault, body.phone, body.national_id, actor
         )
         return EnrolmentOut(person_id=person_id)
+
+    @app.get(
+        "/v1/people/{person_id}/score",
+        response_model=ScoreOut,
+        tags=["scores"],
+        responses={**responses, 404: {"model": problems.Problem, "description": "no score"}},
+        summary="A person's score, reasons and history (the person or the admin)",
+    )
+    async def get_score(
+        person_id: str,
+        request: Request,
+        authorization: Annotated[str | None, Header(description="Bearer TOKEN")] = None,
+    ) -> ScoreOut:
+        """Latest score, band, dimensions, reasons and monthly history. Anyone but the
+        person (or the admin) gets the same 404 as for an unknown person."""
+        allowed = await run_in_threadpool(may_read_person, request, person_id, authorization)
+        view = await run_in_threadpool(score_view, engine, person_id) if allowed else None
+        if view is None:
+            raise HTTPException(404, "no published score for this person")
+        return ScoreOut.model_validate(dataclasses.asdict(view))
 
     app.state.engine = engine
     app.state.admin_token = admin_token

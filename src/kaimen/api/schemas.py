@@ -65,6 +65,33 @@ class EnrolmentOut(BaseModel):
     person_id: str
 
 
+class ReasonOut(BaseModel):
+    feature: str
+    points_lost: int
+    text: str = Field(description="in plain language, with the person's own value")
+
+
+class MonthOut(BaseModel):
+    month: str
+    score: int | None
+    band: str | None
+    change: int | None = Field(description="points since the month before")
+    why: list[str] = Field(description="the characteristics that moved it most")
+
+
+class ScoreOut(BaseModel):
+    person_id: str
+    month: str
+    model_version: str
+    score: int | None = Field(description="350-950; empty for a thin file")
+    band: str | None
+    colour: str | None
+    thin_file: bool
+    dimensions: dict[str, int | None] = Field(description="0-100 per dimension")
+    reasons: list[ReasonOut]
+    history: list[MonthOut]
+
+
 def as_text(value: Any) -> str | None:
     """A JSON value as the text the ingest rules read (numbers keep their JSON spelling)."""
     if value is None or isinstance(value, str):

@@ -135,7 +135,9 @@ def on_time_share_12m(s: ir.Table, w: Window) -> ir.Value:
 )
 def repayments_12m(s: ir.Table, w: Window) -> ir.Value:
     """Repayments of any kind recorded in the last 12 months: how deep the file is."""
-    return (total_of(s, ON_TIME) + total_of(s, LATE) + total_of(s, DEFAULTED)).sum(where=w.within(s, 12))
+    return (total_of(s, ON_TIME) + total_of(s, LATE) + total_of(s, DEFAULTED)).sum(
+        where=w.within(s, 12)
+    )
 
 
 @feature(Dimension.CREDIT_HISTORY, "descending", False, "only {value} months of history")

@@ -30,8 +30,8 @@ from kaimen.model import artifact
 from kaimen.model.scorecard import (
     Scorecard,
     dimension_scores,
+    points,
     published_score,
-    raw_score,
     reasons,
 )
 from kaimen.scoring.training import feature_arrays, summary_paths
@@ -107,7 +107,8 @@ def score_month(
     table = enrolled.join(features, "person_id", join_type="left outer").sort_by("person_id")
     thin = pc.fill_null(table.column("thin_file"), True).to_numpy(zero_copy_only=False)
     values = feature_arrays(table)
-    published = published_score(raw_score(card, values))
+    per_characteristic = points(card, values)
+    published = published_score(per_characteristic.sum(axis=1))
     dimensions = {
         d.value: np.rint(v).astype(np.int64) for d, v in dimension_scores(card, values).items()
     }
@@ -126,6 +127,7 @@ def score_month(
                     "band": None,
                     "thin_file": 1,
                     "reasons": "[]",
+                    "points": "{}",
                     **dict.fromkeys(scores.DIMENSIONS),
                 }
             )
@@ -141,6 +143,9 @@ def score_month(
                 "band": band,
                 "thin_file": 0,
                 "reasons": json.dumps(_reason_list(why[i], values, i)),
+                "points": json.dumps(
+                    dict(zip(card.names, per_characteristic[i].tolist(), strict=True))
+                ),
                 **{d: int(dimensions[d][i]) for d in scores.DIMENSIONS},
             }
         )

@@ -25,6 +25,7 @@ class Snapshot:
     thin_file: bool
     dimensions: dict[str, int | None]
     reasons: list[dict[str, Any]]
+    points: dict[str, int]
 
 
 def is_published(connection: Connection, month: str, model_version: str) -> bool:
@@ -83,6 +84,7 @@ def history(connection: Connection, person_id: str) -> list[Snapshot]:
                 bool(row.thin_file),
                 {d: getattr(row, d) for d in DIMENSIONS},
                 json.loads(row.reasons),
+                json.loads(row.points),
             )
         )
     return snapshots

@@ -155,6 +155,8 @@ score_snapshots = Table(
     Column("identity", Integer, nullable=True),
     Column("connections", Integer, nullable=True),
     Column("reasons", Text, nullable=False),
+    # Points per characteristic, so a change between months can be explained exactly.
+    Column("points", Text, nullable=False),
     UniqueConstraint("person_id", "month", "model_version", name="uq_score_snapshots_key"),
     CheckConstraint("score IS NULL OR score BETWEEN 350 AND 950", name="score_range"),
 )
@@ -167,6 +169,16 @@ score_runs = Table(
     Column("model_version", String(64), ForeignKey("models.version"), primary_key=True),
     Column("people", Integer, nullable=False),
     Column("published_at", UTCDateTime, nullable=False),
+)
+
+# A person's own bearer tokens, kept only as SHA-256 hashes.
+person_tokens = Table(
+    "person_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
 )
 
 audit_log = Table(

@@ -1,4 +1,4 @@
-"""Model registry, score snapshots and score runs.
+"""Model registry, score snapshots, score runs and people's own tokens.
 
 Revision ID: 0003
 Revises: 0002
@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("identity", sa.Integer(), nullable=True),
         sa.Column("connections", sa.Integer(), nullable=True),
         sa.Column("reasons", sa.Text(), nullable=False),
+        sa.Column("points", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["person_id"], ["people.person_id"], name="fk_score_snapshots_person_id"
         ),
@@ -67,8 +68,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("month", "model_version", name="pk_score_runs"),
     )
 
+    op.create_table(
+        "person_tokens",
+        sa.Column("token_hash", sa.String(64), nullable=False),
+        sa.Column("person_id", sa.String(64), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("revoked_at", UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["people.person_id"], name="fk_person_tokens_person_id"
+        ),
+        sa.PrimaryKeyConstraint("token_hash", name="pk_person_tokens"),
+    )
+    op.create_index("ix_person_tokens_person_id", "person_tokens", ["person_id"])
+
 
 def downgrade() -> None:
+    op.drop_table("person_tokens")
     op.drop_table("score_runs")
     op.drop_table("score_snapshots")
     op.drop_table("models")

@@ -1,0 +1,1 @@
+"""The scorecard model: binning, points, evaluation and its JSON artifact (pure computation)."""

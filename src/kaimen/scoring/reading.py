@@ -1,0 +1,102 @@
+"""A person's score as they read it: latest score, band, dimensions, reasons, and history
+with the change since the month before and the characteristics that moved it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from kaimen.domain.scores import BANDS
+from kaimen.features.catalogue import CATALOGUE
+from kaimen.store import scores
+
+MOVERS = 3
+
+
+@dataclass(frozen=True)
+class Reason:
+    feature: str
+    points_lost: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Month:
+    month: str
+    score: int | None
+    band: str | None
+    change: int | None
+    why: list[str]
+
+
+@dataclass(frozen=True)
+class ScoreView:
+    person_id: str
+    month: str
+    model_version: str
+    score: int | None
+    band: str | None
+    colour: str | None
+    thin_file: bool
+    dimensions: dict[str, int | None]
+    reasons: list[Reason]
+    history: list[Month]
+
+
+def reason_text(feature: str, value: float | None) -> str:
+    """The catalogue's plain-language reason, with the person's own value."""
+    spec = CATALOGUE[feature]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"nothing on record for: {spec.description[0].lower()}{spec.description[1:]}"
+    shown: Any = int(value) if float(value).is_integer() else value
+    return spec.reason.format(value=shown)
+
+
+def _movers(newer: scores.Snapshot, older: scores.Snapshot) -> list[str]:
+    changes = {
+        name: newer.points.get(name, 0) - older.points.get(name, 0)
+        for name in set(newer.points) | set(older.points)
+    }
+    ranked = sorted((c for c in changes.items() if c[1]), key=lambda c: (-abs(c[1]), c[0]))
+    return [
+        f"{CATALOGUE[name].description.rstrip('.')}: {'+' if delta > 0 else ''}{delta} points"
+        for name, delta in ranked[:MOVERS]
+    ]
+
+
+def score_view(engine: Engine, person_id: str) -> ScoreView | None:
+    """None when the person has no published score yet."""
+    with engine.connect() as store:
+        snapshots = scores.history(store, person_id)
+    if not snapshots:
+        return None
+    latest = snapshots[0]
+    history: list[Month] = []
+    for index, snapshot in enumerate(snapshots):
+        older = snapshots[index + 1] if index + 1 < len(snapshots) else None
+        change = (
+            snapshot.score - older.score
+            if older is not None and snapshot.score is not None and older.score is not None
+            else None
+        )
+        why = _movers(snapshot, older) if older is not None and change else []
+        history.append(Month(snapshot.month, snapshot.score, snapshot.band, change, why))
+    colour = next((b.colour for b in BANDS if b.name == latest.band), None)
+    return ScoreView(
+        person_id=person_id,
+        month=latest.month,
+        model_version=latest.model_version,
+        score=latest.score,
+        band=latest.band,
+        colour=colour,
+        thin_file=latest.thin_file,
+        dimensions=latest.dimensions,
+        reasons=[
+            Reason(r["feature"], r["points_lost"], reason_text(r["feature"], r["value"]))
+            for r in latest.reasons
+        ],
+        history=history,
+    )
