@@ -189,7 +189,7 @@ def risky_spend_share_6m(s: ir.Table, w: Window) -> ir.Value:
 )
 def monthly_spend_6m(s: ir.Table, w: Window) -> ir.Value:
     """Average monthly spending over the last 6 months."""
-    return s.spend.sum(where=w.within(s, 6)).fill_null(0) / 6
+    return s.spend.sum(where=w.within(s, 6)).fill_null(0).cast("float64") / 6
 
 
 @feature(

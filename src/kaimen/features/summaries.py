@@ -55,7 +55,8 @@ def summarise(events: ir.Table) -> ir.Table:
     rental = e.kind == "rental"
     measures |= {
         "payments": e.count(where=payment),
-        "spend": e.amount.cast("float64").sum(where=payment),
+        # Exact decimal sums: a float sum would depend on the order rows arrive in.
+        "spend": e.amount.sum(where=payment),
         "risky_payments": e.count(where=payment & e.merchant_category.isin(RISKY_CATEGORIES)),
         "rentals": e.count(where=rental),
         "rentals_late": e.count(where=rental & (e.outcome == "late")),

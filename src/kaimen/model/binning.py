@@ -5,13 +5,16 @@ Algorithm (`fit_bins`):
 1. Pre-bins: every distinct value when there are at most `PRE_BINS` of them, else the distinct
    values among the 1/20 ... 19/20 quantiles (actual data values, so a count that is 0 for 80%
    of people gives one pre-bin for 0 and quantile pre-bins over the rest).
-2. Merge adjacent bins, repeating until nothing changes:
-   a. pool adjacent violators (a left-to-right stack) until the bad rate is strictly monotone in
-      the required direction; the smoothed odds that the WoE is computed from must be strictly
-      monotone too, so WoE, and hence points, can never disagree with the bad rate;
-   b. fold the smallest bin under `min_share` of the non-missing rows into the neighbour with
-      the closer WoE;
-   c. while there are more than `max_bins` bins, merge the adjacent pair with the closest WoE.
+2. Merge adjacent pre-bins into the partition with the largest information value such that
+   a. the bad rate is strictly monotone in the required direction; so are the smoothed odds the
+      WoE is computed from, so WoE, and hence points, never disagree with the bad rate;
+   b. every bin holds at least `min_share` of the non-missing rows;
+   c. there are at most `max_bins` bins.
+   Pool-adjacent-violators merging finds *a* partition meeting (a); a small dynamic programme
+   over the pre-bins (at most 20, so about 10^4 steps) finds the best one meeting all three.
+   Greedy merging can fold a distinct tail away: for a count that is 0 for 90% of people,
+   merging the smallest bin into its closest neighbour can end with a single bin where
+   "0-1" against "2 or more" was available.
 3. For "auto" both directions are fitted and the one with the larger information value wins
    (ties go to "ascending").
 
@@ -74,20 +77,13 @@ class Bins:
         return tuple(b / n if n else math.nan for b, n in zip(self.bads, self.counts, strict=True))
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Block:
+    """A run of adjacent pre-bins: its upper edge, rows and bads."""
+
     edge: float
     n: int
     bad: int
-
-    @property
-    def rate(self) -> float:
-        return self.bad / self.n
-
-    @property
-    def log_odds_good(self) -> float:
-        # The WoE up to a constant shared by all bins: ordering bins by this orders their WoE.
-        return math.log((self.n - self.bad + SMOOTHING) / (self.bad + SMOOTHING))
 
 
 def _as_values(values: npt.ArrayLike) -> FloatArray:
@@ -127,7 +123,8 @@ def woe_transform(bins: Bins, values: npt.ArrayLike) -> FloatArray:
     return table[index]
 
 
-def _pre_blocks(x: FloatArray, y: IntArray) -> list[_Block]:
+def _pre_bins(x: FloatArray, y: IntArray) -> tuple[FloatArray, IntArray, IntArray]:
+    """Upper edges (last +inf), rows and bads of the pre-bins; none of them is empty."""
     distinct = np.unique(x)
     if distinct.size <= PRE_BINS:
         cuts = distinct
@@ -135,78 +132,81 @@ def _pre_blocks(x: FloatArray, y: IntArray) -> list[_Block]:
         quantiles = np.linspace(0.0, 1.0, PRE_BINS + 1)[1:-1]
         # inverted_cdf returns actual data values, so heavy ties collapse into one cut.
         cuts = np.unique(np.quantile(x, quantiles, method="inverted_cdf"))
+    # Every cut is a data value, so every pre-bin holds at least that value's rows.
     edges = np.append(cuts[cuts < distinct[-1]], np.inf)
     index = np.searchsorted(edges, x, side="left")
-    n = np.bincount(index, minlength=edges.size)
-    b = np.bincount(index, weights=y, minlength=edges.size)
-    return [
-        _Block(float(e), int(c), round(float(k)))
-        for e, c, k in zip(edges, n, b, strict=True)
-        if c > 0
-    ]
+    n = np.bincount(index, minlength=edges.size).astype(np.int64)
+    b = np.bincount(index, weights=y, minlength=edges.size).round().astype(np.int64)
+    return edges, n, b
 
 
-def _violates(left: _Block, right: _Block, direction: Direction) -> bool:
-    if direction == "ascending":
-        return left.rate >= right.rate or left.log_odds_good <= right.log_odds_good
-    return left.rate <= right.rate or left.log_odds_good >= right.log_odds_good
-
-
-def _merge(left: _Block, right: _Block) -> _Block:
-    return _Block(right.edge, left.n + right.n, left.bad + right.bad)
-
-
-def _pool_adjacent_violators(blocks: list[_Block], direction: Direction) -> list[_Block]:
-    stack: list[_Block] = []
-    for block in blocks:
-        stack.append(block)
-        while len(stack) > 1 and _violates(stack[-2], stack[-1], direction):
-            right = stack.pop()
-            stack[-1] = _merge(stack[-1], right)
-    return stack
-
-
-def _merge_at(blocks: list[_Block], j: int) -> list[_Block]:
-    """Merge blocks j and j+1."""
-    return [*blocks[:j], _merge(blocks[j], blocks[j + 1]), *blocks[j + 2 :]]
-
-
-def _fold_smallest(blocks: list[_Block], min_rows: float) -> list[_Block] | None:
-    """Merge the smallest block under `min_rows` into its closer neighbour, or None if none is."""
-    if len(blocks) < 2:
-        return None
-    j = min(range(len(blocks)), key=lambda i: blocks[i].n)
-    if blocks[j].n >= min_rows:
-        return None
-    if j == 0:
-        return _merge_at(blocks, 0)
-    if j == len(blocks) - 1:
-        return _merge_at(blocks, j - 1)
-    here = blocks[j].log_odds_good
-    left_gap = abs(blocks[j - 1].log_odds_good - here)
-    right_gap = abs(blocks[j + 1].log_odds_good - here)
-    return _merge_at(blocks, j - 1 if left_gap <= right_gap else j)
-
-
-def _merge_closest(blocks: list[_Block]) -> list[_Block]:
-    gaps = [
-        abs(blocks[i].log_odds_good - blocks[i + 1].log_odds_good) for i in range(len(blocks) - 1)
-    ]
-    return _merge_at(blocks, int(np.argmin(gaps)))
-
-
-def _monotone_blocks(
-    blocks: list[_Block], direction: Direction, max_bins: int, min_rows: float
+def _best_merge(
+    edges: FloatArray,
+    n: IntArray,
+    b: IntArray,
+    direction: Direction,
+    max_bins: int,
+    min_rows: float,
 ) -> list[_Block]:
-    while True:
-        size = len(blocks)
-        blocks = _pool_adjacent_violators(blocks, direction)
-        while (folded := _fold_smallest(blocks, min_rows)) is not None:
-            blocks = folded
-        while len(blocks) > max_bins:
-            blocks = _merge_closest(blocks)
-        if len(blocks) == size:
-            return blocks
+    """The merge of adjacent pre-bins with the largest IV under the three constraints.
+
+    Dynamic programming over "the last bin is pre-bins j..i": best[c, j, i] is the largest IV
+    of c bins covering pre-bins 0..i and ending with j..i. Constraints only link neighbouring
+    bins, and IV is a sum over bins, so this finds the optimum over all merges of the pre-bins
+    (PAV finds one feasible merge; this finds the best one). The whole range as one bin is
+    always feasible, so there is always an answer.
+    """
+    m = n.size
+    rows_before = np.concatenate(([0], np.cumsum(n)))
+    bads_before = np.concatenate(([0], np.cumsum(b)))
+    # seg_*[j, i]: pre-bins j..i merged (meaningful for j <= i only).
+    seg_n = (rows_before[None, 1:] - rows_before[:-1, None]).astype(np.float64)
+    seg_b = (bads_before[None, 1:] - bads_before[:-1, None]).astype(np.float64)
+    feasible = np.triu(np.ones((m, m), dtype=bool)) & (seg_n >= min_rows)
+    feasible[0, m - 1] = True
+    safe_n = np.where(feasible, seg_n, 1.0)
+    seg_g = safe_n - np.where(feasible, seg_b, 0.0)
+    safe_b = safe_n - seg_g
+    rate = safe_b / safe_n
+    # Bins are ordered by raw bad rate and by the smoothed odds their WoE is computed from;
+    # both must move strictly the same way, so WoE (and points) never contradict the bad rate.
+    log_odds = np.log((seg_g + SMOOTHING) / (safe_b + SMOOTHING))
+    if direction == "descending":
+        rate, log_odds = -rate, -log_odds
+    good_share = (seg_g + SMOOTHING) / (seg_g[0, m - 1] + SMOOTHING)
+    bad_share = (safe_b + SMOOTHING) / (safe_b[0, m - 1] + SMOOTHING)
+    iv = np.where(feasible, (good_share - bad_share) * np.log(good_share / bad_share), -np.inf)
+
+    best = np.full((max_bins + 1, m, m), -np.inf)
+    back = np.zeros((max_bins + 1, m, m), dtype=np.int64)
+    best[1, 0, :] = iv[0, :]
+    for c in range(2, max_bins + 1):
+        for j in range(1, m):
+            before = best[c - 1, :j, j - 1]  # over the previous bin's first pre-bin
+            if not np.isfinite(before).any():
+                continue
+            allowed = (
+                np.isfinite(before)[:, None]
+                & (rate[:j, j - 1, None] < rate[None, j, j:])
+                & (log_odds[:j, j - 1, None] > log_odds[None, j, j:])
+            )
+            options = np.where(allowed, before[:, None], -np.inf)
+            pick = options.argmax(axis=0)
+            best[c, j, j:] = options[pick, np.arange(m - j)] + iv[j, j:]
+            back[c, j, j:] = pick
+
+    # Fewest bins among equals: c ascending and a strict comparison.
+    score, bins_used, start = -np.inf, 1, 0
+    for c in range(1, max_bins + 1):
+        j = int(best[c, :, m - 1].argmax())
+        if best[c, j, m - 1] > score:
+            score, bins_used, start = float(best[c, j, m - 1]), c, j
+    blocks: list[_Block] = []
+    end = m - 1
+    for c in range(bins_used, 0, -1):
+        blocks.append(_Block(float(edges[end]), int(seg_n[start, end]), int(seg_b[start, end])))
+        start, end = int(back[c, start, end]), start - 1
+    return blocks[::-1]
 
 
 def _woe_and_iv(
@@ -272,14 +272,14 @@ def fit_bins(
         return _build([_Block(math.inf, 0, 0)], missing_n, missing_bad, direction, -math.inf, False)
     minimum = float(x.min())
     integer_valued = bool(np.isfinite(x).all() and (x == np.floor(x)).all())
-    pre = _pre_blocks(x, y)
+    edges, n, b = _pre_bins(x, y)
     min_rows = min_share * x.size
     directions: tuple[Direction, ...] = (
         ("ascending", "descending") if monotone == "auto" else (monotone,)
     )
     fits = [
         _build(
-            _monotone_blocks(pre, d, max_bins, min_rows),
+            _best_merge(edges, n, b, d, max_bins, min_rows),
             missing_n,
             missing_bad,
             d,

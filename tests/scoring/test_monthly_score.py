@@ -1,0 +1,178 @@
+"""The monthly score end to end: train on outcomes, score everyone, publish atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import Engine, func, select
+
+from kaimen.domain.scores import band_of
+from kaimen.engines.embedded import ibis_connection
+from kaimen.enrolment import enrol_file, enrol_one
+from kaimen.ingest.file_ingest import ingest_file
+from kaimen.model import artifact
+from kaimen.scoring import batch
+from kaimen.scoring.batch import load_model, score_month
+from kaimen.scoring.reading import score_view
+from kaimen.scoring.training import NotEnoughHistory, TrainingReport, train
+from kaimen.simulate.run import simulate
+from kaimen.store import audit
+from kaimen.store.database import open_store
+from kaimen.store.identity_vault import IdentityVault
+from kaimen.store.tables import score_runs, score_snapshots
+from tests.conftest import NOW, make_national_id
+
+LAST = "2026-10"
+VAULT = IdentityVault(bytes(range(32)))
+
+
+@dataclasses.dataclass
+class World:
+    engine: Engine
+    lake: Path
+    home: Path
+    sim: Path
+    report: TrainingReport
+
+
+def _world(home: Path, url: str, people: int, sim: Path | None = None) -> World:
+    engine = open_store(url)
+    if sim is None:
+        sim = home / "sim"
+        simulate(people, 24, 11, sim, LAST)
+    lake = home / "lake"
+    enrol_file(engine, VAULT, sim / "people.csv", "test", now=NOW)
+    ingest_file(engine, lake, sim / "events.parquet", "test", now=NOW)
+    report = train(engine, ibis_connection(), lake, home / "models", LAST, "test", now=NOW)
+    return World(engine, lake, home, sim, report)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    home = tmp_path_factory.mktemp("world")
+    w = _world(home, f"sqlite:///{home / 'kaimen.sqlite'}", 1500)
+    score_month(w.engine, ibis_connection(), w.lake, "2026-09", "test", now=NOW)
+    score_month(w.engine, ibis_connection(), w.lake, LAST, "test", now=NOW)
+    yield w
+    w.engine.dispose()
+
+
+def _scores(engine: Engine, month: str) -> dict[str, int | None]:
+    with engine.connect() as store:
+        rows = store.execute(
+            select(score_snapshots.c.person_id, score_snapshots.c.score).where(
+                score_snapshots.c.month == month
+            )
+        ).all()
+    return dict(rows)
+
+
+def test_the_model_learns_real_outcomes(world: World) -> None:
+    oot = world.report.metrics["out_of_time"]
+    assert oot["auc"] > 0.75, oot
+    assert oot["ks"] > 0.3, oot
+    assert 0.01 < oot["bad_rate"] < 0.2
+    rates = [r["bad_rate"] for r in oot["bad_rate_by_band"] if r["count"] >= 50]
+    assert rates[0] > rates[-1]  # poor defaults more than the best populated band
+
+
+def test_the_artifact_is_readable_json_that_reloads_identically(world: World) -> None:
+    document = json.loads(world.report.path.read_text())
+    text = json.dumps(document)
+    for key in ("points", "as_of", "data_fingerprint", "auc"):
+        assert key in text, key
+    version, card = load_model(world.engine)
+    assert version == world.report.version
+    assert artifact.from_json(world.report.path.read_text()) == card
+
+
+def test_every_enrolled_person_is_scored_in_range_with_the_right_band(world: World) -> None:
+    with world.engine.connect() as store:
+        rows = store.execute(select(score_snapshots).where(score_snapshots.c.month == LAST)).all()
+    assert len(rows) == 1500
+    for row in rows:
+        if row.thin_file:
+            assert row.score is None and row.band is None
+            continue
+        assert 350 <= row.score <= 950
+        assert row.band == band_of(row.score).name
+        dims = [row.credit_history, row.behaviour, row.capacity, row.identity, row.connections]
+        assert all(0 <= d <= 100 for d in dims)
+        assert row.connections == 50  # neutral until influence is bounded
+        reasons = json.loads(row.reasons)
+        assert len(reasons) <= 4
+        assert [r["points_lost"] for r in reasons] == sorted(
+            (r["points_lost"] for r in reasons), reverse=True
+        )
+
+
+def test_re_running_a_month_changes_nothing(world: World) -> None:
+    before = _scores(world.engine, LAST)
+    report = score_month(world.engine, ibis_connection(), world.lake, LAST, "test", now=NOW)
+    assert report.already_published
+    assert _scores(world.engine, LAST) == before
+
+
+def test_a_person_reads_score_reasons_and_history(world: World) -> None:
+    scored = [p for p, s in _scores(world.engine, LAST).items() if s is not None and s < 700]
+    view = score_view(world.engine, scored[0])
+    assert view is not None
+    assert view.month == LAST and view.score is not None and view.colour
+    assert view.reasons and all(r.text and r.points_lost > 0 for r in view.reasons)
+    assert [m.month for m in view.history] == [LAST, "2026-09"]
+    newest = view.history[0]
+    assert newest.change == view.score - view.history[1].score
+    assert bool(newest.why) == bool(newest.change)
+    assert score_view(world.engine, "nobody") is None
+
+
+def test_training_needs_enough_history(world: World) -> None:
+    with pytest.raises(NotEnoughHistory, match="needs history"):
+        train(world.engine, ibis_connection(), world.lake, world.home / "m2", "2025-12", "t")
+
+
+def test_shuffled_and_repeated_events_give_the_same_scores(world: World, tmp_path: Path) -> None:
+    events = pq.read_table(world.sim / "events.parquet")
+    order = list(range(events.num_rows))
+    random.Random(5).shuffle(order)
+    shuffled = tmp_path / "sim"
+    shuffled.mkdir()
+    (shuffled / "people.csv").write_bytes((world.sim / "people.csv").read_bytes())
+    pq.write_table(events.take(order[: events.num_rows // 2]), shuffled / "part1.parquet")
+    pq.write_table(events.take(order), shuffled / "events.parquet")
+    other = _world(tmp_path, f"sqlite:///{tmp_path / 'k.sqlite'}", 0, sim=shuffled)
+    ingest_file(other.engine, other.lake, shuffled / "part1.parquet", "test", now=NOW)
+    assert other.report.version == world.report.version
+    score_month(other.engine, ibis_connection(), other.lake, LAST, "test", now=NOW)
+    assert _scores(other.engine, LAST) == _scores(world.engine, LAST)
+
+
+def test_publication_is_atomic_and_a_thin_file_is_flagged(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = _world(tmp_path, database_url, 400)
+    newcomer = enrol_one(w.engine, VAULT, "13912345678", make_national_id(sequence="999"), "t")
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(batch.audit, "append", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        score_month(w.engine, ibis_connection(), w.lake, LAST, "test", now=NOW)
+    with w.engine.connect() as store:
+        assert store.execute(select(func.count()).select_from(score_snapshots)).scalar() == 0
+        assert store.execute(select(func.count()).select_from(score_runs)).scalar() == 0
+    monkeypatch.undo()
+    report = score_month(w.engine, ibis_connection(), w.lake, LAST, "test", now=NOW)
+    assert (report.people, report.already_published) == (401, False)
+    assert report.thin_files >= 1
+    view = score_view(w.engine, newcomer)
+    assert view is not None and view.thin_file and view.score is None
+    assert audit.verify(w.engine) >= 4
+    w.engine.dispose()
