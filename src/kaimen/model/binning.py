@@ -257,6 +257,8 @@ def fit_bins(
     min_share: float = 0.05,
 ) -> Bins:
     """Monotone bins of `values` (NaN = missing) against `bad` (1 = bad); see the module doc."""
+    if monotone not in ("ascending", "descending", "auto"):
+        raise ValueError(f"monotone must be ascending, descending or auto, not {monotone!r}")
     if max_bins < 1:
         raise ValueError("max_bins must be at least 1")
     if not 0.0 <= min_share <= 1.0:
