@@ -2,11 +2,12 @@
 
     .venv/bin/python benchmarks/monthly_batch.py --people 1000000 --months 14
 
-Events arrive as one file per month, as they would in production. The model is trained on a
-separate, smaller 24-month world (training needs 16 months of history) and registered here.
-Measured: the last month's incremental summary refresh (reads only the new events), the
-population's `build_features`, scoring and publishing, each with peak memory, and a bare
-DuckDB aggregation over the same lake files for comparison. Results go to
+Every step runs as its own process (the `kaimen` commands, or a few lines of Python), so each
+peak memory figure is that step's alone. Events arrive as one file per month, as they would
+in production, and are summarised month by month. The model is trained on a separate
+24-month world (training needs 16 months of history) and registered here. The last month is
+then measured: ingest, summarise (reads only the new events), build_features, score and
+publish, and a bare DuckDB aggregation over every lake file for comparison. Results go to
 benchmarks/results/monthly_batch.json and .md.
 """
 
@@ -17,41 +18,64 @@ import datetime as dt
 import hashlib
 import json
 import os
-import resource
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import duckdb
 
-from kaimen.engines.embedded import ibis_connection
-from kaimen.enrolment import enrol_file
-from kaimen.features.build import build_features
-from kaimen.features.summary_build import refresh_summaries
-from kaimen.ingest.file_ingest import ingest_file
-from kaimen.scoring.batch import score_month
-from kaimen.scoring.training import summary_paths, train
-from kaimen.simulate.run import simulate
-from kaimen.store import lake_manifest, model_registry, summary_manifest
+from kaimen.store import model_registry
 from kaimen.store.database import open_store
-from kaimen.store.identity_vault import IdentityVault
 
 ROOT = Path(__file__).resolve().parent
+KAIMEN = Path(sys.executable).parent / "kaimen"
 LAST = "2026-10"
-VAULT = IdentityVault(bytes(range(32)))
+
+FEATURES_ONLY = """
+import sys, time
+from pathlib import Path
+from kaimen.engines.embedded import ibis_connection
+from kaimen.features.build import build_features
+from kaimen.scoring.training import summary_paths
+from kaimen.store.database import open_store
+home = Path(sys.argv[1])
+engine = open_store(f"sqlite:///{home / 'kaimen.sqlite'}")
+table = build_features(ibis_connection(), summary_paths(engine, home / "lake"), sys.argv[2])
+print(f"{table.num_rows} people")
+"""
+
+SPLIT_BY_MONTH = """
+import sys, duckdb
+source, target = sys.argv[1], sys.argv[2]
+duckdb.connect().execute(
+    f"COPY (SELECT *, strftime(occurred_at, '%Y-%m') AS m FROM read_parquet('{source}')) "
+    f"TO '{target}' (FORMAT parquet, PARTITION_BY (m), COMPRESSION lz4)"
+)
+"""
+
+BARE_AGGREGATION = """
+import sys, duckdb
+files = sys.argv[1:]
+rows = duckdb.connect().execute(
+    "SELECT person_id, count(*), sum(amount), count(*) FILTER (WHERE status = 'late') "
+    "FROM read_parquet(?) GROUP BY person_id", [files]
+).fetchall()
+print(f"{len(rows)} people")
+"""
 
 
-def peak_mib() -> int:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-
-def timed(label: str, results: dict[str, dict[str, float]], action):  # type: ignore[no-untyped-def]
+def run(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Run a child; (seconds, its own peak RSS in MiB, its output)."""
     started = time.perf_counter()
-    value = action()
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = process.stdout.read().decode() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
     seconds = round(time.perf_counter() - started, 2)
-    results[label] = {"seconds": seconds, "peak_rss_mib": peak_mib()}
-    print(f"{label}: {seconds} s (peak so far {peak_mib():,} MiB)", flush=True)
-    return value
+    if status != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{output}")
+    return seconds, round(usage.ru_maxrss / 1024), output.strip()
 
 
 def main() -> None:
@@ -62,152 +86,180 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "work-batch")
     parser.add_argument("--keep", action="store_true")
     options = parser.parse_args()
-    shutil.rmtree(options.work, ignore_errors=True)
-    work = options.work
-    results: dict[str, dict[str, float]] = {}
-    now = dt.datetime.now(dt.UTC)
+    work = options.work.resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    steps: dict[str, dict[str, float]] = {}
+
+    def step(name: str, args: list[str], env: dict[str, str]) -> str:
+        seconds, peak, output = run(args, env)
+        steps[name] = {"seconds": seconds, "peak_rss_mib": peak}
+        print(
+            f"{name}: {seconds} s, peak {peak:,} MiB  {output.splitlines()[-1] if output else ''}",
+            flush=True,
+        )
+        return output
+
+    def kaimen(home: Path) -> dict[str, str]:
+        env = {**os.environ, "KAIMEN_HOME": str(home)}
+        env.pop("KAIMEN_DATABASE_URL", None)
+        return env
 
     # A model, trained on a smaller 24-month world.
-    small = open_store(f"sqlite:///{work / 'train' / 'kaimen.sqlite'}")
-    simulate(options.train_people, 24, 5, work / "train" / "sim", LAST)
-    enrol_file(small, VAULT, work / "train" / "sim" / "people.csv", "bench", now=now)
-    ingest_file(
-        small, work / "train" / "lake", work / "train" / "sim" / "events.parquet", "bench", now=now
-    )
-    trained = train(
-        small, ibis_connection(), work / "train" / "lake", work / "models", LAST, "bench", now=now
-    )
-    print(f"model {trained.version}: out-of-time AUC {trained.metrics['out_of_time']['auc']}")
+    small = kaimen(work / "train")
+    for args in (
+        [
+            "simulate",
+            "--people",
+            str(options.train_people),
+            "--months",
+            "24",
+            "--seed",
+            "5",
+            "--out",
+            str(work / "train" / "sim"),
+            "--last-month",
+            LAST,
+        ],
+        ["enrol", "--file", str(work / "train" / "sim" / "people.csv")],
+        ["ingest", str(work / "train" / "sim" / "events.parquet")],
+        ["train", "--as-of", LAST],
+    ):
+        run([str(KAIMEN), *args], small)
+    trained_store = open_store(f"sqlite:///{work / 'train' / 'kaimen.sqlite'}")
+    with trained_store.connect() as store:
+        model = model_registry.champion(store)
+    assert model is not None
+    print(f"model {model.version}: out-of-time AUC {model.metrics['out_of_time']['auc']}")
 
-    # The big world: one file per month.
-    summary = timed(
+    # The big world.
+    big = kaimen(work)
+    step(
         "simulate",
-        results,
-        lambda: simulate(options.people, options.months, 7, work / "sim", LAST),
+        [
+            str(KAIMEN),
+            "simulate",
+            "--people",
+            str(options.people),
+            "--months",
+            str(options.months),
+            "--seed",
+            "7",
+            "--out",
+            str(work / "sim"),
+            "--last-month",
+            LAST,
+        ],
+        big,
     )
-    events = summary.events
-    connection = duckdb.connect()
-    monthly = work / "monthly"
-    connection.execute(
-        f"COPY (SELECT *, strftime(occurred_at, '%Y-%m') AS m FROM read_parquet('{work / 'sim' / 'events.parquet'}')) "
-        f"TO '{monthly}' (FORMAT parquet, PARTITION_BY (m), COMPRESSION lz4)"
+    events = json.loads((work / "sim" / "simulation.json").read_text())["events"]
+    step(
+        "split into monthly files",
+        [
+            sys.executable,
+            "-c",
+            SPLIT_BY_MONTH,
+            str(work / "sim" / "events.parquet"),
+            str(work / "monthly"),
+        ],
+        big,
     )
-    engine = open_store(f"sqlite:///{work / 'kaimen.sqlite'}")
-    timed(
-        "enrol",
-        results,
-        lambda: enrol_file(engine, VAULT, work / "sim" / "people.csv", "bench", now=now),
-    )
-    lake = work / "lake"
-    backend = ibis_connection()
-    month_dirs = sorted(monthly.iterdir())
+    step("enrol", [str(KAIMEN), "enrol", "--file", str(work / "sim" / "people.csv")], big)
+    months = sorted((work / "monthly").iterdir())
     started = time.perf_counter()
-    for directory in month_dirs[:-1]:
+    peak = 0
+    for directory in months[:-1]:
         for part in sorted(directory.glob("*.parquet")):
-            ingest_file(engine, lake, part, "bench", now=now)
-        refresh_summaries(engine, backend, lake, now)
+            peak = max(peak, run([str(KAIMEN), "ingest", str(part)], big)[1])
+        peak = max(peak, run([str(KAIMEN), "lake", "summarise"], big)[1])
         print(f"  ingested and summarised {directory.name}", flush=True)
-    results["ingest_and_summarise_earlier_months"] = {
+    steps["ingest and summarise the earlier months"] = {
         "seconds": round(time.perf_counter() - started, 2),
-        "peak_rss_mib": peak_mib(),
+        "peak_rss_mib": peak,
     }
-    last_parts = sorted(month_dirs[-1].glob("*.parquet"))
-    timed(
-        "ingest_last_month",
-        results,
-        lambda: [ingest_file(engine, lake, p, "bench", now=now) for p in last_parts],
-    )
-    with engine.connect() as store:
-        new_files = [p for _, p in summary_manifest.unsummarised(store)]
-    new_events = int(
-        connection.execute(
-            f"SELECT count(*) FROM read_parquet([{', '.join(repr(str(lake / p)) for p in new_files)}])"
-        ).fetchone()[0]
-    )
-    timed(
-        "summaries_refresh_last_month",
-        results,
-        lambda: refresh_summaries(engine, backend, lake, now),
-    )
-    paths = summary_paths(engine, lake)
-    features = timed("build_features", results, lambda: build_features(backend, paths, LAST))
-    # Register the trained model with this store.
+    engine = open_store(f"sqlite:///{work / 'kaimen.sqlite'}")
     with engine.begin() as store:
         model_registry.register(
             store,
             model_registry.ModelRecord(
-                trained.version,
+                model.version,
                 "scorecard",
-                str(trained.path),
-                hashlib.sha256(trained.path.read_bytes()).hexdigest(),
-                now,
+                model.path,
+                hashlib.sha256(Path(model.path).read_bytes()).hexdigest(),
+                dt.datetime.now(dt.UTC),
                 LAST,
-                trained.metrics,
+                model.metrics,
                 True,
             ),
         )
-    report = timed(
-        "score_and_publish",
-        results,
-        lambda: score_month(engine, backend, lake, LAST, "bench", now=now),
+    before = (
+        duckdb.connect()
+        .execute(f"SELECT count(*) FROM read_parquet('{work}/lake/events/*/*.parquet')")
+        .fetchone()[0]
     )
-    with engine.connect() as store:
-        files = [str(lake / p) for p in lake_manifest.files(store)]
-    file_list = "[" + ", ".join(repr(f) for f in files) + "]"
-    timed(
-        "bare_duckdb_aggregation_all_events",
-        results,
-        lambda: connection.execute(
-            f"SELECT person_id, count(*), sum(amount), count(*) FILTER (WHERE status = 'late') "
-            f"FROM read_parquet({file_list}) GROUP BY person_id"
-        ).fetchall(),
+    for part in sorted(months[-1].glob("*.parquet")):
+        step("ingest the last month", [str(KAIMEN), "ingest", str(part)], big)
+    files = sorted(str(p) for p in (work / "lake" / "events").glob("*/*.parquet"))
+    total_in_lake = (
+        duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)", [files]).fetchone()[0]
     )
-    refresh_events_per_s = new_events / results["summaries_refresh_last_month"]["seconds"]
-    bare_events_per_s = events / results["bare_duckdb_aggregation_all_events"]["seconds"]
-    monthly_run = (
-        results["summaries_refresh_last_month"]["seconds"] + results["build_features"]["seconds"]
+    new_events = int(total_in_lake) - int(before)
+    step("summarise the last month", [str(KAIMEN), "lake", "summarise"], big)
+    step(
+        "build_features (whole population)",
+        [sys.executable, "-c", FEATURES_ONLY, str(work), LAST],
+        big,
     )
+    step(
+        "score and publish (features again + scoring)", [str(KAIMEN), "score", "--month", LAST], big
+    )
+    step(
+        "bare DuckDB aggregation over every lake file",
+        [sys.executable, "-c", BARE_AGGREGATION, *files],
+        big,
+    )
+
+    refresh = steps["summarise the last month"]["seconds"]
+    features = steps["build_features (whole population)"]["seconds"]
+    scoring = steps["score and publish (features again + scoring)"]["seconds"]
+    bare = steps["bare DuckDB aggregation over every lake file"]["seconds"]
     output = {
         "people": options.people,
         "months": options.months,
         "events": events,
+        "events_in_lake": int(total_in_lake),
         "last_month_events": new_events,
         "cpus": os.cpu_count(),
         "duckdb": duckdb.__version__,
+        "model": model.version,
         "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "steps": results,
-        "people_scored": report.people,
-        "model": trained.version,
-        "features_rows": features.num_rows,
-        "summary_refresh_events_per_second": round(refresh_events_per_s),
-        "monthly_features_seconds": round(monthly_run, 2),
-        "history_events_per_second_through_monthly_features": round(events / monthly_run),
-        "scoring_people_per_second": round(report.people / results["score_and_publish"]["seconds"]),
-        "bare_aggregation_events_per_second": round(bare_events_per_s),
-        # The pipeline's throughput over the history it covers, as a share of a bare scan's.
-        "ratio_pipeline_to_bare_aggregation": round(
-            results["bare_duckdb_aggregation_all_events"]["seconds"] / monthly_run, 2
+        "steps": steps,
+        "summarise_new_month_events_per_second": round(new_events / refresh),
+        "history_events_per_second_through_build_features": round(
+            total_in_lake / (refresh + features)
         ),
+        "scoring_people_per_second": round(options.people / scoring),
+        "bare_aggregation_events_per_second": round(total_in_lake / bare),
+        "ratio_pipeline_to_bare_aggregation": round(bare / (refresh + features), 2),
     }
     (ROOT / "results").mkdir(exist_ok=True)
     (ROOT / "results" / "monthly_batch.json").write_text(json.dumps(output, indent=2) + "\n")
     lines = [
         "# The monthly batch",
         "",
-        f"{options.people:,} people, {events:,} events over {options.months} months "
-        f"({new_events:,} in the last month); {os.cpu_count()} cores, DuckDB {duckdb.__version__}; "
-        f"{output['measured_at']}.",
+        f"{options.people:,} people, {int(total_in_lake):,} events in the lake over {options.months} "
+        f"months ({new_events:,} arriving in the last month); {os.cpu_count()} cores, "
+        f"DuckDB {duckdb.__version__}; {output['measured_at']}. Each step is its own process.",
         "",
-        "| step | seconds | peak memory (process so far) |",
+        "| step | seconds | peak memory |",
         "|---|---|---|",
-        *[f"| {k} | {v['seconds']} | {v['peak_rss_mib']:,} MiB |" for k, v in results.items()],
+        *[f"| {k} | {v['seconds']} | {v['peak_rss_mib']:,} MiB |" for k, v in steps.items()],
         "",
-        f"- summary refresh of the new month: {output['summary_refresh_events_per_second']:,} events/s",
-        f"- the month's features (refresh + build_features) cover all {events:,} events of history at "
-        f"{output['history_events_per_second_through_monthly_features']:,} events/s",
-        f"- scoring and publishing: {output['scoring_people_per_second']:,} people/s",
-        f"- bare DuckDB aggregation over every lake file: {output['bare_aggregation_events_per_second']:,} events/s; "
-        f"the monthly pipeline's throughput is {output['ratio_pipeline_to_bare_aggregation']}x that of the bare scan",
+        f"- summarising the new month reads only its events: {output['summarise_new_month_events_per_second']:,} events/s",
+        f"- the month's features (summarise + build_features) cover all {int(total_in_lake):,} events of "
+        f"history at {output['history_events_per_second_through_build_features']:,} events/s",
+        f"- scoring and publishing (including building the features again): {output['scoring_people_per_second']:,} people/s",
+        f"- a bare DuckDB aggregation over every lake file runs at {output['bare_aggregation_events_per_second']:,} "
+        f"events/s; the pipeline's throughput is {output['ratio_pipeline_to_bare_aggregation']}x that",
     ]
     (ROOT / "results" / "monthly_batch.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -84,7 +84,7 @@ def test_no_arguments_shows_help(env: dict[str, str | None]) -> None:
         (["audit"], "tamper-evident audit log"),
         (["audit", "verify"], "hash chain"),
         (["serve"], "Serve the HTTP API"),
-        (["demo"], "Simulate a population, enrol it, ingest its events"),
+        (["demo"], "Simulate, enrol, ingest, train, score"),
     ],
 )
 def test_every_command_has_help(env: dict[str, str | None], command: list[str], says: str) -> None:
@@ -192,13 +192,16 @@ def test_lake_seal_with_an_empty_inbox(env: dict[str, str | None]) -> None:
 
 
 def test_demo_runs_end_to_end(env: dict[str, str | None]) -> None:
-    result = kaimen(env, "demo", "--people", "40", "--months", "2", "--seed", "3")
+    result = kaimen(env, "demo", "--people", "300", "--months", "18", "--seed", "3", "--no-serve")
     assert result.exit_code == 0, result.output
-    assert "simulated 40 people over 2 months" in result.stdout
-    assert "enrolled 40 new, 0 already enrolled" in result.stdout
+    assert "simulated 300 people over 18 months" in result.stdout
+    assert "enrolled 300 new, 0 already enrolled" in result.stdout
     assert "duplicate 0, rejected 0" in result.stdout
-    assert "audit log verified: 2 rows" in result.stdout
-    assert (Path(str(env["KAIMEN_HOME"])) / "demo-3-40-2" / "events.parquet").is_file()
+    assert "out-of-time AUC" in result.stdout
+    assert "scored" in result.stdout
+    assert "audit log verified: 5 rows" in result.stdout  # enrol, ingest, train, two months
+    demo = next(Path(str(env["KAIMEN_HOME"])).glob("demo-3-300-18-*"))
+    assert (demo / "events.parquet").is_file()
 
 
 # -- enrolling one person ----------------------------------------------------------------------

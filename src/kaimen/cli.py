@@ -22,6 +22,7 @@ from kaimen.domain.scores import BANDS
 from kaimen.engines.embedded import connect as connect_engine
 from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_file, enrol_one
+from kaimen.features.summary_build import refresh_summaries
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import seal_inbox
 from kaimen.lake import reader
@@ -217,6 +218,16 @@ def seal_command() -> None:
     console.print(
         f"sealed {result.total:,} events: new {result.new:,}, duplicate {result.duplicate:,}"
     )
+
+
+@lake_app.command("summarise")
+def summarise_command() -> None:
+    """Summarise lake files not yet summarised (the score does this too, first)."""
+    settings = _settings()
+    engine = open_store(settings.resolved_database_url)
+    with _spinner("summarising new lake files"):
+        report = _run(lambda: refresh_summaries(engine, ibis_connection(), settings.lake_root))
+    console.print(f"summarised {report.lake_files:,} new lake files into {report.rows:,} rows")
 
 
 @app.command("status")
