@@ -26,6 +26,7 @@ from kaimen.features.summary_build import refresh_summaries
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import seal_inbox
 from kaimen.lake import reader
+from kaimen.scoring import way_up
 from kaimen.scoring.batch import score_month
 from kaimen.scoring.reading import score_view
 from kaimen.scoring.training import TrainingReport, train
@@ -361,6 +362,70 @@ def show_command(person_id: Annotated[str, typer.Argument(help="The person's id.
             f"  {month.month}: {score}{change}"
             + (f" - {'; '.join(month.why)}" if month.why else "")
         )
+
+
+def _parse_setting(text: str) -> tuple[str, float | None]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise _fail(f"--set takes NAME=VALUE (or NAME=missing), not {text!r}", 2)
+    if value.strip().lower() in ("missing", "none", ""):
+        return name.strip(), None
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise _fail(f"--set {name}: {value!r} is not a number", 2) from None
+
+
+@app.command("whatif")
+def whatif_command(
+    person_id: Annotated[str, typer.Argument(help="The person's id.")],
+    target: Annotated[
+        int | None,
+        typer.Option(help="The score to reach: shows the smallest set of changes that does."),
+    ] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="NAME=VALUE: score with this characteristic changed."),
+    ] = None,
+) -> None:
+    """The way up to a target score, or the score with some characteristics changed."""
+    if (target is None) == (not setting):
+        raise _fail("give either --target SCORE or one or more --set NAME=VALUE", 2)
+    settings = _settings()
+    engine = open_store(settings.resolved_database_url)
+    backend = ibis_connection()
+    if target is not None:
+        begin, plan = _run(
+            lambda: way_up.way_up(engine, backend, settings.lake_root, person_id, target)
+        )
+        console.print(
+            f"{person_id}, {begin.month}: {plan.score} now, target {plan.target}"
+            f"  [dim]{begin.model_version}[/]"
+        )
+        if not plan.changes:
+            console.print("  the target is already reached")
+            return
+        if not plan.reachable:
+            console.print(
+                f"  [yellow]out of reach by what you can change: at best {plan.new_score}[/]"
+            )
+        for change in plan.changes:
+            console.print(
+                f"  - {way_up.describe(change.feature)}: {change.current_label} -> "
+                f"{change.new_label} ([green]+{change.points_added}[/] points)"
+            )
+        console.print(f"  score after these changes: [bold]{plan.new_score}[/]")
+        return
+    changes = dict(_parse_setting(text) for text in setting or [])
+    begin, result = _run(
+        lambda: way_up.free_what_if(engine, backend, settings.lake_root, person_id, changes)
+    )
+    console.print(
+        f"{person_id}, {begin.month}: {result.score} now, [bold]{result.new_score}[/] "
+        f"with {', '.join(f'{k}={v}' for k, v in changes.items())}"
+    )
+    for name, delta in result.points_change.items():
+        console.print(f"  - {way_up.describe(name)}: {delta:+d} points")
 
 
 @app.command("token")

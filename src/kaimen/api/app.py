@@ -3,27 +3,38 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from kaimen import __version__
 from kaimen.api import problems
 from kaimen.api.auth import may_read_person, require_admin
 from kaimen.api.schemas import (
+    ChangeOut,
     EnrolmentIn,
     EnrolmentOut,
     EventBatch,
     IngestResult,
+    PlanOut,
     ScoreOut,
+    WhatIfIn,
+    WhatIfOut,
     as_text,
 )
 from kaimen.config import Settings
+from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
+from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_one
 from kaimen.ingest.inbox_ingest import accept_events
+from kaimen.model.whatif import WhatIfRejected
+from kaimen.scoring import way_up
 from kaimen.scoring.reading import score_view
 from kaimen.store.database import open_store
+
+T = TypeVar("T")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -104,6 +115,91 @@ def create_app(settings: Settings) -> FastAPI:
         if view is None:
             raise HTTPException(404, "no published score for this person")
         return ScoreOut.model_validate(dataclasses.asdict(view))
+
+    what_if_errors = {
+        **responses,
+        404: {"model": problems.Problem, "description": "no score"},
+        409: {"model": problems.Problem, "description": "the model cannot answer a what-if"},
+    }
+
+    def _what_if_call(call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except way_up.NoScore as error:
+            raise HTTPException(404, "no published score for this person") from error
+        except way_up.WhatIfUnsupported as error:
+            raise HTTPException(409, str(error)) from error
+        except WhatIfRejected as error:
+            raise HTTPException(422, str(error)) from error
+
+    @app.get(
+        "/v1/people/{person_id}/whatif",
+        response_model=PlanOut,
+        tags=["scores"],
+        responses=what_if_errors,
+        summary="The way up: the fewest changes that reach a target (the person or the admin)",
+    )
+    async def get_way_up(
+        person_id: str,
+        request: Request,
+        target: Annotated[int, Query(ge=SCORE_MIN, le=SCORE_MAX, description="score to reach")],
+        authorization: Annotated[str | None, Header(description="Bearer TOKEN")] = None,
+    ) -> PlanOut:
+        """The smallest set of actionable changes (never age or identity facts) that lifts
+        the latest published score to `target`, with the points each adds."""
+        allowed = await run_in_threadpool(may_read_person, request, person_id, authorization)
+        if not allowed:
+            raise HTTPException(404, "no published score for this person")
+        begin, plan = await run_in_threadpool(
+            _what_if_call,
+            lambda: way_up.way_up(engine, ibis_connection(), lake_root, person_id, target),
+        )
+        return PlanOut(
+            person_id=person_id,
+            month=begin.month,
+            model_version=begin.model_version,
+            score=plan.score,
+            target=plan.target,
+            reachable=plan.reachable,
+            changes=[
+                ChangeOut(description=way_up.describe(c.feature), **dataclasses.asdict(c))
+                for c in plan.changes
+            ],
+            new_score=plan.new_score,
+        )
+
+    @app.post(
+        "/v1/people/{person_id}/whatif",
+        response_model=WhatIfOut,
+        tags=["scores"],
+        responses=what_if_errors,
+        summary="Free what-if: the score with some characteristics changed",
+    )
+    async def post_what_if(
+        person_id: str,
+        body: WhatIfIn,
+        request: Request,
+        authorization: Annotated[str | None, Header(description="Bearer TOKEN")] = None,
+    ) -> WhatIfOut:
+        """Scores the latest published features with the given values changed; nothing is
+        stored."""
+        allowed = await run_in_threadpool(may_read_person, request, person_id, authorization)
+        if not allowed:
+            raise HTTPException(404, "no published score for this person")
+        begin, result = await run_in_threadpool(
+            _what_if_call,
+            lambda: way_up.free_what_if(
+                engine, ibis_connection(), lake_root, person_id, body.values
+            ),
+        )
+        return WhatIfOut(
+            person_id=person_id,
+            month=begin.month,
+            model_version=begin.model_version,
+            score=result.score,
+            new_score=result.new_score,
+            points_change=result.points_change,
+        )
 
     app.state.engine = engine
     app.state.admin_token = admin_token

@@ -92,6 +92,45 @@ class ScoreOut(BaseModel):
     history: list[MonthOut]
 
 
+class ChangeOut(BaseModel):
+    feature: str
+    description: str = Field(description="what the characteristic measures")
+    current_value: float | None = Field(description="the person's value now; empty if none")
+    current_label: str
+    new_value: float = Field(description="a value in the new bin, the nearest to today's")
+    new_label: str
+    points_added: int
+
+
+class PlanOut(BaseModel):
+    person_id: str
+    month: str = Field(description="the month of the score the plan starts from")
+    model_version: str
+    score: int
+    target: int
+    reachable: bool = Field(description="false when even every actionable change falls short")
+    changes: list[ChangeOut] = Field(description="the fewest actionable changes that reach it")
+    new_score: int = Field(description="the score with every change made")
+
+
+class WhatIfIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    values: dict[str, float | None] = Field(
+        min_length=1,
+        max_length=64,
+        description="characteristic -> the value to try (null: nothing on record)",
+    )
+
+
+class WhatIfOut(BaseModel):
+    person_id: str
+    month: str
+    model_version: str
+    score: int
+    new_score: int
+    points_change: dict[str, int] = Field(description="characteristics whose points moved")
+
+
 def as_text(value: Any) -> str | None:
     """A JSON value as the text the ingest rules read (numbers keep their JSON spelling)."""
     if value is None or isinstance(value, str):

@@ -1,0 +1,98 @@
+"""A person's way up and free what-if, from their latest published score.
+
+Both start from the features behind the score the person sees: the latest published month,
+rebuilt point in time for that one person (equal to their row of the monthly batch), under
+the model that produced it. Changes are described in the catalogue's words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import ibis
+from sqlalchemy import Engine
+
+from kaimen.domain.errors import KaimenError
+from kaimen.features.build import build_features
+from kaimen.features.catalogue import CATALOGUE
+from kaimen.model.card_scorer import Value
+from kaimen.model.scorecard import Scorecard
+from kaimen.model.whatif import Plan, WhatIf, plan_to_target, what_if
+from kaimen.scoring.batch import load_model
+from kaimen.scoring.training import feature_arrays, summary_paths
+from kaimen.store import scores
+
+
+class NoScore(KaimenError):
+    """The person has no published score (unknown, not yet scored, or a thin file)."""
+
+
+class WhatIfUnsupported(KaimenError):
+    """The model behind the person's score cannot answer a what-if."""
+
+
+@dataclass(frozen=True)
+class Start:
+    person_id: str
+    month: str
+    model_version: str
+    card: Scorecard
+    values: dict[str, Value]
+
+
+def actionable() -> frozenset[str]:
+    """Characteristics a person can change by what they do (not age, not identity facts)."""
+    return frozenset(name for name, f in CATALOGUE.items() if f.actionable)
+
+
+def start(engine: Engine, backend: ibis.BaseBackend, lake_root: Path, person_id: str) -> Start:
+    """The person's latest score's month, model and feature values."""
+    with engine.connect() as store:
+        history = scores.history(store, person_id)
+    if not history:
+        raise NoScore(f"no published score for {person_id}")
+    latest = history[0]
+    if latest.score is None:
+        raise NoScore(f"{person_id} has a thin file in {latest.month}: there is no score yet")
+    _, model = load_model(engine, latest.model_version)
+    if not isinstance(model, Scorecard):
+        raise WhatIfUnsupported(
+            f"the score of {latest.month} comes from {latest.model_version}, which is not a "
+            "points scorecard: what-if needs additive points"
+        )
+    table = build_features(
+        backend, summary_paths(engine, lake_root), latest.month, person_ids=[person_id]
+    )
+    if table.num_rows != 1:
+        raise NoScore(f"no features for {person_id} in {latest.month}")
+    # The same float conversion as the batch, so the points are the published ones.
+    arrays = feature_arrays(table)
+    values: dict[str, Value] = {name: float(arrays[name][0]) for name in model.names}
+    return Start(person_id, latest.month, latest.model_version, model, values)
+
+
+def describe(name: str) -> str:
+    """The catalogue's one-line description of a characteristic, without the full stop."""
+    return CATALOGUE[name].description.rstrip(".")
+
+
+def way_up(
+    engine: Engine, backend: ibis.BaseBackend, lake_root: Path, person_id: str, target: int
+) -> tuple[Start, Plan]:
+    """The smallest set of actionable changes that reaches `target`."""
+    begin = start(engine, backend, lake_root, person_id)
+    return begin, plan_to_target(begin.card, begin.values, target, actionable())
+
+
+def free_what_if(
+    engine: Engine,
+    backend: ibis.BaseBackend,
+    lake_root: Path,
+    person_id: str,
+    changes: Mapping[str, Value],
+) -> tuple[Start, WhatIf]:
+    """The score if some characteristics had other values."""
+    begin = start(engine, backend, lake_root, person_id)
+    return begin, what_if(begin.card, begin.values, changes)
