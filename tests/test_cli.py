@@ -199,7 +199,8 @@ def test_demo_runs_end_to_end(env: dict[str, str | None]) -> None:
     assert "duplicate 0, rejected 0" in result.stdout
     assert "out-of-time AUC" in result.stdout
     assert "scored" in result.stdout
-    assert "audit log verified: 5 rows" in result.stdout  # enrol, ingest, train, two months
+    # enrol, ingest, train (scorecard and challenger), two months
+    assert "audit log verified: 6 rows" in result.stdout
     demo = next(Path(str(env["KAIMEN_HOME"])).glob("demo-3-300-18-*"))
     assert (demo / "events.parquet").is_file()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import Connection
 
 from kaimen import __version__
 from kaimen.config import Settings
@@ -28,10 +31,13 @@ from kaimen.ingest.inbox_ingest import seal_inbox
 from kaimen.lake import reader
 from kaimen.scoring import way_up
 from kaimen.scoring.batch import score_month
+from kaimen.scoring.models import list_models, promote
+from kaimen.scoring.monitoring import MonitoringReport, monitor
 from kaimen.scoring.reading import score_view
 from kaimen.scoring.training import TrainingReport, train
+from kaimen.sharing import own_data
 from kaimen.simulate.run import FORMATS, last_full_month, simulate
-from kaimen.store import audit, lake_manifest, people, person_tokens
+from kaimen.store import access_log, audit, lake_manifest, partners, people, person_tokens
 from kaimen.store.database import open_store
 
 app = typer.Typer(
@@ -45,6 +51,10 @@ audit_app = typer.Typer(help="Inspect the tamper-evident audit log.", no_args_is
 lake_app = typer.Typer(help="Manage the event lake.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(lake_app, name="lake")
+partner_app = typer.Typer(help="Partners and their API keys.", no_args_is_help=True)
+app.add_typer(partner_app, name="partner")
+person_app = typer.Typer(help="A person's own data: export it, or opt out.", no_args_is_help=True)
+app.add_typer(person_app, name="person")
 
 console = Console()
 errors = Console(stderr=True)
@@ -266,28 +276,47 @@ def _month_option(value: str, flag: str) -> str:
     return value
 
 
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
 def _print_training(report: TrainingReport) -> None:
-    oot = report.metrics["out_of_time"]
-    console.print(
-        f"trained {report.version}{' (champion)' if report.champion else ''}: "
-        f"out-of-time AUC {oot['auc']:.3f}, KS {oot['ks']:.3f}, Gini {oot['gini']:.3f} "
-        f"on {oot['rows']:,} people (bad rate {oot['bad_rate']:.1%})"
+    for model in report.models:
+        oot = model.metrics["out_of_time"]
+        console.print(
+            f"trained {model.version}{' (champion)' if model.champion else ''}: "
+            f"out-of-time AUC {oot['auc']:.3f}, KS {oot['ks']:.3f}, Gini {oot['gini']:.3f} "
+            f"on {oot['rows']:,} people (bad rate {oot['bad_rate']:.1%})"
+        )
+    table = Table(
+        title=f"out of time ({report.out_of_time}): default rate by band, observed / expected"
     )
-    table = Table(title="out-of-time default rate by band")
-    for column in ("band", "people", "default rate"):
-        table.add_column(column)
-    for row in oot["bad_rate_by_band"]:
-        rate = "-" if row["bad_rate"] is None else f"{row['bad_rate']:.1%}"
-        table.add_row(row["band"], f"{row['count']:,}", rate)
+    table.add_column("band")
+    for model in report.models:
+        table.add_column(f"{model.kind}: people", justify="right")
+        table.add_column(f"{model.kind}: observed / expected", justify="right")
+    by_model = [m.metrics["out_of_time"]["bad_rate_by_band"] for m in report.models]
+    for rows in zip(*by_model, strict=True):
+        cells = [rows[0]["band"]]
+        for row in rows:
+            cells += [
+                f"{row['count']:,}",
+                f"{_rate(row['bad_rate'])} / {_rate(row.get('expected_bad_rate'))}",
+            ]
+        table.add_row(*cells)
     console.print(table)
-    console.print(f"  artifact: {report.path}")
+    for model in report.models:
+        console.print(f"  artifact: {model.path}")
+    console.print(
+        f"champion: {report.champion} (kaimen score uses it; kaimen promote VERSION changes it)"
+    )
 
 
 @app.command("train")
 def train_command(
     as_of: Annotated[str, typer.Option(help="Train on data known by the end of this month.")],
 ) -> None:
-    """Fit the scorecard on outcomes and report out-of-time AUC, KS and Gini."""
+    """Fit the scorecard and the LightGBM challenger; compare them out of time."""
     month = _month_option(as_of, "--as-of")
     settings = _settings()
     engine = open_store(settings.resolved_database_url)
@@ -329,6 +358,134 @@ def score_command(
     table.add_column("people", justify="right")
     for band in BANDS:
         table.add_row(f"[{band.colour}]{band.name}[/]", f"{report.bands.get(band.name, 0):,}")
+    console.print(table)
+
+
+LEVEL_COLOURS = {"stable": "green", "watch": "yellow", "act": "bold red"}
+
+
+def _share(value: float | None, places: int) -> str:
+    return "-" if value is None else f"{value:.{places}%}"
+
+
+def _print_monitoring(report: MonitoringReport) -> None:
+    card = report.card
+    month, stability, outcomes = card["month"], card["stability"], card["outcomes"]
+    population = stability["population"]
+    console.print(
+        f"monitored {card['model']['version']} ({card['model']['kind']}) for {month}: "
+        f"{population['scored']:,} of {population['people']:,} people scored"
+    )
+    table = Table(title=f"stability, {month} against training (PSI)")
+    table.add_column("item")
+    table.add_column("PSI", justify="right")
+    table.add_column("level")
+    characteristics = stability["characteristics"]
+    for item in [
+        stability["score"],
+        *(characteristics if isinstance(characteristics, list) else []),
+    ]:
+        if "unavailable" in item:
+            table.add_row("score", "-", f"not available: {item['unavailable']}")
+        else:
+            colour = LEVEL_COLOURS[item["level"]]
+            table.add_row(item["item"], f"{item['psi']:.4f}", f"[{colour}]{item['level']}[/]")
+    console.print(table)
+    if isinstance(characteristics, dict):
+        console.print(f"characteristics not available: {characteristics['unavailable']}")
+
+    bands = Table(title=f"bands, {month}: share of people and bad rates")
+    bands.add_column("band")
+    for column in ("training", month, "observed", "expected"):
+        bands.add_column(column, justify="right")
+    bands.add_column("verdict")
+    # Both lists are in BANDS order; either is empty when its part could not be computed.
+    bins = stability["score"].get("bins") or [{}] * len(BANDS)
+    rows = outcomes.get("bands") or [{}] * len(BANDS)
+    for band, shares, row in zip(BANDS, bins, rows, strict=True):
+        bands.add_row(
+            f"[{band.colour}]{band.name}[/]",
+            _share(shares.get("training_share"), 1),
+            _share(shares.get("month_share"), 1),
+            _share(row.get("observed_bad_rate"), 2),
+            _share(row.get("expected_bad_rate"), 2),
+            row.get("verdict") or "-",
+        )
+    console.print(bands)
+    if outcomes["status"] == "known":
+        auc = "-" if outcomes["auc"] is None else f"{outcomes['auc']:.3f}"
+        ks = "-" if outcomes["ks"] is None else f"{outcomes['ks']:.3f}"
+        console.print(f"outcomes known: AUC {auc}, KS {ks} on {month}")
+    else:
+        console.print(f"outcomes not known yet: {outcomes['message']}")
+    # soft_wrap: a path is printed whole, never broken across lines.
+    console.print(f"model card:\n  {report.json_path}\n  {report.markdown_path}", soft_wrap=True)
+
+
+@app.command("monitor")
+def monitor_command(
+    month: Annotated[str, typer.Option(help="The published month to monitor, YYYY-MM.")],
+    model: Annotated[
+        str | None, typer.Option(help="Model version (default: the champion).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the model card (default KAIMEN_HOME/model_cards)."),
+    ] = None,
+) -> None:
+    """Stability against training, observed vs expected bad rates, and the model card."""
+    month = _month_option(month, "--month")
+    settings = _settings()
+    engine = open_store(settings.resolved_database_url)
+    folder = out if out is not None else settings.home / "model_cards"
+    with _spinner(f"monitoring {month}"):
+        report = _run(
+            lambda: monitor(
+                engine, ibis_connection(), settings.lake_root, month, folder, ACTOR, model
+            )
+        )
+    _print_monitoring(report)
+
+
+@app.command("promote")
+def promote_command(
+    version: Annotated[str, typer.Argument(help="The model version to score with from now on.")],
+) -> None:
+    """Make a registered model the champion that kaimen score uses (audit-logged)."""
+    settings = _settings()
+    engine = open_store(settings.resolved_database_url)
+    result = _run(lambda: promote(engine, version, ACTOR))
+    if not result.changed:
+        console.print(f"{version} is already the champion: unchanged")
+        return
+    console.print(
+        f"promoted {version} ({result.kind}) to champion, replacing {result.previous}; "
+        "kaimen score uses it from now on"
+    )
+
+
+@app.command("models")
+def models_command() -> None:
+    """The model registry: every trained model, its out-of-time results, the champion."""
+    settings = _settings()
+    engine = open_store(settings.resolved_database_url)
+    records = list_models(engine)
+    if not records:
+        console.print("no model yet: run kaimen train")
+        return
+    table = Table(title="models (* champion: kaimen score uses it)")
+    for column in ("", "version", "kind", "as of", "trained", "AUC", "KS", "Gini"):
+        table.add_column(column, justify="right" if column in ("AUC", "KS", "Gini") else "left")
+    for record in records:
+        oot = record.metrics.get("out_of_time", {})
+        table.add_row(
+            "*" if record.champion else "",
+            record.version,
+            record.kind,
+            record.as_of,
+            record.trained_at.strftime("%Y-%m-%d %H:%M"),
+            *(f"{oot[k]:.3f}" if k in oot else "-" for k in ("auc", "ks", "gini")),
+        )
     console.print(table)
 
 
@@ -439,6 +596,149 @@ def token_command(person_id: Annotated[str, typer.Argument(help="The person's id
     except KeyError:
         raise _fail(f"{person_id} is not an enrolled person") from None
     console.print(token, highlight=False)
+
+
+@partner_app.command("add")
+def partner_add_command(
+    partner_id: Annotated[str, typer.Argument(help="Id: lower-case letters, digits, hyphens.")],
+    name: Annotated[str, typer.Option(help="The partner's name.")],
+) -> None:
+    """Register a partner."""
+    engine = open_store(_settings().resolved_database_url)
+
+    def work(store: Connection) -> partners.Partner:
+        partner = partners.add(store, partner_id, name, dt.datetime.now(dt.UTC))
+        audit.append(store, ACTOR, "partner.added", subject=partner_id)
+        return partner
+
+    partner = _run(lambda: audit.audited_transaction(engine, work))
+    console.print(f"partner {partner.partner_id} ({partner.name}) registered")
+
+
+@partner_app.command("key")
+def partner_key_command(
+    partner_id: Annotated[str, typer.Argument(help="The partner's id.")],
+    scope: Annotated[
+        list[str],
+        typer.Option("--scope", help=f"Repeat for each scope: {', '.join(partners.SCOPES)}."),
+    ],
+) -> None:
+    """Issue an API key; it is printed once and only its hash is kept."""
+    engine = open_store(_settings().resolved_database_url)
+
+    def work(store: Connection) -> tuple[partners.ApiKey, str]:
+        key, secret = partners.issue_key(store, partner_id, scope, dt.datetime.now(dt.UTC))
+        audit.append(
+            store,
+            ACTOR,
+            "partner.key_issued",
+            subject=partner_id,
+            details={"key_id": key.key_id, "scopes": list(key.scopes)},
+        )
+        return key, secret
+
+    key, secret = _run(lambda: audit.audited_transaction(engine, work))
+    errors.print(f"key {key.key_id} for {partner_id}, scopes {', '.join(key.scopes)}:")
+    console.print(secret, highlight=False)
+
+
+@partner_app.command("revoke")
+def partner_revoke_command(
+    key_id: Annotated[str, typer.Argument(help="The key's id (not the key).")],
+) -> None:
+    """Revoke an API key; the next request with it is refused."""
+    engine = open_store(_settings().resolved_database_url)
+
+    def work(store: Connection) -> partners.ApiKey:
+        key = partners.revoke_key(store, key_id, dt.datetime.now(dt.UTC))
+        audit.append(
+            store, ACTOR, "partner.key_revoked", subject=key.partner_id, details={"key_id": key_id}
+        )
+        return key
+
+    key = _run(lambda: audit.audited_transaction(engine, work))
+    console.print(f"key {key.key_id} of {key.partner_id} revoked")
+
+
+@partner_app.command("list")
+def partner_list_command() -> None:
+    """Partners and their keys (never the keys themselves)."""
+    engine = open_store(_settings().resolved_database_url)
+    table = Table(title="partners")
+    for column in ("partner", "name", "key", "scopes", "state"):
+        table.add_column(column)
+    with engine.connect() as store:
+        for partner in partners.all_partners(store):
+            keys = partners.keys_of(store, partner.partner_id)
+            if not keys:
+                table.add_row(partner.partner_id, partner.name, "-", "-", "-")
+            for key in keys:
+                state = "revoked" if key.revoked_at else "live"
+                table.add_row(
+                    partner.partner_id, partner.name, key.key_id, ", ".join(key.scopes), state
+                )
+    console.print(table)
+
+
+@person_app.command("export")
+def person_export_command(
+    person_id: Annotated[str, typer.Argument(help="The person's id.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write to this new file (mode 600), not to stdout.")
+    ] = None,
+) -> None:
+    """Everything held about a person, as one JSON document (on their request)."""
+    settings = _settings()
+    engine = open_store(settings.resolved_database_url)
+    now = dt.datetime.now(dt.UTC)
+    document = _run(
+        lambda: own_data.export(engine, settings.vault(), settings.lake_root, person_id, now)
+    )
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if out is not None:
+        try:
+            # Their identity numbers are in it: readable by the owner only, never overwriting.
+            descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise _fail(f"{out} already exists; choose a new file") from None
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    with engine.begin() as store:
+        # Read by someone other than the person: it goes in their access log.
+        access_log.record(
+            store, person_id, ACTOR, "own-data export", "export", {"format": own_data.FORMAT}, now
+        )
+        audit.append(store, ACTOR, "person.exported", subject=person_id, now=now)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        errors.print(f"{len(document['events']):,} events and the rest written to {out}")
+
+
+@person_app.command("opt-out")
+def person_opt_out_command(
+    person_id: Annotated[str, typer.Argument(help="The person's id.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: this removes their data for good.")
+    ] = False,
+) -> None:
+    """Remove everything held about a person and stop scoring them (on their request)."""
+    if not yes:
+        raise _fail("opting out removes the person's data for good; add --yes to confirm")
+    settings = _settings()
+    engine = open_store(settings.resolved_database_url)
+    with _spinner(f"removing {person_id}'s data"):
+        report = _run(lambda: own_data.opt_out(engine, settings.lake_root, person_id, ACTOR))
+    removed = ", ".join(f"{n} {table}" for table, n in sorted(report.rows_removed.items()) if n)
+    console.print(
+        f"{person_id} opted out: {report.lake_events_removed:,} events removed from "
+        f"{report.lake_files_rewritten} lake file(s), {report.summary_rows_removed:,} summary "
+        f"row(s), {report.friend_links_cut + report.inbox_links_redacted} friend link(s) cut"
+        f"{'; store rows: ' + removed if removed else ''}",
+        highlight=False,
+    )
+    for left in report.files_left:
+        errors.print(f"could not delete old file {left} (unlisted; the next opt-out removes it)")
 
 
 @audit_app.command("verify")

@@ -16,6 +16,7 @@ from kaimen.api.app import create_app
 from kaimen.config import Settings
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import seal_inbox
+from kaimen.store import consents, partners
 from kaimen.store.identity_vault import IdentityVault
 from tests.conftest import NOW
 from tests.ingest import events_factory as f
@@ -239,3 +240,44 @@ def test_event_posted_then_ingested_from_a_file_is_a_duplicate(
     seal_inbox(engine, lake, "admin")
     assert len(f.lake_events(engine, lake)) == 10
     assert f.raw_rows(lake) == 10
+
+
+def _partner_key(engine: Engine, partner_id: str, scopes: list[str]) -> dict[str, str]:
+    with engine.begin() as store:
+        if partners.get(store, partner_id) is None:
+            partners.add(store, partner_id, partner_id.title(), NOW)
+        _, key = partners.issue_key(store, partner_id, scopes, NOW)
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_a_partner_sends_events_only_under_its_own_name(
+    client: TestClient, engine: Engine, lake: Path
+) -> None:
+    key = _partner_key(engine, "bank-a", ["events"])
+    refused = post(client, f.sample_events(6, source="bank-a"), headers=key)
+    # Without the people's feedback consent, a partner may not tell kaimen about them.
+    assert refused.status_code == 422
+    with engine.begin() as store:
+        for person_id in f.PEOPLE:
+            consents.grant(store, person_id, "bank-a", "feedback", NOW)
+    response = post(client, f.sample_events(6, source="bank-a"), headers=key)
+    assert response.status_code == 200, response.text
+    assert response.json()["new"] == 6
+    before = f.state(engine, lake)
+    mixed = f.sample_events(3, source="bank-a", prefix="m") + f.sample_events(
+        2, source="bank-b", prefix="n"
+    )
+    refused = post(client, mixed, headers=key)
+    assert refused.status_code == 422
+    assert [(e["line"], e["field"]) for e in refused.json()["errors"]] == [
+        (4, "source"),
+        (5, "source"),
+    ]
+    assert f.state(engine, lake) == before
+    # A key without the events scope, and a person's token, may not send events at all.
+    no_scope = _partner_key(engine, "bank-a", ["decisions"])
+    assert (
+        post(client, f.sample_events(2, source="bank-a", prefix="x"), headers=no_scope).status_code
+        == 403
+    )
+    assert f.state(engine, lake) == before

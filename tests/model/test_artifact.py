@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +20,7 @@ from kaimen.model.artifact import (
     to_json,
 )
 from kaimen.model.scorecard import Scorecard, points, raw_score, reasons
-from tests.model.test_scorecard import holdout, trained
+from tests.model.test_scorecard import holdout, mixed, trained, trained_mixed
 
 
 def with_metrics() -> Scorecard:
@@ -111,3 +113,70 @@ def test_non_json_metrics_cannot_be_written() -> None:
     card = dataclasses.replace(trained(), metrics={"auc": float("nan")})
     with pytest.raises(ValueError, match="not plain JSON"):
         to_json(card)
+
+
+def test_a_categorical_card_round_trips() -> None:
+    card = trained_mixed()
+    text = to_json(card)
+    loaded = from_json(text)
+    assert loaded == card
+    features, _ = mixed(3_000, seed=4)
+    features["employment"] = features["employment"].copy()
+    features["employment"][:30] = "pilot"  # unseen: scores with the same bin after loading
+    np.testing.assert_array_equal(raw_score(loaded, features), raw_score(card, features))
+    employment = next(
+        c for c in json.loads(text)["card"]["characteristics"] if c["name"] == "employment"
+    )
+    assert employment["kind"] == "categorical"
+    assert isinstance(employment["unseen_bin"], int)
+    assert all("upper_edge" not in b for b in employment["bins"])
+    categories = [c for b in employment["bins"] for c in b["categories"]]
+    assert "civil servant" in categories and all(isinstance(c, str) for c in categories)
+    grade = next(c for c in json.loads(text)["card"]["characteristics"] if c["name"] == "grade")
+    # Integer codes are written as the strings they are compared as.
+    assert sorted(c for b in grade["bins"] for c in b["categories"]) == ["0", "1", "2", "3", "4"]
+    numeric = next(c for c in json.loads(text)["card"]["characteristics"] if c["kind"] == "numeric")
+    assert all("categories" not in b for b in numeric["bins"])
+    assert json.loads(text)["card"]["settings"]["l2"] == card.settings["l2"]
+
+
+def test_a_version_1_artifact_is_still_read() -> None:
+    # Version 1 had no kind, no categories and no settings; it knew numbers only.
+    card = with_metrics()
+    document = json.loads(to_json(card))
+    content = document["card"]
+    del content["settings"]
+    for c in content["characteristics"]:
+        del c["kind"]
+    document |= {"schema_version": 1, "content_sha256": content_hash(content)}
+    loaded = from_json(json.dumps(document))
+    assert loaded == dataclasses.replace(card, settings={})
+
+
+@pytest.mark.parametrize("version", [0, 3, "2", True, None, 2.0, [2]])
+def test_other_schema_versions_are_refused_with_the_readable_ones_named(version: object) -> None:
+    document = json.loads(to_json(with_metrics()))
+    document["schema_version"] = version
+    with pytest.raises(ArtifactRejected, match=r"schema_version .* reads 1 and 2"):
+        from_json(json.dumps(document))
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda c: c["bins"][0].update(categories=[1]), "strings"),
+        (lambda c: c["bins"][0].update(categories="civil servant"), "strings"),
+        (lambda c: c.update(unseen_bin=99), "unseen_bin"),
+        (lambda c: c.update(kind="ordinal"), "kind"),
+        (lambda c: c["bins"][1].update(categories=c["bins"][0]["categories"]), "one bin"),
+    ],
+)
+def test_a_malformed_categorical_characteristic_is_refused(
+    change: Callable[[dict[str, Any]], None], why: str
+) -> None:
+    document = json.loads(to_json(trained_mixed()))
+    employment = next(c for c in document["card"]["characteristics"] if c["name"] == "employment")
+    change(employment)
+    document["content_sha256"] = content_hash(document["card"])
+    with pytest.raises(ArtifactRejected, match=f"malformed.*{why}"):
+        from_json(json.dumps(document))

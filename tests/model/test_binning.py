@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -10,10 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kaimen.model.binning import (
+    UNSEEN_SUFFIX,
     Bins,
+    CharacteristicSpec,
     bin_index,
     bin_labels,
     fit_bins,
+    fit_categorical_bins,
     select,
     woe_transform,
 )
@@ -219,6 +223,7 @@ def test_bins_are_always_valid(
     bad = np.array(data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
     bins = fit_bins(values, bad, monotone, max_bins=max_bins, min_share=min_share)  # type: ignore[arg-type]
     assert_valid(bins, values, bad, max_bins, min_share)
+    assert_missing_agrees_with_bad_rate(bins)
     if monotone != "auto":
         assert bins.direction == monotone
 
@@ -256,3 +261,206 @@ def test_select_drops_weak_and_redundant_characteristics() -> None:
     assert select(candidates, max_correlation=1.0) == ["strong", "echo", "other"]
     assert select(candidates, min_iv=0.0, max_correlation=1.0)[-1] == "noise"
     assert select(candidates, min_iv=10.0) == []
+
+
+# -- categorical characteristics ------------------------------------------------------------
+
+
+def categorical_population(
+    n: int = 6_000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Categories with known bad rates, two of them rare, and some blanks (None and NaN)."""
+    # Alphabetical order is not risk order, so sorting by name would not pass for sorting by rate.
+    rates = {
+        "baker": 0.35,
+        "clerk": 0.03,
+        "driver": 0.20,
+        "engineer": 0.05,
+        "farmer": 0.12,
+        "gardener": 0.08,
+    }
+    rng = np.random.default_rng(seed)
+    values = rng.choice(list(rates), size=n, p=[0.35, 0.15, 0.2, 0.1, 0.1, 0.1]).astype(object)
+    rate = np.array([rates[v] for v in values])
+    values[:7] = "astronaut"  # rare: fewer than RARE_ROWS rows
+    values[7:12] = "lion tamer"
+    values[12:200:2] = None
+    values[13:200:2] = math.nan
+    rate[12:200] = 0.25  # blanks are riskier than most
+    bad = (rng.random(n) < rate).astype(np.int64)
+    return values, bad, rates
+
+
+def assert_valid_categorical(
+    bins: Bins, values: np.ndarray, bad: np.ndarray, max_bins: int, min_share: float
+) -> None:
+    missing = np.array([v is None or v != v for v in values])
+    present = [str(v) for v in values[~missing]]
+    k = len(bins.edges)
+    assert bins.kind == "categorical"
+    assert 1 <= k <= max_bins
+    assert bins.edges == (*(float(j) for j in range(k - 1)), math.inf)
+    assert len(bins.categories) == k
+    assert bins.unseen_bin is not None and 0 <= bins.unseen_bin < k
+    every = [c for group in bins.categories for c in group]
+    assert sorted(every) == sorted(set(present))
+    assert bins.direction == "ascending"
+    assert sum(bins.counts) == len(present)
+    assert bins.missing_count == missing.sum()
+    assert bins.missing_bads == bad[missing].sum()
+    index = bin_index(bins, values)
+    assert (index[missing] == -1).all()
+    np.testing.assert_array_equal(np.bincount(index[~missing], minlength=k), bins.counts)
+    np.testing.assert_array_equal(
+        np.bincount(index[~missing], weights=bad[~missing], minlength=k), bins.bads
+    )
+    assert np.isfinite(bins.woe).all() and math.isfinite(bins.missing_woe)
+    if k > 1:
+        assert min(bins.counts) >= min_share * len(present)
+        # Bins run from the safest to the riskiest, in bad rate and in WoE alike.
+        assert (np.diff(bins.bad_rates) > 0).all()
+        assert (np.diff(bins.woe) < 0).all()
+
+
+def test_categories_are_ordered_by_bad_rate_and_merged() -> None:
+    values, bad, rates = categorical_population()
+    bins = fit_categorical_bins(values, bad)
+    assert_valid_categorical(bins, values, bad, 8, 0.05)
+    bin_of = {c: j for j, group in enumerate(bins.categories) for c in group}
+    # Every clearly riskier category lands in a later (or the same) bin.
+    for a, b in itertools.permutations(rates, 2):
+        if rates[a] + 0.05 < rates[b]:
+            assert bin_of[a] <= bin_of[b], (a, b, bins.categories)
+    assert bin_of["clerk"] < bin_of["farmer"] < bin_of["baker"]
+    assert bins.iv > 0.3
+    assert bins.missing_count == 188
+    assert bins.missing_woe < bins.woe[0]
+
+
+def test_rare_categories_are_pooled_and_unseen_ones_join_them() -> None:
+    values, bad, _ = categorical_population()
+    bins = fit_categorical_bins(values, bad)
+    bin_of = {c: j for j, group in enumerate(bins.categories) for c in group}
+    # Pooled before merging, so the two rare categories always share a bin ...
+    assert bin_of["astronaut"] == bin_of["lion tamer"]
+    # ... and a category never seen in training scores with them, not with the blanks.
+    assert bins.unseen_bin == bin_of["astronaut"]
+    got = bin_index(bins, np.array(["pilot", None, "astronaut", math.nan], dtype=object))
+    assert got.tolist() == [bins.unseen_bin, -1, bin_of["astronaut"], -1]
+    labels = bin_labels(bins)
+    assert labels[bins.unseen_bin].endswith(UNSEEN_SUFFIX)
+    assert sum(label.endswith(UNSEEN_SUFFIX) for label in labels) == 1
+    assert "astronaut; " in labels[bins.unseen_bin]
+
+
+def test_without_rare_categories_unseen_ones_score_as_the_most_average_bin() -> None:
+    rng = np.random.default_rng(5)
+    values = np.repeat(["a", "b", "c"], [3_000, 1_000, 1_000]).astype(object)
+    rate = np.repeat([0.02, 0.10, 0.30], [3_000, 1_000, 1_000])
+    bad = (rng.random(values.size) < rate).astype(np.int64)
+    bins = fit_categorical_bins(values, bad)
+    assert bins.categories == (("a",), ("b",), ("c",))
+    # "a" holds the most rows but is the safest bin: an unknown value must not buy it.
+    assert bins.unseen_bin == int(np.argmin(np.abs(bins.woe))) == 1
+    assert bin_index(bins, np.array(["zzz"], dtype=object)).tolist() == [1]
+    assert bin_labels(bins) == ("a", "b" + UNSEEN_SUFFIX, "c")
+
+
+def test_categories_are_compared_as_strings() -> None:
+    values = np.array([1, 2, 2, 1, 3, 3] * 50, dtype=object)
+    bad = np.array([0, 1, 1, 0, 1, 0] * 50)
+    bins = fit_categorical_bins(values, bad, min_share=0)
+    assert sorted(c for group in bins.categories for c in group) == ["1", "2", "3"]
+    np.testing.assert_array_equal(
+        bin_index(bins, np.array(["1", "2", "3"])), bin_index(bins, np.array([1, 2, 3]))
+    )
+
+
+def test_categorical_everything_missing() -> None:
+    bins = fit_categorical_bins(np.array([None, math.nan, None], dtype=object), np.array([0, 1, 0]))
+    assert bins.categories == ((),)
+    assert bins.counts == (0,)
+    assert bins.missing_count == 3
+    assert bins.unseen_bin == 0
+    assert bin_labels(bins) == ("any value",)
+    assert bin_index(bins, np.array(["x", None], dtype=object)).tolist() == [0, -1]
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    data=st.data(),
+    n=st.integers(min_value=1, max_value=400),
+    categories=st.integers(min_value=1, max_value=30),
+    max_bins=st.integers(min_value=1, max_value=8),
+    min_share=st.sampled_from([0.0, 0.05, 0.1, 0.3]),
+)
+def test_categorical_bins_are_always_valid(
+    data: st.DataObject, n: int, categories: int, max_bins: int, min_share: float
+) -> None:
+    value = st.one_of(
+        st.integers(min_value=0, max_value=categories - 1).map(lambda i: f"c{i}"),
+        st.just(None),
+        st.just(math.nan),
+    )
+    values = np.array(data.draw(st.lists(value, min_size=n, max_size=n)), dtype=object)
+    bad = np.array(data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
+    bins = fit_categorical_bins(values, bad, max_bins=max_bins, min_share=min_share)
+    assert_valid_categorical(bins, values, bad, max_bins, min_share)
+    assert_missing_agrees_with_bad_rate(bins)
+
+
+def assert_missing_agrees_with_bad_rate(bins: Bins) -> None:
+    """A missing bin with rows has no more WoE than safer bins and no less than riskier ones."""
+    if bins.missing_count == 0:
+        return
+    rate = bins.missing_bads / bins.missing_count
+    for n, b, w in zip(bins.counts, bins.bads, bins.woe, strict=True):
+        if n and b / n < rate:
+            assert bins.missing_woe <= w
+        if n and b / n > rate:
+            assert bins.missing_woe >= w
+
+
+@pytest.mark.parametrize("kind", ["numeric", "categorical"])
+def test_a_small_missing_bin_never_outranks_its_bad_rate(kind: str) -> None:
+    # Two blanks, both good (rate 0), beside 100 rows with 1 bad (rate 0.01). Smoothed, the
+    # blanks' WoE (ln 5 + c) would be below the big bin's (ln 66 + c): fewer points for the
+    # safer group. The clamp gives them the big bin's WoE instead.
+    present = np.zeros(100) if kind == "numeric" else np.full(100, "x", dtype=object)
+    blank = math.nan if kind == "numeric" else None
+    values = np.concatenate([present, np.array([blank, blank], dtype=present.dtype)])
+    bad = np.zeros(102, dtype=int)
+    bad[0] = 1
+    bins = fit_bins(values, bad, "auto") if kind == "numeric" else fit_categorical_bins(values, bad)
+    assert bins.missing_count == 2 and bins.missing_bads == 0
+    assert bins.missing_woe == bins.woe[0]
+    assert_missing_agrees_with_bad_rate(bins)
+    # A missing bin that is plainly riskier keeps its own, lower WoE.
+    bad[-2:] = 1
+    riskier = (
+        fit_bins(values, bad, "auto") if kind == "numeric" else fit_categorical_bins(values, bad)
+    )
+    assert riskier.missing_woe < riskier.woe[0]
+
+
+def test_specs_know_their_kind() -> None:
+    assert CharacteristicSpec("x", "behaviour").kind == "numeric"
+    assert CharacteristicSpec("x", "behaviour", kind="categorical").monotone == "auto"
+    with pytest.raises(ValueError, match="kind"):
+        CharacteristicSpec("x", "behaviour", kind="ordinal")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ordered by its bad rate"):
+        CharacteristicSpec("x", "behaviour", "ascending", "categorical")
+
+
+def test_bad_categorical_arguments_are_refused() -> None:
+    values = np.array(["a", "b"], dtype=object)
+    with pytest.raises(ValueError, match="1-D"):
+        fit_categorical_bins(np.array([["a"], ["b"]], dtype=object), np.array([0, 1]))
+    with pytest.raises(ValueError, match="shape"):
+        fit_categorical_bins(values, np.array([0]))
+    with pytest.raises(ValueError, match="0 and 1"):
+        fit_categorical_bins(values, np.array([0, 2]))
+    with pytest.raises(ValueError, match="max_bins"):
+        fit_categorical_bins(values, np.array([0, 1]), max_bins=0)
+    with pytest.raises(ValueError, match="min_share"):
+        fit_categorical_bins(values, np.array([0, 1]), min_share=1.5)

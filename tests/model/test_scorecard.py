@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from pathlib import Path
 
 import ibis
 import numpy as np
@@ -12,11 +13,14 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pyarrow import csv
 
 from kaimen.domain.scores import FACTOR, MAX_REASONS, OFFSET, SCORE_MAX, SCORE_MIN, Dimension
 from kaimen.model.binning import CharacteristicSpec
 from kaimen.model.evaluation import auc
 from kaimen.model.scorecard import (
+    DEFAULT_L2,
+    L2_GRID,
     Characteristic,
     Scorecard,
     TrainingFailed,
@@ -119,18 +123,46 @@ def test_a_connections_characteristic_is_never_on_the_card() -> None:
         )
 
 
+def assert_points_follow_bad_rates(card: Scorecard) -> None:
+    """Within each characteristic, a bin with a higher training bad rate never has more points.
+
+    Every bin with rows counts, the missing bin included. The integers are compared
+    non-strictly: two bins with different bad rates may share points, but only when their
+    exact (unrounded) points are less than one apart, so rounding made them equal, or equal,
+    which only a small missing bin clamped to its neighbour's WoE gives. Between value bins
+    the exact points always differ the right way.
+    """
+    for c in card.characteristics:
+        assert c.coefficient < 0, c.name
+        bins = [
+            (b / n, p, w, False)
+            for n, b, p, w in zip(c.counts, c.bads, c.points, c.woe, strict=True)
+            if n > 0
+        ]
+        if c.missing_count:
+            bins.append((c.missing_bads / c.missing_count, c.missing_points, c.missing_woe, True))
+        for (rate, p, w, missing), (
+            other_rate,
+            other_p,
+            other_w,
+            other_missing,
+        ) in itertools.permutations(bins, 2):
+            if rate <= other_rate:
+                continue
+            # The shared part of the points cancels: only -FACTOR * coefficient * WoE differs.
+            exact_gap = -FACTOR * c.coefficient * (other_w - w)
+            assert p <= other_p, (c.name, rate, p, other_rate, other_p)
+            if missing or other_missing:
+                assert exact_gap >= 0, (c.name, rate, w, other_rate, other_w)
+            else:
+                assert exact_gap > 0, (c.name, rate, w, other_rate, other_w)
+            if p == other_p:
+                assert exact_gap < 1, (c.name, "a tie that rounding does not explain")
+
+
 def test_points_agree_in_direction_with_bin_bad_rates() -> None:
-    for c in trained().characteristics:
-        rates = [b / n for b, n in zip(c.bads, c.counts, strict=True)]
-        for i, j in itertools.permutations(range(len(rates)), 2):
-            if rates[i] > rates[j]:
-                assert c.points[i] <= c.points[j], (c.name, rates, c.points)
-        # WoE (and so points) orders the missing bin with the others too.
-        for w, p in zip(c.woe, c.points, strict=True):
-            if c.missing_woe < w:
-                assert c.missing_points <= p
-        assert c.coefficient < 0
-        assert len(c.points) > 1
+    assert_points_follow_bad_rates(trained())
+    assert all(len(c.points) > 1 for c in trained().characteristics)
 
 
 def test_monotone_specs_run_the_declared_way() -> None:
@@ -397,3 +429,326 @@ def test_training_needs_usable_data() -> None:
         fit_scorecard(
             features | {"income": features["income"][:-1]}, bad, SPECS, version="t", training={}
         )
+
+
+def test_a_numeric_spec_with_text_values_is_refused() -> None:
+    features, bad = synthetic(500, seed=6)
+    features = dict(features) | {"income": np.array(["high"] * 500, dtype=object)}
+    with pytest.raises(ValueError, match="kind='categorical'"):
+        fit_scorecard(features, bad, SPECS, version="t", training={})
+
+
+# -- L2 --------------------------------------------------------------------------------------
+
+
+def test_the_card_records_how_it_was_fitted() -> None:
+    settings_ = trained().settings
+    assert settings_["l2"] == DEFAULT_L2
+    assert settings_["l2_chosen_by"] == "caller"
+    assert settings_["min_share"] == 0.05 and settings_["max_bins"] == 8
+
+
+def test_a_larger_l2_shrinks_the_coefficients() -> None:
+    features, bad = synthetic(1_500, seed=7)
+    plain = fit_scorecard(features, bad, SPECS, version="t", training={}, l2=0)
+    shrunk = fit_scorecard(features, bad, SPECS, version="t", training={}, l2=300)
+    assert plain.settings["l2"] == 0
+    common = set(plain.names) & set(shrunk.names)
+    assert common
+    for name in common:
+        a = next(c for c in plain.characteristics if c.name == name)
+        b = next(c for c in shrunk.characteristics if c.name == name)
+        assert abs(b.coefficient) < abs(a.coefficient)
+
+
+def test_l2_can_be_chosen_by_cross_validation() -> None:
+    features, bad = synthetic(3_000, seed=8)
+    card = fit_scorecard(features, bad, SPECS, version="t", training={}, l2="cv")
+    settings_ = card.settings
+    assert settings_["l2_chosen_by"] == "cv"
+    assert settings_["l2"] in L2_GRID
+    scores = settings_["cv_auc_by_l2"]
+    assert set(scores) == {f"{v:g}" for v in L2_GRID}
+    assert scores[f"{settings_['l2']:g}"] == max(scores.values())
+    assert all(0.5 < v < 1 for v in scores.values())
+    # Seeded: the same data give the same choice and the same card.
+    again = fit_scorecard(features, bad, SPECS, version="t", training={}, l2="cv")
+    assert again == card
+    # Too few bads to hold some out in each of the folds: the default, and it says so.
+    few = np.zeros_like(bad)
+    few[np.argsort(-features["late_payments"], kind="stable")[:5]] = 1
+    small = fit_scorecard(features, few, SPECS[:1], version="t", training={}, l2="cv", min_iv=0)
+    assert small.settings["l2"] == DEFAULT_L2
+    assert small.settings["l2_chosen_by"] == "too few rows for cv"
+
+
+@pytest.mark.parametrize("l2", [-1.0, math.inf, math.nan, "auto", True])
+def test_a_bad_l2_is_refused(l2: object) -> None:
+    features, bad = synthetic(300, seed=9)
+    with pytest.raises(ValueError, match="l2"):
+        fit_scorecard(features, bad, SPECS, version="t", training={}, l2=l2)  # type: ignore[arg-type]
+
+
+# -- categorical characteristics --------------------------------------------------------------
+
+EMPLOYMENT_RISK = {
+    "civil servant": -1.2,
+    "salaried": -0.6,
+    "retired": -0.3,
+    "self-employed": 0.3,
+    "student": 0.8,
+    "unemployed": 1.5,
+}
+MIXED_SPECS = [
+    CharacteristicSpec("late_payments", Dimension.CREDIT_HISTORY, "ascending"),
+    CharacteristicSpec("employment", Dimension.CAPACITY, kind="categorical"),
+    CharacteristicSpec("housing", Dimension.IDENTITY, kind="categorical"),
+    CharacteristicSpec("grade", Dimension.BEHAVIOUR, kind="categorical"),
+    CharacteristicSpec("star_sign", Dimension.IDENTITY, kind="categorical"),
+]
+
+
+def mixed(n: int, seed: int) -> tuple[Features, np.ndarray]:
+    """Numbers and categories: employment and housing carry risk, grades are integer codes,
+    star signs are noise; blanks (None and NaN) and a few rare categories are mixed in."""
+    rng = np.random.default_rng(seed)
+    employment = rng.choice(list(EMPLOYMENT_RISK), size=n).astype(object)
+    z = rng.normal(size=n) + np.array([EMPLOYMENT_RISK[e] for e in employment])
+    bad = (rng.random(n) < 1 / (1 + np.exp(-(-2.5 + 1.1 * z)))).astype(np.int64)
+    employment[:8] = "astronaut"  # rare (under RARE_ROWS), pooled with the other rare one
+    employment[8:18] = "lion tamer"
+    housing = np.where(z + rng.normal(size=n) > 0.5, "rent", "own").astype(object)
+    housing[rng.random(n) < np.where(z > 1, 0.25, 0.03)] = None  # the riskier skip it more
+    housing[rng.random(n) < 0.01] = math.nan
+    grade = np.clip(np.round(2 + z + rng.normal(size=n)), 0, 4).astype(np.int64).astype(object)
+    features: Features = {
+        "late_payments": rng.poisson(np.exp(0.6 * z - 1.5)).astype(np.float64),
+        "employment": employment,
+        "housing": housing,
+        "grade": grade,
+        "star_sign": rng.choice(["aries", "leo", "virgo", "libra"], size=n).astype(object),
+    }
+    return features, bad
+
+
+@functools.cache
+def trained_mixed() -> Scorecard:
+    features, bad = mixed(20_000, seed=1)
+    return fit_scorecard(features, bad, MIXED_SPECS, version="mixed-1", training={})
+
+
+def by_name(card: Scorecard, name: str) -> Characteristic:
+    return next(c for c in card.characteristics if c.name == name)
+
+
+def test_a_categorical_characteristic_carries_its_categories() -> None:
+    card = trained_mixed()
+    assert {"employment", "housing", "grade", "late_payments"} <= set(card.names)
+    assert "information value" in card.excluded["star_sign"]
+    employment = by_name(card, "employment")
+    assert employment.kind == "categorical"
+    assert employment.edges == (*(float(j) for j in range(len(employment.points) - 1)), math.inf)
+    every = sorted(c for group in employment.categories for c in group)
+    assert every == sorted([*EMPLOYMENT_RISK, "astronaut", "lion tamer"])
+    assert all(";" not in c for c in every)
+    bin_of = {c: j for j, group in enumerate(employment.categories) for c in group}
+    assert bin_of["astronaut"] == bin_of["lion tamer"] == employment.unseen_bin
+    # The safest employment gets the most points, the riskiest the fewest.
+    assert employment.points[bin_of["civil servant"]] == max(employment.points)
+    assert employment.points[bin_of["unemployed"]] == min(employment.points)
+    assert employment.labels[bin_of["civil servant"]].startswith("civil servant")
+    assert by_name(card, "late_payments").kind == "numeric"
+    assert by_name(card, "late_payments").categories == ()
+
+
+def test_categories_score_with_their_bin_and_blanks_with_the_missing_bin() -> None:
+    card = trained_mixed()
+    employment = by_name(card, "employment")
+    housing = by_name(card, "housing")
+    bin_of = {c: j for j, group in enumerate(employment.categories) for c in group}
+    values = np.array([*EMPLOYMENT_RISK, "pilot", None, math.nan], dtype=object)
+    expected = [employment.points[bin_of[e]] for e in EMPLOYMENT_RISK]
+    unseen = employment.points[employment.unseen_bin]
+    expected += [unseen, employment.missing_points, employment.missing_points]
+    assert employment.points_of(values).tolist() == expected
+    # Blanks were riskier, so the missing bin of housing carries evidence and costs points.
+    assert housing.missing_count > 0
+    assert housing.missing_points < min(housing.points)
+    grade = by_name(card, "grade")
+    # Integer codes are categories, compared as text, whatever type they arrive in.
+    np.testing.assert_array_equal(
+        grade.points_of(np.array([0, 2, 4], dtype=object)),
+        grade.points_of(np.array(["0", "2", "4"], dtype=object)),
+    )
+    assert grade.points_of(np.array([0, 4]))[0] > grade.points_of(np.array([0, 4]))[1]
+
+
+def test_scoring_functions_accept_categorical_features() -> None:
+    card = trained_mixed()
+    features, bad = mixed(5_000, seed=2)
+    raw = raw_score(card, features)
+    assert raw.dtype == np.int64
+    assert auc(bad, raw) > 0.7
+    explained = reasons(card, features, limit=len(card.characteristics))
+    total = np.array([sum(lost for _, lost in r) for r in explained])
+    assert (raw + total == card.max_raw_score).all()
+    for values in dimension_scores(card, features).values():
+        assert ((values >= 0) & (values <= 100)).all()
+
+
+def test_the_engine_expression_equals_raw_score_with_categories() -> None:
+    card = trained_mixed()
+    features, _ = mixed(5_000, seed=3)
+    features = dict(features)
+    employment = features["employment"].copy()
+    employment[::50] = "pilot"  # never seen in training
+    features["employment"] = employment
+    columns = {
+        "late_payments": pa.array(features["late_payments"]),
+        # Strings with nulls, where NumPy has None (and NaN, which the engine cannot hold).
+        "employment": pa.array(employment.tolist()),
+        "housing": pa.array([None if v is None or v != v else v for v in features["housing"]]),
+        # Integer codes in the engine; the card holds them as text.
+        "grade": pa.array(features["grade"].astype(np.int64)),
+        "star_sign": pa.array(features["star_sign"].tolist()),
+    }
+    con = ibis.duckdb.connect()
+    table = ibis.memtable(pa.table(columns | {"row": pa.array(range(5_000))}))
+    result = con.to_pyarrow(
+        table.select(table.row, raw=score_expression(card, table)).order_by("row")
+    )
+    np.testing.assert_array_equal(result.column("raw").to_numpy(), raw_score(card, features))
+
+
+def test_a_categorical_characteristic_is_checked() -> None:
+    good = {
+        "name": "c",
+        "dimension": Dimension.BEHAVIOUR,
+        "direction": "ascending",
+        "edges": (0.0, math.inf),
+        "labels": ("a", "b"),
+        "points": (60, 40),
+        "missing_points": 50,
+        "coefficient": -1.0,
+        "woe": (0.5, -0.5),
+        "missing_woe": 0.0,
+        "counts": (10, 10),
+        "bads": (1, 5),
+        "missing_count": 0,
+        "missing_bads": 0,
+        "iv": 0.5,
+        "kind": "categorical",
+        "categories": (("a",), ("b",)),
+        "unseen_bin": 1,
+    }
+    c = Characteristic(**good)  # type: ignore[arg-type]
+    assert c.points_of(np.array(["a", "b", "z", None], dtype=object)).tolist() == [60, 40, 40, 50]
+    for change, message in [
+        ({"edges": (1.0, math.inf)}, "edges"),
+        ({"categories": (("a",),)}, "one entry per bin"),
+        ({"categories": (("a",), ("a",))}, "one bin only"),
+        ({"categories": (("a",), (1,))}, "strings"),
+        ({"unseen_bin": 2}, "unseen_bin"),
+        ({"unseen_bin": None}, "unseen_bin"),
+        ({"kind": "ordinal"}, "kind"),
+        ({"kind": "numeric"}, "no categories"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Characteristic(**(good | change))  # type: ignore[arg-type]
+
+
+# -- points never run against the bad rate ----------------------------------------------------
+
+
+def random_population(
+    seed: int, n: int, numeric: int, categorical: int
+) -> tuple[Features, np.ndarray, list[CharacteristicSpec]]:
+    """Numbers and categories of random strength and sign, some with informative blanks."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=n)
+    bad = (rng.random(n) < 1 / (1 + np.exp(-(rng.uniform(-2.5, 0) + z)))).astype(np.int64)
+    dimensions = [d for d in Dimension if d != Dimension.CONNECTIONS]
+    features: Features = {}
+    specs: list[CharacteristicSpec] = []
+    for i in range(numeric):
+        signal = rng.uniform(-1.5, 1.5) * z + rng.normal(size=n)
+        x = rng.poisson(np.exp(0.5 * signal)).astype(float) if i % 2 else np.round(signal, 2)
+        x[rng.random(n) < rng.uniform(0, 0.2) * (1 + np.tanh(rng.uniform(-2, 2) * z))] = np.nan
+        features[f"n{i}"] = x
+        specs.append(CharacteristicSpec(f"n{i}", dimensions[i % 4], "auto"))
+    for i in range(categorical):
+        k = int(rng.integers(2, 16))
+        signal = rng.uniform(-1.5, 1.5) * z + rng.normal(size=n)
+        # Uneven category sizes (some rare), labels unrelated to their risk.
+        cuts = np.quantile(signal, np.cumsum(rng.dirichlet(np.ones(k)))[:-1])
+        labels = np.array([f"k{j}" for j in rng.permutation(k)], dtype=object)
+        x = labels[np.searchsorted(cuts, signal)]
+        x[rng.random(n) < rng.uniform(0, 0.1)] = None
+        features[f"c{i}"] = x
+        specs.append(CharacteristicSpec(f"c{i}", dimensions[i % 4], kind="categorical"))
+    return features, bad, specs
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    n=st.integers(min_value=200, max_value=4_000),
+    numeric=st.integers(min_value=0, max_value=3),
+    categorical=st.integers(min_value=1, max_value=3),
+    max_bins=st.integers(min_value=2, max_value=10),
+    min_share=st.sampled_from([0.0, 0.01, 0.05, 0.1]),
+    l2=st.sampled_from([0.0, DEFAULT_L2, 30.0]),
+)
+def test_points_follow_bad_rates_on_random_populations(
+    seed: int, n: int, numeric: int, categorical: int, max_bins: int, min_share: float, l2: float
+) -> None:
+    features, bad, specs = random_population(seed, n, numeric, categorical)
+    try:
+        card = fit_scorecard(
+            features,
+            bad,
+            specs,
+            version="r",
+            training={},
+            max_bins=max_bins,
+            min_share=min_share,
+            min_iv=0.0,
+            l2=l2,
+        )
+    except TrainingFailed:
+        # Every characteristic ran against its bad rate in the regression: nothing to check.
+        return
+    assert_points_follow_bad_rates(card)
+
+
+def german_credit() -> tuple[dict[str, np.ndarray], np.ndarray, list[CharacteristicSpec]]:
+    """The Statlog German credit data shipped in data/ (see data/README.md)."""
+    table = csv.read_csv(Path(__file__).parents[2] / "data" / "german_credit.csv")
+    bad = (table.column("creditability").to_numpy(zero_copy_only=False) == "bad").astype(int)
+    features: dict[str, np.ndarray] = {}
+    specs: list[CharacteristicSpec] = []
+    for name in table.column_names[:-1]:
+        column = table.column(name)
+        if pa.types.is_string(column.type):
+            features[name] = column.to_numpy(zero_copy_only=False).astype(object)
+            specs.append(CharacteristicSpec(name, Dimension.BEHAVIOUR, kind="categorical"))
+        else:
+            features[name] = column.to_numpy().astype(np.float64)
+            specs.append(CharacteristicSpec(name, Dimension.BEHAVIOUR, "auto"))
+    return features, bad, specs
+
+
+@pytest.mark.parametrize(("min_share", "min_iv"), [(0.05, 0.02), (0.02, 0.0), (0.0, 0.0)])
+def test_points_follow_bad_rates_on_german_credit(min_share: float, min_iv: float) -> None:
+    features, bad, specs = german_credit()
+    assert bad.sum() == 300 and bad.size == 1_000
+    card = fit_scorecard(
+        features, bad, specs, version="g", training={}, min_share=min_share, min_iv=min_iv
+    )
+    assert_points_follow_bad_rates(card)
+    kinds = {c.kind for c in card.characteristics}
+    assert kinds == {"numeric", "categorical"}
+    # The strongest characteristic of this data set: the checking account.
+    status = by_name(card, "status_of_existing_checking_account")
+    assert "no checking account" in status.categories[int(np.argmax(status.points))]
+    assert auc(bad, raw_score(card, features)) > 0.75

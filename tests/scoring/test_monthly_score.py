@@ -74,7 +74,7 @@ def _scores(engine: Engine, month: str) -> dict[str, int | None]:
 
 
 def test_the_model_learns_real_outcomes(world: World) -> None:
-    oot = world.report.metrics["out_of_time"]
+    oot = world.report.of_kind("scorecard").metrics["out_of_time"]
     assert oot["auc"] > 0.75, oot
     assert oot["ks"] > 0.3, oot
     assert 0.01 < oot["bad_rate"] < 0.2
@@ -83,13 +83,14 @@ def test_the_model_learns_real_outcomes(world: World) -> None:
 
 
 def test_the_artifact_is_readable_json_that_reloads_identically(world: World) -> None:
-    document = json.loads(world.report.path.read_text())
+    card_report = world.report.of_kind("scorecard")
+    document = json.loads(card_report.path.read_text())
     text = json.dumps(document)
     for key in ("points", "as_of", "data_fingerprint", "auc"):
         assert key in text, key
     version, card = load_model(world.engine)
-    assert version == world.report.version
-    assert artifact.from_json(world.report.path.read_text()) == card
+    assert version == card_report.version
+    assert artifact.from_json(card_report.path.read_text()) == card
 
 
 def test_every_enrolled_person_is_scored_in_range_with_the_right_band(world: World) -> None:
@@ -148,7 +149,7 @@ def test_shuffled_and_repeated_events_give_the_same_scores(world: World, tmp_pat
     pq.write_table(events.take(order), shuffled / "events.parquet")
     other = _world(tmp_path, f"sqlite:///{tmp_path / 'k.sqlite'}", 0, sim=shuffled)
     ingest_file(other.engine, other.lake, shuffled / "part1.parquet", "test", now=NOW)
-    assert other.report.version == world.report.version
+    assert [m.version for m in other.report.models] == [m.version for m in world.report.models]
     score_month(other.engine, ibis_connection(), other.lake, LAST, "test", now=NOW)
     assert _scores(other.engine, LAST) == _scores(world.engine, LAST)
 

@@ -118,7 +118,9 @@ def test_the_api_answers_the_person_and_the_admin_only(world: World) -> None:  #
         f"/v1/people/{me}/whatif", json={"values": {name: 1}, "score": 950}, headers=mine
     )
     assert extra.status_code == 422
-    assert client.post(f"/v1/people/{me}/whatif", json={"values": {}}, headers=mine).status_code == 422
+    assert (
+        client.post(f"/v1/people/{me}/whatif", json={"values": {}}, headers=mine).status_code == 422
+    )
 
 
 def test_the_cli_shows_the_way_up(world: World, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from kaimen import __version__
-from kaimen.api import problems
-from kaimen.api.auth import may_read_person, require_admin
+from kaimen.api import me_routes, partner_routes, problems, report_routes
+from kaimen.api.auth import Caller, require_admin, require_reader
 from kaimen.api.schemas import (
     ChangeOut,
     EnrolmentIn,
@@ -28,10 +29,10 @@ from kaimen.config import Settings
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
 from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_one
-from kaimen.ingest.inbox_ingest import accept_events
 from kaimen.model.whatif import WhatIfRejected
 from kaimen.scoring import way_up
 from kaimen.scoring.reading import score_view
+from kaimen.store import access_log
 from kaimen.store.database import open_store
 
 T = TypeVar("T")
@@ -64,19 +65,23 @@ def create_app(settings: Settings) -> FastAPI:
         "/v1/events",
         response_model=IngestResult,
         tags=["events"],
-        responses=responses,
-        summary="Submit a batch of events (admin)",
+        responses={**responses, 403: {"model": problems.Problem, "description": "not allowed"}},
+        summary="Submit a batch of events (admin, or a partner key with scope events)",
     )
     async def post_events(
-        batch: EventBatch, request: Request, actor: Annotated[str, Depends(require_admin)]
+        batch: EventBatch,
+        request: Request,
+        caller: Annotated[Caller, Depends(report_routes.require_event_sender)],
     ) -> IngestResult:
         """All or nothing: one bad event rejects the batch and the answer lists every problem.
-        Replaying events already stored reports them as duplicates and changes nothing."""
+        Replaying events already stored reports them as duplicates and changes nothing.
+        A partner sends only under its own id as `source`, and only about people who gave
+        it `feedback` consent."""
         records = [
             {name: as_text(value) for name, value in event.model_dump().items()}
             for event in batch.events
         ]
-        report = await run_in_threadpool(accept_events, engine, lake_root, records, actor)
+        report = await run_in_threadpool(report_routes.accept_events_from, request, caller, records)
         return IngestResult(total=report.total, new=report.new, duplicate=report.duplicate)
 
     @app.post(
@@ -106,15 +111,34 @@ def create_app(settings: Settings) -> FastAPI:
     async def get_score(
         person_id: str,
         request: Request,
-        authorization: Annotated[str | None, Header(description="Bearer TOKEN")] = None,
+        reader: Annotated[Caller, Depends(require_reader)],
     ) -> ScoreOut:
         """Latest score, band, dimensions, reasons and monthly history. Anyone but the
         person (or the admin) gets the same 404 as for an unknown person."""
-        allowed = await run_in_threadpool(may_read_person, request, person_id, authorization)
-        view = await run_in_threadpool(score_view, engine, person_id) if allowed else None
+        view = await run_in_threadpool(score_view, engine, person_id)
         if view is None:
             raise HTTPException(404, "no published score for this person")
+        if reader.kind != "person":
+            await run_in_threadpool(
+                _log_read,
+                person_id,
+                reader,
+                "score",
+                {"month": view.month, "score": view.score, "band": view.band},
+            )
         return ScoreOut.model_validate(dataclasses.asdict(view))
+
+    def _log_read(person_id: str, reader: Caller, what: str, disclosed: dict[str, Any]) -> None:
+        with engine.begin() as store:
+            access_log.record(
+                store,
+                person_id,
+                reader.actor,
+                "administration",
+                what,
+                disclosed,
+                dt.datetime.now(dt.UTC),
+            )
 
     what_if_errors = {
         **responses,
@@ -143,17 +167,17 @@ def create_app(settings: Settings) -> FastAPI:
         person_id: str,
         request: Request,
         target: Annotated[int, Query(ge=SCORE_MIN, le=SCORE_MAX, description="score to reach")],
-        authorization: Annotated[str | None, Header(description="Bearer TOKEN")] = None,
+        reader: Annotated[Caller, Depends(require_reader)],
     ) -> PlanOut:
         """The smallest set of actionable changes (never age or identity facts) that lifts
         the latest published score to `target`, with the points each adds."""
-        allowed = await run_in_threadpool(may_read_person, request, person_id, authorization)
-        if not allowed:
-            raise HTTPException(404, "no published score for this person")
         begin, plan = await run_in_threadpool(
             _what_if_call,
             lambda: way_up.way_up(engine, ibis_connection(), lake_root, person_id, target),
         )
+        if reader.kind != "person":
+            disclosed = {"month": begin.month, "score": plan.score, "target": target}
+            await run_in_threadpool(_log_read, person_id, reader, "whatif", disclosed)
         return PlanOut(
             person_id=person_id,
             month=begin.month,
@@ -179,19 +203,19 @@ def create_app(settings: Settings) -> FastAPI:
         person_id: str,
         body: WhatIfIn,
         request: Request,
-        authorization: Annotated[str | None, Header(description="Bearer TOKEN")] = None,
+        reader: Annotated[Caller, Depends(require_reader)],
     ) -> WhatIfOut:
         """Scores the latest published features with the given values changed; nothing is
         stored."""
-        allowed = await run_in_threadpool(may_read_person, request, person_id, authorization)
-        if not allowed:
-            raise HTTPException(404, "no published score for this person")
         begin, result = await run_in_threadpool(
             _what_if_call,
             lambda: way_up.free_what_if(
                 engine, ibis_connection(), lake_root, person_id, body.values
             ),
         )
+        if reader.kind != "person":
+            disclosed = {"month": begin.month, "score": result.score, "tried": body.values}
+            await run_in_threadpool(_log_read, person_id, reader, "whatif", disclosed)
         return WhatIfOut(
             person_id=person_id,
             month=begin.month,
@@ -201,6 +225,11 @@ def create_app(settings: Settings) -> FastAPI:
             points_change=result.points_change,
         )
 
+    app.include_router(partner_routes.router)
+    app.include_router(me_routes.router)
+    app.include_router(report_routes.router)
     app.state.engine = engine
+    app.state.vault = vault
+    app.state.lake_root = lake_root
     app.state.admin_token = admin_token
     return app

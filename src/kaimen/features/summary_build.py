@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import ibis
 from sqlalchemy import Engine
 
 from kaimen.features.summaries import summarise
 from kaimen.lake.schema import PARTITION
+from kaimen.lake.writer import exclusive
 from kaimen.store import summary_manifest
 
 SUMMARIES_DIR = "summaries"
@@ -34,20 +37,46 @@ def refresh_summaries(
     rather than twice.
     """
     now = now or dt.datetime.now(dt.UTC)
-    with engine.connect() as store:
-        pending = summary_manifest.unsummarised(store)
-    if not pending:
-        return SummaryReport(0, 0, None)
-    events = backend.read_parquet([str(lake_root / path) for _, path in pending])
-    if PARTITION in events.columns:
-        events = events.drop(PARTITION)
+    # Under the lake's lock: an opt-out rewrites lake files and deletes the old ones, and a
+    # summary read from a file it is replacing would bring the person's rows back.
+    with exclusive(lake_root):
+        with engine.connect() as store:
+            pending = summary_manifest.unsummarised(store)
+        if not pending:
+            return SummaryReport(0, 0, None)
+        events = backend.read_parquet([str(lake_root / path) for _, path in pending])
+        if PARTITION in events.columns:
+            events = events.drop(PARTITION)
+        relative = f"{SUMMARIES_DIR}/part-{uuid.uuid4().hex}.parquet"
+        target = lake_root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.tmp")
+        backend.to_parquet(summarise(events), temporary, compression="zstd")
+        rows = int(backend.read_parquet(str(temporary)).count().execute())
+        temporary.replace(target)
+        with engine.begin() as store:
+            summary_manifest.record(store, relative, rows, [file_id for file_id, _ in pending], now)
+    return SummaryReport(len(pending), rows, relative)
+
+
+def rewrite_summary_without(
+    connection: duckdb.DuckDBPyConnection, lake_root: Path, path: str, person_id: str
+) -> tuple[str, int]:
+    """A copy of summary file `path` without `person_id`'s rows, in the same order and
+    format; returns its path (relative to the lake root) and row count. The old file stays
+    until the caller has listed the new one, then the caller deletes it."""
     relative = f"{SUMMARIES_DIR}/part-{uuid.uuid4().hex}.parquet"
     target = lake_root / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp")
-    backend.to_parquet(summarise(events), temporary, compression="zstd")
-    rows = int(backend.read_parquet(str(temporary)).count().execute())
+    source, written = (str(p).replace("'", "''") for p in (lake_root / path, temporary))
+    # No ORDER BY: DuckDB keeps the rows in file order, so the copy differs only by removal.
+    connection.execute(
+        f"COPY (SELECT * FROM read_parquet('{source}', hive_partitioning = false) "
+        f"WHERE person_id <> $person) TO '{written}' (FORMAT parquet, COMPRESSION zstd)",
+        {"person": person_id},
+    )
+    rows = connection.execute(f"SELECT count(*) FROM read_parquet('{written}')").fetchall()[0][0]
+    with temporary.open("rb") as handle:
+        os.fsync(handle.fileno())
     temporary.replace(target)
-    with engine.begin() as store:
-        summary_manifest.record(store, relative, rows, [file_id for file_id, _ in pending], now)
-    return SummaryReport(len(pending), rows, relative)
+    return relative, int(rows)

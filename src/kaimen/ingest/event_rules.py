@@ -45,6 +45,8 @@ TIMESTAMP_SHAPE = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
 OFFSET_SHAPE = r"([Zz]|[+-]\d{2}(:?\d{2})?)"
 AMOUNT_SHAPE = rf"\d{{1,12}}(\.\d{{1,{AMOUNT_DECIMALS}}})?"
 TYPED = "__t"  # suffix of a column's typed value inside the query
+# Someone who opted out left for good: nothing about them is accepted again, from anyone.
+OPTED_OUT = "opted out of kaimen, so no events about them are accepted: "
 
 
 class Arrival:
@@ -387,8 +389,12 @@ def _cross_field_problems() -> list[str]:
                     _q("a person cannot befriend themselves"),
                 ),
                 (
-                    "kind = 'friend_link' AND friend_id IS NOT NULL AND NOT friend_enrolled",
+                    "kind = 'friend_link' AND friend_id IS NOT NULL AND friend_status IS NULL",
                     _q("not an enrolled person: ") + " || friend_id",
+                ),
+                (
+                    "kind = 'friend_link' AND friend_id IS NOT NULL AND friend_status <> 'active'",
+                    _q(OPTED_OUT) + " || friend_id",
                 ),
             ],
         ),
@@ -432,7 +438,8 @@ def _envelope_problems(arrivals: dict[str, str]) -> list[str]:
             [
                 ("person_id IS NULL", _q("missing")),
                 *text_only.get("person_id", []),
-                ("birth_date IS NULL", _q("not an enrolled person: ") + " || person_id"),
+                ("person_status IS NULL", _q("not an enrolled person: ") + " || person_id"),
+                ("person_status <> 'active'", _q(OPTED_OUT) + " || person_id"),
             ],
         ),
         _first(
@@ -487,8 +494,8 @@ SELECT {LINE},
     {", ".join(f"{n}{TYPED} AS {n}" for n in INPUT_COLUMNS)},
     strftime(occurred_at{TYPED}, '%Y-%m') AS {PARTITION}
 FROM (
-    SELECT raw.*, {typed}, people.birth_date,
-        friends.person_id IS NOT NULL AS friend_enrolled,
+    SELECT raw.*, {typed}, people.birth_date, people.status AS person_status,
+        friends.status AS friend_status,
         $now_limit::TIMESTAMPTZ AS now_limit
     FROM raw
     LEFT JOIN people ON people.person_id = raw.person_id
@@ -545,5 +552,5 @@ def check_chunk(
 
 
 def register_people(connection: duckdb.DuckDBPyConnection, people: pa.Table) -> None:
-    """Make the enrolled people (person_id, birth_date) available to the rules."""
+    """Make everyone enrolled (person_id, birth_date, status) available to the rules."""
     connection.register("people", people)

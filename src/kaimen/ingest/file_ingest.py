@@ -24,6 +24,7 @@ from kaimen.ingest.pipeline import (
     file_records,
     load_people,
     months_in,
+    opted_out_rows,
     settle,
     store_new_rows,
     unsealed_keys,
@@ -99,6 +100,9 @@ def ingest_file(
         months = months_in(connection, "staged")
         tell("deduplicating")
         with exclusive(lake_root):
+            departed = opted_out_rows(connection, engine, "staged")
+            if departed:
+                raise BatchRejected(locate(path, departed[:MAX_REPORTED_ERRORS]), path.name)
             result = settle(
                 connection, engine, lake_root, "staged", path.name, unsealed_keys(engine)
             )

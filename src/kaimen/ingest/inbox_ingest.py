@@ -12,13 +12,13 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.engines.embedded import connect
 from kaimen.ingest.deduplication import CONTENT_HASH_SQL
-from kaimen.ingest.event_rules import INPUT_COLUMNS, check_chunk
+from kaimen.ingest.event_rules import INPUT_COLUMNS, OPTED_OUT, check_chunk
 from kaimen.ingest.pipeline import (
     IngestReport,
     file_records,
@@ -31,7 +31,7 @@ from kaimen.ingest.pipeline import (
 from kaimen.input_files import LINE, records_table
 from kaimen.lake.schema import PARTITION
 from kaimen.lake.writer import exclusive
-from kaimen.store import audit, inbox, lake_manifest
+from kaimen.store import audit, inbox, lake_manifest, people
 
 ATTEMPTS = 3
 
@@ -45,6 +45,24 @@ def _checked(
     raw, structural = records_table(records, INPUT_COLUMNS)
     load_people(connection, engine)
     return raw, structural + check_chunk(connection, raw, now, into="checked").errors
+
+
+def _opted_out(
+    store: Connection, events: Sequence[inbox.InboxEvent], lines: Sequence[int]
+) -> list[RowError]:
+    """Errors for events about (or linking to) someone who has opted out by now."""
+    named = {e.person_id for e in events} | {
+        str(e.fields["friend_id"]) for e in events if e.fields.get("friend_id")
+    }
+    departed = people.opted_out_among(store, sorted(named))
+    errors = []
+    for line, event in zip(lines, events, strict=True):
+        if event.person_id in departed:
+            errors.append(RowError(line, "person_id", OPTED_OUT + event.person_id))
+        friend = event.fields.get("friend_id")
+        if friend in departed:
+            errors.append(RowError(line, "friend_id", OPTED_OUT + str(friend)))
+    return errors
 
 
 def accept_events(
@@ -97,6 +115,11 @@ def accept_events(
             try:
                 with engine.begin() as store:
                     inbox.add(store, new, now)
+                    # After the insert, so this transaction already writes: whoever opted
+                    # out meanwhile is seen here, or their opt-out waits and removes these.
+                    departed = _opted_out(store, new, [row[0] for row in rows])
+                    if departed:
+                        raise BatchRejected(departed, "request")
                     audit.append(
                         store,
                         actor,

@@ -10,9 +10,10 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine
 
-from kaimen.domain.errors import BatchRejected
+from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.ingest.deduplication import KEYS_SCHEMA, Classification, classify
-from kaimen.ingest.event_rules import register_people
+from kaimen.ingest.event_rules import OPTED_OUT, register_people
+from kaimen.input_files import LINE
 from kaimen.lake.schema import CONTENT_HASH, PARTITION
 from kaimen.lake.writer import WrittenFile, write_months
 from kaimen.store import inbox, lake_manifest, people
@@ -33,9 +34,36 @@ class IngestReport:
 
 
 def load_people(connection: duckdb.DuckDBPyConnection, engine: Engine) -> None:
-    """Register the enrolled people the rules check events against."""
+    """Register the people the rules check events against (with who opted out)."""
     with engine.connect() as store:
-        register_people(connection, people.active_birth_dates(store))
+        register_people(connection, people.event_subjects(store))
+
+
+def opted_out_rows(
+    connection: duckdb.DuckDBPyConnection, engine: Engine, staged: str
+) -> list[RowError]:
+    """Rows of `staged` about (or linking to) someone who opted out since it was checked.
+
+    Call it holding the lake's lock: an opt-out holds it too, so it has either committed
+    (and is seen here) or not yet begun (and will remove what this batch stores).
+    """
+    with engine.connect() as store:
+        departed = people.opted_out_ids(store)
+    if not departed:
+        return []
+    connection.register("departed", pa.table({"person_id": pa.array(departed, pa.string())}))
+    try:
+        rows = connection.execute(
+            f"""SELECT {LINE}, 'person_id', person_id FROM {staged}
+            WHERE person_id IN (SELECT person_id FROM departed)
+            UNION ALL
+            SELECT {LINE}, 'friend_id', friend_id FROM {staged}
+            WHERE friend_id IN (SELECT person_id FROM departed)
+            ORDER BY 1, 2"""
+        ).fetchall()
+    finally:
+        connection.unregister("departed")
+    return [RowError(int(line), field, OPTED_OUT + value) for line, field, value in rows]
 
 
 def months_in(connection: duckdb.DuckDBPyConnection, relation: str) -> list[str]:

@@ -6,7 +6,7 @@ import fcntl
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,3 +95,51 @@ def exclusive(root: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def rewrite_without(
+    connection: duckdb.DuckDBPyConnection, root: Path, month: str, path: str, person_id: str
+) -> WrittenFile:
+    """A copy of lake file `path` without `person_id`'s events and with links to them
+    (`friend_id`) emptied, beside it: same month, sort order and format as `write_months`.
+
+    Only the links are cut from other people's events; the events stay, so their histories
+    and scores do not change. The old file is left in place: it stays the lake's file until
+    the store lists the new one, and the caller deletes it after that commit.
+    """
+    incoming = root / INCOMING_DIR
+    incoming.mkdir(parents=True, exist_ok=True)
+    name = f"part-{uuid.uuid4().hex}.parquet"
+    temporary = incoming / name
+    source, written = (str(p).replace("'", "''") for p in (root / path, temporary))
+    connection.execute(
+        f"COPY (SELECT * REPLACE (CASE WHEN friend_id = $person THEN NULL ELSE friend_id END "
+        f"AS friend_id) FROM read_parquet('{source}', hive_partitioning = false) "
+        "WHERE person_id <> $person "
+        f"ORDER BY person_id, occurred_at, source, event_id) TO '{written}' "
+        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})",
+        {"person": person_id},
+    )
+    rows = connection.execute(f"SELECT count(*) FROM read_parquet('{written}')").fetchall()[0][0]
+    with temporary.open("rb") as handle:
+        os.fsync(handle.fileno())
+    # An emptied file is kept (with no rows) rather than unlisted: the summary manifest
+    # refers to every lake file by id, and an empty file reads as nothing.
+    relative = f"{EVENTS_DIR}/{PARTITION}={month}/{name}"
+    target = root / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary.replace(target)
+    return WrittenFile(month, relative, int(rows), _sha256(target))
+
+
+def unlisted_files(root: Path, listed: Iterable[str], folders: Sequence[str]) -> list[Path]:
+    """Files under `folders` of the lake that the store does not list: left by a crash
+    between writing a file and listing it, or between unlisting one and deleting it. Only
+    meaningful while holding `exclusive`, when no writer has a file in flight."""
+    known = {root / path for path in listed}
+    found: list[Path] = []
+    for folder in folders:
+        base = root / folder
+        if base.exists():
+            found += [p for p in base.rglob("*") if p.is_file() and p not in known]
+    return sorted(found)

@@ -1,9 +1,16 @@
 """A scorecard as a readable JSON document, and back (never pickle).
 
 Layout: `format`, `schema_version`, `content_sha256` and `card`. The card lists each
-characteristic's bins as rows (label, upper edge, points, WoE, training count and bads; the
-last bin's upper edge is null, meaning no limit) and its missing bin. The hash is SHA-256 of
-the card in canonical form (sorted keys, no spaces, UTF-8), so an edited card is refused.
+characteristic's `kind` ("numeric" or "categorical"), its bins as rows (label, points, WoE,
+training count and bads, and for a number the upper edge, null on the last bin meaning no
+limit, or for a category the list of categories, as strings) and its missing bin. A
+categorical characteristic also names `unseen_bin`, the bin (0-based) that scores a category
+not seen in training. The hash is SHA-256 of the card in canonical form (sorted keys, no
+spaces, UTF-8), so an edited card is refused.
+
+Schema versions: 2 added `kind`, categories, `unseen_bin` and the card's fitting `settings`. Version 1 artifacts (numeric
+only) are still read; any other version is refused, since guessing at a layout could score
+people with the wrong points.
 It proves integrity, not authorship: whoever edits the card can recompute the hash, so keep
 artifacts where only the training job can write them.
 
@@ -20,10 +27,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from kaimen.domain.errors import KaimenError
+from kaimen.model.binning import Kind
 from kaimen.model.scorecard import MISSING_LABEL, Characteristic, Scorecard
 
 FORMAT = "kaimen.scorecard"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class ArtifactRejected(KaimenError):
@@ -42,21 +51,22 @@ def content_hash(content: Any) -> str:
 
 
 def _characteristic_content(c: Characteristic) -> dict[str, Any]:
-    bins = [
-        {
-            "label": label,
-            "upper_edge": edge if math.isfinite(edge) else None,
-            "points": p,
-            "woe": w,
-            "count": n,
-            "bads": b,
-        }
-        for label, edge, p, w, n, b in zip(
-            c.labels, c.edges, c.points, c.woe, c.counts, c.bads, strict=True
-        )
+    bins: list[dict[str, Any]] = [
+        {"label": label, "points": p, "woe": w, "count": n, "bads": b}
+        for label, p, w, n, b in zip(c.labels, c.points, c.woe, c.counts, c.bads, strict=True)
     ]
+    extra: dict[str, Any] = {}
+    if c.kind == "categorical":
+        for row, group in zip(bins, c.categories, strict=True):
+            row["categories"] = list(group)
+        extra["unseen_bin"] = c.unseen_bin
+    else:
+        for row, edge in zip(bins, c.edges, strict=True):
+            row["upper_edge"] = edge if math.isfinite(edge) else None
     return {
         "name": c.name,
+        "kind": c.kind,
+        **extra,
         "dimension": str(c.dimension),
         "direction": c.direction,
         "information_value": c.iv,
@@ -81,6 +91,7 @@ def card_content(card: Scorecard) -> dict[str, Any]:
         "training": dict(card.training),
         "metrics": dict(card.metrics),
         "excluded": dict(card.excluded),
+        "settings": dict(card.settings),
     }
 
 
@@ -105,10 +116,21 @@ def _refuse_constant(name: str) -> None:
     raise ArtifactRejected(f"artifact holds {name}, which is not JSON")
 
 
-def _characteristic(content: Mapping[str, Any]) -> Characteristic:
+def _characteristic(content: Mapping[str, Any], schema_version: int) -> Characteristic:
     bins = content["bins"]
     missing = content["missing"]
-    edges = [math.inf if b["upper_edge"] is None else float(b["upper_edge"]) for b in bins]
+    # Version 1 knew numbers only.
+    kind: Kind = content["kind"] if schema_version >= 2 else "numeric"
+    if kind not in ("numeric", "categorical"):
+        raise ValueError(f"{content['name']}: unknown kind {kind!r}")
+    categories: tuple[tuple[str, ...], ...] = ()
+    unseen_bin = None
+    if kind == "categorical":
+        categories = tuple(tuple(_strings(b["categories"])) for b in bins)
+        unseen_bin = content["unseen_bin"]
+        edges = [float(j) for j in range(len(bins) - 1)] + [math.inf]
+    else:
+        edges = [math.inf if b["upper_edge"] is None else float(b["upper_edge"]) for b in bins]
     return Characteristic(
         name=content["name"],
         dimension=content["dimension"],
@@ -125,7 +147,16 @@ def _characteristic(content: Mapping[str, Any]) -> Characteristic:
         missing_count=int(missing["count"]),
         missing_bads=int(missing["bads"]),
         iv=float(content["information_value"]),
+        kind=kind,
+        categories=categories,
+        unseen_bin=unseen_bin,
     )
+
+
+def _strings(values: Any) -> list[str]:
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError(f"categories must be a list of strings, not {values!r}")
+    return values
 
 
 def from_json(text: str) -> Scorecard:
@@ -137,9 +168,12 @@ def from_json(text: str) -> Scorecard:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ArtifactRejected(f"not a {FORMAT} artifact")
     version = document.get("schema_version")
-    if version != SCHEMA_VERSION:
+    # Whole numbers only: 2.0 == 2 in Python, and `true` is an int there too.
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        readable = " and ".join(str(v) for v in READABLE_VERSIONS)
         raise ArtifactRejected(
-            f"unknown schema_version {version!r}; this kaimen reads {SCHEMA_VERSION}"
+            f"unknown schema_version {version!r}; this kaimen reads {readable} "
+            "(a newer kaimen wrote it? upgrade, or retrain with this one)"
         )
     content: Any = document.get("card")
     if content_hash(content) != document.get("content_sha256"):
@@ -147,11 +181,13 @@ def from_json(text: str) -> Scorecard:
     try:
         return Scorecard(
             version=content["version"],
-            characteristics=tuple(_characteristic(c) for c in content["characteristics"]),
+            characteristics=tuple(_characteristic(c, version) for c in content["characteristics"]),
             intercept=float(content["intercept"]),
             training=content["training"],
             metrics=content["metrics"],
             excluded=content["excluded"],
+            # Version 1 did not record how the card was fitted.
+            settings=content["settings"] if version >= 2 else {},
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ArtifactRejected(f"malformed scorecard: {error!r}") from error

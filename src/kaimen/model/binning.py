@@ -1,4 +1,4 @@
-"""Monotone binning, weight of evidence and information value for numeric characteristics.
+"""Monotone binning, weight of evidence and information value.
 
 Algorithm (`fit_bins`):
 
@@ -21,12 +21,41 @@ Algorithm (`fit_bins`):
 Intervals are right-closed: bin j holds edges[j-1] < x <= edges[j]; the last edge is +inf.
 Missing values (NaN) always have their own bin.
 
+Categorical characteristics (`fit_categorical_bins`) reuse steps 1-2 on an ordering of the
+categories:
+
+1. Categories with fewer than `RARE_ROWS` rows are pooled into one group first: their bad
+   rates are mostly noise (at 20 rows and a 30% bad rate the standard error is 0.1).
+2. Groups are ordered by bad rate shrunk towards the overall rate with `PRIOR_ROWS` rows of
+   prior, so a small group with 0 or 100% bad does not land at an extreme by chance; ties go
+   by name. Each group's position in that order is its ordinal value.
+3. Steps 1-2 above run on the ordinals, ascending only: bins are adjacent runs of groups, the
+   bad rate rises strictly from bin to bin, and the same `min_share`, `max_bins` and IV rules
+   apply. `direction` is therefore always "ascending" (bin number, not a value, rises).
+4. A category not seen in training scores with the bin that holds the pooled rare categories:
+   having no rows at all is the limit of being rare, and that bin is what the data say about
+   small categories. Without rare categories it scores with the bin whose WoE is nearest 0
+   (bad rate nearest the average; more rows on a tie): an unknown value tells nothing, so it
+   is neither rewarded nor punished, and typing a new value cannot buy the best bin (the most
+   populated bin can be the safest one). It never scores with the missing bin: a blank is a
+   different fact (the applicant gave nothing) with its own bad rate.
+Missing values (None or NaN) have their own bin, as for numbers. Categories are compared as
+strings (`str(value)`), so they read back from JSON unchanged. `edges` of a categorical `Bins`
+are the bin numbers (0, 1, ..., +inf), which keeps every per-bin tuple aligned and makes
+`edges_index(edges, j) == j`.
+
+The missing bin is not part of the merge, so with few rows its smoothed WoE could order it
+against its raw bad rate (2 rows, no bads: rate 0, yet a lower WoE than a big bin at 1%). Its
+WoE is then clamped to the nearest bin's on the side its bad rate says, so points never
+contradict the bad rate; the tie that leaves is the honest answer for so little evidence.
+
 WoE of a bin = ln(share of goods / share of bads), each share smoothed with `SMOOTHING` counts
 per bin so a bin without goods or without bads has a finite WoE. Higher WoE means safer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,20 +66,39 @@ import numpy.typing as npt
 
 Monotone = Literal["ascending", "descending", "auto"]
 Direction = Literal["ascending", "descending"]
+Kind = Literal["numeric", "categorical"]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+StrArray = npt.NDArray[np.str_]
+Categories = tuple[tuple[str, ...], ...]
 
 PRE_BINS = 20
 SMOOTHING = 0.5
+RARE_ROWS = 20
+PRIOR_ROWS = 10
 
 
 @dataclass(frozen=True)
 class CharacteristicSpec:
-    """A candidate characteristic. `monotone="ascending"` means the bad rate rises with the value."""
+    """A candidate characteristic. `monotone="ascending"` means the bad rate rises with the value.
+
+    A categorical characteristic's bins are ordered by bad rate, so it takes only "auto".
+    """
 
     name: str
     dimension: str
     monotone: Monotone = "auto"
+    kind: Kind = "numeric"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("numeric", "categorical"):
+            raise ValueError(f"{self.name}: kind must be numeric or categorical, not {self.kind!r}")
+        if self.kind == "categorical" and self.monotone != "auto":
+            raise ValueError(
+                f"{self.name}: a categorical characteristic is ordered by its bad rate, "
+                f"so monotone must be 'auto', not {self.monotone!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -70,6 +118,10 @@ class Bins:
     # shape the bin labels ("0", "1-2", "3 or more").
     minimum: float
     integer_valued: bool
+    kind: Kind = "numeric"
+    # Categorical only: the training categories of each bin, and the bin an unseen one takes.
+    categories: Categories = ()
+    unseen_bin: int | None = None
 
     @property
     def bad_rates(self) -> tuple[float, ...]:
@@ -110,8 +162,38 @@ def edges_index(edges: Sequence[float], values: npt.ArrayLike) -> IntArray:
     return index
 
 
+def as_categories(values: npt.ArrayLike) -> tuple[BoolArray, StrArray]:
+    """Which values are missing (None or NaN), and the others as strings."""
+    array = np.asarray(values, dtype=object)
+    if array.ndim != 1:
+        raise ValueError(f"expected a 1-D array, got shape {array.shape}")
+    # NaN is the only value unequal to itself; pandas and float columns use it for a blank.
+    missing: BoolArray = np.asarray((array == None) | (array != array), dtype=bool)  # noqa: E711
+    text: StrArray = array[~missing].astype(str)
+    return missing, text
+
+
+def category_index(categories: Categories, unseen_bin: int, values: npt.ArrayLike) -> IntArray:
+    """Bin number of each category; `unseen_bin` for one not in `categories`, -1 if missing."""
+    missing, text = as_categories(values)
+    known = np.array([c for group in categories for c in group], dtype=str)
+    bin_of = np.repeat(np.arange(len(categories)), [len(group) for group in categories])
+    order = np.argsort(known)
+    known, bin_of = known[order], bin_of[order]
+    index = np.full(missing.size, -1, dtype=np.int64)
+    if known.size == 0:
+        index[~missing] = unseen_bin
+        return index
+    at = np.minimum(np.searchsorted(known, text), known.size - 1)
+    index[~missing] = np.where(known[at] == text, bin_of[at], unseen_bin)
+    return index
+
+
 def bin_index(bins: Bins, values: npt.ArrayLike) -> IntArray:
-    """Bin number of each value; -1 where the value is missing (NaN)."""
+    """Bin number of each value; -1 where the value is missing (NaN, or None if categorical)."""
+    if bins.kind == "categorical":
+        assert bins.unseen_bin is not None  # set by fit_categorical_bins
+        return category_index(bins.categories, bins.unseen_bin, values)
     return edges_index(bins.edges, values)
 
 
@@ -219,6 +301,23 @@ def _woe_and_iv(
     return woe, float(np.sum((good_share - bad_share) * woe))
 
 
+def _clamp_missing_woe(woe: FloatArray, counts: FloatArray, bads: FloatArray) -> float:
+    """The missing bin's WoE (last entry), moved as little as needed to agree with its bad rate.
+
+    It must be at most the WoE of every bin with a lower bad rate and at least that of every
+    bin with a higher one; the value bins themselves already agree with each other.
+    """
+    if counts[-1] == 0:
+        return float(woe[-1])
+    used = counts[:-1] > 0
+    rates = bads[:-1][used] / counts[:-1][used]
+    others = woe[:-1][used]
+    rate = bads[-1] / counts[-1]
+    high = float(others[rates < rate].min(initial=math.inf))
+    low = float(others[rates > rate].max(initial=-math.inf))
+    return min(max(float(woe[-1]), low), high)
+
+
 def _build(
     blocks: list[_Block],
     missing_n: int,
@@ -233,7 +332,9 @@ def _build(
     # An empty bin (the missing bin, usually) takes no part in the smoothing and keeps WoE 0.
     used = counts > 0
     woe = np.zeros(counts.size)
+    # IV measures the binning's information, so it uses the WoE before the clamp below.
     woe[used], iv = _woe_and_iv(goods[used], bads[used], goods.sum(), bads.sum())
+    woe[-1] = _clamp_missing_woe(woe, counts, bads)
     return Bins(
         edges=tuple(b.edge for b in blocks),
         counts=tuple(b.n for b in blocks),
@@ -259,10 +360,7 @@ def fit_bins(
     """Monotone bins of `values` (NaN = missing) against `bad` (1 = bad); see the module doc."""
     if monotone not in ("ascending", "descending", "auto"):
         raise ValueError(f"monotone must be ascending, descending or auto, not {monotone!r}")
-    if max_bins < 1:
-        raise ValueError("max_bins must be at least 1")
-    if not 0.0 <= min_share <= 1.0:
-        raise ValueError("min_share must be between 0 and 1")
+    _check_limits(max_bins, min_share)
     x = _as_values(values)
     y = _as_bad(bad, x.size)
     missing = np.isnan(x)
@@ -294,6 +392,77 @@ def fit_bins(
     return max(fits, key=lambda fit: fit.iv)
 
 
+def _check_limits(max_bins: int, min_share: float) -> None:
+    if max_bins < 1:
+        raise ValueError("max_bins must be at least 1")
+    if not 0.0 <= min_share <= 1.0:
+        raise ValueError("min_share must be between 0 and 1")
+
+
+def fit_categorical_bins(
+    values: npt.ArrayLike,
+    bad: npt.ArrayLike,
+    max_bins: int = 8,
+    min_share: float = 0.05,
+) -> Bins:
+    """Bins of categories (None or NaN = missing) ordered by bad rate; see the module doc."""
+    _check_limits(max_bins, min_share)
+    missing, text = as_categories(values)
+    y = _as_bad(bad, missing.size)
+    missing_n, missing_bad = int(missing.sum()), int(y[missing].sum())
+    y = y[~missing]
+    if text.size == 0:
+        # Nothing to bin: one empty bin that any category would fall in, beside the missing bin.
+        return dataclasses.replace(
+            _build([_Block(math.inf, 0, 0)], missing_n, missing_bad, "ascending", 0.0, False),
+            kind="categorical",
+            categories=((),),
+            unseen_bin=0,
+        )
+    names, inverse = np.unique(text, return_inverse=True)
+    n = np.bincount(inverse).astype(np.int64)
+    b = np.bincount(inverse, weights=y).round().astype(np.int64)
+
+    # Group 0 is the pool of rare categories (possibly empty); group g > 0 is category g - 1.
+    rare = n < RARE_ROWS
+    group_of = np.where(rare, 0, np.arange(1, names.size + 1))
+    group_n = np.bincount(group_of, weights=n, minlength=names.size + 1)
+    group_b = np.bincount(group_of, weights=b, minlength=names.size + 1)
+    present = group_n > 0
+    overall = y.mean()
+    # An empty pool (no rare categories) is dropped below; keep it out of the division.
+    shrunk = (group_b + PRIOR_ROWS * overall) / np.maximum(group_n + PRIOR_ROWS, 1)
+    # Order by shrunk bad rate, then by name (the pool sorts before every category on a tie).
+    sort_name = np.concatenate(([""], names))
+    order = np.lexsort((sort_name, shrunk))
+    order = order[present[order]]
+    rank = np.empty(names.size + 1, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+
+    ordinal = rank[group_of][inverse].astype(np.float64)
+    edges, pre_n, pre_b = _pre_bins(ordinal, y)
+    blocks = _best_merge(edges, pre_n, pre_b, "ascending", max_bins, min_share * text.size)
+    # Group ranks are whole numbers and block edges are ranks (or +inf), so this finds the block.
+    block_of_rank = np.searchsorted(np.array([blk.edge for blk in blocks]), np.arange(order.size))
+    bin_of_category = block_of_rank[rank[group_of]]
+    categories = tuple(
+        tuple(str(c) for c in names[bin_of_category == j]) for j in range(len(blocks))
+    )
+    numbered = [
+        _Block(float(j) if j < len(blocks) - 1 else math.inf, blk.n, blk.bad)
+        for j, blk in enumerate(blocks)
+    ]
+    bins = _build(numbered, missing_n, missing_bad, "ascending", 0.0, False)
+    if rare.any():
+        unseen_bin = int(block_of_rank[rank[0]])
+    else:
+        # Nearest WoE to 0 first, then the most rows.
+        unseen_bin = int(np.lexsort((-np.array(bins.counts), np.abs(bins.woe)))[0])
+    return dataclasses.replace(
+        bins, kind="categorical", categories=categories, unseen_bin=unseen_bin
+    )
+
+
 def _number_format(edges: Sequence[float]) -> str:
     """The fewest significant digits (at least 3) that still tell every edge apart."""
     finite = [e for e in edges if math.isfinite(e)]
@@ -303,8 +472,25 @@ def _number_format(edges: Sequence[float]) -> str:
     return ".17g"
 
 
+UNSEEN_SUFFIX = " (or a value not seen in training)"
+
+
+def category_labels(categories: Categories, unseen_bin: int) -> tuple[str, ...]:
+    """Per bin, its categories joined by "; ", the unseen bin saying it takes any other value."""
+    labels = ["; ".join(group) if group else "any value" for group in categories]
+    if categories[unseen_bin]:
+        labels[unseen_bin] += UNSEEN_SUFFIX
+    return tuple(labels)
+
+
 def bin_labels(bins: Bins) -> tuple[str, ...]:
-    """Person-readable label per bin: "0", "1-2", "3 or more" for whole numbers, else ranges."""
+    """Person-readable label per bin: "0", "1-2", "3 or more" for whole numbers, else ranges.
+
+    A categorical bin is labelled with its categories.
+    """
+    if bins.kind == "categorical":
+        assert bins.unseen_bin is not None  # set by fit_categorical_bins
+        return category_labels(bins.categories, bins.unseen_bin)
     k = len(bins.edges)
     if k == 1:
         return ("any value",)

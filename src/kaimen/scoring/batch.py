@@ -1,15 +1,15 @@
 """`kaimen score --month YYYY-MM`: score every enrolled person and publish the month at once.
 
-Features are built in the engine for the whole population; points, dimension sub-scores and
-reasons are vectorised over people. All snapshots and the run's publication row are written
-in one transaction: a crash leaves the previous month visible, and a re-run completes. A
-month already published with the same model is left as it is.
+Features are built in the engine for the whole population; the champion, of whichever kind
+(`scoring.models.ScoringModel`), gives points, dimension sub-scores and reasons vectorised over
+people. All snapshots and the run's publication row are written in one transaction: a crash
+leaves the previous month visible, and a re-run completes. A month already published with the
+same model is left as it is.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -21,25 +21,16 @@ import numpy as np
 import pyarrow.compute as pc
 from sqlalchemy import Engine
 
-from kaimen.domain.errors import KaimenError
 from kaimen.domain.scores import band_of
 from kaimen.features.build import build_features
 from kaimen.features.catalogue import Window
 from kaimen.features.summary_build import refresh_summaries
-from kaimen.model import artifact
-from kaimen.model.scorecard import (
-    Scorecard,
-    dimension_scores,
-    points,
-    published_score,
-    reasons,
-)
+from kaimen.model.scorecard import published_score
+from kaimen.scoring.models import NoModel, load_model, wrap
 from kaimen.scoring.training import feature_arrays, summary_paths
-from kaimen.store import audit, model_registry, people, scores
+from kaimen.store import audit, people, scores
 
-
-class NoModel(KaimenError):
-    """No trained model to score with."""
+__all__ = ["NoModel", "ScoreReport", "load_model", "score_month"]
 
 
 @dataclass(frozen=True)
@@ -51,22 +42,6 @@ class ScoreReport:
     thin_files: int
     already_published: bool
     bands: dict[str, int]
-
-
-def load_model(engine: Engine, version: str | None = None) -> tuple[str, Scorecard]:
-    """The champion (or `version`), its artifact checked against the registry's hash."""
-    with engine.connect() as store:
-        record = model_registry.get(store, version) if version else model_registry.champion(store)
-    if record is None:
-        raise NoModel(
-            f"no model {version!r} is registered" if version else "no model yet: run kaimen train"
-        )
-    text = Path(record.path).read_text()
-    if hashlib.sha256(text.encode()).hexdigest() != record.sha256:
-        raise artifact.ArtifactRejected(
-            f"{record.path} differs from the artifact registered as {record.version}"
-        )
-    return record.version, artifact.from_json(text)
 
 
 def _reason_list(
@@ -97,7 +72,8 @@ def score_month(
     """Score everyone enrolled as of the end of `month` and publish the snapshots."""
     now = now or dt.datetime.now(dt.UTC)
     Window(month)  # validates the month
-    version, card = load_model(engine, model_version)
+    version, loaded = load_model(engine, model_version)
+    model = wrap(loaded)
     with engine.connect() as store:
         if scores.is_published(store, month, version):
             return ScoreReport(month, version, 0, 0, 0, True, {})
@@ -107,12 +83,11 @@ def score_month(
     table = enrolled.join(features, "person_id", join_type="left outer").sort_by("person_id")
     thin = pc.fill_null(table.column("thin_file"), True).to_numpy(zero_copy_only=False)
     values = feature_arrays(table)
-    per_characteristic = points(card, values)
-    published = published_score(per_characteristic.sum(axis=1))
-    dimensions = {
-        d.value: np.rint(v).astype(np.int64) for d, v in dimension_scores(card, values).items()
-    }
-    why = reasons(card, values)
+    scored = model.score(values)
+    per_characteristic = scored.points
+    published = published_score(scored.raw)
+    dimensions = {d.value: np.rint(v).astype(np.int64) for d, v in scored.dimensions.items()}
+    why = scored.reasons
     ids = table.column("person_id").to_pylist()
     rows: list[dict[str, Any]] = []
     bands: dict[str, int] = {}
@@ -144,7 +119,7 @@ def score_month(
                 "thin_file": 0,
                 "reasons": json.dumps(_reason_list(why[i], values, i)),
                 "points": json.dumps(
-                    dict(zip(card.names, per_characteristic[i].tolist(), strict=True))
+                    dict(zip(model.names, per_characteristic[i].tolist(), strict=True))
                 ),
                 **{d: int(dimensions[d][i]) for d in scores.DIMENSIONS},
             }

@@ -56,6 +56,9 @@ def reason_text(feature: str, value: float | None) -> str:
 
 
 def _movers(newer: scores.Snapshot, older: scores.Snapshot) -> list[str]:
+    if newer.model_version != older.model_version:
+        # Points of different models do not compare: say what happened instead.
+        return [f"the model changed from {older.model_version} to {newer.model_version}"]
     changes = {
         name: newer.points.get(name, 0) - older.points.get(name, 0)
         for name in set(newer.points) | set(older.points)

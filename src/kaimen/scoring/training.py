@@ -1,9 +1,13 @@
-"""`kaimen train --as-of YYYY-MM`: fit the scorecard on outcomes, judge it out of time.
+"""`kaimen train --as-of YYYY-MM`: fit the scorecard and the LightGBM challenger on outcomes,
+judge both out of time, side by side.
 
 Snapshots: the out-of-time month is the latest whose 12-month outcome window has passed
-by `as_of`; the model is fitted on the three months before it, so it is judged on people
-and a period it never saw. The artifact is readable JSON with its version, training window,
-data fingerprint, bins, points and metrics.
+by `as_of`; both models are fitted on the three months before it, so they are judged on
+people and a period they never saw. Each artifact is readable JSON with its version,
+training window, data fingerprint, model and metrics; its metrics hold both models' results.
+
+Both models are registered. Neither replaces the champion: the first model ever registered
+(the scorecard of the first training) is champion until `kaimen promote` says otherwise.
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 from kaimen.domain.errors import KaimenError
+from kaimen.domain.scores import BANDS, FACTOR, OFFSET
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.features.summary_build import refresh_summaries
-from kaimen.model import artifact, evaluation
+from kaimen.model import evaluation
 from kaimen.model.binning import CharacteristicSpec
-from kaimen.model.scorecard import Scorecard, fit_scorecard, published_score, raw_score
+from kaimen.model.challenger import Challenger, fit_challenger
+from kaimen.model.scorecard import Scorecard, fit_scorecard, published_score
 from kaimen.scoring.datasets import OUTCOME_MONTHS, add_months, labelled_examples
+from kaimen.scoring.models import ScoringModel, to_json, wrap
 from kaimen.store import audit, model_registry, summary_manifest
 
 TRAINING_SNAPSHOTS = 3
@@ -39,11 +46,25 @@ class NotEnoughHistory(KaimenError):
 
 
 @dataclass(frozen=True)
-class TrainingReport:
+class TrainedModel:
     version: str
+    kind: str
     path: Path
     metrics: dict[str, Any]
     champion: bool
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    """Both models of one training (the scorecard first) and the champion after it."""
+
+    as_of: str
+    out_of_time: str
+    models: tuple[TrainedModel, ...]
+    champion: str | None
+
+    def of_kind(self, kind: str) -> TrainedModel:
+        return next(m for m in self.models if m.kind == kind)
 
 
 def feature_arrays(table: pa.Table) -> dict[str, npt.NDArray[np.float64]]:
@@ -73,19 +94,60 @@ def summary_paths(engine: Engine, lake_root: Path) -> list[Path]:
         return [lake_root / p for p in summary_manifest.paths(store)]
 
 
-def evaluate(card: Scorecard, table: pa.Table) -> dict[str, Any]:
-    """Out-of-time metrics: AUC, KS, Gini and observed bad rate per band."""
+def probability_of_bad(raw: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The bad probability a raw (unclipped) score stands for: the inverse of the scaling."""
+    log_odds_good = (np.asarray(raw, dtype=np.float64) - OFFSET) / FACTOR
+    # 1 / (1 + e^x) without overflow for any x.
+    p: npt.NDArray[np.float64] = np.exp(-np.logaddexp(0.0, log_odds_good))
+    return p
+
+
+class CalibrationRow(evaluation.BandRow):
+    expected_bad_rate: float | None  # None for a band nobody falls in
+
+
+def calibration_by_band(bad: npt.ArrayLike, raw: npt.ArrayLike) -> list[CalibrationRow]:
+    """Per band of the published score: count, observed bad rate and the expected one (the
+    mean probability of bad the model gave the people in the band)."""
+    expected = probability_of_bad(raw)
+    published = published_score(raw)
+    rows: list[CalibrationRow] = []
+    for row, band in zip(evaluation.bad_rate_by_band(bad, published), BANDS, strict=True):
+        inside = (published >= band.low) & (published <= band.high)
+        rows.append(
+            CalibrationRow(
+                band=row["band"],
+                count=row["count"],
+                bad_rate=row["bad_rate"],
+                expected_bad_rate=float(expected[inside].mean()) if row["count"] else None,
+            )
+        )
+    return rows
+
+
+def evaluate(model: ScoringModel, table: pa.Table) -> dict[str, Any]:
+    """AUC, KS and Gini of the published score, and observed against expected bad rate per
+    band (`bad_rate_by_band`)."""
     bad = table.column("bad").to_numpy(zero_copy_only=False).astype(np.int64)
-    scores = published_score(raw_score(card, feature_arrays(table)))
+    raw = model.raw_scores(feature_arrays(table))
+    scores = published_score(raw)
     auc = evaluation.auc(bad, scores)
     return {
         "rows": int(table.num_rows),
         "bad_rate": float(bad.mean()) if len(bad) else 0.0,
+        "expected_bad_rate": float(probability_of_bad(raw).mean()) if len(bad) else 0.0,
         "auc": round(float(auc), 4),
         "ks": round(float(evaluation.ks(bad, scores)), 4),
         "gini": round(float(2 * auc - 1), 4),
-        "bad_rate_by_band": evaluation.bad_rate_by_band(bad, scores),
+        "bad_rate_by_band": calibration_by_band(bad, raw),
     }
+
+
+def _write(path: Path, text: str) -> None:
+    """Write whole or not at all: a reader never sees half an artifact."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
 
 
 def train(
@@ -97,7 +159,7 @@ def train(
     actor: str,
     now: dt.datetime | None = None,
 ) -> TrainingReport:
-    """Train, evaluate out of time, save the artifact and register the model."""
+    """Train both models, evaluate them out of time, save their artifacts, register them."""
     now = now or dt.datetime.now(dt.UTC)
     refresh_summaries(engine, backend, lake_root, now)
     paths = summary_paths(engine, lake_root)
@@ -115,42 +177,99 @@ def train(
     training = pa.concat_tables([labelled_examples(backend, paths, m, as_of) for m in months])
     test = labelled_examples(backend, paths, out_of_time, as_of)
     data_fingerprint = fingerprint(training)
-    version = f"scorecard-{as_of}-{data_fingerprint[:8]}"
     bad = training.column("bad").to_numpy(zero_copy_only=False).astype(np.int64)
-    card = fit_scorecard(
-        feature_arrays(training),
-        bad,
-        specs(),
-        version=version,
-        training={
-            "as_of": as_of,
-            "snapshots": months,
-            "out_of_time": out_of_time,
-            "outcome_months": OUTCOME_MONTHS,
-            "rows": int(training.num_rows),
-            "bad_rate": float(bad.mean()),
-            "data_fingerprint": data_fingerprint,
-        },
-    )
-    metrics = {"training": evaluate(card, training), "out_of_time": evaluate(card, test)}
-    card = dataclasses.replace(card, metrics=metrics)
-    text = artifact.to_json(card)
+    features = feature_arrays(training)
+    facts = {
+        "as_of": as_of,
+        "snapshots": months,
+        "out_of_time": out_of_time,
+        "outcome_months": OUTCOME_MONTHS,
+        "rows": int(training.num_rows),
+        "bad_rate": float(bad.mean()),
+        "data_fingerprint": data_fingerprint,
+    }
+    fitted: list[Scorecard | Challenger] = [
+        fit_scorecard(
+            features,
+            bad,
+            specs(),
+            version=f"scorecard-{as_of}-{data_fingerprint[:8]}",
+            training=facts,
+        ),
+        fit_challenger(
+            features,
+            bad,
+            specs(),
+            version=f"lightgbm-{as_of}-{data_fingerprint[:8]}",
+            training=facts,
+            # A person is in up to three snapshots: keep them within one validation fold.
+            groups=training.column("person_id").to_numpy(zero_copy_only=False),
+        ),
+    ]
+    metrics = {
+        m.version: {"training": evaluate(wrap(m), training), "out_of_time": evaluate(wrap(m), test)}
+        for m in fitted
+    }
+    comparison = {
+        "out_of_time": out_of_time,
+        "models": [
+            {
+                "version": m.version,
+                "kind": wrap(m).kind,
+                **{k: metrics[m.version]["out_of_time"][k] for k in ("auc", "ks", "gini")},
+            }
+            for m in fitted
+        ],
+    }
+    for version in metrics:
+        metrics[version]["comparison"] = comparison
+    fitted = [dataclasses.replace(m, metrics=metrics[m.version]) for m in fitted]
+
     models_dir.mkdir(parents=True, exist_ok=True)
-    path = models_dir / f"{version}.json"
-    path.write_text(text)
-    sha256 = hashlib.sha256(text.encode()).hexdigest()
     with engine.begin() as store:
-        existing = model_registry.get(store, version)
-        if existing is None:
+        for model in fitted:
+            text = to_json(model)
+            sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            path = models_dir / f"{model.version}.json"
+            existing = model_registry.get(store, model.version)
+            if existing is not None:
+                # Trained before on the same data: the registered artifact stands. Only a
+                # lost file is put back, and only with the exact registered bytes.
+                if not Path(existing.path).exists() and existing.sha256 == sha256:
+                    _write(Path(existing.path), text)
+                continue
+            _write(path, text)
+            kind = wrap(model).kind
             model_registry.register(
                 store,
                 model_registry.ModelRecord(
-                    version, "scorecard", str(path), sha256, now, as_of, metrics, False
+                    model.version,
+                    kind,
+                    str(path),
+                    sha256,
+                    now,
+                    as_of,
+                    metrics[model.version],
+                    False,
                 ),
             )
             audit.append(
-                store, actor, "model.trained", subject=version, details={"as_of": as_of}, now=now
+                store,
+                actor,
+                "model.trained",
+                subject=model.version,
+                details={"as_of": as_of, "kind": kind},
+                now=now,
             )
-        record = model_registry.get(store, version)
-    assert record is not None
-    return TrainingReport(version, path, metrics, record.champion)
+        records = [model_registry.get(store, m.version) for m in fitted]
+        champion = model_registry.champion(store)
+    return TrainingReport(
+        as_of,
+        out_of_time,
+        tuple(
+            TrainedModel(r.version, r.kind, Path(r.path), r.metrics, r.champion)
+            for r in records
+            if r is not None
+        ),
+        champion.version if champion else None,
+    )

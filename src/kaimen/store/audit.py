@@ -9,14 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.errors import AuditChainBroken
 from kaimen.store.tables import audit_log
+
+T = TypeVar("T")
 
 GENESIS = "0" * 64
 
@@ -111,3 +113,16 @@ def is_chain_conflict(error: IntegrityError) -> bool:
     """True when an insert failed because another append took the same place in the chain."""
     text = str(error.orig).lower()
     return "audit_log" in text or "prev_hash" in text or "pk_audit_log" in text
+
+
+def audited_transaction(engine: Engine, work: Callable[[Connection], T], attempts: int = 5) -> T:
+    """Run `work` in a transaction that appends to the audit log, retrying it whole when a
+    concurrent writer took the same audit slot (the unique `prev_hash`)."""
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as connection:
+                return work(connection)
+        except IntegrityError as error:
+            if attempt == attempts - 1 or "prev_hash" not in str(error).lower():
+                raise
+    raise AssertionError("unreachable")

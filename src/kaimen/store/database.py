@@ -35,7 +35,10 @@ def connect(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql+psycopg://"):
-        return create_engine(url, pool_pre_ping=True)
+        # The API serves up to ~40 requests at once (AnyIO's thread pool), each holding a
+        # connection for a moment; a pool smaller than that opens and closes a PostgreSQL
+        # backend per request under load (measured: 273 per 1,000 decisions at 5 + 10).
+        return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
     raise ConfigurationError(
         f"unsupported database URL scheme {url.split(':', 1)[0]!r}: "
         "use sqlite:///PATH or postgresql+psycopg://..."

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
 from kaimen.store.tables import ingest_batches, lake_files
 
@@ -99,3 +99,21 @@ def totals(connection: Connection) -> tuple[int, int]:
         select(func.count(), func.coalesce(func.sum(lake_files.c.rows), 0))
     ).one()
     return int(row[0]), int(row[1])
+
+
+def listed(connection: Connection) -> list[tuple[int, str, str]]:
+    """(file_id, month, path) of every file in the lake, oldest first."""
+    query = select(lake_files.c.file_id, lake_files.c.month, lake_files.c.path).order_by(
+        lake_files.c.file_id
+    )
+    return [(r.file_id, r.month, r.path) for r in connection.execute(query)]
+
+
+def replace_file(connection: Connection, file_id: int, replacement: FileRecord) -> None:
+    """Point a listed file at its rewritten copy, in the caller's transaction. The id stays,
+    so what refers to the file (the summaries covering it) still does."""
+    connection.execute(
+        update(lake_files)
+        .where(lake_files.c.file_id == file_id)
+        .values(path=replacement.path, rows=replacement.rows, sha256=replacement.sha256)
+    )

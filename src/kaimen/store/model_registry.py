@@ -1,4 +1,9 @@
-"""The model registry: every trained model, its artifact, metrics, and which is champion."""
+"""The model registry: every trained model, its artifact, metrics, and which is champion.
+
+There is one champion across kinds: the model `kaimen score` uses. The first model ever
+registered becomes champion; later ones are challengers until promoted explicitly. The
+database enforces "at most one" with a partial unique index (`uq_models_one_champion`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from kaimen.store.tables import models
+
+KINDS = ("scorecard", "lightgbm")
 
 
 @dataclass(frozen=True)
@@ -37,11 +44,19 @@ def _record(row: Any) -> ModelRecord:
     )
 
 
-def register(connection: Connection, record: ModelRecord) -> None:
-    """Add a model; the first of its kind becomes champion."""
-    has_champion = connection.execute(
-        select(models.c.version).where(models.c.kind == record.kind, models.c.champion == 1)
-    ).first()
+def register(connection: Connection, record: ModelRecord) -> bool:
+    """Add a model; it becomes champion only when there is none yet. Returns whether it did.
+
+    `record.champion` asks for it to be champion, which is refused (ValueError) when another
+    model already is: a new model never silently replaces the champion; see `promote`.
+    """
+    if record.kind not in KINDS:
+        raise ValueError(f"unknown model kind {record.kind!r}; known: {', '.join(KINDS)}")
+    current = champion(connection)
+    if record.champion and current is not None:
+        raise ValueError(
+            f"{current.version} is the champion; register {record.version} and promote it"
+        )
     connection.execute(
         insert(models).values(
             version=record.version,
@@ -51,9 +66,10 @@ def register(connection: Connection, record: ModelRecord) -> None:
             trained_at=record.trained_at,
             as_of=record.as_of,
             metrics=json.dumps(record.metrics, sort_keys=True),
-            champion=int(record.champion or has_champion is None),
+            champion=int(current is None),
         )
     )
+    return current is None
 
 
 def get(connection: Connection, version: str) -> ModelRecord | None:
@@ -61,17 +77,25 @@ def get(connection: Connection, version: str) -> ModelRecord | None:
     return _record(row) if row else None
 
 
-def champion(connection: Connection, kind: str = "scorecard") -> ModelRecord | None:
-    row = connection.execute(
-        select(models).where(models.c.kind == kind, models.c.champion == 1)
-    ).first()
+def champion(connection: Connection) -> ModelRecord | None:
+    """The model scores are published with, of whatever kind."""
+    row = connection.execute(select(models).where(models.c.champion == 1)).first()
     return _record(row) if row else None
 
 
+def every(connection: Connection) -> list[ModelRecord]:
+    """All registered models, oldest first."""
+    query = select(models).order_by(models.c.trained_at, models.c.version)
+    return [_record(row) for row in connection.execute(query)]
+
+
 def promote(connection: Connection, version: str) -> None:
-    """Make `version` the champion of its kind (and no other)."""
-    record = get(connection, version)
-    if record is None:
+    """Make `version` the one champion, in the caller's transaction. KeyError if unknown.
+
+    Two promotions racing each clear the old champion and set their own; the unique index
+    makes the second commit fail instead of leaving two champions.
+    """
+    if get(connection, version) is None:
         raise KeyError(version)
-    connection.execute(update(models).where(models.c.kind == record.kind).values(champion=0))
+    connection.execute(update(models).where(models.c.champion == 1).values(champion=0))
     connection.execute(update(models).where(models.c.version == version).values(champion=1))

@@ -101,3 +101,57 @@ def active_birth_dates(connection: Connection) -> pa.Table:
     return pa.table(
         {"person_id": pa.array(ids, pa.string()), "birth_date": pa.array(births, pa.date32())}
     )
+
+
+def status_of(connection: Connection, person_id: str, lock: bool = False) -> str | None:
+    """'active' or 'opted_out', or None for someone never enrolled. With `lock`, the row is
+    locked for update until the transaction ends (PostgreSQL; SQLite has one writer anyway)."""
+    query = select(people.c.status).where(people.c.person_id == person_id)
+    if lock:
+        query = query.with_for_update()
+    return connection.execute(query).scalar_one_or_none()
+
+
+def event_subjects(connection: Connection) -> pa.Table:
+    """person_id, birth_date and status of everyone ever enrolled, as Arrow, so the event rules
+    can tell someone unknown from someone who opted out (whose birth date is gone)."""
+    rows = connection.execute(select(people.c.person_id, people.c.birth_date, people.c.status))
+    ids: list[str] = []
+    births: list[dt.date | None] = []
+    statuses: list[str] = []
+    for person_id, birth, status in rows:
+        ids.append(person_id)
+        births.append(birth)
+        statuses.append(status)
+    return pa.table(
+        {
+            "person_id": pa.array(ids, pa.string()),
+            "birth_date": pa.array(births, pa.date32()),
+            "status": pa.array(statuses, pa.string()),
+        }
+    )
+
+
+def opted_out_among(connection: Connection, person_ids: Sequence[str]) -> set[str]:
+    """Which of `person_ids` have opted out, reading their rows with a shared lock.
+
+    Called in the transaction that stores their events: an opt-out locks the person's row
+    before deleting anything, so either it waits for this transaction (and then deletes what
+    it stored) or this one waits for it (and then sees the new status).
+    """
+    found: set[str] = set()
+    for start in range(0, len(person_ids), LOOKUP_CHUNK):
+        chunk = list(person_ids[start : start + LOOKUP_CHUNK])
+        rows = connection.execute(
+            select(people.c.person_id, people.c.status)
+            .where(people.c.person_id.in_(chunk))
+            .with_for_update(read=True)
+        )
+        found.update(r.person_id for r in rows if r.status != "active")
+    return found
+
+
+def opted_out_ids(connection: Connection) -> list[str]:
+    """Everyone who opted out (few, next to those enrolled)."""
+    query = select(people.c.person_id).where(people.c.status == "opted_out")
+    return list(connection.execute(query).scalars())

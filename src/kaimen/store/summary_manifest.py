@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from kaimen.store.tables import lake_files, summarised_lake_files, summary_files
 
@@ -40,3 +40,20 @@ def paths(connection: Connection) -> list[str]:
     """Every summary file, relative to the lake root."""
     query = select(summary_files.c.path).order_by(summary_files.c.summary_file_id)
     return [r.path for r in connection.execute(query)]
+
+
+def listed(connection: Connection) -> list[tuple[int, str]]:
+    """(summary_file_id, path) of every summary file, oldest first."""
+    query = select(summary_files.c.summary_file_id, summary_files.c.path).order_by(
+        summary_files.c.summary_file_id
+    )
+    return [(r.summary_file_id, r.path) for r in connection.execute(query)]
+
+
+def replace(connection: Connection, summary_file_id: int, path: str, rows: int) -> None:
+    """Point a summary file at its rewritten copy, in the caller's transaction."""
+    connection.execute(
+        update(summary_files)
+        .where(summary_files.c.summary_file_id == summary_file_id)
+        .values(path=path, rows=rows)
+    )

@@ -8,12 +8,14 @@ from sqlalchemy import (
     Column,
     Date,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from kaimen.store.types import UTCDateTime
@@ -32,10 +34,17 @@ people = Table(
     metadata,
     Column("person_id", String(64), primary_key=True),
     # The only fact kept from the ID number's content: events before birth are impossible.
-    Column("birth_date", Date, nullable=False),
+    # Removed when the person opts out (the row stays: the audit log names the pseudonym).
+    Column("birth_date", Date, nullable=True),
     Column("enrolled_at", UTCDateTime, nullable=False),
     Column("status", String(16), nullable=False, server_default="active"),
     CheckConstraint("status IN ('active', 'opted_out')", name="status"),
+    # An active person has a birth date; one who opted out keeps none.
+    CheckConstraint(
+        "(status = 'active' AND birth_date IS NOT NULL)"
+        " OR (status = 'opted_out' AND birth_date IS NULL)",
+        name="birth_date_only_while_active",
+    ),
 )
 
 identities = Table(
@@ -137,6 +146,15 @@ models = Table(
     Column("champion", Integer, nullable=False, server_default="0"),
     CheckConstraint("kind IN ('scorecard', 'lightgbm')", name="kind"),
     CheckConstraint("champion IN (0, 1)", name="champion"),
+    # One champion across kinds: a partial unique index, which SQLite and PostgreSQL both
+    # enforce, admits any number of rows with champion 0 and at most one with champion 1.
+    Index(
+        "uq_models_one_champion",
+        "champion",
+        unique=True,
+        sqlite_where=text("champion = 1"),
+        postgresql_where=text("champion = 1"),
+    ),
 )
 
 score_snapshots = Table(
@@ -193,4 +211,93 @@ audit_log = Table(
     # A chain cannot fork: each row's predecessor hash is used once.
     Column("prev_hash", String(64), nullable=False, unique=True),
     Column("row_hash", String(64), nullable=False, unique=True),
+)
+
+# Partners (lenders, rental firms, hotels) and their API keys. A key is shown once; only the
+# SHA-256 of its secret part is kept, and a revoked key stops working at once.
+partners = Table(
+    "partners",
+    metadata,
+    Column("partner_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("partner_id", String(64), ForeignKey("partners.partner_id"), nullable=False, index=True),
+    Column("secret_hash", String(64), nullable=False),
+    # Sorted, comma-separated: decisions, events, feedback, reports.
+    Column("scopes", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# A person's consent for one partner and one purpose. Live while not revoked and not expired;
+# checked at the moment of use. Rows are never updated except to set revoked_at.
+consents = Table(
+    "consents",
+    metadata,
+    Column("consent_id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    Column("partner_id", String(64), ForeignKey("partners.partner_id"), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    # For a decision consent: the partner may also see the score itself.
+    Column("share_score", Integer, nullable=False, server_default="0"),
+    Column("granted_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    CheckConstraint("purpose IN ('decision', 'report', 'feedback')", name="purpose"),
+    CheckConstraint("share_score IN (0, 1)", name="share_score"),
+)
+
+# Every read of a person's data by anyone but the person: who, when, why, what was disclosed.
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("access_id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    Column("accessed_at", UTCDateTime, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("purpose", String(240), nullable=False),
+    Column("what", String(16), nullable=False),
+    Column("disclosed", Text, nullable=False),
+)
+
+offers = Table(
+    "offers",
+    metadata,
+    Column("offer_id", Integer, primary_key=True, autoincrement=True),
+    Column("partner_id", String(64), ForeignKey("partners.partner_id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("purpose", String(200), nullable=False),
+    Column("min_score", Integer, nullable=False),
+    Column("min_band", String(16), nullable=True),
+    # Dimension -> minimum 0-100 sub-score, JSON.
+    Column("min_dimensions", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("withdrawn_at", UTCDateTime, nullable=True),
+    CheckConstraint("min_score BETWEEN 350 AND 950", name="min_score"),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("decision_id", String(36), primary_key=True),
+    Column("partner_id", String(64), ForeignKey("partners.partner_id"), nullable=False, index=True),
+    Column("offer_id", Integer, ForeignKey("offers.offer_id"), nullable=False),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Column("month", String(7), nullable=True),
+    Column("model_version", String(64), nullable=True),
+    Column("approved", Integer, nullable=False),
+    # Empty when the person has no score (a thin file): declined, nothing to compare.
+    Column("score", Integer, nullable=True),
+    Column("points_short", Integer, nullable=True),
+    Column("reasons", Text, nullable=False),
+    Column("score_shared", Integer, nullable=False),
+    CheckConstraint("approved IN (0, 1)", name="approved"),
+    CheckConstraint("score_shared IN (0, 1)", name="score_shared"),
 )

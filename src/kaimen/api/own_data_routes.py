@@ -1,0 +1,176 @@
+"""Own data (the person's own token only): export everything held about me, and leave."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from kaimen.api import problems
+from kaimen.api.auth import Caller, require_person
+from kaimen.sharing import own_data
+from kaimen.store import audit
+
+router = APIRouter()
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": problems.Problem, "description": "missing or unknown credentials"},
+    403: {"model": problems.Problem, "description": "only the person, with their own token"},
+}
+Person = Annotated[Caller, Depends(require_person)]
+
+
+class ExportPerson(BaseModel):
+    person_id: str
+    enrolled_at: str
+    birth_date: str
+    status: str
+    phone: str
+    national_id: str
+
+
+class ExportScore(BaseModel):
+    month: str
+    model_version: str
+    published_at: str
+    score: int | None = Field(description="empty for a thin file")
+    band: str | None
+    thin_file: bool
+    dimensions: dict[str, int | None]
+    reasons: list[dict[str, Any]]
+    points: dict[str, int] = Field(description="points per characteristic")
+
+
+class ExportConsent(BaseModel):
+    consent_id: int
+    partner_id: str
+    purpose: str
+    share_score: bool
+    granted_at: str
+    expires_at: str | None
+    revoked_at: str | None
+    state: Literal["live", "expired", "revoked"]
+
+
+class ExportAccess(BaseModel):
+    accessed_at: str
+    actor: str
+    purpose: str
+    what: str
+    disclosed: dict[str, Any]
+
+
+class ExportDecision(BaseModel):
+    decision_id: str
+    partner_id: str
+    offer_id: int
+    decided_at: str
+    month: str | None
+    model_version: str | None
+    approved: bool
+    score: int | None
+    points_short: int | None
+    reasons: list[dict[str, Any]]
+    score_shared: bool
+
+
+class ExportOut(BaseModel):
+    """Everything kaimen holds about the person. Events keep every field they were reported
+    with, `source` naming who reported them; times are ISO 8601 in UTC, amounts exact text."""
+
+    format: str = Field(description=f"'{own_data.FORMAT}'")
+    exported_at: str
+    person: ExportPerson
+    # Free-form per event: which fields an event has depends on its kind (see the catalogue).
+    events: list[dict[str, Any]] = Field(description="in the lake, oldest first")
+    events_received_not_yet_in_lake: list[dict[str, Any]]
+    scores: list[ExportScore] = Field(description="every published snapshot, every model")
+    consents: list[ExportConsent]
+    access_log: list[ExportAccess] = Field(description="who read my data, newest first")
+    decisions: list[ExportDecision] = Field(description="partners' decisions about me")
+
+
+class OptOutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    confirm: Literal[True] = Field(description="must be true: opting out cannot be undone")
+
+
+class OptOutOut(BaseModel):
+    person_id: str
+    status: Literal["opted_out"]
+    rows_removed: dict[str, int] = Field(description="rows deleted per table")
+    lake_events_removed: int
+    lake_files_rewritten: int
+    friend_links_cut: int = Field(description="others' friend links to me, emptied")
+    inbox_links_redacted: int = Field(description="the same in sealed inbox records")
+    inbox_links_dropped: int = Field(description="others' unsealed friend links to me")
+    summary_rows_removed: int
+    summary_files_rewritten: int
+
+
+@router.get(
+    "/v1/me/export",
+    response_model=ExportOut,
+    tags=["me"],
+    responses=ERRORS,
+    summary="Everything held about me, as one JSON document (the person)",
+)
+async def get_export(request: Request, me: Person) -> ExportOut:
+    state = request.app.state
+    person_id = me.person_id or ""
+
+    def work() -> dict[str, Any]:
+        document = own_data.export(state.engine, state.vault, state.lake_root, person_id)
+        with state.engine.begin() as store:
+            audit.append(store, me.actor, "person.exported", subject=person_id)
+        return document
+
+    try:
+        document = await run_in_threadpool(work)
+    except own_data.AlreadyOptedOut as error:
+        # Their token was deleted with everything else; this only races an opt-out.
+        raise HTTPException(401, str(error)) from error
+    return ExportOut.model_validate(document)
+
+
+@router.post(
+    "/v1/me/opt-out",
+    response_model=OptOutOut,
+    tags=["me"],
+    responses={
+        **ERRORS,
+        409: {"model": problems.Problem, "description": "already opted out"},
+        422: {"model": problems.Problem, "description": "not confirmed; nothing removed"},
+    },
+    summary="Leave kaimen: remove all my data and stop scoring me, for good (the person)",
+)
+async def post_opt_out(body: OptOutIn, request: Request, me: Person) -> OptOutOut:
+    """Deletes my identities, tokens (this one too), consents, access log, decisions, scores
+    and events, in the store and in the lake; the audit log keeps that it happened, under my
+    pseudonymous id. Events sent about me afterwards are refused."""
+    state = request.app.state
+    try:
+        report = await run_in_threadpool(
+            own_data.opt_out,
+            state.engine,
+            state.lake_root,
+            me.person_id or "",
+            me.actor,
+            dt.datetime.now(dt.UTC),
+        )
+    except own_data.AlreadyOptedOut as error:
+        raise HTTPException(409, str(error)) from error
+    return OptOutOut(
+        person_id=report.person_id,
+        status="opted_out",
+        rows_removed=report.rows_removed,
+        lake_events_removed=report.lake_events_removed,
+        lake_files_rewritten=report.lake_files_rewritten,
+        friend_links_cut=report.friend_links_cut,
+        inbox_links_redacted=report.inbox_links_redacted,
+        inbox_links_dropped=report.inbox_links_dropped,
+        summary_rows_removed=report.summary_rows_removed,
+        summary_files_rewritten=report.summary_files_rewritten,
+    )

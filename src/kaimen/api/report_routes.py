@@ -1,0 +1,307 @@
+"""Risk reports (partner, scope `reports`; the person's own copy) and partner feedback
+(partner, scope `feedback`), both under the person's consent; and the helpers that let
+`POST /v1/events` admit partners with scope `events`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from kaimen.api import problems
+from kaimen.api.auth import Authorization, Caller, identify, require_partner, require_person
+from kaimen.domain.events import IDENTIFIER_PATTERN, MAX_AMOUNT
+from kaimen.ingest.inbox_ingest import accept_events
+from kaimen.ingest.pipeline import IngestReport
+from kaimen.sharing import deciding, feedback, reports
+
+router = APIRouter()
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": problems.Problem, "description": "missing or unknown credentials"},
+    403: {"model": problems.Problem, "description": "this caller may not use this endpoint"},
+    422: {"model": problems.Problem, "description": "invalid input; nothing stored"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {
+        "model": problems.Problem,
+        "description": "no such person, or no live consent for this use (the same answer)",
+    }
+}
+NOTHING_PUBLISHED: dict[int | str, dict[str, Any]] = {
+    409: {"model": problems.Problem, "description": "no month has been published yet"}
+}
+# Anchored: a pattern alone only has to match somewhere in the text.
+IDENTIFIER = f"^{IDENTIFIER_PATTERN}$"
+PersonId = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENTIFIER)]
+Reference = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=IDENTIFIER,
+        description="your own id for the transaction; a resend with it is a duplicate",
+    ),
+]
+Purpose = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=reports.MAX_PURPOSE),
+    Field(description="why you ask, in your words; shown to the person in their access log"),
+]
+Amount = Annotated[
+    Decimal, Field(gt=0, le=MAX_AMOUNT, decimal_places=2, description="at most 2 decimals")
+]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. CNY")]
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    person_id: PersonId
+    purpose: Purpose
+
+
+class StandingOut(BaseModel):
+    status: Literal["scored", "thin_file", "not_scored"]
+    band: str | None = Field(description="from the latest published score; none unless scored")
+    month: str | None = Field(description="the month of that score")
+    note: str | None = Field(description="why there is no band, in plain words")
+
+
+class OnTimeOut(BaseModel):
+    on_time: int
+    late: int
+    defaulted: int
+    due: int = Field(description="rent and utility payments due in the last 12 months")
+    on_time_rate: float | None = Field(description="on_time / due; empty when none was due")
+
+
+class DelinquenciesOut(BaseModel):
+    defaults_12m: int
+    late_90_12m: int = Field(description="repayments paid 90 or more days late")
+    unpaid_rentals_12m: int
+    unpaid_fines: int = Field(description="fines issued and not paid, all time")
+    open_judgments: int = Field(description="entered and not satisfied or overturned")
+    total: int
+    definition: str = reports.DEFINITION
+
+
+class ReportOut(BaseModel):
+    report_id: str
+    person_id: str
+    purpose: str | None = Field(description="what it was issued for; empty on your own copy")
+    as_of: str = Field(description="the latest published month; figures are as known then")
+    issued_at: dt.datetime
+    standing: StandingOut
+    rent_and_utilities: OnTimeOut = Field(description="over the 12 months ending with as_of")
+    open_delinquencies: DelinquenciesOut
+    court_list: None = Field(description="always empty until court lists are checked")
+    court_list_note: str
+
+
+class RentalFeedbackIn(BaseModel):
+    """How a rental with the person ended."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["rental"]
+    person_id: PersonId
+    reference: Reference
+    outcome: Literal["returned", "returned_late", "damaged_paid", "damaged_unpaid"]
+    # Spelled out for the schema; a test holds them equal to the catalogue's.
+    item: Literal["bike", "car", "hotel_room", "umbrella", "power_bank"]
+    deposit: Literal["waived", "paid"]
+    occurred_at: AwareDatetime = Field(description="when it ended, with a UTC offset")
+    amount: Amount | None = None
+    currency: Currency | None = None
+
+
+class LoanFeedbackIn(BaseModel):
+    """How a loan instalment with the person ended."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["loan"]
+    person_id: PersonId
+    reference: Reference
+    outcome: Literal["repaid", "defaulted"]
+    amount: Amount
+    currency: Currency
+    due_date: dt.date
+    paid_date: dt.date | None = Field(default=None, description="required when repaid")
+    occurred_at: AwareDatetime
+
+
+FeedbackIn = Annotated[RentalFeedbackIn | LoanFeedbackIn, Body(discriminator="kind")]
+
+
+class FeedbackOut(BaseModel):
+    event_id: str = Field(description="your reference")
+    source: str = Field(description="your partner id: feedback is always in your name")
+    kind: str = Field(description="the catalogue event it became")
+    received: Literal["new", "duplicate"]
+    event: dict[str, str] = Field(description="the catalogue event's fields, as submitted")
+    note: str = "counts in the person's score from the first month run after it is sealed"
+
+
+def _report_out(report: reports.Report) -> ReportOut:
+    return ReportOut.model_validate(asdict(report))
+
+
+def _reporting_call(call: Callable[..., reports.Report], *args: Any) -> reports.Report:
+    try:
+        result = call(*args)
+    except deciding.PersonNotFound as error:
+        raise HTTPException(404, deciding.NOT_FOUND) from error
+    except reports.NothingPublished as error:
+        raise HTTPException(409, str(error)) from error
+    except reports.ReportRejected as error:
+        raise HTTPException(422, str(error)) from error
+    return result
+
+
+@router.post(
+    "/v1/reports",
+    response_model=ReportOut,
+    tags=["reports"],
+    responses={**ERRORS, **NOT_FOUND, **NOTHING_PUBLISHED},
+    summary="A risk report on a person (partner, scope reports, the person's consent)",
+)
+async def post_report(
+    body: ReportIn,
+    request: Request,
+    caller: Annotated[Caller, Depends(require_partner("reports"))],
+) -> ReportOut:
+    """Band, on-time rate of rent and utilities, open delinquencies, as of the latest
+    published month. Without the person's live consent for `report` to you, the answer is
+    the same 404 as for an unknown person and nothing is read. Each report is in the
+    person's access log with its purpose and everything it showed; nothing else is kept."""
+    report = await run_in_threadpool(
+        _reporting_call,
+        reports.issue_report,
+        request.app.state.engine,
+        request.app.state.lake_root,
+        caller.partner_id or "",
+        body.person_id,
+        body.purpose,
+        caller.actor,
+    )
+    return _report_out(report)
+
+
+@router.get(
+    "/v1/me/report",
+    response_model=ReportOut,
+    tags=["me"],
+    responses={
+        **ERRORS,
+        403: {"model": problems.Problem, "description": "only the person, with their own token"},
+        **NOTHING_PUBLISHED,
+    },
+    summary="Your own risk report: exactly what a partner would be shown",
+)
+async def get_my_report(
+    request: Request, caller: Annotated[Caller, Depends(require_person)]
+) -> ReportOut:
+    """Not logged: it is yours."""
+    report = await run_in_threadpool(
+        _reporting_call,
+        reports.own_report,
+        request.app.state.engine,
+        request.app.state.lake_root,
+        caller.person_id or "",
+    )
+    return _report_out(report)
+
+
+def _feedback_of(body: RentalFeedbackIn | LoanFeedbackIn) -> feedback.Feedback:
+    if isinstance(body, RentalFeedbackIn):
+        return feedback.RentalFeedback(
+            body.person_id,
+            body.reference,
+            body.outcome,
+            body.item,
+            body.deposit,
+            body.occurred_at,
+            body.amount,
+            body.currency,
+        )
+    return feedback.LoanFeedback(
+        body.person_id,
+        body.reference,
+        body.outcome,
+        body.amount,
+        body.currency,
+        body.due_date,
+        body.occurred_at,
+        body.paid_date,
+    )
+
+
+@router.post(
+    "/v1/feedback",
+    response_model=FeedbackOut,
+    status_code=202,
+    tags=["feedback"],
+    responses={**ERRORS, **NOT_FOUND},
+    summary="Report how a rental or loan with a person ended (partner, scope feedback, consent)",
+)
+async def post_feedback(
+    body: FeedbackIn,
+    request: Request,
+    caller: Annotated[Caller, Depends(require_partner("feedback"))],
+) -> FeedbackOut:
+    """Becomes a catalogue event in your name (source: your partner id, event id: your
+    reference), received into the inbox and counted once sealed. Sending it again is a
+    duplicate; the same reference with other content is refused. Without the person's live
+    consent for `feedback` to you: the same 404 as for an unknown person, nothing stored."""
+    try:
+        submitted = await run_in_threadpool(
+            feedback.submit,
+            request.app.state.engine,
+            request.app.state.lake_root,
+            caller.partner_id or "",
+            _feedback_of(body),
+            caller.actor,
+        )
+    except deciding.PersonNotFound as error:
+        raise HTTPException(404, deciding.NOT_FOUND) from error
+    event = {k: v for k, v in submitted.event.items() if v is not None}
+    return FeedbackOut(
+        event_id=event["event_id"],
+        source=event["source"],
+        kind=event["kind"],
+        received="new" if submitted.new else "duplicate",
+        event=event,
+    )
+
+
+# -- POST /v1/events for partners (the route itself is in app.py) ------------------------
+def require_event_sender(request: Request, authorization: Authorization = None) -> Caller:
+    """The admin, or a partner whose key carries scope `events`; 401 / 403 otherwise."""
+    caller = identify(request, authorization)
+    if caller.kind == "admin":
+        return caller
+    if caller.kind == "partner" and "events" in caller.scopes:
+        return caller
+    if caller.kind == "partner":
+        raise HTTPException(403, "this API key lacks the 'events' scope")
+    raise HTTPException(403, "only the admin or a partner's key with scope 'events' may do this")
+
+
+def accept_events_from(
+    request: Request, caller: Caller, records: list[dict[str, str | None]]
+) -> IngestReport:
+    """Accept a batch from the admin as it is, or from a partner under feedback consent and
+    in its own name only (see `feedback.accept_partner_events`). Blocking: run it in a
+    thread."""
+    engine, lake_root = request.app.state.engine, request.app.state.lake_root
+    if caller.kind == "admin":
+        return accept_events(engine, lake_root, records, caller.actor)
+    if caller.kind != "partner" or caller.partner_id is None:
+        raise HTTPException(403, "only the admin or a partner may send events")
+    return feedback.accept_partner_events(
+        engine, lake_root, caller.partner_id, records, caller.actor
+    )

@@ -1,0 +1,204 @@
+"""Partner feedback: a partner reports how a rental or a loan with a person ended.
+
+Feedback becomes an ordinary catalogue event with the partner as its source and the
+partner's own reference as its event id, and goes through the HTTP inbox like any other
+event: validated by the same rules, all or nothing, and counted in the score once sealed.
+A resend with the same content is a duplicate, never a second event. The partner needs the
+person's live `feedback` consent; without it the answer is the same as for an unknown person
+and nothing is stored. Partners sending raw events (scope `events`) meet the same rules:
+their own source only, and only about people who consented to their feedback.
+
+Mapping onto the catalogue:
+
+- rental `returned` / `returned_late` / `damaged_paid` / `damaged_unpaid` -> `rental` with
+  outcome `returned` / `late` / `damaged` / `unpaid` (damage paid for is still damage; damage
+  left unpaid is an unpaid rental);
+- loan `repaid` -> `loan_repayment` with status `on_time` when paid by the due date and
+  `late` after it (the catalogue refuses an `on_time` paid after its due date); `defaulted`
+  -> status `defaulted`, with no paid date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import Connection, Engine, or_, select
+
+from kaimen.domain.errors import BatchRejected, RowError
+from kaimen.domain.events import FIELDS
+from kaimen.ingest.inbox_ingest import accept_events
+from kaimen.ingest.pipeline import IngestReport
+from kaimen.sharing.deciding import NOT_FOUND, PersonNotFound
+from kaimen.store import consents
+from kaimen.store.tables import consents as consent_rows
+from kaimen.store.tables import people
+
+RentalOutcome = Literal["returned", "returned_late", "damaged_paid", "damaged_unpaid"]
+LoanOutcome = Literal["repaid", "defaulted"]
+RENTAL_OUTCOMES: dict[str, str] = {
+    "returned": "returned",
+    "returned_late": "late",
+    "damaged_paid": "damaged",
+    "damaged_unpaid": "unpaid",
+}
+# Kinds a partner may not send: a friend link is the person's own act, and checking its
+# friend_id would tell the partner whether someone else is enrolled.
+PERSONAL_KINDS = ("friend_link",)
+CONSENT_CHUNK = 2_000
+
+
+@dataclass(frozen=True)
+class RentalFeedback:
+    person_id: str
+    reference: str
+    outcome: RentalOutcome
+    item: str
+    deposit: str
+    occurred_at: dt.datetime
+    amount: Decimal | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class LoanFeedback:
+    person_id: str
+    reference: str
+    outcome: LoanOutcome
+    amount: Decimal
+    currency: str
+    due_date: dt.date
+    occurred_at: dt.datetime
+    paid_date: dt.date | None = None
+
+
+Feedback = RentalFeedback | LoanFeedback
+
+
+@dataclass(frozen=True)
+class Submitted:
+    event: dict[str, str | None]  # the catalogue event, as submitted to the inbox
+    new: bool  # False: the same event was already received (a resend)
+
+
+def _rejected(field: str, reason: str) -> BatchRejected:
+    return BatchRejected([RowError(1, field, reason)], "feedback")
+
+
+def event_of(partner_id: str, feedback: Feedback) -> dict[str, str | None]:
+    """The catalogue event a piece of feedback stands for; raises BatchRejected if it is
+    inconsistent (the catalogue's own rules are applied when it is submitted)."""
+    if feedback.occurred_at.tzinfo is None:
+        raise _rejected("occurred_at", "needs a UTC offset")
+    record: dict[str, str | None] = dict.fromkeys(FIELDS)
+    record |= {
+        "source": partner_id,
+        "event_id": feedback.reference,
+        "person_id": feedback.person_id,
+        "occurred_at": feedback.occurred_at.isoformat(),
+        "partner": partner_id,
+    }
+    if isinstance(feedback, RentalFeedback):
+        if (feedback.amount is None) != (feedback.currency is None):
+            raise _rejected("amount", "give amount and currency together, or neither")
+        return record | {
+            "kind": "rental",
+            "item": feedback.item,
+            "deposit": feedback.deposit,
+            "outcome": RENTAL_OUTCOMES[feedback.outcome],
+            "amount": None if feedback.amount is None else format(feedback.amount, "f"),
+            "currency": feedback.currency,
+        }
+    if feedback.outcome == "repaid":
+        if feedback.paid_date is None:
+            raise _rejected("paid_date", "required when the loan was repaid")
+        status = "on_time" if feedback.paid_date <= feedback.due_date else "late"
+    else:
+        if feedback.paid_date is not None:
+            raise _rejected("paid_date", "must be empty when the loan defaulted")
+        status = "defaulted"
+    return record | {
+        "kind": "loan_repayment",
+        "amount": format(feedback.amount, "f"),
+        "currency": feedback.currency,
+        "due_date": feedback.due_date.isoformat(),
+        "paid_date": None if feedback.paid_date is None else feedback.paid_date.isoformat(),
+        "status": status,
+    }
+
+
+def submit(
+    engine: Engine,
+    lake_root: Path,
+    partner_id: str,
+    feedback: Feedback,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> Submitted:
+    """Put the feedback in the inbox as the partner's event; PersonNotFound without consent."""
+    now = now or dt.datetime.now(dt.UTC)
+    event = event_of(partner_id, feedback)  # inconsistent input is refused before anything
+    with engine.connect() as store:
+        consented = consents.live(store, feedback.person_id, partner_id, "feedback", now)
+    # Checked just before the inbox transaction (which the inbox owns): a revocation that
+    # commits in between is ordered after this feedback, as if it had come a moment later.
+    if consented is None:
+        raise PersonNotFound(NOT_FOUND)
+    report = accept_events(engine, lake_root, [event], actor, now)
+    return Submitted(event, report.new == 1)
+
+
+def consenting(
+    store: Connection, partner_id: str, person_ids: Iterable[str], now: dt.datetime
+) -> set[str]:
+    """Which of `person_ids` are active and have a live `feedback` consent for the partner."""
+    wanted = sorted(set(person_ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), CONSENT_CHUNK):
+        rows = store.execute(
+            select(consent_rows.c.person_id)
+            .join(people, people.c.person_id == consent_rows.c.person_id)
+            .where(
+                consent_rows.c.person_id.in_(wanted[start : start + CONSENT_CHUNK]),
+                consent_rows.c.partner_id == partner_id,
+                consent_rows.c.purpose == "feedback",
+                consent_rows.c.revoked_at.is_(None),
+                or_(consent_rows.c.expires_at.is_(None), consent_rows.c.expires_at > now),
+                people.c.status == "active",
+            )
+        )
+        found.update(rows.scalars())
+    return found
+
+
+def accept_partner_events(
+    engine: Engine,
+    lake_root: Path,
+    partner_id: str,
+    records: Sequence[Mapping[str, str | None]],
+    actor: str,
+    now: dt.datetime | None = None,
+) -> IngestReport:
+    """`POST /v1/events` for a partner: its own source only, only people who consented to its
+    feedback, no friend links; then the inbox as for the admin. All or nothing."""
+    now = now or dt.datetime.now(dt.UTC)
+    with engine.connect() as store:
+        allowed = consenting(store, partner_id, (str(r.get("person_id")) for r in records), now)
+    errors: list[RowError] = []
+    for line, record in enumerate(records, start=1):
+        if record.get("source") != partner_id:
+            errors.append(
+                RowError(line, "source", f"must be {partner_id}: a partner sends as itself")
+            )
+        if record.get("kind") in PERSONAL_KINDS:
+            errors.append(RowError(line, "kind", "friend links come from the person only"))
+        if record.get("person_id") not in allowed:
+            # The same words for an unknown person and one who did not consent.
+            errors.append(RowError(line, "person_id", NOT_FOUND))
+    if errors:
+        raise BatchRejected(errors, "request")
+    return accept_events(engine, lake_root, records, actor, now)

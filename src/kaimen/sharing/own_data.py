@@ -1,0 +1,362 @@
+"""Own data: a person can take everything kaimen holds about them, and can leave.
+
+`export` gathers it into one JSON document. `opt_out` removes it for good and stops all
+scoring, all or nothing:
+
+1. Holding the lake's lock (so no ingest, seal or summary refresh runs meanwhile), every lake
+   file with the person's events (or with links to them from friends) and every summary file
+   with their rows is copied without them, beside the old one.
+2. One database transaction marks the person opted out (dropping their birth date), deletes
+   every row referring to them, points the manifests at the copies and appends the audit
+   entry.
+3. Only then are the old files deleted.
+
+A crash before the commit leaves the manifests pointing at the old files, which still exist:
+nothing happened, and the unlisted copies are garbage. A crash after it leaves the old files
+unlisted: no reader sees them, but they still hold the person's rows, so every opt-out first
+deletes the files the lake holds but its manifests do not list (safe under the lock: every
+writer lists its files before letting go of it). A reader that listed the old files just
+before the commit may fail once on a missing file; run it again.
+
+The `people` row stays, status `opted_out`, with no birth date: the audit log names the
+pseudonymous id, and it marks the id as gone, so later events about them are refused by name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import Connection, Engine
+
+from kaimen.domain.errors import KaimenError
+from kaimen.engines.embedded import connect
+from kaimen.features.summary_build import SUMMARIES_DIR, rewrite_summary_without
+from kaimen.lake import reader
+from kaimen.lake.schema import LAKE_SCHEMA, PARTITION
+from kaimen.lake.writer import (
+    EVENTS_DIR,
+    INCOMING_DIR,
+    exclusive,
+    rewrite_without,
+    unlisted_files,
+)
+from kaimen.store import (
+    access_log,
+    audit,
+    consents,
+    decisions,
+    lake_manifest,
+    person_data,
+    summary_manifest,
+)
+from kaimen.store.identity_vault import IdentityVault
+
+FORMAT = "kaimen.own-data/1"
+IDENTITY_FIELDS = {"phone": "phone", "cn_resident_id": "national_id"}
+TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class NotEnrolled(KaimenError):
+    """No one is enrolled under this id."""
+
+
+class AlreadyOptedOut(KaimenError):
+    """The person opted out before: nothing of theirs is left to export or remove."""
+
+
+@dataclass(frozen=True)
+class OptOutReport:
+    person_id: str
+    # Rows deleted per table (identities, person_tokens, consents, access_log, ...).
+    rows_removed: dict[str, int]
+    lake_events_removed: int
+    lake_files_rewritten: int
+    # Other people's events that linked to the person as a friend: the link is emptied.
+    friend_links_cut: int
+    # The same in the inbox: sealed records redacted, unsealed links (which sealing would
+    # now refuse) dropped.
+    inbox_links_redacted: int
+    inbox_links_dropped: int
+    summary_rows_removed: int
+    summary_files_rewritten: int
+    # Files a crash had left unlisted, deleted before starting.
+    orphan_files_removed: int
+    # Old files that could not be deleted after the commit (unlisted; the next opt-out
+    # deletes them).
+    files_left: list[str] = field(default_factory=list)
+
+
+def _require_active(store: Connection, person_id: str) -> person_data.PersonRecord:
+    record = person_data.person(store, person_id)
+    if record is None:
+        raise NotEnrolled(f"no enrolled person {person_id}")
+    if record.status == "opted_out":
+        raise AlreadyOptedOut(
+            f"person {person_id} has already opted out: their data was removed then"
+        )
+    return record
+
+
+def _text(value: Any) -> Any:
+    """A store value as JSON: times in ISO 8601 (UTC), decimals as exact text."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return value
+
+
+def _event_columns() -> str:
+    """Lake columns as JSON-ready values, converted in the engine."""
+    columns = []
+    for spec in LAKE_SCHEMA:
+        name = spec.name
+        if pa.types.is_timestamp(spec.type):
+            columns.append(f"strftime({name}, '{TIMESTAMP}') AS {name}")
+        elif pa.types.is_decimal(spec.type) or pa.types.is_date(spec.type):
+            columns.append(f"CAST({name} AS VARCHAR) AS {name}")
+        else:
+            columns.append(name)
+    return ", ".join([*columns, PARTITION])
+
+
+def lake_events(
+    connection: duckdb.DuckDBPyConnection, lake_root: Path, files: Sequence[str], person_id: str
+) -> list[dict[str, Any]]:
+    """The person's events in the lake, oldest first, each with the fields it has."""
+    relation = reader.events_of(connection, lake_root, files, person_id)
+    ordered = relation.query(
+        "mine", f"SELECT {_event_columns()} FROM mine ORDER BY occurred_at, source, event_id"
+    )
+    assert ordered is not None
+    table = ordered.fetch_arrow_table()
+    # Fields an event's kind does not have are empty in the lake: left out, not shown as null.
+    return [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
+
+
+def export(
+    engine: Engine,
+    vault: IdentityVault,
+    lake_root: Path,
+    person_id: str,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Everything held about the person, as one JSON-serialisable document."""
+    now = now or dt.datetime.now(dt.UTC)
+    with engine.connect() as store:
+        record = _require_active(store, person_id)
+        sealed = person_data.sealed_identities(store, person_id)
+        files = lake_manifest.files(store)
+        received = person_data.unsealed_events(store, person_id)
+        snapshots = person_data.all_snapshots(store, person_id)
+        granted = consents.of_person(store, person_id)
+        log = access_log.of_person(store, person_id)
+        decided = decisions.of_person(store, person_id)
+    connection = connect()
+    try:
+        events = lake_events(connection, lake_root, files, person_id)
+    finally:
+        connection.close()
+    identity = {
+        name: vault.decrypt(kind, sealed[kind])
+        for kind, name in IDENTITY_FIELDS.items()
+        if kind in sealed
+    }
+    return {
+        "format": FORMAT,
+        "exported_at": _text(now),
+        "person": {
+            "person_id": record.person_id,
+            "enrolled_at": _text(record.enrolled_at),
+            "birth_date": _text(record.birth_date),
+            "status": record.status,
+            **identity,
+        },
+        "events": events,
+        "events_received_not_yet_in_lake": [
+            {"received_at": _text(e["received_at"]), **e["fields"]} for e in received
+        ],
+        "scores": [{k: _text(v) for k, v in s.items()} for s in snapshots],
+        "consents": [
+            {
+                "consent_id": c.consent_id,
+                "partner_id": c.partner_id,
+                "purpose": c.purpose,
+                "share_score": c.share_score,
+                "granted_at": _text(c.granted_at),
+                "expires_at": _text(c.expires_at),
+                "revoked_at": _text(c.revoked_at),
+                "state": _consent_state(c, now),
+            }
+            for c in granted
+        ],
+        "access_log": [
+            {
+                "accessed_at": _text(a.accessed_at),
+                "actor": a.actor,
+                "purpose": a.purpose,
+                "what": a.what,
+                "disclosed": a.disclosed,
+            }
+            for a in log
+        ],
+        "decisions": [
+            {
+                "decision_id": d.decision_id,
+                "partner_id": d.partner_id,
+                "offer_id": d.offer_id,
+                "decided_at": _text(d.decided_at),
+                "month": d.month,
+                "model_version": d.model_version,
+                "approved": d.approved,
+                "score": d.score,
+                "points_short": d.points_short,
+                "reasons": d.reasons,
+                "score_shared": d.score_shared,
+            }
+            for d in decided
+        ],
+    }
+
+
+def _consent_state(consent: consents.Consent, now: dt.datetime) -> str:
+    if consent.revoked_at is not None:
+        return "revoked"
+    return "live" if consent.live_at(now) else "expired"
+
+
+def _holders(
+    connection: duckdb.DuckDBPyConnection,
+    lake_root: Path,
+    paths: Sequence[str],
+    person_id: str,
+    with_links: bool,
+) -> dict[str, tuple[int, int]]:
+    """path -> (the person's rows, rows linking to them) of the files that hold either,
+    found in one scan of all files."""
+    if not paths:
+        return {}
+    names = {str(lake_root / p): p for p in paths}
+    files = "[" + ", ".join("'" + n.replace("'", "''") + "'" for n in names) + "]"
+    links = "count(*) FILTER (WHERE friend_id = $person)" if with_links else "0"
+    where = "person_id = $person" + (" OR friend_id = $person" if with_links else "")
+    rows = connection.execute(
+        f"SELECT filename, count(*) FILTER (WHERE person_id = $person), {links} "
+        f"FROM read_parquet({files}, filename = true, hive_partitioning = false, "
+        f"union_by_name = true) WHERE {where} GROUP BY filename",
+        {"person": person_id},
+    ).fetchall()
+    return {names[name]: (int(own), int(linked)) for name, own, linked in rows}
+
+
+def opt_out(
+    engine: Engine,
+    lake_root: Path,
+    person_id: str,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> OptOutReport:
+    """Remove the person's data from the store and the lake and stop scoring them, all or
+    nothing (see the module docstring for how, and for what a crash leaves)."""
+    now = now or dt.datetime.now(dt.UTC)
+    with engine.connect() as store:
+        _require_active(store, person_id)
+    connection = connect()
+    written: list[Path] = []  # copies not yet listed: deleted if the transaction fails
+    try:
+        with exclusive(lake_root):
+            with engine.connect() as store:
+                # Again: another opt-out of the same person may have finished while we waited.
+                _require_active(store, person_id)
+                lake = lake_manifest.listed(store)
+                summaries = summary_manifest.listed(store)
+            listed = [path for _, _, path in lake] + [path for _, path in summaries]
+            orphans = unlisted_files(lake_root, listed, (EVENTS_DIR, SUMMARIES_DIR, INCOMING_DIR))
+            for orphan in orphans:
+                orphan.unlink(missing_ok=True)
+            lake_hits = _holders(
+                connection, lake_root, [p for _, _, p in lake], person_id, with_links=True
+            )
+            summary_hits = _holders(
+                connection, lake_root, [p for _, p in summaries], person_id, with_links=False
+            )
+            lake_copies: list[tuple[int, lake_manifest.FileRecord]] = []
+            for file_id, month, path in lake:
+                if path in lake_hits:
+                    copy = rewrite_without(connection, lake_root, month, path, person_id)
+                    written.append(lake_root / copy.path)
+                    record = lake_manifest.FileRecord(copy.month, copy.path, copy.rows, copy.sha256)
+                    lake_copies.append((file_id, record))
+            summary_copies: list[tuple[int, str, int]] = []
+            for summary_id, path in summaries:
+                if path in summary_hits:
+                    new_path, rows = rewrite_summary_without(connection, lake_root, path, person_id)
+                    written.append(lake_root / new_path)
+                    summary_copies.append((summary_id, new_path, rows))
+            events_removed = sum(own for own, _ in lake_hits.values())
+            links_cut = sum(linked for _, linked in lake_hits.values())
+            summary_rows = sum(own for own, _ in summary_hits.values())
+
+            def work(store: Connection) -> tuple[dict[str, int], int, int]:
+                if not person_data.begin_opt_out(store, person_id):
+                    raise AlreadyOptedOut(f"person {person_id} has already opted out")
+                removed = person_data.erase(store, person_id)
+                redacted, dropped = person_data.cut_inbox_links(store, person_id)
+                for file_id, record in lake_copies:
+                    lake_manifest.replace_file(store, file_id, record)
+                for summary_id, path, rows in summary_copies:
+                    summary_manifest.replace(store, summary_id, path, rows)
+                # Counts only: the audit log keeps no personal data.
+                audit.append(
+                    store,
+                    actor,
+                    "person.opted_out",
+                    subject=person_id,
+                    details={
+                        "rows_removed": removed,
+                        "lake_events_removed": events_removed,
+                        "lake_files_rewritten": len(lake_copies),
+                        "friend_links_cut": links_cut,
+                        "inbox_links_redacted": redacted,
+                        "inbox_links_dropped": dropped,
+                        "summary_rows_removed": summary_rows,
+                        "summary_files_rewritten": len(summary_copies),
+                    },
+                    now=now,
+                )
+                return removed, redacted, dropped
+
+            removed, redacted, dropped = audit.audited_transaction(engine, work)
+            written.clear()  # listed now: they are the lake
+            left: list[str] = []
+            for old in [*lake_hits, *summary_hits]:
+                try:
+                    (lake_root / old).unlink(missing_ok=True)
+                except OSError:
+                    left.append(old)
+    finally:
+        for copy_path in written:
+            copy_path.unlink(missing_ok=True)
+        connection.close()
+    return OptOutReport(
+        person_id=person_id,
+        rows_removed=removed,
+        lake_events_removed=events_removed,
+        lake_files_rewritten=len(lake_copies),
+        friend_links_cut=links_cut,
+        inbox_links_redacted=redacted,
+        inbox_links_dropped=dropped,
+        summary_rows_removed=summary_rows,
+        summary_files_rewritten=len(summary_copies),
+        orphan_files_removed=len(orphans),
+        files_left=left,
+    )

@@ -1,0 +1,58 @@
+"""The access log: every read of a person's data by anyone but the person, for them to read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from kaimen.store.tables import access_log
+
+
+@dataclass(frozen=True)
+class Access:
+    access_id: int
+    accessed_at: dt.datetime
+    actor: str
+    purpose: str
+    what: str
+    disclosed: dict[str, Any]
+
+
+def record(
+    connection: Connection,
+    person_id: str,
+    actor: str,
+    purpose: str,
+    what: str,
+    disclosed: Mapping[str, Any],
+    now: dt.datetime,
+) -> None:
+    """Log one read. Call it in the transaction that reads, so no read goes unlogged."""
+    connection.execute(
+        insert(access_log).values(
+            person_id=person_id,
+            accessed_at=now,
+            actor=actor,
+            purpose=purpose,
+            what=what,
+            disclosed=json.dumps(dict(disclosed), sort_keys=True, default=str),
+        )
+    )
+
+
+def of_person(connection: Connection, person_id: str) -> list[Access]:
+    """The person's log, newest first."""
+    rows = connection.execute(
+        select(access_log)
+        .where(access_log.c.person_id == person_id)
+        .order_by(access_log.c.accessed_at.desc(), access_log.c.access_id.desc())
+    )
+    return [
+        Access(r.access_id, r.accessed_at, r.actor, r.purpose, r.what, json.loads(r.disclosed))
+        for r in rows
+    ]

@@ -1,0 +1,114 @@
+"""Partners' offers: a door and the score (and optionally band and sub-scores) that opens it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, insert, select, update
+
+from kaimen.domain.errors import KaimenError
+from kaimen.domain.scores import BANDS, SCORE_MAX, SCORE_MIN, Dimension
+from kaimen.store.tables import offers
+
+
+class OfferRejected(KaimenError):
+    """An offer that cannot be published or withdrawn as asked."""
+
+
+@dataclass(frozen=True)
+class Offer:
+    offer_id: int
+    partner_id: str
+    name: str
+    purpose: str
+    min_score: int
+    min_band: str | None
+    min_dimensions: dict[str, int] = field(default_factory=dict)
+    created_at: dt.datetime | None = None
+    withdrawn_at: dt.datetime | None = None
+
+
+def _offer(row: object) -> Offer:
+    r = row
+    return Offer(
+        r.offer_id,  # type: ignore[attr-defined]
+        r.partner_id,  # type: ignore[attr-defined]
+        r.name,  # type: ignore[attr-defined]
+        r.purpose,  # type: ignore[attr-defined]
+        r.min_score,  # type: ignore[attr-defined]
+        r.min_band,  # type: ignore[attr-defined]
+        json.loads(r.min_dimensions),  # type: ignore[attr-defined]
+        r.created_at,  # type: ignore[attr-defined]
+        r.withdrawn_at,  # type: ignore[attr-defined]
+    )
+
+
+def publish(
+    connection: Connection,
+    partner_id: str,
+    name: str,
+    purpose: str,
+    min_score: int,
+    now: dt.datetime,
+    min_band: str | None = None,
+    min_dimensions: Mapping[str, int] | None = None,
+) -> Offer:
+    """Publish an offer; every threshold is checked against the score's own scales."""
+    name, purpose = name.strip(), purpose.strip()
+    if not 0 < len(name) <= 200 or not 0 < len(purpose) <= 200:
+        raise OfferRejected("an offer needs a name and a purpose of 1-200 characters")
+    if isinstance(min_score, bool) or not isinstance(min_score, int):
+        raise OfferRejected(f"min_score must be a whole number, not {min_score!r}")
+    if not SCORE_MIN <= min_score <= SCORE_MAX:
+        raise OfferRejected(f"min_score must be between {SCORE_MIN} and {SCORE_MAX}")
+    bands = [b.name for b in BANDS]
+    if min_band is not None and min_band not in bands:
+        raise OfferRejected(f"min_band must be one of {', '.join(bands)}, not {min_band!r}")
+    dimensions = dict(min_dimensions or {})
+    known = {d.value for d in Dimension}
+    for dimension, minimum in dimensions.items():
+        if dimension not in known:
+            raise OfferRejected(
+                f"unknown dimension {dimension!r}: choose from {', '.join(sorted(known))}"
+            )
+        if isinstance(minimum, bool) or not isinstance(minimum, int) or not 0 <= minimum <= 100:
+            raise OfferRejected(f"the minimum for {dimension} must be a whole number 0-100")
+    result = connection.execute(
+        insert(offers).values(
+            partner_id=partner_id,
+            name=name,
+            purpose=purpose,
+            min_score=min_score,
+            min_band=min_band,
+            min_dimensions=json.dumps(dimensions, sort_keys=True),
+            created_at=now,
+        )
+    )
+    offer_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    return Offer(offer_id, partner_id, name, purpose, min_score, min_band, dimensions, now)
+
+
+def get(connection: Connection, offer_id: int) -> Offer | None:
+    row = connection.execute(select(offers).where(offers.c.offer_id == offer_id)).first()
+    return None if row is None else _offer(row)
+
+
+def of_partner(connection: Connection, partner_id: str) -> list[Offer]:
+    rows = connection.execute(
+        select(offers).where(offers.c.partner_id == partner_id).order_by(offers.c.offer_id)
+    )
+    return [_offer(r) for r in rows]
+
+
+def withdraw(connection: Connection, partner_id: str, offer_id: int, now: dt.datetime) -> Offer:
+    """Withdraw one of the partner's own offers; later decisions against it are refused."""
+    offer = get(connection, offer_id)
+    if offer is None or offer.partner_id != partner_id:
+        raise OfferRejected(f"no offer {offer_id} of yours")
+    if offer.withdrawn_at is not None:
+        raise OfferRejected(f"offer {offer_id} was already withdrawn")
+    connection.execute(update(offers).where(offers.c.offer_id == offer_id).values(withdrawn_at=now))
+    return Offer(**{**offer.__dict__, "withdrawn_at": now})

@@ -1,0 +1,151 @@
+"""Everything the store holds about one person: read for their export, removed when they go.
+
+Which tables hold a person's rows is read from the schema (every foreign key to
+`people.person_id`), so a table added later is cleared on opting out without anyone having to
+remember to list it here. The `people` row itself stays, keeping no personal data, because
+the audit log names the person's pseudonymous id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, Connection, Table, delete, select, update
+
+from kaimen.store.scores import DIMENSIONS
+from kaimen.store.tables import event_inbox, identities, metadata, people, score_runs
+from kaimen.store.tables import score_snapshots as snapshots
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    person_id: str
+    birth_date: dt.date | None
+    enrolled_at: dt.datetime
+    status: str
+
+
+def person(connection: Connection, person_id: str) -> PersonRecord | None:
+    row = connection.execute(select(people).where(people.c.person_id == person_id)).first()
+    if row is None:
+        return None
+    return PersonRecord(row.person_id, row.birth_date, row.enrolled_at, row.status)
+
+
+def sealed_identities(connection: Connection, person_id: str) -> dict[str, str]:
+    """kind -> encrypted value of the person's identities (decrypt with the vault)."""
+    rows = connection.execute(
+        select(identities.c.kind, identities.c.encrypted_value).where(
+            identities.c.person_id == person_id
+        )
+    )
+    return {r.kind: r.encrypted_value for r in rows}
+
+
+def unsealed_events(connection: Connection, person_id: str) -> list[dict[str, Any]]:
+    """The person's events received over HTTP and not yet in the lake, oldest first."""
+    rows = connection.execute(
+        select(event_inbox.c.received_at, event_inbox.c.fields)
+        .where(event_inbox.c.person_id == person_id, event_inbox.c.sealed_batch_id.is_(None))
+        .order_by(event_inbox.c.inbox_id)
+    )
+    return [{"received_at": r.received_at, "fields": json.loads(r.fields)} for r in rows]
+
+
+def all_snapshots(connection: Connection, person_id: str) -> list[dict[str, Any]]:
+    """Every published score snapshot of the person, every model, newest month first."""
+    query = (
+        select(snapshots, score_runs.c.published_at)
+        .join(
+            score_runs,
+            (score_runs.c.month == snapshots.c.month)
+            & (score_runs.c.model_version == snapshots.c.model_version),
+        )
+        .where(snapshots.c.person_id == person_id)
+        .order_by(snapshots.c.month.desc(), score_runs.c.published_at.desc())
+    )
+    return [
+        {
+            "month": r.month,
+            "model_version": r.model_version,
+            "published_at": r.published_at,
+            "score": r.score,
+            "band": r.band,
+            "thin_file": bool(r.thin_file),
+            "dimensions": {d: getattr(r, d) for d in DIMENSIONS},
+            "reasons": json.loads(r.reasons),
+            "points": json.loads(r.points),
+        }
+        for r in connection.execute(query)
+    ]
+
+
+def personal_columns() -> list[Column[Any]]:
+    """Every column referring to a person, children before parents (the order to delete in)."""
+    found: list[Column[Any]] = []
+    for table in reversed(metadata.sorted_tables):
+        if table is people:
+            continue
+        found += [fk.parent for fk in table.foreign_keys if fk.column is people.c.person_id]
+    return found
+
+
+def begin_opt_out(connection: Connection, person_id: str) -> bool:
+    """Mark the person opted out and drop their birth date; False when they were not active.
+
+    The first statement of the opt-out's transaction, so it takes the row's lock before
+    anything is deleted: an ingest storing events for them waits on it or is waited for
+    (see `people.opted_out_among`).
+    """
+    result = connection.execute(
+        update(people)
+        .where(people.c.person_id == person_id, people.c.status == "active")
+        .values(status="opted_out", birth_date=None)
+    )
+    return result.rowcount == 1
+
+
+def erase(connection: Connection, person_id: str) -> dict[str, int]:
+    """Delete every row referring to the person (but the `people` row); rows per table."""
+    removed: dict[str, int] = {}
+    for column in personal_columns():
+        table: Table = column.table
+        result = connection.execute(delete(table).where(column == person_id))
+        removed[table.name] = removed.get(table.name, 0) + result.rowcount
+    return removed
+
+
+def cut_inbox_links(connection: Connection, person_id: str) -> tuple[int, int]:
+    """Remove the person from other people's friend links in the inbox: (sealed rows
+    redacted, unsealed rows deleted).
+
+    A sealed row is a record of what went into the lake, where the link is emptied too. An
+    unsealed friend link cannot be kept: sealing checks it again, and a link to someone who
+    opted out is refused, which would refuse the whole batch.
+    """
+    escaped = json.dumps(person_id).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    candidates = connection.execute(
+        select(event_inbox.c.inbox_id, event_inbox.c.fields, event_inbox.c.sealed_batch_id).where(
+            event_inbox.c.fields.like(f'%"friend_id":{escaped}%', escape="\\")
+        )
+    ).all()
+    redacted = dropped = 0
+    for inbox_id, text, sealed_batch_id in candidates:
+        fields = json.loads(text)
+        if fields.get("friend_id") != person_id:
+            continue
+        if sealed_batch_id is None:
+            connection.execute(delete(event_inbox).where(event_inbox.c.inbox_id == inbox_id))
+            dropped += 1
+            continue
+        del fields["friend_id"]
+        connection.execute(
+            update(event_inbox)
+            .where(event_inbox.c.inbox_id == inbox_id)
+            .values(fields=json.dumps(fields, separators=(",", ":"), ensure_ascii=False))
+        )
+        redacted += 1
+    return redacted, dropped

@@ -1,0 +1,415 @@
+"""Partners, keys, consent, offers, decisions and the access log, over HTTP, on SQLite and
+PostgreSQL, against a simulated, trained and scored population."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from kaimen.api.app import create_app
+from kaimen.config import Settings
+from kaimen.engines.embedded import ibis_connection
+from kaimen.model.scorecard import Scorecard, reasons
+from kaimen.scoring import way_up
+from kaimen.scoring.batch import score_month
+from kaimen.store import consents, partners, person_tokens
+from kaimen.store.tables import (
+    api_keys,
+    decisions,
+    offers,
+    score_snapshots,
+)
+from kaimen.store.tables import (
+    consents as consents_table,
+)
+from tests.conftest import NOW, _fresh_postgres
+from tests.scoring.test_monthly_score import LAST, _world
+
+ADMIN = "an-admin-token-of-some-length"
+
+
+@dataclasses.dataclass
+class Doors:
+    engine: Engine
+    lake: Path
+    client: TestClient
+    admin: dict[str, str]
+    partner: dict[str, str]  # scopes: decisions
+    reporter: dict[str, str]  # scopes: reports (not decisions)
+    person_id: str
+    person: dict[str, str]
+    score: int
+    other_id: str
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def doors(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_admin_url: str | None,
+) -> Iterator[Doors]:
+    home = tmp_path_factory.mktemp(f"doors-{request.param}")
+    urls: Iterator[str]
+    if request.param == "sqlite":
+        urls = iter([f"sqlite:///{home / 'kaimen.sqlite'}"])
+    elif postgres_admin_url:
+        urls = _fresh_postgres(postgres_admin_url)
+    else:
+        pytest.skip("KAIMEN_TEST_POSTGRES_URL is not set")
+    url = next(urls)
+    w = _world(home, url, 1200)
+    score_month(w.engine, ibis_connection(), w.lake, LAST, "test", now=NOW)
+    with w.engine.begin() as store:
+        rows = store.execute(
+            select(score_snapshots.c.person_id, score_snapshots.c.score)
+            .where(score_snapshots.c.month == LAST, score_snapshots.c.score.between(500, 900))
+            .order_by(score_snapshots.c.person_id)
+        ).all()
+        (person_id, score), (other_id, _) = rows[0], rows[1]
+        token = person_tokens.issue(store, person_id, NOW)
+        partners.add(store, "car-rental", "Car Rental Ltd", NOW)
+        _, partner_key = partners.issue_key(store, "car-rental", ["decisions", "feedback"], NOW)
+        partners.add(store, "credit-bureau", "Credit Bureau", NOW)
+        _, reporter_key = partners.issue_key(store, "credit-bureau", ["reports"], NOW)
+    settings = Settings(home=home, admin_token=ADMIN, database_url=url)
+    client = TestClient(create_app(settings))
+    yield Doors(
+        w.engine,
+        w.lake,
+        client,
+        _bearer(ADMIN),
+        _bearer(partner_key),
+        _bearer(reporter_key),
+        person_id,
+        _bearer(token),
+        score,
+        other_id,
+    )
+    w.engine.dispose()
+    for _ in urls:  # drops the PostgreSQL database
+        pass
+
+
+def _offer(d: Doors, min_score: int, **extra: Any) -> int:
+    response = d.client.post(
+        "/v1/offers",
+        json={
+            "name": f"deposit waived from {min_score}",
+            "purpose": "car rental",
+            "min_score": min_score,
+            **extra,
+        },
+        headers=d.partner,
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["offer_id"])
+
+
+def _consent(d: Doors, purpose: str = "decision", **extra: Any) -> int:
+    response = d.client.post(
+        "/v1/me/consents",
+        json={"partner_id": "car-rental", "purpose": purpose, **extra},
+        headers=d.person,
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["consent_id"])
+
+
+def _decide(d: Doors, offer_id: int, person_id: str | None = None) -> Any:
+    return d.client.post(
+        "/v1/decisions",
+        json={"person_id": person_id or d.person_id, "offer_id": offer_id},
+        headers=d.partner,
+    )
+
+
+def _revoke_all(d: Doors) -> None:
+    for consent in d.client.get("/v1/me/consents", headers=d.person).json():
+        if consent["live"]:
+            d.client.delete(f"/v1/me/consents/{consent['consent_id']}", headers=d.person)
+
+
+def test_a_decision_needs_live_consent_for_that_purpose(doors: Doors) -> None:
+    d = doors
+    _revoke_all(d)
+    offer_id = _offer(d, 600)
+    unknown = _decide(d, offer_id, "nobody-at-all")
+    assert unknown.status_code == 404
+    # No consent yet: exactly the answer an unknown person gets.
+    before = _decide(d, offer_id)
+    assert (before.status_code, before.json()["detail"]) == (404, unknown.json()["detail"])
+    # Consent for another purpose does not open decisions.
+    _consent(d, "report")
+    assert _decide(d, offer_id).status_code == 404
+    consent_id = _consent(d, "decision")
+    assert _decide(d, offer_id).status_code == 200
+    # Revocation works for the very next request.
+    assert d.client.delete(f"/v1/me/consents/{consent_id}", headers=d.person).is_success
+    assert _decide(d, offer_id).status_code == 404
+    # An expired consent is no consent.
+    with d.engine.begin() as store:
+        consents.grant(
+            store,
+            d.person_id,
+            "car-rental",
+            "decision",
+            now=dt.datetime.now(dt.UTC) - dt.timedelta(days=2),
+            expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+        )
+    assert _decide(d, offer_id).status_code == 404
+    # Consent given to one partner is not consent for another.
+    with d.engine.begin() as store:
+        consents.grant(store, d.person_id, "credit-bureau", "decision", dt.datetime.now(dt.UTC))
+    assert _decide(d, offer_id).status_code == 404
+    with d.engine.connect() as store:
+        stored = store.execute(
+            select(func.count()).select_from(decisions).where(decisions.c.person_id == d.person_id)
+        ).scalar_one()
+    assert stored >= 1
+
+
+def test_decisions_at_just_below_and_above_the_threshold(doors: Doors) -> None:
+    d = doors
+    _revoke_all(d)
+    _consent(d, "decision", share_score=True)
+    at = _decide(d, _offer(d, d.score)).json()
+    assert (at["approved"], at["points_short"], at["reasons"], at["unmet"]) == (True, 0, [], [])
+    above = _decide(d, _offer(d, d.score - 1)).json()
+    assert above["approved"] and above["score"] == d.score
+    below = _decide(d, _offer(d, d.score + 1)).json()
+    assert not below["approved"] and below["points_short"] == 1
+    assert below["score"] == d.score
+    # One point short: the single characteristic that costs the most explains it.
+    assert len(below["reasons"]) == 1 and below["reasons"][0]["points"] >= 1
+    assert "score too low" not in below["reasons"][0]["text"]
+
+
+def test_reasons_are_the_cards_reasons_against_the_offer(doors: Doors) -> None:
+    d = doors
+    _revoke_all(d)
+    _consent(d, "decision", share_score=True)
+    begin = way_up.start(d.engine, ibis_connection(), d.lake, d.person_id)
+    assert isinstance(begin.card, Scorecard)
+    features = {k: [float("nan") if v is None else v] for k, v in begin.values.items()}
+    for threshold in (d.score + 1, d.score + 40, min(950, d.score + 150), 950):
+        decision = _decide(d, _offer(d, threshold)).json()
+        expected = reasons(begin.card, features, threshold=threshold)[0]  # type: ignore[arg-type]
+        assert [r["points"] for r in decision["reasons"]] == [lost for _, lost in expected]
+        assert decision["points_short"] == threshold - d.score
+
+
+def test_the_partner_sees_no_score_without_consent_to_share_it(doors: Doors) -> None:
+    d = doors
+    _revoke_all(d)
+    _consent(d, "decision")
+    below = _decide(d, _offer(d, min(950, d.score + 30))).json()
+    assert below["score"] is None and below["points_short"] is None
+    assert below["reasons"] and all(r["points"] is None for r in below["reasons"])
+    # The person sees everything about the same decision.
+    mine = d.client.get("/v1/me/decisions", headers=d.person).json()
+    same = next(m for m in mine if m["decision_id"] == below["decision_id"])
+    assert same["score"] == d.score and same["points_short"] == min(950, d.score + 30) - d.score
+
+
+def test_band_and_dimension_minimums(doors: Doors) -> None:
+    d = doors
+    _revoke_all(d)
+    _consent(d, "decision")
+    excellent = _decide(d, _offer(d, 350, min_band="excellent")).json()
+    assert not excellent["approved"] or d.score >= 750
+    strict = _decide(d, _offer(d, 350, min_dimensions={"credit_history": 101 - 1})).json()
+    with d.engine.connect() as store:
+        history = store.execute(
+            select(score_snapshots.c.credit_history).where(
+                score_snapshots.c.person_id == d.person_id, score_snapshots.c.month == LAST
+            )
+        ).scalar_one()
+    assert strict["approved"] == (history >= 100)
+    bad = d.client.post(
+        "/v1/offers",
+        json={"name": "x", "purpose": "y", "min_score": 600, "min_dimensions": {"shoe": 1}},
+        headers=d.partner,
+    )
+    assert bad.status_code == 422 and "unknown dimension" in bad.text
+    assert (
+        d.client.post(
+            "/v1/offers",
+            json={"name": "x", "purpose": "y", "min_score": 349},
+            headers=d.partner,
+        ).status_code
+        == 422
+    )
+
+
+def test_the_access_log_shows_every_read_by_others(doors: Doors) -> None:
+    d = doors
+    _revoke_all(d)
+    _consent(d, "decision")
+    before = len(d.client.get("/v1/me/access-log", headers=d.person).json())
+    # The person's own reads are not logged; the admin's and the partner's are.
+    assert d.client.get(f"/v1/people/{d.person_id}/score", headers=d.person).is_success
+    assert d.client.get(f"/v1/people/{d.person_id}/score", headers=d.admin).is_success
+    assert d.client.get(f"/v1/people/{d.person_id}/whatif?target=900", headers=d.admin).is_success
+    decision = _decide(d, _offer(d, 650)).json()
+    log = d.client.get("/v1/me/access-log", headers=d.person).json()
+    assert len(log) == before + 3
+    newest = log[0]
+    assert newest["actor"] == "partner:car-rental" and newest["what"] == "decision"
+    assert newest["purpose"] == "decision: car rental"
+    assert newest["disclosed"]["approved"] == decision["approved"]
+    assert "score" not in newest["disclosed"]
+    assert [entry["what"] for entry in log[1:3]] == ["whatif", "score"]
+    assert all(entry["actor"] == "admin" for entry in log[1:3])
+    # Someone else's log is not theirs to read.
+    assert d.client.get("/v1/me/access-log", headers=d.admin).status_code == 403
+    assert d.client.get("/v1/me/access-log", headers=d.partner).status_code == 403
+    assert d.client.get("/v1/me/access-log").status_code == 401
+
+
+def test_keys_are_shown_once_stored_hashed_and_revocable(doors: Doors) -> None:
+    d = doors
+    created = d.client.post(
+        "/v1/partners", json={"partner_id": "hotel-one", "name": "Hotel"}, headers=d.admin
+    )
+    assert created.status_code == 201, created.text
+    again = d.client.post(
+        "/v1/partners", json={"partner_id": "hotel-one", "name": "Hotel"}, headers=d.admin
+    )
+    assert again.status_code == 409
+    issued = d.client.post(
+        "/v1/partners/hotel-one/keys", json={"scopes": ["decisions"]}, headers=d.admin
+    )
+    assert issued.status_code == 201
+    key, key_id = issued.json()["key"], issued.json()["key_id"]
+    with d.engine.connect() as store:
+        stored = store.execute(select(api_keys).where(api_keys.c.key_id == key_id)).one()
+    assert key.split("_")[-1] not in str(tuple(stored))
+    listed = d.client.get("/v1/partners/hotel-one/keys", headers=d.admin).json()
+    assert [k["key_id"] for k in listed] == [key_id] and "key" not in listed[0]
+    assert d.client.get("/v1/offers", headers=_bearer(key)).status_code == 200
+    assert d.client.delete(f"/v1/keys/{key_id}", headers=d.admin).status_code == 200
+    assert d.client.get("/v1/offers", headers=_bearer(key)).status_code == 401
+    assert d.client.delete(f"/v1/keys/{key_id}", headers=d.admin).status_code == 409
+    bad_scope = d.client.post(
+        "/v1/partners/hotel-one/keys", json={"scopes": ["scores"]}, headers=d.admin
+    )
+    assert bad_scope.status_code == 422 and "unknown scope" in bad_scope.text
+    assert (
+        d.client.post(
+            "/v1/partners", json={"partner_id": "Bad Id!", "name": "x"}, headers=d.admin
+        ).status_code
+        == 422
+    )
+
+
+def _dump(engine: Engine) -> tuple[Any, ...]:
+    with engine.connect() as store:
+        return tuple(
+            sorted(map(tuple, store.execute(select(table)).all()), key=repr)
+            for table in (score_snapshots, consents_table, offers, decisions)
+        )
+
+
+def test_a_partner_cannot_write_a_score_a_band_or_a_consent(doors: Doors) -> None:
+    d = doors
+    before = _dump(d.engine)
+    me = d.person_id
+    attempts = [
+        ("post", "/v1/me/consents", {"partner_id": "car-rental", "purpose": "decision"}),
+        ("delete", "/v1/me/consents/1", None),
+        ("post", "/v1/decisions", {"person_id": me, "offer_id": 1, "score": 950}),
+        ("post", "/v1/decisions", {"person_id": me, "offer_id": 1, "band": "excellent"}),
+        ("post", "/v1/offers", {"name": "x", "purpose": "y", "min_score": 600, "score": 950}),
+        ("put", f"/v1/people/{me}/score", {"score": 950, "band": "excellent"}),
+        ("post", f"/v1/people/{me}/score", {"score": 950}),
+        ("patch", f"/v1/people/{me}/score", {"band": "excellent"}),
+        ("post", "/v1/people", {"phone": "13800138000", "national_id": "x"}),
+    ]
+    for method, path, body in attempts:
+        response = d.client.request(method, path, json=body, headers=d.partner)
+        assert response.status_code in (403, 405, 422), (method, path, response.status_code)
+    assert _dump(d.engine) == before
+
+
+ROLES = ("none", "admin", "partner", "reporter", "person")
+# Who may call each endpoint. A new endpoint fails this test until it is listed here.
+ALLOWED: dict[tuple[str, str], set[str]] = {
+    ("GET", "/healthz"): set(ROLES),
+    ("POST", "/v1/events"): {"admin"},
+    ("POST", "/v1/people"): {"admin"},
+    ("GET", "/v1/people/{person_id}/score"): {"admin", "person"},
+    ("GET", "/v1/people/{person_id}/whatif"): {"admin", "person"},
+    ("POST", "/v1/people/{person_id}/whatif"): {"admin", "person"},
+    ("POST", "/v1/partners"): {"admin"},
+    ("GET", "/v1/partners"): {"admin"},
+    ("POST", "/v1/partners/{partner_id}/keys"): {"admin"},
+    ("GET", "/v1/partners/{partner_id}/keys"): {"admin"},
+    ("DELETE", "/v1/keys/{key_id}"): {"admin"},
+    ("POST", "/v1/offers"): {"partner"},
+    ("GET", "/v1/offers"): {"partner"},
+    ("DELETE", "/v1/offers/{offer_id}"): {"partner"},
+    ("POST", "/v1/decisions"): {"partner"},
+    ("GET", "/v1/me/consents"): {"person"},
+    ("POST", "/v1/me/consents"): {"person"},
+    ("DELETE", "/v1/me/consents/{consent_id}"): {"person"},
+    ("GET", "/v1/me/access-log"): {"person"},
+    ("GET", "/v1/me/decisions"): {"person"},
+    ("POST", "/v1/reports"): {"reporter"},
+    ("GET", "/v1/me/report"): {"person"},
+    ("POST", "/v1/feedback"): {"partner"},
+}
+
+
+def test_every_endpoint_admits_exactly_its_callers(doors: Doors) -> None:
+    d = doors
+    headers = {
+        "none": {},
+        "admin": d.admin,
+        "partner": d.partner,
+        "reporter": d.reporter,
+        "person": d.person,
+    }
+    routes = {
+        (method, route.path)  # type: ignore[attr-defined]
+        for route in d.client.app.routes  # type: ignore[attr-defined]
+        for method in getattr(route, "methods", set()) - {"HEAD"}
+        if route.path.startswith(("/v1", "/healthz"))  # type: ignore[attr-defined]
+    }
+    unlisted = routes - set(ALLOWED)
+    assert not unlisted, f"endpoints without a who-may-call entry: {sorted(unlisted)}"
+    # Someone else's person id: a person token must not read it either.
+    values = {
+        "person_id": d.other_id,
+        "partner_id": "car-rental",
+        "key_id": "0" * 16,
+        "consent_id": "999999",
+        "offer_id": "999999",
+    }
+    for (method, path), allowed in sorted(ALLOWED.items()):
+        if (method, path) not in routes:
+            continue
+        url = path.format(**values)
+        if url.endswith("/whatif") and method == "GET":
+            url += "?target=900"
+        for role in ROLES:
+            response = d.client.request(method, url, headers=headers[role], json={})
+            if role == "none" and "none" not in allowed:
+                assert response.status_code == 401, (method, path, role, response.status_code)
+            elif role not in allowed:
+                # Anyone but the person (or the admin) asking about a person gets the 404 an
+                # unknown person gets: not even whether they exist is disclosed.
+                refused = (404,) if "{person_id}" in path else (403,)
+                assert response.status_code in refused, (method, path, role, response.text)
+            else:
+                assert response.status_code not in (401, 403), (method, path, role)

@@ -1,0 +1,50 @@
+"""`kaimen partner`: register, issue a key shown once, list, revoke."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from kaimen.cli import app
+from kaimen.store import audit, partners
+from kaimen.store.database import open_store
+from kaimen.store.tables import api_keys
+
+
+def test_partner_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAIMEN_HOME", str(tmp_path))
+    monkeypatch.delenv("KAIMEN_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    added = runner.invoke(app, ["partner", "add", "car-rental", "--name", "Car Rental"])
+    assert added.exit_code == 0, added.output
+    issued = runner.invoke(
+        app, ["partner", "key", "car-rental", "--scope", "decisions", "--scope", "feedback"]
+    )
+    assert issued.exit_code == 0, issued.output
+    key = issued.stdout.strip().splitlines()[-1]
+    engine = open_store(f"sqlite:///{tmp_path / 'kaimen.sqlite'}")
+    with engine.connect() as store:
+        record = partners.authenticate(store, key)
+        assert record is not None and record.scopes == ("decisions", "feedback")
+        stored = store.execute(select(api_keys)).one()
+        assert key.rsplit("_", 1)[-1] not in str(tuple(stored))
+    listed = runner.invoke(app, ["partner", "list"])
+    assert record.key_id in listed.output and "live" in listed.output
+    revoked = runner.invoke(app, ["partner", "revoke", record.key_id])
+    assert revoked.exit_code == 0, revoked.output
+    with engine.connect() as store:
+        assert partners.authenticate(store, key) is None
+    assert audit.verify(engine) == 3  # added, key issued, key revoked
+
+    again = runner.invoke(app, ["partner", "revoke", record.key_id])
+    assert again.exit_code == 1 and "already revoked" in again.output
+    bad_scope = runner.invoke(app, ["partner", "key", "car-rental", "--scope", "scores"])
+    assert bad_scope.exit_code == 1 and "unknown scope(s) scores" in bad_scope.output
+    unknown = runner.invoke(app, ["partner", "key", "nobody", "--scope", "reports"])
+    assert unknown.exit_code == 1 and "no partner nobody" in unknown.output
+    bad_id = runner.invoke(app, ["partner", "add", "Bad!", "--name", "x"])
+    assert bad_id.exit_code == 1 and "must be 3-64" in bad_id.output
+    engine.dispose()
