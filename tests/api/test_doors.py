@@ -368,6 +368,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/reports"): {"reporter"},
     ("GET", "/v1/me/report"): {"person"},
     ("POST", "/v1/feedback"): {"partner"},
+    ("GET", "/v1/me/export"): {"person"},
+    ("POST", "/v1/me/opt-out"): {"person"},
 }
 
 

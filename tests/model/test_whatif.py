@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN, Dimension
 from kaimen.model.binning import CharacteristicSpec
-from kaimen.model.card_scorer import CardScorer
+from kaimen.model.card_scorer import CardScorer, Value
 from kaimen.model.scorecard import Characteristic, Scorecard, fit_scorecard, points, raw_score
 from kaimen.model.whatif import WhatIfRejected, apply, plan_to_target, what_if
 
@@ -50,9 +50,12 @@ def card() -> Scorecard:
     return fit_scorecard(features, bad, SPECS, version="whatif-test", training={})
 
 
-def person(features: dict[str, np.ndarray], row: int) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
+def person(features: dict[str, np.ndarray], row: int) -> dict[str, Value]:
+    out: dict[str, Value] = {}
     for name, column in features.items():
+        if column.dtype == object:  # a categorical column: text or None
+            out[name] = column[row]
+            continue
         value = float(column[row])
         out[name] = None if math.isnan(value) else value
     return out
@@ -245,3 +248,50 @@ def test_a_target_outside_the_range_is_refused() -> None:
         plan_to_target(_hand_card(), values, 951, {"late"})
     with pytest.raises(WhatIfRejected, match="whole number"):
         plan_to_target(_hand_card(), values, 650.5, {"late"})  # type: ignore[arg-type]
+
+
+@functools.cache
+def mixed_card() -> tuple[Scorecard, dict[str, np.ndarray]]:
+    """A card with a categorical characteristic beside the numeric ones."""
+    features, bad = synthetic(20_000, seed=21)
+    rng = np.random.default_rng(21)
+    risky = bad == 1
+    housing = np.where(
+        rng.random(bad.size) < np.where(risky, 0.5, 0.2),
+        "rent",
+        np.where(rng.random(bad.size) < 0.7, "own", "free"),
+    ).astype(object)
+    housing[rng.random(bad.size) < 0.03] = None
+    features["housing"] = housing
+    specs = [*SPECS, CharacteristicSpec("housing", Dimension.CAPACITY, kind="categorical")]
+    return fit_scorecard(features, bad, specs, version="mixed", training={}), features
+
+
+def test_categorical_characteristics_score_and_plan_exactly() -> None:
+    card_, features = mixed_card()
+    assert "housing" in card_.names
+    scorer = CardScorer(card_)
+    batch = raw_score(card_, features)
+    rows = range(0, 20_000, 37)
+    for row in rows:
+        values = person(features, row)
+        assert scorer.raw(values) == batch[row]
+    # A category never seen in training scores with the card's unseen bin, not the missing one.
+    housing = next(c for c in card_.characteristics if c.name == "housing")
+    assert housing.unseen_bin is not None
+    values = {name: (0.0 if name != "housing" else "houseboat") for name in card_.names}
+    assert scorer.points(values)["housing"] == housing.points[housing.unseen_bin]
+    actionable = ACTIONABLE | {"housing"}
+    for row in rows:
+        values = person(features, row)
+        target = min(SCORE_MAX, max(SCORE_MIN, scorer.raw(values) + 40))
+        plan = plan_to_target(card_, values, target, actionable)
+        assert scorer.raw(apply(values, plan.changes)) == plan.new_raw_score
+        for change in plan.changes:
+            if change.feature == "housing":
+                assert isinstance(change.new_value, str)
+    with pytest.raises(WhatIfRejected, match="housing: expected a category"):
+        what_if(card_, values, {"housing": 3.0})
+    assert what_if(card_, values, {"housing": "own"}).new_raw_score == scorer.raw(
+        {**values, "housing": "own"}
+    )

@@ -22,7 +22,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, String, Text, event, func, or_, select
 from typer.testing import CliRunner
 
-from kaimen.api import own_data_routes
 from kaimen.api.app import create_app
 from kaimen.cli import app as cli_app
 from kaimen.config import Settings
@@ -621,11 +620,7 @@ def _client(w: World) -> TestClient:
         secret_key=base64.b64encode(SECRET).decode(),
         admin_token=ADMIN,
     )
-    app = create_app(settings)
-    # Until create_app includes this router itself.
-    if not any(getattr(r, "path", "") == "/v1/me/export" for r in app.routes):
-        app.include_router(own_data_routes.router)
-    return TestClient(app)
+    return TestClient(create_app(settings))
 
 
 def test_the_api_serves_the_person_and_refuses_everyone_else(world: World) -> None:

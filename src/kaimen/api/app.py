@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from kaimen import __version__
-from kaimen.api import me_routes, partner_routes, problems, report_routes
+from kaimen.api import me_routes, own_data_routes, partner_routes, problems, report_routes
 from kaimen.api.auth import Caller, require_admin, require_reader
 from kaimen.api.schemas import (
     ChangeOut,
@@ -228,6 +228,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(partner_routes.router)
     app.include_router(me_routes.router)
     app.include_router(report_routes.router)
+    app.include_router(own_data_routes.router)
     app.state.engine = engine
     app.state.vault = vault
     app.state.lake_root = lake_root

@@ -95,9 +95,11 @@ class ScoreOut(BaseModel):
 class ChangeOut(BaseModel):
     feature: str
     description: str = Field(description="what the characteristic measures")
-    current_value: float | None = Field(description="the person's value now; empty if none")
+    current_value: float | str | None = Field(
+        description="the person's value now (a category for a categorical one); empty if none"
+    )
     current_label: str
-    new_value: float = Field(description="a value in the new bin, the nearest to today's")
+    new_value: float | str = Field(description="a value in the new bin, the nearest to today's")
     new_label: str
     points_added: int
 
@@ -115,7 +117,7 @@ class PlanOut(BaseModel):
 
 class WhatIfIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    values: dict[str, float | None] = Field(
+    values: dict[str, float | str | None] = Field(
         min_length=1,
         max_length=64,
         description="characteristic -> the value to try (null: nothing on record)",

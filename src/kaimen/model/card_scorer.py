@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from kaimen.model.scorecard import Scorecard
 
-Value = float | int | None
+Value = float | int | str | None
 
 
 def is_missing(value: Value) -> bool:
@@ -29,6 +29,16 @@ class _Compiled:
     edges: tuple[float, ...]
     points: tuple[int, ...]
     missing_points: int
+    # Categorical only: category -> bin, and the bin of a category not seen in training.
+    bin_of_category: dict[str, int] | None = None
+    unseen_bin: int = 0
+
+    def bin(self, value: Value) -> int:
+        if value is None or (isinstance(value, float) and value != value):
+            return -1
+        if self.bin_of_category is not None:
+            return self.bin_of_category.get(str(value), self.unseen_bin)
+        return bisect_left(self.edges, value)
 
 
 class CardScorer:
@@ -37,16 +47,24 @@ class CardScorer:
     def __init__(self, card: Scorecard) -> None:
         self.card = card
         self._compiled = tuple(
-            _Compiled(c.name, c.edges, c.points, c.missing_points) for c in card.characteristics
+            _Compiled(
+                c.name,
+                c.edges,
+                c.points,
+                c.missing_points,
+                {category: j for j, members in enumerate(c.categories) for category in members}
+                if c.kind == "categorical"
+                else None,
+                c.unseen_bin or 0,
+            )
+            for c in card.characteristics
         )
 
     def bin_of(self, name: str, value: Value) -> int:
         """Bin number of `value` on characteristic `name`; -1 for the missing bin."""
         for c in self._compiled:
             if c.name == name:
-                if value is None or value != value:
-                    return -1
-                return bisect_left(c.edges, value)
+                return c.bin(value)
         raise KeyError(f"{name!r} is not on the card")
 
     def points(self, values: Mapping[str, Value]) -> dict[str, int]:
@@ -57,10 +75,8 @@ class CardScorer:
                 value = values[c.name]
             except KeyError:
                 raise KeyError(f"no value for characteristic {c.name!r}") from None
-            if value is None or value != value:
-                out[c.name] = c.missing_points
-            else:
-                out[c.name] = c.points[bisect_left(c.edges, value)]
+            j = c.bin(value)
+            out[c.name] = c.missing_points if j < 0 else c.points[j]
         return out
 
     def raw(self, values: Mapping[str, Value]) -> int:
@@ -68,7 +84,10 @@ class CardScorer:
         total = 0
         for c in self._compiled:
             value = values[c.name]
-            if value is None or value != value:  # None or NaN: the missing bin
+            if c.bin_of_category is not None:
+                j = c.bin(value)
+                total += c.missing_points if j < 0 else c.points[j]
+            elif value is None or value != value:  # None or NaN: the missing bin
                 total += c.missing_points
             else:
                 total += c.points[bisect_left(c.edges, value)]

@@ -42,9 +42,9 @@ class Change:
     """One step of a plan: move `feature` from its current bin to a better one."""
 
     feature: str
-    current_value: float | None
+    current_value: float | str | None
     current_label: str
-    new_value: float
+    new_value: float | str
     new_label: str
     points_added: int
 
@@ -76,8 +76,11 @@ def _published(raw: int) -> int:
     return min(max(raw, SCORE_MIN), SCORE_MAX)
 
 
-def _value_in_bin(c: Characteristic, j: int, current: Value) -> float:
-    """The value in bin j nearest to `current` (bins are right-closed, the last is open)."""
+def _value_in_bin(c: Characteristic, j: int, current: Value) -> float | str:
+    """The value in bin j nearest to `current` (bins are right-closed, the last is open);
+    for a categorical characteristic, the bin's first category."""
+    if c.kind == "categorical":
+        return c.categories[j][0]
     low = -math.inf if j == 0 else c.edges[j - 1]
     high = c.edges[j]
     whole = all(float(e).is_integer() for e in c.edges[:-1])
@@ -85,7 +88,7 @@ def _value_in_bin(c: Characteristic, j: int, current: Value) -> float:
     if j == 0:
         smallest = -math.inf
     if not is_missing(current):
-        assert current is not None
+        assert isinstance(current, int | float)
         if low < current <= high:
             return float(current)
         if current > high:
@@ -105,7 +108,8 @@ def _moves(c: Characteristic, current_bin: int) -> list[tuple[int, int, int]]:
     moves = []
     for j, p in enumerate(c.points):
         if p > now:
-            steps = 1 if current_bin < 0 else abs(j - current_bin)
+            # Categories have no order a person could move along: any change is one step.
+            steps = 1 if current_bin < 0 or c.kind == "categorical" else abs(j - current_bin)
             moves.append((j, p - now, steps))
     return moves
 
@@ -119,7 +123,11 @@ _STEP = 1 << 24
 def _change(c: Characteristic, current_bin: int, current: Value, bin_to: int, gain: int) -> Change:
     return Change(
         feature=c.name,
-        current_value=None if current is None or current != current else float(current),
+        current_value=None
+        if is_missing(current)
+        else current
+        if isinstance(current, str)
+        else float(current),  # type: ignore[arg-type]
         current_label=MISSING_LABEL if current_bin < 0 else c.labels[current_bin],
         new_value=_value_in_bin(c, bin_to, current),
         new_label=c.labels[bin_to],
@@ -225,8 +233,13 @@ def what_if(card: Scorecard, values: Mapping[str, Value], changes: Mapping[str, 
         raise WhatIfRejected(
             f"not on the card: {', '.join(unknown)} (the card uses: {', '.join(card.names)})"
         )
+    kinds = {c.name: c.kind for c in card.characteristics}
     for name, value in changes.items():
         if value is None:
+            continue
+        if kinds[name] == "categorical":
+            if not isinstance(value, str):
+                raise WhatIfRejected(f"{name}: expected a category (text) or null, got {value!r}")
             continue
         if (
             isinstance(value, bool)
