@@ -620,6 +620,33 @@ def test_the_engine_expression_equals_raw_score_with_categories() -> None:
     np.testing.assert_array_equal(result.column("raw").to_numpy(), raw_score(card, features))
 
 
+def test_categorical_bins_can_have_their_own_min_share() -> None:
+    features, bad = mixed(2_000, seed=4)
+    # A numeric floor too high for the two-bin housing split and any categorical split.
+    strict = fit_scorecard(features, bad, MIXED_SPECS, version="t", training={}, min_share=0.45)
+    loose = fit_scorecard(
+        features,
+        bad,
+        MIXED_SPECS,
+        version="t",
+        training={},
+        min_share=0.45,
+        categorical_min_share=0.02,
+    )
+    assert strict.settings["categorical_min_share"] is None
+    assert loose.settings["categorical_min_share"] == 0.02
+    # Numeric bins keep the card's floor; categorical ones use theirs.
+    for c in loose.characteristics:
+        floor = 0.45 if c.kind == "numeric" else 0.02
+        assert min(c.counts) >= floor * (2_000 - c.missing_count)
+    assert len(by_name(strict, "employment").edges) <= 2
+    assert len(by_name(loose, "employment").edges) > 2
+    with pytest.raises(ValueError, match="categorical_min_share"):
+        fit_scorecard(
+            features, bad, MIXED_SPECS, version="t", training={}, categorical_min_share=1.5
+        )
+
+
 def test_a_categorical_characteristic_is_checked() -> None:
     good = {
         "name": "c",

@@ -255,6 +255,7 @@ def _bin_and_select(
     *,
     max_bins: int,
     min_share: float,
+    categorical_min_share: float | None,
     min_iv: float,
     max_correlation: float,
 ) -> _Binned:
@@ -264,8 +265,11 @@ def _bin_and_select(
         if spec.dimension == Dimension.CONNECTIONS:
             excluded[spec.name] = "connections: kept neutral until friends' influence is bounded"
             continue
+        share = min_share
+        if spec.kind == "categorical" and categorical_min_share is not None:
+            share = categorical_min_share
         candidates[spec.name] = _fit_candidate(
-            spec, features[spec.name], y, max_bins=max_bins, min_share=min_share
+            spec, features[spec.name], y, max_bins=max_bins, min_share=share
         )
     kept = select(candidates, min_iv=min_iv, max_correlation=max_correlation)
     for name, (bins, _) in candidates.items():
@@ -347,6 +351,7 @@ def fit_scorecard(
     training: Mapping[str, Any],
     max_bins: int = 8,
     min_share: float = 0.05,
+    categorical_min_share: float | None = None,
     min_iv: float = 0.02,
     max_correlation: float = 0.8,
     l2: float | Literal["cv"] = DEFAULT_L2,
@@ -366,6 +371,11 @@ def fit_scorecard(
     coefficient; 0 for none; see DEFAULT_L2). "cv" picks it from `L2_GRID` by `CV_FOLDS`-fold
     cross-validation inside `features` (seeded by `cv_seed`), refitting the binning in every
     fold; it costs about 5 fits per grid value.
+
+    `min_share` is the least share of the non-missing rows a bin must hold;
+    `categorical_min_share`, when given, replaces it for categorical characteristics. A bin of
+    named categories stays readable however small ("no checking account, critical account"),
+    whereas a thin numeric range is mostly noise, so a lower floor for categories can pay.
     """
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
@@ -383,11 +393,14 @@ def fit_scorecard(
         isinstance(l2, int | float) and not isinstance(l2, bool) and math.isfinite(l2) and l2 >= 0
     ):
         raise ValueError(f"l2 must be 'cv' or a finite number >= 0, not {l2!r}")
+    if categorical_min_share is not None and not 0.0 <= categorical_min_share <= 1.0:
+        raise ValueError("categorical_min_share must be between 0 and 1")
     dimension_of = {s.name: Dimension(s.dimension) for s in specs}
 
     binning: dict[str, Any] = {
         "max_bins": max_bins,
         "min_share": min_share,
+        "categorical_min_share": categorical_min_share,
         "min_iv": min_iv,
         "max_correlation": max_correlation,
     }
