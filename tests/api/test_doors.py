@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 from kaimen.api.app import create_app
 from kaimen.config import Settings
 from kaimen.engines.embedded import ibis_connection
+from kaimen.enrolment import enrol_one
 from kaimen.model.scorecard import Scorecard, reasons
 from kaimen.scoring import way_up
 from kaimen.scoring.batch import score_month
@@ -29,8 +30,8 @@ from kaimen.store.tables import (
 from kaimen.store.tables import (
     consents as consents_table,
 )
-from tests.conftest import NOW, _fresh_postgres
-from tests.scoring.test_monthly_score import LAST, _world
+from tests.conftest import NOW, _fresh_postgres, make_national_id
+from tests.scoring.test_monthly_score import LAST, VAULT, _world
 
 ADMIN = "an-admin-token-of-some-length"
 
@@ -415,3 +416,27 @@ def test_every_endpoint_admits_exactly_its_callers(doors: Doors) -> None:
                 assert response.status_code in refused, (method, path, role, response.text)
             else:
                 assert response.status_code not in (401, 403), (method, path, role)
+
+
+def test_a_person_without_a_score_is_declined_with_the_reason(doors: Doors) -> None:
+    d = doors
+    offer_id = _offer(d, 550)
+    # Enrolled after the month was scored: no snapshot at all.
+    newcomer = enrol_one(
+        d.engine, VAULT, "+442079460999", make_national_id(sequence="977"), "test", now=NOW
+    )
+    with d.engine.begin() as store:
+        thin = store.execute(
+            select(score_snapshots.c.person_id).where(
+                score_snapshots.c.month == LAST, score_snapshots.c.thin_file == 1
+            )
+        ).first()
+        candidates = [newcomer] + ([thin.person_id] if thin is not None else [])
+        for person_id in candidates:
+            consents.grant(store, person_id, "car-rental", "decision", dt.datetime.now(dt.UTC))
+    for person_id in candidates:
+        answer = _decide(d, offer_id, person_id)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert not body["approved"] and body["reasons"] == []
+        assert body["unmet"] == ["too little history to score yet (thin file)"]
