@@ -440,3 +440,59 @@ def test_a_person_without_a_score_is_declined_with_the_reason(doors: Doors) -> N
         body = answer.json()
         assert not body["approved"] and body["reasons"] == []
         assert body["unmet"] == ["too little history to score yet (thin file)"]
+
+
+def test_what_the_review_found_stays_fixed(doors: Doors) -> None:
+    """Each line is a defect a review reproduced: a leak or a 500 on bad input."""
+    d = doors
+    _revoke_all(d)
+    _consent(d, "decision")
+    # Sub-scores are the person's to share, like the score: an unmet minimum does not name them.
+    strict = _offer(d, 350, min_dimensions={"capacity": 100, "credit_history": 100})
+    unmet = _decide(d, strict).json()["unmet"]
+    assert unmet and all("below the offer's minimum" in u for u in unmet)
+    assert not any(char.isdigit() for u in unmet for char in u.split("minimum of")[0])
+    # Bad input gets problem details, never a 500.
+    odd = [
+        ("post", "/v1/decisions", {"person_id": d.person_id, "offer_id": 1, "²": 1}),
+        ("post", "/v1/decisions", {"person_id": d.person_id, "offer_id": 2**63}),
+        ("post", "/v1/decisions", {"person_id": "S1\x00", "offer_id": 1}),
+        ("post", "/v1/decisions", {"person_id": d.person_id, "offer_id": True}),
+        ("delete", f"/v1/offers/{2**70}", None),
+    ]
+    for method, path, body in odd:
+        response = d.client.request(method, path, json=body, headers=d.partner)
+        assert response.status_code == 422, (path, body, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    far = {
+        "partner_id": "car-rental",
+        "purpose": "report",
+        "expires_at": "9999-12-31T23:00:00-05:00",
+    }
+    assert d.client.post("/v1/me/consents", json=far, headers=d.person).status_code == 422
+    nul = {"partner_id": "car\x00rental", "purpose": "report"}
+    assert d.client.post("/v1/me/consents", json=nul, headers=d.person).status_code == 422
+    assert d.client.delete(f"/v1/me/consents/{2**70}", headers=d.person).status_code == 422
+    # Opting out is for ever: only a JSON true confirms it.
+    for confirm in (1, "true"):
+        refused = d.client.post("/v1/me/opt-out", json={"confirm": confirm}, headers=d.person)
+        assert refused.status_code == 422
+    assert d.client.get("/v1/me/consents", headers=d.person).status_code == 200
+    # A 401 says how to authenticate.
+    assert d.client.get("/v1/me/consents").headers["www-authenticate"] == "Bearer"
+    # A partner cannot probe a birth date through the event rules: old dates are refused for
+    # everyone, before anything about the person is looked at.
+    _consent(d, "feedback")
+    old = {
+        "kind": "loan",
+        "person_id": d.person_id,
+        "reference": "probe-1",
+        "outcome": "defaulted",
+        "amount": "100.00",
+        "currency": "CNY",
+        "due_date": "1990-01-01",
+        "occurred_at": "1990-01-02T00:00:00+00:00",
+    }
+    probe = d.client.post("/v1/feedback", json=old, headers=d.partner)
+    assert probe.status_code == 422 and "born" not in probe.text
+    assert "partners report the last two years" in probe.text

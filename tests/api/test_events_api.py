@@ -250,34 +250,51 @@ def _partner_key(engine: Engine, partner_id: str, scopes: list[str]) -> dict[str
     return {"Authorization": f"Bearer {key}"}
 
 
+def _partner_events(count: int, source: str, prefix: str) -> list[dict[str, Any]]:
+    """Sample events of the kinds a partner is a party to, in its own name."""
+    events = [
+        e
+        for e in f.sample_events(4 * count, source=source, prefix=prefix)
+        if e["kind"] in ("rental", "loan_repayment", "bill_repayment", "rent_payment")
+    ][:count]
+    for event in events:
+        if "partner" in event:
+            event["partner"] = source
+    return events
+
+
 def test_a_partner_sends_events_only_under_its_own_name(
     client: TestClient, engine: Engine, lake: Path
 ) -> None:
     key = _partner_key(engine, "bank-a", ["events"])
-    refused = post(client, f.sample_events(6, source="bank-a"), headers=key)
+    refused = post(client, _partner_events(6, "bank-a", "e"), headers=key)
     # Without the people's feedback consent, a partner may not tell kaimen about them.
     assert refused.status_code == 422
     with engine.begin() as store:
         for person_id in f.PEOPLE:
             consents.grant(store, person_id, "bank-a", "feedback", NOW)
-    response = post(client, f.sample_events(6, source="bank-a"), headers=key)
+    response = post(client, _partner_events(6, "bank-a", "e"), headers=key)
     assert response.status_code == 200, response.text
     assert response.json()["new"] == 6
     before = f.state(engine, lake)
-    mixed = f.sample_events(3, source="bank-a", prefix="m") + f.sample_events(
-        2, source="bank-b", prefix="n"
-    )
+    mixed = _partner_events(3, "bank-a", "m") + _partner_events(2, "bank-b", "n")
     refused = post(client, mixed, headers=key)
     assert refused.status_code == 422
-    assert [(e["line"], e["field"]) for e in refused.json()["errors"]] == [
+    assert {(e["line"], e["field"]) for e in refused.json()["errors"]} >= {
         (4, "source"),
         (5, "source"),
-    ]
+    }
+    # Only what the partner is a party to, in its own name: not a court judgment, a fine or
+    # someone's education, and not a rental of another firm.
+    judgment = f.event("court_judgment", source="bank-a", event_id="j1")
+    for bad in ([judgment], [f.event("fine", source="bank-a", event_id="f1")]):
+        answer = post(client, bad, headers=key)
+        assert answer.status_code == 422 and "a partner reports only" in answer.text
+    other_firm = f.event("rental", source="bank-a", event_id="r9")  # names bikes.co
+    answer = post(client, [other_firm], headers=key)
+    assert answer.status_code == 422 and "must be bank-a (or empty)" in answer.text
     assert f.state(engine, lake) == before
     # A key without the events scope, and a person's token, may not send events at all.
     no_scope = _partner_key(engine, "bank-a", ["decisions"])
-    assert (
-        post(client, f.sample_events(2, source="bank-a", prefix="x"), headers=no_scope).status_code
-        == 403
-    )
+    assert post(client, _partner_events(2, "bank-a", "x"), headers=no_scope).status_code == 403
     assert f.state(engine, lake) == before

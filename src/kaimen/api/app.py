@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from kaimen import __version__
@@ -26,6 +26,7 @@ from kaimen.api.schemas import (
     as_text,
 )
 from kaimen.config import Settings
+from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
 from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_one
@@ -36,6 +37,7 @@ from kaimen.store import access_log
 from kaimen.store.database import open_store
 
 T = TypeVar("T")
+PersonPath = Annotated[str, Path(max_length=64, pattern=rf"^{IDENTIFIER_PATTERN}$")]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -109,7 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
         summary="A person's score, reasons and history (the person or the admin)",
     )
     async def get_score(
-        person_id: str,
+        person_id: PersonPath,
         request: Request,
         reader: Annotated[Caller, Depends(require_reader)],
     ) -> ScoreOut:
@@ -164,7 +166,7 @@ def create_app(settings: Settings) -> FastAPI:
         summary="The way up: the fewest changes that reach a target (the person or the admin)",
     )
     async def get_way_up(
-        person_id: str,
+        person_id: PersonPath,
         request: Request,
         target: Annotated[int, Query(ge=SCORE_MIN, le=SCORE_MAX, description="score to reach")],
         reader: Annotated[Caller, Depends(require_reader)],
@@ -200,7 +202,7 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Free what-if: the score with some characteristics changed",
     )
     async def post_what_if(
-        person_id: str,
+        person_id: PersonPath,
         body: WhatIfIn,
         request: Request,
         reader: Annotated[Caller, Depends(require_reader)],

@@ -15,6 +15,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from kaimen.store import partners, person_tokens
 
 ADMIN = "admin"
+BEARER = {"WWW-Authenticate": "Bearer"}
 Authorization = Annotated[str | None, Header(description="Bearer TOKEN or API key")]
 
 
@@ -38,7 +39,7 @@ def identify(request: Request, authorization: str | None) -> Caller:
     """The caller behind the bearer credential; 401 when there is none or it is not live."""
     token = bearer(authorization)
     if token is None:
-        raise HTTPException(401, "a bearer token or API key is required")
+        raise HTTPException(401, "a bearer token or API key is required", BEARER)
     expected: str = request.app.state.admin_token
     if hmac.compare_digest(token.encode(), expected.encode()):
         return Caller("admin", ADMIN)
@@ -57,7 +58,7 @@ def identify(request: Request, authorization: str | None) -> Caller:
             person_id = person_tokens.person_of(store, token)
             if person_id is not None:
                 return Caller("person", f"person:{person_id}", person_id=person_id)
-    raise HTTPException(401, "the bearer token or API key is not valid (or was revoked)")
+    raise HTTPException(401, "the bearer token or API key is not valid (or was revoked)", BEARER)
 
 
 def require_admin(request: Request, authorization: Authorization = None) -> str:

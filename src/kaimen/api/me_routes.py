@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from kaimen.api import problems
 from kaimen.api.auth import Caller, require_person
+from kaimen.api.partner_routes import MAX_ID, PARTNER_ID
 from kaimen.store import access_log, audit, consents, decisions
 
 router = APIRouter()
@@ -23,10 +24,10 @@ Person = Annotated[Caller, Depends(require_person)]
 
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    partner_id: str = Field(min_length=1, max_length=64)
+    partner_id: str = Field(min_length=3, max_length=64, pattern=PARTNER_ID)
     purpose: Literal["decision", "report", "feedback"]
     expires_at: AwareDatetime | None = Field(default=None, description="none: until revoked")
-    share_score: bool = Field(
+    share_score: StrictBool = Field(
         default=False, description="decision only: the partner may see the score and points"
     )
 
@@ -134,7 +135,9 @@ def post_consent(body: ConsentIn, request: Request, me: Person) -> ConsentOut:
     responses={**ERRORS, 404: {"model": problems.Problem, "description": "not yours"}},
     summary="Revoke a consent; effective for the partner's next request (the person)",
 )
-def delete_consent(consent_id: int, request: Request, me: Person) -> ConsentOut:
+def delete_consent(
+    consent_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request, me: Person
+) -> ConsentOut:
     now = dt.datetime.now(dt.UTC)
 
     def work(store: Any) -> consents.Consent:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from kaimen.api import problems
 from kaimen.api.auth import Caller, require_person
@@ -94,7 +94,15 @@ class ExportOut(BaseModel):
 
 class OptOutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    confirm: Literal[True] = Field(description="must be true: opting out cannot be undone")
+    # Strict: 1 or "true" must not erase a person for good.
+    confirm: StrictBool = Field(description="must be true: opting out cannot be undone")
+
+    @field_validator("confirm")
+    @classmethod
+    def _must_confirm(cls, value: bool) -> bool:
+        if value is not True:
+            raise ValueError("must be true: opting out cannot be undone")
+        return value
 
 
 class OptOutOut(BaseModel):

@@ -7,14 +7,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from kaimen.api import problems
 from kaimen.api.auth import Caller, require_admin, require_partner
+from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.sharing import deciding
 from kaimen.store import audit, offers, partners
 
 router = APIRouter()
+# Database integers are 32-bit on PostgreSQL: a larger id is simply not there.
+MAX_ID = 2**31 - 1
+PARTNER_ID = r"^[a-z0-9][a-z0-9\-]{1,62}[a-z0-9]$"
+IDENTIFIER = rf"^{IDENTIFIER_PATTERN}$"
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": problems.Problem, "description": "missing or unknown credentials"},
     403: {"model": problems.Problem, "description": "this caller may not use this endpoint"},
@@ -29,7 +34,10 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 class PartnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     partner_id: str = Field(
-        min_length=3, max_length=64, description="lower-case letters, digits and hyphens"
+        min_length=3,
+        max_length=64,
+        pattern=PARTNER_ID,
+        description="lower-case letters, digits and hyphens",
     )
     name: Name
 
@@ -83,8 +91,8 @@ class OfferOut(BaseModel):
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    person_id: str = Field(min_length=1, max_length=64)
-    offer_id: int = Field(ge=1)
+    person_id: str = Field(min_length=1, max_length=64, pattern=IDENTIFIER)
+    offer_id: StrictInt = Field(ge=1, le=MAX_ID)
 
 
 class DecisionReasonOut(BaseModel):
@@ -182,7 +190,7 @@ def get_partners(
     summary="Issue an API key with scopes (admin); the key is shown once",
 )
 def post_key(
-    partner_id: Annotated[str, Path(max_length=64)],
+    partner_id: Annotated[str, Path(max_length=64, pattern=PARTNER_ID)],
     body: KeyIn,
     request: Request,
     actor: Annotated[str, Depends(require_admin)],
@@ -217,7 +225,7 @@ def post_key(
     summary="A partner's keys, live and revoked (admin); never the keys themselves",
 )
 def get_keys(
-    partner_id: Annotated[str, Path(max_length=64)],
+    partner_id: Annotated[str, Path(max_length=64, pattern=PARTNER_ID)],
     request: Request,
     actor: Annotated[str, Depends(require_admin)],
 ) -> list[KeyOut]:
@@ -235,7 +243,7 @@ def get_keys(
     summary="Revoke an API key (admin); it stops working at once",
 )
 def delete_key(
-    key_id: Annotated[str, Path(max_length=32)],
+    key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")],
     request: Request,
     actor: Annotated[str, Depends(require_admin)],
 ) -> KeyOut:
@@ -312,7 +320,7 @@ def get_offers(
     summary="Withdraw one of the partner's own offers (partner, scope decisions)",
 )
 def delete_offer(
-    offer_id: int,
+    offer_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     request: Request,
     caller: Annotated[Caller, Depends(require_partner("decisions"))],
 ) -> OfferOut:

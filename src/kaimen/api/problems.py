@@ -59,9 +59,16 @@ def install(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
         for item in exc.errors():
-            location = [str(p) for p in item.get("loc", ()) if p != "body"]
-            line = next((int(p) + 1 for p in location if p.isdigit()), 0)
-            field = next((p for p in reversed(location) if not p.isdigit()), "body")
+            loc = tuple(item.get("loc", ()))
+            # Only a position in a batch of events is a line; a field that merely looks like a
+            # number ("5", or "²", which str.isdigit accepts) is a name, never a line.
+            line = (
+                loc[2] + 1
+                if loc[:2] == ("body", "events") and len(loc) > 2 and isinstance(loc[2], int)
+                else 0
+            )
+            names = [p for p in loc if isinstance(p, str) and p != "body"]
+            field = names[-1] if names else "body"
             errors.append({"line": line, "field": field, "reason": item.get("msg", "invalid")})
         return problem(
             422, "Request invalid", "the request does not match its schema", errors=errors
@@ -70,4 +77,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = HTTPStatus(exc.status_code).phrase
-        return problem(exc.status_code, title, str(exc.detail))
+        response = problem(exc.status_code, title, str(exc.detail))
+        # Keep what the exception asked for: Allow on a 405, WWW-Authenticate on a 401.
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Still problem details, and nothing of the error's text (it may name data).
+        return problem(
+            500, "Internal Server Error", "an unexpected error; the server log has the details"
+        )

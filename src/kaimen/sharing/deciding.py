@@ -100,8 +100,9 @@ def _judge(
     for dimension, floor in sorted(offer.min_dimensions.items()):
         value = snapshot.dimensions.get(dimension)
         if value is None or value < floor:
+            # Not the sub-score itself: like the score, it is the person's to share.
             unmet.append(
-                f"{dimension.replace('_', ' ')} sub-score {value}, the offer asks for {floor}"
+                f"{dimension.replace('_', ' ')} sub-score below the offer's minimum of {floor}"
             )
             for reason in ranked:
                 spec = CATALOGUE.get(reason["feature"])

@@ -30,7 +30,7 @@ from typing import Literal
 from sqlalchemy import Connection, Engine, or_, select
 
 from kaimen.domain.errors import BatchRejected, RowError
-from kaimen.domain.events import FIELDS
+from kaimen.domain.events import FIELDS, REPAYMENT_KINDS
 from kaimen.ingest.inbox_ingest import accept_events
 from kaimen.ingest.pipeline import IngestReport
 from kaimen.sharing.deciding import NOT_FOUND, PersonNotFound
@@ -49,6 +49,41 @@ RENTAL_OUTCOMES: dict[str, str] = {
 # Kinds a partner may not send: a friend link is the person's own act, and checking its
 # friend_id would tell the partner whether someone else is enrolled.
 PERSONAL_KINDS = ("friend_link",)
+# What a partner is a party to and may report: its rentals and the repayments owed to it.
+PARTNER_KINDS = ("rental", *REPAYMENT_KINDS)
+# Partners report recent outcomes only. Besides limiting stale reports, this keeps every
+# accepted date long after any enrolled adult's birth, so the event rules' "before the person
+# was born" answer can never be used by a partner to find out a birth date.
+PARTNER_MAX_AGE = dt.timedelta(days=730)
+DATE_FIELDS = ("occurred_at", "recorded_at", "due_date", "paid_date")
+
+
+def partner_rules(
+    records: Sequence[Mapping[str, str | None]], partner_id: str, now: dt.datetime
+) -> list[RowError]:
+    """What a partner may not say, whoever the person is: other kinds, other partners' names,
+    dates more than two years back. Judged before anything about the person is looked up."""
+    oldest = (now - PARTNER_MAX_AGE).date().isoformat()
+    errors: list[RowError] = []
+    for line, record in enumerate(records, start=1):
+        kind = record.get("kind")
+        if kind not in PARTNER_KINDS and kind not in PERSONAL_KINDS:
+            errors.append(
+                RowError(line, "kind", f"a partner reports only {', '.join(PARTNER_KINDS)}")
+            )
+        if record.get("partner") not in (None, partner_id):
+            errors.append(RowError(line, "partner", f"must be {partner_id} (or empty)"))
+        for name in DATE_FIELDS:
+            value = record.get(name)
+            # ISO dates and timestamps compare as text by their first ten characters; a
+            # malformed one is left to the event rules, which name it.
+            if value and len(value) >= 10 and value[:10] < oldest:
+                errors.append(
+                    RowError(line, name, f"before {oldest}: partners report the last two years")
+                )
+    return errors
+
+
 CONSENT_CHUNK = 2_000
 
 
@@ -142,6 +177,9 @@ def submit(
     """Put the feedback in the inbox as the partner's event; PersonNotFound without consent."""
     now = now or dt.datetime.now(dt.UTC)
     event = event_of(partner_id, feedback)  # inconsistent input is refused before anything
+    errors = partner_rules([event], partner_id, now)
+    if errors:
+        raise BatchRejected(errors, "feedback")
     with engine.connect() as store:
         consented = consents.live(store, feedback.person_id, partner_id, "feedback", now)
     # Checked just before the inbox transaction (which the inbox owns): a revocation that
@@ -188,7 +226,7 @@ def accept_partner_events(
     now = now or dt.datetime.now(dt.UTC)
     with engine.connect() as store:
         allowed = consenting(store, partner_id, (str(r.get("person_id")) for r in records), now)
-    errors: list[RowError] = []
+    errors = partner_rules(records, partner_id, now)
     for line, record in enumerate(records, start=1):
         if record.get("source") != partner_id:
             errors.append(

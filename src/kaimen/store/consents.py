@@ -16,6 +16,7 @@ from kaimen.domain.errors import KaimenError
 from kaimen.store.tables import consents, partners, people
 
 PURPOSES = ("decision", "report", "feedback")
+MAX_CONSENT = dt.timedelta(days=3653)
 
 
 class ConsentRejected(KaimenError):
@@ -74,10 +75,18 @@ def grant(
     if expires_at is not None:
         if expires_at.tzinfo is None:
             raise ConsentRejected("expires_at needs a time zone")
+        try:
+            expires_at = expires_at.astimezone(dt.UTC)
+        except OverflowError:
+            raise ConsentRejected("expires_at is out of range") from None
         if expires_at <= now:
             raise ConsentRejected("expires_at must be in the future")
+        if expires_at > now + MAX_CONSENT:
+            raise ConsentRejected("expires_at must be within ten years; for longer, grant again")
+    # Locking the person's row makes two grants for one person take turns (PostgreSQL), so
+    # the later one always revokes the earlier and at most one stays live.
     person = connection.execute(
-        select(people.c.status).where(people.c.person_id == person_id)
+        select(people.c.status).where(people.c.person_id == person_id).with_for_update()
     ).first()
     if person is None or person.status != "active":
         raise ConsentRejected(f"{person_id} is not an enrolled person")
@@ -144,6 +153,7 @@ def live(
             people.c.status == "active",
             _live(now),
         )
+        .order_by(consents.c.granted_at.desc(), consents.c.consent_id.desc())
     ).first()
     return None if row is None else _consent(row)
 
