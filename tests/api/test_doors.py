@@ -272,6 +272,11 @@ def test_the_access_log_shows_every_read_by_others(doors: Doors) -> None:
     assert "score" not in newest["disclosed"]
     assert [entry["what"] for entry in log[1:3]] == ["whatif", "score"]
     assert all(entry["actor"] == "admin" for entry in log[1:3])
+    # The log holds everything the reader was shown, not a summary of it.
+    score_read, whatif_read = log[2]["disclosed"], log[1]["disclosed"]
+    assert {"score", "band", "dimensions", "reasons", "history"} <= set(score_read)
+    assert {"score", "target", "changes", "new_score", "reachable"} <= set(whatif_read)
+    assert newest["disclosed"]["decision_id"] == decision["decision_id"]
     # Someone else's log is not theirs to read.
     assert d.client.get("/v1/me/access-log", headers=d.admin).status_code == 403
     assert d.client.get("/v1/me/access-log", headers=d.partner).status_code == 403

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 
 from kaimen import __version__
 from kaimen.api import me_routes, own_data_routes, partner_routes, problems, report_routes
@@ -33,7 +34,7 @@ from kaimen.enrolment import enrol_one
 from kaimen.model.whatif import WhatIfRejected
 from kaimen.scoring import way_up
 from kaimen.scoring.reading import score_view
-from kaimen.store import access_log
+from kaimen.store import access_log, people
 from kaimen.store.database import open_store
 
 T = TypeVar("T")
@@ -120,18 +121,21 @@ def create_app(settings: Settings) -> FastAPI:
         view = await run_in_threadpool(score_view, engine, person_id)
         if view is None:
             raise HTTPException(404, "no published score for this person")
+        answer = ScoreOut.model_validate(dataclasses.asdict(view))
         if reader.kind != "person":
-            await run_in_threadpool(
-                _log_read,
-                person_id,
-                reader,
-                "score",
-                {"month": view.month, "score": view.score, "band": view.band},
-            )
-        return ScoreOut.model_validate(dataclasses.asdict(view))
+            await run_in_threadpool(_log_read, person_id, reader, "score", _shown(answer))
+        return answer
+
+    def _shown(answer: BaseModel) -> dict[str, Any]:
+        """Everything the reader was shown, for the person's access log."""
+        return answer.model_dump(mode="json", exclude={"person_id"})
 
     def _log_read(person_id: str, reader: Caller, what: str, disclosed: dict[str, Any]) -> None:
         with engine.begin() as store:
+            # An opt-out that committed since the read has erased this person's log; writing
+            # to it now would leave their data behind. The lock orders us against one.
+            if people.status_of(store, person_id, lock=True) != "active":
+                return
             access_log.record(
                 store,
                 person_id,
@@ -177,10 +181,7 @@ def create_app(settings: Settings) -> FastAPI:
             _what_if_call,
             lambda: way_up.way_up(engine, ibis_connection(), lake_root, person_id, target),
         )
-        if reader.kind != "person":
-            disclosed = {"month": begin.month, "score": plan.score, "target": target}
-            await run_in_threadpool(_log_read, person_id, reader, "whatif", disclosed)
-        return PlanOut(
+        answer = PlanOut(
             person_id=person_id,
             month=begin.month,
             model_version=begin.model_version,
@@ -193,6 +194,9 @@ def create_app(settings: Settings) -> FastAPI:
             ],
             new_score=plan.new_score,
         )
+        if reader.kind != "person":
+            await run_in_threadpool(_log_read, person_id, reader, "whatif", _shown(answer))
+        return answer
 
     @app.post(
         "/v1/people/{person_id}/whatif",
@@ -215,10 +219,7 @@ def create_app(settings: Settings) -> FastAPI:
                 engine, ibis_connection(), lake_root, person_id, body.values
             ),
         )
-        if reader.kind != "person":
-            disclosed = {"month": begin.month, "score": result.score, "tried": body.values}
-            await run_in_threadpool(_log_read, person_id, reader, "whatif", disclosed)
-        return WhatIfOut(
+        answer = WhatIfOut(
             person_id=person_id,
             month=begin.month,
             model_version=begin.model_version,
@@ -226,6 +227,10 @@ def create_app(settings: Settings) -> FastAPI:
             new_score=result.new_score,
             points_change=result.points_change,
         )
+        if reader.kind != "person":
+            shown = {**_shown(answer), "tried": body.values}
+            await run_in_threadpool(_log_read, person_id, reader, "whatif", shown)
+        return answer
 
     app.include_router(partner_routes.router)
     app.include_router(me_routes.router)

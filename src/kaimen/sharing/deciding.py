@@ -117,13 +117,19 @@ def _judge(
 
 def _disclosed(decision: Decision) -> dict[str, Any]:
     shown: dict[str, Any] = {
+        "decision_id": decision.decision_id,
+        "offer_id": decision.offer_id,
         "offer": decision.offer_name,
         "approved": decision.approved,
         "reasons": [r.text for r in decision.reasons],
         "unmet": decision.unmet,
     }
     if decision.score_shared:
-        shown |= {"score": decision.score, "points_short": decision.points_short}
+        shown |= {
+            "score": decision.score,
+            "points_short": decision.points_short,
+            "reason_points": [r.points for r in decision.reasons],
+        }
     return shown
 
 
