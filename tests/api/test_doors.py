@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -501,3 +502,52 @@ def test_what_the_review_found_stays_fixed(doors: Doors) -> None:
     probe = d.client.post("/v1/feedback", json=old, headers=d.partner)
     assert probe.status_code == 422 and "born" not in probe.text
     assert "partners report the last two years" in probe.text
+
+
+def test_text_and_size_limits(doors: Doors) -> None:
+    d = doors
+    # Partner text shown to people must be readable: no hidden or reordering characters.
+    for name, purpose in (("Deposit \u202efree", "car rental"), ("Deposit", "\u200b")):
+        refused = d.client.post(
+            "/v1/offers",
+            json={"name": name, "purpose": purpose, "min_score": 600},
+            headers=d.partner,
+        )
+        assert refused.status_code == 422 and "control or invisible" in refused.text
+    # Input that is not valid Unicode is refused with problem details, never a 500.
+    event = {
+        "source": "court-feed",
+        "event_id": "j-1",
+        "person_id": d.person_id,
+        "kind": "court_judgment",
+        "occurred_at": "2026-09-01T00:00:00+00:00",
+        "case_number": "\ud800",
+        "court": "Court",
+        "status": "entered",
+    }
+    # Sent as ASCII JSON with the surrogate escaped, as a client in any language can.
+    ascii_json = {"content-type": "application/json"}
+    bad = d.client.post(
+        "/v1/events",
+        content=json.dumps({"events": [event]}).encode(),
+        headers={**d.admin, **ascii_json},
+    )
+    assert bad.status_code == 422 and "not valid Unicode" in bad.text
+    odd_key = d.client.post(
+        f"/v1/people/{d.person_id}/whatif",
+        content=json.dumps({"values": {"\ud800": 1}}).encode(),
+        headers={**d.person, **ascii_json},
+    )
+    assert odd_key.status_code == 422
+    # Oversized bodies are refused before they are read; anonymous ones before they are parsed.
+    huge = d.client.post(
+        "/v1/decisions",
+        content=b'{"person_id": "' + b"x" * 70_000 + b'"}',
+        headers={**d.partner, "content-type": "application/json"},
+    )
+    assert huge.status_code == 413
+    anonymous = d.client.post(
+        "/v1/decisions", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == "application/problem+json"

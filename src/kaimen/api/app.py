@@ -27,6 +27,7 @@ from kaimen.api.schemas import (
     as_text,
 )
 from kaimen.config import Settings
+from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
 from kaimen.engines.embedded import ibis_connection
@@ -38,6 +39,16 @@ from kaimen.store import access_log, people
 from kaimen.store.database import open_store
 
 T = TypeVar("T")
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 PersonPath = Annotated[str, Path(max_length=64, pattern=rf"^{IDENTIFIER_PATTERN}$")]
 
 
@@ -84,6 +95,16 @@ def create_app(settings: Settings) -> FastAPI:
             {name: as_text(value) for name, value in event.model_dump().items()}
             for event in batch.events
         ]
+        # JSON can carry lone surrogates; they cannot be stored as text, so they are refused
+        # here with the line, like any other bad field.
+        unreadable = [
+            RowError(line, name, "is not valid Unicode text")
+            for line, record in enumerate(records, start=1)
+            for name, value in record.items()
+            if isinstance(value, str) and not _encodes(value)
+        ]
+        if unreadable:
+            raise BatchRejected(unreadable, "request")
         report = await run_in_threadpool(report_routes.accept_events_from, request, caller, records)
         return IngestResult(total=report.total, new=report.new, duplicate=report.duplicate)
 

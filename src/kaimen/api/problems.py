@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -30,13 +31,47 @@ class Problem(BaseModel):
     errors: list[FieldProblem] = []
 
 
+class ProblemResponse(JSONResponse):
+    """Problem details as ASCII JSON: an error may echo input that is not valid Unicode (a
+    lone surrogate), which escapes cleanly but cannot be encoded as UTF-8."""
+
+    media_type = PROBLEM
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return ProblemResponse(body, status_code=status)
+
+
+# Bodies larger than this are refused before they are read (events come in batches).
+MAX_BODY_BYTES = 64 * 1024
+MAX_EVENTS_BODY_BYTES = 16 * 1024 * 1024
 
 
 def install(app: FastAPI) -> None:
-    """Map kaimen's errors and framework errors onto problem details."""
+    """Map kaimen's errors and framework errors onto problem details, and refuse oversized
+    or anonymous API requests before their bodies are parsed."""
+
+    @app.middleware("http")
+    async def _limits(request: Request, call_next: Any) -> Any:
+        path = request.url.path
+        if path.startswith("/v1/"):
+            if not request.headers.get("authorization"):
+                refused = problem(401, "Unauthorized", "a bearer token or API key is required")
+                refused.headers["WWW-Authenticate"] = "Bearer"
+                return refused
+            cap = MAX_EVENTS_BODY_BYTES if path == "/v1/events" else MAX_BODY_BYTES
+            length = request.headers.get("content-length")
+            if length is not None and (not length.isascii() or not length.isdigit()):
+                return problem(400, "Bad Request", "Content-Length is not a number")
+            if length is not None and int(length) > cap:
+                return problem(
+                    413, "Content Too Large", f"request bodies here are at most {cap:,} bytes"
+                )
+        return await call_next(request)
 
     @app.exception_handler(BatchRejected)
     async def _batch(_: Request, exc: BatchRejected) -> JSONResponse:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 from kaimen.domain.events import EVENT_KINDS, FIELDS, FieldType
 
@@ -115,9 +115,13 @@ class PlanOut(BaseModel):
     new_score: int = Field(description="the score with every change made")
 
 
+CharacteristicName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Category = Annotated[str, StringConstraints(max_length=200)]
+
+
 class WhatIfIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    values: dict[str, float | str | None] = Field(
+    values: dict[CharacteristicName, float | Category | None] = Field(
         min_length=1,
         max_length=64,
         description="characteristic -> the value to try (null: nothing on record)",

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from kaimen.domain.errors import KaimenError
 from kaimen.domain.scores import BANDS, SCORE_MAX, SCORE_MIN, Dimension
+from kaimen.domain.text import readable_problem
 from kaimen.store.tables import offers
 
 
@@ -60,6 +61,10 @@ def publish(
     name, purpose = name.strip(), purpose.strip()
     if not 0 < len(name) <= 200 or not 0 < len(purpose) <= 200:
         raise OfferRejected("an offer needs a name and a purpose of 1-200 characters")
+    for what, text in (("name", name), ("purpose", purpose)):
+        problem = readable_problem(text)
+        if problem:
+            raise OfferRejected(f"the offer's {what} {problem}")
     if isinstance(min_score, bool) or not isinstance(min_score, int):
         raise OfferRejected(f"min_score must be a whole number, not {min_score!r}")
     if not SCORE_MIN <= min_score <= SCORE_MAX:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.errors import KaimenError
+from kaimen.domain.text import readable_problem
 from kaimen.store.tables import api_keys, partners
 
 SCOPES = ("decisions", "events", "feedback", "reports")
@@ -61,6 +62,9 @@ def add(connection: Connection, partner_id: str, name: str, now: dt.datetime) ->
     name = name.strip()
     if not 0 < len(name) <= 200:
         raise PartnerRejected("a partner needs a name of 1-200 characters")
+    problem = readable_problem(name)
+    if problem:
+        raise PartnerRejected(f"the partner's name {problem}")
     if get(connection, partner_id) is not None:
         raise PartnerRejected(f"partner {partner_id} already exists")
     try:
