@@ -95,21 +95,38 @@ def card_content(card: Scorecard) -> dict[str, Any]:
     }
 
 
-def to_json(card: Scorecard) -> str:
-    """Indented JSON for the card. Raises ValueError if training or metrics hold non-JSON values
-    (NaN, infinities, objects)."""
-    content = card_content(card)
+def envelope(fmt: str, schema_version: int, key: str, content: Any, what: str) -> str:
+    """Indented JSON: format, schema version, the content's SHA-256, and the content under
+    `key`. Raises ValueError naming `what` if the content is not plain JSON (NaN, objects)."""
     try:
         digest = content_hash(content)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"scorecard {card.version} is not plain JSON: {error}") from error
+        raise ValueError(f"{what} is not plain JSON: {error}") from error
     document = {
-        "format": FORMAT,
-        "schema_version": SCHEMA_VERSION,
+        "format": fmt,
+        "schema_version": schema_version,
         "content_sha256": digest,
-        "card": content,
+        key: content,
     }
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def open_envelope(text: str, fmt: str) -> dict[str, Any]:
+    """The JSON document in `text` if it is one of format `fmt`; ArtifactRejected otherwise.
+    The caller checks the schema version and the content hash."""
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise ArtifactRejected(f"artifact is not JSON: {error}") from error
+    if not isinstance(document, dict) or document.get("format") != fmt:
+        raise ArtifactRejected(f"not a {fmt} artifact")
+    return document
+
+
+def to_json(card: Scorecard) -> str:
+    """Indented JSON for the card. Raises ValueError if training or metrics hold non-JSON values
+    (NaN, infinities, objects)."""
+    return envelope(FORMAT, SCHEMA_VERSION, "card", card_content(card), f"scorecard {card.version}")
 
 
 def _refuse_constant(name: str) -> None:
@@ -161,12 +178,7 @@ def _strings(values: Any) -> list[str]:
 
 def from_json(text: str) -> Scorecard:
     """The card in `text`; raises ArtifactRejected for anything but an intact, known artifact."""
-    try:
-        document = json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as error:
-        raise ArtifactRejected(f"artifact is not JSON: {error}") from error
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ArtifactRejected(f"not a {FORMAT} artifact")
+    document = open_envelope(text, FORMAT)
     version = document.get("schema_version")
     # Whole numbers only: 2.0 == 2 in Python, and `true` is an int there too.
     if type(version) is not int or version not in READABLE_VERSIONS:

@@ -37,7 +37,6 @@ one loaded from its artifact predicts bit-identically to the one that was saved.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kaimen.domain.scores import FACTOR, MAX_REASONS, OFFSET, Dimension
-from kaimen.model.artifact import ArtifactRejected, content_hash
+from kaimen.model.artifact import ArtifactRejected, content_hash, envelope, open_envelope
 from kaimen.model.binning import CharacteristicSpec, FloatArray, IntArray, Monotone
 from kaimen.model.scorecard import Reason, TrainingFailed
 
@@ -481,32 +480,14 @@ def model_content(model: Challenger) -> dict[str, Any]:
 def to_json(model: Challenger) -> str:
     """Indented JSON for the model. Raises ValueError if training or metrics hold non-JSON
     values (NaN, infinities, objects)."""
-    content = model_content(model)
-    try:
-        digest = content_hash(content)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"challenger {model.version} is not plain JSON: {error}") from error
-    document = {
-        "format": FORMAT,
-        "schema_version": SCHEMA_VERSION,
-        "content_sha256": digest,
-        "model": content,
-    }
-    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def _refuse_constant(name: str) -> None:
-    raise ArtifactRejected(f"artifact holds {name}, which is not JSON")
+    return envelope(
+        FORMAT, SCHEMA_VERSION, "model", model_content(model), f"challenger {model.version}"
+    )
 
 
 def from_json(text: str) -> Challenger:
     """The model in `text`; raises ArtifactRejected for anything but an intact, known one."""
-    try:
-        document = json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as error:
-        raise ArtifactRejected(f"artifact is not JSON: {error}") from error
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ArtifactRejected(f"not a {FORMAT} artifact")
+    document = open_envelope(text, FORMAT)
     version = document.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ArtifactRejected(
