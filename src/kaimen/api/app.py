@@ -30,6 +30,7 @@ from kaimen.config import Settings
 from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
+from kaimen.domain.text import is_unicode
 from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_one
 from kaimen.model.whatif import WhatIfRejected
@@ -39,14 +40,6 @@ from kaimen.store import access_log, people
 from kaimen.store.database import open_store
 
 T = TypeVar("T")
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 PersonPath = Annotated[str, Path(max_length=64, pattern=rf"^{IDENTIFIER_PATTERN}$")]
@@ -101,7 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
             RowError(line, name, "is not valid Unicode text")
             for line, record in enumerate(records, start=1)
             for name, value in record.items()
-            if isinstance(value, str) and not _encodes(value)
+            if isinstance(value, str) and not is_unicode(value)
         ]
         if unreadable:
             raise BatchRejected(unreadable, "request")

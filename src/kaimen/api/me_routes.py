@@ -148,7 +148,7 @@ def delete_consent(
     try:
         consent = audit.audited_transaction(request.app.state.engine, work)
     except consents.ConsentRejected as error:
-        status = 404 if str(error).startswith("no consent") else 409
+        status = 404 if isinstance(error, consents.UnknownConsent) else 409
         raise HTTPException(status, str(error)) from error
     return _consent_out(consent, now)
 

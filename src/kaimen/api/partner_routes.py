@@ -257,7 +257,7 @@ def delete_key(
     try:
         key = audit.audited_transaction(request.app.state.engine, work)
     except partners.PartnerRejected as error:
-        status = 404 if str(error).startswith("no API key") else 409
+        status = 404 if isinstance(error, partners.UnknownKey) else 409
         raise HTTPException(status, str(error)) from error
     return KeyOut(**_key_out(key))
 
@@ -332,7 +332,7 @@ def delete_offer(
     try:
         offer = audit.audited_transaction(request.app.state.engine, work)
     except offers.OfferRejected as error:
-        status = 404 if str(error).startswith("no offer") else 409
+        status = 404 if isinstance(error, offers.UnknownOffer) else 409
         raise HTTPException(status, str(error)) from error
     return _offer_out(offer)
 

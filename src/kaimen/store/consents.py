@@ -23,6 +23,10 @@ class ConsentRejected(KaimenError):
     """A consent that cannot be granted or revoked as asked."""
 
 
+class UnknownConsent(ConsentRejected):
+    """No such consent of this person's."""
+
+
 @dataclass(frozen=True)
 class Consent:
     consent_id: int
@@ -129,7 +133,7 @@ def revoke(connection: Connection, person_id: str, consent_id: int, now: dt.date
         )
     ).first()
     if row is None:
-        raise ConsentRejected(f"no consent {consent_id} of yours")
+        raise UnknownConsent(f"no consent {consent_id} of yours")
     consent = _consent(row)
     if consent.revoked_at is not None:
         raise ConsentRejected(f"consent {consent_id} was already revoked")

@@ -19,6 +19,10 @@ class OfferRejected(KaimenError):
     """An offer that cannot be published or withdrawn as asked."""
 
 
+class UnknownOffer(OfferRejected):
+    """No such offer of this partner's."""
+
+
 @dataclass(frozen=True)
 class Offer:
     offer_id: int
@@ -112,7 +116,7 @@ def withdraw(connection: Connection, partner_id: str, offer_id: int, now: dt.dat
     """Withdraw one of the partner's own offers; later decisions against it are refused."""
     offer = get(connection, offer_id)
     if offer is None or offer.partner_id != partner_id:
-        raise OfferRejected(f"no offer {offer_id} of yours")
+        raise UnknownOffer(f"no offer {offer_id} of yours")
     if offer.withdrawn_at is not None:
         raise OfferRejected(f"offer {offer_id} was already withdrawn")
     connection.execute(update(offers).where(offers.c.offer_id == offer_id).values(withdrawn_at=now))

@@ -32,6 +32,10 @@ class PartnerRejected(KaimenError):
     """A partner or key request that cannot be honoured (bad id, unknown partner, ...)."""
 
 
+class UnknownKey(PartnerRejected):
+    """No API key with that id."""
+
+
 @dataclass(frozen=True)
 class Partner:
     partner_id: str
@@ -147,7 +151,7 @@ def revoke_key(connection: Connection, key_id: str, now: dt.datetime) -> ApiKey:
     """Revoke a key; from the next request on it is refused. Revoking twice is an error."""
     row = connection.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
     if row is None:
-        raise PartnerRejected(f"no API key {key_id}")
+        raise UnknownKey(f"no API key {key_id}")
     if row.revoked_at is not None:
         raise PartnerRejected(f"API key {key_id} was already revoked at {row.revoked_at}")
     connection.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(revoked_at=now))
