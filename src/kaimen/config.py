@@ -1,16 +1,39 @@
-"""Settings, read from the environment (KAIMEN_*) by entry points only."""
+"""Settings, read from the environment (KAIMEN_*) by entry points only, and the workspace
+they open: what every service call needs, resolved once per process."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
+import ibis
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Engine
 
 from kaimen.domain.errors import ConfigurationError
+from kaimen.engines.embedded import ibis_connection
+from kaimen.store.database import open_store
 from kaimen.store.identity_vault import IdentityVault, decode_secret, new_secret
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The open store, the lake and the folders of one kaimen home: the doors hold one and
+    pass its parts to the services they call."""
+
+    engine: Engine
+    vault: IdentityVault
+    lake_root: Path
+    models_dir: Path
+    model_cards_dir: Path
+
+    def backend(self) -> ibis.BaseBackend:
+        """A fresh in-process engine for pipeline expressions (one per call: not shared
+        between threads)."""
+        return ibis_connection()
 
 
 class Settings(BaseSettings):
@@ -54,6 +77,16 @@ class Settings(BaseSettings):
             else self._generated("secret.key", new_secret())
         )
         return IdentityVault(decode_secret(text))
+
+    def workspace(self) -> Workspace:
+        """Open (and migrate) the store; the lake and model folders of `home`."""
+        return Workspace(
+            engine=open_store(self.resolved_database_url),
+            vault=self.vault(),
+            lake_root=self.lake_root,
+            models_dir=self.home / "models",
+            model_cards_dir=self.home / "model_cards",
+        )
 
     def admin_token_value(self) -> str:
         """The admin API token, from KAIMEN_ADMIN_TOKEN or generated in `home`."""

@@ -42,7 +42,7 @@ def client(settings: Settings, engine: Engine, vault: IdentityVault) -> Iterator
     app = create_app(settings)
     with TestClient(app) as test_client:
         yield test_client
-    app.state.engine.dispose()
+    app.state.workspace.engine.dispose()
 
 
 @pytest.fixture

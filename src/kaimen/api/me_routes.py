@@ -5,27 +5,25 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from kaimen.api import problems
-from kaimen.api.auth import Caller, require_person
-from kaimen.api.partner_routes import MAX_ID, PARTNER_ID
-from kaimen.store import access_log, audit, consents, decisions
+from kaimen.api.deps import Person, Store, person_id_of
+from kaimen.api.partner_routes import MAX_ID
+from kaimen.domain.callers import PARTNER_ID_PATTERN
+from kaimen.sharing import consenting, disclosures
+from kaimen.sharing.consenting import Consent
 
 router = APIRouter()
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": problems.Problem, "description": "missing or unknown credentials"},
-    403: {"model": problems.Problem, "description": "only the person, with their own token"},
-    422: {"model": problems.Problem, "description": "invalid input; nothing stored"},
-}
-Person = Annotated[Caller, Depends(require_person)]
+PERSON_ONLY = problems.documented(401, 403, 422, s403="only the person, with their own token")
+Purpose = Literal["decision", "report", "feedback"]
 
 
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    partner_id: str = Field(min_length=3, max_length=64, pattern=PARTNER_ID)
-    purpose: Literal["decision", "report", "feedback"]
+    partner_id: str = Field(min_length=3, max_length=64, pattern=rf"^{PARTNER_ID_PATTERN}$")
+    purpose: Purpose
     expires_at: AwareDatetime | None = Field(default=None, description="none: until revoked")
     share_score: StrictBool = Field(
         default=False, description="decision only: the partner may see the score and points"
@@ -63,7 +61,7 @@ class MyDecisionOut(BaseModel):
     score_shared: bool
 
 
-def _consent_out(consent: consents.Consent, now: dt.datetime) -> ConsentOut:
+def _consent_out(consent: Consent, now: dt.datetime) -> ConsentOut:
     return ConsentOut(
         consent_id=consent.consent_id,
         partner_id=consent.partner_id,
@@ -80,13 +78,12 @@ def _consent_out(consent: consents.Consent, now: dt.datetime) -> ConsentOut:
     "/v1/me/consents",
     response_model=list[ConsentOut],
     tags=["me"],
-    responses=ERRORS,
+    responses=PERSON_ONLY,
     summary="My consents, live and past (the person)",
 )
-def get_consents(request: Request, me: Person) -> list[ConsentOut]:
+def get_consents(ws: Store, me: Person) -> list[ConsentOut]:
     now = dt.datetime.now(dt.UTC)
-    with request.app.state.engine.connect() as store:
-        return [_consent_out(c, now) for c in consents.of_person(store, me.person_id or "")]
+    return [_consent_out(c, now) for c in consenting.consents_of(ws.engine, person_id_of(me))]
 
 
 @router.post(
@@ -94,37 +91,16 @@ def get_consents(request: Request, me: Person) -> list[ConsentOut]:
     response_model=ConsentOut,
     status_code=201,
     tags=["me"],
-    responses=ERRORS,
+    responses=PERSON_ONLY,
     summary="Grant a partner consent for one purpose (the person)",
 )
-def post_consent(body: ConsentIn, request: Request, me: Person) -> ConsentOut:
+def post_consent(body: ConsentIn, ws: Store, me: Person) -> ConsentOut:
     """Replaces any live consent for the same partner and purpose."""
     now = dt.datetime.now(dt.UTC)
-
-    def work(store: Any) -> consents.Consent:
-        consent = consents.grant(
-            store,
-            me.person_id or "",
-            body.partner_id,
-            body.purpose,
-            now,
-            expires_at=body.expires_at,
-            share_score=body.share_score,
-        )
-        audit.append(
-            store,
-            me.actor,
-            "consent.granted",
-            subject=str(consent.consent_id),
-            details={"partner": body.partner_id, "purpose": body.purpose},
-            now=now,
-        )
-        return consent
-
-    try:
-        consent = audit.audited_transaction(request.app.state.engine, work)
-    except consents.ConsentRejected as error:
-        raise HTTPException(422, str(error)) from error
+    request = consenting.ConsentRequest(
+        body.partner_id, body.purpose, body.expires_at, body.share_score
+    )
+    consent = consenting.grant_consent(ws.engine, person_id_of(me), request, me.actor, now)
     return _consent_out(consent, now)
 
 
@@ -132,24 +108,14 @@ def post_consent(body: ConsentIn, request: Request, me: Person) -> ConsentOut:
     "/v1/me/consents/{consent_id}",
     response_model=ConsentOut,
     tags=["me"],
-    responses={**ERRORS, 404: {"model": problems.Problem, "description": "not yours"}},
+    responses=problems.documented(401, 403, 404, 409, 422, s404="not yours"),
     summary="Revoke a consent; effective for the partner's next request (the person)",
 )
 def delete_consent(
-    consent_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request, me: Person
+    consent_id: Annotated[int, Path(ge=1, le=MAX_ID)], ws: Store, me: Person
 ) -> ConsentOut:
     now = dt.datetime.now(dt.UTC)
-
-    def work(store: Any) -> consents.Consent:
-        consent = consents.revoke(store, me.person_id or "", consent_id, now)
-        audit.append(store, me.actor, "consent.revoked", subject=str(consent_id), now=now)
-        return consent
-
-    try:
-        consent = audit.audited_transaction(request.app.state.engine, work)
-    except consents.ConsentRejected as error:
-        status = 404 if isinstance(error, consents.UnknownConsent) else 409
-        raise HTTPException(status, str(error)) from error
+    consent = consenting.revoke_consent(ws.engine, person_id_of(me), consent_id, me.actor, now)
     return _consent_out(consent, now)
 
 
@@ -157,43 +123,41 @@ def delete_consent(
     "/v1/me/access-log",
     response_model=list[AccessOut],
     tags=["me"],
-    responses=ERRORS,
+    responses=PERSON_ONLY,
     summary="Everyone who read my data, when, why and what they saw (the person)",
 )
-def get_access_log(request: Request, me: Person) -> list[AccessOut]:
-    with request.app.state.engine.connect() as store:
-        return [
-            AccessOut(
-                accessed_at=a.accessed_at,
-                actor=a.actor,
-                purpose=a.purpose,
-                what=a.what,
-                disclosed=a.disclosed,
-            )
-            for a in access_log.of_person(store, me.person_id or "")
-        ]
+def get_access_log(ws: Store, me: Person) -> list[AccessOut]:
+    return [
+        AccessOut(
+            accessed_at=a.accessed_at,
+            actor=a.actor,
+            purpose=a.purpose,
+            what=a.what,
+            disclosed=a.disclosed,
+        )
+        for a in disclosures.access_log_of(ws.engine, person_id_of(me))
+    ]
 
 
 @router.get(
     "/v1/me/decisions",
     response_model=list[MyDecisionOut],
     tags=["me"],
-    responses=ERRORS,
+    responses=PERSON_ONLY,
     summary="Every decision partners asked for about me, with score and reasons (the person)",
 )
-def get_decisions(request: Request, me: Person) -> list[MyDecisionOut]:
-    with request.app.state.engine.connect() as store:
-        return [
-            MyDecisionOut(
-                decision_id=d.decision_id,
-                partner_id=d.partner_id,
-                offer_id=d.offer_id,
-                decided_at=d.decided_at,
-                approved=d.approved,
-                score=d.score,
-                points_short=d.points_short,
-                reasons=d.reasons,
-                score_shared=d.score_shared,
-            )
-            for d in decisions.of_person(store, me.person_id or "")
-        ]
+def get_decisions(ws: Store, me: Person) -> list[MyDecisionOut]:
+    return [
+        MyDecisionOut(
+            decision_id=d.decision_id,
+            partner_id=d.partner_id,
+            offer_id=d.offer_id,
+            decided_at=d.decided_at,
+            approved=d.approved,
+            score=d.score,
+            points_short=d.points_short,
+            reasons=d.reasons,
+            score_shared=d.score_shared,
+        )
+        for d in disclosures.decisions_about(ws.engine, person_id_of(me))
+    ]

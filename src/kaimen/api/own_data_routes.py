@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from kaimen.api import problems
-from kaimen.api.auth import Caller, require_person
+from kaimen.api.deps import Person, Store, person_id_of
 from kaimen.sharing import own_data
-from kaimen.store import audit
 
 router = APIRouter()
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": problems.Problem, "description": "missing or unknown credentials"},
-    403: {"model": problems.Problem, "description": "only the person, with their own token"},
-}
-Person = Annotated[Caller, Depends(require_person)]
+ERRORS = problems.documented(401, 403, s403="only the person, with their own token")
 
 
 class ExportPerson(BaseModel):
@@ -125,21 +119,8 @@ class OptOutOut(BaseModel):
     responses=ERRORS,
     summary="Everything held about me, as one JSON document (the person)",
 )
-async def get_export(request: Request, me: Person) -> ExportOut:
-    state = request.app.state
-    person_id = me.person_id or ""
-
-    def work() -> dict[str, Any]:
-        document = own_data.export(state.engine, state.vault, state.lake_root, person_id)
-        with state.engine.begin() as store:
-            audit.append(store, me.actor, "person.exported", subject=person_id)
-        return document
-
-    try:
-        document = await run_in_threadpool(work)
-    except own_data.AlreadyOptedOut as error:
-        # Their token was deleted with everything else; this only races an opt-out.
-        raise HTTPException(401, str(error)) from error
+def get_export(ws: Store, me: Person) -> ExportOut:
+    document = own_data.export_for(ws.engine, ws.vault, ws.lake_root, person_id_of(me), me)
     return ExportOut.model_validate(document)
 
 
@@ -149,27 +130,19 @@ async def get_export(request: Request, me: Person) -> ExportOut:
     tags=["me"],
     responses={
         **ERRORS,
-        409: {"model": problems.Problem, "description": "already opted out"},
-        422: {"model": problems.Problem, "description": "not confirmed; nothing removed"},
+        **problems.documented(
+            409, 422, s409="already opted out", s422="not confirmed; nothing removed"
+        ),
     },
     summary="Leave kaimen: remove all my data and stop scoring me, for good (the person)",
 )
-async def post_opt_out(body: OptOutIn, request: Request, me: Person) -> OptOutOut:
+def post_opt_out(body: OptOutIn, ws: Store, me: Person) -> OptOutOut:
     """Deletes my identities, tokens (this one too), consents, access log, decisions, scores
     and events, in the store and in the lake; the audit log keeps that it happened, under my
     pseudonymous id. Events sent about me afterwards are refused."""
-    state = request.app.state
-    try:
-        report = await run_in_threadpool(
-            own_data.opt_out,
-            state.engine,
-            state.lake_root,
-            me.person_id or "",
-            me.actor,
-            dt.datetime.now(dt.UTC),
-        )
-    except own_data.AlreadyOptedOut as error:
-        raise HTTPException(409, str(error)) from error
+    report = own_data.opt_out(
+        ws.engine, ws.lake_root, person_id_of(me), me.actor, dt.datetime.now(dt.UTC)
+    )
     return OptOutOut(
         person_id=report.person_id,
         status="opted_out",

@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from kaimen.api import problems
-from kaimen.api.auth import Caller, require_admin, require_partner
+from kaimen.api.deps import Admin, DecisionsPartner, Store, partner_id_of
+from kaimen.domain.callers import PARTNER_ID_PATTERN
 from kaimen.domain.events import IDENTIFIER_PATTERN
-from kaimen.sharing import deciding
-from kaimen.store import audit, offers, partners
+from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
+from kaimen.sharing import deciding, offering, partnering
+from kaimen.sharing.offering import Offer
+from kaimen.sharing.partnering import ApiKey
 
 router = APIRouter()
 # Database integers are 32-bit on PostgreSQL: a larger id is simply not there.
 MAX_ID = 2**31 - 1
-PARTNER_ID = r"^[a-z0-9][a-z0-9\-]{1,62}[a-z0-9]$"
+PARTNER_ID = rf"^{PARTNER_ID_PATTERN}$"
 IDENTIFIER = rf"^{IDENTIFIER_PATTERN}$"
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": problems.Problem, "description": "missing or unknown credentials"},
-    403: {"model": problems.Problem, "description": "this caller may not use this endpoint"},
-    422: {"model": problems.Problem, "description": "invalid input; nothing stored"},
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": problems.Problem, "description": "not found (or no consent)"}
-}
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+PartnerPath = Annotated[str, Path(max_length=64, pattern=PARTNER_ID)]
 
 
 class PartnerIn(BaseModel):
@@ -71,7 +66,7 @@ class OfferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
     purpose: Name = Field(description="what the offer is for, shown to the person")
-    min_score: int = Field(ge=350, le=950)
+    min_score: int = Field(ge=SCORE_MIN, le=SCORE_MAX)
     min_band: str | None = Field(default=None, max_length=16)
     min_dimensions: dict[str, int] = Field(
         default_factory=dict, max_length=5, description="dimension -> minimum 0-100 sub-score"
@@ -113,17 +108,17 @@ class DecisionOut(BaseModel):
     decided_at: dt.datetime
 
 
-def _key_out(key: partners.ApiKey) -> dict[str, Any]:
-    return {
-        "key_id": key.key_id,
-        "partner_id": key.partner_id,
-        "scopes": list(key.scopes),
-        "created_at": key.created_at,
-        "revoked_at": key.revoked_at,
-    }
+def _key_out(key: ApiKey) -> KeyOut:
+    return KeyOut(
+        key_id=key.key_id,
+        partner_id=key.partner_id,
+        scopes=list(key.scopes),
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
 
 
-def _offer_out(offer: offers.Offer) -> OfferOut:
+def _offer_out(offer: Offer) -> OfferOut:
     return OfferOut(
         offer_id=offer.offer_id,
         partner_id=offer.partner_id,
@@ -136,49 +131,33 @@ def _offer_out(offer: offers.Offer) -> OfferOut:
     )
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 @router.post(
     "/v1/partners",
     response_model=PartnerOut,
     status_code=201,
     tags=["partners"],
-    responses={**ERRORS, 409: {"model": problems.Problem, "description": "exists"}},
+    responses=problems.documented(401, 403, 409, 422, s409="exists"),
     summary="Register a partner (admin)",
 )
-def post_partner(
-    body: PartnerIn, request: Request, actor: Annotated[str, Depends(require_admin)]
-) -> PartnerOut:
-    engine = request.app.state.engine
-
-    def work(store: Any) -> partners.Partner:
-        if partners.get(store, body.partner_id) is not None:
-            raise HTTPException(409, f"partner {body.partner_id} already exists")
-        partner = partners.add(store, body.partner_id, body.name, _now())
-        audit.append(store, actor, "partner.added", subject=partner.partner_id)
-        return partner
-
-    try:
-        partner = audit.audited_transaction(engine, work)
-    except partners.PartnerRejected as error:
-        raise HTTPException(422, str(error)) from error
-    return PartnerOut(**partner.__dict__)
+def post_partner(body: PartnerIn, ws: Store, admin: Admin) -> PartnerOut:
+    partner = partnering.add_partner(ws.engine, body.partner_id, body.name, admin.actor)
+    return PartnerOut(
+        partner_id=partner.partner_id, name=partner.name, created_at=partner.created_at
+    )
 
 
 @router.get(
     "/v1/partners",
     response_model=list[PartnerOut],
     tags=["partners"],
-    responses=ERRORS,
+    responses=problems.documented(401, 403),
     summary="List partners (admin)",
 )
-def get_partners(
-    request: Request, actor: Annotated[str, Depends(require_admin)]
-) -> list[PartnerOut]:
-    with request.app.state.engine.connect() as store:
-        return [PartnerOut(**p.__dict__) for p in partners.all_partners(store)]
+def get_partners(ws: Store, admin: Admin) -> list[PartnerOut]:
+    return [
+        PartnerOut(partner_id=p.partner_id, name=p.name, created_at=p.created_at)
+        for p in (entry.partner for entry in partnering.list_partners(ws.engine))
+    ]
 
 
 @router.post(
@@ -186,80 +165,36 @@ def get_partners(
     response_model=NewKeyOut,
     status_code=201,
     tags=["partners"],
-    responses={**ERRORS, **NOT_FOUND},
+    responses=problems.documented(401, 403, 404, 422),
     summary="Issue an API key with scopes (admin); the key is shown once",
 )
-def post_key(
-    partner_id: Annotated[str, Path(max_length=64, pattern=PARTNER_ID)],
-    body: KeyIn,
-    request: Request,
-    actor: Annotated[str, Depends(require_admin)],
-) -> NewKeyOut:
-    engine = request.app.state.engine
-
-    def work(store: Any) -> tuple[partners.ApiKey, str]:
-        if partners.get(store, partner_id) is None:
-            raise HTTPException(404, f"no partner {partner_id}")
-        key, secret = partners.issue_key(store, partner_id, body.scopes, _now())
-        audit.append(
-            store,
-            actor,
-            "partner.key_issued",
-            subject=partner_id,
-            details={"key_id": key.key_id, "scopes": list(key.scopes)},
-        )
-        return key, secret
-
-    try:
-        key, secret = audit.audited_transaction(engine, work)
-    except partners.PartnerRejected as error:
-        raise HTTPException(422, str(error)) from error
-    return NewKeyOut(**_key_out(key), key=secret)
+def post_key(partner_id: PartnerPath, body: KeyIn, ws: Store, admin: Admin) -> NewKeyOut:
+    issued = partnering.issue_key(ws.engine, partner_id, body.scopes, admin.actor)
+    return NewKeyOut(**_key_out(issued.key).model_dump(), key=issued.secret)
 
 
 @router.get(
     "/v1/partners/{partner_id}/keys",
     response_model=list[KeyOut],
     tags=["partners"],
-    responses={**ERRORS, **NOT_FOUND},
+    responses=problems.documented(401, 403, 404),
     summary="A partner's keys, live and revoked (admin); never the keys themselves",
 )
-def get_keys(
-    partner_id: Annotated[str, Path(max_length=64, pattern=PARTNER_ID)],
-    request: Request,
-    actor: Annotated[str, Depends(require_admin)],
-) -> list[KeyOut]:
-    with request.app.state.engine.connect() as store:
-        if partners.get(store, partner_id) is None:
-            raise HTTPException(404, f"no partner {partner_id}")
-        return [KeyOut(**_key_out(k)) for k in partners.keys_of(store, partner_id)]
+def get_keys(partner_id: PartnerPath, ws: Store, admin: Admin) -> list[KeyOut]:
+    return [_key_out(k) for k in partnering.keys_of(ws.engine, partner_id)]
 
 
 @router.delete(
     "/v1/keys/{key_id}",
     response_model=KeyOut,
     tags=["partners"],
-    responses={**ERRORS, **NOT_FOUND},
+    responses=problems.documented(401, 403, 404, 409),
     summary="Revoke an API key (admin); it stops working at once",
 )
 def delete_key(
-    key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")],
-    request: Request,
-    actor: Annotated[str, Depends(require_admin)],
+    key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")], ws: Store, admin: Admin
 ) -> KeyOut:
-    def work(store: Any) -> partners.ApiKey:
-        key = partners.revoke_key(store, key_id, _now())
-        audit.append(
-            store, actor, "partner.key_revoked", subject=key.partner_id, details={"key_id": key_id}
-        )
-        return key
-
-    try:
-        key = audit.audited_transaction(request.app.state.engine, work)
-    except partners.PartnerRejected as error:
-        status = 404 if isinstance(error, partners.UnknownKey) else 409
-        raise HTTPException(status, str(error)) from error
-    return KeyOut(**_key_out(key))
+    return _key_out(partnering.revoke_key(ws.engine, key_id, admin.actor))
 
 
 @router.post(
@@ -267,34 +202,14 @@ def delete_key(
     response_model=OfferOut,
     status_code=201,
     tags=["offers"],
-    responses=ERRORS,
+    responses=problems.documented(401, 403, 422),
     summary="Publish an offer (partner, scope decisions)",
 )
-def post_offer(
-    body: OfferIn,
-    request: Request,
-    caller: Annotated[Caller, Depends(require_partner("decisions"))],
-) -> OfferOut:
-    assert caller.partner_id is not None
-
-    def work(store: Any) -> offers.Offer:
-        offer = offers.publish(
-            store,
-            caller.partner_id,  # type: ignore[arg-type]
-            body.name,
-            body.purpose,
-            body.min_score,
-            _now(),
-            body.min_band,
-            body.min_dimensions,
-        )
-        audit.append(store, caller.actor, "offer.published", subject=str(offer.offer_id))
-        return offer
-
-    try:
-        offer = audit.audited_transaction(request.app.state.engine, work)
-    except offers.OfferRejected as error:
-        raise HTTPException(422, str(error)) from error
+def post_offer(body: OfferIn, ws: Store, caller: DecisionsPartner) -> OfferOut:
+    terms = offering.OfferTerms(
+        body.name, body.purpose, body.min_score, body.min_band, body.min_dimensions
+    )
+    offer = offering.publish_offer(ws.engine, partner_id_of(caller), terms, caller.actor)
     return _offer_out(offer)
 
 
@@ -302,38 +217,24 @@ def post_offer(
     "/v1/offers",
     response_model=list[OfferOut],
     tags=["offers"],
-    responses=ERRORS,
+    responses=problems.documented(401, 403),
     summary="The calling partner's own offers (partner, scope decisions)",
 )
-def get_offers(
-    request: Request, caller: Annotated[Caller, Depends(require_partner("decisions"))]
-) -> list[OfferOut]:
-    with request.app.state.engine.connect() as store:
-        return [_offer_out(o) for o in offers.of_partner(store, caller.partner_id or "")]
+def get_offers(ws: Store, caller: DecisionsPartner) -> list[OfferOut]:
+    return [_offer_out(o) for o in offering.offers_of(ws.engine, partner_id_of(caller))]
 
 
 @router.delete(
     "/v1/offers/{offer_id}",
     response_model=OfferOut,
     tags=["offers"],
-    responses={**ERRORS, **NOT_FOUND},
+    responses=problems.documented(401, 403, 404, 409),
     summary="Withdraw one of the partner's own offers (partner, scope decisions)",
 )
 def delete_offer(
-    offer_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    request: Request,
-    caller: Annotated[Caller, Depends(require_partner("decisions"))],
+    offer_id: Annotated[int, Path(ge=1, le=MAX_ID)], ws: Store, caller: DecisionsPartner
 ) -> OfferOut:
-    def work(store: Any) -> offers.Offer:
-        offer = offers.withdraw(store, caller.partner_id or "", offer_id, _now())
-        audit.append(store, caller.actor, "offer.withdrawn", subject=str(offer_id))
-        return offer
-
-    try:
-        offer = audit.audited_transaction(request.app.state.engine, work)
-    except offers.OfferRejected as error:
-        status = 404 if isinstance(error, offers.UnknownOffer) else 409
-        raise HTTPException(status, str(error)) from error
+    offer = offering.withdraw_offer(ws.engine, partner_id_of(caller), offer_id, caller.actor)
     return _offer_out(offer)
 
 
@@ -341,32 +242,18 @@ def delete_offer(
     "/v1/decisions",
     response_model=DecisionOut,
     tags=["decisions"],
-    responses={**ERRORS, **NOT_FOUND},
+    responses=problems.documented(401, 403, 404, 422),
     summary="Does this person's score open this offer? (partner, scope decisions, consent)",
 )
-async def post_decision(
-    body: DecisionIn,
-    request: Request,
-    caller: Annotated[Caller, Depends(require_partner("decisions"))],
-) -> DecisionOut:
+def post_decision(body: DecisionIn, ws: Store, caller: DecisionsPartner) -> DecisionOut:
     """Approved or declined, with the reasons that apply against this offer's threshold.
     Without the person's live consent for `decision` the answer is the same 404 as for an
     unknown person, and nothing is read. The score and points are shown only when the
     person consented to share them. Every decision is stored and in the person's access
     log."""
-    try:
-        decision = await run_in_threadpool(
-            deciding.decide,
-            request.app.state.engine,
-            caller.partner_id or "",
-            body.offer_id,
-            body.person_id,
-            caller.actor,
-        )
-    except deciding.PersonNotFound as error:
-        raise HTTPException(404, deciding.NOT_FOUND) from error
-    except deciding.OfferNotFound as error:
-        raise HTTPException(404, str(error)) from error
+    decision = deciding.decide(
+        ws.engine, partner_id_of(caller), body.offer_id, body.person_id, caller.actor
+    )
     shared = decision.score_shared
     return DecisionOut(
         decision_id=decision.decision_id,

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kaimen.domain.errors import BatchRejected, EnrolmentConflict, IdentityRejected
+from kaimen.domain.errors import KaimenError
 
 PROBLEM = "application/problem+json"
 
@@ -41,9 +41,38 @@ class ProblemResponse(JSONResponse):
         return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+def problem(
+    status: int, title: str, detail: str, problem_type: str = "about:blank", **extra: Any
+) -> JSONResponse:
+    body = {"type": problem_type, "title": title, "status": status, "detail": detail, **extra}
     return ProblemResponse(body, status_code=status)
+
+
+def problem_type(error: KaimenError) -> str:
+    """The URI naming the kind of problem (RFC 9457 `type`)."""
+    return f"urn:kaimen:problem:{error.problem}"
+
+
+DESCRIPTIONS = {
+    401: "missing or unknown credentials",
+    403: "this caller may not use this endpoint",
+    404: "not found (or no consent: the same answer)",
+    409: "conflicts with the current state",
+    413: "the body is too large",
+    422: "invalid input; nothing stored",
+}
+
+
+def documented(*statuses: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these statuses, as problem details; `described` overrides a
+    description (`s404="no score"`)."""
+    return {
+        status: {
+            "model": Problem,
+            "description": described.get(f"s{status}", DESCRIPTIONS.get(status, "error")),
+        }
+        for status in statuses
+    }
 
 
 # Bodies larger than this are refused before they are read (events come in batches).
@@ -73,22 +102,13 @@ def install(app: FastAPI) -> None:
                 )
         return await call_next(request)
 
-    @app.exception_handler(BatchRejected)
-    async def _batch(_: Request, exc: BatchRejected) -> JSONResponse:
-        return problem(
-            422,
-            "Batch rejected",
-            f"{exc.bad_lines} event(s) are invalid; nothing was stored",
-            errors=[{"line": e.line, "field": e.field, "reason": e.reason} for e in exc.errors],
-        )
-
-    @app.exception_handler(IdentityRejected)
-    async def _identity(_: Request, exc: IdentityRejected) -> JSONResponse:
-        return problem(422, "Identity rejected", exc.message, reason=exc.reason)
-
-    @app.exception_handler(EnrolmentConflict)
-    async def _conflict(_: Request, exc: EnrolmentConflict) -> JSONResponse:
-        return problem(409, "Enrolment conflict", exc.message, reason=exc.reason)
+    @app.exception_handler(KaimenError)
+    async def _refused(_: Request, exc: KaimenError) -> JSONResponse:
+        title = exc.title or HTTPStatus(exc.status).phrase
+        response = problem(exc.status, title, exc.detail, problem_type(exc), **exc.extra())
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,41 +1,32 @@
 """Risk reports (partner, scope `reports`; the person's own copy) and partner feedback
-(partner, scope `feedback`), both under the person's consent; and the helpers that let
-`POST /v1/events` admit partners with scope `events`."""
+(partner, scope `feedback`), both under the person's consent."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import asdict
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Body
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from kaimen.api import problems
-from kaimen.api.auth import Authorization, Caller, identify, require_partner, require_person
+from kaimen.api.deps import (
+    FeedbackPartner,
+    Person,
+    ReportsPartner,
+    Store,
+    partner_id_of,
+    person_id_of,
+)
 from kaimen.domain.events import IDENTIFIER_PATTERN, MAX_AMOUNT
-from kaimen.ingest.inbox_ingest import accept_events
-from kaimen.ingest.pipeline import IngestReport
-from kaimen.sharing import deciding, feedback, reports
+from kaimen.sharing import feedback, reports
 
 router = APIRouter()
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": problems.Problem, "description": "missing or unknown credentials"},
-    403: {"model": problems.Problem, "description": "this caller may not use this endpoint"},
-    422: {"model": problems.Problem, "description": "invalid input; nothing stored"},
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {
-        "model": problems.Problem,
-        "description": "no such person, or no live consent for this use (the same answer)",
-    }
-}
-NOTHING_PUBLISHED: dict[int | str, dict[str, Any]] = {
-    409: {"model": problems.Problem, "description": "no month has been published yet"}
-}
+NOTHING_PUBLISHED = {"s409": "no month has been published yet"}
+NO_CONSENT = {"s404": "no such person, or no live consent for this use (the same answer)"}
+
 # Anchored: a pattern alone only has to match somewhere in the text.
 IDENTIFIER = f"^{IDENTIFIER_PATTERN}$"
 PersonId = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENTIFIER)]
@@ -150,43 +141,26 @@ def _report_out(report: reports.Report) -> ReportOut:
     return ReportOut.model_validate(asdict(report))
 
 
-def _reporting_call(call: Callable[..., reports.Report], *args: Any) -> reports.Report:
-    try:
-        result = call(*args)
-    except deciding.PersonNotFound as error:
-        raise HTTPException(404, deciding.NOT_FOUND) from error
-    except reports.NothingPublished as error:
-        raise HTTPException(409, str(error)) from error
-    except reports.ReportRejected as error:
-        raise HTTPException(422, str(error)) from error
-    return result
-
-
 @router.post(
     "/v1/reports",
     response_model=ReportOut,
     tags=["reports"],
-    responses={**ERRORS, **NOT_FOUND, **NOTHING_PUBLISHED},
+    responses=problems.documented(401, 403, 404, 409, 422, **NO_CONSENT, **NOTHING_PUBLISHED),
     summary="A risk report on a person (partner, scope reports, the person's consent)",
 )
-async def post_report(
-    body: ReportIn,
-    request: Request,
-    caller: Annotated[Caller, Depends(require_partner("reports"))],
-) -> ReportOut:
+def post_report(body: ReportIn, ws: Store, caller: ReportsPartner) -> ReportOut:
     """Band, on-time rate of rent and utilities, open delinquencies, as of the latest
     published month. Without the person's live consent for `report` to you, the answer is
     the same 404 as for an unknown person and nothing is read. Each report is in the
     person's access log with its purpose and everything it showed; nothing else is kept."""
-    report = await run_in_threadpool(
-        _reporting_call,
-        reports.issue_report,
-        request.app.state.engine,
-        request.app.state.lake_root,
-        caller.partner_id or "",
+    report = reports.issue_report(
+        ws.engine,
+        ws.lake_root,
+        partner_id_of(caller),
         body.person_id,
         body.purpose,
         caller.actor,
+        backend=ws.backend(),
     )
     return _report_out(report)
 
@@ -195,24 +169,14 @@ async def post_report(
     "/v1/me/report",
     response_model=ReportOut,
     tags=["me"],
-    responses={
-        **ERRORS,
-        403: {"model": problems.Problem, "description": "only the person, with their own token"},
-        **NOTHING_PUBLISHED,
-    },
+    responses=problems.documented(
+        401, 403, 409, s403="only the person, with their own token", **NOTHING_PUBLISHED
+    ),
     summary="Your own risk report: exactly what a partner would be shown",
 )
-async def get_my_report(
-    request: Request, caller: Annotated[Caller, Depends(require_person)]
-) -> ReportOut:
+def get_my_report(ws: Store, me: Person) -> ReportOut:
     """Not logged: it is yours."""
-    report = await run_in_threadpool(
-        _reporting_call,
-        reports.own_report,
-        request.app.state.engine,
-        request.app.state.lake_root,
-        caller.person_id or "",
-    )
+    report = reports.own_report(ws.engine, ws.lake_root, person_id_of(me), backend=ws.backend())
     return _report_out(report)
 
 
@@ -245,29 +209,17 @@ def _feedback_of(body: RentalFeedbackIn | LoanFeedbackIn) -> feedback.Feedback:
     response_model=FeedbackOut,
     status_code=202,
     tags=["feedback"],
-    responses={**ERRORS, **NOT_FOUND},
+    responses=problems.documented(401, 403, 404, 422, **NO_CONSENT),
     summary="Report how a rental or loan with a person ended (partner, scope feedback, consent)",
 )
-async def post_feedback(
-    body: FeedbackIn,
-    request: Request,
-    caller: Annotated[Caller, Depends(require_partner("feedback"))],
-) -> FeedbackOut:
+def post_feedback(body: FeedbackIn, ws: Store, caller: FeedbackPartner) -> FeedbackOut:
     """Becomes a catalogue event in your name (source: your partner id, event id: your
     reference), received into the inbox and counted once sealed. Sending it again is a
     duplicate; the same reference with other content is refused. Without the person's live
     consent for `feedback` to you: the same 404 as for an unknown person, nothing stored."""
-    try:
-        submitted = await run_in_threadpool(
-            feedback.submit,
-            request.app.state.engine,
-            request.app.state.lake_root,
-            caller.partner_id or "",
-            _feedback_of(body),
-            caller.actor,
-        )
-    except deciding.PersonNotFound as error:
-        raise HTTPException(404, deciding.NOT_FOUND) from error
+    submitted = feedback.submit(
+        ws.engine, ws.lake_root, partner_id_of(caller), _feedback_of(body), caller.actor
+    )
     event = {k: v for k, v in submitted.event.items() if v is not None}
     return FeedbackOut(
         event_id=event["event_id"],
@@ -275,33 +227,4 @@ async def post_feedback(
         kind=event["kind"],
         received="new" if submitted.new else "duplicate",
         event=event,
-    )
-
-
-# -- POST /v1/events for partners (the route itself is in app.py) ------------------------
-def require_event_sender(request: Request, authorization: Authorization = None) -> Caller:
-    """The admin, or a partner whose key carries scope `events`; 401 / 403 otherwise."""
-    caller = identify(request, authorization)
-    if caller.kind == "admin":
-        return caller
-    if caller.kind == "partner" and "events" in caller.scopes:
-        return caller
-    if caller.kind == "partner":
-        raise HTTPException(403, "this API key lacks the 'events' scope")
-    raise HTTPException(403, "only the admin or a partner's key with scope 'events' may do this")
-
-
-def accept_events_from(
-    request: Request, caller: Caller, records: list[dict[str, str | None]]
-) -> IngestReport:
-    """Accept a batch from the admin as it is, or from a partner under feedback consent and
-    in its own name only (see `feedback.accept_partner_events`). Blocking: run it in a
-    thread."""
-    engine, lake_root = request.app.state.engine, request.app.state.lake_root
-    if caller.kind == "admin":
-        return accept_events(engine, lake_root, records, caller.actor)
-    if caller.kind != "partner" or caller.partner_id is None:
-        raise HTTPException(403, "only the admin or a partner may send events")
-    return feedback.accept_partner_events(
-        engine, lake_root, caller.partner_id, records, caller.actor
     )

@@ -3,38 +3,113 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 class KaimenError(Exception):
-    """Base of every error kaimen raises on purpose."""
+    """Base of every error kaimen raises on purpose.
+
+    Each error knows how a door shows it: `status` and `problem` (the RFC 9457 status and
+    problem type) for HTTP, `str(error)` for the command line. `public_detail`, when set,
+    replaces the message over HTTP, so that an answer cannot tell apart what must look the
+    same (an unknown person and a person who gave no consent).
+    """
+
+    status: ClassVar[int] = 422
+    problem: ClassVar[str] = "rejected"
+    title: ClassVar[str | None] = None
+    public_detail: ClassVar[str | None] = None
+
+    @property
+    def detail(self) -> str:
+        return self.public_detail or str(self)
+
+    def extra(self) -> dict[str, object]:
+        """Members beyond the standard ones in the problem document."""
+        return {}
+
+
+class Rejected(KaimenError):
+    """The request cannot be honoured as asked; nothing was changed."""
+
+
+class NotFound(KaimenError):
+    """There is no such thing (or the caller may not know whether there is)."""
+
+    status = 404
+    problem = "not-found"
+
+
+class Conflict(KaimenError):
+    """The request clashes with the current state (already done, already exists)."""
+
+    status = 409
+    problem = "conflict"
+
+
+class Unauthenticated(KaimenError):
+    """The caller's credential is missing or no longer valid."""
+
+    status = 401
+    problem = "unauthenticated"
+
+
+class Forbidden(KaimenError):
+    """The caller is known but may not do this."""
+
+    status = 403
+    problem = "forbidden"
 
 
 class ConfigurationError(KaimenError):
     """Settings are missing or inconsistent."""
 
+    status = 500
+    problem = "configuration"
 
-class IdentityRejected(KaimenError):
+
+class IdentityRejected(Rejected):
     """An identity document or phone number failed validation.
 
     `reason` is a stable code (`format`, `region`, `birth_date`, `check_digit`, `phone_format`).
     """
 
+    problem = "identity-rejected"
+    title = "Identity rejected"
+
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
 
+    @property
+    def detail(self) -> str:
+        return self.message
 
-class EnrolmentConflict(KaimenError):
+    def extra(self) -> dict[str, object]:
+        return {"reason": self.reason}
+
+
+class EnrolmentConflict(Conflict):
     """The identity or phone already belongs to someone else.
 
     `reason` is `identity_taken`, `phone_taken` or `person_id_taken`.
     """
 
+    problem = "enrolment-conflict"
+    title = "Enrolment conflict"
+
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
+
+    @property
+    def detail(self) -> str:
+        return self.message
+
+    def extra(self) -> dict[str, object]:
+        return {"reason": self.reason}
 
 
 @dataclass(frozen=True, order=True)
@@ -49,8 +124,11 @@ class RowError:
         return f"line {self.line}: {self.field}: {self.reason}"
 
 
-class BatchRejected(KaimenError):
+class BatchRejected(Rejected):
     """A batch (file or request) had at least one bad row, so nothing of it was stored."""
+
+    problem = "batch-rejected"
+    title = "Batch rejected"
 
     def __init__(self, errors: list[RowError], what: str = "batch") -> None:
         self.errors = sorted(errors)
@@ -60,13 +138,27 @@ class BatchRejected(KaimenError):
             f"first: {self.errors[0] if self.errors else 'none'}"
         )
 
+    @property
+    def detail(self) -> str:
+        return f"{self.bad_lines} event(s) are invalid; nothing was stored"
 
-class InputFileError(KaimenError):
+    def extra(self) -> dict[str, object]:
+        return {
+            "errors": [{"line": e.line, "field": e.field, "reason": e.reason} for e in self.errors]
+        }
+
+
+class InputFileError(Rejected):
     """A file cannot be read at all (missing, wrong format, unreadable)."""
+
+    problem = "unreadable-file"
 
 
 class AuditChainBroken(KaimenError):
     """The audit log does not verify; `seq` names the first row that fails."""
+
+    status = 500
+    problem = "audit-chain-broken"
 
     def __init__(self, seq: int, message: str) -> None:
         super().__init__(f"audit log row {seq}: {message}")

@@ -26,7 +26,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.errors import Rejected
 from kaimen.model.binning import Kind
 from kaimen.model.scorecard import MISSING_LABEL, Characteristic, Scorecard
 
@@ -35,7 +35,7 @@ SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
 
-class ArtifactRejected(KaimenError):
+class ArtifactRejected(Rejected):
     """A scorecard artifact cannot be loaded: not JSON, unknown schema, edited, or malformed."""
 
 

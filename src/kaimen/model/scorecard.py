@@ -36,7 +36,7 @@ import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.errors import Rejected
 from kaimen.domain.scores import FACTOR, MAX_REASONS, OFFSET, SCORE_MAX, SCORE_MIN, Dimension
 from kaimen.model.binning import (
     Bins,
@@ -60,7 +60,7 @@ MISSING_LABEL = "missing"
 Reason = tuple[str, int]
 
 
-class TrainingFailed(KaimenError):
+class TrainingFailed(Rejected):
     """The data cannot give a scorecard (for example, no characteristic survived selection)."""
 
 

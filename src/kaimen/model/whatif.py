@@ -27,13 +27,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.errors import Rejected
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
 from kaimen.model.card_scorer import CardScorer, Value, is_missing
 from kaimen.model.scorecard import MISSING_LABEL, Characteristic, Scorecard
 
 
-class WhatIfRejected(KaimenError, ValueError):
+class WhatIfRejected(Rejected, ValueError):
     """A what-if asked about something the card cannot answer (unknown or bad value)."""
 
 

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.errors import Conflict, NotFound
 from kaimen.domain.scores import Dimension
 from kaimen.model import artifact, challenger, scorecard
 from kaimen.model.artifact import ArtifactRejected
@@ -32,11 +32,11 @@ from kaimen.store.model_registry import ModelRecord
 Features = Mapping[str, npt.ArrayLike]
 
 
-class NoModel(KaimenError):
+class NoModel(NotFound):
     """No trained model to score with, or no model of that version."""
 
 
-class PromotionConflict(KaimenError):
+class PromotionConflict(Conflict):
     """Another promotion (or audit entry) committed at the same time."""
 
 

@@ -42,7 +42,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from sqlalchemy import Engine
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.errors import Conflict
 from kaimen.domain.scores import BANDS, SCORE_MAX, SCORE_MIN
 from kaimen.features.build import features_expression
 from kaimen.features.catalogue import CATALOGUE, Window
@@ -72,7 +72,7 @@ THIN_TRAINING_BAND = 100
 LEVELS: tuple[Level, ...] = ("stable", "watch", "act")
 
 
-class MonitoringFailed(KaimenError):
+class MonitoringFailed(Conflict):
     """The month cannot be monitored (not published with this model, or nobody was scored)."""
 
 

@@ -3,17 +3,29 @@ with the change since the month before and the characteristics that moved it."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 
+from kaimen.domain.callers import Caller
+from kaimen.domain.errors import NotFound
 from kaimen.domain.scores import BANDS
 from kaimen.features.catalogue import CATALOGUE
-from kaimen.store import scores
+from kaimen.store import access_log, scores
 
 MOVERS = 3
+
+
+class NoScore(NotFound):
+    """The person has no published score (unknown, not yet scored, or a thin file)."""
+
+    # Over HTTP, the same words whoever asks about whomever.
+    public_detail = "no published score for this person"
 
 
 @dataclass(frozen=True)
@@ -103,3 +115,45 @@ def score_view(engine: Engine, person_id: str) -> ScoreView | None:
         ],
         history=history,
     )
+
+
+def shown(view: object) -> dict[str, object]:
+    """What a reader was shown, for the person's access log: the record, without the id
+    the reader already named."""
+    assert dataclasses.is_dataclass(view) and not isinstance(view, type)
+    fields = dataclasses.asdict(view)
+    fields.pop("person_id", None)
+    return fields
+
+
+def log_read(
+    engine: Engine,
+    person_id: str,
+    reader: Caller,
+    what: str,
+    disclosed: Mapping[str, object],
+    now: dt.datetime | None = None,
+) -> None:
+    """Put a read by anyone but the person in the person's access log."""
+    if reader.is_person(person_id):
+        return
+    with engine.begin() as store:
+        access_log.record_if_active(
+            store,
+            person_id,
+            reader.actor,
+            "administration",
+            what,
+            disclosed,
+            now or dt.datetime.now(dt.UTC),
+        )
+
+
+def read_score(engine: Engine, person_id: str, reader: Caller) -> ScoreView:
+    """The person's score view for `reader` (the person or the admin: the door decides who
+    may ask); a read by anyone but the person goes in their access log."""
+    view = score_view(engine, person_id)
+    if view is None:
+        raise NoScore(f"no published score for {person_id}")
+    log_read(engine, person_id, reader, "score", shown(view))
+    return view

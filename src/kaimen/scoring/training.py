@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Engine
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.errors import Conflict
 from kaimen.domain.scores import BANDS, FACTOR, OFFSET
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.features.summary_build import refresh_summaries
@@ -41,7 +41,7 @@ from kaimen.store import audit, model_registry, summary_manifest
 TRAINING_SNAPSHOTS = 3
 
 
-class NotEnoughHistory(KaimenError):
+class NotEnoughHistory(Conflict):
     """The lake does not reach far enough back to train as of that month."""
 
 

@@ -14,22 +14,21 @@ from pathlib import Path
 import ibis
 from sqlalchemy import Engine
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.callers import Caller
+from kaimen.domain.errors import Conflict
+from kaimen.engines.embedded import ibis_connection
 from kaimen.features.build import build_features
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.model.card_scorer import Value
 from kaimen.model.scorecard import Scorecard
 from kaimen.model.whatif import Plan, WhatIf, plan_to_target, what_if
 from kaimen.scoring.batch import load_model
+from kaimen.scoring.reading import NoScore, log_read, shown
 from kaimen.scoring.training import feature_arrays, summary_paths
 from kaimen.store import scores
 
 
-class NoScore(KaimenError):
-    """The person has no published score (unknown, not yet scored, or a thin file)."""
-
-
-class WhatIfUnsupported(KaimenError):
+class WhatIfUnsupported(Conflict):
     """The model behind the person's score cannot answer a what-if."""
 
 
@@ -96,3 +95,102 @@ def free_what_if(
     """The score if some characteristics had other values."""
     begin = start(engine, backend, lake_root, person_id)
     return begin, what_if(begin.card, begin.values, changes)
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    feature: str
+    description: str
+    current_value: float | str | None
+    current_label: str
+    new_value: float | str
+    new_label: str
+    points_added: int
+
+
+@dataclass(frozen=True)
+class WayUp:
+    """The way up as the reader is shown it."""
+
+    person_id: str
+    month: str
+    model_version: str
+    score: int
+    target: int
+    reachable: bool
+    changes: tuple[PlannedChange, ...]
+    new_score: int
+
+
+@dataclass(frozen=True)
+class TriedWhatIf:
+    """A free what-if as the reader is shown it, with the values they tried."""
+
+    person_id: str
+    month: str
+    model_version: str
+    score: int
+    new_score: int
+    points_change: dict[str, int]
+    tried: dict[str, Value]
+
+
+def plan_for(
+    engine: Engine,
+    lake_root: Path,
+    person_id: str,
+    target: int,
+    reader: Caller,
+    backend: ibis.BaseBackend | None = None,
+) -> WayUp:
+    """The way up to `target` for the reader; logged for the person when someone else asks."""
+    begin, plan = way_up(engine, backend or ibis_connection(), lake_root, person_id, target)
+    answer = WayUp(
+        person_id=person_id,
+        month=begin.month,
+        model_version=begin.model_version,
+        score=plan.score,
+        target=plan.target,
+        reachable=plan.reachable,
+        changes=tuple(
+            PlannedChange(
+                feature=c.feature,
+                description=describe(c.feature),
+                current_value=c.current_value,
+                current_label=c.current_label,
+                new_value=c.new_value,
+                new_label=c.new_label,
+                points_added=c.points_added,
+            )
+            for c in plan.changes
+        ),
+        new_score=plan.new_score,
+    )
+    log_read(engine, person_id, reader, "whatif", shown(answer))
+    return answer
+
+
+def try_changes(
+    engine: Engine,
+    lake_root: Path,
+    person_id: str,
+    changes: Mapping[str, Value],
+    reader: Caller,
+    backend: ibis.BaseBackend | None = None,
+) -> TriedWhatIf:
+    """The score with some values changed, for the reader; nothing is stored but the access
+    log entry when someone other than the person asks."""
+    begin, result = free_what_if(
+        engine, backend or ibis_connection(), lake_root, person_id, changes
+    )
+    answer = TriedWhatIf(
+        person_id=person_id,
+        month=begin.month,
+        model_version=begin.model_version,
+        score=result.score,
+        new_score=result.new_score,
+        points_change=result.points_change,
+        tried=dict(changes),
+    )
+    log_read(engine, person_id, reader, "whatif", shown(answer))
+    return answer

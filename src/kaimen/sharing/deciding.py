@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.errors import NotFound
 from kaimen.domain.scores import BANDS, MAX_REASONS
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.scoring.reading import reason_text
@@ -28,11 +28,13 @@ from kaimen.store.scores import Snapshot
 NOT_FOUND = "no such person, or no consent for this use"
 
 
-class PersonNotFound(KaimenError):
+class PersonNotFound(NotFound):
     """Unknown person, or no live consent: deliberately the same error for both."""
 
+    public_detail = NOT_FOUND
 
-class OfferNotFound(KaimenError):
+
+class OfferNotFound(NotFound):
     """No such offer of this partner's, or it was withdrawn."""
 
 

@@ -29,7 +29,8 @@ from typing import Literal
 
 from sqlalchemy import Connection, Engine, or_, select
 
-from kaimen.domain.errors import BatchRejected, RowError
+from kaimen.domain.callers import Caller
+from kaimen.domain.errors import BatchRejected, Forbidden, RowError
 from kaimen.domain.events import FIELDS, REPAYMENT_KINDS
 from kaimen.ingest.inbox_ingest import accept_events
 from kaimen.ingest.pipeline import IngestReport
@@ -240,3 +241,25 @@ def accept_partner_events(
     if errors:
         raise BatchRejected(errors, "request")
     return accept_events(engine, lake_root, records, actor, now)
+
+
+class SenderRefused(Forbidden):
+    """Only the admin or a partner may send events."""
+
+
+def receive_events(
+    engine: Engine,
+    lake_root: Path,
+    sender: Caller,
+    records: Sequence[Mapping[str, str | None]],
+    now: dt.datetime | None = None,
+) -> IngestReport:
+    """`POST /v1/events`: the admin's batch as it is; a partner's under its own name and
+    feedback consent only (`accept_partner_events`)."""
+    if sender.kind == "admin":
+        return accept_events(engine, lake_root, records, sender.actor, now)
+    if sender.kind == "partner" and sender.partner_id is not None:
+        return accept_partner_events(
+            engine, lake_root, sender.partner_id, records, sender.actor, now
+        )
+    raise SenderRefused("only the admin or a partner may send events")

@@ -35,7 +35,8 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection, Engine
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.callers import Caller
+from kaimen.domain.errors import Conflict, NotFound, Unauthenticated
 from kaimen.engines.embedded import connect
 from kaimen.features.summary_build import SUMMARIES_DIR, rewrite_summary_without
 from kaimen.lake import reader
@@ -63,11 +64,11 @@ IDENTITY_FIELDS = {"phone": "phone", "cn_resident_id": "national_id"}
 TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
-class NotEnrolled(KaimenError):
+class NotEnrolled(NotFound):
     """No one is enrolled under this id."""
 
 
-class AlreadyOptedOut(KaimenError):
+class AlreadyOptedOut(Conflict):
     """The person opted out before: nothing of theirs is left to export or remove."""
 
 
@@ -360,3 +361,33 @@ def opt_out(
         orphan_files_removed=len(orphans),
         files_left=left,
     )
+
+
+class ExportRaced(Unauthenticated):
+    """The person opted out while their own export was under way: their token is gone."""
+
+
+def export_for(
+    engine: Engine,
+    vault: IdentityVault,
+    lake_root: Path,
+    person_id: str,
+    reader: Caller,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The export, for the person or, on their request, the admin: an audit row either way,
+    and an access-log entry when it was not the person who read it."""
+    now = now or dt.datetime.now(dt.UTC)
+    try:
+        document = export(engine, vault, lake_root, person_id, now)
+    except AlreadyOptedOut as error:
+        if reader.is_person(person_id):
+            raise ExportRaced(str(error)) from error
+        raise
+    with engine.begin() as store:
+        if not reader.is_person(person_id):
+            access_log.record(
+                store, person_id, reader.actor, "own-data export", "export", {"format": FORMAT}, now
+            )
+        audit.append(store, reader.actor, "person.exported", subject=person_id, now=now)
+    return document

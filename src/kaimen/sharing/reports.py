@@ -30,7 +30,7 @@ from typing import Any, Literal
 import ibis
 from sqlalchemy import Connection, Engine, func, select
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.errors import Conflict, Rejected
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.catalogue import DEFAULTED, Window, total_of
 from kaimen.features.summaries import FAMILIES
@@ -55,11 +55,11 @@ THIN_FILE_NOTE = "too little history to score yet (thin file)"
 NOT_SCORED_NOTE = "not scored yet: enrolled after the latest published month"
 
 
-class NothingPublished(KaimenError):
+class NothingPublished(Conflict):
     """No month has been scored and published yet, so a report has nothing to be as of."""
 
 
-class ReportRejected(KaimenError):
+class ReportRejected(Rejected):
     """A report request that cannot be honoured as asked (e.g. an empty purpose)."""
 
 

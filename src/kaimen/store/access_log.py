@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from kaimen.store import people
 from kaimen.store.tables import access_log
 
 
@@ -56,3 +57,21 @@ def of_person(connection: Connection, person_id: str) -> list[Access]:
         Access(r.access_id, r.accessed_at, r.actor, r.purpose, r.what, json.loads(r.disclosed))
         for r in rows
     ]
+
+
+def record_if_active(
+    connection: Connection,
+    person_id: str,
+    actor: str,
+    purpose: str,
+    what: str,
+    disclosed: Mapping[str, Any],
+    now: dt.datetime,
+) -> bool:
+    """Log a read that happened outside this transaction, unless the person has opted out
+    since: an opt-out erases their log, and writing to it afterwards would leave their data
+    behind. Locking the person's row orders this against a concurrent opt-out."""
+    if people.status_of(connection, person_id, lock=True) != "active":
+        return False
+    record(connection, person_id, actor, purpose, what, disclosed, now)
+    return True

@@ -12,19 +12,23 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, or_, select, update
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.errors import Conflict, NotFound, Rejected
 from kaimen.store.tables import consents, partners, people
 
 PURPOSES = ("decision", "report", "feedback")
 MAX_CONSENT = dt.timedelta(days=3653)
 
 
-class ConsentRejected(KaimenError):
+class ConsentRejected(Rejected):
     """A consent that cannot be granted or revoked as asked."""
 
 
-class UnknownConsent(ConsentRejected):
+class UnknownConsent(NotFound, ConsentRejected):
     """No such consent of this person's."""
+
+
+class ConsentAlreadyRevoked(Conflict, ConsentRejected):
+    """The consent was revoked before."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ def revoke(connection: Connection, person_id: str, consent_id: int, now: dt.date
         raise UnknownConsent(f"no consent {consent_id} of yours")
     consent = _consent(row)
     if consent.revoked_at is not None:
-        raise ConsentRejected(f"consent {consent_id} was already revoked")
+        raise ConsentAlreadyRevoked(f"consent {consent_id} was already revoked")
     connection.execute(
         update(consents).where(consents.c.consent_id == consent_id).values(revoked_at=now)
     )

@@ -9,18 +9,22 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, insert, select, update
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.errors import Conflict, NotFound, Rejected
 from kaimen.domain.scores import BANDS, SCORE_MAX, SCORE_MIN, Dimension
 from kaimen.domain.text import readable_problem
 from kaimen.store.tables import offers
 
 
-class OfferRejected(KaimenError):
+class OfferRejected(Rejected):
     """An offer that cannot be published or withdrawn as asked."""
 
 
-class UnknownOffer(OfferRejected):
+class UnknownOffer(NotFound, OfferRejected):
     """No such offer of this partner's."""
+
+
+class OfferAlreadyWithdrawn(Conflict, OfferRejected):
+    """The offer was withdrawn before."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,6 @@ def withdraw(connection: Connection, partner_id: str, offer_id: int, now: dt.dat
     if offer is None or offer.partner_id != partner_id:
         raise UnknownOffer(f"no offer {offer_id} of yours")
     if offer.withdrawn_at is not None:
-        raise OfferRejected(f"offer {offer_id} was already withdrawn")
+        raise OfferAlreadyWithdrawn(f"offer {offer_id} was already withdrawn")
     connection.execute(update(offers).where(offers.c.offer_id == offer_id).values(withdrawn_at=now))
     return Offer(**{**offer.__dict__, "withdrawn_at": now})

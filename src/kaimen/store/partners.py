@@ -18,22 +18,34 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.callers import PARTNER_ID_PATTERN, SCOPES
+from kaimen.domain.errors import Conflict, NotFound, Rejected
 from kaimen.domain.text import readable_problem
 from kaimen.store.tables import api_keys, partners
 
-SCOPES = ("decisions", "events", "feedback", "reports")
-PARTNER_ID = re.compile(r"[a-z0-9][a-z0-9\-]{1,62}[a-z0-9]")
+PARTNER_ID = re.compile(PARTNER_ID_PATTERN)
 KEY_PREFIX = "kmk"
 _KEY = re.compile(rf"{KEY_PREFIX}_([0-9a-f]{{16}})_([A-Za-z0-9\-_]{{43}})")
 
 
-class PartnerRejected(KaimenError):
-    """A partner or key request that cannot be honoured (bad id, unknown partner, ...)."""
+class PartnerRejected(Rejected):
+    """A partner or key request that cannot be honoured (bad id, unknown scope, ...)."""
 
 
-class UnknownKey(PartnerRejected):
+class UnknownKey(NotFound, PartnerRejected):
     """No API key with that id."""
+
+
+class UnknownPartner(NotFound, PartnerRejected):
+    """No partner with that id."""
+
+
+class PartnerExists(Conflict, PartnerRejected):
+    """A partner with that id is already registered."""
+
+
+class KeyAlreadyRevoked(Conflict, PartnerRejected):
+    """The key was revoked before."""
 
 
 @dataclass(frozen=True)
@@ -70,14 +82,14 @@ def add(connection: Connection, partner_id: str, name: str, now: dt.datetime) ->
     if problem:
         raise PartnerRejected(f"the partner's name {problem}")
     if get(connection, partner_id) is not None:
-        raise PartnerRejected(f"partner {partner_id} already exists")
+        raise PartnerExists(f"partner {partner_id} already exists")
     try:
         with connection.begin_nested():
             connection.execute(
                 insert(partners).values(partner_id=partner_id, name=name, created_at=now)
             )
     except IntegrityError:
-        raise PartnerRejected(f"partner {partner_id} already exists") from None
+        raise PartnerExists(f"partner {partner_id} already exists") from None
     return Partner(partner_id, name, now)
 
 
@@ -108,7 +120,7 @@ def issue_key(
 ) -> tuple[ApiKey, str]:
     """A new key for the partner: its record, and the key itself (shown once, never stored)."""
     if get(connection, partner_id) is None:
-        raise PartnerRejected(f"no partner {partner_id}")
+        raise UnknownPartner(f"no partner {partner_id}")
     chosen = check_scopes(scopes)
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     connection.execute(
@@ -153,7 +165,7 @@ def revoke_key(connection: Connection, key_id: str, now: dt.datetime) -> ApiKey:
     if row is None:
         raise UnknownKey(f"no API key {key_id}")
     if row.revoked_at is not None:
-        raise PartnerRejected(f"API key {key_id} was already revoked at {row.revoked_at}")
+        raise KeyAlreadyRevoked(f"API key {key_id} was already revoked at {row.revoked_at}")
     connection.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(revoked_at=now))
     return ApiKey(row.key_id, row.partner_id, tuple(row.scopes.split(",")), row.created_at, now)
 

@@ -1,0 +1,132 @@
+"""The dependencies every route declares: the workspace, and who may call.
+
+Each endpoint names the callers it admits through one of the `Annotated` types below; they
+run before the body is validated, so a caller who may not use an endpoint learns nothing
+from its validation errors. Anyone else is refused with problem details (401 without a live
+credential, 403 for a caller of the wrong kind).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+
+from kaimen.config import Workspace
+from kaimen.domain.callers import SCOPES, Caller
+from kaimen.domain.errors import Forbidden, Unauthenticated
+from kaimen.domain.events import IDENTIFIER_PATTERN
+from kaimen.scoring.reading import NoScore
+from kaimen.sharing.authentication import identify
+
+Authorization = Annotated[str | None, Header(description="Bearer TOKEN or API key")]
+PersonPath = Annotated[str, Path(max_length=64, pattern=rf"^{IDENTIFIER_PATTERN}$")]
+
+
+class NoCredential(Unauthenticated):
+    """No bearer credential, or one that names nobody (or was revoked)."""
+
+
+def workspace(request: Request) -> Workspace:
+    held: Workspace = request.app.state.workspace
+    return held
+
+
+def admin_token(request: Request) -> str:
+    token: str = request.app.state.admin_token
+    return token
+
+
+Store = Annotated[Workspace, Depends(workspace)]
+
+
+def bearer(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def require_caller(
+    ws: Store,
+    expected_admin: Annotated[str, Depends(admin_token)],
+    authorization: Authorization = None,
+) -> Caller:
+    """Any live credential; the endpoint then decides what it may see."""
+    token = bearer(authorization)
+    if token is None:
+        raise NoCredential("a bearer token or API key is required")
+    caller = identify(ws.engine, expected_admin, token)
+    if caller is None:
+        raise NoCredential("the bearer token or API key is not valid (or was revoked)")
+    return caller
+
+
+AnyCaller = Annotated[Caller, Depends(require_caller)]
+
+
+def require_admin(caller: AnyCaller) -> Caller:
+    if caller.kind != "admin":
+        raise Forbidden("only the admin may do this")
+    return caller
+
+
+def require_person(caller: AnyCaller) -> Caller:
+    if caller.kind != "person":
+        raise Forbidden("only the person themselves may do this, with their own token")
+    return caller
+
+
+def require_partner(scope: str) -> Callable[[Caller], Caller]:
+    """A dependency admitting a partner whose key carries `scope`."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def dependency(caller: AnyCaller) -> Caller:
+        if caller.kind != "partner":
+            raise Forbidden(f"only a partner's API key with scope {scope!r} may do this")
+        if scope not in caller.scopes:
+            raise Forbidden(f"this API key lacks the {scope!r} scope")
+        return caller
+
+    dependency.__name__ = f"require_partner_{scope}"
+    return dependency
+
+
+def require_reader(person_id: PersonPath, caller: AnyCaller) -> Caller:
+    """The person themselves or the admin, under /v1/people/{person_id}; anyone else gets
+    the 404 an unknown person gets, before the request body is even read."""
+    if not caller.reads_person(person_id):
+        raise NoScore(f"{caller.actor} may not read {person_id}")
+    return caller
+
+
+def require_event_sender(caller: AnyCaller) -> Caller:
+    """The admin, or a partner whose key carries scope `events`."""
+    if caller.kind == "admin" or (caller.kind == "partner" and "events" in caller.scopes):
+        return caller
+    if caller.kind == "partner":
+        raise Forbidden("this API key lacks the 'events' scope")
+    raise Forbidden("only the admin or a partner's key with scope 'events' may do this")
+
+
+Admin = Annotated[Caller, Depends(require_admin)]
+Person = Annotated[Caller, Depends(require_person)]
+Reader = Annotated[Caller, Depends(require_reader)]
+EventSender = Annotated[Caller, Depends(require_event_sender)]
+DecisionsPartner = Annotated[Caller, Depends(require_partner("decisions"))]
+ReportsPartner = Annotated[Caller, Depends(require_partner("reports"))]
+FeedbackPartner = Annotated[Caller, Depends(require_partner("feedback"))]
+
+
+def partner_id_of(caller: Caller) -> str:
+    """The partner behind a partner caller (the dependencies above guarantee one)."""
+    if caller.partner_id is None:
+        raise Forbidden("only a partner may do this")
+    return caller.partner_id
+
+
+def person_id_of(caller: Caller) -> str:
+    """The person behind a person caller (the dependencies above guarantee one)."""
+    if caller.person_id is None:
+        raise Forbidden("only the person themselves may do this, with their own token")
+    return caller.person_id
