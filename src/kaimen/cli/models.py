@@ -1,0 +1,214 @@
+"""The model's life: train, score a month, monitor, promote, list the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from kaimen.cli.session import OPERATOR, session
+from kaimen.cli.terminal import console, month_option, run, spinner
+from kaimen.domain.scores import BANDS
+from kaimen.scoring.batch import score_month
+from kaimen.scoring.models import list_models, promote
+from kaimen.scoring.monitoring import MonitoringReport, monitor
+from kaimen.scoring.training import TrainingReport, train
+
+
+def _share(value: float | None, places: int) -> str:
+    return "-" if value is None else f"{value:.{places}%}"
+
+
+def print_training(report: TrainingReport) -> None:
+    for model in report.models:
+        oot = model.metrics["out_of_time"]
+        console.print(
+            f"trained {model.version}{' (champion)' if model.champion else ''}: "
+            f"out-of-time AUC {oot['auc']:.3f}, KS {oot['ks']:.3f}, Gini {oot['gini']:.3f} "
+            f"on {oot['rows']:,} people (bad rate {oot['bad_rate']:.1%})"
+        )
+    table = Table(
+        title=f"out of time ({report.out_of_time}): default rate by band, observed / expected"
+    )
+    table.add_column("band")
+    for model in report.models:
+        table.add_column(f"{model.kind}: people", justify="right")
+        table.add_column(f"{model.kind}: observed / expected", justify="right")
+    by_model = [m.metrics["out_of_time"]["bad_rate_by_band"] for m in report.models]
+    for rows in zip(*by_model, strict=True):
+        cells = [rows[0]["band"]]
+        for row in rows:
+            cells += [
+                f"{row['count']:,}",
+                f"{_share(row['bad_rate'], 1)} / {_share(row.get('expected_bad_rate'), 1)}",
+            ]
+        table.add_row(*cells)
+    console.print(table)
+    for model in report.models:
+        console.print(f"  artifact: {model.path}")
+    console.print(
+        f"champion: {report.champion} (kaimen score uses it; kaimen promote VERSION changes it)"
+    )
+
+
+def train_command(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option(help="Train on data known by the end of this month.")],
+) -> None:
+    """Fit the scorecard and the LightGBM challenger; compare them out of time."""
+    month = month_option(as_of, "--as-of")
+    ws = session(ctx).workspace
+    with spinner(f"training as of {month}"):
+        report = run(
+            lambda: train(
+                ws.engine, ws.backend(), ws.lake_root, ws.models_dir, month, OPERATOR.actor
+            )
+        )
+    print_training(report)
+
+
+def score_command(
+    ctx: typer.Context,
+    month: Annotated[str, typer.Option(help="Score everyone as of the end of this month.")],
+) -> None:
+    """Score every enrolled person for a month and publish the snapshots at once."""
+    month = month_option(month, "--month")
+    ws = session(ctx).workspace
+    with spinner(f"scoring {month}"):
+        report = run(
+            lambda: score_month(ws.engine, ws.backend(), ws.lake_root, month, OPERATOR.actor)
+        )
+    if report.already_published:
+        console.print(f"{month} is already published with {report.model_version}: unchanged")
+        return
+    console.print(
+        f"scored {report.scored:,} of {report.people:,} people for {month} "
+        f"with {report.model_version} ({report.thin_files:,} thin files flagged, not scored)"
+    )
+    table = Table(title=f"bands, {month}")
+    table.add_column("band")
+    table.add_column("people", justify="right")
+    for band in BANDS:
+        table.add_row(f"[{band.colour}]{band.name}[/]", f"{report.bands.get(band.name, 0):,}")
+    console.print(table)
+
+
+LEVEL_COLOURS = {"stable": "green", "watch": "yellow", "act": "bold red"}
+
+
+def print_monitoring(report: MonitoringReport) -> None:
+    card = report.card
+    month, stability, outcomes = card["month"], card["stability"], card["outcomes"]
+    population = stability["population"]
+    console.print(
+        f"monitored {card['model']['version']} ({card['model']['kind']}) for {month}: "
+        f"{population['scored']:,} of {population['people']:,} people scored"
+    )
+    table = Table(title=f"stability, {month} against training (PSI)")
+    table.add_column("item")
+    table.add_column("PSI", justify="right")
+    table.add_column("level")
+    characteristics = stability["characteristics"]
+    for item in [
+        stability["score"],
+        *(characteristics if isinstance(characteristics, list) else []),
+    ]:
+        if "unavailable" in item:
+            table.add_row("score", "-", f"not available: {item['unavailable']}")
+        else:
+            colour = LEVEL_COLOURS[item["level"]]
+            table.add_row(item["item"], f"{item['psi']:.4f}", f"[{colour}]{item['level']}[/]")
+    console.print(table)
+    if isinstance(characteristics, dict):
+        console.print(f"characteristics not available: {characteristics['unavailable']}")
+
+    bands = Table(title=f"bands, {month}: share of people and bad rates")
+    bands.add_column("band")
+    for column in ("training", month, "observed", "expected"):
+        bands.add_column(column, justify="right")
+    bands.add_column("verdict")
+    # Both lists are in BANDS order; either is empty when its part could not be computed.
+    bins = stability["score"].get("bins") or [{}] * len(BANDS)
+    rows = outcomes.get("bands") or [{}] * len(BANDS)
+    for band, shares, row in zip(BANDS, bins, rows, strict=True):
+        bands.add_row(
+            f"[{band.colour}]{band.name}[/]",
+            _share(shares.get("training_share"), 1),
+            _share(shares.get("month_share"), 1),
+            _share(row.get("observed_bad_rate"), 2),
+            _share(row.get("expected_bad_rate"), 2),
+            row.get("verdict") or "-",
+        )
+    console.print(bands)
+    if outcomes["status"] == "known":
+        auc = "-" if outcomes["auc"] is None else f"{outcomes['auc']:.3f}"
+        ks = "-" if outcomes["ks"] is None else f"{outcomes['ks']:.3f}"
+        console.print(f"outcomes known: AUC {auc}, KS {ks} on {month}")
+    else:
+        console.print(f"outcomes not known yet: {outcomes['message']}")
+    # soft_wrap: a path is printed whole, never broken across lines.
+    console.print(f"model card:\n  {report.json_path}\n  {report.markdown_path}", soft_wrap=True)
+
+
+def monitor_command(
+    ctx: typer.Context,
+    month: Annotated[str, typer.Option(help="The published month to monitor, YYYY-MM.")],
+    model: Annotated[
+        str | None, typer.Option(help="Model version (default: the champion).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the model card (default KAIMEN_HOME/model_cards)."),
+    ] = None,
+) -> None:
+    """Stability against training, observed vs expected bad rates, and the model card."""
+    month = month_option(month, "--month")
+    ws = session(ctx).workspace
+    folder = out if out is not None else ws.model_cards_dir
+    with spinner(f"monitoring {month}"):
+        report = run(
+            lambda: monitor(
+                ws.engine, ws.backend(), ws.lake_root, month, folder, OPERATOR.actor, model
+            )
+        )
+    print_monitoring(report)
+
+
+def promote_command(
+    ctx: typer.Context,
+    version: Annotated[str, typer.Argument(help="The model version to score with from now on.")],
+) -> None:
+    """Make a registered model the champion that kaimen score uses (audit-logged)."""
+    ws = session(ctx).workspace
+    result = run(lambda: promote(ws.engine, version, OPERATOR.actor))
+    if not result.changed:
+        console.print(f"{version} is already the champion: unchanged")
+        return
+    console.print(
+        f"promoted {version} ({result.kind}) to champion, replacing {result.previous}; "
+        "kaimen score uses it from now on"
+    )
+
+
+def models_command(ctx: typer.Context) -> None:
+    """The model registry: every trained model, its out-of-time results, the champion."""
+    records = list_models(session(ctx).workspace.engine)
+    if not records:
+        console.print("no model yet: run kaimen train")
+        return
+    table = Table(title="models (* champion: kaimen score uses it)")
+    for column in ("", "version", "kind", "as of", "trained", "AUC", "KS", "Gini"):
+        table.add_column(column, justify="right" if column in ("AUC", "KS", "Gini") else "left")
+    for record in records:
+        oot = record.metrics.get("out_of_time", {})
+        table.add_row(
+            "*" if record.champion else "",
+            record.version,
+            record.kind,
+            record.as_of,
+            record.trained_at.strftime("%Y-%m-%d %H:%M"),
+            *(f"{oot[k]:.3f}" if k in oot else "-" for k in ("auc", "ks", "gini")),
+        )
+    console.print(table)

@@ -1,0 +1,72 @@
+"""Running kaimen: verify the audit log, serve the API, and the demo end to end."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+
+from kaimen import __version__
+from kaimen.cli.intake import enrol_command, ingest_command, simulate_command
+from kaimen.cli.models import score_command, train_command
+from kaimen.cli.session import session
+from kaimen.cli.terminal import console, run, spinner
+from kaimen.operations.status import verify_audit
+from kaimen.simulate.run import last_full_month
+
+audit_app = typer.Typer(help="Inspect the tamper-evident audit log.", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def audit_verify_command(ctx: typer.Context) -> None:
+    """Check the audit log's hash chain; names the first bad row if any."""
+    ws = session(ctx).workspace
+    with spinner("verifying the audit log"):
+        rows = run(lambda: verify_audit(ws.engine))
+    console.print(f"audit log verified: {rows:,} rows, chain intact")
+
+
+def serve_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from kaimen.api.app import create_app
+
+    settings = session(ctx).settings
+    api = create_app(settings)
+    token_note = (
+        "from KAIMEN_ADMIN_TOKEN" if settings.admin_token else f"in {settings.home / 'admin.token'}"
+    )
+    console.print(f"kaimen {__version__} on http://{host}:{port}/docs (admin token {token_note})")
+    uvicorn.run(api, host=host, port=port, log_level="info")
+
+
+def demo_command(
+    ctx: typer.Context,
+    people_count: Annotated[
+        int, typer.Option("--people", min=100, help="Population size.")
+    ] = 20_000,
+    months: Annotated[int, typer.Option(min=18, max=120, help="Months of history.")] = 24,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 2026,
+    serve: Annotated[bool, typer.Option(help="Serve the API afterwards.")] = True,
+) -> None:
+    """Simulate, enrol, ingest, train, score, print the results, then serve the API."""
+    home = session(ctx).settings.home
+    last = last_full_month(dt.date.today())
+    out = home / f"demo-{seed}-{people_count}-{months}-{last}"
+    simulate_command(people_count, months, seed, out, last, "parquet")
+    enrol_command(ctx, None, None, None, out / "people.csv", None)
+    ingest_command(ctx, out / "events.parquet", None)
+    train_command(ctx, last)
+    previous = (dt.date.fromisoformat(last + "-01") - dt.timedelta(days=1)).strftime("%Y-%m")
+    score_command(ctx, previous)
+    score_command(ctx, last)
+    console.print(f"audit log verified: {verify_audit(session(ctx).workspace.engine):,} rows")
+    console.print("try: kaimen show S" + f"{seed % 10_000:04d}-00000001")
+    if serve:
+        serve_command(ctx, "127.0.0.1", 8000)

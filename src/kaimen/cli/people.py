@@ -1,0 +1,176 @@
+"""A person's score, their way up, their token, and their own data (export, opt-out), at
+the operator's hands and on the person's request."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kaimen.cli.session import OPERATOR, session
+from kaimen.cli.terminal import console, errors, fail, run, spinner
+from kaimen.scoring.reading import read_score
+from kaimen.scoring.way_up import describe, plan_for, try_changes
+from kaimen.sharing import own_data
+from kaimen.sharing.authentication import issue_person_token
+
+person_app = typer.Typer(help="A person's own data: export it, or opt out.", no_args_is_help=True)
+
+
+def show_command(
+    ctx: typer.Context, person_id: Annotated[str, typer.Argument(help="The person's id.")]
+) -> None:
+    """A person's latest score, band, dimensions, reasons and history."""
+    ws = session(ctx).workspace
+    view = run(lambda: read_score(ws.engine, person_id, OPERATOR))
+    if view.thin_file:
+        console.print(f"{person_id}, {view.month}: [bold]thin file[/]: too little history to score")
+    else:
+        console.print(
+            f"{person_id}, {view.month}: [bold {view.colour}]{view.score} ({view.band})[/]"
+            f"  [dim]{view.model_version}[/]"
+        )
+        console.print(
+            "  "
+            + ", ".join(
+                f"{name.replace('_', ' ')} {value}" for name, value in view.dimensions.items()
+            )
+        )
+        for reason in view.reasons:
+            console.print(f"  - {reason.text} ([red]-{reason.points_lost}[/] points)")
+    for month in view.history:
+        change = "" if month.change is None else f" ({month.change:+d})"
+        score = "thin file" if month.score is None else f"{month.score} {month.band}"
+        console.print(
+            f"  {month.month}: {score}{change}"
+            + (f" - {'; '.join(month.why)}" if month.why else "")
+        )
+
+
+def _parse_setting(text: str) -> tuple[str, float | None]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise fail(f"--set takes NAME=VALUE (or NAME=missing), not {text!r}", 2)
+    if value.strip().lower() in ("missing", "none", ""):
+        return name.strip(), None
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise fail(f"--set {name}: {value!r} is not a number", 2) from None
+
+
+def whatif_command(
+    ctx: typer.Context,
+    person_id: Annotated[str, typer.Argument(help="The person's id.")],
+    target: Annotated[
+        int | None,
+        typer.Option(help="The score to reach: shows the smallest set of changes that does."),
+    ] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="NAME=VALUE: score with this characteristic changed."),
+    ] = None,
+) -> None:
+    """The way up to a target score, or the score with some characteristics changed."""
+    if (target is None) == (not setting):
+        raise fail("give either --target SCORE or one or more --set NAME=VALUE", 2)
+    ws = session(ctx).workspace
+    if target is not None:
+        plan = run(
+            lambda: plan_for(ws.engine, ws.lake_root, person_id, target, OPERATOR, ws.backend())
+        )
+        console.print(
+            f"{person_id}, {plan.month}: {plan.score} now, target {plan.target}"
+            f"  [dim]{plan.model_version}[/]"
+        )
+        if not plan.changes:
+            console.print("  the target is already reached")
+            return
+        if not plan.reachable:
+            console.print(
+                f"  [yellow]out of reach by what you can change: at best {plan.new_score}[/]"
+            )
+        for change in plan.changes:
+            console.print(
+                f"  - {change.description}: {change.current_label} -> "
+                f"{change.new_label} ([green]+{change.points_added}[/] points)"
+            )
+        console.print(f"  score after these changes: [bold]{plan.new_score}[/]")
+        return
+    changes = dict(_parse_setting(text) for text in setting or [])
+    result = run(
+        lambda: try_changes(ws.engine, ws.lake_root, person_id, changes, OPERATOR, ws.backend())
+    )
+    console.print(
+        f"{person_id}, {result.month}: {result.score} now, [bold]{result.new_score}[/] "
+        f"with {', '.join(f'{k}={v}' for k, v in changes.items())}"
+    )
+    for name, delta in result.points_change.items():
+        console.print(f"  - {describe(name)}: {delta:+d} points")
+
+
+def token_command(
+    ctx: typer.Context, person_id: Annotated[str, typer.Argument(help="The person's id.")]
+) -> None:
+    """Issue a person's own API token (shown once; only its hash is kept)."""
+    ws = session(ctx).workspace
+    token = run(lambda: issue_person_token(ws.engine, person_id))
+    console.print(token, highlight=False)
+
+
+@person_app.command("export")
+def person_export_command(
+    ctx: typer.Context,
+    person_id: Annotated[str, typer.Argument(help="The person's id.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write to this new file (mode 600), not to stdout.")
+    ] = None,
+) -> None:
+    """Everything held about a person, as one JSON document (on their request)."""
+    if out is not None and out.exists():
+        raise fail(f"{out} already exists; choose a new file")
+    ws = session(ctx).workspace
+    document = run(
+        lambda: own_data.export_for(ws.engine, ws.vault, ws.lake_root, person_id, OPERATOR)
+    )
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        # Their identity numbers are in it: readable by the owner only, never overwriting.
+        descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise fail(f"{out} already exists; choose a new file") from None
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    errors.print(f"{len(document['events']):,} events and the rest written to {out}")
+
+
+@person_app.command("opt-out")
+def person_opt_out_command(
+    ctx: typer.Context,
+    person_id: Annotated[str, typer.Argument(help="The person's id.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: this removes their data for good.")
+    ] = False,
+) -> None:
+    """Remove everything held about a person and stop scoring them (on their request)."""
+    if not yes:
+        raise fail("opting out removes the person's data for good; add --yes to confirm")
+    ws = session(ctx).workspace
+    with spinner(f"removing {person_id}'s data"):
+        report = run(lambda: own_data.opt_out(ws.engine, ws.lake_root, person_id, OPERATOR.actor))
+    removed = ", ".join(f"{n} {table}" for table, n in sorted(report.rows_removed.items()) if n)
+    console.print(
+        f"{person_id} opted out: {report.lake_events_removed:,} events removed from "
+        f"{report.lake_files_rewritten} lake file(s), {report.summary_rows_removed:,} summary "
+        f"row(s), {report.friend_links_cut + report.inbox_links_redacted} friend link(s) cut"
+        f"{'; store rows: ' + removed if removed else ''}",
+        highlight=False,
+    )
+    for left in report.files_left:
+        errors.print(f"could not delete old file {left} (unlisted; the next opt-out removes it)")

@@ -1,0 +1,77 @@
+"""How the command line talks: output, status lines, and refusals as a red line and an exit
+status (the command line's rendering of kaimen's error tree)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from kaimen.domain.errors import BatchRejected, EnrolmentConflict, IdentityRejected, KaimenError
+from kaimen.domain.months import is_month
+
+console = Console()
+errors = Console(stderr=True)
+MAX_PRINTED_ERRORS = 200
+T = TypeVar("T")
+
+
+@contextmanager
+def spinner(text: str) -> Iterator[Callable[[str], None]]:
+    """A live status line; the yielded function updates what it says."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(text, total=None)
+        yield lambda message: progress.update(task, description=f"{text}: {message}")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def month_option(value: str, flag: str) -> str:
+    if not is_month(value):
+        raise fail(f"{flag} must look like 2026-10, not {value!r}", 2)
+    return value
+
+
+def _write_report(path: Path, rejected: BatchRejected) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "field", "reason"])
+        writer.writerows((e.line, e.field, e.reason) for e in rejected.errors)
+
+
+def run(action: Callable[[], T], report: Path | None = None) -> T:
+    """Run `action`, turning kaimen's errors into a message and a non-zero exit status."""
+    try:
+        return action()
+    except BatchRejected as rejected:
+        errors.print(f"[bold red]rejected:[/] {rejected.bad_lines} bad row(s); nothing was stored.")
+        for error in rejected.errors[:MAX_PRINTED_ERRORS]:
+            errors.print(f"  {error}", highlight=False, markup=False)
+        if report is not None:
+            _write_report(report, rejected)
+            errors.print(f"every problem is listed in {report}")
+        elif len(rejected.errors) > MAX_PRINTED_ERRORS:
+            errors.print(
+                f"  ... and {len(rejected.errors) - MAX_PRINTED_ERRORS} more "
+                "(use --report FILE for the full list)"
+            )
+        raise typer.Exit(1) from rejected
+    except (IdentityRejected, EnrolmentConflict) as refused:
+        raise fail(f"{refused.reason}: {refused.message}") from refused
+    except KaimenError as error:
+        raise fail(str(error)) from error
