@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
@@ -11,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 from kaimen.api import problems
 from kaimen.api.deps import Person, Store, person_id_of
 from kaimen.api.partner_routes import MAX_ID
+from kaimen.api.schemas import Rendered
 from kaimen.domain.callers import PARTNER_ID_PATTERN
 from kaimen.sharing import consenting, disclosures
 from kaimen.sharing.consenting import Consent
@@ -30,7 +32,7 @@ class ConsentIn(BaseModel):
     )
 
 
-class ConsentOut(BaseModel):
+class ConsentOut(Rendered):
     consent_id: int
     partner_id: str
     purpose: str
@@ -41,7 +43,7 @@ class ConsentOut(BaseModel):
     live: bool
 
 
-class AccessOut(BaseModel):
+class AccessOut(Rendered):
     accessed_at: dt.datetime
     actor: str = Field(description="who read: 'admin' or 'partner:<id>'")
     purpose: str
@@ -49,7 +51,7 @@ class AccessOut(BaseModel):
     disclosed: dict[str, Any] = Field(description="what they were shown")
 
 
-class MyDecisionOut(BaseModel):
+class MyDecisionOut(Rendered):
     decision_id: str
     partner_id: str
     offer_id: int
@@ -62,16 +64,7 @@ class MyDecisionOut(BaseModel):
 
 
 def _consent_out(consent: Consent, now: dt.datetime) -> ConsentOut:
-    return ConsentOut(
-        consent_id=consent.consent_id,
-        partner_id=consent.partner_id,
-        purpose=consent.purpose,
-        share_score=consent.share_score,
-        granted_at=consent.granted_at,
-        expires_at=consent.expires_at,
-        revoked_at=consent.revoked_at,
-        live=consent.live_at(now),
-    )
+    return ConsentOut.model_validate({**asdict(consent), "live": consent.live_at(now)})
 
 
 @router.get(
@@ -128,14 +121,7 @@ def delete_consent(
 )
 def get_access_log(ws: Store, me: Person) -> list[AccessOut]:
     return [
-        AccessOut(
-            accessed_at=a.accessed_at,
-            actor=a.actor,
-            purpose=a.purpose,
-            what=a.what,
-            disclosed=a.disclosed,
-        )
-        for a in disclosures.access_log_of(ws.engine, person_id_of(me))
+        AccessOut.model_validate(a) for a in disclosures.access_log_of(ws.engine, person_id_of(me))
     ]
 
 
@@ -148,16 +134,6 @@ def get_access_log(ws: Store, me: Person) -> list[AccessOut]:
 )
 def get_decisions(ws: Store, me: Person) -> list[MyDecisionOut]:
     return [
-        MyDecisionOut(
-            decision_id=d.decision_id,
-            partner_id=d.partner_id,
-            offer_id=d.offer_id,
-            decided_at=d.decided_at,
-            approved=d.approved,
-            score=d.score,
-            points_short=d.points_short,
-            reasons=d.reasons,
-            score_shared=d.score_shared,
-        )
+        MyDecisionOut.model_validate(d)
         for d in disclosures.decisions_about(ws.engine, person_id_of(me))
     ]

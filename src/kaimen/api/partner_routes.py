@@ -10,12 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from kaimen.api import problems
 from kaimen.api.deps import Admin, DecisionsPartner, Store, partner_id_of
+from kaimen.api.schemas import Rendered
 from kaimen.domain.callers import PARTNER_ID_PATTERN
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
 from kaimen.sharing import deciding, offering, partnering
-from kaimen.sharing.offering import Offer
-from kaimen.sharing.partnering import ApiKey
 
 router = APIRouter()
 # Database integers are 32-bit on PostgreSQL: a larger id is simply not there.
@@ -37,7 +36,7 @@ class PartnerIn(BaseModel):
     name: Name
 
 
-class PartnerOut(BaseModel):
+class PartnerOut(Rendered):
     partner_id: str
     name: str
     created_at: dt.datetime
@@ -50,7 +49,7 @@ class KeyIn(BaseModel):
     )
 
 
-class KeyOut(BaseModel):
+class KeyOut(Rendered):
     key_id: str
     partner_id: str
     scopes: list[str]
@@ -73,7 +72,7 @@ class OfferIn(BaseModel):
     )
 
 
-class OfferOut(BaseModel):
+class OfferOut(Rendered):
     offer_id: int
     partner_id: str
     name: str
@@ -108,29 +107,6 @@ class DecisionOut(BaseModel):
     decided_at: dt.datetime
 
 
-def _key_out(key: ApiKey) -> KeyOut:
-    return KeyOut(
-        key_id=key.key_id,
-        partner_id=key.partner_id,
-        scopes=list(key.scopes),
-        created_at=key.created_at,
-        revoked_at=key.revoked_at,
-    )
-
-
-def _offer_out(offer: Offer) -> OfferOut:
-    return OfferOut(
-        offer_id=offer.offer_id,
-        partner_id=offer.partner_id,
-        name=offer.name,
-        purpose=offer.purpose,
-        min_score=offer.min_score,
-        min_band=offer.min_band,
-        min_dimensions=offer.min_dimensions,
-        withdrawn_at=offer.withdrawn_at,
-    )
-
-
 @router.post(
     "/v1/partners",
     response_model=PartnerOut,
@@ -141,9 +117,7 @@ def _offer_out(offer: Offer) -> OfferOut:
 )
 def post_partner(body: PartnerIn, ws: Store, admin: Admin) -> PartnerOut:
     partner = partnering.add_partner(ws.engine, body.partner_id, body.name, admin.actor)
-    return PartnerOut(
-        partner_id=partner.partner_id, name=partner.name, created_at=partner.created_at
-    )
+    return PartnerOut.model_validate(partner)
 
 
 @router.get(
@@ -154,10 +128,7 @@ def post_partner(body: PartnerIn, ws: Store, admin: Admin) -> PartnerOut:
     summary="List partners (admin)",
 )
 def get_partners(ws: Store, admin: Admin) -> list[PartnerOut]:
-    return [
-        PartnerOut(partner_id=p.partner_id, name=p.name, created_at=p.created_at)
-        for p in (entry.partner for entry in partnering.list_partners(ws.engine))
-    ]
+    return [PartnerOut.model_validate(e.partner) for e in partnering.list_partners(ws.engine)]
 
 
 @router.post(
@@ -170,7 +141,7 @@ def get_partners(ws: Store, admin: Admin) -> list[PartnerOut]:
 )
 def post_key(partner_id: PartnerPath, body: KeyIn, ws: Store, admin: Admin) -> NewKeyOut:
     issued = partnering.issue_key(ws.engine, partner_id, body.scopes, admin.actor)
-    return NewKeyOut(**_key_out(issued.key).model_dump(), key=issued.secret)
+    return NewKeyOut(**KeyOut.model_validate(issued.key).model_dump(), key=issued.secret)
 
 
 @router.get(
@@ -181,7 +152,7 @@ def post_key(partner_id: PartnerPath, body: KeyIn, ws: Store, admin: Admin) -> N
     summary="A partner's keys, live and revoked (admin); never the keys themselves",
 )
 def get_keys(partner_id: PartnerPath, ws: Store, admin: Admin) -> list[KeyOut]:
-    return [_key_out(k) for k in partnering.keys_of(ws.engine, partner_id)]
+    return [KeyOut.model_validate(k) for k in partnering.keys_of(ws.engine, partner_id)]
 
 
 @router.delete(
@@ -194,7 +165,7 @@ def get_keys(partner_id: PartnerPath, ws: Store, admin: Admin) -> list[KeyOut]:
 def delete_key(
     key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")], ws: Store, admin: Admin
 ) -> KeyOut:
-    return _key_out(partnering.revoke_key(ws.engine, key_id, admin.actor))
+    return KeyOut.model_validate(partnering.revoke_key(ws.engine, key_id, admin.actor))
 
 
 @router.post(
@@ -210,7 +181,7 @@ def post_offer(body: OfferIn, ws: Store, caller: DecisionsPartner) -> OfferOut:
         body.name, body.purpose, body.min_score, body.min_band, body.min_dimensions
     )
     offer = offering.publish_offer(ws.engine, partner_id_of(caller), terms, caller.actor)
-    return _offer_out(offer)
+    return OfferOut.model_validate(offer)
 
 
 @router.get(
@@ -221,7 +192,9 @@ def post_offer(body: OfferIn, ws: Store, caller: DecisionsPartner) -> OfferOut:
     summary="The calling partner's own offers (partner, scope decisions)",
 )
 def get_offers(ws: Store, caller: DecisionsPartner) -> list[OfferOut]:
-    return [_offer_out(o) for o in offering.offers_of(ws.engine, partner_id_of(caller))]
+    return [
+        OfferOut.model_validate(o) for o in offering.offers_of(ws.engine, partner_id_of(caller))
+    ]
 
 
 @router.delete(
@@ -235,7 +208,7 @@ def delete_offer(
     offer_id: Annotated[int, Path(ge=1, le=MAX_ID)], ws: Store, caller: DecisionsPartner
 ) -> OfferOut:
     offer = offering.withdraw_offer(ws.engine, partner_id_of(caller), offer_id, caller.actor)
-    return _offer_out(offer)
+    return OfferOut.model_validate(offer)
 
 
 @router.post(

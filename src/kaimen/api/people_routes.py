@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -53,7 +52,7 @@ def get_score(person_id: PersonPath, ws: Store, reader: Reader) -> ScoreOut:
     """Latest score, band, dimensions, reasons and monthly history. Anyone but the
     person (or the admin) gets the same 404 as for an unknown person."""
     view = read_score(ws.engine, person_id, reader)
-    return ScoreOut.model_validate(dataclasses.asdict(view))
+    return ScoreOut.model_validate(view)
 
 
 @router.get(
@@ -72,7 +71,7 @@ def get_way_up(
     """The smallest set of actionable changes (never age or identity facts) that lifts
     the latest published score to `target`, with the points each adds."""
     plan = plan_for(ws.engine, ws.lake_root, person_id, target, reader, ws.backend())
-    return PlanOut.model_validate(dataclasses.asdict(plan))
+    return PlanOut.model_validate(plan)
 
 
 @router.post(
@@ -86,4 +85,4 @@ def post_what_if(person_id: PersonPath, body: WhatIfIn, ws: Store, reader: Reade
     """Scores the latest published features with the given values changed; nothing is
     stored."""
     tried = try_changes(ws.engine, ws.lake_root, person_id, body.values, reader, ws.backend())
-    return WhatIfOut.model_validate(dataclasses.asdict(tried))
+    return WhatIfOut.model_validate(tried)

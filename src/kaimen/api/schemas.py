@@ -42,6 +42,12 @@ EventIn: type[BaseModel] = create_model(  # type: ignore[call-overload]
 )
 
 
+class Rendered(BaseModel):
+    """A response body read off a service's record by attribute (dataclasses included)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
 class EventBatch(BaseModel):
     """Up to 10,000 events, accepted or rejected together."""
 
@@ -61,17 +67,17 @@ class EnrolmentIn(BaseModel):
     national_id: str = Field(max_length=32, description="18-character resident ID (GB 11643)")
 
 
-class EnrolmentOut(BaseModel):
+class EnrolmentOut(Rendered):
     person_id: str
 
 
-class ReasonOut(BaseModel):
+class ReasonOut(Rendered):
     feature: str
     points_lost: int
     text: str = Field(description="in plain language, with the person's own value")
 
 
-class MonthOut(BaseModel):
+class MonthOut(Rendered):
     month: str
     score: int | None
     band: str | None
@@ -79,7 +85,7 @@ class MonthOut(BaseModel):
     why: list[str] = Field(description="the characteristics that moved it most")
 
 
-class ScoreOut(BaseModel):
+class ScoreOut(Rendered):
     person_id: str
     month: str
     model_version: str
@@ -92,7 +98,7 @@ class ScoreOut(BaseModel):
     history: list[MonthOut]
 
 
-class ChangeOut(BaseModel):
+class ChangeOut(Rendered):
     feature: str
     description: str = Field(description="what the characteristic measures")
     current_value: float | str | None = Field(
@@ -104,7 +110,7 @@ class ChangeOut(BaseModel):
     points_added: int
 
 
-class PlanOut(BaseModel):
+class PlanOut(Rendered):
     person_id: str
     month: str = Field(description="the month of the score the plan starts from")
     model_version: str
@@ -128,7 +134,7 @@ class WhatIfIn(BaseModel):
     )
 
 
-class WhatIfOut(BaseModel):
+class WhatIfOut(Rendered):
     person_id: str
     month: str
     model_version: str

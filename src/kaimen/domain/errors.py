@@ -68,7 +68,24 @@ class ConfigurationError(KaimenError):
     problem = "configuration"
 
 
-class IdentityRejected(Rejected):
+class ReasonedRefusal(KaimenError):
+    """A refusal with a stable reason code beside its message, shown as `reason` in problem
+    details and as `reason: message` on the command line."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+    @property
+    def detail(self) -> str:
+        return self.message
+
+    def extra(self) -> dict[str, object]:
+        return {"reason": self.reason}
+
+
+class IdentityRejected(ReasonedRefusal, Rejected):
     """An identity document or phone number failed validation.
 
     `reason` is a stable code (`format`, `region`, `birth_date`, `check_digit`, `phone_format`).
@@ -77,20 +94,8 @@ class IdentityRejected(Rejected):
     problem = "identity-rejected"
     title = "Identity rejected"
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.message = message
 
-    @property
-    def detail(self) -> str:
-        return self.message
-
-    def extra(self) -> dict[str, object]:
-        return {"reason": self.reason}
-
-
-class EnrolmentConflict(Conflict):
+class EnrolmentConflict(ReasonedRefusal, Conflict):
     """The identity or phone already belongs to someone else.
 
     `reason` is `identity_taken`, `phone_taken` or `person_id_taken`.
@@ -98,18 +103,6 @@ class EnrolmentConflict(Conflict):
 
     problem = "enrolment-conflict"
     title = "Enrolment conflict"
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.message = message
-
-    @property
-    def detail(self) -> str:
-        return self.message
-
-    def extra(self) -> dict[str, object]:
-        return {"reason": self.reason}
 
 
 @dataclass(frozen=True, order=True)
