@@ -7,6 +7,7 @@ the model that produced it. Changes are described in the catalogue's words.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from kaimen.features.build import build_features
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.model.card_scorer import Value
 from kaimen.model.scorecard import Scorecard
-from kaimen.model.whatif import Plan, WhatIf, plan_to_target, what_if
+from kaimen.model.whatif import Change, Plan, WhatIf, plan_to_target, what_if
 from kaimen.scoring.batch import load_model
 from kaimen.scoring.reading import NoScore, log_read, shown
 from kaimen.scoring.training import feature_arrays, summary_paths
@@ -98,14 +99,10 @@ def free_what_if(
 
 
 @dataclass(frozen=True)
-class PlannedChange:
-    feature: str
+class PlannedChange(Change):
+    """A change of the plan, with what its characteristic measures in the catalogue's words."""
+
     description: str
-    current_value: float | str | None
-    current_label: str
-    new_value: float | str
-    new_label: str
-    points_added: int
 
 
 @dataclass(frozen=True)
@@ -153,15 +150,7 @@ def plan_for(
         target=plan.target,
         reachable=plan.reachable,
         changes=tuple(
-            PlannedChange(
-                feature=c.feature,
-                description=describe(c.feature),
-                current_value=c.current_value,
-                current_label=c.current_label,
-                new_value=c.new_value,
-                new_label=c.new_label,
-                points_added=c.points_added,
-            )
+            PlannedChange(**dataclasses.asdict(c), description=describe(c.feature))
             for c in plan.changes
         ),
         new_score=plan.new_score,
