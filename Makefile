@@ -3,16 +3,35 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every runtime and dev dependency pinned with its hashes, for Python 3.11 on Linux x86_64.
+LOCK := requirements.lock
+# The resolver `make lock` runs, from a throwaway virtualenv so it never enters .venv.
+UV_VERSION := 0.13.8
+# `make lock LOCK_ARGS=--upgrade` moves every pin to the newest allowed release;
+# without it, pins already in the lock are kept wherever pyproject still allows them.
+LOCK_ARGS ?=
 
-.PHONY: demo test lint pytest venv clean
+.PHONY: demo test lint pytest venv lock clean
 
-$(STAMP): pyproject.toml
+# The pinned set first, then kaimen itself without resolving again; `pip check` fails
+# when pyproject asks for something the lock does not hold (run `make lock`).
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+lock:
+	tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT && \
+	$(PYTHON) -m venv "$$tools" && \
+	"$$tools/bin/python" -m pip install --quiet uv==$(UV_VERSION) && \
+	"$$tools/bin/uv" pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu --generate-hashes \
+		--custom-compile-command 'make lock' $(LOCK_ARGS) --quiet -o $(LOCK)
 
 demo: $(STAMP)
 	$(BIN)/kaimen demo

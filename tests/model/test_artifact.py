@@ -1,17 +1,22 @@
-"""The JSON artifact: round trip, readability and refusal of edited or unknown artifacts."""
+"""The JSON artifact: round trip, readability, refusal of edited or unknown artifacts, and the
+library versions each model records."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import platform
 import re
 from collections.abc import Callable
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pytest
 
 from kaimen.domain.errors import KaimenError
+from kaimen.model import challenger
 from kaimen.model.artifact import (
     SCHEMA_VERSION,
     ArtifactRejected,
@@ -19,8 +24,9 @@ from kaimen.model.artifact import (
     from_json,
     to_json,
 )
+from kaimen.model.library_versions import LIBRARIES, VersionDrift, running, version_drift
 from kaimen.model.scorecard import Scorecard, points, raw_score, reasons
-from tests.model.test_scorecard import holdout, mixed, trained, trained_mixed
+from tests.model.test_scorecard import SPECS, holdout, mixed, synthetic, trained, trained_mixed
 
 
 def with_metrics() -> Scorecard:
@@ -180,3 +186,132 @@ def test_a_malformed_categorical_characteristic_is_refused(
     document["content_sha256"] = content_hash(document["card"])
     with pytest.raises(ArtifactRejected, match=f"malformed.*{why}"):
         from_json(json.dumps(document))
+
+
+# -- library versions ----------------------------------------------------------------------
+
+
+@functools.cache
+def small_challenger() -> challenger.Challenger:
+    features, bad = synthetic(3_000, seed=3)
+    return challenger.fit_challenger(
+        features, bad, SPECS[:3], version="lgb-versions", training={"rows": 3_000}
+    )
+
+
+# Each kind of model: how it is made, written, read, and the key of its content.
+KINDS = {
+    "scorecard": (with_metrics, to_json, from_json, "card"),
+    "lightgbm": (small_challenger, challenger.to_json, challenger.from_json, "model"),
+}
+
+
+def rewritten(text: str, key: str, change: Callable[[dict[str, Any]], None]) -> str:
+    """The artifact with its content changed and hashed again, as a genuine artifact with
+    that content would be."""
+    document = json.loads(text)
+    change(document[key])
+    document["content_sha256"] = content_hash(document[key])
+    return json.dumps(document, indent=2)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_artifact_records_the_library_versions_it_was_fitted_under(kind: str) -> None:
+    make, write, _, key = KINDS[kind]
+    document = json.loads(write(make()))
+    recorded = document[key]["library_versions"]
+    assert set(LIBRARIES) >= {"python", "kaimen", "numpy", "lightgbm", "scikit-learn"}
+    assert set(LIBRARIES) >= {"pyarrow", "duckdb"}
+    assert recorded == running() and list(recorded) == list(LIBRARIES)
+    assert recorded["python"] == platform.python_version()
+    assert recorded["numpy"] == np.__version__
+    assert recorded["lightgbm"] == lgb.__version__
+    # Under the content hash, like the rest of the model.
+    assert document["content_sha256"] == content_hash(document[key])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_reload_under_the_same_versions_reports_no_drift(kind: str) -> None:
+    make, write, read, _ = KINDS[kind]
+    model = make()
+    loaded = read(write(model))
+    assert loaded == model
+    assert loaded.library_versions == running()
+    assert version_drift(loaded.library_versions) == ()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_reload_under_other_versions_reports_exactly_the_libraries_that_differ(
+    kind: str,
+) -> None:
+    make, write, read, key = KINDS[kind]
+    model = make()
+
+    def older(content: dict[str, Any]) -> None:
+        content["library_versions"] |= {"numpy": "1.26.4", "duckdb": "1.1.3"}
+
+    loaded = read(rewritten(write(model), key, older))
+    assert version_drift(loaded.library_versions) == (
+        VersionDrift("numpy", "1.26.4", np.__version__),
+        VersionDrift("duckdb", "1.1.3", running()["duckdb"]),
+    )
+    # The recorded versions survive a rewrite: they say what fitted the model, not who saved it.
+    assert read(write(loaded)).library_versions == loaded.library_versions
+    assert dataclasses.replace(loaded, library_versions=running()) == model
+
+
+def test_a_model_fitted_under_other_versions_reports_them() -> None:
+    fitted_elsewhere = dataclasses.replace(
+        with_metrics(), library_versions={**running(), "python": "3.12.1", "lightgbm": "4.6.0"}
+    )
+    drift = version_drift(from_json(to_json(fitted_elsewhere)).library_versions)
+    assert drift == (
+        VersionDrift("python", "3.12.1", platform.python_version()),
+        VersionDrift("lightgbm", "4.6.0", lgb.__version__),
+    )
+    assert [str(d) for d in drift] == [
+        f"python: 3.12.1 in the artifact, {platform.python_version()} here",
+        f"lightgbm: 4.6.0 in the artifact, {lgb.__version__} here",
+    ]
+
+
+def test_a_library_this_kaimen_does_not_track_is_reported_when_recorded() -> None:
+    recorded = {**running(), "polars": "1.9.0"}
+    assert version_drift(recorded) == (VersionDrift("polars", "1.9.0", None),)
+    assert str(version_drift(recorded)[0]) == "polars: 1.9.0 in the artifact, not installed here"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_artifact_from_before_versions_were_recorded_still_loads(kind: str) -> None:
+    make, write, read, key = KINDS[kind]
+    model = make()
+    loaded = read(rewritten(write(model), key, lambda content: content.pop("library_versions")))
+    assert loaded == dataclasses.replace(model, library_versions={})
+    # Nothing recorded, nothing vouched for: every library is reported.
+    drift = version_drift(loaded.library_versions)
+    assert [d.library for d in drift] == list(LIBRARIES)
+    assert all(d.recorded is None for d in drift)
+    assert (
+        str(drift[0]) == f"python: not recorded in the artifact, {platform.python_version()} here"
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_edited_versions_are_refused(kind: str) -> None:
+    make, write, read, key = KINDS[kind]
+    document = json.loads(write(make()))
+    document[key]["library_versions"]["numpy"] = "1.26.4"
+    with pytest.raises(ArtifactRejected, match="hash"):
+        read(json.dumps(document))
+
+
+@pytest.mark.parametrize("versions", [{"numpy": 2}, {"numpy": None}, ["numpy", "2.4.6"], "2.4.6"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_malformed_versions_are_refused(kind: str, versions: object) -> None:
+    make, write, read, key = KINDS[kind]
+
+    def malformed(content: dict[str, Any]) -> None:
+        content["library_versions"] = versions
+
+    with pytest.raises(ArtifactRejected, match=r"malformed.*library_versions"):
+        read(rewritten(write(make()), key, malformed))

@@ -8,6 +8,12 @@ categorical characteristic also names `unseen_bin`, the bin (0-based) that score
 not seen in training. The hash is SHA-256 of the card in canonical form (sorted keys, no
 spaces, UTF-8), so an edited card is refused.
 
+Both kinds of model (the scorecard here, the LightGBM challenger in kaimen.model.challenger)
+keep `library_versions` in their content, under the hash: the Python, kaimen, NumPy, LightGBM
+and other versions the model was fitted under (kaimen.model.library_versions, which also says
+how a reload's versions differ). Artifacts written before that have none, and load as models
+with no recorded versions; older kaimens ignore the key, so it needs no new schema version.
+
 Schema versions: 2 added `kind`, categories, `unseen_bin` and the card's fitting `settings`. Version 1 artifacts (numeric
 only) are still read; any other version is refused, since guessing at a layout could score
 people with the wrong points.
@@ -92,6 +98,7 @@ def card_content(card: Scorecard) -> dict[str, Any]:
         "metrics": dict(card.metrics),
         "excluded": dict(card.excluded),
         "settings": dict(card.settings),
+        "library_versions": dict(card.library_versions),
     }
 
 
@@ -121,6 +128,15 @@ def open_envelope(text: str, fmt: str) -> dict[str, Any]:
     if not isinstance(document, dict) or document.get("format") != fmt:
         raise ArtifactRejected(f"not a {fmt} artifact")
     return document
+
+
+def recorded_versions(content: Mapping[str, Any]) -> dict[str, str]:
+    """The library versions a model's content records; none for an artifact written before
+    they were. Raises ValueError unless they map names to version strings."""
+    versions = content.get("library_versions", {})
+    if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()):
+        raise ValueError(f"library_versions must map names to version strings, not {versions!r}")
+    return versions
 
 
 def to_json(card: Scorecard) -> str:
@@ -200,6 +216,7 @@ def from_json(text: str) -> Scorecard:
             excluded=content["excluded"],
             # Version 1 did not record how the card was fitted.
             settings=content["settings"] if version >= 2 else {},
+            library_versions=recorded_versions(content),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ArtifactRejected(f"malformed scorecard: {error!r}") from error

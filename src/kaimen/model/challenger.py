@@ -30,8 +30,8 @@ per characteristic and an expected value E with E + sum_i c_i = m. In points:
   points between the smallest and the largest sum seen in training (clipped to 0-100).
 
 The artifact is readable JSON (never pickle): the booster as LightGBM's own text model, one
-line per JSON string, beside the characteristics, constraints, training ranges, metrics and
-training facts, under a SHA-256 of the content. A model is always rebuilt from that text, so
+line per JSON string, beside the characteristics, constraints, training ranges, metrics,
+training facts and library versions, under a SHA-256 of the content. A model is always rebuilt from that text, so
 one loaded from its artifact predicts bit-identically to the one that was saved.
 """
 
@@ -47,8 +47,15 @@ import numpy as np
 import numpy.typing as npt
 
 from kaimen.domain.scores import FACTOR, MAX_REASONS, OFFSET, Dimension
-from kaimen.model.artifact import ArtifactRejected, content_hash, envelope, open_envelope
+from kaimen.model.artifact import (
+    ArtifactRejected,
+    content_hash,
+    envelope,
+    open_envelope,
+    recorded_versions,
+)
 from kaimen.model.binning import CharacteristicSpec, FloatArray, IntArray, Monotone
+from kaimen.model.library_versions import running
 from kaimen.model.scorecard import Reason, TrainingFailed
 
 FORMAT = "kaimen.lightgbm"
@@ -129,6 +136,8 @@ class Challenger:
     training: Mapping[str, Any]
     metrics: Mapping[str, Any] = field(default_factory=dict)
     excluded: Mapping[str, str] = field(default_factory=dict)
+    # As on the scorecard: the library versions it was fitted under.
+    library_versions: Mapping[str, str] = field(default_factory=running)
     booster: lgb.Booster = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -473,6 +482,7 @@ def model_content(model: Challenger) -> dict[str, Any]:
         "training": dict(model.training),
         "metrics": dict(model.metrics),
         "excluded": dict(model.excluded),
+        "library_versions": dict(model.library_versions),
         "booster": {"format": BOOSTER_FORMAT, "lines": model.model_text.split("\n")},
     }
 
@@ -524,6 +534,7 @@ def from_json(text: str) -> Challenger:
             training=content["training"],
             metrics=content["metrics"],
             excluded=content["excluded"],
+            library_versions=recorded_versions(content),
         )
     except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError) as error:
         raise ArtifactRejected(f"malformed challenger: {error!r}") from error

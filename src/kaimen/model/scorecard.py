@@ -55,6 +55,7 @@ from kaimen.model.binning import (
     woe_transform,
 )
 from kaimen.model.evaluation import auc
+from kaimen.model.library_versions import running
 
 MISSING_LABEL = "missing"
 Reason = tuple[str, int]
@@ -171,6 +172,9 @@ class Scorecard:
     excluded: Mapping[str, str] = field(default_factory=dict)
     # How the card was fitted: binning and selection settings, the L2 and how it was chosen.
     settings: Mapping[str, Any] = field(default_factory=dict)
+    # The library versions it was fitted under; empty if read from an artifact written
+    # before they were recorded (kaimen.model.library_versions).
+    library_versions: Mapping[str, str] = field(default_factory=running)
 
     def __post_init__(self) -> None:
         if not self.characteristics:
