@@ -10,7 +10,7 @@ from alembic import command
 from sqlalchemy import Engine, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
-from kaimen.domain.model_metrics import BandOutcome, Evaluation, ModelMetrics
+from kaimen.domain.model_metrics import Evaluation, ModelMetrics
 from kaimen.store import model_registry
 from kaimen.store.database import _alembic_config, connect, migrate
 from kaimen.store.model_registry import ModelRecord
@@ -19,17 +19,7 @@ from tests.conftest import NOW
 
 
 def record(version: str, kind: str = "scorecard", minutes: int = 0) -> ModelRecord:
-    out_of_time = Evaluation(
-        rows=10,
-        bad_rate=0.2,
-        expected_bad_rate=0.25,
-        auc=0.8,
-        ks=0.5,
-        gini=0.6,
-        bad_rate_by_band=(
-            BandOutcome(band="poor", count=10, bad_rate=0.2, expected_bad_rate=0.25),
-        ),
-    )
+    out_of_time = Evaluation(rows=10, bad_rate=0.2, auc=0.8, ks=0.5, gini=0.6, bad_rate_by_band=())
     return ModelRecord(
         version,
         kind,
