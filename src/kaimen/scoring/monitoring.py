@@ -43,7 +43,7 @@ from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
 from kaimen.features.build import features_expression
 from kaimen.features.catalogue import CATALOGUE, Window
 from kaimen.features.summary_build import refresh_summaries
-from kaimen.model import evaluation, stability
+from kaimen.model import evaluation
 from kaimen.model.challenger import Challenger
 from kaimen.model.model_card import (
     FORMAT,
@@ -66,7 +66,15 @@ from kaimen.model.model_card import (
 )
 from kaimen.model.model_card_markdown import render_markdown
 from kaimen.model.scorecard import Scorecard, published_score
-from kaimen.model.stability import ACT_ABOVE, PSI_EPSILON, STABLE_BELOW, StabilityItem
+from kaimen.model.stability import (
+    ACT_ABOVE,
+    PSI_EPSILON,
+    STABLE_BELOW,
+    StabilityItem,
+    characteristic_stability,
+    score_stability,
+    worst_level,
+)
 from kaimen.scoring.datasets import OUTCOME_MONTHS, add_months, labels_expression
 from kaimen.scoring.models import NoModel, read_artifact, wrap
 from kaimen.scoring.training import feature_arrays, probability_of_bad, summary_paths
@@ -185,7 +193,7 @@ def _stability(
 ) -> Stability:
     training_bands = metrics.training.bad_rate_by_band if metrics.training else ()
     score: StabilityItem | Unavailable = (
-        stability.score_stability(training_bands, published)
+        score_stability(training_bands, published)
         if training_bands
         else Unavailable(
             unavailable="the model's training metrics hold no band counts to compare with"
@@ -194,7 +202,7 @@ def _stability(
     characteristics: tuple[StabilityItem, ...] | Unavailable = (
         Unavailable(unavailable=f"a {kind} model has no binned characteristics to compare")
         if card is None or values is None
-        else stability.characteristic_stability(card, values)
+        else characteristic_stability(card, values)
     )
     measured = (score, *(() if isinstance(characteristics, Unavailable) else characteristics))
     return Stability(
@@ -212,9 +220,7 @@ def _stability(
         ),
         score=score,
         characteristics=characteristics,
-        worst_level=stability.worst_level(
-            i.level for i in measured if isinstance(i, StabilityItem)
-        ),
+        worst_level=worst_level(i.level for i in measured if isinstance(i, StabilityItem)),
     )
 
 
@@ -474,7 +480,7 @@ def monitor(
         raw = np.where(agrees, rebuilt, published.astype(np.float64))
     # A scorecard's own artifact holds its metrics, hash-protected with it.
     metrics = record.metrics if card is None else ModelMetrics.model_validate(card.metrics)
-    stable = _stability(
+    stability = _stability(
         month, population, metrics, published, record.kind, card, None if card is None else values
     )
     rebuilt_mismatches = int((~agrees).sum())
@@ -492,10 +498,10 @@ def monitor(
         training=training,
         characteristics=_characteristics(loaded),
         out_of_time=metrics.out_of_time or Unavailable(unavailable="not recorded"),
-        stability=stable,
+        stability=stability,
         outcomes=outcomes,
         limits=tuple(
-            _limits(loaded, training, month, stable, outcomes, metrics, rebuilt_mismatches)
+            _limits(loaded, training, month, stability, outcomes, metrics, rebuilt_mismatches)
         ),
     )
     json_path, markdown_path = write_card(model_card, out_dir)
@@ -507,8 +513,10 @@ def monitor(
             subject=record.version,
             details={
                 "month": month,
-                "score_psi": stable.score.psi if isinstance(stable.score, StabilityItem) else None,
-                "worst_level": stable.worst_level,
+                "score_psi": stability.score.psi
+                if isinstance(stability.score, StabilityItem)
+                else None,
+                "worst_level": stability.worst_level,
                 "outcomes": outcomes.status,
                 "card_sha256": hashlib.sha256(json_path.read_bytes()).hexdigest(),
             },
