@@ -129,7 +129,8 @@ def main() -> None:
     with trained_store.connect() as store:
         model = model_registry.champion(store)
     assert model is not None
-    print(f"model {model.version}: out-of-time AUC {model.metrics['out_of_time']['auc']}")
+    assert model.metrics.out_of_time is not None
+    print(f"model {model.version}: out-of-time AUC {model.metrics.out_of_time.auc}")
 
     # The big world.
     big = kaimen(work)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
 from kaimen.cli import app
+from kaimen.domain.model_metrics import ModelMetrics
 from kaimen.domain.scores import BANDS, band_of
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.build import build_features
@@ -70,28 +71,30 @@ def test_training_reports_both_models_side_by_side(world: World) -> None:
     versions = [m.version for m in report.models]
     assert {r.version for r in list_models(world.engine)} >= set(versions)
     for trained in report.models:
-        oot = trained.metrics["out_of_time"]
-        assert oot["auc"] > 0.75 and oot["ks"] > 0.3, (trained.kind, oot)
-        assert oot["rows"] == report.models[0].metrics["out_of_time"]["rows"]
+        oot = trained.metrics.out_of_time
+        assert oot is not None
+        assert oot.auc > 0.75 and oot.ks > 0.3, (trained.kind, oot)
+        assert oot.rows == report.models[0].metrics.out_of_time.rows
         # Each model's stored metrics carry the comparison with both models.
-        compared = {m["version"]: m for m in trained.metrics["comparison"]["models"]}
+        compared = {m.version: m for m in trained.metrics.comparison.models}
         assert list(compared) == versions
         for other in report.models:
-            assert compared[other.version]["auc"] == other.metrics["out_of_time"]["auc"]
+            assert compared[other.version].auc == other.metrics.out_of_time.auc
         # Calibration: observed beside expected, expected from the model's own probability.
-        rows = [r for r in oot["bad_rate_by_band"] if r["count"]]
-        expected = [r["expected_bad_rate"] for r in rows]
+        rows = [r for r in oot.bad_rate_by_band if r.count]
+        expected = [r.expected_bad_rate for r in rows]
         assert all(0 < e < 1 for e in expected)
         assert expected == sorted(expected, reverse=True)  # safer bands expect fewer bads
-        assert sum(r["count"] for r in rows) == oot["rows"]
-        assert abs(oot["expected_bad_rate"] - oot["bad_rate"]) < 0.1
+        assert sum(r.count for r in rows) == oot.rows
+        assert abs(oot.expected_bad_rate - oot.bad_rate) < 0.1
         with world.engine.connect() as store:
             record = model_registry.get(store, trained.version)
         assert record is not None and record.metrics == trained.metrics
         assert record.kind == trained.kind
     loaded = [load_model(world.engine, v)[1] for v in versions]
     assert isinstance(loaded[0], Scorecard) and isinstance(loaded[1], Challenger)
-    assert loaded[1].metrics == report.models[1].metrics
+    # The artifact holds the metrics as JSON, the same as the registry's record.
+    assert ModelMetrics.model_validate(loaded[1].metrics) == report.models[1].metrics
     assert "friends_on_platform" in loaded[1].excluded
 
 
@@ -103,7 +106,7 @@ def test_the_cli_prints_both_models_and_the_champion(world: World) -> None:
     for version in (card.version, lgbm.version):
         [line] = [line for line in result.output.splitlines() if version in line]
         assert ("*" in line) == (version == champion), line
-    assert f"{lgbm.metrics['out_of_time']['auc']:.3f}" in result.output
+    assert f"{lgbm.metrics.out_of_time.auc:.3f}" in result.output
 
 
 def test_the_first_model_is_champion_and_training_again_never_replaces_it(
@@ -215,7 +218,7 @@ def _register_copy(engine: Engine, source: Path, folder: Path, version: str) -> 
                 hashlib.sha256(text.encode()).hexdigest(),
                 NOW,
                 LAST,
-                {},
+                ModelMetrics(),
                 False,
             ),
         )

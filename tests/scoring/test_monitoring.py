@@ -11,7 +11,6 @@ import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,18 +26,12 @@ from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_file
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.model import artifact
+from kaimen.model.model_card import ModelCard
+from kaimen.model.model_card_markdown import render_markdown
+from kaimen.model.stability import PSI_EPSILON, StabilityItem, population_stability_index
 from kaimen.scoring.batch import score_month
 from kaimen.scoring.models import NoModel
-from kaimen.scoring.monitoring import (
-    PSI_EPSILON,
-    MonitoringFailed,
-    MonitoringReport,
-    alert_level,
-    monitor,
-    population_stability_index,
-    psi_terms,
-    render_markdown,
-)
+from kaimen.scoring.monitoring import MonitoringFailed, MonitoringReport, monitor
 from kaimen.scoring.training import train
 from kaimen.simulate.run import simulate
 from kaimen.store import audit, model_registry
@@ -138,7 +131,7 @@ def _assert_bins_match_published_points(w: World, month: str) -> None:
     """Each characteristic's month counts, times its bins' points, give the points the
     month's snapshots hold: people are counted in the bins they were scored in."""
     report = w.reports[month]
-    card = artifact.from_json(Path(report.card["model"]["artifact"]).read_text())
+    card = artifact.from_json(Path(report.card.model.artifact).read_text())
     with w.engine.connect() as store:
         published = [
             json.loads(p)
@@ -150,13 +143,11 @@ def _assert_bins_match_published_points(w: World, month: str) -> None:
         ]
     items = _items(report)
     for c in card.characteristics:
-        month_counts = [b["month_count"] for b in items[c.name]["bins"]]
-        assert (
-            sum(month_counts) == len(published) == report.card["stability"]["population"]["scored"]
-        )
+        month_counts = [b.month_count for b in items[c.name].bins]
+        assert sum(month_counts) == len(published) == report.card.stability.population.scored
         points = [*c.points, c.missing_points]
         assert np.dot(month_counts, points) == sum(p[c.name] for p in published), c.name
-        assert [b["training_count"] for b in items[c.name]["bins"]] == [*c.counts, c.missing_count]
+        assert [b.training_count for b in items[c.name].bins] == [*c.counts, c.missing_count]
 
 
 @pytest.fixture(scope="module")
@@ -184,59 +175,8 @@ def stressed(tmp_path_factory: pytest.TempPathFactory, simulation: Path) -> Iter
     w.engine.dispose()
 
 
-def _items(report: MonitoringReport) -> dict[str, dict[str, Any]]:
-    stability = report.card["stability"]
-    return {i["item"]: i for i in [stability["score"], *stability["characteristics"]]}
-
-
-# -- the measure ----------------------------------------------------------------------------
-
-
-def test_psi_of_identical_distributions_is_zero() -> None:
-    assert population_stability_index([10, 20, 30, 0], [10, 20, 30, 0]) == 0.0
-    # Shares, not counts, are compared: ten times the people in the same shares is no shift.
-    assert population_stability_index([1, 2, 3], [10, 20, 30]) == pytest.approx(0.0, abs=1e-15)
-    assert alert_level(0.0) == "stable"
-
-
-def test_psi_of_a_known_shift_equals_the_hand_computed_value() -> None:
-    # Training 25% in each of four bins; the month 10%, 20%, 30%, 40%.
-    # PSI = (.10-.25) ln(.10/.25) + (.20-.25) ln(.20/.25) + (.30-.25) ln(.30/.25)
-    #     + (.40-.25) ln(.40/.25) = .15 ln 2.5 + .05 ln 1.25 + .05 ln 1.2 + .15 ln 1.6
-    by_hand = 0.15 * math.log(2.5) + 0.05 * math.log(1.25) + 0.05 * math.log(1.2)
-    by_hand += 0.15 * math.log(1.6)
-    psi = population_stability_index([250, 250, 250, 250], [100, 200, 300, 400])
-    assert psi == pytest.approx(by_hand, rel=1e-12)
-    assert round(psi, 4) == 0.2282
-    assert alert_level(psi) == "watch"
-    terms = psi_terms([250, 250, 250, 250], [100, 200, 300, 400])
-    assert terms[0] == pytest.approx(0.15 * math.log(2.5)) and (terms >= 0).all()
-
-
-def test_an_empty_bin_gives_a_large_but_finite_psi() -> None:
-    # The training bin that was empty counts as a share of PSI_EPSILON.
-    psi = population_stability_index([100, 0], [50, 50])
-    by_hand = (0.5 - 1.0) * math.log(0.5 / 1.0) + (0.5 - PSI_EPSILON) * math.log(0.5 / PSI_EPSILON)
-    assert psi == pytest.approx(by_hand, rel=1e-12)
-    assert math.isfinite(psi) and alert_level(psi) == "act"
-
-
-def test_alert_levels_at_their_boundaries() -> None:
-    assert [alert_level(v) for v in (0.0999, 0.1, 0.25, 0.2501)] == [
-        "stable",
-        "watch",
-        "watch",
-        "act",
-    ]
-
-
-@pytest.mark.parametrize(
-    ("expected", "actual"),
-    [([1, 2], [1, 2, 3]), ([1, -1], [1, 1]), ([0, 0], [1, 1]), ([], [])],
-)
-def test_psi_refuses_counts_it_cannot_compare(expected: list[int], actual: list[int]) -> None:
-    with pytest.raises(ValueError):
-        population_stability_index(expected, actual)
+def _items(report: MonitoringReport) -> dict[str, StabilityItem]:
+    return {i.item: i for i in report.card.stability.measured}
 
 
 # -- drift ----------------------------------------------------------------------------------
@@ -245,8 +185,8 @@ def test_psi_refuses_counts_it_cannot_compare(expected: list[int], actual: list[
 def test_an_undrifted_month_stays_stable(steady: World) -> None:
     report = steady.reports[LAST]
     items = _items(report)
-    assert report.card["stability"]["worst_level"] == "stable"
-    assert all(i["level"] == "stable" and i["psi"] < 0.1 for i in items.values()), items
+    assert report.card.stability.worst_level == "stable"
+    assert all(i.level == "stable" and i.psi < 0.1 for i in items.values()), items
     # The month's band counts are the published scores' bands, not a copy of training.
     with steady.engine.connect() as store:
         bands = list(
@@ -258,48 +198,44 @@ def test_an_undrifted_month_stays_stable(steady: World) -> None:
         )
     counted = [bands.count(b.name) for b in BANDS]
     score = items["score"]
-    assert [b["month_count"] for b in score["bins"]] == counted
-    training = artifact.from_json(Path(report.card["model"]["artifact"]).read_text())
+    assert [b.month_count for b in score.bins] == counted
+    training = artifact.from_json(Path(report.card.model.artifact).read_text())
     trained = {r["band"]: r["count"] for r in training.metrics["training"]["bad_rate_by_band"]}
-    assert [b["training_count"] for b in score["bins"]] == [trained[b.name] for b in BANDS]
-    assert score["psi"] == pytest.approx(
-        population_stability_index(list(trained.values()), counted)
-    )
+    assert [b.training_count for b in score.bins] == [trained[b.name] for b in BANDS]
+    assert score.psi == pytest.approx(population_stability_index(list(trained.values()), counted))
     _assert_bins_match_published_points(steady, LAST)
-    assert not any("no longer give their published score" in x for x in report.card["limits"])
+    assert not any("no longer give their published score" in x for x in report.card.limits)
 
 
 def test_a_month_drifted_on_purpose_crosses_the_alert_level(steady: World, stressed: World) -> None:
     # Training is untouched by the stress, so both worlds hold the very same model.
     assert stressed.version == steady.version
     calm, drifted = _items(steady.reports[LAST]), _items(stressed.reports[LAST])
-    assert drifted["score"]["level"] == "act" and drifted["score"]["psi"] > 0.25
-    assert calm["score"]["level"] == "stable"
+    assert drifted["score"].level == "act" and drifted["score"].psi > 0.25
+    assert calm["score"].level == "stable"
     # Paying late moves people out of the top bands into the bottom one.
     shares = [
-        (c["month_share"], d["month_share"])
-        for c, d in zip(calm["score"]["bins"], drifted["score"]["bins"], strict=True)
+        (c.month_share, d.month_share)
+        for c, d in zip(calm["score"].bins, drifted["score"].bins, strict=True)
     ]
     assert shares[0][1] > shares[0][0] and shares[-1][1] < shares[-1][0]
-    assert drifted["late_repayments_12m"]["level"] == "act"
-    assert stressed.reports[LAST].card["stability"]["worst_level"] == "act"
+    assert drifted["late_repayments_12m"].level == "act"
+    assert stressed.reports[LAST].card.stability.worst_level == "act"
     # Withheld purchases leave the risky-spending share missing, a bin empty in training:
     # the epsilon guard keeps its term finite, and large.
-    missing = drifted["risky_spend_share_6m"]["bins"][-1]
-    assert missing["label"] == "missing" and missing["training_count"] == 0
-    assert 0.5 * stressed.withheld < missing["month_count"] <= stressed.withheld
-    share = missing["month_share"]
-    assert missing["psi_term"] == pytest.approx(
-        (share - PSI_EPSILON) * math.log(share / PSI_EPSILON)
-    )
-    assert drifted["risky_spend_share_6m"]["level"] == "act"
+    missing = drifted["risky_spend_share_6m"].bins[-1]
+    assert missing.label == "missing" and missing.training_count == 0
+    assert 0.5 * stressed.withheld < missing.month_count <= stressed.withheld
+    share = missing.month_share
+    assert missing.psi_term == pytest.approx((share - PSI_EPSILON) * math.log(share / PSI_EPSILON))
+    assert drifted["risky_spend_share_6m"].level == "act"
     _assert_bins_match_published_points(stressed, LAST)
     # What the stress did not touch did not move.
     untouched = set(calm) - TOUCHED_BY_STRESS - {"score"}
     assert untouched
     for name in untouched:
-        assert drifted[name]["psi"] == pytest.approx(calm[name]["psi"]), name
-    limits = " ".join(stressed.reports[LAST].card["limits"])
+        assert drifted[name].psi == pytest.approx(calm[name].psi), name
+    limits = " ".join(stressed.reports[LAST].card.limits)
     assert "late_repayments_12m has shifted since training" in limits
     assert "score has shifted since training" in limits
 
@@ -308,29 +244,27 @@ def test_a_month_drifted_on_purpose_crosses_the_alert_level(steady: World, stres
 
 
 def test_observed_against_expected_appears_only_once_outcomes_exist(steady: World) -> None:
-    pending = steady.reports[LAST].card["outcomes"]
-    assert pending["status"] == "pending"
-    assert pending["known_after"] == OUTCOMES_OF_LAST_KNOWN_AFTER
-    assert pending["lake_reaches"] == LAST
-    assert OUTCOMES_OF_LAST_KNOWN_AFTER in pending["message"]
-    assert not {"bands", "overall", "auc", "ks"} & set(pending)
+    pending = steady.reports[LAST].card.outcomes
+    assert pending.status == "pending"
+    assert pending.known_after == OUTCOMES_OF_LAST_KNOWN_AFTER
+    assert pending.lake_reaches == LAST
+    assert OUTCOMES_OF_LAST_KNOWN_AFTER in pending.message
+    assert not {"bands", "overall", "auc", "ks"} & set(pending.model_dump())
     markdown = steady.reports[LAST].markdown_path.read_text()
     assert "Not known yet" in markdown and "| observed |" not in markdown
 
-    known = steady.reports[OUT_OF_TIME].card["outcomes"]
-    assert known["status"] == "known" and known["as_of"] == LAST
+    known = steady.reports[OUT_OF_TIME].card.outcomes
+    assert known.status == "known" and known.as_of == LAST
     # The out-of-time month is the one training judged the model on: same people, same
     # outcomes, so observed rates, AUC and KS must equal training's own evaluation.
-    card = artifact.from_json(
-        Path(steady.reports[OUT_OF_TIME].card["model"]["artifact"]).read_text()
-    )
+    card = artifact.from_json(Path(steady.reports[OUT_OF_TIME].card.model.artifact).read_text())
     oot = card.metrics["out_of_time"]
-    assert [(r["band"], r["people"]) for r in known["bands"]] == [
+    assert [(r.band, r.people) for r in known.bands] == [
         (r["band"], r["count"]) for r in oot["bad_rate_by_band"]
     ]
-    for mine, theirs in zip(known["bands"], oot["bad_rate_by_band"], strict=True):
-        assert mine["observed_bad_rate"] == pytest.approx(theirs["bad_rate"])
-    assert round(known["auc"], 4) == oot["auc"] and round(known["ks"], 4) == oot["ks"]
+    for mine, theirs in zip(known.bands, oot["bad_rate_by_band"], strict=True):
+        assert mine.observed_bad_rate == pytest.approx(theirs["bad_rate"])
+    assert round(known.auc, 4) == oot["auc"] and round(known.ks, 4) == oot["ks"]
     # Expected: the mean probability implied by each person's points sum, recomputed here.
     with steady.engine.connect() as store:
         rows = store.execute(
@@ -341,16 +275,14 @@ def test_observed_against_expected_appears_only_once_outcomes_exist(steady: Worl
     raw = np.array([sum(json.loads(r.points).values()) for r in rows], dtype=np.float64)
     published = np.array([r.score for r in rows])
     p = 1 / (1 + np.exp((raw - 600 + 50 * math.log2(30)) / (50 / math.log(2))))
-    for band, row in zip(BANDS, known["bands"], strict=True):
+    for band, row in zip(BANDS, known.bands, strict=True):
         inside = (published >= band.low) & (published <= band.high)
-        assert row["expected_bad_rate"] == pytest.approx(p[inside].mean(), rel=1e-9)
-    expected = [r["expected_bad_rate"] for r in known["bands"]]
+        assert row.expected_bad_rate == pytest.approx(p[inside].mean(), rel=1e-9)
+    expected = [r.expected_bad_rate for r in known.bands]
     assert expected == sorted(expected, reverse=True)  # safer bands, fewer expected bads
-    overall = known["overall"]
-    assert overall["people"] == len(rows) and overall["bads"] == sum(
-        r["bads"] for r in known["bands"]
-    )
-    assert 0.5 < overall["expected_bad_rate"] / overall["observed_bad_rate"] < 2
+    overall = known.overall
+    assert overall.people == len(rows) and overall.bads == sum(r.bads for r in known.bands)
+    assert 0.5 < overall.expected_bad_rate / overall.observed_bad_rate < 2
 
 
 def test_outcomes_wait_for_the_last_month_of_the_window_to_end(
@@ -361,9 +293,9 @@ def test_outcomes_wait_for_the_last_month_of_the_window_to_end(
     report = monitor(
         steady.engine, ibis_connection(), steady.lake, OUT_OF_TIME, tmp_path, "test", now=early
     )
-    outcomes = report.card["outcomes"]
-    assert outcomes["status"] == "pending" and outcomes["lake_reaches"] == "2026-09"
-    assert "2026-10" in outcomes["message"]
+    outcomes = report.card.outcomes
+    assert outcomes.status == "pending" and outcomes.lake_reaches == "2026-09"
+    assert "2026-10" in outcomes.message
 
 
 def test_a_lightgbm_model_is_monitored_through_its_published_scores(steady: World) -> None:
@@ -383,31 +315,29 @@ def test_a_lightgbm_model_is_monitored_through_its_published_scores(steady: Worl
         NOW,
     )
     card = report.card
-    assert (card["model"]["version"], card["model"]["kind"]) == (challenger, "lightgbm")
-    stability = card["stability"]
-    assert stability["score"]["level"] == "stable"
-    assert "no binned characteristics" in stability["characteristics"]["unavailable"]
+    assert (card.model.version, card.model.kind) == (challenger, "lightgbm")
+    stability = card.stability
+    assert stability.score.level == "stable"
+    assert "no binned characteristics" in stability.characteristics.unavailable
     # Its out-of-time month again: observed rates, AUC and KS are training's own evaluation.
     with steady.engine.connect() as store:
         record = model_registry.get(store, challenger)
     assert record is not None
-    oot = record.metrics["out_of_time"]
-    outcomes = card["outcomes"]
-    assert [r["people"] for r in outcomes["bands"]] == [r["count"] for r in oot["bad_rate_by_band"]]
-    assert round(outcomes["auc"], 4) == oot["auc"] and round(outcomes["ks"], 4) == oot["ks"]
+    oot = record.metrics.out_of_time
+    outcomes = card.outcomes
+    assert [r.people for r in outcomes.bands] == [r.count for r in oot.bad_rate_by_band]
+    assert round(outcomes.auc, 4) == oot.auc and round(outcomes.ks, 4) == oot.ks
     # Expected rates come from the exact raw score, as training computed them.
-    for mine, theirs in zip(outcomes["bands"], oot["bad_rate_by_band"], strict=True):
-        if theirs["count"]:
-            assert mine["expected_bad_rate"] == pytest.approx(theirs["expected_bad_rate"])
-    described = card["characteristics"]["on_card"]
-    assert described and all(
-        c["gain"] is not None and c["information_value"] is None for c in described
-    )
-    assert card["training"]["out_of_time"] == OUT_OF_TIME
+    for mine, theirs in zip(outcomes.bands, oot.bad_rate_by_band, strict=True):
+        if theirs.count:
+            assert mine.expected_bad_rate == pytest.approx(theirs.expected_bad_rate)
+    described = card.characteristics.on_card
+    assert described and all(c.gain is not None and c.information_value is None for c in described)
+    assert card.training.out_of_time == OUT_OF_TIME
     markdown = report.markdown_path.read_text()
     assert markdown == render_markdown(card)
     assert "| characteristic | dimension | risk | gain |" in markdown
-    assert "A LightGBM model has no bins" in " ".join(card["limits"])
+    assert "A LightGBM model has no bins" in " ".join(card.limits)
 
 
 # -- the model card -------------------------------------------------------------------------
@@ -415,10 +345,11 @@ def test_a_lightgbm_model_is_monitored_through_its_published_scores(steady: Worl
 
 def test_the_model_card_json_and_markdown_agree(steady: World) -> None:
     report = steady.reports[OUT_OF_TIME]
-    card = json.loads(report.json_path.read_text())
-    assert card == report.card
+    text = report.json_path.read_text()
+    card = json.loads(text)
+    assert ModelCard.from_json(text) == report.card
     markdown = report.markdown_path.read_text()
-    assert markdown == render_markdown(card)
+    assert markdown == render_markdown(ModelCard.from_json(text))
     for section in (
         "model",
         "intended_use",
@@ -462,7 +393,7 @@ def test_the_model_card_json_and_markdown_agree(steady: World) -> None:
         assert f"| {name} | {reason} |" in markdown
     assert f"AUC {card['out_of_time']['auc']:.4f}" in markdown
     for item in _items(report).values():
-        assert f"| {item['item']} | {item['psi']:.4f} | {item['level']} |" in markdown
+        assert f"| {item.item} | {item.psi:.4f} | {item.level} |" in markdown
     for row in card["outcomes"]["bands"]:
         assert (
             f"| {row['band']} | {row['people']} | {row['bads']} | {row['observed_bad_rate']:.2%} | {row['expected_bad_rate']:.2%} |"
@@ -490,7 +421,7 @@ def test_kaimen_monitor_prints_the_tables_and_writes_the_card(
     out = result.stdout
     assert f"monitored {steady.version} (scorecard) for {LAST}" in out
     for name, item in _items(steady.reports[LAST]).items():
-        assert name in out and f"{item['psi']:.4f}" in out
+        assert name in out and f"{item.psi:.4f}" in out
     assert "stable" in out and "excellent" in out
     assert "outcomes not known yet" in out and OUTCOMES_OF_LAST_KNOWN_AFTER in out
     written = tmp_path / "cards" / f"{steady.version}_{LAST}.json"
@@ -533,14 +464,14 @@ def test_monitoring_on_each_database_is_audited_and_names_the_published_model(
     simulate(400, 24, 5, sim, LAST)
     w = _world(tmp_path, database_url, sim, [OUT_OF_TIME])
     report = w.reports[OUT_OF_TIME]
-    assert report.card["outcomes"]["status"] == "known"
+    assert report.card.outcomes.status == "known"
     assert report.json_path.exists() and report.markdown_path.exists()
     with w.engine.connect() as store:
         row = store.execute(select(audit_log).where(audit_log.c.action == "model.monitored")).one()
     details = json.loads(row.details)
     assert row.subject == w.version and row.actor == "test"
     assert details["month"] == OUT_OF_TIME and details["outcomes"] == "known"
-    assert details["score_psi"] == pytest.approx(report.card["stability"]["score"]["psi"])
+    assert details["score_psi"] == pytest.approx(report.card.stability.score.psi)
     assert details["card_sha256"] == hashlib.sha256(report.json_path.read_bytes()).hexdigest()
     assert audit.verify(w.engine) >= 5
 

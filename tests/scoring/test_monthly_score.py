@@ -74,11 +74,12 @@ def _scores(engine: Engine, month: str) -> dict[str, int | None]:
 
 
 def test_the_model_learns_real_outcomes(world: World) -> None:
-    oot = world.report.of_kind("scorecard").metrics["out_of_time"]
-    assert oot["auc"] > 0.75, oot
-    assert oot["ks"] > 0.3, oot
-    assert 0.01 < oot["bad_rate"] < 0.2
-    rates = [r["bad_rate"] for r in oot["bad_rate_by_band"] if r["count"] >= 50]
+    oot = world.report.of_kind("scorecard").metrics.out_of_time
+    assert oot is not None
+    assert oot.auc > 0.75, oot
+    assert oot.ks > 0.3, oot
+    assert 0.01 < oot.bad_rate < 0.2
+    rates = [r.bad_rate for r in oot.bad_rate_by_band if r.count >= 50]
     assert rates[0] > rates[-1]  # poor defaults more than the best populated band
 
 

@@ -10,6 +10,7 @@ from alembic import command
 from sqlalchemy import Engine, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
+from kaimen.domain.model_metrics import Evaluation, ModelMetrics
 from kaimen.store import model_registry
 from kaimen.store.database import _alembic_config, connect, migrate
 from kaimen.store.model_registry import ModelRecord
@@ -18,6 +19,7 @@ from tests.conftest import NOW
 
 
 def record(version: str, kind: str = "scorecard", minutes: int = 0) -> ModelRecord:
+    out_of_time = Evaluation(rows=10, bad_rate=0.2, auc=0.8, ks=0.5, gini=0.6, bad_rate_by_band=())
     return ModelRecord(
         version,
         kind,
@@ -25,9 +27,28 @@ def record(version: str, kind: str = "scorecard", minutes: int = 0) -> ModelReco
         "0" * 64,
         NOW + dt.timedelta(minutes=minutes),
         "2026-10",
-        {"out_of_time": {"auc": 0.8}},
+        ModelMetrics(out_of_time=out_of_time),
         False,
     )
+
+
+# Metrics as training stores them today (sorted keys), with a band nobody fell in.
+STORED = (
+    '{"comparison": {"models": [{"auc": 0.8592, "gini": 0.7183, "kind": "scorecard", '
+    '"ks": 0.5871, "version": "card-1"}], "out_of_time": "2025-10"}, '
+    '"out_of_time": {"auc": 0.8592, "bad_rate": 0.06666666666666667, "bad_rate_by_band": '
+    '[{"bad_rate": 0.18181818181818182, "band": "poor", "count": 462, '
+    '"expected_bad_rate": 0.2192125722336561}, {"bad_rate": null, "band": "excellent", '
+    '"count": 0, "expected_bad_rate": null}], "expected_bad_rate": 0.07989429524431661, '
+    '"gini": 0.7183, "ks": 0.5871, "rows": 1500}, "training": {"auc": 0.8743, '
+    '"bad_rate": 0.06755555555555555, "bad_rate_by_band": [], "expected_bad_rate": 0.0677, '
+    '"gini": 0.7486, "ks": 0.5927, "rows": 4500}}'
+)
+# As the first trainings stored them: no expected bad rates, no comparison.
+STORED_BEFORE_CALIBRATION = (
+    '{"out_of_time": {"auc": 0.8, "bad_rate": 0.1, "bad_rate_by_band": [{"bad_rate": 0.1, '
+    '"band": "poor", "count": 10}], "gini": 0.6, "ks": 0.5, "rows": 10}}'
+)
 
 
 def champions(engine: Engine) -> list[str]:
@@ -118,3 +139,45 @@ def test_migrating_a_store_with_a_champion_per_kind_keeps_the_first_trained(
     with engine.connect() as store:
         assert store.execute(select(func.count()).select_from(models)).scalar() == 2
     engine.dispose()
+
+
+@pytest.mark.parametrize("stored", [STORED, STORED_BEFORE_CALIBRATION, "{}"])
+def test_metrics_stored_before_read_as_records_and_write_back_the_same(
+    engine: Engine, stored: str
+) -> None:
+    with engine.begin() as store:
+        store.execute(
+            insert(models).values(
+                version="old", kind="scorecard", path="p", sha256="0" * 64,
+                trained_at=NOW, as_of="2026-10", metrics=stored, champion=1,
+            )
+        )  # fmt: skip
+    with engine.connect() as store:
+        old = model_registry.get(store, "old")
+    assert old is not None
+    assert old.metrics.to_json() == stored
+    with engine.begin() as store:
+        model_registry.register(store, dataclasses.replace(old, version="again", champion=False))
+    with engine.connect() as store:
+        again = store.execute(select(models.c.metrics).where(models.c.version == "again"))
+        assert again.scalar_one() == stored
+        assert model_registry.get(store, "again") == dataclasses.replace(
+            old, version="again", champion=False
+        )
+
+
+def test_stored_metrics_read_as_typed_values(engine: Engine) -> None:
+    with engine.begin() as store:
+        model_registry.register(store, record("card-1"))
+        store.execute(update(models).values(metrics=STORED))
+    with engine.connect() as store:
+        stored = model_registry.get(store, "card-1")
+    assert stored is not None
+    metrics = stored.metrics
+    assert metrics.out_of_time is not None and metrics.comparison is not None
+    assert (metrics.out_of_time.rows, metrics.out_of_time.auc) == (1500, 0.8592)
+    poor, excellent = metrics.out_of_time.bad_rate_by_band
+    assert (poor.band, poor.count, poor.expected_bad_rate) == ("poor", 462, 0.2192125722336561)
+    assert (excellent.bad_rate, excellent.expected_bad_rate) == (None, None)
+    assert [m.version for m in metrics.comparison.models] == ["card-1"]
+    assert metrics.training is not None and metrics.training.bad_rate_by_band == ()

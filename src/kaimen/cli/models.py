@@ -13,7 +13,7 @@ from kaimen.cli.terminal import console, month_option, run, spinner
 from kaimen.domain.scores import BANDS
 from kaimen.scoring.batch import score_month
 from kaimen.scoring.models import list_models, promote
-from kaimen.scoring.monitoring import MonitoringReport, monitor
+from kaimen.scoring.monitoring import MonitoringReport, Unavailable, monitor
 from kaimen.scoring.training import TrainingReport, train
 
 
@@ -23,11 +23,13 @@ def _share(value: float | None, places: int) -> str:
 
 def print_training(report: TrainingReport) -> None:
     for model in report.models:
-        oot = model.metrics["out_of_time"]
+        oot = model.metrics.out_of_time
+        if oot is None:  # training always records it; a record without it has nothing to show
+            continue
         console.print(
             f"trained {model.version}{' (champion)' if model.champion else ''}: "
-            f"out-of-time AUC {oot['auc']:.3f}, KS {oot['ks']:.3f}, Gini {oot['gini']:.3f} "
-            f"on {oot['rows']:,} people (bad rate {oot['bad_rate']:.1%})"
+            f"out-of-time AUC {oot.auc:.3f}, KS {oot.ks:.3f}, Gini {oot.gini:.3f} "
+            f"on {oot.rows:,} people (bad rate {oot.bad_rate:.1%})"
         )
     table = Table(
         title=f"out of time ({report.out_of_time}): default rate by band, observed / expected"
@@ -36,13 +38,16 @@ def print_training(report: TrainingReport) -> None:
     for model in report.models:
         table.add_column(f"{model.kind}: people", justify="right")
         table.add_column(f"{model.kind}: observed / expected", justify="right")
-    by_model = [m.metrics["out_of_time"]["bad_rate_by_band"] for m in report.models]
+    by_model = [
+        m.metrics.out_of_time.bad_rate_by_band if m.metrics.out_of_time else ()
+        for m in report.models
+    ]
     for rows in zip(*by_model, strict=True):
-        cells = [rows[0]["band"]]
+        cells = [rows[0].band]
         for row in rows:
             cells += [
-                f"{row['count']:,}",
-                f"{_share(row['bad_rate'], 1)} / {_share(row.get('expected_bad_rate'), 1)}",
+                f"{row.count:,}",
+                f"{_share(row.bad_rate, 1)} / {_share(row.expected_bad_rate, 1)}",
             ]
         table.add_row(*cells)
     console.print(table)
@@ -100,54 +105,51 @@ LEVEL_COLOURS = {"stable": "green", "watch": "yellow", "act": "bold red"}
 
 def print_monitoring(report: MonitoringReport) -> None:
     card = report.card
-    month, stability, outcomes = card["month"], card["stability"], card["outcomes"]
-    population = stability["population"]
+    month, stability, outcomes = card.month, card.stability, card.outcomes
+    population = stability.population
     console.print(
-        f"monitored {card['model']['version']} ({card['model']['kind']}) for {month}: "
-        f"{population['scored']:,} of {population['people']:,} people scored"
+        f"monitored {card.model.version} ({card.model.kind}) for {month}: "
+        f"{population.scored:,} of {population.people:,} people scored"
     )
     table = Table(title=f"stability, {month} against training (PSI)")
     table.add_column("item")
     table.add_column("PSI", justify="right")
     table.add_column("level")
-    characteristics = stability["characteristics"]
-    for item in [
-        stability["score"],
-        *(characteristics if isinstance(characteristics, list) else []),
-    ]:
-        if "unavailable" in item:
-            table.add_row("score", "-", f"not available: {item['unavailable']}")
-        else:
-            colour = LEVEL_COLOURS[item["level"]]
-            table.add_row(item["item"], f"{item['psi']:.4f}", f"[{colour}]{item['level']}[/]")
+    if isinstance(stability.score, Unavailable):
+        table.add_row("score", "-", f"not available: {stability.score.unavailable}")
+    for item in stability.measured:
+        colour = LEVEL_COLOURS[item.level]
+        table.add_row(item.item, f"{item.psi:.4f}", f"[{colour}]{item.level}[/]")
     console.print(table)
-    if isinstance(characteristics, dict):
-        console.print(f"characteristics not available: {characteristics['unavailable']}")
+    if isinstance(stability.characteristics, Unavailable):
+        console.print(f"characteristics not available: {stability.characteristics.unavailable}")
 
     bands = Table(title=f"bands, {month}: share of people and bad rates")
     bands.add_column("band")
     for column in ("training", month, "observed", "expected"):
         bands.add_column(column, justify="right")
     bands.add_column("verdict")
-    # Both lists are in BANDS order; either is empty when its part could not be computed.
-    bins = stability["score"].get("bins") or [{}] * len(BANDS)
-    rows = outcomes.get("bands") or [{}] * len(BANDS)
-    for band, shares, row in zip(BANDS, bins, rows, strict=True):
+    # Both are in BANDS order; either is missing when its part could not be computed.
+    bins = None if isinstance(stability.score, Unavailable) else stability.score.bins
+    rows = outcomes.bands if outcomes.status == "known" else None
+    for i, band in enumerate(BANDS):
+        shares = bins[i] if bins else None
+        row = rows[i] if rows else None
         bands.add_row(
             f"[{band.colour}]{band.name}[/]",
-            _share(shares.get("training_share"), 1),
-            _share(shares.get("month_share"), 1),
-            _share(row.get("observed_bad_rate"), 2),
-            _share(row.get("expected_bad_rate"), 2),
-            row.get("verdict") or "-",
+            _share(shares.training_share if shares else None, 1),
+            _share(shares.month_share if shares else None, 1),
+            _share(row.observed_bad_rate if row else None, 2),
+            _share(row.expected_bad_rate if row else None, 2),
+            (row.verdict if row else None) or "-",
         )
     console.print(bands)
-    if outcomes["status"] == "known":
-        auc = "-" if outcomes["auc"] is None else f"{outcomes['auc']:.3f}"
-        ks = "-" if outcomes["ks"] is None else f"{outcomes['ks']:.3f}"
+    if outcomes.status == "known":
+        auc = "-" if outcomes.auc is None else f"{outcomes.auc:.3f}"
+        ks = "-" if outcomes.ks is None else f"{outcomes.ks:.3f}"
         console.print(f"outcomes known: AUC {auc}, KS {ks} on {month}")
     else:
-        console.print(f"outcomes not known yet: {outcomes['message']}")
+        console.print(f"outcomes not known yet: {outcomes.message}")
     # soft_wrap: a path is printed whole, never broken across lines.
     console.print(f"model card:\n  {report.json_path}\n  {report.markdown_path}", soft_wrap=True)
 
@@ -202,13 +204,17 @@ def models_command(ctx: typer.Context) -> None:
     for column in ("", "version", "kind", "as of", "trained", "AUC", "KS", "Gini"):
         table.add_column(column, justify="right" if column in ("AUC", "KS", "Gini") else "left")
     for record in records:
-        oot = record.metrics.get("out_of_time", {})
+        oot = record.metrics.out_of_time
         table.add_row(
             "*" if record.champion else "",
             record.version,
             record.kind,
             record.as_of,
             record.trained_at.strftime("%Y-%m-%d %H:%M"),
-            *(f"{oot[k]:.3f}" if k in oot else "-" for k in ("auc", "ks", "gini")),
+            *(
+                ("-", "-", "-")
+                if oot is None
+                else (f"{v:.3f}" for v in (oot.auc, oot.ks, oot.gini))
+            ),
         )
     console.print(table)

@@ -1,21 +1,29 @@
-"""Discrimination and calibration measures for scores where higher means safer."""
+"""Discrimination and calibration measures for scores where higher means safer.
+
+AUC and KS come from scikit-learn, with bad as the positive class and the negated score as its
+predictor (a low score predicts bad). Calibration compares, per band of the published score,
+the share who went bad with the mean probability of bad the model gave them.
+"""
 
 from __future__ import annotations
 
-from typing import TypedDict
+import math
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.metrics import roc_auc_score, roc_curve
 
+from kaimen.domain.model_metrics import BandOutcome, Evaluation
+from kaimen.domain.records import FrozenRecord
 from kaimen.domain.scores import BANDS, SCORE_MAX, SCORE_MIN
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Verdict = Literal["more bads than expected", "fewer bads than expected", "as expected"]
 
-
-class BandRow(TypedDict):
-    band: str
-    count: int
-    bad_rate: float | None  # None for a band nobody falls in
+# |z| above this: observed bads differ from expected by more than chance explains (95%).
+CALIBRATION_Z = 1.96
 
 
 def _inputs(bad: npt.ArrayLike, score: npt.ArrayLike) -> tuple[npt.NDArray[np.bool_], FloatArray]:
@@ -33,27 +41,11 @@ def _inputs(bad: npt.ArrayLike, score: npt.ArrayLike) -> tuple[npt.NDArray[np.bo
     return is_bad, s
 
 
-def _average_ranks(values: FloatArray) -> FloatArray:
-    """1-based ranks, tied values sharing the mean of their ranks."""
-    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    # A group of c equal values occupies ranks start+1 ... start+c; their mean is start+(c+1)/2.
-    starts = np.cumsum(counts) - counts
-    mean_rank = starts + (counts + 1) / 2.0
-    ranks: FloatArray = mean_rank[inverse]
-    return ranks
-
-
 def auc(bad: npt.ArrayLike, score: npt.ArrayLike) -> float:
-    """Area under the ROC curve for telling bads by a low score (ties count half).
-
-    Mann-Whitney: the chance a random bad scores below a random good.
-    """
+    """Area under the ROC curve for telling bads by a low score (ties count half): the chance
+    a random bad scores below a random good."""
     is_bad, s = _inputs(bad, score)
-    ranks = _average_ranks(-s)
-    n_bad = int(is_bad.sum())
-    n_good = is_bad.size - n_bad
-    u = float(ranks[is_bad].sum()) - n_bad * (n_bad + 1) / 2.0
-    return u / (n_bad * n_good)
+    return float(roc_auc_score(is_bad, -s))
 
 
 def gini(bad: npt.ArrayLike, score: npt.ArrayLike) -> float:
@@ -62,20 +54,31 @@ def gini(bad: npt.ArrayLike, score: npt.ArrayLike) -> float:
 
 
 def ks(bad: npt.ArrayLike, score: npt.ArrayLike) -> float:
-    """Kolmogorov-Smirnov: the largest gap between the score distributions of bads and goods."""
+    """Kolmogorov-Smirnov: the largest gap between the score distributions of bads and goods.
+
+    The ROC curve's true and false positive rates at a cut-off are the shares of bads and of
+    goods scoring at or below it; its thresholds are the distinct scores, since a cut-off cannot
+    separate people with the same score. Every point is kept (`drop_intermediate=False`).
+    """
     is_bad, s = _inputs(bad, score)
-    order = np.argsort(s, kind="stable")
-    s, is_bad = s[order], is_bad[order]
-    # Compare the cumulative shares only after the last of a run of equal scores, since a
-    # cut-off cannot separate people with the same score.
-    last_of_value = np.append(s[1:] != s[:-1], True)
-    bad_share = np.cumsum(is_bad)[last_of_value] / is_bad.sum()
-    good_share = np.cumsum(~is_bad)[last_of_value] / (~is_bad).sum()
-    return float(np.max(np.abs(bad_share - good_share)))
+    good_share, bad_share, _ = roc_curve(is_bad, -s, drop_intermediate=False)
+    return float(np.max(np.abs(good_share - bad_share)))
 
 
-def bad_rate_by_band(bad: npt.ArrayLike, published_scores: npt.ArrayLike) -> list[BandRow]:
-    """Count and bad rate per domain band (in BANDS order) of published (clipped) scores."""
+def band_index(published: npt.ArrayLike) -> IntArray:
+    """Index into BANDS of each published score."""
+    lows = np.array([b.low for b in BANDS[1:]], dtype=np.int64)
+    index: IntArray = np.searchsorted(lows, np.asarray(published, dtype=np.int64), side="right")
+    return index
+
+
+def bad_rate_by_band(
+    bad: npt.ArrayLike,
+    published_scores: npt.ArrayLike,
+    probability_of_bad: npt.ArrayLike | None = None,
+) -> tuple[BandOutcome, ...]:
+    """Count and bad rate per domain band (in BANDS order) of published (clipped) scores, and,
+    given each person's probability of bad, the band's expected bad rate (their mean)."""
     y = np.asarray(bad)
     s = np.asarray(published_scores)
     if y.ndim != 1 or y.shape != s.shape:
@@ -86,15 +89,99 @@ def bad_rate_by_band(bad: npt.ArrayLike, published_scores: npt.ArrayLike) -> lis
         raise ValueError("published scores are whole numbers")
     if s.size and (s.min() < SCORE_MIN or s.max() > SCORE_MAX):
         raise ValueError(f"published scores must lie in {SCORE_MIN}-{SCORE_MAX}")
-    rows: list[BandRow] = []
+    rows: list[BandOutcome] = []
     for band in BANDS:
         inside = (s >= band.low) & (s <= band.high)
         count = int(inside.sum())
+        bad_rate = float(y[inside].mean()) if count else None
+        if probability_of_bad is None:
+            rows.append(BandOutcome(band=band.name, count=count, bad_rate=bad_rate))
+            continue
+        expected = np.asarray(probability_of_bad, dtype=np.float64)[inside]
         rows.append(
-            BandRow(
+            BandOutcome(
                 band=band.name,
                 count=count,
-                bad_rate=float(y[inside].mean()) if count else None,
+                bad_rate=bad_rate,
+                expected_bad_rate=float(expected.mean()) if count else None,
             )
         )
-    return rows
+    return tuple(rows)
+
+
+def evaluate(
+    bad: npt.ArrayLike, published_scores: npt.ArrayLike, probability_of_bad: npt.ArrayLike
+) -> Evaluation:
+    """AUC, KS and Gini of the published scores (rounded to 4 places), and observed against
+    expected bad rate overall and per band."""
+    y = np.asarray(bad, dtype=np.int64)
+    p = np.asarray(probability_of_bad, dtype=np.float64)
+    area = auc(y, published_scores)
+    return Evaluation(
+        rows=int(y.size),
+        bad_rate=float(y.mean()) if y.size else 0.0,
+        expected_bad_rate=float(p.mean()) if y.size else 0.0,
+        auc=round(area, 4),
+        ks=round(ks(y, published_scores), 4),
+        gini=round(2 * area - 1, 4),
+        bad_rate_by_band=bad_rate_by_band(y, published_scores, p),
+    )
+
+
+class Calibration(FrozenRecord):
+    """Observed against expected bads in one band (or `all`), and whether chance explains the
+    difference: z is (bads - expected) over the standard deviation of the bads."""
+
+    band: str
+    people: int
+    bads: int
+    observed_bad_rate: float | None
+    expected_bad_rate: float | None
+    z: float | None
+    verdict: Verdict | None
+
+
+def _verdict(z: float | None) -> Verdict | None:
+    if z is None:
+        return None
+    if z > CALIBRATION_Z:
+        return "more bads than expected"
+    return "fewer bads than expected" if z < -CALIBRATION_Z else "as expected"
+
+
+def _calibration(
+    band: str, people: int, bads: float, expected: float, variance: float
+) -> Calibration:
+    z = (bads - expected) / math.sqrt(variance) if variance > 0 else None
+    return Calibration(
+        band=band,
+        people=people,
+        bads=int(bads),
+        observed_bad_rate=bads / people if people else None,
+        expected_bad_rate=expected / people if people else None,
+        z=z,
+        verdict=_verdict(z),
+    )
+
+
+def calibration_by_band(
+    bad: npt.ArrayLike, published_scores: npt.ArrayLike, probability_of_bad: npt.ArrayLike
+) -> tuple[tuple[Calibration, ...], Calibration]:
+    """Observed against expected bads per band (in BANDS order), and over everyone."""
+    y = np.asarray(bad, dtype=np.float64)
+    p = np.asarray(probability_of_bad, dtype=np.float64)
+    band = band_index(published_scores)
+    k = len(BANDS)
+    people = np.bincount(band, minlength=k)
+    bads = np.bincount(band, weights=y, minlength=k)
+    expected_bads = np.bincount(band, weights=p, minlength=k)
+    # Bads are a sum of independent Bernoulli(p_i): variance sum p_i (1 - p_i).
+    variance = np.bincount(band, weights=p * (1 - p), minlength=k)
+    rows = tuple(
+        _calibration(b.name, int(n), float(o), float(e), float(v))
+        for b, n, o, e, v in zip(BANDS, people, bads, expected_bads, variance, strict=True)
+    )
+    overall = _calibration(
+        "all", int(people.sum()), float(y.sum()), float(p.sum()), float(variance.sum())
+    )
+    return rows, overall

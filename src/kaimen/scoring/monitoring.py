@@ -1,9 +1,9 @@
 """`kaimen monitor --month YYYY-MM`: does the model still see the population it was trained on,
-and do its probabilities come true? The answer is a model card, written as JSON (the source)
-and Markdown (rendered from the same dict).
+and do its probabilities come true? The answer is a model card (`model/model_card.py`), written
+as JSON (the source) and as Markdown rendered from that JSON.
 
-Stability is the population stability index, PSI = sum over bins of (a - e) * ln(a / e), with
-e and a the shares of the training data and of month M in each bin.
+This module loads what the card needs, computes it with `model/` and writes it. Stability is
+the population stability index (`model/stability.py`):
 
 - **Score**: binned on the five published bands. The baseline is the training rows' band
   counts that training already recorded (`metrics.training.bad_rate_by_band`, computed on
@@ -15,26 +15,21 @@ e and a the shares of the training data and of month M in each bin.
 - **Characteristics** on the card: binned on the card's own bins plus the missing bin, against
   the training counts the card stores. Month M's values are rebuilt point in time for the
   people scored that month (only what was known by the end of M, so the same as at scoring).
-- **Small counts**: a share below PSI_EPSILON counts as PSI_EPSILON, so a bin empty on one side
-  gives a large but finite term.
-- **Levels**: below 0.1 stable, 0.1 to 0.25 watch, above 0.25 act.
 
 Outcomes are those of training: serious delinquency in M+1..M+12. They are known once the lake
 reaches M+12 and that month has ended. Expected bad rate = the mean probability of bad implied
 by each person's unclipped raw score (the inverse of the domain's scaling); observed = the share
-who went bad. Until then the card says when they will be known, and gives no numbers.
+who went bad (`model/evaluation.py`). Until then the card says when they will be known, and
+gives no numbers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
 import ibis
 import numpy as np
@@ -43,33 +38,57 @@ import pyarrow as pa
 from sqlalchemy import Engine
 
 from kaimen.domain.errors import Conflict
-from kaimen.domain.scores import BANDS, SCORE_MAX, SCORE_MIN
+from kaimen.domain.model_metrics import ModelMetrics
+from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
 from kaimen.features.build import features_expression
 from kaimen.features.catalogue import CATALOGUE, Window
 from kaimen.features.summary_build import refresh_summaries
 from kaimen.model import evaluation
 from kaimen.model.challenger import Challenger
-from kaimen.model.scorecard import MISSING_LABEL, Scorecard, published_score
+from kaimen.model.model_card import (
+    FORMAT,
+    SCHEMA_VERSION,
+    Characteristics,
+    DescribedCharacteristic,
+    ExcludedCharacteristic,
+    IntendedUse,
+    KnownOutcomes,
+    LevelBounds,
+    ModelCard,
+    ModelSection,
+    OutcomeWindow,
+    PendingOutcomes,
+    Population,
+    Stability,
+    StabilityMethod,
+    TrainingData,
+    Unavailable,
+)
+from kaimen.model.model_card_markdown import render_markdown
+from kaimen.model.scorecard import Scorecard, published_score
+from kaimen.model.stability import (
+    ACT_ABOVE,
+    PSI_EPSILON,
+    STABLE_BELOW,
+    StabilityItem,
+    characteristic_stability,
+    score_stability,
+    worst_level,
+)
 from kaimen.scoring.datasets import OUTCOME_MONTHS, add_months, labels_expression
 from kaimen.scoring.models import NoModel, read_artifact, wrap
 from kaimen.scoring.training import feature_arrays, probability_of_bad, summary_paths
 from kaimen.store import audit, model_registry, scores
 from kaimen.store.model_registry import ModelRecord
 
+# The card's records the doors render come with the service.
+__all__ = ["ModelCard", "MonitoringFailed", "MonitoringReport", "Unavailable", "monitor"]
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-Level = Literal["stable", "watch", "act"]
 
-FORMAT = "kaimen.model_card"
-SCHEMA_VERSION = 1
-PSI_EPSILON = 1e-4
-STABLE_BELOW = 0.1
-ACT_ABOVE = 0.25
-# |z| above this: observed bads differ from expected by more than chance explains (95%).
-CALIBRATION_Z = 1.96
 # A training band thinner than this gives a loose bad-rate estimate: said in the limits.
 THIN_TRAINING_BAND = 100
-LEVELS: tuple[Level, ...] = ("stable", "watch", "act")
 
 
 class MonitoringFailed(Conflict):
@@ -78,73 +97,9 @@ class MonitoringFailed(Conflict):
 
 @dataclass(frozen=True)
 class MonitoringReport:
-    card: dict[str, Any]
+    card: ModelCard
     json_path: Path
     markdown_path: Path
-
-
-# -- measures -----------------------------------------------------------------------------
-
-
-def psi_terms(expected_counts: npt.ArrayLike, actual_counts: npt.ArrayLike) -> FloatArray:
-    """Each bin's term (a - e) * ln(a / e) of the PSI, shares floored at PSI_EPSILON."""
-    e = np.asarray(expected_counts, dtype=np.float64)
-    a = np.asarray(actual_counts, dtype=np.float64)
-    if e.ndim != 1 or e.shape != a.shape or e.size == 0:
-        raise ValueError(f"counts {e.shape} and {a.shape} must be 1-D, equal and non-empty")
-    if (e < 0).any() or (a < 0).any():
-        raise ValueError("counts must not be negative")
-    if e.sum() == 0 or a.sum() == 0:
-        raise ValueError("each distribution needs at least one count")
-    e_share = np.maximum(e / e.sum(), PSI_EPSILON)
-    a_share = np.maximum(a / a.sum(), PSI_EPSILON)
-    terms: FloatArray = (a_share - e_share) * np.log(a_share / e_share)
-    return terms
-
-
-def population_stability_index(
-    expected_counts: npt.ArrayLike, actual_counts: npt.ArrayLike
-) -> float:
-    """PSI of `actual_counts` against `expected_counts` (same bins); 0 for equal shares."""
-    return float(psi_terms(expected_counts, actual_counts).sum())
-
-
-def alert_level(psi: float) -> Level:
-    """Below 0.1 stable, 0.1 to 0.25 watch, above 0.25 act."""
-    if psi < STABLE_BELOW:
-        return "stable"
-    return "watch" if psi <= ACT_ABOVE else "act"
-
-
-def band_index(published: npt.ArrayLike) -> IntArray:
-    """Index into BANDS of each published score."""
-    lows = np.array([b.low for b in BANDS[1:]], dtype=np.int64)
-    index: IntArray = np.searchsorted(lows, np.asarray(published, dtype=np.int64), side="right")
-    return index
-
-
-def _stability_item(
-    name: str, labels: Sequence[str], expected: Sequence[int], actual: Sequence[int]
-) -> dict[str, Any]:
-    terms = psi_terms(expected, actual)
-    total_e, total_a = sum(expected), sum(actual)
-    psi = float(terms.sum())
-    return {
-        "item": name,
-        "psi": psi,
-        "level": alert_level(psi),
-        "bins": [
-            {
-                "label": label,
-                "training_count": int(e),
-                "training_share": e / total_e,
-                "month_count": int(a),
-                "month_share": a / total_a,
-                "psi_term": float(t),
-            }
-            for label, e, a, t in zip(labels, expected, actual, terms.tolist(), strict=True)
-        ],
-    }
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -172,7 +127,7 @@ def _lake_reach(backend: ibis.BaseBackend, paths: Sequence[Path], now: dt.dateti
     return min(str(latest), ended)
 
 
-def _month_table(engine: Engine, month: str, version: str) -> tuple[pa.Table, dict[str, int]]:
+def _month_table(engine: Engine, month: str, version: str) -> tuple[pa.Table, Population]:
     with engine.connect() as store:
         if not scores.is_published(store, month, version):
             others = [v for v in scores.published_models(store, month) if v != version]
@@ -197,117 +152,7 @@ def _month_table(engine: Engine, month: str, version: str) -> tuple[pa.Table, di
     scored = table.filter(table.column("score").is_valid())
     if scored.num_rows == 0:
         raise MonitoringFailed(f"nobody was scored in {month} ({people} people, all thin files)")
-    return scored, {"people": people, "scored": scored.num_rows, "thin_files": thin}
-
-
-# -- the parts of the card ------------------------------------------------------------------
-
-
-def _score_stability(metrics: Mapping[str, Any], published: IntArray) -> dict[str, Any]:
-    rows = metrics.get("training", {}).get("bad_rate_by_band")
-    if not rows:
-        return {"unavailable": "the model's training metrics hold no band counts to compare with"}
-    by_name = {r["band"]: int(r["count"]) for r in rows}
-    expected = [by_name.get(b.name, 0) for b in BANDS]
-    actual = np.bincount(band_index(published), minlength=len(BANDS)).tolist()
-    labels = [f"{b.name} ({b.low}-{b.high})" for b in BANDS]
-    return _stability_item("score", labels, expected, actual)
-
-
-def _characteristic_stability(
-    card: Scorecard, values: Mapping[str, FloatArray]
-) -> list[dict[str, Any]]:
-    items = []
-    for c in card.characteristics:
-        k = len(c.edges)
-        index = c.bin_index(values[c.name])
-        # The missing bin (-1) goes last, as it is listed on the card.
-        actual = np.bincount(np.where(index < 0, k, index), minlength=k + 1)
-        items.append(
-            _stability_item(
-                c.name,
-                [*c.labels, MISSING_LABEL],
-                [*c.counts, c.missing_count],
-                actual.tolist(),
-            )
-        )
-    return items
-
-
-def _verdict(z: float | None) -> str | None:
-    if z is None:
-        return None
-    if z > CALIBRATION_Z:
-        return "more bads than expected"
-    return "fewer bads than expected" if z < -CALIBRATION_Z else "as expected"
-
-
-def _outcomes(
-    month: str,
-    reach: str | None,
-    published: IntArray,
-    raw: FloatArray,
-    bad: IntArray | None,
-) -> dict[str, Any]:
-    first, last = add_months(month, 1), add_months(month, OUTCOME_MONTHS)
-    window = {"from": first, "to": last, "months": OUTCOME_MONTHS}
-    if bad is None:
-        return {
-            "status": "pending",
-            "window": window,
-            "lake_reaches": reach,
-            "known_after": last,
-            "message": (
-                f"outcomes for {month} (serious delinquency in {first}..{last}) will be known "
-                f"once {last} has ended and the lake holds it; "
-                + (f"the lake reaches {reach}" if reach else "the lake is empty")
-            ),
-        }
-    p = probability_of_bad(raw)
-    band = band_index(published)
-    k = len(BANDS)
-    people = np.bincount(band, minlength=k)
-    bads = np.bincount(band, weights=bad, minlength=k)
-    expected_bads = np.bincount(band, weights=p, minlength=k)
-    # Bads are a sum of independent Bernoulli(p_i): variance sum p_i (1 - p_i).
-    variance = np.bincount(band, weights=p * (1 - p), minlength=k)
-
-    def row(name: str, n: int, b: float, e: float, v: float) -> dict[str, Any]:
-        z = (b - e) / math.sqrt(v) if v > 0 else None
-        return {
-            "band": name,
-            "people": n,
-            "bads": int(b),
-            "observed_bad_rate": b / n if n else None,
-            "expected_bad_rate": e / n if n else None,
-            "z": z,
-            "verdict": _verdict(z),
-        }
-
-    rows = [
-        row(b.name, int(n), float(o), float(e), float(v))
-        for b, n, o, e, v in zip(BANDS, people, bads, expected_bads, variance, strict=True)
-    ]
-    overall = row("all", int(people.sum()), float(bad.sum()), float(p.sum()), float(variance.sum()))
-    discrimination: dict[str, Any]
-    try:
-        area = evaluation.auc(bad, published)
-        discrimination = {
-            "auc": area,
-            "ks": evaluation.ks(bad, published),
-            "gini": 2 * area - 1,
-        }
-    except ValueError as error:  # all good or all bad: ranking is undefined
-        discrimination = {"auc": None, "ks": None, "gini": None, "note": str(error)}
-    return {
-        "status": "known",
-        "window": window,
-        "lake_reaches": reach,
-        "as_of": reach,
-        "bands": rows,
-        "overall": overall,
-        **discrimination,
-    }
+    return scored, Population(people=people, scored=scored.num_rows, thin_files=thin)
 
 
 def _joined(
@@ -337,79 +182,132 @@ def _joined(
     return backend.to_pyarrow(t.drop("points", "band", "thin_file").order_by("person_id"))
 
 
+# -- the parts of the card ------------------------------------------------------------------
+
+
 def _stability(
     month: str,
-    population: Mapping[str, int],
-    metrics: Mapping[str, Any],
+    population: Population,
+    metrics: ModelMetrics,
     published: IntArray,
     kind: str,
     card: Scorecard | None,
     values: Mapping[str, FloatArray] | None,
-) -> dict[str, Any]:
-    stability: dict[str, Any] = {
-        "month": month,
-        "population": dict(population),
-        "method": {
-            "score_bins": "the five published bands; baseline: training band counts",
-            "characteristic_bins": "the card's bins and its missing bin",
-            "epsilon": PSI_EPSILON,
-            "levels": {
-                "stable": f"< {STABLE_BELOW}",
-                "watch": f"{STABLE_BELOW}-{ACT_ABOVE}",
-                "act": f"> {ACT_ABOVE}",
-            },
-        },
-        "score": _score_stability(metrics, published),
-    }
-    items = [stability["score"]]
-    if card is None or values is None:
-        stability["characteristics"] = {
-            "unavailable": f"a {kind} model has no binned characteristics to compare"
-        }
-    else:
-        stability["characteristics"] = _characteristic_stability(card, values)
-        items += stability["characteristics"]
-    levels = [item["level"] for item in items if "level" in item]
-    stability["worst_level"] = max(levels, key=LEVELS.index) if levels else None
-    return stability
+) -> Stability:
+    training_bands = metrics.training.bad_rate_by_band if metrics.training else ()
+    score: StabilityItem | Unavailable = (
+        score_stability(training_bands, published)
+        if training_bands
+        else Unavailable(
+            unavailable="the model's training metrics hold no band counts to compare with"
+        )
+    )
+    characteristics: tuple[StabilityItem, ...] | Unavailable = (
+        Unavailable(unavailable=f"a {kind} model has no binned characteristics to compare")
+        if card is None or values is None
+        else characteristic_stability(card, values)
+    )
+    measured = (score, *(() if isinstance(characteristics, Unavailable) else characteristics))
+    return Stability(
+        month=month,
+        population=population,
+        method=StabilityMethod(
+            score_bins="the five published bands; baseline: training band counts",
+            characteristic_bins="the card's bins and its missing bin",
+            epsilon=PSI_EPSILON,
+            levels=LevelBounds(
+                stable=f"< {STABLE_BELOW}",
+                watch=f"{STABLE_BELOW}-{ACT_ABOVE}",
+                act=f"> {ACT_ABOVE}",
+            ),
+        ),
+        score=score,
+        characteristics=characteristics,
+        worst_level=worst_level(i.level for i in measured if isinstance(i, StabilityItem)),
+    )
 
 
-INTENDED_USE = {
-    "purpose": (
+def _outcomes(
+    month: str,
+    reach: str | None,
+    published: IntArray,
+    raw: FloatArray,
+    bad: IntArray | None,
+) -> PendingOutcomes | KnownOutcomes:
+    first, last = add_months(month, 1), add_months(month, OUTCOME_MONTHS)
+    window = OutcomeWindow.model_validate({"from": first, "to": last, "months": OUTCOME_MONTHS})
+    if bad is None:
+        return PendingOutcomes(
+            status="pending",
+            window=window,
+            lake_reaches=reach,
+            known_after=last,
+            message=(
+                f"outcomes for {month} (serious delinquency in {first}..{last}) will be known "
+                f"once {last} has ended and the lake holds it; "
+                + (f"the lake reaches {reach}" if reach else "the lake is empty")
+            ),
+        )
+    bands, overall = evaluation.calibration_by_band(bad, published, probability_of_bad(raw))
+    auc: float | None = None
+    ks: float | None = None
+    note: str | None = None
+    try:
+        auc, ks = evaluation.auc(bad, published), evaluation.ks(bad, published)
+    except ValueError as error:  # all good or all bad: ranking is undefined
+        note = str(error)
+    known = KnownOutcomes(
+        status="known",
+        window=window,
+        lake_reaches=reach,
+        as_of=reach,
+        bands=bands,
+        overall=overall,
+        auc=auc,
+        ks=ks,
+        gini=None if auc is None else 2 * auc - 1,
+    )
+    # The note appears only when there is something to say.
+    return known if note is None else known.model_copy(update={"note": note})
+
+
+INTENDED_USE = IntendedUse(
+    purpose=(
         "Rank enrolled adults by their chance of serious delinquency (a default, or a payment "
         "90 or more days late, on any bill, rent, utility or loan) in the 12 months after the "
         "score month, and give each person a score they can see, understand and contest."
     ),
-    "population": (
+    population=(
         "People enrolled on the platform with enough history to score (at least 3 repayments "
         "in 12 months and 3 months of activity); everyone else is flagged as a thin file."
     ),
-    "use_with": (
+    use_with=(
         "The score's reasons and the person's right to dispute any negative item; a decision "
         "about a person should never rest on the score alone."
     ),
-    "not_for": [
+    not_for=(
         "people with thin files, who are not scored",
         "judging people by their friends: connections are kept neutral",
         "populations or outcomes other than those above without monitoring them first",
-    ],
-}
+    ),
+)
 
 
 def _limits(
     loaded: Scorecard | Challenger,
+    training: TrainingData,
     month: str,
-    population: Mapping[str, int],
-    stability: Mapping[str, Any],
-    outcomes: Mapping[str, Any],
-    metrics: Mapping[str, Any],
+    stability: Stability,
+    outcomes: PendingOutcomes | KnownOutcomes,
+    metrics: ModelMetrics,
     rebuilt_mismatches: int,
 ) -> list[str]:
     """What a reader must keep in mind: the design's limits, then what this month's evidence
     and this model's training show."""
+    population = stability.population
     limits = [
-        f"Thin files are flagged and not scored: {population['thin_files']:,} of "
-        f"{population['people']:,} people in {month}.",
+        f"Thin files are flagged and not scored: {population.thin_files:,} of "
+        f"{population.people:,} people in {month}.",
         "Connections are neutral: friends' influence stays out of the model until it is "
         "bounded, so every connections characteristic is excluded and that sub-score is 50.",
         f"Scores are clipped to {SCORE_MIN}-{SCORE_MAX}; expected bad rates use the unclipped "
@@ -429,45 +327,43 @@ def _limits(
             "A LightGBM model has no bins: the stability of its characteristics is not "
             "measured here, only that of its score."
         )
-    snapshots = loaded.training.get("snapshots")
-    if isinstance(snapshots, list) and len(snapshots) > 1:
+    snapshots = training.snapshots or ()
+    if len(snapshots) > 1:
         limits.append(
             f"Training stacks {len(snapshots)} monthly snapshots, so most people appear "
             f"{len(snapshots)} times: the effective sample is smaller than the row count."
         )
-    if isinstance(snapshots, list) and month in snapshots:
+    if month in snapshots:
         limits.append(f"{month} is one of the training snapshots: it cannot show drift.")
-    if month == loaded.training.get("out_of_time"):
+    if month == training.out_of_time:
         limits.append(
             f"{month} is the model's out-of-time month: its outcomes were used to judge "
             "the model, so they are not new evidence."
         )
-    for row in metrics.get("training", {}).get("bad_rate_by_band") or []:
-        if row["count"] < THIN_TRAINING_BAND:
+    for row in metrics.training.bad_rate_by_band if metrics.training else ():
+        if row.count < THIN_TRAINING_BAND:
             limits.append(
-                f"The '{row['band']}' band held only {row['count']} training rows: its "
+                f"The '{row.band}' band held only {row.count} training rows: its "
                 "bad rate estimate is loose."
             )
-    characteristics = stability["characteristics"]
-    items = [stability["score"], *(characteristics if isinstance(characteristics, list) else [])]
-    for item in items:
-        if item.get("level") in ("watch", "act"):
+    for item in stability.measured:
+        if item.level in ("watch", "act"):
             limits.append(
-                f"{item['item']} has shifted since training (PSI {item['psi']:.4f}, "
-                f"{item['level']}): the model rests on a distribution the population no "
+                f"{item.item} has shifted since training (PSI {item.psi:.4f}, "
+                f"{item.level}): the model rests on a distribution the population no "
                 "longer has."
             )
-    calibration = [
-        *outcomes.get("bands", []),
-        *([outcomes["overall"]] if "overall" in outcomes else []),
-    ]
-    for row in calibration:
-        if row["verdict"] in ("more bads than expected", "fewer bads than expected"):
-            where = "overall" if row["band"] == "all" else f"in '{row['band']}'"
+    calibration = (*outcomes.bands, outcomes.overall) if outcomes.status == "known" else ()
+    for outcome in calibration:
+        if outcome.z is not None and outcome.verdict in (
+            "more bads than expected",
+            "fewer bads than expected",
+        ):
+            where = "overall" if outcome.band == "all" else f"in '{outcome.band}'"
             limits.append(
-                f"Calibration {where}: {row['observed_bad_rate']:.2%} went bad against "
-                f"{row['expected_bad_rate']:.2%} expected (z {row['z']:+.2f}), so the model "
-                f"{'understates' if row['z'] > 0 else 'overstates'} the risk there."
+                f"Calibration {where}: {outcome.observed_bad_rate:.2%} went bad against "
+                f"{outcome.expected_bad_rate:.2%} expected (z {outcome.z:+.2f}), so the model "
+                f"{'understates' if outcome.z > 0 else 'overstates'} the risk there."
             )
     if rebuilt_mismatches:
         limits.append(
@@ -478,70 +374,71 @@ def _limits(
     return limits
 
 
-def _model_section(record: ModelRecord) -> dict[str, Any]:
-    return {
-        "version": record.version,
-        "kind": record.kind,
-        "champion": record.champion,
-        "trained_at": record.trained_at.astimezone(dt.UTC).isoformat(),
-        "as_of": record.as_of,
-        "artifact": record.path,
-        "artifact_sha256": record.sha256,
-    }
+def _model_section(record: ModelRecord) -> ModelSection:
+    return ModelSection(
+        version=record.version,
+        kind=record.kind,
+        champion=record.champion,
+        trained_at=record.trained_at.astimezone(dt.UTC).isoformat(),
+        as_of=record.as_of,
+        artifact=record.path,
+        artifact_sha256=record.sha256,
+    )
 
 
 RISK = {"ascending": "rises with it", "descending": "falls with it", "auto": "unconstrained"}
-TRAINING_FACTS = (
-    "as_of",
-    "snapshots",
-    "out_of_time",
-    "outcome_months",
-    "rows",
-    "bad_rate",
-    "data_fingerprint",
-)
 
 
-def _card_sections(loaded: Scorecard | Challenger) -> dict[str, Any]:
-    """Training data and characteristics. A scorecard gives each characteristic's IV and bins;
-    the challenger, which has neither, the total gain of its splits instead."""
-    described: list[dict[str, Any]]
-    if isinstance(loaded, Scorecard):
-        described = [
-            {
-                "name": c.name,
-                "dimension": str(c.dimension),
-                "direction": c.direction,
-                "information_value": c.iv,
-                "bins": len(c.edges),
-                "gain": None,
-            }
+def _training_data(loaded: Scorecard | Challenger) -> TrainingData:
+    """The training facts the artifact records (None for any it does not)."""
+    return TrainingData.model_validate(
+        {key: loaded.training.get(key) for key in TrainingData.model_fields}
+    )
+
+
+def _description(name: str) -> str:
+    return CATALOGUE[name].description if name in CATALOGUE else ""
+
+
+def _characteristics(loaded: Scorecard | Challenger) -> Characteristics:
+    """A scorecard gives each characteristic's IV and bins; the challenger, which has neither,
+    the total gain of its splits instead."""
+    on_card = (
+        [
+            DescribedCharacteristic(
+                name=c.name,
+                dimension=str(c.dimension),
+                direction=c.direction,
+                information_value=c.iv,
+                bins=len(c.edges),
+                gain=None,
+                risk=RISK[c.direction],
+                description=_description(c.name),
+            )
             for c in loaded.characteristics
         ]
-    else:
-        described = [
-            {
-                "name": f.name,
-                "dimension": str(f.dimension),
-                "direction": f.monotone,
-                "information_value": None,
-                "bins": None,
-                "gain": f.gain,
-            }
+        if isinstance(loaded, Scorecard)
+        else [
+            DescribedCharacteristic(
+                name=f.name,
+                dimension=str(f.dimension),
+                direction=f.monotone,
+                information_value=None,
+                bins=None,
+                gain=f.gain,
+                risk=RISK[f.monotone],
+                description=_description(f.name),
+            )
             for f in loaded.features
         ]
-    for c in described:
-        c["risk"] = RISK[c["direction"]]
-        c["description"] = CATALOGUE[c["name"]].description if c["name"] in CATALOGUE else ""
-    return {
-        "training": {key: loaded.training.get(key) for key in TRAINING_FACTS},
-        "characteristics": {
-            "on_card": described,
-            "excluded": [
-                {"name": name, "reason": reason} for name, reason in sorted(loaded.excluded.items())
-            ],
-        },
-    }
+    )
+    return Characteristics(
+        on_card=tuple(on_card),
+        excluded=tuple(
+            ExcludedCharacteristic(name=name, reason=reason)
+            for name, reason in sorted(loaded.excluded.items())
+        ),
+    )
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -584,30 +481,33 @@ def monitor(
         # Other models publish rounded points; their exact raw score is the rebuilt one, where
         # it still gives the published score.
         raw = np.where(agrees, rebuilt, published.astype(np.float64))
-    metrics = record.metrics if card is None else card.metrics
+    # A scorecard's own artifact holds its metrics, hash-protected with it.
+    metrics = record.metrics if card is None else ModelMetrics.model_validate(card.metrics)
     stability = _stability(
         month, population, metrics, published, record.kind, card, None if card is None else values
     )
     rebuilt_mismatches = int((~agrees).sum())
     bad = None if outcomes_as_of is None else np.asarray(table.column("bad"), dtype=np.int64)
     outcomes = _outcomes(month, reach, published, raw, bad)
+    training = _training_data(loaded)
 
-    document: dict[str, Any] = {
-        "format": FORMAT,
-        "schema_version": SCHEMA_VERSION,
-        "month": month,
-        "generated_at": now.astimezone(dt.UTC).replace(microsecond=0).isoformat(),
-        "model": _model_section(record),
-        "intended_use": INTENDED_USE,
-        **_card_sections(loaded),
-        "out_of_time": dict(metrics.get("out_of_time") or {"unavailable": "not recorded"}),
-        "stability": stability,
-        "outcomes": outcomes,
-        "limits": _limits(
-            loaded, month, population, stability, outcomes, metrics, rebuilt_mismatches
+    model_card = ModelCard(
+        format=FORMAT,
+        schema_version=SCHEMA_VERSION,
+        month=month,
+        generated_at=now.astimezone(dt.UTC).replace(microsecond=0).isoformat(),
+        model=_model_section(record),
+        intended_use=INTENDED_USE,
+        training=training,
+        characteristics=_characteristics(loaded),
+        out_of_time=metrics.out_of_time or Unavailable(unavailable="not recorded"),
+        stability=stability,
+        outcomes=outcomes,
+        limits=tuple(
+            _limits(loaded, training, month, stability, outcomes, metrics, rebuilt_mismatches)
         ),
-    }
-    json_path, markdown_path = write_card(document, out_dir)
+    )
+    json_path, markdown_path = write_card(model_card, out_dir)
     with engine.begin() as store:
         audit.append(
             store,
@@ -616,14 +516,16 @@ def monitor(
             subject=record.version,
             details={
                 "month": month,
-                "score_psi": document["stability"]["score"].get("psi"),
-                "worst_level": stability["worst_level"],
-                "outcomes": outcomes["status"],
+                "score_psi": stability.score.psi
+                if isinstance(stability.score, StabilityItem)
+                else None,
+                "worst_level": stability.worst_level,
+                "outcomes": outcomes.status,
                 "card_sha256": hashlib.sha256(json_path.read_bytes()).hexdigest(),
             },
             now=now,
         )
-    return MonitoringReport(document, json_path, markdown_path)
+    return MonitoringReport(model_card, json_path, markdown_path)
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -635,201 +537,13 @@ def _write_atomically(path: Path, text: str) -> None:
     partial.replace(path)
 
 
-def write_card(document: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Write `<version>_<month>.json` and `.md` into `out_dir`; returns both paths."""
+def write_card(card: ModelCard, out_dir: Path) -> tuple[Path, Path]:
+    """Write `<version>_<month>.json` and `.md` into `out_dir`; returns both paths. The
+    Markdown is rendered from the JSON as written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{document['model']['version']}_{document['month']}"
+    stem = f"{card.model.version}_{card.month}"
     json_path, markdown_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
-    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    text = card.to_json()
     _write_atomically(json_path, text)
-    _write_atomically(markdown_path, render_markdown(json.loads(text)))
+    _write_atomically(markdown_path, render_markdown(ModelCard.from_json(text)))
     return json_path, markdown_path
-
-
-# -- Markdown -------------------------------------------------------------------------------
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _pct(value: float | None, places: int = 1) -> str:
-    return "-" if value is None else f"{value:.{places}%}"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return [*lines, ""]
-
-
-def _unavailable(section: Mapping[str, Any]) -> list[str] | None:
-    return [f"Not available: {section['unavailable']}.", ""] if "unavailable" in section else None
-
-
-def _psi_bins(item: Mapping[str, Any]) -> list[str]:
-    return _table(
-        ["bin", "training", "training share", "month", "month share", "PSI term"],
-        [
-            [
-                b["label"],
-                b["training_count"],
-                _pct(b["training_share"]),
-                b["month_count"],
-                _pct(b["month_share"]),
-                b["psi_term"],
-            ]
-            for b in item["bins"]
-        ],
-    )
-
-
-def render_markdown(card: Mapping[str, Any]) -> str:
-    """The card as Markdown; every number comes from `card` (the JSON document)."""
-    model, month = card["model"], card["month"]
-    out = [
-        f"# Model card: {model['version']}",
-        "",
-        f"Monitoring month **{month}**, generated {card['generated_at']}. The JSON file of the "
-        "same name is the source of this card.",
-        "",
-        "## Model",
-        "",
-    ]
-    out += _table(
-        ["version", "kind", "champion", "trained at", "as of", "artifact SHA-256"],
-        [
-            [
-                model["version"],
-                model["kind"],
-                model["champion"],
-                model["trained_at"],
-                model["as_of"],
-                model["artifact_sha256"],
-            ]
-        ],
-    )
-    use = card["intended_use"]
-    out += ["## Intended use", "", use["purpose"], ""]
-    out += [f"- **Population:** {use['population']}", f"- **Use with:** {use['use_with']}"]
-    out += ["- **Not for:** " + "; ".join(use["not_for"]) + ".", ""]
-
-    out += ["## Training data", ""]
-    training = card["training"]
-    out += _table(
-        ["as of", "snapshots", "out of time", "outcome months", "rows", "bad rate", "data SHA-256"],
-        [
-            [
-                training["as_of"],
-                ", ".join(training["snapshots"] or []),
-                training["out_of_time"],
-                training["outcome_months"],
-                training["rows"],
-                _pct(training["bad_rate"], 2),
-                training["data_fingerprint"],
-            ]
-        ],
-    )
-
-    out += ["## Characteristics", ""]
-    on_card = card["characteristics"]["on_card"]
-    # A scorecard's characteristics have IV and bins; a LightGBM model's, split gain.
-    if any(c["gain"] is not None for c in on_card):
-        headers, evidence = ["gain"], [[c["gain"]] for c in on_card]
-    else:
-        headers = ["IV", "bins"]
-        evidence = [[c["information_value"], c["bins"]] for c in on_card]
-    out += _table(
-        ["characteristic", "dimension", "risk", *headers, "what it measures"],
-        [
-            [c["name"], c["dimension"], c["risk"], *e, c["description"]]
-            for c, e in zip(on_card, evidence, strict=True)
-        ],
-    )
-    out += ["### Excluded characteristics", ""]
-    out += _table(
-        ["characteristic", "reason"],
-        [[e["name"], e["reason"]] for e in card["characteristics"]["excluded"]],
-    )
-
-    out += ["## Out-of-time performance", ""]
-    oot = card["out_of_time"]
-    out += _unavailable(oot) or [
-        f"AUC {_cell(oot['auc'])}, KS {_cell(oot['ks'])}, Gini {_cell(oot['gini'])} on "
-        f"{oot['rows']:,} people (bad rate {_pct(oot['bad_rate'], 2)}).",
-        "",
-        *_table(
-            ["band", "people", "bad rate", "expected"],
-            [
-                [r["band"], r["count"], _pct(r["bad_rate"], 2), _pct(r.get("expected_bad_rate"), 2)]
-                for r in oot["bad_rate_by_band"]
-            ],
-        ),
-    ]
-
-    stability = card["stability"]
-    population, method = stability["population"], stability["method"]
-    out += [
-        f"## Stability in {month}",
-        "",
-        f"{population['scored']:,} of {population['people']:,} people scored "
-        f"({population['thin_files']:,} thin files). Population stability index against the "
-        f"training data; score bins: {method['score_bins']}; characteristic bins: "
-        f"{method['characteristic_bins']}; shares below {method['epsilon']} count as "
-        f"{method['epsilon']}. Levels: stable {method['levels']['stable']}, watch "
-        f"{method['levels']['watch']}, act {method['levels']['act']}.",
-        "",
-    ]
-    score, characteristics = stability["score"], stability["characteristics"]
-    items = [score, *(characteristics if isinstance(characteristics, list) else [])]
-    measured = [i for i in items if "unavailable" not in i]
-    out += _table(["item", "PSI", "level"], [[i["item"], i["psi"], i["level"]] for i in measured])
-    for section in (score, characteristics):
-        if isinstance(section, Mapping):
-            out += _unavailable(section) or []
-    # The score's bins always; a characteristic's only when it moved, to show where.
-    for item in measured:
-        if item is score or item["level"] != "stable":
-            title = "Score by band" if item is score else f"{item['item']} ({item['level']})"
-            out += [f"### {title}", "", *_psi_bins(item)]
-
-    outcomes = card["outcomes"]
-    window = outcomes["window"]
-    out += [
-        "## Observed against expected",
-        "",
-        f"Outcome: serious delinquency in {window['from']}..{window['to']}.",
-        "",
-    ]
-    if outcomes["status"] == "pending":
-        out += [f"Not known yet: {outcomes['message']}.", ""]
-    else:
-        out += [
-            f"Known (the lake reaches {outcomes['as_of']}). Expected: the mean probability of "
-            f"bad implied by each person's raw score. AUC {_cell(outcomes['auc'])}, "
-            f"KS {_cell(outcomes['ks'])}, Gini {_cell(outcomes['gini'])}.",
-            "",
-        ]
-        out += _table(
-            ["band", "people", "bads", "observed", "expected", "z", "verdict"],
-            [
-                [
-                    r["band"],
-                    r["people"],
-                    r["bads"],
-                    _pct(r["observed_bad_rate"], 2),
-                    _pct(r["expected_bad_rate"], 2),
-                    r["z"],
-                    r["verdict"],
-                ]
-                for r in [*outcomes["bands"], outcomes["overall"]]
-            ],
-        )
-    out += ["## Limits", "", *[f"- {limit}" for limit in card["limits"]], ""]
-    return "\n".join(out)

@@ -17,7 +17,6 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import ibis
 import numpy as np
@@ -27,7 +26,8 @@ import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 from kaimen.domain.errors import Conflict
-from kaimen.domain.scores import BANDS, FACTOR, OFFSET
+from kaimen.domain.model_metrics import ComparedModel, Comparison, Evaluation, ModelMetrics
+from kaimen.domain.scores import FACTOR, OFFSET
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.features.summary_build import refresh_summaries
 from kaimen.model import evaluation
@@ -50,7 +50,7 @@ class TrainedModel:
     version: str
     kind: str
     path: Path
-    metrics: dict[str, Any]
+    metrics: ModelMetrics
     champion: bool
 
 
@@ -102,45 +102,12 @@ def probability_of_bad(raw: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return p
 
 
-class CalibrationRow(evaluation.BandRow):
-    expected_bad_rate: float | None  # None for a band nobody falls in
-
-
-def calibration_by_band(bad: npt.ArrayLike, raw: npt.ArrayLike) -> list[CalibrationRow]:
-    """Per band of the published score: count, observed bad rate and the expected one (the
-    mean probability of bad the model gave the people in the band)."""
-    expected = probability_of_bad(raw)
-    published = published_score(raw)
-    rows: list[CalibrationRow] = []
-    for row, band in zip(evaluation.bad_rate_by_band(bad, published), BANDS, strict=True):
-        inside = (published >= band.low) & (published <= band.high)
-        rows.append(
-            CalibrationRow(
-                band=row["band"],
-                count=row["count"],
-                bad_rate=row["bad_rate"],
-                expected_bad_rate=float(expected[inside].mean()) if row["count"] else None,
-            )
-        )
-    return rows
-
-
-def evaluate(model: ScoringModel, table: pa.Table) -> dict[str, Any]:
+def evaluate(model: ScoringModel, table: pa.Table) -> Evaluation:
     """AUC, KS and Gini of the published score, and observed against expected bad rate per
     band (`bad_rate_by_band`)."""
     bad = table.column("bad").to_numpy(zero_copy_only=False).astype(np.int64)
     raw = model.raw_scores(feature_arrays(table))
-    scores = published_score(raw)
-    auc = evaluation.auc(bad, scores)
-    return {
-        "rows": int(table.num_rows),
-        "bad_rate": float(bad.mean()) if len(bad) else 0.0,
-        "expected_bad_rate": float(probability_of_bad(raw).mean()) if len(bad) else 0.0,
-        "auc": round(float(auc), 4),
-        "ks": round(float(evaluation.ks(bad, scores)), 4),
-        "gini": round(float(2 * auc - 1), 4),
-        "bad_rate_by_band": calibration_by_band(bad, raw),
-    }
+    return evaluation.evaluate(bad, published_score(raw), probability_of_bad(raw))
 
 
 def _write(path: Path, text: str) -> None:
@@ -206,24 +173,30 @@ def train(
             groups=training.column("person_id").to_numpy(zero_copy_only=False),
         ),
     ]
-    metrics = {
-        m.version: {"training": evaluate(wrap(m), training), "out_of_time": evaluate(wrap(m), test)}
-        for m in fitted
+    evaluations = {
+        m.version: (evaluate(wrap(m), training), evaluate(wrap(m), test)) for m in fitted
     }
-    comparison = {
-        "out_of_time": out_of_time,
-        "models": [
-            {
-                "version": m.version,
-                "kind": wrap(m).kind,
-                **{k: metrics[m.version]["out_of_time"][k] for k in ("auc", "ks", "gini")},
-            }
+    comparison = Comparison(
+        out_of_time=out_of_time,
+        models=tuple(
+            ComparedModel(
+                version=m.version,
+                kind=wrap(m).kind,
+                auc=evaluations[m.version][1].auc,
+                ks=evaluations[m.version][1].ks,
+                gini=evaluations[m.version][1].gini,
+            )
             for m in fitted
-        ],
+        ),
+    )
+    metrics = {
+        version: ModelMetrics(training=on_training, out_of_time=on_test, comparison=comparison)
+        for version, (on_training, on_test) in evaluations.items()
     }
-    for version in metrics:
-        metrics[version]["comparison"] = comparison
-    fitted = [dataclasses.replace(m, metrics=metrics[m.version]) for m in fitted]
+    # The artifact holds the same metrics as the registry, as JSON.
+    fitted = [
+        dataclasses.replace(m, metrics=metrics[m.version].model_dump(mode="json")) for m in fitted
+    ]
 
     models_dir.mkdir(parents=True, exist_ok=True)
     with engine.begin() as store:

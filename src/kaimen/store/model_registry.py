@@ -8,12 +8,12 @@ database enforces "at most one" with a partial unique index (`uq_models_one_cham
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
+from kaimen.domain.model_metrics import ModelMetrics
 from kaimen.store.tables import models
 
 KINDS = ("scorecard", "lightgbm")
@@ -27,11 +27,11 @@ class ModelRecord:
     sha256: str
     trained_at: dt.datetime
     as_of: str
-    metrics: dict[str, Any]
+    metrics: ModelMetrics
     champion: bool
 
 
-def _record(row: Any) -> ModelRecord:
+def _record(row: Row[Any]) -> ModelRecord:
     return ModelRecord(
         row.version,
         row.kind,
@@ -39,7 +39,7 @@ def _record(row: Any) -> ModelRecord:
         row.sha256,
         row.trained_at,
         row.as_of,
-        json.loads(row.metrics),
+        ModelMetrics.from_json(row.metrics),
         bool(row.champion),
     )
 
@@ -65,7 +65,7 @@ def register(connection: Connection, record: ModelRecord) -> bool:
             sha256=record.sha256,
             trained_at=record.trained_at,
             as_of=record.as_of,
-            metrics=json.dumps(record.metrics, sort_keys=True),
+            metrics=record.metrics.to_json(),
             champion=int(current is None),
         )
     )
