@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import json
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ from sqlalchemy import Connection
 from kaimen import __version__
 from kaimen.config import Settings
 from kaimen.domain.errors import BatchRejected, EnrolmentConflict, IdentityRejected, KaimenError
+from kaimen.domain.months import is_month
 from kaimen.domain.scores import BANDS
 from kaimen.engines.embedded import connect as connect_engine
 from kaimen.engines.embedded import ibis_connection
@@ -135,7 +135,7 @@ def simulate_command(
     if fmt not in FORMATS:
         raise _fail(f"--format must be one of {', '.join(FORMATS)}", 2)
     month = last_month or last_full_month(dt.date.today())
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+    if not is_month(month):
         raise _fail(f"--last-month must look like 2026-10, not {month!r}", 2)
     if month > last_full_month(dt.date.today()):
         raise _fail(f"--last-month {month} has not ended yet", 2)
@@ -271,7 +271,7 @@ def _print_status(settings: Settings) -> None:
 
 
 def _month_option(value: str, flag: str) -> str:
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+    if not is_month(value):
         raise _fail(f"{flag} must look like 2026-10, not {value!r}", 2)
     return value
 

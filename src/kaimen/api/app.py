@@ -24,7 +24,7 @@ from kaimen.api.schemas import (
     ScoreOut,
     WhatIfIn,
     WhatIfOut,
-    as_text,
+    event_records,
 )
 from kaimen.config import Settings
 from kaimen.domain.errors import BatchRejected, RowError
@@ -84,10 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         Replaying events already stored reports them as duplicates and changes nothing.
         A partner sends only under its own id as `source`, and only about people who gave
         it `feedback` consent."""
-        records = [
-            {name: as_text(value) for name, value in event.model_dump().items()}
-            for event in batch.events
-        ]
+        records = event_records(batch)
         # JSON can carry lone surrogates; they cannot be stored as text, so they are refused
         # here with the line, like any other bad field.
         unreadable = [
