@@ -27,8 +27,10 @@ _UNSHOWN: Any = SkipJsonSchema
 
 
 def _annotation(spec: FieldSpec) -> Any:
-    """Text, or for numbers text or a JSON number: the ingest rules judge the text either way."""
-    text = Annotated[str, Field(max_length=MAX_FIELD_CHARS)]
+    """Text, or for numbers text or a JSON number: the ingest rules judge the text either way.
+    Only the envelope's required fields are capped here: a capped string must be valid
+    Unicode, and other text is left to the rules, which name what is wrong with it."""
+    text: Any = Annotated[str, Field(max_length=MAX_FIELD_CHARS)] if spec.required else str
     if spec.type in (FieldType.DECIMAL, FieldType.INTEGER):
         return text | int | float
     return text
@@ -71,13 +73,13 @@ def _event_model(kind: EventKind) -> type[BaseModel]:
     )
 
 
-EVENT_MODELS: dict[str, type[BaseModel]] = {
-    name: _event_model(kind) for name, kind in EVENT_KINDS.items()
-}
 if TYPE_CHECKING:
     EventIn = BaseModel
 else:  # one model per kind, told apart by `kind`, so the OpenAPI document shows each one
-    EventIn = Annotated[Union[tuple(EVENT_MODELS.values())], Field(discriminator="kind")]  # noqa: UP007
+    EventIn = Annotated[
+        Union[tuple(_event_model(kind) for kind in EVENT_KINDS.values())],  # noqa: UP007
+        Field(discriminator="kind"),
+    ]
 
 
 class EventBatch(BaseModel):
