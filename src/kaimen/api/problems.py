@@ -101,9 +101,9 @@ def install(app: FastAPI) -> None:
             # number ("5", or "²", which str.isdigit accepts) is a name, never a line.
             if loc[:2] == ("body", "events") and len(loc) > 2 and isinstance(loc[2], int):
                 line = loc[2] + 1
-                # Events are told apart by their kind: an unknown or missing kind is the
-                # discriminator's fault; any other error sits under the kind's tag, at
-                # (..., kind, field, and for a number sent as neither, the type it tried).
+                # Events are told apart by their kind: an unknown or missing kind is an error
+                # of the discriminator; any other sits at (body, events, index, kind, field),
+                # followed, for a number that is neither text nor a number, by the type tried.
                 discriminator = item.get("ctx", {}).get("discriminator")
                 if discriminator is not None:
                     field = str(discriminator).strip("'")
