@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from kaimen.api.app import create_app
 from kaimen.config import Settings
+from kaimen.domain.events import ENVELOPE, EVENT_KINDS
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import seal_inbox
 from kaimen.store import consents, partners
@@ -205,6 +206,59 @@ def test_missing_required_field_and_wrong_json_type_name_the_event(client: TestC
         (2, "occurred_at"),
         (3, "currency"),
     ]
+
+
+def test_an_unknown_or_missing_kind_names_the_event_and_kind(client: TestClient):
+    events: list[dict[str, Any]] = f.sample_events(3)
+    events[0] = {**events[0], "kind": "gift"}
+    del events[2]["kind"]
+    response = post(client, events)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    errors = response.json()["errors"]
+    assert [(e["line"], e["field"]) for e in errors] == [(1, "kind"), (3, "kind")]
+    assert "gift" in errors[0]["reason"]
+
+
+def test_a_field_the_kind_requires_is_named_with_its_event(client: TestClient):
+    events: list[dict[str, Any]] = f.sample_events(3)
+    events[1] = f.event("rental", "r-1", outcome=None)
+    events[2] = {**f.event("fine", "f-1"), "amount": None}
+    response = post(client, events)
+    assert response.status_code == 422
+    # An empty amount is neither text nor a number: one reason for each it may be.
+    assert {(e["line"], e["field"]) for e in response.json()["errors"]} == {
+        (2, "outcome"),
+        (3, "amount"),
+    }
+
+
+def test_another_kinds_field_is_judged_by_the_rules_and_may_be_empty(client: TestClient):
+    refused = post(client, [f.event("payment", "p-1", status="late")])
+    assert refused.json()["errors"] == [
+        {"line": 1, "field": "status", "reason": "not a field of payment events; leave it empty"}
+    ]
+    empty = {**f.event("payment", "p-2"), "status": None, "due_date": None}
+    assert post(client, [empty]).json() == {"total": 1, "new": 1, "duplicate": 0}
+
+
+def test_the_openapi_document_shows_each_kinds_fields(client: TestClient):
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    body = document["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+    batch = schemas[body["schema"]["$ref"].rsplit("/", 1)[1]]
+    union = batch["properties"]["events"]["items"]
+    assert union["discriminator"]["propertyName"] == "kind"
+    mapping = union["discriminator"]["mapping"]
+    assert set(mapping) == set(EVENT_KINDS)
+    for name, kind in EVENT_KINDS.items():
+        shown = schemas[mapping[name].rsplit("/", 1)[1]]
+        assert sorted(shown["required"]) == sorted(kind.every_required), name
+        assert set(shown["properties"]) == {e.name for e in ENVELOPE} | set(kind.fields), name
+        assert shown["additionalProperties"] is False
+        assert shown["properties"]["kind"]["const"] == name
+        for field, choices in kind.choices.items():
+            assert shown["properties"][field]["enum"] == list(choices), (name, field)
 
 
 def test_more_than_ten_thousand_events_are_rejected(

@@ -1,5 +1,6 @@
 from kaimen.domain.events import (
     ENVELOPE,
+    ENVELOPE_REQUIRED,
     EVENT_KINDS,
     FIELDS,
     MERCHANT_CATEGORIES,
@@ -41,3 +42,9 @@ def test_merchant_categories_reveal_no_protected_trait() -> None:
 def test_every_field_is_documented() -> None:
     for spec in FIELDS.values():
         assert spec.description.strip(), spec.name
+
+
+def test_every_event_names_its_sender_id_person_kind_and_time() -> None:
+    assert ENVELOPE_REQUIRED == ("source", "event_id", "person_id", "kind", "occurred_at")
+    for kind in EVENT_KINDS.values():
+        assert kind.every_required == ENVELOPE_REQUIRED + kind.required, kind.name

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from kaimen.api import problems
 from kaimen.api.deps import EventSender, Store
-from kaimen.api.schemas import EventBatch, IngestResult, as_text
+from kaimen.api.schemas import EventBatch, IngestResult, event_records
 from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.domain.text import is_unicode
 from kaimen.sharing.feedback import receive_events
@@ -26,10 +26,7 @@ def post_events(batch: EventBatch, ws: Store, caller: EventSender) -> IngestResu
     Replaying events already stored reports them as duplicates and changes nothing.
     A partner sends only under its own id as `source`, and only about people who gave
     it `feedback` consent."""
-    records = [
-        {name: as_text(value) for name, value in event.model_dump().items()}
-        for event in batch.events
-    ]
+    records = event_records(batch)
     # JSON can carry lone surrogates; they cannot be stored as text, so they are refused
     # here with the line, like any other bad field.
     unreadable = [

@@ -115,15 +115,20 @@ def install(app: FastAPI) -> None:
         errors = []
         for item in exc.errors():
             loc = tuple(item.get("loc", ()))
+            names = [p for p in loc if isinstance(p, str) and p != "body"]
+            line, field = 0, names[-1] if names else "body"
             # Only a position in a batch of events is a line; a field that merely looks like a
             # number ("5", or "²", which str.isdigit accepts) is a name, never a line.
-            line = (
-                loc[2] + 1
-                if loc[:2] == ("body", "events") and len(loc) > 2 and isinstance(loc[2], int)
-                else 0
-            )
-            names = [p for p in loc if isinstance(p, str) and p != "body"]
-            field = names[-1] if names else "body"
+            if loc[:2] == ("body", "events") and len(loc) > 2 and isinstance(loc[2], int):
+                line = loc[2] + 1
+                # Events are told apart by their kind: an unknown or missing kind is an error
+                # of the discriminator; any other sits at (body, events, index, kind, field),
+                # followed, for a number that is neither text nor a number, by the type tried.
+                discriminator = item.get("ctx", {}).get("discriminator")
+                if discriminator is not None:
+                    field = str(discriminator).strip("'")
+                elif len(loc) > 4:
+                    field = str(loc[4])
             errors.append({"line": line, "field": field, "reason": item.get("msg", "invalid")})
         return problem(
             422, "Request invalid", "the request does not match its schema", errors=errors

@@ -2,44 +2,84 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 
-from kaimen.domain.events import EVENT_KINDS, FIELDS, FieldType
+from kaimen.domain.events import (
+    ENVELOPE,
+    EVENT_KINDS,
+    FIELDS,
+    PAYLOAD,
+    EventKind,
+    FieldSpec,
+    FieldType,
+)
 
 MAX_REQUEST_EVENTS = 10_000
 MAX_FIELD_CHARS = 400
 
+EventRecord = dict[str, str | None]
+# Built at run time: to mypy, SkipJsonSchema is a type alias rather than something to subscript.
+_UNSHOWN: Any = SkipJsonSchema
 
-def _event_field(name: str) -> tuple[Any, Any]:
-    spec = FIELDS[name]
-    required = name in {"source", "event_id", "person_id", "kind", "occurred_at"}
-    # Numbers may come as JSON numbers or strings; the rules in ingest judge the text either way.
-    annotation: Any = str
+
+def _annotation(spec: FieldSpec) -> Any:
+    """Text, or for numbers text or a JSON number: the ingest rules judge the text either way.
+    Only the envelope's required fields are capped here: a capped string must be valid
+    Unicode, and other text is left to the rules, which name what is wrong with it."""
+    text: Any = Annotated[str, Field(max_length=MAX_FIELD_CHARS)] if spec.required else str
     if spec.type in (FieldType.DECIMAL, FieldType.INTEGER):
-        annotation = str | int | float
-    if not required:
-        annotation = annotation | None
-    description = spec.description
-    if name == "kind":
-        description += ": " + ", ".join(EVENT_KINDS)
+        return text | int | float
+    return text
+
+
+def _event_field(spec: FieldSpec, required: bool, kind: EventKind) -> tuple[Any, Any]:
+    choices = kind.choices.get(spec.name)
+    schema_extra: JsonDict | None = {"enum": list(choices)} if choices else None
+    if required:
+        return _annotation(spec), Field(
+            description=spec.description, json_schema_extra=schema_extra
+        )
     return (
-        annotation,
-        Field(
-            ... if required else None,
-            description=description,
-            max_length=MAX_FIELD_CHARS if annotation is str else None,
-        ),
+        _annotation(spec) | None,
+        Field(None, description=spec.description, json_schema_extra=schema_extra),
     )
 
 
-EventIn: type[BaseModel] = create_model(  # type: ignore[call-overload]
-    "EventIn",
-    __config__=ConfigDict(extra="forbid", strict=False),
-    __doc__="One event: the envelope plus the payload fields of its kind (see the catalogue).",
-    **{name: _event_field(name) for name in FIELDS},
-)
+def _event_model(kind: EventKind) -> type[BaseModel]:
+    """The HTTP shape of one kind: the envelope, its own fields required or optional as the
+    catalogue says, and nothing else."""
+    fields: dict[str, tuple[Any, Any]] = {
+        spec.name: _event_field(spec, spec.required, kind) for spec in ENVELOPE
+    }
+    fields["kind"] = (Literal[kind.name], Field(description=kind.description))
+    fields |= {name: _event_field(FIELDS[name], True, kind) for name in kind.required}
+    fields |= {name: _event_field(FIELDS[name], False, kind) for name in kind.optional}
+    # Another kind's field is let through, unshown, for the ingest rules to refuse with
+    # "not a field of ... events" (or to pass when empty), as they do for files.
+    fields |= {
+        spec.name: (_UNSHOWN[_annotation(spec) | None], None)
+        for spec in PAYLOAD
+        if spec.name not in kind.fields
+    }
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "".join(part.title() for part in kind.name.split("_")) + "Event",
+        __config__=ConfigDict(extra="forbid", strict=False),
+        __doc__=f"An event of kind {kind.name}: {kind.description}.",
+        **fields,
+    )
+
+
+if TYPE_CHECKING:
+    EventIn = BaseModel
+else:  # one model per kind, told apart by `kind`, so the OpenAPI document shows each one
+    EventIn = Annotated[
+        Union[tuple(_event_model(kind) for kind in EVENT_KINDS.values())],  # noqa: UP007
+        Field(discriminator="kind"),
+    ]
 
 
 class Rendered(BaseModel):
@@ -53,6 +93,15 @@ class EventBatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     events: list[EventIn] = Field(min_length=1, max_length=MAX_REQUEST_EVENTS)
+
+
+def event_records(batch: EventBatch) -> list[EventRecord]:
+    """The batch as the ingest rules read it: every catalogue field of every event, as text."""
+    records = []
+    for event in batch.events:
+        values = event.model_dump()
+        records.append({name: as_text(values[name]) for name in FIELDS})
+    return records
 
 
 class IngestResult(BaseModel):

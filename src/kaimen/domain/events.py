@@ -2,7 +2,9 @@
 
 This is the one definition that validation, the lake schema and the HTTP models derive from.
 An event is flat: the envelope fields below plus the payload fields of its kind; a field that
-does not belong to the kind must be left empty. Schema version 1.
+does not belong to the kind must be left empty. Every event carries the envelope's required
+fields; the others are filled in on receipt when left out, so every stored event has the whole
+envelope. Schema version 1.
 """
 
 from __future__ import annotations
@@ -37,11 +39,13 @@ class FieldType(StrEnum):
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One column of the flat event format."""
+    """One column of the flat event format. `required` is for the envelope, which every event
+    carries; which payload fields an event needs depends on its kind (see `EventKind`)."""
 
     name: str
     type: FieldType
     description: str
+    required: bool = False
 
 
 # Merchant categories. Health, religious and political merchants are deliberately absent: a
@@ -82,11 +86,17 @@ FRIEND_ACTIONS = ("added", "removed")
 JUDGMENT_STATUSES = ("entered", "satisfied", "overturned")
 
 ENVELOPE: tuple[FieldSpec, ...] = (
-    FieldSpec("source", FieldType.IDENTIFIER, "who sent the event: lower-case name"),
-    FieldSpec("event_id", FieldType.IDENTIFIER, "the sender's id, unique within source"),
-    FieldSpec("person_id", FieldType.IDENTIFIER, "the enrolled person the event is about"),
-    FieldSpec("kind", FieldType.CHOICE, "one of the event kinds"),
-    FieldSpec("occurred_at", FieldType.TIMESTAMP, "when it happened, with a UTC offset"),
+    FieldSpec("source", FieldType.IDENTIFIER, "who sent the event: lower-case name", required=True),
+    FieldSpec(
+        "event_id", FieldType.IDENTIFIER, "the sender's id, unique within source", required=True
+    ),
+    FieldSpec(
+        "person_id", FieldType.IDENTIFIER, "the enrolled person the event is about", required=True
+    ),
+    FieldSpec("kind", FieldType.CHOICE, "one of the event kinds", required=True),
+    FieldSpec(
+        "occurred_at", FieldType.TIMESTAMP, "when it happened, with a UTC offset", required=True
+    ),
     FieldSpec(
         "recorded_at",
         FieldType.TIMESTAMP,
@@ -116,6 +126,7 @@ PAYLOAD: tuple[FieldSpec, ...] = (
 
 FIELDS: dict[str, FieldSpec] = {f.name: f for f in ENVELOPE + PAYLOAD}
 PAYLOAD_NAMES: tuple[str, ...] = tuple(f.name for f in PAYLOAD)
+ENVELOPE_REQUIRED: tuple[str, ...] = tuple(f.name for f in ENVELOPE if f.required)
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,11 @@ class EventKind:
     @property
     def fields(self) -> tuple[str, ...]:
         return self.required + self.optional
+
+    @property
+    def every_required(self) -> tuple[str, ...]:
+        """What an event of this kind must carry: the envelope's required fields and its own."""
+        return ENVELOPE_REQUIRED + self.required
 
 
 def _repayment(name: str, description: str) -> EventKind:

@@ -1,4 +1,4 @@
-"""Months as kaimen writes them: `YYYY-MM`."""
+"""Months as kaimen writes them everywhere: `YYYY-MM`, e.g. 2026-10."""
 
 from __future__ import annotations
 
@@ -9,4 +9,5 @@ _MONTH = re.compile(MONTH_PATTERN)
 
 
 def is_month(text: str) -> bool:
+    """Whether `text` is a month written YYYY-MM."""
     return _MONTH.fullmatch(text) is not None

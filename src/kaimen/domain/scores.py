@@ -30,6 +30,10 @@ class Dimension(StrEnum):
     CONNECTIONS = "connections"
 
 
+# The dimensions' names, in the order they are stored and shown.
+DIMENSIONS: tuple[str, ...] = tuple(d.value for d in Dimension)
+
+
 @dataclass(frozen=True)
 class Band:
     name: str

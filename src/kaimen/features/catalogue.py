@@ -9,7 +9,6 @@ batch and the single-person rescore.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -17,12 +16,12 @@ from typing import Literal
 import ibis
 import ibis.expr.types as ir
 
+from kaimen.domain.months import is_month
 from kaimen.domain.scores import Dimension
 from kaimen.features.summaries import FAMILIES
 
 Monotone = Literal["ascending", "descending", "auto"]
 Aggregate = Callable[[ir.Table, "Window"], ir.Value]
-MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class Window:
     as_of: str
 
     def __post_init__(self) -> None:
-        if not MONTH.fullmatch(self.as_of):
+        if not is_month(self.as_of):
             raise ValueError(f"as_of must look like 2026-10, not {self.as_of!r}")
 
     def start(self, months: int) -> str:

@@ -147,11 +147,8 @@ def _sql_type(kind: FieldType) -> str:
 
 def _timestamp_cases(name: str, arrival: str) -> list[tuple[str, str]]:
     typed = name + TYPED
-    cases: list[tuple[str, str]] = []
-    if name == "recorded_at":  # unsent, it defaults to the time of receipt: nothing to judge
-        cases.append((f"{name} IS NULL", "NULL"))
-    else:
-        cases.append((f"{name} IS NULL", _q("missing")))
+    # Unsent, an optional timestamp is filled in on receipt: nothing to judge.
+    cases = [(f"{name} IS NULL", _q("missing") if FIELDS[name].required else "NULL")]
     if arrival == Arrival.NAIVE_TIMESTAMP:
         cases.append(
             (f"{name} IS NOT NULL", _q("has no UTC offset; store timestamps with a time zone"))
@@ -401,19 +398,21 @@ def _cross_field_problems() -> list[str]:
     ]
 
 
+def _presence(name: str, arrival: str) -> list[tuple[str, str]]:
+    """A text envelope field's first checks: there if the catalogue requires it, and text."""
+    cases = [(f"{name} IS NULL", _q("missing"))] if FIELDS[name].required else []
+    if arrival != Arrival.TEXT:
+        cases.append((f"{name} IS NOT NULL", _q("must be text")))
+    return cases
+
+
 def _envelope_problems(arrivals: dict[str, str]) -> list[str]:
     versions = ", ".join(str(v) for v in sorted(SUPPORTED_SCHEMA_VERSIONS))
-    text_only = {
-        name: [("true", _q("must be text"))]
-        for name in ("source", "event_id", "person_id", "kind")
-        if arrivals[name] != Arrival.TEXT
-    }
     return [
         _first(
             "source",
             [
-                ("source IS NULL", _q("missing")),
-                *text_only.get("source", []),
+                *_presence("source", arrivals["source"]),
                 (
                     f"NOT regexp_full_match(source, {_q(SOURCE_PATTERN)})",
                     _q("must be 1-64 lower-case letters, digits or . _ - : ") + " || source",
@@ -423,8 +422,7 @@ def _envelope_problems(arrivals: dict[str, str]) -> list[str]:
         _first(
             "event_id",
             [
-                ("event_id IS NULL", _q("missing")),
-                *text_only.get("event_id", []),
+                *_presence("event_id", arrivals["event_id"]),
                 (
                     f"NOT regexp_full_match(event_id, {_q(IDENTIFIER_PATTERN)})",
                     _q(
@@ -436,8 +434,7 @@ def _envelope_problems(arrivals: dict[str, str]) -> list[str]:
         _first(
             "person_id",
             [
-                ("person_id IS NULL", _q("missing")),
-                *text_only.get("person_id", []),
+                *_presence("person_id", arrivals["person_id"]),
                 ("person_status IS NULL", _q("not an enrolled person: ") + " || person_id"),
                 ("person_status <> 'active'", _q(OPTED_OUT) + " || person_id"),
             ],
@@ -445,8 +442,7 @@ def _envelope_problems(arrivals: dict[str, str]) -> list[str]:
         _first(
             "kind",
             [
-                ("kind IS NULL", _q("missing")),
-                *text_only.get("kind", []),
+                *_presence("kind", arrivals["kind"]),
                 (
                     f"kind NOT IN {_in(EVENT_KINDS)}",
                     _q(f"unknown kind; expected one of {', '.join(EVENT_KINDS)}, not ")

@@ -26,12 +26,10 @@ ARROW_TYPES: dict[FieldType, pa.DataType] = {
 # tell a harmless replay from a conflicting resend of the same (source, event_id).
 CONTENT_HASH = "content_hash"
 
-REQUIRED = frozenset({"source", "event_id", "person_id", "kind", "occurred_at", "recorded_at"})
-
+# Every stored event has the whole envelope (what the sender left out was filled in on
+# receipt); payload fields are there only for the kinds that have them.
 LAKE_SCHEMA = pa.schema(
-    [
-        pa.field(f.name, ARROW_TYPES[f.type], nullable=f.name not in REQUIRED)
-        for f in ENVELOPE + PAYLOAD
-    ]
+    [pa.field(f.name, ARROW_TYPES[f.type], nullable=False) for f in ENVELOPE]
+    + [pa.field(f.name, ARROW_TYPES[f.type], nullable=True) for f in PAYLOAD]
 )
 PARTITION = "month"

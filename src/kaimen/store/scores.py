@@ -10,9 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from kaimen.domain.scores import DIMENSIONS as DIMENSIONS
 from kaimen.store.tables import score_runs, score_snapshots
-
-DIMENSIONS = ("credit_history", "behaviour", "capacity", "identity", "connections")
 
 
 @dataclass(frozen=True)
