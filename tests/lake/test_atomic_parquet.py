@@ -136,37 +136,31 @@ def test_a_failing_query_leaves_no_file_and_no_debris(
     assert_nothing_left(lake_root)
 
 
-@pytest.mark.parametrize("failing_step", ["fsync", "replace"])
+@pytest.mark.parametrize("failing", ["file fsync", "rename", "folder fsync"])
 def test_a_failure_syncing_or_renaming_leaves_no_file_and_no_debris(
     duck: duckdb.DuckDBPyConnection,
     lake_root: Path,
     monkeypatch: pytest.MonkeyPatch,
-    failing_step: str,
+    failing: str,
 ) -> None:
-    def fail(*args: object) -> None:
-        raise OSError(f"{failing_step} failed")
-
-    target = os if failing_step == "fsync" else Path
-    monkeypatch.setattr(target, failing_step, fail)
-    with pytest.raises(OSError, match=f"{failing_step} failed"):
-        write_parquet(lake_root, "events/month=2026-01/part-f.parquet", numbers(duck, 3))
-    monkeypatch.undo()
-    assert_nothing_left(lake_root)
-
-
-def test_a_failure_syncing_the_folder_after_the_rename_takes_the_file_back(
-    duck: duckdb.DuckDBPyConnection, lake_root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    """A folder sync failing after the rename takes the file back: the rename may be lost."""
     real_fsync = os.fsync
+    month = lake_root / "events/month=2026-01"
 
-    def fsync_files_only(descriptor: int) -> None:
-        if Path(f"/proc/self/fd/{descriptor}").resolve().is_dir():
-            raise OSError("folder fsync failed")
+    def fsync(descriptor: int) -> None:
+        synced = Path(f"/proc/self/fd/{descriptor}").resolve()
+        # The month's folder is synced once, after the rename into it.
+        if failing == ("folder fsync" if synced == month.resolve() else "file fsync"):
+            raise OSError(f"{failing} failed")
         real_fsync(descriptor)
 
-    monkeypatch.setattr(atomic_parquet.os, "fsync", fsync_files_only)
-    with pytest.raises(OSError, match="folder fsync failed"):
-        write_parquet(lake_root, "part-g.parquet", numbers(duck, 3))
+    def rename(*args: object) -> None:
+        raise OSError("rename failed")
+
+    monkeypatch.setattr(atomic_parquet.os, "fsync", fsync)
+    monkeypatch.setattr(Path, "replace", rename if failing == "rename" else Path.replace)
+    with pytest.raises(OSError, match=f"{failing} failed"):
+        write_parquet(lake_root, "events/month=2026-01/part-f.parquet", numbers(duck, 3))
     monkeypatch.undo()
     assert_nothing_left(lake_root)
 
