@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +12,17 @@ import ibis
 from sqlalchemy import Engine
 
 from kaimen.features.summaries import summarise
+from kaimen.lake.atomic_parquet import DuckDBRows, IbisRows, write_parquet
 from kaimen.lake.schema import PARTITION
+from kaimen.lake.sql_paths import sql_path
 from kaimen.lake.writer import exclusive
 from kaimen.store import summary_manifest
 
 SUMMARIES_DIR = "summaries"
+
+
+def _summary_file() -> str:
+    return f"{SUMMARIES_DIR}/part-{uuid.uuid4().hex}.parquet"
 
 
 @dataclass(frozen=True)
@@ -47,16 +52,12 @@ def refresh_summaries(
         events = backend.read_parquet([str(lake_root / path) for _, path in pending])
         if PARTITION in events.columns:
             events = events.drop(PARTITION)
-        relative = f"{SUMMARIES_DIR}/part-{uuid.uuid4().hex}.parquet"
-        target = lake_root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.tmp")
-        backend.to_parquet(summarise(events), temporary, compression="zstd")
-        rows = int(backend.read_parquet(str(temporary)).count().execute())
-        temporary.replace(target)
+        placed = write_parquet(lake_root, _summary_file(), IbisRows(backend, summarise(events)))
         with engine.begin() as store:
-            summary_manifest.record(store, relative, rows, [file_id for file_id, _ in pending], now)
-    return SummaryReport(len(pending), rows, relative)
+            summary_manifest.record(
+                store, placed.path, placed.rows, [file_id for file_id, _ in pending], now
+            )
+    return SummaryReport(len(pending), placed.rows, placed.path)
 
 
 def rewrite_summary_without(
@@ -65,18 +66,12 @@ def rewrite_summary_without(
     """A copy of summary file `path` without `person_id`'s rows, in the same order and
     format; returns its path (relative to the lake root) and row count. The old file stays
     until the caller has listed the new one, then the caller deletes it."""
-    relative = f"{SUMMARIES_DIR}/part-{uuid.uuid4().hex}.parquet"
-    target = lake_root / relative
-    temporary = target.with_name(f".{target.name}.tmp")
-    source, written = (str(p).replace("'", "''") for p in (lake_root / path, temporary))
     # No ORDER BY: DuckDB keeps the rows in file order, so the copy differs only by removal.
-    connection.execute(
-        f"COPY (SELECT * FROM read_parquet('{source}', hive_partitioning = false) "
-        f"WHERE person_id <> $person) TO '{written}' (FORMAT parquet, COMPRESSION zstd)",
+    rows = DuckDBRows(
+        connection,
+        f"SELECT * FROM read_parquet({sql_path(lake_root / path)}, hive_partitioning = false) "
+        "WHERE person_id <> $person",
         {"person": person_id},
     )
-    rows = connection.execute(f"SELECT count(*) FROM read_parquet('{written}')").fetchall()[0][0]
-    with temporary.open("rb") as handle:
-        os.fsync(handle.fileno())
-    temporary.replace(target)
-    return relative, int(rows)
+    placed = write_parquet(lake_root, _summary_file(), rows)
+    return placed.path, placed.rows

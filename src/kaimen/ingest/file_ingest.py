@@ -31,6 +31,7 @@ from kaimen.ingest.pipeline import (
 )
 from kaimen.input_files import file_sha256, iter_input, locate
 from kaimen.lake.schema import PARTITION
+from kaimen.lake.sql_paths import sql_path
 from kaimen.lake.writer import exclusive
 from kaimen.store import audit, lake_manifest
 
@@ -79,7 +80,7 @@ def ingest_file(
                     break
                 continue  # keep judging, to list every bad row, but stage nothing more
             connection.execute(
-                f"COPY (SELECT * EXCLUDE (problems) FROM {checked.table}) TO '{staging}' "
+                f"COPY (SELECT * EXCLUDE (problems) FROM {checked.table}) TO {sql_path(staging)} "
                 f"(FORMAT parquet, PARTITION_BY ({PARTITION}), "
                 f"FILENAME_PATTERN 'chunk{index:06d}_{{uuid}}', OVERWRITE_OR_IGNORE)"
             )
@@ -88,8 +89,8 @@ def ingest_file(
         connection.execute("DROP TABLE IF EXISTS checked")
         if staging.exists():
             connection.execute(
-                f"CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM read_parquet("
-                f"'{staging}/*/*.parquet', hive_partitioning = true, "
+                "CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM read_parquet("
+                f"{sql_path(staging / '*' / '*.parquet')}, hive_partitioning = true, "
                 "hive_types = {'month': VARCHAR})"
             )
         else:  # an empty file

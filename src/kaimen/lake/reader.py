@@ -9,17 +9,13 @@ import duckdb
 import pyarrow as pa
 
 from kaimen.lake.schema import LAKE_SCHEMA, PARTITION
-
-
-def _sql_list(root: Path, files: Sequence[str]) -> str:
-    quoted = ", ".join("'" + str(root / f).replace("'", "''") + "'" for f in files)
-    return f"[{quoted}]"
+from kaimen.lake.sql_paths import sql_path_list
 
 
 def files_sql(root: Path, files: Sequence[str]) -> str:
     """A FROM-clause expression reading the listed lake files (with `month`)."""
     return (
-        f"read_parquet({_sql_list(root, files)}, hive_partitioning = true, "
+        f"read_parquet({sql_path_list(root / f for f in files)}, hive_partitioning = true, "
         "hive_types = {'month': VARCHAR}, union_by_name = true)"
     )
 

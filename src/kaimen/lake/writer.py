@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import os
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -13,11 +11,15 @@ from pathlib import Path
 
 import duckdb
 
+# Re-exported: where staged files wait, and so where an opt-out looks for crash debris.
+from kaimen.lake.atomic_parquet import INCOMING_DIR as INCOMING_DIR
+from kaimen.lake.atomic_parquet import DuckDBRows, write_parquet, write_parquet_unless_empty
 from kaimen.lake.schema import LAKE_SCHEMA, PARTITION
+from kaimen.lake.sql_paths import sql_path
 
 EVENTS_DIR = "events"
-INCOMING_DIR = "_incoming"
 ROW_GROUP_ROWS = 256 * 1024
+EVENT_ORDER = "person_id, occurred_at, source, event_id"
 
 
 @dataclass(frozen=True)
@@ -30,14 +32,6 @@ class WrittenFile:
     sha256: str
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _lake_columns() -> str:
     casts = {
         "schema_version": "CAST(schema_version AS SMALLINT)",
@@ -46,42 +40,32 @@ def _lake_columns() -> str:
     return ", ".join(f"{casts.get(f.name, f.name)} AS {f.name}" for f in LAKE_SCHEMA)
 
 
+def _event_file(month: str) -> str:
+    return f"{EVENTS_DIR}/{PARTITION}={month}/part-{uuid.uuid4().hex}.parquet"
+
+
 def write_months(
     connection: duckdb.DuckDBPyConnection, rows_sql: str, months: Sequence[str], root: Path
 ) -> list[WrittenFile]:
     """Write the rows of `rows_sql` (lake columns plus `month`) as one new file per month.
 
     Each file is sorted by person and time, so per-person aggregation reads clustered data.
-    It is written under `_incoming/`, synced, then renamed into `events/month=.../`; it counts
-    as part of the lake only once the store lists it, so a crash leaves at most an unlisted
-    file behind, never a half-visible batch.
+    It is placed atomically (`atomic_parquet`); it counts as part of the lake only once the
+    store lists it, so a crash leaves at most an unlisted file behind, never a half-visible
+    batch. A month left with no rows gets no file.
     """
-    incoming = root / INCOMING_DIR
-    incoming.mkdir(parents=True, exist_ok=True)
     written: list[WrittenFile] = []
     columns = _lake_columns()
     for month in sorted(months):
-        name = f"part-{uuid.uuid4().hex}.parquet"
-        temporary = incoming / name
-        connection.execute(
-            f"COPY (SELECT {columns} FROM ({rows_sql}) WHERE {PARTITION} = $month "
-            f"ORDER BY person_id, occurred_at, source, event_id) TO '{temporary}' "
-            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})",
+        rows = DuckDBRows(
+            connection,
+            f"SELECT {columns} FROM ({rows_sql}) WHERE {PARTITION} = $month ORDER BY {EVENT_ORDER}",
             {"month": month},
+            ROW_GROUP_ROWS,
         )
-        rows = connection.execute(f"SELECT count(*) FROM read_parquet('{temporary}')").fetchall()[
-            0
-        ][0]
-        if rows == 0:
-            temporary.unlink()
-            continue
-        with temporary.open("rb") as handle:
-            os.fsync(handle.fileno())
-        relative = f"{EVENTS_DIR}/{PARTITION}={month}/{name}"
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary.replace(target)
-        written.append(WrittenFile(month, relative, int(rows), _sha256(target)))
+        placed = write_parquet_unless_empty(root, _event_file(month), rows)
+        if placed is not None:
+            written.append(WrittenFile(month, placed.path, placed.rows, placed.sha256))
     return written
 
 
@@ -107,29 +91,18 @@ def rewrite_without(
     and scores do not change. The old file is left in place: it stays the lake's file until
     the store lists the new one, and the caller deletes it after that commit.
     """
-    incoming = root / INCOMING_DIR
-    incoming.mkdir(parents=True, exist_ok=True)
-    name = f"part-{uuid.uuid4().hex}.parquet"
-    temporary = incoming / name
-    source, written = (str(p).replace("'", "''") for p in (root / path, temporary))
-    connection.execute(
-        f"COPY (SELECT * REPLACE (CASE WHEN friend_id = $person THEN NULL ELSE friend_id END "
-        f"AS friend_id) FROM read_parquet('{source}', hive_partitioning = false) "
-        "WHERE person_id <> $person "
-        f"ORDER BY person_id, occurred_at, source, event_id) TO '{written}' "
-        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})",
+    rows = DuckDBRows(
+        connection,
+        "SELECT * REPLACE (CASE WHEN friend_id = $person THEN NULL ELSE friend_id END "
+        f"AS friend_id) FROM read_parquet({sql_path(root / path)}, hive_partitioning = false) "
+        f"WHERE person_id <> $person ORDER BY {EVENT_ORDER}",
         {"person": person_id},
+        ROW_GROUP_ROWS,
     )
-    rows = connection.execute(f"SELECT count(*) FROM read_parquet('{written}')").fetchall()[0][0]
-    with temporary.open("rb") as handle:
-        os.fsync(handle.fileno())
     # An emptied file is kept (with no rows) rather than unlisted: the summary manifest
     # refers to every lake file by id, and an empty file reads as nothing.
-    relative = f"{EVENTS_DIR}/{PARTITION}={month}/{name}"
-    target = root / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary.replace(target)
-    return WrittenFile(month, relative, int(rows), _sha256(target))
+    placed = write_parquet(root, _event_file(month), rows)
+    return WrittenFile(month, placed.path, placed.rows, placed.sha256)
 
 
 def unlisted_files(root: Path, listed: Iterable[str], folders: Sequence[str]) -> list[Path]:

@@ -1,0 +1,153 @@
+"""The one way a Parquet file enters the lake: written aside, synced, renamed into place.
+
+Every file (new events, an opt-out's rewritten copies, summaries) is written under
+`_incoming/`, synced to disk, renamed to its place and its folder synced, so a reader never
+sees a half-written file and a crash leaves at most a complete file nobody lists. Listing
+it in the store is the caller's job, in the caller's transaction: the file counts as part
+of the lake only once that commits. A failure here removes whatever it wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import pyarrow.parquet as pq
+
+from kaimen.lake.sql_paths import sql_path
+
+INCOMING_DIR = "_incoming"
+COMPRESSION = "zstd"
+
+
+@dataclass(frozen=True)
+class PlacedFile:
+    """A file now in place; `path` is relative to the lake root."""
+
+    path: str
+    rows: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class DuckDBRows:
+    """The rows of `select` (one SELECT statement) run on `connection` with `params`."""
+
+    connection: duckdb.DuckDBPyConnection
+    select: str
+    params: Mapping[str, object] | None = None
+    row_group_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class IbisRows:
+    """The rows of an Ibis table expression, computed by `backend`.
+
+    On DuckDB it must read only the backend's tables and files (no in-memory tables), as
+    it is compiled to one SELECT.
+    """
+
+    backend: ibis.BaseBackend
+    expression: ir.Table
+
+
+def write_parquet(root: Path, relative: str, rows: DuckDBRows | IbisRows) -> PlacedFile:
+    """Write `rows` as the file `relative` under the lake `root`, even with no rows."""
+    placed = _place(root, relative, rows, keep_empty=True)
+    assert placed is not None
+    return placed
+
+
+def write_parquet_unless_empty(
+    root: Path, relative: str, rows: DuckDBRows | IbisRows
+) -> PlacedFile | None:
+    """As `write_parquet`, but with no rows nothing is placed and None returned."""
+    return _place(root, relative, rows, keep_empty=False)
+
+
+def _place(
+    root: Path, relative: str, rows: DuckDBRows | IbisRows, keep_empty: bool
+) -> PlacedFile | None:
+    target = root / relative
+    incoming = root / INCOMING_DIR
+    incoming.mkdir(parents=True, exist_ok=True)
+    staged = incoming / f"{uuid.uuid4().hex}-{target.name}"
+    placed = False
+    try:
+        _write(rows, staged)
+        count = int(pq.read_metadata(staged).num_rows)
+        if count == 0 and not keep_empty:
+            return None
+        digest = _sync_file(staged)
+        _make_folder(target.parent)
+        staged.replace(target)
+        placed = True
+        _sync_folder(target.parent)
+    except BaseException:
+        if placed:
+            target.unlink(missing_ok=True)
+        raise
+    finally:
+        staged.unlink(missing_ok=True)
+    return PlacedFile(relative, count, digest)
+
+
+def _write(rows: DuckDBRows | IbisRows, path: Path) -> None:
+    if isinstance(rows, DuckDBRows):
+        _copy(rows.connection, rows.select, path, rows.params, rows.row_group_rows)
+    elif rows.backend.name == "duckdb":
+        # Not the backend's own to_parquet: it quotes the path with Python's repr, which
+        # DuckDB reads as an identifier when the path holds a single quote.
+        _copy(rows.backend.con, rows.backend.compile(rows.expression), path, None, None)
+    else:
+        rows.backend.to_parquet(rows.expression, path, compression=COMPRESSION)
+
+
+def _copy(
+    connection: duckdb.DuckDBPyConnection,
+    select: str,
+    path: Path,
+    params: Mapping[str, object] | None,
+    row_group_rows: int | None,
+) -> None:
+    options = f"FORMAT parquet, COMPRESSION {COMPRESSION}"
+    if row_group_rows is not None:
+        options += f", ROW_GROUP_SIZE {int(row_group_rows)}"
+    connection.execute(f"COPY ({select}) TO {sql_path(path)} ({options})", params)
+
+
+def _sync_file(path: Path) -> str:
+    """Flush the file to disk; returns its SHA-256, read in the same pass."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+        os.fsync(handle.fileno())
+    return digest.hexdigest()
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the folder's entries (a rename into it, a new subfolder) durable."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _make_folder(folder: Path) -> None:
+    """Create `folder` and any missing parents, each one synced into its parent."""
+    missing: list[Path] = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir(exist_ok=True)
+        _sync_folder(new.parent)
