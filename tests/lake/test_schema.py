@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kaimen.domain.events import ENVELOPE, PAYLOAD, FieldType
-from kaimen.lake.schema import ARROW_TYPES, LAKE_SCHEMA, PARTITION, REQUIRED
+from kaimen.lake.schema import ARROW_TYPES, LAKE_SCHEMA, PARTITION
 from kaimen.lake.sql_paths import sql_path
 from tests.lake.lake_rows import T0, event, write_events
 
@@ -34,7 +34,11 @@ def test_every_event_field_is_a_column_in_catalogue_order() -> None:
     assert set(ARROW_TYPES) == set(FieldType)
     for f in ENVELOPE + PAYLOAD:
         assert LAKE_SCHEMA.field(f.name).type == ARROW_TYPES[f.type]
-        assert LAKE_SCHEMA.field(f.name).nullable == (f.name not in REQUIRED)
+
+
+def test_every_stored_event_has_the_whole_envelope_and_payload_may_be_empty() -> None:
+    assert [LAKE_SCHEMA.field(f.name).nullable for f in ENVELOPE] == [False] * len(ENVELOPE)
+    assert [LAKE_SCHEMA.field(f.name).nullable for f in PAYLOAD] == [True] * len(PAYLOAD)
 
 
 def test_only_plain_parquet_types() -> None:
