@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,8 @@ from kaimen.sharing import own_data
 from kaimen.simulate.run import FORMATS, last_full_month, simulate
 from kaimen.store import access_log, audit, lake_manifest, partners, people, person_tokens
 from kaimen.store.database import open_store
+from kaimen.telemetry.logs import configure_logging
+from kaimen.telemetry.steps import keep_last_runs_in
 
 app = typer.Typer(
     help="kaimen (开门): credit and trust scoring that people can see, understand and contest.\n\n"
@@ -762,12 +765,14 @@ def serve_command(
     from kaimen.api.app import create_app
 
     settings = _settings()
+    configure_logging(settings.log_level or "INFO", sys.stderr, _known_secrets(settings))
     api = create_app(settings)
     token_note = (
         "from KAIMEN_ADMIN_TOKEN" if settings.admin_token else f"in {settings.home / 'admin.token'}"
     )
     console.print(f"kaimen {__version__} on http://{host}:{port}/docs (admin token {token_note})")
-    uvicorn.run(api, host=host, port=port, log_level="info")
+    # Uvicorn's own lines go through kaimen's JSON handler; its access log would repeat ours.
+    uvicorn.run(api, host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command("demo")
@@ -797,5 +802,12 @@ def demo_command(
         serve_command("127.0.0.1", 8000)
 
 
+def _known_secrets(settings: Settings) -> list[str]:
+    return [s.get_secret_value() for s in (settings.admin_token, settings.secret_key) if s]
+
+
 def main() -> None:
+    settings = _settings()
+    configure_logging(settings.log_level or "WARNING", sys.stderr, _known_secrets(settings))
+    keep_last_runs_in(settings.step_runs)
     app()

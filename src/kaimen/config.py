@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kaimen.domain.errors import ConfigurationError
@@ -27,6 +28,13 @@ class Settings(BaseSettings):
     database_url: str | None = None
     secret_key: SecretStr | None = None
     admin_token: SecretStr | None = None
+    # None: each entry point's own default (WARNING for commands, INFO for `kaimen serve`).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def resolved_database_url(self) -> str:
@@ -35,6 +43,11 @@ class Settings(BaseSettings):
     @property
     def lake_root(self) -> Path:
         return (self.home / "lake").resolve()
+
+    @property
+    def step_runs(self) -> Path:
+        """Where each batch step's last run is kept, for `/metrics` to show."""
+        return (self.home / "step-runs").resolve()
 
     def _generated(self, name: str, make: str) -> str:
         path = self.home / name

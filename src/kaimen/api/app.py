@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from kaimen import __version__
 from kaimen.api import me_routes, own_data_routes, partner_routes, problems, report_routes
 from kaimen.api.auth import Caller, require_admin, require_reader
+from kaimen.api.observability import install as install_observability
 from kaimen.api.schemas import (
     ChangeOut,
     EnrolmentIn,
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
         "understand and contest.",
     )
     problems.install(app)
+    install_observability(app, engine, settings)
     responses: dict[int | str, dict[str, Any]] = {
         401: {"model": problems.Problem, "description": "missing or wrong credentials"},
         422: {"model": problems.Problem, "description": "invalid input; nothing stored"},

@@ -16,6 +16,7 @@ from kaimen.features.summaries import summarise
 from kaimen.lake.schema import PARTITION
 from kaimen.lake.writer import exclusive
 from kaimen.store import summary_manifest
+from kaimen.telemetry.steps import note_step, timed_step
 
 SUMMARIES_DIR = "summaries"
 
@@ -27,6 +28,7 @@ class SummaryReport:
     path: str | None
 
 
+@timed_step("summarise")
 def refresh_summaries(
     engine: Engine, backend: ibis.BaseBackend, lake_root: Path, now: dt.datetime | None = None
 ) -> SummaryReport:
@@ -56,6 +58,7 @@ def refresh_summaries(
         temporary.replace(target)
         with engine.begin() as store:
             summary_manifest.record(store, relative, rows, [file_id for file_id, _ in pending], now)
+    note_step(lake_files=len(pending), rows=rows)
     return SummaryReport(len(pending), rows, relative)
 
 

@@ -55,6 +55,7 @@ from kaimen.scoring.models import NoModel, read_artifact, wrap
 from kaimen.scoring.training import feature_arrays, probability_of_bad, summary_paths
 from kaimen.store import audit, model_registry, scores
 from kaimen.store.model_registry import ModelRecord
+from kaimen.telemetry.steps import note_step, timed_step
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -547,6 +548,7 @@ def _card_sections(loaded: Scorecard | Challenger) -> dict[str, Any]:
 # -- the run ------------------------------------------------------------------------------
 
 
+@timed_step("monitor")
 def monitor(
     engine: Engine,
     backend: ibis.BaseBackend,
@@ -623,6 +625,7 @@ def monitor(
             },
             now=now,
         )
+    note_step(month=month, model=record.version, worst_level=stability["worst_level"])
     return MonitoringReport(document, json_path, markdown_path)
 
 

@@ -1,0 +1,1 @@
+"""Operating kaimen: what an operator (or a load balancer) asks of a running installation."""
