@@ -100,3 +100,15 @@ def test_named_secrets_are_masked(restore_logging: None) -> None:
 def test_an_unknown_level_is_refused(restore_logging: None) -> None:
     with pytest.raises(ValueError, match="log level"):
         configure_logging("LOUD", io.StringIO())
+
+
+def test_chatter_and_terminal_colours_are_left_out(logs: CapturedLogs) -> None:
+    migration = logging.getLogger("alembic.runtime.migration")
+    migration.info("Context impl %s.", "SQLiteImpl")
+    migration.info("Will assume %s DDL.", "transactional")
+    migration.info("Running upgrade %s -> %s", "0005", "0006")
+    logging.getLogger("uvicorn.error").info("Started", extra={"color_message": "\x1b[36mStarted"})
+    assert [(r["message"], "color_message" in r) for r in logs.records()] == [
+        ("Running upgrade 0005 -> 0006", False),
+        ("Started", False),
+    ]

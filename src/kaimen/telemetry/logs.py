@@ -25,6 +25,8 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _RECORD_ATTRIBUTES = frozenset(
     vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None)).keys()
 ) | {"message", "asctime", "request_id"}
+# Not fields either: extras that say nothing new (Uvicorn's message with terminal colours).
+_NOT_FIELDS = _RECORD_ATTRIBUTES | {"color_message"}
 
 
 def reserved_field(name: str) -> bool:
@@ -58,7 +60,7 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", None) or REQUEST_ID.get(),
         }
         for name, value in vars(record).items():
-            if name not in _RECORD_ATTRIBUTES and name not in entry:
+            if name not in _NOT_FIELDS and name not in entry:
                 entry[name] = _plain(value)
         if record.exc_info and record.exc_info[0] is not None:
             entry["error"] = record.exc_info[0].__name__
@@ -68,7 +70,19 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(entry, ensure_ascii=False, default=str), self._secrets)
 
 
-def _no_statement_dumps(record: logging.LogRecord) -> bool:
+# Alembic says these each time it looks at the schema, which readiness does every few
+# seconds; its "Running upgrade" lines stay.
+_CHATTER = frozenset(
+    {
+        ("alembic.runtime.migration", "Context impl %s."),
+        ("alembic.runtime.migration", "Will assume %s DDL."),
+    }
+)
+
+
+def _wanted(record: logging.LogRecord) -> bool:
+    if (record.name, record.msg) in _CHATTER:
+        return False
     # SQLAlchemy logs each statement with its parameters at INFO (and rows at DEBUG) as soon as
     # the root level allows it; only its warnings and errors are wanted.
     return not (record.name.startswith("sqlalchemy.engine") and record.levelno < logging.WARNING)
@@ -91,7 +105,7 @@ def configure_logging(
         root.removeHandler(old)
     handler = _KaimenHandler(stream)
     handler.setFormatter(JsonFormatter(secrets))
-    handler.addFilter(_no_statement_dumps)
+    handler.addFilter(_wanted)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
