@@ -21,7 +21,7 @@ from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from starlette.routing import Match, Route
@@ -113,6 +113,9 @@ class RequestTelemetry:
     def __init__(self, app: ASGIApp, site: FastAPI) -> None:
         self.app = app
         self.site = site
+        # Each series once: `labels()` takes a lock and checks its arguments on every call.
+        # Bounded: route templates (or "unmatched"), a few methods, the statuses sent.
+        self._series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     def route_of(self, scope: Scope) -> str:
         """The template of the route that answered, or would have (a request refused before
@@ -173,8 +176,12 @@ class RequestTelemetry:
         method = scope["method"] if scope["method"] in _METHODS else "other"
         route = self.route_of(scope)
         labels = (method, route, str(answer.status))
-        HTTP_REQUESTS.labels(*labels).inc()
-        HTTP_DURATION.labels(*labels).observe(seconds)
+        series = self._series.get(labels)
+        if series is None:
+            series = (HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels))
+            self._series[labels] = series
+        series[0].inc()
+        series[1].observe(seconds)
         quiet = route in QUIET_ROUTES and answer.status < 400
         level = logging.DEBUG if quiet else logging.INFO
         if _log.isEnabledFor(level):

@@ -10,34 +10,37 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-_NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z])"
-_NOT_ALNUM_AFTER = r"(?![0-9A-Za-z])"
-_URL_SAFE = "A-Za-z0-9_-"
-
-_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+# Each rule: a plain substring that any match contains, so that the regular expression runs
+# only on lines that could match; the pattern; and what replaces a match.
+_RULES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     # SQLAlchemy appends the bound values of a failed statement to its error text, and
     # PostgreSQL's DETAIL line repeats the offending key's value.
-    (re.compile(r"\[parameters: [^\n]*"), "[parameters: redacted]"),
-    (re.compile(r"DETAIL:[^\n]*"), "DETAIL: [redacted]"),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
-    (re.compile(r"kmk_[A-Za-z0-9_-]*"), "kmk_[redacted]"),
+    ("[parameters: ", re.compile(r"\[parameters: [^\n]*"), "[parameters: redacted]"),
+    ("DETAIL:", re.compile(r"DETAIL:[^\n]*"), "DETAIL: [redacted]"),
+    ("kmk_", re.compile(r"kmk_[A-Za-z0-9_-]*"), "kmk_[redacted]"),
+)
+# After tokens are masked, so that digits inside a token do not split it first. One pass for
+# all three: an ID number, a mainland mobile number (bare, with 86 or +86, or spaced as people
+# write it), any other international number.
+_NUMBER = re.compile(
+    r"(?=[+0-9])(?<![0-9A-Za-z])(?:"
+    r"(?P<national_id>[0-9]{17}[0-9Xx](?![0-9A-Za-z]))"
+    r"|(?P<mobile>(?:\+?86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]){8}(?![0-9]))"
+    r"|(?P<international>\+[1-9][0-9]{7,14}(?![0-9])))"
+)
+_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+_URL_SAFE_RUN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{32,}")
+
+
+def _token(match: re.Match[str]) -> str:
     # Person and generated admin tokens: long URL-safe runs with both cases, which no id,
     # hash or version kaimen logs has (those are lower-case or short).
-    (
-        re.compile(
-            rf"(?<![{_URL_SAFE}])(?=[{_URL_SAFE}]*[a-z])(?=[{_URL_SAFE}]*[A-Z])"
-            rf"[{_URL_SAFE}]{{32,}}(?![{_URL_SAFE}])"
-        ),
-        "[token]",
-    ),
-    (re.compile(rf"{_NOT_ALNUM_BEFORE}[0-9]{{17}}[0-9Xx]{_NOT_ALNUM_AFTER}"), "[national-id]"),
-    # A mainland mobile number, bare, with 86 or +86, or spaced as people write it.
-    (
-        re.compile(rf"{_NOT_ALNUM_BEFORE}(?:\+?86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]){{8}}(?![0-9])"),
-        "[phone]",
-    ),
-    (re.compile(rf"{_NOT_ALNUM_BEFORE}\+[1-9][0-9]{{7,14}}(?![0-9])"), "[phone]"),
-)
+    run = match.group()
+    return "[token]" if run != run.lower() and run != run.upper() else run
+
+
+def _number(match: re.Match[str]) -> str:
+    return "[national-id]" if match.group("national_id") else "[phone]"
 
 
 def redact(text: str, secrets: Collection[str] = ()) -> str:
@@ -45,9 +48,14 @@ def redact(text: str, secrets: Collection[str] = ()) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[secret]")
-    for pattern, replacement in _RULES:
-        text = pattern.sub(replacement, text)
-    return text
+    lowered = text.lower()
+    if "bearer" in lowered or "basic" in lowered:
+        text = _CREDENTIAL.sub(r"\1 [redacted]", text)
+    for needle, pattern, replacement in _RULES:
+        if needle in text:
+            text = pattern.sub(replacement, text)
+    text = _URL_SAFE_RUN.sub(_token, text)
+    return _NUMBER.sub(_number, text)
 
 
 def is_clean(text: str) -> bool:
