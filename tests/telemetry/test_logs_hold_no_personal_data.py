@@ -16,10 +16,9 @@ import secrets
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from kaimen.api.app import create_app
 from kaimen.cli import app as cli
@@ -73,7 +72,8 @@ class Run:
         self.secrets: set[str] = {ADMIN, SECRET}
         self.runner = CliRunner()
         settings = Settings(home=home, secret_key=SECRET, admin_token=ADMIN)
-        self.client = TestClient(create_app(settings))
+        self.app = create_app(settings)
+        self.client = TestClient(self.app)
 
     def kaimen(self, *args: str, ok: bool = True) -> Result:
         result = self.runner.invoke(cli, list(args), env=self.env)
@@ -229,7 +229,10 @@ def test_a_full_runs_logs_hold_no_personal_data_or_secrets(
     with log_file.open("w", encoding="utf-8") as stream:
         configure_logging(level, stream)
         run = Run(tmp_path / "home")
-        _full_run(run)
+        try:
+            _full_run(run)
+        finally:
+            run.app.state.engine.dispose()
     text = log_file.read_text(encoding="utf-8")
     records = [json.loads(line) for line in text.splitlines()]
 
