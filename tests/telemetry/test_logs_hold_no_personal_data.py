@@ -87,7 +87,7 @@ class Run:
     def token(self, issued: str) -> str:
         self.secrets.add(issued)
         if issued.startswith("kmk_"):
-            self.secrets.add(issued.rsplit("_", 1)[1])  # the secret part on its own
+            self.secrets.add(issued.split("_", 2)[2])  # the secret part (it may hold "_")
         return issued
 
 
