@@ -7,9 +7,10 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import ibis
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine
 
@@ -50,6 +51,13 @@ class Settings(BaseSettings):
     database_url: str | None = None
     secret_key: SecretStr | None = None
     admin_token: SecretStr | None = None
+    # None: each entry point's own default (WARNING for commands, INFO for `kaimen serve`).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def resolved_database_url(self) -> str:
@@ -58,6 +66,11 @@ class Settings(BaseSettings):
     @property
     def lake_root(self) -> Path:
         return (self.home / "lake").resolve()
+
+    @property
+    def step_runs(self) -> Path:
+        """Where each batch step's last run is kept, for `/metrics` to show."""
+        return (self.home / "step-runs").resolve()
 
     def _generated(self, name: str, make: str) -> str:
         path = self.home / name
@@ -77,6 +90,10 @@ class Settings(BaseSettings):
             else self._generated("secret.key", new_secret())
         )
         return IdentityVault(decode_secret(text))
+
+    def secret_values(self) -> list[str]:
+        """The configured secrets, for the logs to mask wherever they might appear."""
+        return [s.get_secret_value() for s in (self.admin_token, self.secret_key) if s]
 
     def workspace(self) -> Workspace:
         """Open (and migrate) the store; the lake and model folders of `home`."""

@@ -14,11 +14,13 @@ from kaimen.api import (
     problems,
     report_routes,
 )
+from kaimen.api.observability import install as install_observability
 from kaimen.config import Settings
 
 
 def create_app(settings: Settings) -> FastAPI:
     """Open the store (migrating it) and build the app around it."""
+    workspace = settings.workspace()
     app = FastAPI(
         title="kaimen",
         version=__version__,
@@ -41,7 +43,9 @@ def create_app(settings: Settings) -> FastAPI:
         own_data_routes,
     ):
         app.include_router(module.router)
+    # Last: its middleware must see every request, those refused before routing included.
+    install_observability(app, workspace.engine, settings)
     # Resolved once: every route reaches them through `api.deps`.
-    app.state.workspace = settings.workspace()
+    app.state.workspace = workspace
     app.state.admin_token = settings.admin_token_value()
     return app

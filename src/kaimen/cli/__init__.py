@@ -3,10 +3,15 @@ command parses its options, calls one service and prints the result."""
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from kaimen.cli import intake, models, operations, partners, people
-from kaimen.cli.session import session
+from kaimen.cli.session import Session, session
+from kaimen.config import Settings
+from kaimen.telemetry.logs import configure_logging
+from kaimen.telemetry.steps import keep_last_runs_in
 
 app = typer.Typer(
     help="kaimen (开门): credit and trust scoring that people can see, understand and contest.\n\n"
@@ -47,4 +52,7 @@ app.add_typer(people.person_app, name="person")
 
 
 def main() -> None:
-    app()
+    settings = Settings()
+    configure_logging(settings.log_level or "WARNING", sys.stderr, settings.secret_values())
+    keep_last_runs_in(settings.step_runs)
+    app(obj=Session(settings))

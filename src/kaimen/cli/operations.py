@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from typing import Annotated
 
 import typer
@@ -14,6 +15,7 @@ from kaimen.cli.session import session
 from kaimen.cli.terminal import console, run, spinner
 from kaimen.operations.status import verify_audit
 from kaimen.simulate.run import last_full_month
+from kaimen.telemetry.logs import configure_logging
 
 audit_app = typer.Typer(help="Inspect the tamper-evident audit log.", no_args_is_help=True)
 
@@ -38,12 +40,14 @@ def serve_command(
     from kaimen.api.app import create_app
 
     settings = session(ctx).settings
+    configure_logging(settings.log_level or "INFO", sys.stderr, settings.secret_values())
     api = create_app(settings)
     token_note = (
         "from KAIMEN_ADMIN_TOKEN" if settings.admin_token else f"in {settings.home / 'admin.token'}"
     )
     console.print(f"kaimen {__version__} on http://{host}:{port}/docs (admin token {token_note})")
-    uvicorn.run(api, host=host, port=port, log_level="info")
+    # Uvicorn's own lines go through kaimen's JSON handler; its access log would repeat ours.
+    uvicorn.run(api, host=host, port=port, log_config=None, access_log=False)
 
 
 def demo_command(

@@ -17,6 +17,7 @@ from kaimen.lake.schema import PARTITION
 from kaimen.lake.sql_paths import sql_path
 from kaimen.lake.writer import exclusive
 from kaimen.store import summary_manifest
+from kaimen.telemetry.steps import note_step, timed_step
 
 SUMMARIES_DIR = "summaries"
 
@@ -32,6 +33,7 @@ class SummaryReport:
     path: str | None
 
 
+@timed_step("summarise")
 def refresh_summaries(
     engine: Engine, backend: ibis.BaseBackend, lake_root: Path, now: dt.datetime | None = None
 ) -> SummaryReport:
@@ -57,6 +59,7 @@ def refresh_summaries(
             summary_manifest.record(
                 store, placed.path, placed.rows, [file_id for file_id, _ in pending], now
             )
+    note_step(lake_files=len(pending), rows=placed.rows)
     return SummaryReport(len(pending), placed.rows, placed.path)
 
 

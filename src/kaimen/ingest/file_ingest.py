@@ -34,11 +34,13 @@ from kaimen.lake.schema import PARTITION
 from kaimen.lake.sql_paths import sql_path
 from kaimen.lake.writer import exclusive
 from kaimen.store import audit, lake_manifest
+from kaimen.telemetry.steps import note_step, timed_step
 
 STAGING_DIR = "_staging"
 SPILL_DIR = "_spill"
 
 
+@timed_step("ingest_file")
 def ingest_file(
     engine: Engine,
     lake_root: Path,
@@ -136,4 +138,5 @@ def ingest_file(
     finally:
         connection.close()
         shutil.rmtree(staging, ignore_errors=True)
+    note_step(total=result.total, new=result.new, duplicate=result.duplicates)
     return IngestReport(result.total, result.new, result.duplicates, batch_id)

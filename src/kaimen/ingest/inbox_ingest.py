@@ -32,6 +32,7 @@ from kaimen.input_files import LINE, records_table
 from kaimen.lake.schema import PARTITION
 from kaimen.lake.writer import exclusive
 from kaimen.store import audit, inbox, lake_manifest, people
+from kaimen.telemetry.steps import note_step, timed_step
 
 ATTEMPTS = 3
 
@@ -142,6 +143,7 @@ def accept_events(
     return IngestReport(result.total, len(new), result.duplicates)
 
 
+@timed_step("seal")
 def seal_inbox(
     engine: Engine, lake_root: Path, actor: str, now: dt.datetime | None = None
 ) -> IngestReport:
@@ -184,4 +186,5 @@ def seal_inbox(
                 )
     finally:
         connection.close()
+    note_step(total=result.total, new=result.new, duplicate=result.duplicates)
     return IngestReport(result.total, result.new, result.duplicates, batch_id)

@@ -29,6 +29,7 @@ from kaimen.model.scorecard import published_score
 from kaimen.scoring.models import NoModel, load_model, wrap
 from kaimen.scoring.training import feature_arrays, summary_paths
 from kaimen.store import audit, people, scores
+from kaimen.telemetry.steps import note_step, timed_step
 
 __all__ = ["NoModel", "ScoreReport", "load_model", "score_month"]
 
@@ -60,6 +61,7 @@ def _reason_list(
     return out
 
 
+@timed_step("score")
 def score_month(
     engine: Engine,
     backend: ibis.BaseBackend,
@@ -74,12 +76,14 @@ def score_month(
     Window(month)  # validates the month
     version, loaded = load_model(engine, model_version)
     model = wrap(loaded)
+    note_step(month=month, model=version)
     with engine.connect() as store:
         if scores.is_published(store, month, version):
             return ScoreReport(month, version, 0, 0, 0, True, {})
         enrolled = people.active_birth_dates(store).select(["person_id"])
     refresh_summaries(engine, backend, lake_root, now)
-    features = build_features(backend, summary_paths(engine, lake_root), month)
+    with timed_step("build_features"):
+        features = build_features(backend, summary_paths(engine, lake_root), month)
     table = enrolled.join(features, "person_id", join_type="left outer").sort_by("person_id")
     thin = pc.fill_null(table.column("thin_file"), True).to_numpy(zero_copy_only=False)
     values = feature_arrays(table)
@@ -124,7 +128,8 @@ def score_month(
                 **{d: int(dimensions[d][i]) for d in scores.DIMENSIONS},
             }
         )
-    with engine.begin() as store:
+    with timed_step("publish"), engine.begin() as store:
+        note_step(people=len(rows), thin_files=int(thin.sum()))
         scores.publish(store, month, version, rows, now)
         audit.append(
             store,

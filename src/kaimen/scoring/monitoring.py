@@ -80,6 +80,7 @@ from kaimen.scoring.models import NoModel, read_artifact, wrap
 from kaimen.scoring.training import feature_arrays, probability_of_bad, summary_paths
 from kaimen.store import audit, model_registry, scores
 from kaimen.store.model_registry import ModelRecord
+from kaimen.telemetry.steps import note_step, timed_step
 
 # The card's records the doors render come with the service.
 __all__ = ["ModelCard", "MonitoringFailed", "MonitoringReport", "Unavailable", "monitor"]
@@ -444,6 +445,7 @@ def _characteristics(loaded: Scorecard | Challenger) -> Characteristics:
 # -- the run ------------------------------------------------------------------------------
 
 
+@timed_step("monitor")
 def monitor(
     engine: Engine,
     backend: ibis.BaseBackend,
@@ -525,6 +527,7 @@ def monitor(
             },
             now=now,
         )
+    note_step(month=month, model=record.version, worst_level=stability.worst_level)
     return MonitoringReport(model_card, json_path, markdown_path)
 
 

@@ -37,6 +37,7 @@ from kaimen.model.scorecard import Scorecard, fit_scorecard, published_score
 from kaimen.scoring.datasets import OUTCOME_MONTHS, add_months, labelled_examples
 from kaimen.scoring.models import ScoringModel, to_json, wrap
 from kaimen.store import audit, model_registry, summary_manifest
+from kaimen.telemetry.steps import note_step, timed_step
 
 TRAINING_SNAPSHOTS = 3
 
@@ -117,6 +118,7 @@ def _write(path: Path, text: str) -> None:
     partial.replace(path)
 
 
+@timed_step("train")
 def train(
     engine: Engine,
     backend: ibis.BaseBackend,
@@ -236,6 +238,7 @@ def train(
             )
         records = [model_registry.get(store, m.version) for m in fitted]
         champion = model_registry.champion(store)
+    note_step(as_of=as_of, rows=int(training.num_rows), models=len(fitted))
     return TrainingReport(
         as_of,
         out_of_time,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from kaimen.store.tables import audit_log
 T = TypeVar("T")
 
 GENESIS = "0" * 64
+_log = logging.getLogger(__name__)
 
 
 def _row_hash(
@@ -72,6 +74,8 @@ def append(
             row_hash=row_hash,
         )
     )
+    # The action and whom it concerns (ids only); never the details.
+    _log.info("audit %s", action, extra={"action": action, "subject": subject, "actor": actor})
     return seq
 
 

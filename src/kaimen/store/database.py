@@ -26,19 +26,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def connect(url: str) -> Engine:
-    """An engine for a `sqlite:///` or `postgresql+psycopg://` URL."""
+    """An engine for a `sqlite:///` or `postgresql+psycopg://` URL; its errors and logs never
+    show statement parameters (they hold identity hashes and personal data)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url)
+        engine = create_engine(url, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql+psycopg://"):
         # The API serves up to ~40 requests at once (AnyIO's thread pool), each holding a
         # connection for a moment; a pool smaller than that opens and closes a PostgreSQL
         # backend per request under load (measured: 273 per 1,000 decisions at 5 + 10).
-        return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=20, max_overflow=20, hide_parameters=True
+        )
     raise ConfigurationError(
         f"unsupported database URL scheme {url.split(':', 1)[0]!r}: "
         "use sqlite:///PATH or postgresql+psycopg://..."

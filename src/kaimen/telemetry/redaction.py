@@ -1,0 +1,63 @@
+"""The last line of defence: patterns that must never reach a log line, masked.
+
+kaimen's code logs ids, counts and reason codes only. These rules catch what slips through
+anyway (an exception text, a third-party library's message): phone numbers, resident ID
+numbers, bearer credentials and API keys, and the parameters of SQL statements.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+# Each rule: a plain substring that any match contains, so that the regular expression runs
+# only on lines that could match; the pattern; and what replaces a match.
+_RULES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    # SQLAlchemy appends the bound values of a failed statement to its error text, and
+    # PostgreSQL's DETAIL line repeats the offending key's value.
+    ("[parameters: ", re.compile(r"\[parameters: [^\n]*"), "[parameters: redacted]"),
+    ("DETAIL:", re.compile(r"DETAIL:[^\n]*"), "DETAIL: [redacted]"),
+    ("kmk_", re.compile(r"kmk_[A-Za-z0-9_-]*"), "kmk_[redacted]"),
+)
+# After tokens are masked, so that digits inside a token do not split it first. One pass for
+# all three: an ID number, a mainland mobile number (bare, with 86 or +86, or spaced as people
+# write it), any other international number.
+_NUMBER = re.compile(
+    r"(?=[+0-9])(?<![0-9A-Za-z])(?:"
+    r"(?P<national_id>[0-9]{17}[0-9Xx](?![0-9A-Za-z]))"
+    r"|(?P<mobile>(?:\+?86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]){8}(?![0-9]))"
+    r"|(?P<international>\+[1-9][0-9]{7,14}(?![0-9])))"
+)
+_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+_URL_SAFE_RUN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{32,}")
+
+
+def _token(match: re.Match[str]) -> str:
+    # Person and generated admin tokens: long URL-safe runs with both cases, which no id,
+    # hash or version kaimen logs has (those are lower-case or short).
+    run = match.group()
+    return "[token]" if run != run.lower() and run != run.upper() else run
+
+
+def _number(match: re.Match[str]) -> str:
+    return "[national-id]" if match.group("national_id") else "[phone]"
+
+
+def redact(text: str, secrets: Collection[str] = ()) -> str:
+    """`text` with every sensitive pattern, and each of `secrets`, masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[secret]")
+    lowered = text.lower()
+    if "bearer" in lowered or "basic" in lowered:
+        text = _CREDENTIAL.sub(r"\1 [redacted]", text)
+    for needle, pattern, replacement in _RULES:
+        if needle in text:
+            text = pattern.sub(replacement, text)
+    text = _URL_SAFE_RUN.sub(_token, text)
+    return _NUMBER.sub(_number, text)
+
+
+def is_clean(text: str) -> bool:
+    """True when redaction would leave `text` as it is."""
+    return redact(text) == text
