@@ -694,7 +694,7 @@ def person_export_command(
     document = _run(
         lambda: own_data.export(engine, settings.vault(), settings.lake_root, person_id, now)
     )
-    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    text = json.dumps(document.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n"
     if out is not None:
         try:
             # Their identity numbers are in it: readable by the owner only, never overwriting.
@@ -712,7 +712,7 @@ def person_export_command(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        errors.print(f"{len(document['events']):,} events and the rest written to {out}")
+        errors.print(f"{len(document.events):,} events and the rest written to {out}")
 
 
 @person_app.command("opt-out")

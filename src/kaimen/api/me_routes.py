@@ -11,6 +11,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 from kaimen.api import problems
 from kaimen.api.auth import Caller, require_person
 from kaimen.api.partner_routes import MAX_ID, PARTNER_ID
+from kaimen.domain.decisions import DecisionReason
+from kaimen.domain.json_values import JsonObject
 from kaimen.store import access_log, audit, consents, decisions
 
 router = APIRouter()
@@ -48,7 +50,7 @@ class AccessOut(BaseModel):
     actor: str = Field(description="who read: 'admin' or 'partner:<id>'")
     purpose: str
     what: str = Field(description="score, decision, report, whatif")
-    disclosed: dict[str, Any] = Field(description="what they were shown")
+    disclosed: JsonObject = Field(description="what they were shown")
 
 
 class MyDecisionOut(BaseModel):
@@ -59,7 +61,7 @@ class MyDecisionOut(BaseModel):
     approved: bool
     score: int | None
     points_short: int | None
-    reasons: list[dict[str, Any]]
+    reasons: list[DecisionReason]
     score_shared: bool
 
 
@@ -192,7 +194,7 @@ def get_decisions(request: Request, me: Person) -> list[MyDecisionOut]:
                 approved=d.approved,
                 score=d.score,
                 points_short=d.points_short,
-                reasons=d.reasons,
+                reasons=list(d.reasons),
                 score_shared=d.score_shared,
             )
             for d in decisions.of_person(store, me.person_id or "")

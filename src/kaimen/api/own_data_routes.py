@@ -22,76 +22,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 Person = Annotated[Caller, Depends(require_person)]
 
 
-class ExportPerson(BaseModel):
-    person_id: str
-    enrolled_at: str
-    birth_date: str
-    status: str
-    phone: str
-    national_id: str
-
-
-class ExportScore(BaseModel):
-    month: str
-    model_version: str
-    published_at: str
-    score: int | None = Field(description="empty for a thin file")
-    band: str | None
-    thin_file: bool
-    dimensions: dict[str, int | None]
-    reasons: list[dict[str, Any]]
-    points: dict[str, int] = Field(description="points per characteristic")
-
-
-class ExportConsent(BaseModel):
-    consent_id: int
-    partner_id: str
-    purpose: str
-    share_score: bool
-    granted_at: str
-    expires_at: str | None
-    revoked_at: str | None
-    state: Literal["live", "expired", "revoked"]
-
-
-class ExportAccess(BaseModel):
-    accessed_at: str
-    actor: str
-    purpose: str
-    what: str
-    disclosed: dict[str, Any]
-
-
-class ExportDecision(BaseModel):
-    decision_id: str
-    partner_id: str
-    offer_id: int
-    decided_at: str
-    month: str | None
-    model_version: str | None
-    approved: bool
-    score: int | None
-    points_short: int | None
-    reasons: list[dict[str, Any]]
-    score_shared: bool
-
-
-class ExportOut(BaseModel):
-    """Everything kaimen holds about the person. Events keep every field they were reported
-    with, `source` naming who reported them; times are ISO 8601 in UTC, amounts exact text."""
-
-    format: str = Field(description=f"'{own_data.FORMAT}'")
-    exported_at: str
-    person: ExportPerson
-    # Free-form per event: which fields an event has depends on its kind (see the catalogue).
-    events: list[dict[str, Any]] = Field(description="in the lake, oldest first")
-    events_received_not_yet_in_lake: list[dict[str, Any]]
-    scores: list[ExportScore] = Field(description="every published snapshot, every model")
-    consents: list[ExportConsent]
-    access_log: list[ExportAccess] = Field(description="who read my data, newest first")
-    decisions: list[ExportDecision] = Field(description="partners' decisions about me")
-
-
 class OptOutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # Strict: 1 or "true" must not erase a person for good.
@@ -120,16 +50,16 @@ class OptOutOut(BaseModel):
 
 @router.get(
     "/v1/me/export",
-    response_model=ExportOut,
+    response_model=own_data.ExportDocument,
     tags=["me"],
     responses=ERRORS,
     summary="Everything held about me, as one JSON document (the person)",
 )
-async def get_export(request: Request, me: Person) -> ExportOut:
+async def get_export(request: Request, me: Person) -> own_data.ExportDocument:
     state = request.app.state
     person_id = me.person_id or ""
 
-    def work() -> dict[str, Any]:
+    def work() -> own_data.ExportDocument:
         document = own_data.export(state.engine, state.vault, state.lake_root, person_id)
         with state.engine.begin() as store:
             audit.append(store, me.actor, "person.exported", subject=person_id)
@@ -140,7 +70,7 @@ async def get_export(request: Request, me: Person) -> ExportOut:
     except own_data.AlreadyOptedOut as error:
         # Their token was deleted with everything else; this only races an opt-out.
         raise HTTPException(401, str(error)) from error
-    return ExportOut.model_validate(document)
+    return document
 
 
 @router.post(

@@ -355,7 +355,7 @@ async def post_decision(
     person consented to share them. Every decision is stored and in the person's access
     log."""
     try:
-        decision = await run_in_threadpool(
+        answer = await run_in_threadpool(
             deciding.decide,
             request.app.state.engine,
             caller.partner_id or "",
@@ -367,6 +367,7 @@ async def post_decision(
         raise HTTPException(404, deciding.NOT_FOUND) from error
     except deciding.OfferNotFound as error:
         raise HTTPException(404, str(error)) from error
+    decision = answer.decision
     shared = decision.score_shared
     return DecisionOut(
         decision_id=decision.decision_id,
@@ -376,7 +377,7 @@ async def post_decision(
             DecisionReasonOut(text=r.text, points=r.points if shared else None)
             for r in decision.reasons
         ],
-        unmet=decision.unmet,
+        unmet=list(answer.unmet),
         score=decision.score if shared else None,
         points_short=decision.points_short if shared else None,
         decided_at=decision.decided_at,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Engine
 
-from kaimen.domain.scores import BANDS
+from kaimen.domain.scores import BANDS, DimensionScores
+from kaimen.domain.snapshots import Snapshot
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.store import scores
 
@@ -17,7 +17,9 @@ MOVERS = 3
 
 
 @dataclass(frozen=True)
-class Reason:
+class ExplainedReason:
+    """A snapshot's reason as the person reads it."""
+
     feature: str
     points_lost: int
     text: str
@@ -41,8 +43,8 @@ class ScoreView:
     band: str | None
     colour: str | None
     thin_file: bool
-    dimensions: dict[str, int | None]
-    reasons: list[Reason]
+    dimensions: DimensionScores
+    reasons: list[ExplainedReason]
     history: list[Month]
 
 
@@ -51,11 +53,11 @@ def reason_text(feature: str, value: float | None) -> str:
     spec = CATALOGUE[feature]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"nothing on record for: {spec.description[0].lower()}{spec.description[1:]}"
-    shown: Any = int(value) if float(value).is_integer() else value
+    shown: int | float = int(value) if float(value).is_integer() else value
     return spec.reason.format(value=shown)
 
 
-def _movers(newer: scores.Snapshot, older: scores.Snapshot) -> list[str]:
+def _movers(newer: Snapshot, older: Snapshot) -> list[str]:
     if newer.model_version != older.model_version:
         # Points of different models do not compare: say what happened instead.
         return [f"the model changed from {older.model_version} to {newer.model_version}"]
@@ -98,7 +100,7 @@ def score_view(engine: Engine, person_id: str) -> ScoreView | None:
         thin_file=latest.thin_file,
         dimensions=latest.dimensions,
         reasons=[
-            Reason(r["feature"], r["points_lost"], reason_text(r["feature"], r["value"]))
+            ExplainedReason(r.feature, r.points_lost, reason_text(r.feature, r.value))
             for r in latest.reasons
         ],
         history=history,

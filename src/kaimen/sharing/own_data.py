@@ -25,17 +25,16 @@ pseudonymous id, and it marks the id as gone, so later events about them are ref
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection, Engine
 
 from kaimen.domain.errors import KaimenError
+from kaimen.domain.json_values import JsonObject
 from kaimen.engines.embedded import connect
 from kaimen.features.summary_build import SUMMARIES_DIR, rewrite_summary_without
 from kaimen.lake import reader
@@ -46,6 +45,16 @@ from kaimen.lake.writer import (
     exclusive,
     rewrite_without,
     unlisted_files,
+)
+from kaimen.sharing.export_document import (
+    FORMAT,
+    ExportAccess,
+    ExportConsent,
+    ExportDecision,
+    ExportDocument,
+    ExportPerson,
+    ExportScore,
+    utc_text,
 )
 from kaimen.store import (
     access_log,
@@ -58,7 +67,8 @@ from kaimen.store import (
 )
 from kaimen.store.identity_vault import IdentityVault
 
-FORMAT = "kaimen.own-data/1"
+__all__ = ["FORMAT", "AlreadyOptedOut", "ExportDocument", "NotEnrolled", "export", "opt_out"]
+
 IDENTITY_FIELDS = {"phone": "phone", "cn_resident_id": "national_id"}
 TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -104,17 +114,6 @@ def _require_active(store: Connection, person_id: str) -> person_data.PersonReco
     return record
 
 
-def _text(value: Any) -> Any:
-    """A store value as JSON: times in ISO 8601 (UTC), decimals as exact text."""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    return value
-
-
 def _event_columns() -> str:
     """Lake columns as JSON-ready values, converted in the engine."""
     columns = []
@@ -131,7 +130,7 @@ def _event_columns() -> str:
 
 def lake_events(
     connection: duckdb.DuckDBPyConnection, lake_root: Path, files: Sequence[str], person_id: str
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     """The person's events in the lake, oldest first, each with the fields it has."""
     relation = reader.events_of(connection, lake_root, files, person_id)
     ordered = relation.query(
@@ -149,8 +148,8 @@ def export(
     lake_root: Path,
     person_id: str,
     now: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """Everything held about the person, as one JSON-serialisable document."""
+) -> ExportDocument:
+    """Everything held about the person, as one document."""
     now = now or dt.datetime.now(dt.UTC)
     with engine.connect() as store:
         record = _require_active(store, person_id)
@@ -171,67 +170,27 @@ def export(
         for kind, name in IDENTITY_FIELDS.items()
         if kind in sealed
     }
-    return {
-        "format": FORMAT,
-        "exported_at": _text(now),
-        "person": {
-            "person_id": record.person_id,
-            "enrolled_at": _text(record.enrolled_at),
-            "birth_date": _text(record.birth_date),
-            "status": record.status,
+    # An active person has a birth date: a constraint of the store.
+    assert record.birth_date is not None
+    return ExportDocument(
+        format=FORMAT,
+        exported_at=utc_text(now),
+        person=ExportPerson(
+            person_id=record.person_id,
+            enrolled_at=utc_text(record.enrolled_at),
+            birth_date=record.birth_date.isoformat(),
+            status=record.status,
             **identity,
-        },
-        "events": events,
-        "events_received_not_yet_in_lake": [
-            {"received_at": _text(e["received_at"]), **e["fields"]} for e in received
+        ),
+        events=events,
+        events_received_not_yet_in_lake=[
+            {"received_at": utc_text(e.received_at), **e.fields} for e in received
         ],
-        "scores": [{k: _text(v) for k, v in s.items()} for s in snapshots],
-        "consents": [
-            {
-                "consent_id": c.consent_id,
-                "partner_id": c.partner_id,
-                "purpose": c.purpose,
-                "share_score": c.share_score,
-                "granted_at": _text(c.granted_at),
-                "expires_at": _text(c.expires_at),
-                "revoked_at": _text(c.revoked_at),
-                "state": _consent_state(c, now),
-            }
-            for c in granted
-        ],
-        "access_log": [
-            {
-                "accessed_at": _text(a.accessed_at),
-                "actor": a.actor,
-                "purpose": a.purpose,
-                "what": a.what,
-                "disclosed": a.disclosed,
-            }
-            for a in log
-        ],
-        "decisions": [
-            {
-                "decision_id": d.decision_id,
-                "partner_id": d.partner_id,
-                "offer_id": d.offer_id,
-                "decided_at": _text(d.decided_at),
-                "month": d.month,
-                "model_version": d.model_version,
-                "approved": d.approved,
-                "score": d.score,
-                "points_short": d.points_short,
-                "reasons": d.reasons,
-                "score_shared": d.score_shared,
-            }
-            for d in decided
-        ],
-    }
-
-
-def _consent_state(consent: consents.Consent, now: dt.datetime) -> str:
-    if consent.revoked_at is not None:
-        return "revoked"
-    return "live" if consent.live_at(now) else "expired"
+        scores=[ExportScore.of(s) for s in snapshots],
+        consents=[ExportConsent.of(c, now) for c in granted],
+        access_log=[ExportAccess.of(a) for a in log],
+        decisions=[ExportDecision.of(d) for d in decided],
+    )
 
 
 def _holders(

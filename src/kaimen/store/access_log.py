@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from kaimen.domain.json_values import JsonObject, JsonValue
 from kaimen.store.tables import access_log
 
 
@@ -20,7 +19,8 @@ class Access:
     actor: str
     purpose: str
     what: str
-    disclosed: dict[str, Any]
+    # What the reader was shown, as they were shown it: its shape depends on `what`.
+    disclosed: JsonObject
 
 
 def record(
@@ -29,7 +29,7 @@ def record(
     actor: str,
     purpose: str,
     what: str,
-    disclosed: Mapping[str, Any],
+    disclosed: Mapping[str, JsonValue],
     now: dt.datetime,
 ) -> None:
     """Log one read. Call it in the transaction that reads, so no read goes unlogged."""
@@ -40,7 +40,7 @@ def record(
             actor=actor,
             purpose=purpose,
             what=what,
-            disclosed=json.dumps(dict(disclosed), sort_keys=True, default=str),
+            disclosed=dict(disclosed),
         )
     )
 
@@ -53,6 +53,5 @@ def of_person(connection: Connection, person_id: str) -> list[Access]:
         .order_by(access_log.c.accessed_at.desc(), access_log.c.access_id.desc())
     )
     return [
-        Access(r.access_id, r.accessed_at, r.actor, r.purpose, r.what, json.loads(r.disclosed))
-        for r in rows
+        Access(r.access_id, r.accessed_at, r.actor, r.purpose, r.what, r.disclosed) for r in rows
     ]
