@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from itertools import islice
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Connection, Integer, Row, Select, Text, cast, insert, select
 
@@ -123,12 +123,22 @@ def published_models(connection: Connection, month: str) -> list[str]:
     return list(connection.execute(query).scalars())
 
 
-MONTH_COLUMNS = ("person_id", "score", "band", "thin_file", "points")
+class MonthColumns(TypedDict):
+    """A published month's snapshots as columns, in no particular order: `thin_file` as 0 or
+    1 and `points` as JSON text, which is how an engine reads them whole."""
+
+    person_id: list[str]
+    score: list[int | None]
+    band: list[str | None]
+    thin_file: list[int]
+    points: list[str]
 
 
-def month_columns(connection: Connection, month: str, model_version: str) -> dict[str, list[Any]]:
-    """A published month's snapshots as columns (MONTH_COLUMNS), for population-wide analysis:
-    `thin_file` as 0 or 1 and `points` as JSON text, which the engine reads whole.
+MONTH_COLUMNS = tuple(MonthColumns.__annotations__)
+
+
+def month_columns(connection: Connection, month: str, model_version: str) -> MonthColumns:
+    """A published month's snapshots as columns, for population-wide analysis.
 
     Columns rather than Snapshot objects: callers hand them to an engine whole.
     """
@@ -137,13 +147,17 @@ def month_columns(connection: Connection, month: str, model_version: str) -> dic
         c.person_id,
         c.score,
         c.band,
-        cast(c.thin_file, Integer).label("thin_file"),
-        cast(c.points, Text).label("points"),
+        cast(c.thin_file, Integer),
+        cast(c.points, Text),
     ).where(c.month == month, c.model_version == model_version)
     rows = connection.execute(query).all()
     # zip(*rows) transposes in C; an empty month gives empty columns.
-    columns = list(zip(*rows, strict=True)) or [() for _ in MONTH_COLUMNS]
-    return {name: list(values) for name, values in zip(MONTH_COLUMNS, columns, strict=True)}
+    person_id, score, band, thin_file, points = [
+        list(values) for values in zip(*rows, strict=True)
+    ] or [[] for _ in MONTH_COLUMNS]
+    return MonthColumns(
+        person_id=person_id, score=score, band=band, thin_file=thin_file, points=points
+    )
 
 
 def latest(connection: Connection, person_id: str) -> Snapshot | None:
