@@ -10,9 +10,11 @@ same model is left as it is.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +93,20 @@ def _snapshots(
         )
 
 
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Pause the cycle collector while records are made a person at a time. They hold no
+    cycles, so reference counting frees them all the same; meanwhile the collector would
+    scan the population's arrays over and over (measured: a third of the publishing time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def score_month(
     engine: Engine,
     backend: ibis.BaseBackend,
@@ -122,7 +138,7 @@ def score_month(
         BAND_NAMES[s] for s, is_thin in zip(published, thin, strict=True) if not is_thin
     )
     snapshots = _snapshots(month, version, now, ids, thin, published, model.names, scored, values)
-    with engine.begin() as store:
+    with engine.begin() as store, _cycle_collector_paused():
         everyone = scores.publish(store, month, version, snapshots, now)
         audit.append(
             store,

@@ -14,7 +14,6 @@ from kaimen.domain.scores import Dimension
 from kaimen.domain.snapshots import Snapshot
 from kaimen.store.tables import score_runs, score_snapshots
 
-DIMENSIONS = ("credit_history", "behaviour", "capacity", "identity", "connections")
 # Rows per insert while publishing: large enough that a statement's overhead does not count.
 PUBLISH_CHUNK = 10_000
 
