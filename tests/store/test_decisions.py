@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.decisions import Decision, DecisionReason
-from kaimen.store import decisions
+from kaimen.domain.scores import Dimension
+from kaimen.store import decisions, offers
 from tests.store.score_rows import PARTNER, T0, enrol, partner_with_offer
 
 
@@ -40,6 +41,16 @@ def _decision(decision_id: str, offer_id: int, minutes: int = 0, **changes: Any)
 def offer_id(engine: Engine) -> int:
     enrol(engine, "P1", "P2")
     return partner_with_offer(engine).offer_id
+
+
+def test_the_offer_decided_against_reads_back_with_its_minimum_sub_scores(
+    engine: Engine, offer_id: int
+) -> None:
+    with engine.connect() as store:
+        offer = offers.get(store, offer_id)
+    assert offer is not None
+    assert (offer.name, offer.purpose, offer.min_score) == ("Card", "a credit card", 600)
+    assert offer.min_dimensions == {Dimension.CAPACITY: 55}
 
 
 def test_a_decision_reads_back_as_it_was_made(engine: Engine, offer_id: int) -> None:

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeAlias
 
 SCORE_MIN = 350
 SCORE_MAX = 950
@@ -65,4 +66,4 @@ def clip_score(raw: float) -> int:
 
 
 # A 0-100 sub-score per dimension; None for every one of a thin file.
-DimensionScores = Mapping[Dimension, int | None]
+DimensionScores: TypeAlias = Mapping[Dimension, int | None]

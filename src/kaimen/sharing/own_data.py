@@ -46,16 +46,16 @@ from kaimen.lake.writer import (
     rewrite_without,
     unlisted_files,
 )
+from kaimen.sharing.export_document import FORMAT as FORMAT
 from kaimen.sharing.export_document import (
-    FORMAT,
     ExportAccess,
     ExportConsent,
     ExportDecision,
-    ExportDocument,
     ExportPerson,
     ExportScore,
     utc_text,
 )
+from kaimen.sharing.export_document import ExportDocument as ExportDocument
 from kaimen.store import (
     access_log,
     audit,
@@ -66,8 +66,6 @@ from kaimen.store import (
     summary_manifest,
 )
 from kaimen.store.identity_vault import IdentityVault
-
-__all__ = ["FORMAT", "AlreadyOptedOut", "ExportDocument", "NotEnrolled", "export", "opt_out"]
 
 IDENTITY_FIELDS = {"phone": "phone", "cn_resident_id": "national_id"}
 TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"

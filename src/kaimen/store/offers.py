@@ -77,14 +77,14 @@ def publish(
         raise OfferRejected(f"min_band must be one of {', '.join(bands)}, not {min_band!r}")
     known = {d.value for d in Dimension}
     dimensions: dict[Dimension, int] = {}
-    for name, minimum in (min_dimensions or {}).items():
-        if name not in known:
+    for dimension, minimum in (min_dimensions or {}).items():
+        if dimension not in known:
             raise OfferRejected(
-                f"unknown dimension {name!r}: choose from {', '.join(sorted(known))}"
+                f"unknown dimension {dimension!r}: choose from {', '.join(sorted(known))}"
             )
         if isinstance(minimum, bool) or not isinstance(minimum, int) or not 0 <= minimum <= 100:
-            raise OfferRejected(f"the minimum for {name} must be a whole number 0-100")
-        dimensions[Dimension(name)] = minimum
+            raise OfferRejected(f"the minimum for {dimension} must be a whole number 0-100")
+        dimensions[Dimension(dimension)] = minimum
     offer_id = connection.execute(
         insert(offers)
         .values(
