@@ -17,6 +17,7 @@ from kaimen.store import access_log, consents, decisions, offers, scores
 from kaimen.store.database import connect, downgrade, is_current, migrate
 from kaimen.store.tables import decisions as decisions_table
 from kaimen.store.tables import metadata
+from kaimen.store.tables import offers as offers_table
 from kaimen.store.types import UTCDateTime
 
 
@@ -214,6 +215,9 @@ def test_0007_keeps_every_value_it_converts(database_url: str) -> None:
         assert store.execute(select(decisions_table.c.offer_id)).scalar_one() == 1
     with pytest.raises(IntegrityError), engine.begin() as store:
         store.execute(update(decisions_table).values(offer_id=2))
+    # ... and it keeps its own constraints.
+    with pytest.raises(IntegrityError), engine.begin() as store:
+        store.execute(update(offers_table).values(min_score=100))
     # A 0 or 1 CHECK would refuse true and false on PostgreSQL; none is left.
     checks = [
         check["sqltext"]
@@ -239,6 +243,9 @@ def test_0007_goes_back_to_text_and_integers_with_the_same_values(database_url: 
     assert (row.thin_file, json.loads(row.reasons), json.loads(row.points)) == (0, REASONS, POINTS)
     assert tuple(decided) == (0, 1)
     assert json.loads(disclosed) == DISCLOSED
+    # The 0 or 1 CHECKs are back.
+    with pytest.raises(IntegrityError), engine.begin() as store:
+        store.execute(sa.text("UPDATE decisions SET approved = 2"))
     migrate(engine)
     _assert_rows_read_back(engine)
     engine.dispose()

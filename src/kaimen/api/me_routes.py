@@ -186,16 +186,6 @@ def get_access_log(request: Request, me: Person) -> list[AccessOut]:
 def get_decisions(request: Request, me: Person) -> list[MyDecisionOut]:
     with request.app.state.engine.connect() as store:
         return [
-            MyDecisionOut(
-                decision_id=d.decision_id,
-                partner_id=d.partner_id,
-                offer_id=d.offer_id,
-                decided_at=d.decided_at,
-                approved=d.approved,
-                score=d.score,
-                points_short=d.points_short,
-                reasons=list(d.reasons),
-                score_shared=d.score_shared,
-            )
+            MyDecisionOut.model_validate(d, from_attributes=True)
             for d in decisions.of_person(store, me.person_id or "")
         ]

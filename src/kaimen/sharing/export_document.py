@@ -7,27 +7,37 @@ whatever reads it. Each section is made from the store's record of the same thin
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from kaimen.domain.decisions import Decision, DecisionReason
+from kaimen.domain.decisions import DecisionReason
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import Dimension
-from kaimen.domain.snapshots import Snapshot
-from kaimen.store.access_log import Access
 from kaimen.store.consents import Consent
 
 FORMAT = "kaimen.own-data/1"
+ConsentState = Literal["live", "expired", "revoked"]
 
 
 def utc_text(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat()
 
 
-def maybe_utc_text(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else utc_text(moment)
+def _as_utc_text(value: object) -> object:
+    return utc_text(value) if isinstance(value, dt.datetime) else value
+
+
+# A time as ISO 8601 text in UTC; a section made from a record's datetime writes it so.
+UtcText = Annotated[str, BeforeValidator(_as_utc_text)]
+
+
+class Section(BaseModel):
+    """A part of the document, made from the store's record of the same thing: the fields
+    it names are read from the record's attributes."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class ExportPerson(BaseModel):
@@ -39,30 +49,16 @@ class ExportPerson(BaseModel):
     national_id: str
 
 
-class ExportScore(BaseModel):
+class ExportScore(Section):
     month: str
     model_version: str
-    published_at: str
+    published_at: UtcText
     score: int | None = Field(description="empty for a thin file")
     band: str | None
     thin_file: bool
     dimensions: dict[Dimension, int | None]
     reasons: list[Reason]
     points: dict[str, int] = Field(description="points per characteristic")
-
-    @classmethod
-    def of(cls, snapshot: Snapshot) -> ExportScore:
-        return cls(
-            month=snapshot.month,
-            model_version=snapshot.model_version,
-            published_at=utc_text(snapshot.published_at),
-            score=snapshot.score,
-            band=snapshot.band,
-            thin_file=snapshot.thin_file,
-            dimensions=dict(snapshot.dimensions),
-            reasons=list(snapshot.reasons),
-            points=dict(snapshot.points),
-        )
 
 
 class ExportConsent(BaseModel):
@@ -73,12 +69,12 @@ class ExportConsent(BaseModel):
     granted_at: str
     expires_at: str | None
     revoked_at: str | None
-    state: Literal["live", "expired", "revoked"]
+    state: ConsentState
 
     @classmethod
     def of(cls, consent: Consent, now: dt.datetime) -> ExportConsent:
         if consent.revoked_at is not None:
-            state: Literal["live", "expired", "revoked"] = "revoked"
+            state: ConsentState = "revoked"
         else:
             state = "live" if consent.live_at(now) else "expired"
         return cls(
@@ -87,35 +83,25 @@ class ExportConsent(BaseModel):
             purpose=consent.purpose,
             share_score=consent.share_score,
             granted_at=utc_text(consent.granted_at),
-            expires_at=maybe_utc_text(consent.expires_at),
-            revoked_at=maybe_utc_text(consent.revoked_at),
+            expires_at=None if consent.expires_at is None else utc_text(consent.expires_at),
+            revoked_at=None if consent.revoked_at is None else utc_text(consent.revoked_at),
             state=state,
         )
 
 
-class ExportAccess(BaseModel):
-    accessed_at: str
+class ExportAccess(Section):
+    accessed_at: UtcText
     actor: str
     purpose: str
     what: str
     disclosed: JsonObject
 
-    @classmethod
-    def of(cls, access: Access) -> ExportAccess:
-        return cls(
-            accessed_at=utc_text(access.accessed_at),
-            actor=access.actor,
-            purpose=access.purpose,
-            what=access.what,
-            disclosed=access.disclosed,
-        )
 
-
-class ExportDecision(BaseModel):
+class ExportDecision(Section):
     decision_id: str
     partner_id: str
     offer_id: int
-    decided_at: str
+    decided_at: UtcText
     month: str | None
     model_version: str | None
     approved: bool
@@ -123,22 +109,6 @@ class ExportDecision(BaseModel):
     points_short: int | None
     reasons: list[DecisionReason]
     score_shared: bool
-
-    @classmethod
-    def of(cls, decision: Decision) -> ExportDecision:
-        return cls(
-            decision_id=decision.decision_id,
-            partner_id=decision.partner_id,
-            offer_id=decision.offer_id,
-            decided_at=utc_text(decision.decided_at),
-            month=decision.month,
-            model_version=decision.model_version,
-            approved=decision.approved,
-            score=decision.score,
-            points_short=decision.points_short,
-            reasons=list(decision.reasons),
-            score_shared=decision.score_shared,
-        )
 
 
 class ExportDocument(BaseModel):

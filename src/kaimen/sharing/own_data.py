@@ -184,10 +184,10 @@ def export(
         events_received_not_yet_in_lake=[
             {"received_at": utc_text(e.received_at), **e.fields} for e in received
         ],
-        scores=[ExportScore.of(s) for s in snapshots],
+        scores=[ExportScore.model_validate(s) for s in snapshots],
         consents=[ExportConsent.of(c, now) for c in granted],
-        access_log=[ExportAccess.of(a) for a in log],
-        decisions=[ExportDecision.of(d) for d in decided],
+        access_log=[ExportAccess.model_validate(a) for a in log],
+        decisions=[ExportDecision.model_validate(d) for d in decided],
     )
 
 

@@ -42,7 +42,7 @@ def _decision(row: Row[Any]) -> Decision:
         row.approved,
         row.score,
         row.points_short,
-        tuple(DecisionReason(r["feature"], r["text"], r["points"]) for r in row.reasons),
+        tuple(DecisionReason(**reason) for reason in row.reasons),
         row.score_shared,
     )
 

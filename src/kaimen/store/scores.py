@@ -80,7 +80,7 @@ def snapshot_of(row: Row[Any]) -> Snapshot:
         row.band,
         row.thin_file,
         {d: getattr(row, d) for d in Dimension},
-        tuple(Reason(r["feature"], r["points_lost"], r["value"]) for r in row.reasons),
+        tuple(Reason(**reason) for reason in row.reasons),
         row.points,
     )
 
