@@ -70,9 +70,9 @@ def _snapshots(
         [np.rint(scored.dimensions[d]).astype(np.int64) for d in dimensions]
     ).tolist()
     points = scored.points.tolist()
-    unknown = dict.fromkeys(dimensions)
     for i, person_id in enumerate(ids):
         if thin[i]:
+            unknown = dict.fromkeys(dimensions)
             yield Snapshot(person_id, month, version, now, None, None, True, unknown, (), {})
             continue
         reasons = []
