@@ -80,7 +80,8 @@ import psycopg
 import sqlalchemy
 import starlette
 import uvicorn
-from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
+from psycopg.types.json import Json
+from sqlalchemy import JSON, Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -245,12 +246,13 @@ PEOPLE_COLUMNS = ("person_id", "birth_date", "enrolled_at", "status")
 CONSENT_COLUMNS = ("person_id", "partner_id", "purpose", "share_score", "granted_at")
 
 
-def bulk_postgres(url: str, table: str, columns: tuple[str, ...], rows: Any) -> None:
+def bulk_postgres(url: str, table: Any, columns: tuple[str, ...], rows: Any) -> None:
     """COPY rows into `table` in one transaction (constraints and foreign keys checked)."""
+    json_columns = {i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)}
     with psycopg.connect(libpq(url)) as connection, connection.cursor() as cursor:
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(row)
+                copy.write_row([Json(v) if i in json_columns else v for i, v in enumerate(row)])
         connection.commit()
 
 
@@ -269,7 +271,7 @@ def bulk_sqlite(engine: Engine, table: Any, columns: tuple[str, ...], rows: Any)
 
 def load_rows(engine: Engine, url: str, table: Any, columns: tuple[str, ...], rows: Any) -> None:
     if engine.dialect.name == "postgresql":
-        bulk_postgres(url, table.name, columns, rows)
+        bulk_postgres(url, table, columns, rows)
     else:
         bulk_sqlite(engine, table, columns, rows)
 
@@ -1014,7 +1016,7 @@ def main() -> None:
             thin = store.execute(
                 select(func.count())
                 .select_from(score_snapshots)
-                .where(score_snapshots.c.thin_file == 1)
+                .where(score_snapshots.c.thin_file.is_(True))
             ).scalar_one()
             database_version = store.execute(
                 text(

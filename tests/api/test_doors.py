@@ -434,7 +434,7 @@ def test_a_person_without_a_score_is_declined_with_the_reason(doors: Doors) -> N
     with d.engine.begin() as store:
         thin = store.execute(
             select(score_snapshots.c.person_id).where(
-                score_snapshots.c.month == LAST, score_snapshots.c.thin_file == 1
+                score_snapshots.c.month == LAST, score_snapshots.c.thin_file.is_(True)
             )
         ).first()
         candidates = [newcomer] + ([thin.person_id] if thin is not None else [])

@@ -160,10 +160,10 @@ def test_promote_switches_the_model_kaimen_score_uses(world: World) -> None:
                 continue
             i = row_of[r.person_id]
             assert r.score == expected_score[i] and r.band == band_of(r.score).name
-            given = [(x["feature"], x["points_lost"]) for x in json.loads(r.reasons)]
+            given = [(x["feature"], x["points_lost"]) for x in r.reasons]
             assert given == why[i]
-            assert json.loads(r.points) == dict(zip(model.names, pts[i].tolist(), strict=True))
-            assert abs(sum(json.loads(r.points).values()) - e.raw_score[i]) <= len(model.names)
+            assert r.points == dict(zip(model.names, pts[i].tolist(), strict=True))
+            assert abs(sum(r.points.values()) - e.raw_score[i]) <= len(model.names)
             for d, v in dims.items():
                 assert getattr(r, d.value) == round(v[i])
             assert r.connections == 50

@@ -133,14 +133,13 @@ def _assert_bins_match_published_points(w: World, month: str) -> None:
     report = w.reports[month]
     card = artifact.from_json(Path(report.card.model.artifact).read_text())
     with w.engine.connect() as store:
-        published = [
-            json.loads(p)
-            for p in store.execute(
+        published = list(
+            store.execute(
                 select(score_snapshots.c.points).where(
                     score_snapshots.c.month == month, score_snapshots.c.score.is_not(None)
                 )
             ).scalars()
-        ]
+        )
     items = _items(report)
     for c in card.characteristics:
         month_counts = [b.month_count for b in items[c.name].bins]
@@ -272,7 +271,7 @@ def test_observed_against_expected_appears_only_once_outcomes_exist(steady: Worl
                 score_snapshots.c.month == OUT_OF_TIME, score_snapshots.c.score.is_not(None)
             )
         ).all()
-    raw = np.array([sum(json.loads(r.points).values()) for r in rows], dtype=np.float64)
+    raw = np.array([sum(r.points.values()) for r in rows], dtype=np.float64)
     published = np.array([r.score for r in rows])
     p = 1 / (1 + np.exp((raw - 600 + 50 * math.log2(30)) / (50 / math.log(2))))
     for band, row in zip(BANDS, known.bands, strict=True):

@@ -107,7 +107,7 @@ def test_every_enrolled_person_is_scored_in_range_with_the_right_band(world: Wor
         dims = [row.credit_history, row.behaviour, row.capacity, row.identity, row.connections]
         assert all(0 <= d <= 100 for d in dims)
         assert row.connections == 50  # neutral until influence is bounded
-        reasons = json.loads(row.reasons)
+        reasons = row.reasons
         assert len(reasons) <= 4
         assert [r["points_lost"] for r in reasons] == sorted(
             (r["points_lost"] for r in reasons), reverse=True

@@ -70,7 +70,7 @@ def test_unknown_people_and_thin_files_have_no_way_up(world: World) -> None:  # 
     with world.engine.connect() as store:
         thin = store.execute(
             select(score_snapshots.c.person_id).where(
-                score_snapshots.c.month == LAST, score_snapshots.c.thin_file == 1
+                score_snapshots.c.month == LAST, score_snapshots.c.thin_file.is_(True)
             )
         ).first()
     if thin is not None:

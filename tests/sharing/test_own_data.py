@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, String, Text, event, func, or_, select
+from sqlalchemy import JSON, Engine, String, Text, cast, event, func, or_, select
 from typer.testing import CliRunner
 
 from kaimen.api.app import create_app
@@ -227,7 +227,8 @@ def _build(home: Path, url: str, sim: Path) -> World:
         snapshots = store.execute(
             select(func.count()).where(score_snapshots.c.person_id == me)
         ).scalar_one()
-    document = own_data.export(engine, VAULT, lake, me, now=NOW)
+    # As the person receives it: the document in JSON.
+    document = own_data.export(engine, VAULT, lake, me, now=NOW).model_dump(mode="json")
     before = _per_person(engine, lake)
 
     report = own_data.opt_out(engine, lake, me, "person:" + me, now=NOW)
@@ -292,13 +293,18 @@ def world(
 
 
 def _rows_naming(engine: Engine, person_id: str) -> dict[str, int]:
-    """Rows of every table (but people and the audit log) with the id in any text column."""
+    """Rows of every table (but people and the audit log) with the id in any text or JSON
+    column."""
     found: dict[str, int] = {}
     with engine.connect() as store:
         for table in metadata.sorted_tables:
             if table is people_table or table is audit_log:
                 continue
-            texts = [c for c in table.columns if isinstance(c.type, String | Text)]
+            texts = [
+                cast(c, Text) if isinstance(c.type, JSON) else c
+                for c in table.columns
+                if isinstance(c.type, String | Text | JSON)
+            ]
             if not texts:
                 continue
             hits = store.execute(
@@ -604,7 +610,7 @@ def test_a_failed_opt_out_changes_nothing_and_a_crash_leftover_is_swept(world: W
     shutil.copyfile(listed, orphan)
     report = own_data.opt_out(world.engine, world.lake, victim, "test", now=NOW)
     assert report.orphan_files_removed == 1 and not orphan.exists()
-    assert report.lake_events_removed == len(exported["events"])
+    assert report.lake_events_removed == len(exported.events)
     assert _parquet_naming(world.lake, victim) == {}
     assert _rows_naming(world.engine, victim) == {}
     assert audit.verify(world.engine) == audit_rows + 1

@@ -1,9 +1,24 @@
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, select, update
+from sqlalchemy.exc import IntegrityError
 
-from kaimen.store.database import is_current, migrate
+from kaimen.domain.decisions import DecisionReason
+from kaimen.domain.reasons import Reason
+from kaimen.domain.scores import Dimension
+from kaimen.domain.snapshots import Snapshot
+from kaimen.store import access_log, consents, decisions, offers, scores
+from kaimen.store.database import connect, downgrade, is_current, migrate
+from kaimen.store.tables import decisions as decisions_table
 from kaimen.store.tables import metadata
+from kaimen.store.tables import offers as offers_table
+from kaimen.store.types import UTCDateTime
 
 
 def test_migrations_build_exactly_the_declared_tables(engine: Engine) -> None:
@@ -32,3 +47,205 @@ def test_invariants_are_database_constraints(engine: Engine) -> None:
         tuple(u["column_names"]) for u in inspector.get_unique_constraints("event_inbox")
     }
     assert ("source", "event_id") in inbox_uniques
+
+
+# --- 0007: JSON and Boolean columns, every existing value kept --------------------------
+
+NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
+REASONS = [
+    {"feature": "late_payments_12m", "points_lost": 31, "value": 2.0},
+    {"feature": "months_of_history", "points_lost": 7, "value": None},
+]
+POINTS = {"late_payments_12m": 12, "months_of_history": -4, "on_time_rate_12m": 40}
+DECISION_REASONS = [{"feature": "late_payments_12m", "points": 31, "text": "2 late payments"}]
+DISCLOSED = {
+    "approved": False,
+    "decision_id": "d-1",
+    "reasons": ["2 late payments"],
+    "unmet": ["score below the offer's minimum of 600"],
+    "issued_at": str(NOW),
+}
+
+
+def _old_table(name: str, *columns: sa.ColumnClause[Any]) -> sa.TableClause:
+    """A table as it was at 0006: JSON as text, flags as 0 or 1."""
+    return sa.table(name, *columns)
+
+
+def _rows_at_0006(engine: Engine) -> None:
+    """What the code of 0006 wrote, written as it wrote it."""
+    c = sa.column
+    with engine.begin() as store:
+        store.execute(
+            _old_table(
+                "people", c("person_id"), c("birth_date"), c("enrolled_at", UTCDateTime())
+            ).insert(),
+            [
+                {"person_id": "P1", "birth_date": dt.date(1990, 3, 7), "enrolled_at": NOW},
+                {"person_id": "P2", "birth_date": dt.date(1991, 4, 8), "enrolled_at": NOW},
+            ],
+        )
+        store.execute(
+            _old_table(
+                "models", c("version"), c("kind"), c("path"), c("sha256"),
+                c("trained_at", UTCDateTime()), c("as_of"), c("metrics"), c("champion"),
+            ).insert().values(
+                version="card-1", kind="scorecard", path="p", sha256="0" * 64,
+                trained_at=NOW, as_of="2026-10", metrics="{}", champion=1,
+            )
+        )  # fmt: skip
+        store.execute(
+            _old_table(
+                "score_runs", c("month"), c("model_version"), c("people"),
+                c("published_at", UTCDateTime()),
+            ).insert().values(month="2026-10", model_version="card-1", people=2, published_at=NOW)
+        )  # fmt: skip
+        snapshot = {
+            "month": "2026-10", "model_version": "card-1", "credit_history": 61, "behaviour": 48,
+            "capacity": 70, "identity": 100, "connections": 50,
+        }  # fmt: skip
+        store.execute(
+            _old_table(
+                "score_snapshots", *(c(k) for k in snapshot), c("person_id"), c("score"),
+                c("band"), c("thin_file"), c("reasons"), c("points"),
+            ).insert(),
+            [
+                {**snapshot, "person_id": "P1", "score": 587, "band": "fair", "thin_file": 0,
+                 "reasons": json.dumps(REASONS), "points": json.dumps(POINTS)},
+                {**dict.fromkeys(snapshot), "month": "2026-10", "model_version": "card-1",
+                 "person_id": "P2", "score": None, "band": None, "thin_file": 1,
+                 "reasons": "[]", "points": "{}"},
+            ],
+        )  # fmt: skip
+        store.execute(
+            _old_table("partners", c("partner_id"), c("name"), c("created_at", UTCDateTime()))
+            .insert()
+            .values(partner_id="bank-a", name="Bank A", created_at=NOW)
+        )
+        store.execute(
+            _old_table(
+                "consents", c("person_id"), c("partner_id"), c("purpose"), c("share_score"),
+                c("granted_at", UTCDateTime()),
+            ).insert(),
+            [
+                {"person_id": "P1", "partner_id": "bank-a", "purpose": "decision",
+                 "share_score": 1, "granted_at": NOW},
+                {"person_id": "P1", "partner_id": "bank-a", "purpose": "report",
+                 "share_score": 0, "granted_at": NOW},
+            ],
+        )  # fmt: skip
+        store.execute(
+            _old_table(
+                "offers", c("offer_id"), c("partner_id"), c("name"), c("purpose"),
+                c("min_score"), c("min_band"), c("min_dimensions"), c("created_at", UTCDateTime()),
+            ).insert().values(
+                offer_id=1, partner_id="bank-a", name="Card", purpose="a credit card",
+                min_score=600, min_band=None,
+                min_dimensions=json.dumps({"identity": 40, "capacity": 55}, sort_keys=True),
+                created_at=NOW,
+            )
+        )  # fmt: skip
+        store.execute(
+            _old_table(
+                "decisions", c("decision_id"), c("partner_id"), c("offer_id"), c("person_id"),
+                c("decided_at", UTCDateTime()), c("month"), c("model_version"), c("approved"),
+                c("score"), c("points_short"), c("reasons"), c("score_shared"),
+            ).insert().values(
+                decision_id="d-1", partner_id="bank-a", offer_id=1, person_id="P1",
+                decided_at=NOW, month="2026-10", model_version="card-1", approved=0, score=587,
+                points_short=13, reasons=json.dumps(DECISION_REASONS, sort_keys=True),
+                score_shared=1,
+            )
+        )  # fmt: skip
+        store.execute(
+            _old_table(
+                "access_log", c("person_id"), c("accessed_at", UTCDateTime()), c("actor"),
+                c("purpose"), c("what"), c("disclosed"),
+            ).insert().values(
+                person_id="P1", accessed_at=NOW, actor="partner:bank-a",
+                purpose="decision: a credit card", what="decision",
+                disclosed=json.dumps(DISCLOSED, sort_keys=True, default=str),
+            )
+        )  # fmt: skip
+
+
+def _expected_snapshot() -> Snapshot:
+    return Snapshot(
+        "P1", "2026-10", "card-1", NOW, 587, "fair", False,
+        {Dimension.CREDIT_HISTORY: 61, Dimension.BEHAVIOUR: 48, Dimension.CAPACITY: 70,
+         Dimension.IDENTITY: 100, Dimension.CONNECTIONS: 50},
+        (Reason("late_payments_12m", 31, 2.0), Reason("months_of_history", 7, None)),
+        POINTS,
+    )  # fmt: skip
+
+
+def _assert_rows_read_back(engine: Engine) -> None:
+    with engine.connect() as store:
+        assert scores.latest(store, "P1") == _expected_snapshot()
+        thin = scores.latest(store, "P2")
+        assert thin is not None and thin.thin_file is True
+        assert (thin.score, thin.reasons, thin.points) == (None, (), {})
+        assert set(thin.dimensions.values()) == {None}
+        assert scores.month_columns(store, "2026-10", "card-1")["thin_file"] == [0, 1]
+        [decision] = decisions.of_person(store, "P1")
+        assert (decision.approved, decision.score_shared, decision.points_short) == (
+            False,
+            True,
+            13,
+        )
+        assert decision.reasons == (DecisionReason("late_payments_12m", "2 late payments", 31),)
+        [access] = access_log.of_person(store, "P1")
+        assert access.disclosed == DISCLOSED
+        offer = offers.get(store, 1)
+        assert offer is not None
+        assert offer.min_dimensions == {Dimension.IDENTITY: 40, Dimension.CAPACITY: 55}
+        shared = [c.share_score for c in consents.of_person(store, "P1")]
+        assert shared == [True, False]
+
+
+def test_0007_keeps_every_value_it_converts(database_url: str) -> None:
+    engine = connect(database_url)
+    migrate(engine, "0006")
+    _rows_at_0006(engine)
+    migrate(engine)
+    _assert_rows_read_back(engine)
+    # The offer was re-created on SQLite: the decision still refers to it, and a decision
+    # about an offer that does not exist is still refused.
+    with engine.begin() as store:
+        assert store.execute(select(decisions_table.c.offer_id)).scalar_one() == 1
+    with pytest.raises(IntegrityError), engine.begin() as store:
+        store.execute(update(decisions_table).values(offer_id=2))
+    # ... and it keeps its own constraints.
+    with pytest.raises(IntegrityError), engine.begin() as store:
+        store.execute(update(offers_table).values(min_score=100))
+    # A 0 or 1 CHECK would refuse true and false on PostgreSQL; none is left.
+    checks = [
+        check["sqltext"]
+        for table in ("decisions", "consents", "score_snapshots")
+        for check in inspect(engine).get_check_constraints(table)
+    ]
+    assert checks and not [c for c in checks if "(0, 1)" in c]
+    engine.dispose()
+
+
+def test_0007_goes_back_to_text_and_integers_with_the_same_values(database_url: str) -> None:
+    engine = connect(database_url)
+    migrate(engine, "0006")
+    _rows_at_0006(engine)
+    migrate(engine)
+    downgrade(engine, "0006")
+    with engine.connect() as store:
+        row = store.execute(
+            sa.text("SELECT thin_file, reasons, points FROM score_snapshots WHERE person_id = 'P1'")
+        ).one()
+        decided = store.execute(sa.text("SELECT approved, score_shared FROM decisions")).one()
+        disclosed = store.execute(sa.text("SELECT disclosed FROM access_log")).scalar_one()
+    assert (row.thin_file, json.loads(row.reasons), json.loads(row.points)) == (0, REASONS, POINTS)
+    assert tuple(decided) == (0, 1)
+    assert json.loads(disclosed) == DISCLOSED
+    # The 0 or 1 CHECKs are back.
+    with pytest.raises(IntegrityError), engine.begin() as store:
+        store.execute(sa.text("UPDATE decisions SET approved = 2"))
+    migrate(engine)
+    _assert_rows_read_back(engine)
+    engine.dispose()

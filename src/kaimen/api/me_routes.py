@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
@@ -14,6 +14,8 @@ from kaimen.api.deps import Person, Store, person_id_of
 from kaimen.api.partner_routes import MAX_ID
 from kaimen.api.schemas import Rendered
 from kaimen.domain.callers import PARTNER_ID_PATTERN
+from kaimen.domain.decisions import DecisionReason
+from kaimen.domain.json_values import JsonObject
 from kaimen.sharing import consenting, disclosures
 from kaimen.sharing.consenting import Consent
 
@@ -48,7 +50,7 @@ class AccessOut(Rendered):
     actor: str = Field(description="who read: 'admin' or 'partner:<id>'")
     purpose: str
     what: str = Field(description="score, decision, report, whatif")
-    disclosed: dict[str, Any] = Field(description="what they were shown")
+    disclosed: JsonObject = Field(description="what they were shown")
 
 
 class MyDecisionOut(Rendered):
@@ -59,7 +61,7 @@ class MyDecisionOut(Rendered):
     approved: bool
     score: int | None
     points_short: int | None
-    reasons: list[dict[str, Any]]
+    reasons: list[DecisionReason]
     score_shared: bool
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
@@ -14,76 +14,6 @@ from kaimen.sharing import own_data
 
 router = APIRouter()
 ERRORS = problems.documented(401, 403, s403="only the person, with their own token")
-
-
-class ExportPerson(BaseModel):
-    person_id: str
-    enrolled_at: str
-    birth_date: str
-    status: str
-    phone: str
-    national_id: str
-
-
-class ExportScore(BaseModel):
-    month: str
-    model_version: str
-    published_at: str
-    score: int | None = Field(description="empty for a thin file")
-    band: str | None
-    thin_file: bool
-    dimensions: dict[str, int | None]
-    reasons: list[dict[str, Any]]
-    points: dict[str, int] = Field(description="points per characteristic")
-
-
-class ExportConsent(BaseModel):
-    consent_id: int
-    partner_id: str
-    purpose: str
-    share_score: bool
-    granted_at: str
-    expires_at: str | None
-    revoked_at: str | None
-    state: Literal["live", "expired", "revoked"]
-
-
-class ExportAccess(BaseModel):
-    accessed_at: str
-    actor: str
-    purpose: str
-    what: str
-    disclosed: dict[str, Any]
-
-
-class ExportDecision(BaseModel):
-    decision_id: str
-    partner_id: str
-    offer_id: int
-    decided_at: str
-    month: str | None
-    model_version: str | None
-    approved: bool
-    score: int | None
-    points_short: int | None
-    reasons: list[dict[str, Any]]
-    score_shared: bool
-
-
-class ExportOut(BaseModel):
-    """Everything kaimen holds about the person. Events keep every field they were reported
-    with, `source` naming who reported them; times are ISO 8601 in UTC, amounts exact text."""
-
-    format: str = Field(description=f"'{own_data.FORMAT}'")
-    exported_at: str
-    person: ExportPerson
-    # Free-form per event: which fields an event has depends on its kind (see the catalogue).
-    events: list[dict[str, Any]] = Field(description="in the lake, oldest first")
-    events_received_not_yet_in_lake: list[dict[str, Any]]
-    scores: list[ExportScore] = Field(description="every published snapshot, every model")
-    consents: list[ExportConsent]
-    access_log: list[ExportAccess] = Field(description="who read my data, newest first")
-    decisions: list[ExportDecision] = Field(description="partners' decisions about me")
 
 
 class OptOutIn(BaseModel):
@@ -114,14 +44,13 @@ class OptOutOut(BaseModel):
 
 @router.get(
     "/v1/me/export",
-    response_model=ExportOut,
+    response_model=own_data.ExportDocument,
     tags=["me"],
     responses=ERRORS,
     summary="Everything held about me, as one JSON document (the person)",
 )
-def get_export(ws: Store, me: Person) -> ExportOut:
-    document = own_data.export_for(ws.engine, ws.vault, ws.lake_root, person_id_of(me), me)
-    return ExportOut.model_validate(document)
+def get_export(ws: Store, me: Person) -> own_data.ExportDocument:
+    return own_data.export_for(ws.engine, ws.vault, ws.lake_root, person_id_of(me), me)
 
 
 @router.post(

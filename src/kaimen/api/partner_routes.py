@@ -224,9 +224,10 @@ def post_decision(body: DecisionIn, ws: Store, caller: DecisionsPartner) -> Deci
     unknown person, and nothing is read. The score and points are shown only when the
     person consented to share them. Every decision is stored and in the person's access
     log."""
-    decision = deciding.decide(
+    answer = deciding.decide(
         ws.engine, partner_id_of(caller), body.offer_id, body.person_id, caller.actor
     )
+    decision = answer.decision
     shared = decision.score_shared
     return DecisionOut(
         decision_id=decision.decision_id,
@@ -236,7 +237,7 @@ def post_decision(body: DecisionIn, ws: Store, caller: DecisionsPartner) -> Deci
             DecisionReasonOut(text=r.text, points=r.points if shared else None)
             for r in decision.reasons
         ],
-        unmet=decision.unmet,
+        unmet=list(answer.unmet),
         score=decision.score if shared else None,
         points_short=decision.points_short if shared else None,
         decided_at=decision.decided_at,

@@ -136,7 +136,7 @@ def person_export_command(
     document = run(
         lambda: own_data.export_for(ws.engine, ws.vault, ws.lake_root, person_id, OPERATOR)
     )
-    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    text = json.dumps(document.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n"
     if out is None:
         typer.echo(text, nl=False)
         return
@@ -147,7 +147,7 @@ def person_export_command(
         raise fail(f"{out} already exists; choose a new file") from None
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(text)
-    errors.print(f"{len(document['events']):,} events and the rest written to {out}")
+    errors.print(f"{len(document.events):,} events and the rest written to {out}")
 
 
 @person_app.command("opt-out")

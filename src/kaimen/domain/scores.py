@@ -9,8 +9,10 @@ FACTOR = 50 / ln 2 and OFFSET = 600 - FACTOR * ln 30; published scores are clipp
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeAlias
 
 SCORE_MIN = 350
 SCORE_MAX = 950
@@ -65,3 +67,7 @@ def score_from_log_odds(log_odds_good: float) -> float:
 
 def clip_score(raw: float) -> int:
     return int(min(SCORE_MAX, max(SCORE_MIN, round(raw))))
+
+
+# A 0-100 sub-score per dimension; None for every one of a thin file.
+DimensionScores: TypeAlias = Mapping[Dimension, int | None]

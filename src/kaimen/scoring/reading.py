@@ -3,18 +3,18 @@ with the change since the month before and the characteristics that moved it."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
 from kaimen.domain.callers import Caller
 from kaimen.domain.errors import NotFound
-from kaimen.domain.scores import BANDS
+from kaimen.domain.json_values import JsonObject
+from kaimen.domain.scores import BANDS, DimensionScores
+from kaimen.domain.snapshots import Snapshot
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.store import access_log, scores
 
@@ -29,7 +29,9 @@ class NoScore(NotFound):
 
 
 @dataclass(frozen=True)
-class Reason:
+class ExplainedReason:
+    """A snapshot's reason as the person reads it."""
+
     feature: str
     points_lost: int
     text: str
@@ -53,8 +55,8 @@ class ScoreView:
     band: str | None
     colour: str | None
     thin_file: bool
-    dimensions: dict[str, int | None]
-    reasons: list[Reason]
+    dimensions: DimensionScores
+    reasons: list[ExplainedReason]
     history: list[Month]
 
 
@@ -63,11 +65,11 @@ def reason_text(feature: str, value: float | None) -> str:
     spec = CATALOGUE[feature]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"nothing on record for: {spec.description[0].lower()}{spec.description[1:]}"
-    shown: Any = int(value) if float(value).is_integer() else value
+    shown: int | float = int(value) if float(value).is_integer() else value
     return spec.reason.format(value=shown)
 
 
-def _movers(newer: scores.Snapshot, older: scores.Snapshot) -> list[str]:
+def _movers(newer: Snapshot, older: Snapshot) -> list[str]:
     if newer.model_version != older.model_version:
         # Points of different models do not compare: say what happened instead.
         return [f"the model changed from {older.model_version} to {newer.model_version}"]
@@ -110,18 +112,17 @@ def score_view(engine: Engine, person_id: str) -> ScoreView | None:
         thin_file=latest.thin_file,
         dimensions=latest.dimensions,
         reasons=[
-            Reason(r["feature"], r["points_lost"], reason_text(r["feature"], r["value"]))
+            ExplainedReason(r.feature, r.points_lost, reason_text(r.feature, r.value))
             for r in latest.reasons
         ],
         history=history,
     )
 
 
-def shown(view: object) -> dict[str, object]:
-    """What a reader was shown, for the person's access log: the record, without the id
-    the reader already named."""
-    assert dataclasses.is_dataclass(view) and not isinstance(view, type)
-    fields = dataclasses.asdict(view)
+def shown(view: object) -> JsonObject:
+    """What a reader was shown, for the person's access log: the record as JSON, without the
+    id the reader already named."""
+    fields: JsonObject = TypeAdapter(type(view)).dump_python(view, mode="json")
     fields.pop("person_id", None)
     return fields
 
@@ -131,7 +132,7 @@ def log_read(
     person_id: str,
     reader: Caller,
     what: str,
-    disclosed: Mapping[str, object],
+    disclosed: JsonObject,
     now: dt.datetime | None = None,
 ) -> None:
     """Put a read by anyone but the person in the person's access log."""

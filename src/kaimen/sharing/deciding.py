@@ -14,16 +14,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from kaimen.domain.decisions import Decision, DecisionReason
 from kaimen.domain.errors import NotFound
+from kaimen.domain.json_values import JsonObject
+from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import BANDS, MAX_REASONS
+from kaimen.domain.snapshots import Snapshot
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.scoring.reading import reason_text
 from kaimen.store import access_log, consents, decisions, offers, scores
-from kaimen.store.scores import Snapshot
 
 NOT_FOUND = "no such person, or no consent for this use"
 
@@ -39,28 +41,13 @@ class OfferNotFound(NotFound):
 
 
 @dataclass(frozen=True)
-class DecisionReason:
-    feature: str
-    text: str
-    points: int  # what the person would gain back if this characteristic were at its best
+class Answer:
+    """What the partner is told: the decision (as stored), the name of the offer it answers
+    and the offer's requirements the person does not meet."""
 
-
-@dataclass(frozen=True)
-class Decision:
-    decision_id: str
-    offer_id: int
+    decision: Decision
     offer_name: str
-    person_id: str
-    decided_at: dt.datetime
-    approved: bool
-    month: str | None
-    model_version: str | None
-    score: int | None
-    points_short: int | None
-    reasons: list[DecisionReason]
-    unmet: list[str]
-    # Whether the person consented to the partner seeing the score (and the points).
-    score_shared: bool
+    unmet: tuple[str, ...]
 
 
 def covering(losses: list[int], shortfall: int) -> int:
@@ -76,16 +63,12 @@ def covering(losses: list[int], shortfall: int) -> int:
     return len(losses)
 
 
-def _raw(snapshot: Snapshot) -> int:
-    return sum(snapshot.points.values())
-
-
 def _judge(
     snapshot: Snapshot | None, offer: offers.Offer
-) -> tuple[bool, int | None, list[DecisionReason], list[str]]:
+) -> tuple[bool, int | None, tuple[DecisionReason, ...], tuple[str, ...]]:
     """(approved, points short, reasons, unmet requirements) of the snapshot against the offer."""
     if snapshot is None or snapshot.score is None:
-        return False, None, [], ["too little history to score yet (thin file)"]
+        return False, None, (), ("too little history to score yet (thin file)",)
     minimum = offer.min_score
     unmet: list[str] = []
     if offer.min_band is not None:
@@ -94,11 +77,11 @@ def _judge(
     if snapshot.score < minimum:
         unmet.append(f"score below the offer's minimum of {minimum}")
     short = max(0, minimum - snapshot.score)
-    ranked = [r for r in snapshot.reasons if int(r["points_lost"]) > 0]
+    ranked = [r for r in snapshot.reasons if r.points_lost > 0]
     # Against the unclipped sum of points, as the batch ranks them: clipping to 350-950 only
     # changes how a score is shown, not which characteristics cost it.
-    needed = covering([int(r["points_lost"]) for r in ranked], minimum - _raw(snapshot))
-    chosen = ranked[:needed] if short else []
+    needed = covering([r.points_lost for r in ranked], minimum - snapshot.raw_score)
+    chosen: list[Reason] = ranked[:needed] if short else []
     for dimension, floor in sorted(offer.min_dimensions.items()):
         value = snapshot.dimensions.get(dimension)
         if value is None or value < floor:
@@ -107,24 +90,25 @@ def _judge(
                 f"{dimension.replace('_', ' ')} sub-score below the offer's minimum of {floor}"
             )
             for reason in ranked:
-                spec = CATALOGUE.get(reason["feature"])
-                if spec and spec.dimension.value == dimension and reason not in chosen:
+                spec = CATALOGUE.get(reason.feature)
+                if spec and spec.dimension == dimension and reason not in chosen:
                     chosen.append(reason)
-    reasons = [
-        DecisionReason(r["feature"], reason_text(r["feature"], r["value"]), int(r["points_lost"]))
+    reasons = tuple(
+        DecisionReason(r.feature, reason_text(r.feature, r.value), r.points_lost)
         for r in chosen[:MAX_REASONS]
-    ]
-    return not unmet, short, reasons, unmet
+    )
+    return not unmet, short, reasons, tuple(unmet)
 
 
-def _disclosed(decision: Decision) -> dict[str, Any]:
-    shown: dict[str, Any] = {
+def _disclosed(answer: Answer) -> JsonObject:
+    decision = answer.decision
+    shown: JsonObject = {
         "decision_id": decision.decision_id,
         "offer_id": decision.offer_id,
-        "offer": decision.offer_name,
+        "offer": answer.offer_name,
         "approved": decision.approved,
         "reasons": [r.text for r in decision.reasons],
-        "unmet": decision.unmet,
+        "unmet": list(answer.unmet),
     }
     if decision.score_shared:
         shown |= {
@@ -142,7 +126,7 @@ def decide_in(
     person_id: str,
     actor: str,
     now: dt.datetime,
-) -> Decision:
+) -> Answer:
     """Decide within the caller's transaction (see `decide`)."""
     offer = offers.get(store, offer_id)
     if offer is None or offer.partner_id != partner_id or offer.withdrawn_at is not None:
@@ -154,40 +138,24 @@ def decide_in(
     approved, short, reasons, unmet = _judge(snapshot, offer)
     decision = Decision(
         decision_id=str(uuid.uuid4()),
+        partner_id=partner_id,
         offer_id=offer.offer_id,
-        offer_name=offer.name,
         person_id=person_id,
         decided_at=now,
-        approved=approved,
         month=snapshot.month if snapshot else None,
         model_version=snapshot.model_version if snapshot else None,
+        approved=approved,
         score=snapshot.score if snapshot else None,
         points_short=short,
         reasons=reasons,
-        unmet=unmet,
         score_shared=consent.share_score,
     )
-    decisions.insert_decision(
-        store,
-        decisions.StoredDecision(
-            decision.decision_id,
-            partner_id,
-            offer.offer_id,
-            person_id,
-            now,
-            decision.month,
-            decision.model_version,
-            approved,
-            decision.score,
-            short,
-            [{"feature": r.feature, "text": r.text, "points": r.points} for r in decision.reasons],
-            consent.share_score,
-        ),
-    )
+    decisions.insert_decision(store, decision)
+    answer = Answer(decision, offer.name, unmet)
     access_log.record(
-        store, person_id, actor, f"decision: {offer.purpose}", "decision", _disclosed(decision), now
+        store, person_id, actor, f"decision: {offer.purpose}", "decision", _disclosed(answer), now
     )
-    return decision
+    return answer
 
 
 def decide(
@@ -197,7 +165,7 @@ def decide(
     person_id: str,
     actor: str,
     now: dt.datetime | None = None,
-) -> Decision:
+) -> Answer:
     """Decide, store the decision and log the access, in one transaction."""
     now = now or dt.datetime.now(dt.UTC)
     with engine.begin() as store:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from kaimen.domain.decisions import Decision
 from kaimen.store import access_log, decisions
 from kaimen.store.access_log import Access
-from kaimen.store.decisions import StoredDecision
 
-__all__ = ["Access", "StoredDecision", "access_log_of", "decisions_about"]
+__all__ = ["Access", "Decision", "access_log_of", "decisions_about"]
 
 
 def access_log_of(engine: Engine, person_id: str) -> list[Access]:
@@ -18,7 +18,7 @@ def access_log_of(engine: Engine, person_id: str) -> list[Access]:
         return access_log.of_person(store, person_id)
 
 
-def decisions_about(engine: Engine, person_id: str) -> list[StoredDecision]:
+def decisions_about(engine: Engine, person_id: str) -> list[Decision]:
     """Every decision partners asked for about the person, newest first."""
     with engine.connect() as store:
         return decisions.of_person(store, person_id)

@@ -25,11 +25,9 @@ pseudonymous id, and it marks the id as gone, so later events about them are ref
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -37,6 +35,7 @@ from sqlalchemy import Connection, Engine
 
 from kaimen.domain.callers import Caller
 from kaimen.domain.errors import Conflict, NotFound, Unauthenticated
+from kaimen.domain.json_values import JsonObject
 from kaimen.engines.embedded import connect
 from kaimen.features.summary_build import SUMMARIES_DIR, rewrite_summary_without
 from kaimen.lake import reader
@@ -48,6 +47,16 @@ from kaimen.lake.writer import (
     rewrite_without,
     unlisted_files,
 )
+from kaimen.sharing.export_document import FORMAT as FORMAT
+from kaimen.sharing.export_document import (
+    ExportAccess,
+    ExportConsent,
+    ExportDecision,
+    ExportPerson,
+    ExportScore,
+    utc_text,
+)
+from kaimen.sharing.export_document import ExportDocument as ExportDocument
 from kaimen.store import (
     access_log,
     audit,
@@ -59,7 +68,6 @@ from kaimen.store import (
 )
 from kaimen.store.identity_vault import IdentityVault
 
-FORMAT = "kaimen.own-data/1"
 IDENTITY_FIELDS = {"phone": "phone", "cn_resident_id": "national_id"}
 TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -105,17 +113,6 @@ def _require_active(store: Connection, person_id: str) -> person_data.PersonReco
     return record
 
 
-def _text(value: Any) -> Any:
-    """A store value as JSON: times in ISO 8601 (UTC), decimals as exact text."""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    return value
-
-
 def _event_columns() -> str:
     """Lake columns as JSON-ready values, converted in the engine."""
     columns = []
@@ -132,7 +129,7 @@ def _event_columns() -> str:
 
 def lake_events(
     connection: duckdb.DuckDBPyConnection, lake_root: Path, files: Sequence[str], person_id: str
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     """The person's events in the lake, oldest first, each with the fields it has."""
     relation = reader.events_of(connection, lake_root, files, person_id)
     ordered = relation.query(
@@ -150,8 +147,8 @@ def export(
     lake_root: Path,
     person_id: str,
     now: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """Everything held about the person, as one JSON-serialisable document."""
+) -> ExportDocument:
+    """Everything held about the person, as one document."""
     now = now or dt.datetime.now(dt.UTC)
     with engine.connect() as store:
         record = _require_active(store, person_id)
@@ -172,67 +169,27 @@ def export(
         for kind, name in IDENTITY_FIELDS.items()
         if kind in sealed
     }
-    return {
-        "format": FORMAT,
-        "exported_at": _text(now),
-        "person": {
-            "person_id": record.person_id,
-            "enrolled_at": _text(record.enrolled_at),
-            "birth_date": _text(record.birth_date),
-            "status": record.status,
+    # An active person has a birth date: a constraint of the store.
+    assert record.birth_date is not None
+    return ExportDocument(
+        format=FORMAT,
+        exported_at=utc_text(now),
+        person=ExportPerson(
+            person_id=record.person_id,
+            enrolled_at=utc_text(record.enrolled_at),
+            birth_date=record.birth_date.isoformat(),
+            status=record.status,
             **identity,
-        },
-        "events": events,
-        "events_received_not_yet_in_lake": [
-            {"received_at": _text(e["received_at"]), **e["fields"]} for e in received
+        ),
+        events=events,
+        events_received_not_yet_in_lake=[
+            {"received_at": utc_text(e.received_at), **e.fields} for e in received
         ],
-        "scores": [{k: _text(v) for k, v in s.items()} for s in snapshots],
-        "consents": [
-            {
-                "consent_id": c.consent_id,
-                "partner_id": c.partner_id,
-                "purpose": c.purpose,
-                "share_score": c.share_score,
-                "granted_at": _text(c.granted_at),
-                "expires_at": _text(c.expires_at),
-                "revoked_at": _text(c.revoked_at),
-                "state": _consent_state(c, now),
-            }
-            for c in granted
-        ],
-        "access_log": [
-            {
-                "accessed_at": _text(a.accessed_at),
-                "actor": a.actor,
-                "purpose": a.purpose,
-                "what": a.what,
-                "disclosed": a.disclosed,
-            }
-            for a in log
-        ],
-        "decisions": [
-            {
-                "decision_id": d.decision_id,
-                "partner_id": d.partner_id,
-                "offer_id": d.offer_id,
-                "decided_at": _text(d.decided_at),
-                "month": d.month,
-                "model_version": d.model_version,
-                "approved": d.approved,
-                "score": d.score,
-                "points_short": d.points_short,
-                "reasons": d.reasons,
-                "score_shared": d.score_shared,
-            }
-            for d in decided
-        ],
-    }
-
-
-def _consent_state(consent: consents.Consent, now: dt.datetime) -> str:
-    if consent.revoked_at is not None:
-        return "revoked"
-    return "live" if consent.live_at(now) else "expired"
+        scores=[ExportScore.model_validate(s) for s in snapshots],
+        consents=[ExportConsent.of(c, now) for c in granted],
+        access_log=[ExportAccess.model_validate(a) for a in log],
+        decisions=[ExportDecision.model_validate(d) for d in decided],
+    )
 
 
 def _holders(
@@ -374,7 +331,7 @@ def export_for(
     person_id: str,
     reader: Caller,
     now: dt.datetime | None = None,
-) -> dict[str, Any]:
+) -> ExportDocument:
     """The export, for the person or, on their request, the admin: an audit row either way,
     and an access-log entry when it was not the person who read it."""
     now = now or dt.datetime.now(dt.UTC)

@@ -31,6 +31,8 @@ import ibis
 from sqlalchemy import Connection, Engine, func, select
 
 from kaimen.domain.errors import Conflict, Rejected
+from kaimen.domain.json_values import JsonObject
+from kaimen.domain.snapshots import Snapshot
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.catalogue import DEFAULTED, Window, total_of
 from kaimen.features.summaries import FAMILIES
@@ -105,10 +107,12 @@ class Report:
     court_list: None
     court_list_note: str
 
-    def disclosed(self) -> dict[str, Any]:
+    def disclosed(self) -> JsonObject:
         """What a partner is shown, for the access log (everything but the person's id)."""
-        shown = asdict(self)
+        shown: JsonObject = asdict(self)
         del shown["person_id"]
+        # As the log has always written a time it was handed: `str` of it.
+        shown["issued_at"] = str(self.issued_at)
         return shown
 
 
@@ -166,7 +170,7 @@ def figures(
     return record, delinquencies
 
 
-def _standing(snapshot: scores.Snapshot | None) -> Standing:
+def _standing(snapshot: Snapshot | None) -> Standing:
     if snapshot is None:
         return Standing("not_scored", None, None, NOT_SCORED_NOTE)
     if snapshot.thin_file or snapshot.band is None:

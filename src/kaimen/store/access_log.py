@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from kaimen.domain.json_values import JsonObject, JsonValue
 from kaimen.store import people
 from kaimen.store.tables import access_log
 
@@ -21,7 +20,8 @@ class Access:
     actor: str
     purpose: str
     what: str
-    disclosed: dict[str, Any]
+    # What the reader was shown, as they were shown it: its shape depends on `what`.
+    disclosed: JsonObject
 
 
 def record(
@@ -30,7 +30,7 @@ def record(
     actor: str,
     purpose: str,
     what: str,
-    disclosed: Mapping[str, Any],
+    disclosed: Mapping[str, JsonValue],
     now: dt.datetime,
 ) -> None:
     """Log one read. Call it in the transaction that reads, so no read goes unlogged."""
@@ -41,7 +41,7 @@ def record(
             actor=actor,
             purpose=purpose,
             what=what,
-            disclosed=json.dumps(dict(disclosed), sort_keys=True, default=str),
+            disclosed=dict(disclosed),
         )
     )
 
@@ -54,8 +54,7 @@ def of_person(connection: Connection, person_id: str) -> list[Access]:
         .order_by(access_log.c.accessed_at.desc(), access_log.c.access_id.desc())
     )
     return [
-        Access(r.access_id, r.accessed_at, r.actor, r.purpose, r.what, json.loads(r.disclosed))
-        for r in rows
+        Access(r.access_id, r.accessed_at, r.actor, r.purpose, r.what, r.disclosed) for r in rows
     ]
 
 
@@ -65,7 +64,7 @@ def record_if_active(
     actor: str,
     purpose: str,
     what: str,
-    disclosed: Mapping[str, Any],
+    disclosed: Mapping[str, JsonValue],
     now: dt.datetime,
 ) -> bool:
     """Log a read that happened outside this transaction, unless the person has opted out

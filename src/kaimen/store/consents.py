@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Row, insert, or_, select, update
 
 from kaimen.domain.errors import Conflict, NotFound, Rejected
 from kaimen.store.tables import consents, partners, people
@@ -46,21 +47,20 @@ class Consent:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
-def _consent(row: object) -> Consent:
-    r = row
+def _consent(r: Row[Any]) -> Consent:
     return Consent(
-        r.consent_id,  # type: ignore[attr-defined]
-        r.person_id,  # type: ignore[attr-defined]
-        r.partner_id,  # type: ignore[attr-defined]
-        r.purpose,  # type: ignore[attr-defined]
-        bool(r.share_score),  # type: ignore[attr-defined]
-        r.granted_at,  # type: ignore[attr-defined]
-        r.expires_at,  # type: ignore[attr-defined]
-        r.revoked_at,  # type: ignore[attr-defined]
+        r.consent_id,
+        r.person_id,
+        r.partner_id,
+        r.purpose,
+        r.share_score,
+        r.granted_at,
+        r.expires_at,
+        r.revoked_at,
     )
 
 
-def _live(now: dt.datetime):  # type: ignore[no-untyped-def]
+def _live(now: dt.datetime) -> ColumnElement[bool]:
     return consents.c.revoked_at.is_(None) & or_(
         consents.c.expires_at.is_(None), consents.c.expires_at > now
     )
@@ -115,17 +115,18 @@ def grant(
         )
         .values(revoked_at=now)
     )
-    result = connection.execute(
-        insert(consents).values(
+    consent_id = connection.execute(
+        insert(consents)
+        .values(
             person_id=person_id,
             partner_id=partner_id,
             purpose=purpose,
-            share_score=int(share_score),
+            share_score=share_score,
             granted_at=now,
             expires_at=expires_at,
         )
-    )
-    consent_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        .returning(consents.c.consent_id)
+    ).scalar_one()
     return Consent(consent_id, person_id, partner_id, purpose, share_score, now, expires_at, None)
 
 

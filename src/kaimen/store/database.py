@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -55,12 +56,22 @@ def _alembic_config() -> Config:
     return config
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest migration (a no-op when already there)."""
+def _step(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
     config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        step(config, revision)
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema to the newest migration, or to `revision` (a no-op when already
+    there)."""
+    _step(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to `revision`."""
+    _step(engine, command.downgrade, revision)
 
 
 def is_current(engine: Engine) -> bool:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from kaimen.domain.errors import Conflict, NotFound, Rejected
 from kaimen.domain.scores import BANDS, SCORE_MAX, SCORE_MIN, Dimension
@@ -35,23 +35,22 @@ class Offer:
     purpose: str
     min_score: int
     min_band: str | None
-    min_dimensions: dict[str, int] = field(default_factory=dict)
+    min_dimensions: Mapping[Dimension, int] = field(default_factory=dict)
     created_at: dt.datetime | None = None
     withdrawn_at: dt.datetime | None = None
 
 
-def _offer(row: object) -> Offer:
-    r = row
+def _offer(r: Row[Any]) -> Offer:
     return Offer(
-        r.offer_id,  # type: ignore[attr-defined]
-        r.partner_id,  # type: ignore[attr-defined]
-        r.name,  # type: ignore[attr-defined]
-        r.purpose,  # type: ignore[attr-defined]
-        r.min_score,  # type: ignore[attr-defined]
-        r.min_band,  # type: ignore[attr-defined]
-        json.loads(r.min_dimensions),  # type: ignore[attr-defined]
-        r.created_at,  # type: ignore[attr-defined]
-        r.withdrawn_at,  # type: ignore[attr-defined]
+        r.offer_id,
+        r.partner_id,
+        r.name,
+        r.purpose,
+        r.min_score,
+        r.min_band,
+        {Dimension(d): minimum for d, minimum in r.min_dimensions.items()},
+        r.created_at,
+        r.withdrawn_at,
     )
 
 
@@ -80,27 +79,29 @@ def publish(
     bands = [b.name for b in BANDS]
     if min_band is not None and min_band not in bands:
         raise OfferRejected(f"min_band must be one of {', '.join(bands)}, not {min_band!r}")
-    dimensions = dict(min_dimensions or {})
     known = {d.value for d in Dimension}
-    for dimension, minimum in dimensions.items():
+    dimensions: dict[Dimension, int] = {}
+    for dimension, minimum in (min_dimensions or {}).items():
         if dimension not in known:
             raise OfferRejected(
                 f"unknown dimension {dimension!r}: choose from {', '.join(sorted(known))}"
             )
         if isinstance(minimum, bool) or not isinstance(minimum, int) or not 0 <= minimum <= 100:
             raise OfferRejected(f"the minimum for {dimension} must be a whole number 0-100")
-    result = connection.execute(
-        insert(offers).values(
+        dimensions[Dimension(dimension)] = minimum
+    offer_id = connection.execute(
+        insert(offers)
+        .values(
             partner_id=partner_id,
             name=name,
             purpose=purpose,
             min_score=min_score,
             min_band=min_band,
-            min_dimensions=json.dumps(dimensions, sort_keys=True),
+            min_dimensions=dict(sorted(dimensions.items())),
             created_at=now,
         )
-    )
-    offer_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        .returning(offers.c.offer_id)
+    ).scalar_one()
     return Offer(offer_id, partner_id, name, purpose, min_score, min_band, dimensions, now)
 
 

@@ -14,8 +14,9 @@ import re
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.callers import PARTNER_ID_PATTERN, SCOPES
@@ -135,13 +136,9 @@ def issue_key(
     return ApiKey(key_id, partner_id, chosen, now, None), f"{KEY_PREFIX}_{key_id}_{secret}"
 
 
-def _record(row: object) -> ApiKey:
+def _record(row: Row[Any]) -> ApiKey:
     return ApiKey(
-        row.key_id,  # type: ignore[attr-defined]
-        row.partner_id,  # type: ignore[attr-defined]
-        tuple(row.scopes.split(",")),  # type: ignore[attr-defined]
-        row.created_at,  # type: ignore[attr-defined]
-        row.revoked_at,  # type: ignore[attr-defined]
+        row.key_id, row.partner_id, tuple(row.scopes.split(",")), row.created_at, row.revoked_at
     )
 
 

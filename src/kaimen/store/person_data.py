@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Table, delete, select, update
 
-from kaimen.store.scores import DIMENSIONS
-from kaimen.store.tables import event_inbox, identities, metadata, people, score_runs
-from kaimen.store.tables import score_snapshots as snapshots
+from kaimen.domain.snapshots import Snapshot
+from kaimen.store.scores import published_query, snapshot_of
+from kaimen.store.tables import event_inbox, identities, metadata, people
 
 
 @dataclass(frozen=True)
@@ -45,42 +45,28 @@ def sealed_identities(connection: Connection, person_id: str) -> dict[str, str]:
     return {r.kind: r.encrypted_value for r in rows}
 
 
-def unsealed_events(connection: Connection, person_id: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class UnsealedEvent:
+    """An event received over HTTP and not yet sealed into the lake."""
+
+    received_at: dt.datetime
+    # As submitted, field -> text; which fields an event has depends on its kind.
+    fields: dict[str, str | None]
+
+
+def unsealed_events(connection: Connection, person_id: str) -> list[UnsealedEvent]:
     """The person's events received over HTTP and not yet in the lake, oldest first."""
     rows = connection.execute(
         select(event_inbox.c.received_at, event_inbox.c.fields)
         .where(event_inbox.c.person_id == person_id, event_inbox.c.sealed_batch_id.is_(None))
         .order_by(event_inbox.c.inbox_id)
     )
-    return [{"received_at": r.received_at, "fields": json.loads(r.fields)} for r in rows]
+    return [UnsealedEvent(r.received_at, json.loads(r.fields)) for r in rows]
 
 
-def all_snapshots(connection: Connection, person_id: str) -> list[dict[str, Any]]:
+def all_snapshots(connection: Connection, person_id: str) -> list[Snapshot]:
     """Every published score snapshot of the person, every model, newest month first."""
-    query = (
-        select(snapshots, score_runs.c.published_at)
-        .join(
-            score_runs,
-            (score_runs.c.month == snapshots.c.month)
-            & (score_runs.c.model_version == snapshots.c.model_version),
-        )
-        .where(snapshots.c.person_id == person_id)
-        .order_by(snapshots.c.month.desc(), score_runs.c.published_at.desc())
-    )
-    return [
-        {
-            "month": r.month,
-            "model_version": r.model_version,
-            "published_at": r.published_at,
-            "score": r.score,
-            "band": r.band,
-            "thin_file": bool(r.thin_file),
-            "dimensions": {d: getattr(r, d) for d in DIMENSIONS},
-            "reasons": json.loads(r.reasons),
-            "points": json.loads(r.points),
-        }
-        for r in connection.execute(query)
-    ]
+    return [snapshot_of(r) for r in connection.execute(published_query(person_id))]
 
 
 def personal_columns() -> list[Column[Any]]:

@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable
+from itertools import islice
+from typing import Any, TypedDict
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Integer, Row, Select, Text, cast, insert, select
 
-from kaimen.domain.scores import DIMENSIONS as DIMENSIONS
+from kaimen.domain.reasons import Reason
+from kaimen.domain.scores import Dimension
+from kaimen.domain.snapshots import Snapshot
 from kaimen.store.tables import score_runs, score_snapshots
 
-
-@dataclass(frozen=True)
-class Snapshot:
-    person_id: str
-    month: str
-    model_version: str
-    score: int | None
-    band: str | None
-    thin_file: bool
-    dimensions: dict[str, int | None]
-    reasons: list[dict[str, Any]]
-    points: dict[str, int]
+# Rows per insert while publishing: large enough that a statement's overhead does not count.
+PUBLISH_CHUNK = 10_000
 
 
 def is_published(connection: Connection, month: str, model_version: str) -> bool:
@@ -38,26 +29,66 @@ def is_published(connection: Connection, month: str, model_version: str) -> bool
     )
 
 
+def _row(snapshot: Snapshot) -> dict[str, object]:
+    row: dict[str, object] = {
+        "person_id": snapshot.person_id,
+        "month": snapshot.month,
+        "model_version": snapshot.model_version,
+        "score": snapshot.score,
+        "band": snapshot.band,
+        "thin_file": snapshot.thin_file,
+        # A frozen record's fields are its __dict__: read, not copied, for the JSON column.
+        "reasons": [vars(reason) for reason in snapshot.reasons],
+        "points": snapshot.points,
+    }
+    for dimension, sub_score in snapshot.dimensions.items():
+        # Dimension is a str enum: its members are the columns' names.
+        row[dimension] = sub_score
+    return row
+
+
 def publish(
     connection: Connection,
     month: str,
     model_version: str,
-    rows: Sequence[dict[str, Any]],
+    snapshots: Iterable[Snapshot],
     now: dt.datetime,
-) -> None:
-    """Insert a month's snapshots and mark the run published, in the caller's transaction."""
-    if rows:
-        connection.execute(insert(score_snapshots), list(rows))
+) -> int:
+    """Insert a month's snapshots and mark the run published, in the caller's transaction;
+    returns how many there were. They are inserted a chunk at a time as they come, so from a
+    generator only one chunk of rows is held at once."""
+    rows, count = map(_row, snapshots), 0
+    while chunk := list(islice(rows, PUBLISH_CHUNK)):
+        connection.execute(insert(score_snapshots), chunk)
+        count += len(chunk)
     connection.execute(
         insert(score_runs).values(
-            month=month, model_version=model_version, people=len(rows), published_at=now
+            month=month, model_version=model_version, people=count, published_at=now
         )
+    )
+    return count
+
+
+def snapshot_of(row: Row[Any]) -> Snapshot:
+    """A `score_snapshots` row, joined with its run's `published_at`, as its record."""
+    return Snapshot(
+        row.person_id,
+        row.month,
+        row.model_version,
+        row.published_at,
+        row.score,
+        row.band,
+        row.thin_file,
+        {d: getattr(row, d) for d in Dimension},
+        tuple(Reason(**reason) for reason in row.reasons),
+        row.points,
     )
 
 
-def history(connection: Connection, person_id: str) -> list[Snapshot]:
-    """The person's published snapshots, newest month first (latest model per month)."""
-    query = (
+def published_query(person_id: str) -> Select[Any]:
+    """The person's published snapshots with their run's `published_at`, newest month first
+    and, within a month, the latest published model first."""
+    return (
         select(score_snapshots, score_runs.c.published_at)
         .join(
             score_runs,
@@ -67,25 +98,17 @@ def history(connection: Connection, person_id: str) -> list[Snapshot]:
         .where(score_snapshots.c.person_id == person_id)
         .order_by(score_snapshots.c.month.desc(), score_runs.c.published_at.desc())
     )
+
+
+def history(connection: Connection, person_id: str) -> list[Snapshot]:
+    """The person's published snapshots, newest month first (latest model per month)."""
     seen: set[str] = set()
     snapshots: list[Snapshot] = []
-    for row in connection.execute(query):
+    for row in connection.execute(published_query(person_id)):
         if row.month in seen:
             continue
         seen.add(row.month)
-        snapshots.append(
-            Snapshot(
-                row.person_id,
-                row.month,
-                row.model_version,
-                row.score,
-                row.band,
-                bool(row.thin_file),
-                {d: getattr(row, d) for d in DIMENSIONS},
-                json.loads(row.reasons),
-                json.loads(row.points),
-            )
-        )
+        snapshots.append(snapshot_of(row))
     return snapshots
 
 
@@ -99,47 +122,44 @@ def published_models(connection: Connection, month: str) -> list[str]:
     return list(connection.execute(query).scalars())
 
 
-MONTH_COLUMNS = ("person_id", "score", "band", "thin_file", "points")
+class MonthColumns(TypedDict):
+    """A published month's snapshots as columns, in no particular order: `thin_file` as 0 or
+    1 and `points` as JSON text, which is how an engine reads them whole."""
+
+    person_id: list[str]
+    score: list[int | None]
+    band: list[str | None]
+    thin_file: list[int]
+    points: list[str]
 
 
-def month_columns(connection: Connection, month: str, model_version: str) -> dict[str, list[Any]]:
-    """A published month's snapshots as columns (MONTH_COLUMNS), for population-wide analysis.
+MONTH_COLUMNS = tuple(MonthColumns.__annotations__)
+
+
+def month_columns(connection: Connection, month: str, model_version: str) -> MonthColumns:
+    """A published month's snapshots as columns, for population-wide analysis.
 
     Columns rather than Snapshot objects: callers hand them to an engine whole.
     """
-    query = select(*(score_snapshots.c[name] for name in MONTH_COLUMNS)).where(
-        score_snapshots.c.month == month, score_snapshots.c.model_version == model_version
-    )
+    c = score_snapshots.c
+    query = select(
+        c.person_id,
+        c.score,
+        c.band,
+        cast(c.thin_file, Integer),
+        cast(c.points, Text),
+    ).where(c.month == month, c.model_version == model_version)
     rows = connection.execute(query).all()
     # zip(*rows) transposes in C; an empty month gives empty columns.
-    columns = list(zip(*rows, strict=True)) or [() for _ in MONTH_COLUMNS]
-    return {name: list(values) for name, values in zip(MONTH_COLUMNS, columns, strict=True)}
+    person_id, score, band, thin_file, points = [
+        list(values) for values in zip(*rows, strict=True)
+    ] or [[] for _ in MONTH_COLUMNS]
+    return MonthColumns(
+        person_id=person_id, score=score, band=band, thin_file=thin_file, points=points
+    )
 
 
 def latest(connection: Connection, person_id: str) -> Snapshot | None:
     """The person's newest published snapshot (latest model of the newest month), if any."""
-    query = (
-        select(score_snapshots)
-        .join(
-            score_runs,
-            (score_runs.c.month == score_snapshots.c.month)
-            & (score_runs.c.model_version == score_snapshots.c.model_version),
-        )
-        .where(score_snapshots.c.person_id == person_id)
-        .order_by(score_snapshots.c.month.desc(), score_runs.c.published_at.desc())
-        .limit(1)
-    )
-    row = connection.execute(query).first()
-    if row is None:
-        return None
-    return Snapshot(
-        row.person_id,
-        row.month,
-        row.model_version,
-        row.score,
-        row.band,
-        bool(row.thin_file),
-        {d: getattr(row, d) for d in DIMENSIONS},
-        json.loads(row.reasons),
-        json.loads(row.points),
-    )
+    row = connection.execute(published_query(person_id).limit(1)).first()
+    return None if row is None else snapshot_of(row)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -15,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -166,15 +169,16 @@ score_snapshots = Table(
     # Empty for a thin file: flagged, never scored as if known.
     Column("score", Integer, nullable=True),
     Column("band", String(16), nullable=True),
-    Column("thin_file", Integer, nullable=False),
+    Column("thin_file", Boolean, nullable=False),
     Column("credit_history", Integer, nullable=True),
     Column("behaviour", Integer, nullable=True),
     Column("capacity", Integer, nullable=True),
     Column("identity", Integer, nullable=True),
     Column("connections", Integer, nullable=True),
-    Column("reasons", Text, nullable=False),
+    # [{feature, points_lost, value}], largest loss first (domain.reasons.Reason).
+    Column("reasons", JSON, nullable=False),
     # Points per characteristic, so a change between months can be explained exactly.
-    Column("points", Text, nullable=False),
+    Column("points", JSON, nullable=False),
     UniqueConstraint("person_id", "month", "model_version", name="uq_score_snapshots_key"),
     CheckConstraint("score IS NULL OR score BETWEEN 350 AND 950", name="score_range"),
 )
@@ -207,6 +211,7 @@ audit_log = Table(
     Column("actor", String(128), nullable=False),
     Column("action", String(64), nullable=False),
     Column("subject", String(128), nullable=True),
+    # Text, not JSON: the chain hashes exactly this text, so it is read back as it was written.
     Column("details", Text, nullable=False),
     # A chain cannot fork: each row's predecessor hash is used once.
     Column("prev_hash", String(64), nullable=False, unique=True),
@@ -245,12 +250,11 @@ consents = Table(
     Column("partner_id", String(64), ForeignKey("partners.partner_id"), nullable=False),
     Column("purpose", String(16), nullable=False),
     # For a decision consent: the partner may also see the score itself.
-    Column("share_score", Integer, nullable=False, server_default="0"),
+    Column("share_score", Boolean, nullable=False, server_default=false()),
     Column("granted_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
     CheckConstraint("purpose IN ('decision', 'report', 'feedback')", name="purpose"),
-    CheckConstraint("share_score IN (0, 1)", name="share_score"),
 )
 
 # Every read of a person's data by anyone but the person: who, when, why, what was disclosed.
@@ -263,7 +267,7 @@ access_log = Table(
     Column("actor", String(80), nullable=False),
     Column("purpose", String(240), nullable=False),
     Column("what", String(16), nullable=False),
-    Column("disclosed", Text, nullable=False),
+    Column("disclosed", JSON, nullable=False),
 )
 
 offers = Table(
@@ -275,8 +279,8 @@ offers = Table(
     Column("purpose", String(200), nullable=False),
     Column("min_score", Integer, nullable=False),
     Column("min_band", String(16), nullable=True),
-    # Dimension -> minimum 0-100 sub-score, JSON.
-    Column("min_dimensions", Text, nullable=False),
+    # Dimension -> minimum 0-100 sub-score.
+    Column("min_dimensions", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("withdrawn_at", UTCDateTime, nullable=True),
     CheckConstraint("min_score BETWEEN 350 AND 950", name="min_score"),
@@ -292,12 +296,11 @@ decisions = Table(
     Column("decided_at", UTCDateTime, nullable=False),
     Column("month", String(7), nullable=True),
     Column("model_version", String(64), nullable=True),
-    Column("approved", Integer, nullable=False),
+    Column("approved", Boolean, nullable=False),
     # Empty when the person has no score (a thin file): declined, nothing to compare.
     Column("score", Integer, nullable=True),
     Column("points_short", Integer, nullable=True),
-    Column("reasons", Text, nullable=False),
-    Column("score_shared", Integer, nullable=False),
-    CheckConstraint("approved IN (0, 1)", name="approved"),
-    CheckConstraint("score_shared IN (0, 1)", name="score_shared"),
+    # [{feature, text, points}] (domain.decisions.DecisionReason).
+    Column("reasons", JSON, nullable=False),
+    Column("score_shared", Boolean, nullable=False),
 )

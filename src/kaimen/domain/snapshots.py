@@ -1,0 +1,34 @@
+"""A score snapshot: what a person's score was in one month under one model, and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kaimen.domain.reasons import Reason
+from kaimen.domain.scores import DimensionScores
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One person, month and model. A thin file has no score, band, sub-scores (all None),
+    reasons or points: it is flagged, never scored as if known."""
+
+    person_id: str
+    month: str
+    model_version: str
+    published_at: dt.datetime
+    score: int | None
+    band: str | None
+    thin_file: bool
+    dimensions: DimensionScores
+    # Largest loss first; at most MAX_REASONS.
+    reasons: tuple[Reason, ...]
+    # Points per characteristic, so a change between months can be explained exactly.
+    points: Mapping[str, int]
+
+    @property
+    def raw_score(self) -> int:
+        """The unclipped sum of the points."""
+        return sum(self.points.values())

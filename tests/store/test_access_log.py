@@ -1,0 +1,50 @@
+"""The access log in the store: what a reader was shown is kept as it was shown."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Engine
+
+from kaimen.domain.json_values import JsonObject
+from kaimen.store import access_log
+from tests.store.score_rows import T0, enrol
+
+SHOWN: JsonObject = {
+    "decision_id": "d-1",
+    "offer": "Carte « or » ✓",
+    "approved": False,
+    "reasons": ["2 late payments in the last 12 months"],
+    "unmet": [],
+    "score": None,
+    "standing": {"status": "scored", "on_time_rate": 0.875, "nested": [[1, 2], {"a": True}]},
+}
+
+
+def test_what_was_disclosed_reads_back_as_it_was_logged(engine: Engine) -> None:
+    enrol(engine, "P1", "P2")
+    with engine.begin() as store:
+        access_log.record(store, "P1", "partner:bank-a", "decision: a card", "decision", SHOWN, T0)
+        access_log.record(store, "P2", "admin", "administration", "score", {"score": 610}, T0)
+    with engine.connect() as store:
+        [entry] = access_log.of_person(store, "P1")
+    assert (entry.accessed_at, entry.actor, entry.purpose, entry.what) == (
+        T0,
+        "partner:bank-a",
+        "decision: a card",
+        "decision",
+    )
+    assert entry.disclosed == SHOWN
+
+
+def test_a_persons_log_is_newest_first(engine: Engine) -> None:
+    enrol(engine, "P1")
+    with engine.begin() as store:
+        for minutes, what in ((0, "score"), (10, "report"), (10, "whatif"), (5, "decision")):
+            at = T0 + dt.timedelta(minutes=minutes)
+            access_log.record(store, "P1", "admin", "administration", what, {"n": minutes}, at)
+    with engine.connect() as store:
+        log = access_log.of_person(store, "P1")
+        assert access_log.of_person(store, "P2") == []
+    # Two reads in the same moment: the later logged first.
+    assert [a.what for a in log] == ["whatif", "report", "decision", "score"]

@@ -1,0 +1,115 @@
+"""Score snapshots in the store: published a month at a time, read back as the records they
+were, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+
+from kaimen.domain.snapshots import Snapshot
+from kaimen.store import scores
+from kaimen.store.tables import score_runs, score_snapshots
+from tests.store.score_rows import T0, enrol, register_models, snapshot, thin_snapshot
+
+LATER = T0 + dt.timedelta(hours=1)
+
+
+def _publish(engine: Engine, month: str, version: str, *snapshots: Snapshot) -> int:
+    with engine.begin() as store:
+        return scores.publish(store, month, version, snapshots, snapshots[0].published_at)
+
+
+@pytest.fixture
+def scored(engine: Engine) -> Engine:
+    enrol(engine, "P1", "P2")
+    register_models(engine, "card-1", "card-2")
+    return engine
+
+
+def test_a_published_snapshot_reads_back_as_it_was_written(scored: Engine) -> None:
+    mine, thin = snapshot("P1"), thin_snapshot("P2")
+    assert _publish(scored, "2026-10", "card-1", mine, thin) == 2
+    with scored.connect() as store:
+        assert scores.latest(store, "P1") == mine
+        assert scores.latest(store, "P2") == thin
+        assert scores.history(store, "P1") == [mine]
+        assert scores.is_published(store, "2026-10", "card-1")
+        assert not scores.is_published(store, "2026-10", "card-2")
+        people = store.execute(select(score_runs.c.people)).scalar_one()
+        read = scores.latest(store, "P1")
+    assert people == 2
+    assert read is not None and read.raw_score == 48
+    assert [r.value for r in read.reasons] == [2.0, None, 0.875]
+
+
+def test_nothing_is_visible_before_its_run_is_published(scored: Engine) -> None:
+    with scored.begin() as store:
+        row = dataclasses.asdict(snapshot("P1"))
+        del row["published_at"], row["dimensions"]
+        store.execute(score_snapshots.insert().values(**row))
+        assert scores.latest(store, "P1") is None
+        assert scores.history(store, "P1") == []
+
+
+def test_history_keeps_the_latest_model_of_each_month_newest_month_first(
+    scored: Engine,
+) -> None:
+    september = snapshot("P1", month="2026-09", score=560)
+    first = snapshot("P1", model_version="card-1", score=587)
+    second = snapshot("P1", model_version="card-2", published_at=LATER, score=610)
+    _publish(scored, "2026-09", "card-1", september)
+    _publish(scored, "2026-10", "card-1", first)
+    _publish(scored, "2026-10", "card-2", second)
+    with scored.connect() as store:
+        assert scores.history(store, "P1") == [second, september]
+        assert scores.latest(store, "P1") == second
+        assert scores.published_models(store, "2026-10") == ["card-1", "card-2"]
+
+
+def test_a_generator_is_published_a_chunk_at_a_time(
+    scored: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scores, "PUBLISH_CHUNK", 1)
+    taken: list[str] = []
+
+    def made() -> Iterator[Snapshot]:
+        for person in ("P1", "P2"):
+            taken.append(person)
+            yield snapshot(person)
+
+    with scored.begin() as store:
+        assert scores.publish(store, "2026-10", "card-1", made(), T0) == 2
+        stored = store.execute(select(func.count()).select_from(score_snapshots)).scalar_one()
+    assert (taken, stored) == (["P1", "P2"], 2)
+
+
+def test_an_empty_month_is_still_published(scored: Engine) -> None:
+    with scored.begin() as store:
+        assert scores.publish(store, "2026-10", "card-1", [], T0) == 0
+        assert scores.is_published(store, "2026-10", "card-1")
+
+
+def test_month_columns_give_the_engine_flags_as_numbers_and_points_as_json(
+    scored: Engine,
+) -> None:
+    _publish(scored, "2026-10", "card-1", snapshot("P1"), thin_snapshot("P2"))
+    with scored.connect() as store:
+        columns = scores.month_columns(store, "2026-10", "card-1")
+        empty = scores.month_columns(store, "2026-09", "card-1")
+    order = sorted(range(2), key=lambda i: columns["person_id"][i])
+    assert [columns["thin_file"][i] for i in order] == [0, 1]
+    assert [columns["score"][i] for i in order] == [587, None]
+    assert [json.loads(columns["points"][i]) for i in order] == [snapshot("P1").points, {}]
+    assert empty == {name: [] for name in scores.MONTH_COLUMNS}
+
+
+def test_one_snapshot_per_person_month_and_model(scored: Engine) -> None:
+    _publish(scored, "2026-10", "card-1", snapshot("P1"))
+    with pytest.raises(IntegrityError), scored.begin() as store:
+        scores.publish(store, "2026-10", "card-1", [snapshot("P1")], T0)
