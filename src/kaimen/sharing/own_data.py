@@ -280,7 +280,7 @@ def opt_out(
                     "person.opted_out",
                     subject=person_id,
                     details={
-                        "rows_removed": removed,
+                        "rows_removed": {table: rows for table, rows in removed.items()},
                         "lake_events_removed": events_removed,
                         "lake_files_rewritten": len(lake_copies),
                         "friend_links_cut": links_cut,

@@ -11,12 +11,13 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.errors import AuditChainBroken
+from kaimen.domain.json_values import JsonValue
 from kaimen.store.tables import audit_log
 
 T = TypeVar("T")
@@ -47,7 +48,7 @@ def append(
     actor: str,
     action: str,
     subject: str | None = None,
-    details: Mapping[str, Any] | None = None,
+    details: Mapping[str, JsonValue] | None = None,
     now: dt.datetime | None = None,
 ) -> int:
     """Append one row inside the caller's transaction; returns its sequence number.
