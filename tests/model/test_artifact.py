@@ -20,7 +20,7 @@ from kaimen.model.artifact import (
     to_json,
 )
 from kaimen.model.scorecard import Scorecard, points, raw_score, reasons
-from tests.model.test_scorecard import holdout, mixed, trained, trained_mixed
+from tests.model.synthetic_population import holdout, mixed, trained, trained_mixed
 
 
 def with_metrics() -> Scorecard:
