@@ -26,6 +26,12 @@ POSTGRES_ENV = "KAIMEN_TEST_POSTGRES_URL"
 NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 RUN = pytest.StashKey[str]()
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist workers start with COLUMNS=80 and LINES=24 set, which Rich would make the
+    # CLI's fixed width on import; the CLI tests give each command its own COLUMNS.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+
 
 def make_national_id(region: str = "110101", birth: str = "19900307", sequence: str = "123") -> str:
     """A valid resident ID number for tests (check character computed, not hard-coded)."""
