@@ -127,7 +127,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     copies: MigratedCopies = request.getfixturevalue("migrated_postgres")
     name = copies.take()
     yield copies.server.url(name)
-    copies.server.drop(name)
+    copies.give_back(name)
 
 
 @pytest.fixture(params=BACKENDS)

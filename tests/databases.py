@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import create_engine, text
@@ -69,22 +70,37 @@ class Server:
 
 
 class MigratedCopies:
-    """Copies of one database at the newest migration, each made while the test before it
-    runs: CREATE DATABASE is mostly the server waiting on its disk."""
+    """Copies of one database at the newest migration for tests, made ahead and dropped
+    behind in the background: CREATE and DROP DATABASE are mostly the server waiting on its
+    disk, time a test can use."""
+
+    AHEAD = 2
 
     def __init__(self, server: Server) -> None:
         self.server = server
         self.template = server.create("migrated_" + os.environ.get("PYTEST_XDIST_WORKER", "main"))
         open_store(server.url(self.template)).dispose()
-        self._maker = ThreadPoolExecutor(max_workers=1)
-        self._next = self._maker.submit(server.create, template=self.template)
+        self._maker = ThreadPoolExecutor(max_workers=self.AHEAD)
+        self._dropper = ThreadPoolExecutor(max_workers=1)
+        self._ahead = deque(self._make() for _ in range(self.AHEAD))
+        self._dropped: list[Future[None]] = []
+
+    def _make(self) -> Future[str]:
+        return self._maker.submit(self.server.create, template=self.template)
 
     def take(self) -> str:
-        name = self._next.result()
-        self._next = self._maker.submit(self.server.create, template=self.template)
+        name = self._ahead.popleft().result()
+        self._ahead.append(self._make())
         return name
 
+    def give_back(self, name: str) -> None:
+        self._dropped.append(self._dropper.submit(self.server.drop, name))
+
     def close(self) -> None:
-        self.server.drop(self._next.result())
+        for made in self._ahead:
+            self.give_back(made.result())
         self._maker.shutdown()
+        self._dropper.shutdown()
+        for dropped in self._dropped:
+            dropped.result()  # raises what a drop raised
         self.server.drop(self.template)
