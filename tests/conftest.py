@@ -172,7 +172,8 @@ def simulation(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def populations(
     tmp_path_factory: pytest.TempPathFactory, simulation: Path, postgres_server: Server | None
 ) -> Populations:
-    return Populations(_shared_root(tmp_path_factory), simulation, postgres_server, NOW)
+    root = _shared_root(tmp_path_factory)
+    return Populations(root, simulation, postgres_server, NOW, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -186,25 +187,15 @@ def scored_population(populations: Populations) -> Iterator[Population]:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def trained_copy(
-    request: pytest.FixtureRequest,
-    populations: Populations,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Population]:
+def trained_copy(request: pytest.FixtureRequest, populations: Populations) -> Iterator[Population]:
     """The trained population, nothing scored: the module's own copy, on each backend."""
-    home = tmp_path_factory.mktemp(f"trained-{request.param}")
-    with populations.copy("trained", request.param, home) as population:
+    with populations.copy("trained", request.param) as population:
         yield population
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def scored_copy(
-    request: pytest.FixtureRequest,
-    populations: Populations,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Population]:
+def scored_copy(request: pytest.FixtureRequest, populations: Populations) -> Iterator[Population]:
     """The scored population (PREVIOUS and LAST scored): the module's own copy, on each
     backend."""
-    home = tmp_path_factory.mktemp(f"scored-{request.param}")
-    with populations.copy("scored", request.param, home) as population:
+    with populations.copy("scored", request.param) as population:
         yield population

@@ -121,8 +121,15 @@ def _moved(report: TrainingReport, old_home: Path, new_home: Path) -> TrainingRe
 class Populations:
     """The population's stages on each backend, built on first use (see the module)."""
 
-    def __init__(self, root: Path, sim: Path, server: Server | None, now: dt.datetime) -> None:
-        self.root, self.sim, self.server, self.now = root, sim, server, now
+    def __init__(
+        self,
+        root: Path,
+        sim: Path,
+        server: Server | None,
+        now: dt.datetime,
+        homes: pytest.TempPathFactory,
+    ) -> None:
+        self.root, self.sim, self.server, self.now, self.homes = root, sim, server, now, homes
         self._known: dict[tuple[str, str], Population] = {}
 
     def shared(self, stage: str, backend: str) -> Population:
@@ -136,9 +143,10 @@ class Populations:
         return self._known[key]
 
     @contextlib.contextmanager
-    def copy(self, stage: str, backend: str, home: Path) -> Iterator[Population]:
-        """A private copy in `home`; its PostgreSQL database is dropped afterwards."""
-        copied = self._copy(self.shared(stage, self._available(backend)), home, database=None)
+    def copy(self, stage: str, backend: str) -> Iterator[Population]:
+        """A private copy in a new home; its PostgreSQL database is dropped afterwards."""
+        source = self.shared(stage, self._available(backend))
+        copied = self._copy(source, self.homes.mktemp(f"{stage}-{backend}"), database=None)
         try:
             yield copied
         finally:

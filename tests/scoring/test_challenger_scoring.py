@@ -32,16 +32,15 @@ from kaimen.store import audit, model_registry
 from kaimen.store.database import open_store
 from kaimen.store.tables import audit_log, models, score_snapshots
 from tests.conftest import NOW
-from tests.population import LAST, PREVIOUS, Populations, World
+from tests.population import LAST, PREVIOUS, Population, Populations, World
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def world(populations: Populations, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(populations: Populations) -> Iterator[World]:
     """A KAIMEN_HOME the CLI can use: trained once, PREVIOUS scored by the first champion."""
-    home = tmp_path_factory.mktemp("challenger")
-    with populations.copy("trained", "sqlite", home) as population, population.opened() as w:
+    with populations.copy("trained", "sqlite") as population, population.opened() as w:
         score_month(w.engine, ibis_connection(), w.lake, PREVIOUS, "test", now=NOW)
         yield w
 
@@ -255,8 +254,8 @@ def test_promote_refuses_a_missing_or_edited_artifact(world: World, tmp_path: Pa
     engine.dispose()
 
 
-def test_a_promoted_challenger_scores_on_each_database(trained_world: World) -> None:
-    w = trained_world
+def test_a_promoted_challenger_scores_on_each_database(trained_copy: Population) -> None:
+    w = trained_copy.open()
     card, lgbm = w.report.models
     assert promote(w.engine, lgbm.version, "test", now=NOW).changed
     report = score_month(w.engine, ibis_connection(), w.lake, LAST, "test", now=NOW)

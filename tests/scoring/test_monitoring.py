@@ -45,8 +45,7 @@ from kaimen.store.database import open_store
 from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.tables import audit_log, models, score_snapshots
 from tests.conftest import NOW
-from tests.population import Populations
-from tests.population import World as Trained
+from tests.population import Population, Populations
 
 LAST = "2026-10"
 # Training's out-of-time month: its 12-month outcome window ends at LAST, so it is known.
@@ -166,10 +165,9 @@ def _assert_bins_match_published_points(w: World, month: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def steady(populations: Populations, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def steady(populations: Populations) -> Iterator[World]:
     """The trained population (from `simulation`, as `stressed` is), the module's own copy."""
-    home = tmp_path_factory.mktemp("steady")
-    with populations.copy("trained", "sqlite", home) as population, population.opened() as w:
+    with populations.copy("trained", "sqlite") as population, population.opened() as w:
         yield _monitored(w.engine, w.home, w.lake, [OUT_OF_TIME, LAST])
 
 
@@ -526,9 +524,10 @@ def test_kaimen_monitor_errors_are_clear(steady: World, monkeypatch: pytest.Monk
 
 
 def test_monitoring_on_each_database_is_audited_and_names_the_published_model(
-    trained_world: Trained, tmp_path: Path
+    trained_copy: Population, tmp_path: Path
 ) -> None:
-    w = _monitored(trained_world.engine, trained_world.home, trained_world.lake, [OUT_OF_TIME])
+    trained = trained_copy.open()
+    w = _monitored(trained.engine, trained.home, trained.lake, [OUT_OF_TIME])
     report = w.reports[OUT_OF_TIME]
     assert report.card["outcomes"]["status"] == "known"
     assert report.json_path.exists() and report.markdown_path.exists()
