@@ -22,7 +22,7 @@ import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from sqlalchemy import Engine, create_engine, func, update
@@ -44,6 +44,7 @@ LAST = "2026-10"  # the last simulated month, and the month training is as of
 PREVIOUS = "2026-09"
 VAULT = IdentityVault(bytes(range(32)))
 BACKENDS = ["sqlite", "postgresql"]
+Stage = Literal["trained", "scored"]
 MADE, DESCRIPTION = ".made", "population.json"
 
 
@@ -130,9 +131,9 @@ class Populations:
         homes: pytest.TempPathFactory,
     ) -> None:
         self.root, self.sim, self.server, self.now, self.homes = root, sim, server, now, homes
-        self._known: dict[tuple[str, str], Population] = {}
+        self._known: dict[tuple[Stage, str], Population] = {}
 
-    def shared(self, stage: str, backend: str) -> Population:
+    def shared(self, stage: Stage, backend: str) -> Population:
         key = (stage, backend)
         if key not in self._known:
             build = self._build_trained if stage == "trained" else self._build_scored
@@ -143,7 +144,7 @@ class Populations:
         return self._known[key]
 
     @contextlib.contextmanager
-    def copy(self, stage: str, backend: str) -> Iterator[Population]:
+    def copy(self, stage: Stage, backend: str) -> Iterator[Population]:
         """A private copy in a new home; its PostgreSQL database is dropped afterwards."""
         source = self.shared(stage, self._available(backend))
         copied = self._copy(source, self.homes.mktemp(f"{stage}-{backend}"), database=None)
