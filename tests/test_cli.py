@@ -6,9 +6,7 @@ import base64
 import csv
 import datetime as dt
 import json
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from typer.testing import CliRunner
 
 from kaimen.cli import app
 from kaimen.simulate.run import last_full_month, simulate
-from tests.conftest import POSTGRES_ENV, _fresh_postgres, make_national_id
+from tests.conftest import make_national_id
 
 SECRET = base64.b64encode(bytes(range(32))).decode("ascii")
 runner = CliRunner()
@@ -529,14 +527,6 @@ def test_audit_verify_names_a_deleted_row(env: dict[str, str | None]) -> None:
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    admin = os.environ.get(POSTGRES_ENV)
-    if not admin:
-        pytest.skip(f"{POSTGRES_ENV} is not set")
-    yield from _fresh_postgres(admin)
 
 
 @pytest.mark.postgres

@@ -20,7 +20,6 @@ from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_one
 from kaimen.model.scorecard import Scorecard, reasons
 from kaimen.scoring import way_up
-from kaimen.scoring.batch import score_month
 from kaimen.store import consents, partners, person_tokens
 from kaimen.store.tables import (
     api_keys,
@@ -31,8 +30,8 @@ from kaimen.store.tables import (
 from kaimen.store.tables import (
     consents as consents_table,
 )
-from tests.conftest import NOW, _fresh_postgres, make_national_id
-from tests.scoring.test_monthly_score import LAST, VAULT, _world
+from tests.conftest import NOW, make_national_id
+from tests.population import LAST, VAULT, Population
 
 ADMIN = "an-admin-token-of-some-length"
 
@@ -55,23 +54,10 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def doors(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_admin_url: str | None,
-) -> Iterator[Doors]:
-    home = tmp_path_factory.mktemp(f"doors-{request.param}")
-    urls: Iterator[str]
-    if request.param == "sqlite":
-        urls = iter([f"sqlite:///{home / 'kaimen.sqlite'}"])
-    elif postgres_admin_url:
-        urls = _fresh_postgres(postgres_admin_url)
-    else:
-        pytest.skip("KAIMEN_TEST_POSTGRES_URL is not set")
-    url = next(urls)
-    w = _world(home, url, 1200)
-    score_month(w.engine, ibis_connection(), w.lake, LAST, "test", now=NOW)
+@pytest.fixture(scope="module")
+def doors(scored_copy: Population) -> Iterator[Doors]:
+    home, url = scored_copy.home, scored_copy.url
+    w = scored_copy.open()
     with w.engine.begin() as store:
         rows = store.execute(
             select(score_snapshots.c.person_id, score_snapshots.c.score)
@@ -99,8 +85,6 @@ def doors(
         other_id,
     )
     w.engine.dispose()
-    for _ in urls:  # drops the PostgreSQL database
-        pass
 
 
 def _offer(d: Doors, min_score: int, **extra: Any) -> int:

@@ -26,7 +26,14 @@ from kaimen.model.artifact import (
 )
 from kaimen.model.library_versions import LIBRARIES, VersionDrift, running, version_drift
 from kaimen.model.scorecard import Scorecard, points, raw_score, reasons
-from tests.model.test_scorecard import SPECS, holdout, mixed, synthetic, trained, trained_mixed
+from tests.model.synthetic_population import (
+    SPECS,
+    holdout,
+    mixed,
+    synthetic,
+    trained,
+    trained_mixed,
+)
 
 
 def with_metrics() -> Scorecard:

@@ -33,20 +33,17 @@ from kaimen.store import audit, model_registry
 from kaimen.store.database import open_store
 from kaimen.store.tables import audit_log, models, score_snapshots
 from tests.conftest import NOW
-from tests.scoring.test_monthly_score import LAST, World, _world
+from tests.population import LAST, PREVIOUS, Population, Populations, World
 
-PREVIOUS = "2026-09"
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(populations: Populations) -> Iterator[World]:
     """A KAIMEN_HOME the CLI can use: trained once, PREVIOUS scored by the first champion."""
-    home = tmp_path_factory.mktemp("challenger")
-    w = _world(home, f"sqlite:///{home / 'kaimen.sqlite'}", 1500)
-    score_month(w.engine, ibis_connection(), w.lake, PREVIOUS, "test", now=NOW)
-    yield w
-    w.engine.dispose()
+    with populations.copy("trained", "sqlite") as population, population.opened() as w:
+        score_month(w.engine, ibis_connection(), w.lake, PREVIOUS, "test", now=NOW)
+        yield w
 
 
 def kaimen(w: World, *args: str) -> Result:
@@ -260,8 +257,8 @@ def test_promote_refuses_a_missing_or_edited_artifact(world: World, tmp_path: Pa
     engine.dispose()
 
 
-def test_a_promoted_challenger_scores_on_each_database(database_url: str, tmp_path: Path) -> None:
-    w = _world(tmp_path, database_url, 400)
+def test_a_promoted_challenger_scores_on_each_database(trained_copy: Population) -> None:
+    w = trained_copy.open()
     card, lgbm = w.report.models
     assert promote(w.engine, lgbm.version, "test", now=NOW).changed
     report = score_month(w.engine, ibis_connection(), w.lake, LAST, "test", now=NOW)

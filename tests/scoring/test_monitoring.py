@@ -33,12 +33,12 @@ from kaimen.scoring.batch import score_month
 from kaimen.scoring.models import NoModel
 from kaimen.scoring.monitoring import MonitoringFailed, MonitoringReport, monitor
 from kaimen.scoring.training import train
-from kaimen.simulate.run import simulate
 from kaimen.store import audit, model_registry
 from kaimen.store.database import open_store
 from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.tables import audit_log, models, score_snapshots
 from tests.conftest import NOW
+from tests.population import Population, Populations
 
 LAST = "2026-10"
 # Training's out-of-time month: its 12-month outcome window ends at LAST, so it is known.
@@ -79,6 +79,11 @@ def _world(home: Path, url: str, sim: Path, months: list[str]) -> World:
     enrol_file(engine, VAULT, sim / "people.csv", "test", now=NOW)
     ingest_file(engine, lake, sim / "events.parquet", "test", now=NOW)
     train(engine, ibis_connection(), lake, home / "models", LAST, "test", now=NOW)
+    return _monitored(engine, home, lake, months)
+
+
+def _monitored(engine: Engine, home: Path, lake: Path, months: list[str]) -> World:
+    """Trained: score and monitor each month."""
     with engine.connect() as store:
         champion = model_registry.champion(store)
     assert champion is not None
@@ -150,18 +155,10 @@ def _assert_bins_match_published_points(w: World, month: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def simulation(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sim = tmp_path_factory.mktemp("simulation")
-    simulate(1500, 24, 11, sim, LAST)
-    return sim
-
-
-@pytest.fixture(scope="module")
-def steady(tmp_path_factory: pytest.TempPathFactory, simulation: Path) -> Iterator[World]:
-    home = tmp_path_factory.mktemp("steady")
-    w = _world(home, f"sqlite:///{home / 'kaimen.sqlite'}", simulation, [OUT_OF_TIME, LAST])
-    yield w
-    w.engine.dispose()
+def steady(populations: Populations) -> Iterator[World]:
+    """The trained population (from `simulation`, as `stressed` is), the module's own copy."""
+    with populations.copy("trained", "sqlite") as population, population.opened() as w:
+        yield _monitored(w.engine, w.home, w.lake, [OUT_OF_TIME, LAST])
 
 
 @pytest.fixture(scope="module")
@@ -457,11 +454,10 @@ def test_kaimen_monitor_errors_are_clear(steady: World, monkeypatch: pytest.Monk
 
 
 def test_monitoring_on_each_database_is_audited_and_names_the_published_model(
-    database_url: str, tmp_path: Path
+    trained_copy: Population, tmp_path: Path
 ) -> None:
-    sim = tmp_path / "sim"
-    simulate(400, 24, 5, sim, LAST)
-    w = _world(tmp_path, database_url, sim, [OUT_OF_TIME])
+    trained = trained_copy.open()
+    w = _monitored(trained.engine, trained.home, trained.lake, [OUT_OF_TIME])
     report = w.reports[OUT_OF_TIME]
     assert report.card.outcomes.status == "known"
     assert report.json_path.exists() and report.markdown_path.exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 from collections.abc import Iterator
@@ -20,25 +19,13 @@ from kaimen.model import artifact
 from kaimen.scoring import batch
 from kaimen.scoring.batch import load_model, score_month
 from kaimen.scoring.reading import score_view
-from kaimen.scoring.training import NotEnoughHistory, TrainingReport, train
+from kaimen.scoring.training import NotEnoughHistory, train
 from kaimen.simulate.run import simulate
 from kaimen.store import audit
 from kaimen.store.database import open_store
-from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.tables import score_runs, score_snapshots
 from tests.conftest import NOW, make_national_id
-
-LAST = "2026-10"
-VAULT = IdentityVault(bytes(range(32)))
-
-
-@dataclasses.dataclass
-class World:
-    engine: Engine
-    lake: Path
-    home: Path
-    sim: Path
-    report: TrainingReport
+from tests.population import LAST, VAULT, Population, World
 
 
 def _world(home: Path, url: str, people: int, sim: Path | None = None) -> World:
@@ -54,13 +41,10 @@ def _world(home: Path, url: str, people: int, sim: Path | None = None) -> World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    home = tmp_path_factory.mktemp("world")
-    w = _world(home, f"sqlite:///{home / 'kaimen.sqlite'}", 1500)
-    score_month(w.engine, ibis_connection(), w.lake, "2026-09", "test", now=NOW)
-    score_month(w.engine, ibis_connection(), w.lake, LAST, "test", now=NOW)
-    yield w
-    w.engine.dispose()
+def world(scored_population: Population) -> Iterator[World]:
+    """The shared scored population (1,500 people, PREVIOUS and LAST scored), read only."""
+    with scored_population.opened() as w:
+        yield w
 
 
 def _scores(engine: Engine, month: str) -> dict[str, int | None]:

@@ -16,7 +16,7 @@ from kaimen.cli import app
 from kaimen.config import Settings
 from kaimen.store import person_tokens
 from kaimen.store.tables import score_snapshots
-from tests.scoring.test_monthly_score import LAST, World, world  # noqa: F401 - fixture
+from tests.population import LAST, World
 
 ADMIN = "an-admin-token-of-some-length"
 
@@ -33,7 +33,7 @@ def _scored_people(w: World) -> list[str]:
         ][:2]
 
 
-def test_only_the_person_or_the_admin_reads_a_score(world: World) -> None:  # noqa: F811
+def test_only_the_person_or_the_admin_reads_a_score(world: World) -> None:
     me, someone_else = _scored_people(world)
     with world.engine.begin() as store:
         token = person_tokens.issue(store, me, dt.datetime.now(dt.UTC))

@@ -21,7 +21,7 @@ from kaimen.model.whatif import WhatIfRejected, apply
 from kaimen.scoring import way_up
 from kaimen.store import person_tokens
 from kaimen.store.tables import score_snapshots
-from tests.scoring.test_monthly_score import LAST, World, world  # noqa: F401 - fixture
+from tests.population import LAST, World
 
 ADMIN = "an-admin-token-of-some-length"
 
@@ -36,7 +36,7 @@ def _scored(w: World) -> list[tuple[str, int]]:
     return [(r.person_id, r.score) for r in rows]
 
 
-def test_the_start_is_the_published_score(world: World) -> None:  # noqa: F811
+def test_the_start_is_the_published_score(world: World) -> None:
     scored = _scored(world)
     for person_id, score in scored[:: max(1, len(scored) // 40)]:
         begin = way_up.start(world.engine, ibis_connection(), world.lake, person_id)
@@ -44,7 +44,7 @@ def test_the_start_is_the_published_score(world: World) -> None:  # noqa: F811
         assert (begin.month, min(max(raw, 350), 950)) == (LAST, score)
 
 
-def test_the_plan_reaches_the_target_with_actionable_changes_only(world: World) -> None:  # noqa: F811
+def test_the_plan_reaches_the_target_with_actionable_changes_only(world: World) -> None:
     scored = _scored(world)
     reached = 0
     for person_id, score in scored[: len(scored) // 2 : max(1, len(scored) // 60)]:
@@ -64,7 +64,7 @@ def test_the_plan_reaches_the_target_with_actionable_changes_only(world: World) 
     assert reached > 0
 
 
-def test_unknown_people_and_thin_files_have_no_way_up(world: World) -> None:  # noqa: F811
+def test_unknown_people_and_thin_files_have_no_way_up(world: World) -> None:
     with pytest.raises(way_up.NoScore, match="no published score for nobody"):
         way_up.way_up(world.engine, ibis_connection(), world.lake, "nobody", 650)
     with world.engine.connect() as store:
@@ -78,7 +78,7 @@ def test_unknown_people_and_thin_files_have_no_way_up(world: World) -> None:  # 
             way_up.way_up(world.engine, ibis_connection(), world.lake, thin.person_id, 650)
 
 
-def test_the_api_answers_the_person_and_the_admin_only(world: World) -> None:  # noqa: F811
+def test_the_api_answers_the_person_and_the_admin_only(world: World) -> None:
     # Unclipped scores, so points added show in the score one for one.
     (me, my_score), (someone_else, _) = [p for p in _scored(world) if 400 < p[1] < 600][:2]
     with world.engine.begin() as store:
@@ -123,7 +123,7 @@ def test_the_api_answers_the_person_and_the_admin_only(world: World) -> None:  #
     )
 
 
-def test_the_cli_shows_the_way_up(world: World, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_the_cli_shows_the_way_up(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAIMEN_HOME", str(world.home))
     monkeypatch.delenv("KAIMEN_DATABASE_URL", raising=False)
     (me, score), *_ = _scored(world)

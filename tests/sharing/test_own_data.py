@@ -28,15 +28,12 @@ from kaimen.config import Settings
 from kaimen.domain.errors import BatchRejected
 from kaimen.domain.phone import normalise_phone
 from kaimen.engines.embedded import ibis_connection
-from kaimen.enrolment import enrol_file
 from kaimen.ingest.event_rules import OPTED_OUT
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import accept_events, seal_inbox
 from kaimen.lake.schema import LAKE_SCHEMA
 from kaimen.scoring.batch import score_month
-from kaimen.scoring.training import train
 from kaimen.sharing import deciding, own_data
-from kaimen.simulate.run import simulate
 from kaimen.store import (
     audit,
     consents,
@@ -58,8 +55,9 @@ from kaimen.store.tables import (
     summary_files,
 )
 from kaimen.store.tables import people as people_table
-from tests.conftest import NOW, _fresh_postgres
+from tests.conftest import NOW
 from tests.ingest import events_factory as f
+from tests.population import Population
 
 SCORED, NEXT = "2026-09", "2026-10"
 SECRET = bytes(range(32))
@@ -189,11 +187,9 @@ def _consent_and_decision(engine: Engine, person: str) -> None:
 
 
 def _build(home: Path, url: str, sim: Path) -> World:
+    """On the trained population: SCORED scored, then my data stored and my opt-out."""
     engine = open_store(url)
     lake = home / "lake"
-    enrol_file(engine, VAULT, sim / "people.csv", "test", now=NOW)
-    ingest_file(engine, lake, sim / "events.parquet", "test", now=NOW)
-    train(engine, ibis_connection(), lake, home / "models", SCORED, "test", now=NOW)
     score_month(engine, ibis_connection(), lake, SCORED, "test", now=NOW)
     with (sim / "people.csv").open(encoding="utf-8") as handle:
         roster = {r["person_id"]: r for r in csv.DictReader(handle)}
@@ -265,31 +261,10 @@ def _build(home: Path, url: str, sim: Path) -> World:
 
 
 @pytest.fixture(scope="module")
-def simulation(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sim = tmp_path_factory.mktemp("sim")
-    simulate(600, 24, 11, sim, NEXT)
-    return sim
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def world(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_admin_url: str | None,
-    simulation: Path,
-) -> Iterator[World]:
-    home = tmp_path_factory.mktemp(f"own-data-{request.param}")
-    if request.param == "sqlite":
-        w = _build(home, f"sqlite:///{home / 'kaimen.sqlite'}", simulation)
-        yield w
-        w.engine.dispose()
-        return
-    if not postgres_admin_url:
-        pytest.skip("KAIMEN_TEST_POSTGRES_URL is not set")
-    for url in _fresh_postgres(postgres_admin_url):
-        w = _build(home, url, simulation)
-        yield w
-        w.engine.dispose()
+def world(trained_copy: Population) -> Iterator[World]:
+    w = _build(trained_copy.home, trained_copy.url, trained_copy.sim)
+    yield w
+    w.engine.dispose()
 
 
 def _rows_naming(engine: Engine, person_id: str) -> dict[str, int]:

@@ -1,6 +1,6 @@
 """Risk reports and partner feedback over HTTP, under consent, on SQLite and PostgreSQL.
 
-One small scored world per database: a simulated population, plus people made by hand whose
+One scored world per database: the shared simulated population, plus people made by hand whose
 report figures are known exactly (including events just outside the window and events that
 were known only after the report month). Report figures are checked against a direct count
 over the lake's events, and feedback is followed from the request to the person's features.
@@ -25,24 +25,22 @@ from kaimen.api.app import create_app
 from kaimen.config import Settings
 from kaimen.domain.events import DEPOSITS, RENTAL_ITEMS
 from kaimen.engines.embedded import connect, ibis_connection
-from kaimen.enrolment import enrol_file, enrol_one
+from kaimen.enrolment import enrol_one
 from kaimen.features.build import build_features
 from kaimen.features.summary_build import refresh_summaries
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import seal_inbox
 from kaimen.lake import reader
 from kaimen.scoring.batch import score_month
-from kaimen.scoring.training import summary_paths, train
+from kaimen.scoring.training import summary_paths
 from kaimen.sharing import deciding, feedback, reports
-from kaimen.simulate.run import simulate
 from kaimen.store import access_log, audit, consents, lake_manifest, partners, person_tokens
 from kaimen.store.database import open_store
 from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.tables import event_inbox, score_snapshots
-from tests.conftest import NOW, _fresh_postgres, make_national_id
+from tests.conftest import NOW, make_national_id
+from tests.population import LAST, Population
 
-LAST = "2026-10"
-PEOPLE = 600
 ADMIN = "admin-token-for-report-tests-0123456789"
 VAULT = IdentityVault(bytes(range(32)))
 PROBLEM = "application/problem+json"
@@ -238,16 +236,14 @@ def _enrol(engine: Engine, number: int) -> str:
     )
 
 
-def _build(home: Path, url: str, sim: Path) -> World:
+def _build(home: Path, url: str) -> World:
+    """On the trained population: the people made by hand, then LAST scored."""
     engine = open_store(url)
     lake = home / "lake"
-    enrol_file(engine, VAULT, sim / "people.csv", "test", now=NOW)
     crafted, thin = _enrol(engine, 1), _enrol(engine, 2)
-    ingest_file(engine, lake, sim / "events.parquet", "test", now=NOW)
     craft_file = home / "crafted.jsonl"
     craft_file.write_text("\n".join(json.dumps(r) for r in _crafted(crafted)) + "\n")
     ingest_file(engine, lake, craft_file, "test", now=NOW)
-    train(engine, ibis_connection(), lake, home / "models", LAST, "test", now=NOW)
     score_month(engine, ibis_connection(), lake, LAST, "test", now=NOW)
     unscored = _enrol(engine, 3)
     now = dt.datetime.now(dt.UTC)
@@ -278,32 +274,10 @@ def _build(home: Path, url: str, sim: Path) -> World:
 
 
 @pytest.fixture(scope="module")
-def simulation(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sim = tmp_path_factory.mktemp("sim")
-    simulate(PEOPLE, 24, 11, sim, LAST)
-    return sim
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def world(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    simulation: Path,
-    postgres_admin_url: str | None,
-) -> Iterator[World]:
-    home = tmp_path_factory.mktemp(f"world-{request.param}")
-    if request.param == "sqlite":
-        w = _build(home, f"sqlite:///{home / 'kaimen.sqlite'}", simulation)
-        yield w
-        w.engine.dispose()
-        return
-    if not postgres_admin_url:
-        pytest.skip("KAIMEN_TEST_POSTGRES_URL is not set")
-    # One database; the generator drops it when the loop asks it for the next.
-    for url in _fresh_postgres(postgres_admin_url):
-        w = _build(home, url, simulation)
-        yield w
-        w.engine.dispose()
+def world(trained_copy: Population) -> Iterator[World]:
+    w = _build(trained_copy.home, trained_copy.url)
+    yield w
+    w.engine.dispose()
 
 
 def _now() -> dt.datetime:

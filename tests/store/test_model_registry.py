@@ -118,9 +118,9 @@ def test_an_unknown_kind_is_refused(engine: Engine) -> None:
 
 
 def test_migrating_a_store_with_a_champion_per_kind_keeps_the_first_trained(
-    database_url: str,
+    empty_database_url: str,
 ) -> None:
-    engine = connect(database_url)
+    engine = connect(empty_database_url)
     config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
