@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from pydantic import TypeAdapter
 from sqlalchemy import Engine, create_engine, func, update
 from sqlalchemy.engine import make_url
 
@@ -32,7 +33,7 @@ from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_file
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.scoring.batch import score_month
-from kaimen.scoring.training import TrainedModel, TrainingReport, train
+from kaimen.scoring.training import TrainingReport, train
 from kaimen.simulate.run import simulate
 from kaimen.store.database import open_store
 from kaimen.store.identity_vault import IdentityVault
@@ -102,14 +103,15 @@ def simulated(out: Path) -> None:
     simulate(PEOPLE, MONTHS, SEED, out, LAST)
 
 
-def _report_fields(report: TrainingReport) -> dict[str, Any]:
-    trained = [{**dataclasses.asdict(m), "path": str(m.path)} for m in report.models]
-    return {**dataclasses.asdict(report), "models": trained}
+REPORT = TypeAdapter(TrainingReport)
 
 
-def _report_from(fields: dict[str, Any]) -> TrainingReport:
-    trained = tuple(TrainedModel(**{**m, "path": Path(m["path"])}) for m in fields["models"])
-    return TrainingReport(**{**fields, "models": trained})
+def _report_fields(report: TrainingReport) -> Any:
+    return REPORT.dump_python(report, mode="json")
+
+
+def _report_from(fields: Any) -> TrainingReport:
+    return REPORT.validate_python(fields)
 
 
 def _moved(report: TrainingReport, old_home: Path, new_home: Path) -> TrainingReport:
