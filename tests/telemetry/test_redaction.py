@@ -31,7 +31,11 @@ def _national_id(birth: str) -> str:
         (f'{{"value":"{_national_id("19900307")}"}}', _national_id("19900307")),
         ("Authorization: Bearer an-admin-token-of-some-length", "an-admin-token-of-some-length"),
         ("authorization=bearer abc.def", "abc.def"),
-        (f"key kmk_0123456789abcdef_{secrets.token_urlsafe(32)}", "kmk_0123456789abcdef"),
+        # Fixed, not random: parameters are test ids, which every xdist worker must agree on.
+        (
+            "key kmk_0123456789abcdef_1FPtRwQnPtMX_qBLN-EcL_7A_jD7zrJxNNSGlRzacvY",
+            "kmk_0123456789abcdef",
+        ),
         ("UNIQUE failed\n[parameters: ('+8613800138000', 'x')]\n(Background", "'x'"),
         ("DETAIL:  Key (phone_hash)=(abc) already exists.", "phone_hash)=(abc"),
     ],
