@@ -15,8 +15,8 @@ from kaimen.store.tables import identities
 from tests.store.store_rows import T0
 
 
-def test_a_fresh_database_is_not_current_until_migrated(database_url: str) -> None:
-    engine = connect(database_url)
+def test_a_fresh_database_is_not_current_until_migrated(empty_database_url: str) -> None:
+    engine = connect(empty_database_url)
     try:
         assert not is_current(engine)
         assert "people" not in inspect(engine).get_table_names()

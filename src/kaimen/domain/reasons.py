@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reason:
     """A characteristic that cost points against its best bin, with the person's own value
     (None: nothing on record). A snapshot lists them largest loss first."""

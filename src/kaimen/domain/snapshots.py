@@ -10,7 +10,7 @@ from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import DimensionScores
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """One person, month and model. A thin file has no score, band, sub-scores (all None),
     reasons or points: it is flagged, never scored as if known."""

@@ -37,8 +37,10 @@ def _row(snapshot: Snapshot) -> dict[str, object]:
         "score": snapshot.score,
         "band": snapshot.band,
         "thin_file": snapshot.thin_file,
-        # A frozen record's fields are its __dict__: read, not copied, for the JSON column.
-        "reasons": [vars(reason) for reason in snapshot.reasons],
+        "reasons": [
+            {"feature": r.feature, "points_lost": r.points_lost, "value": r.value}
+            for r in snapshot.reasons
+        ],
         "points": snapshot.points,
     }
     for dimension, sub_score in snapshot.dimensions.items():
