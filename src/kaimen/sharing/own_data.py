@@ -274,13 +274,14 @@ def opt_out(
                 for summary_id, path, rows in summary_copies:
                     summary_manifest.replace(store, summary_id, path, rows)
                 # Counts only: the audit log keeps no personal data.
+                rows_removed: JsonObject = dict(removed)
                 audit.append(
                     store,
                     actor,
                     "person.opted_out",
                     subject=person_id,
                     details={
-                        "rows_removed": {table: rows for table, rows in removed.items()},
+                        "rows_removed": rows_removed,
                         "lake_events_removed": events_removed,
                         "lake_files_rewritten": len(lake_copies),
                         "friend_links_cut": links_cut,
