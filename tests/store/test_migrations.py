@@ -203,8 +203,8 @@ def _assert_rows_read_back(engine: Engine) -> None:
         assert shared == [True, False]
 
 
-def test_0007_keeps_every_value_it_converts(database_url: str) -> None:
-    engine = connect(database_url)
+def test_0007_keeps_every_value_it_converts(empty_database_url: str) -> None:
+    engine = connect(empty_database_url)
     migrate(engine, "0006")
     _rows_at_0006(engine)
     migrate(engine)
@@ -228,8 +228,8 @@ def test_0007_keeps_every_value_it_converts(database_url: str) -> None:
     engine.dispose()
 
 
-def test_0007_goes_back_to_text_and_integers_with_the_same_values(database_url: str) -> None:
-    engine = connect(database_url)
+def test_0007_goes_back_to_text_and_integers_with_the_same_values(empty_database_url: str) -> None:
+    engine = connect(empty_database_url)
     migrate(engine, "0006")
     _rows_at_0006(engine)
     migrate(engine)
