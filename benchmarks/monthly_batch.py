@@ -38,7 +38,7 @@ import sys, time
 from pathlib import Path
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.build import build_features
-from kaimen.scoring.training import summary_paths
+from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.store.database import open_store
 home = Path(sys.argv[1])
 engine = open_store(f"sqlite:///{home / 'kaimen.sqlite'}")

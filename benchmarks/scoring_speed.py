@@ -41,7 +41,9 @@ from kaimen.ingest.file_ingest import ingest_file
 from kaimen.model.card_scorer import CardScorer
 from kaimen.model.scorecard import Scorecard, raw_score, score_expression
 from kaimen.scoring.batch import load_model
-from kaimen.scoring.training import feature_arrays, summary_paths, train
+from kaimen.scoring.datasets import feature_arrays
+from kaimen.scoring.lake_summaries import summary_paths
+from kaimen.scoring.training import train
 from kaimen.simulate.run import simulate
 from kaimen.store.database import open_store
 from kaimen.store.identity_vault import IdentityVault

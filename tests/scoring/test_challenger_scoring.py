@@ -26,9 +26,11 @@ from kaimen.model.artifact import ArtifactRejected
 from kaimen.model.challenger import Challenger
 from kaimen.model.scorecard import Scorecard, published_score
 from kaimen.scoring.batch import load_model, score_month
+from kaimen.scoring.datasets import feature_arrays
+from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import NoModel, list_models, promote
 from kaimen.scoring.reading import score_view
-from kaimen.scoring.training import feature_arrays, summary_paths, train
+from kaimen.scoring.training import train
 from kaimen.store import audit, model_registry
 from kaimen.store.database import open_store
 from kaimen.store.tables import audit_log, models, score_snapshots

@@ -32,7 +32,7 @@ from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import seal_inbox
 from kaimen.lake import reader
 from kaimen.scoring.batch import score_month
-from kaimen.scoring.training import summary_paths
+from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.sharing import deciding, feedback, reports
 from kaimen.store import access_log, audit, consents, lake_manifest, partners, person_tokens
 from kaimen.store.database import open_store

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from kaimen.cli.session import OPERATOR, session
-from kaimen.cli.terminal import console, month_option, run, spinner
+from kaimen.cli.terminal import console, errors, month_option, run, spinner
 from kaimen.domain.scores import BANDS
 from kaimen.scoring.batch import score_month
 from kaimen.scoring.models import list_models, promote
@@ -85,6 +85,8 @@ def score_command(
         report = run(
             lambda: score_month(ws.engine, ws.backend(), ws.lake_root, month, OPERATOR.actor)
         )
+    for drift in report.library_drift:
+        errors.print(f"[yellow]library version differs from training:[/] {drift}")
     if report.already_published:
         console.print(f"{month} is already published with {report.model_version}: unchanged")
         return

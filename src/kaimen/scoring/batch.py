@@ -30,9 +30,11 @@ from kaimen.domain.snapshots import Snapshot
 from kaimen.features.build import build_features
 from kaimen.features.catalogue import Window
 from kaimen.features.summary_build import refresh_summaries
+from kaimen.model.library_versions import VersionDrift, version_drift
 from kaimen.model.scorecard import published_score
+from kaimen.scoring.datasets import feature_arrays
+from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import NoModel, Scored, load_model, wrap
-from kaimen.scoring.training import feature_arrays, summary_paths
 from kaimen.store import audit, people, scores
 from kaimen.telemetry.steps import note_step, timed_step
 
@@ -50,6 +52,8 @@ class ScoreReport:
     thin_files: int
     already_published: bool
     bands: dict[str, int]
+    # Libraries whose versions differ from those the model was fitted under.
+    library_drift: tuple[VersionDrift, ...] = ()
 
 
 def _snapshots(
@@ -123,10 +127,11 @@ def score_month(
     Window(month)  # validates the month
     version, loaded = load_model(engine, model_version)
     model = wrap(loaded)
+    drift = version_drift(loaded.library_versions)
     note_step(month=month, model=version)
     with engine.connect() as store:
         if scores.is_published(store, month, version):
-            return ScoreReport(month, version, 0, 0, 0, True, {})
+            return ScoreReport(month, version, 0, 0, 0, True, {}, drift)
         enrolled = people.active_birth_dates(store).select(["person_id"])
     refresh_summaries(engine, backend, lake_root, now)
     with timed_step("build_features"):
@@ -161,4 +166,5 @@ def score_month(
         thin_files,
         False,
         dict(sorted(bands.items())),
+        drift,
     )

@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import ibis
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from kaimen.features.build import features_expression
-from kaimen.features.catalogue import SERIOUS, Window, total_of
+from kaimen.features.catalogue import CATALOGUE, SERIOUS, Window, total_of
 
 OUTCOME_MONTHS = 12
 
@@ -48,3 +51,12 @@ def labelled_examples(
     joined = features.left_join(labels, "person_id").drop("person_id_right")
     joined = joined.mutate(bad=joined.bad.fill_null(0), snapshot=ibis.literal(snapshot))
     return backend.to_pyarrow(joined.order_by("person_id"))
+
+
+def feature_arrays(table: pa.Table) -> dict[str, npt.NDArray[np.float64]]:
+    """Catalogue columns as float arrays, missing values as NaN."""
+    return {
+        name: pc.cast(table.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+        for name in CATALOGUE
+        if name in table.column_names
+    }

@@ -75,9 +75,10 @@ from kaimen.model.stability import (
     score_stability,
     worst_level,
 )
-from kaimen.scoring.datasets import OUTCOME_MONTHS, add_months, labels_expression
+from kaimen.scoring.datasets import OUTCOME_MONTHS, add_months, feature_arrays, labels_expression
+from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import NoModel, read_artifact, wrap
-from kaimen.scoring.training import feature_arrays, probability_of_bad, summary_paths
+from kaimen.scoring.training import probability_of_bad
 from kaimen.store import audit, model_registry, scores
 from kaimen.store.model_registry import ModelRecord
 from kaimen.telemetry.steps import note_step, timed_step

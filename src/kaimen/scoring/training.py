@@ -22,7 +22,6 @@ import ibis
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 from kaimen.domain.errors import Conflict
@@ -34,9 +33,10 @@ from kaimen.model import evaluation
 from kaimen.model.binning import CharacteristicSpec
 from kaimen.model.challenger import Challenger, fit_challenger
 from kaimen.model.scorecard import Scorecard, fit_scorecard, published_score
-from kaimen.scoring.datasets import OUTCOME_MONTHS, add_months, labelled_examples
+from kaimen.scoring.datasets import OUTCOME_MONTHS, add_months, feature_arrays, labelled_examples
+from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import ScoringModel, to_json, wrap
-from kaimen.store import audit, model_registry, summary_manifest
+from kaimen.store import audit, model_registry
 from kaimen.telemetry.steps import note_step, timed_step
 
 TRAINING_SNAPSHOTS = 3
@@ -68,15 +68,6 @@ class TrainingReport:
         return next(m for m in self.models if m.kind == kind)
 
 
-def feature_arrays(table: pa.Table) -> dict[str, npt.NDArray[np.float64]]:
-    """Catalogue columns as float arrays, missing values as NaN."""
-    return {
-        name: pc.cast(table.column(name), pa.float64()).to_numpy(zero_copy_only=False)
-        for name in CATALOGUE
-        if name in table.column_names
-    }
-
-
 def specs() -> list[CharacteristicSpec]:
     return [CharacteristicSpec(f.name, f.dimension.value, f.monotone) for f in CATALOGUE.values()]
 
@@ -88,11 +79,6 @@ def fingerprint(table: pa.Table) -> str:
     with pa.ipc.new_stream(sink, ordered.schema) as writer:
         writer.write_table(ordered.combine_chunks())
     return hashlib.sha256(sink.getvalue()).hexdigest()
-
-
-def summary_paths(engine: Engine, lake_root: Path) -> list[Path]:
-    with engine.connect() as store:
-        return [lake_root / p for p in summary_manifest.paths(store)]
 
 
 def probability_of_bad(raw: npt.ArrayLike) -> npt.NDArray[np.float64]:

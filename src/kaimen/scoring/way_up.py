@@ -23,9 +23,10 @@ from kaimen.features.catalogue import CATALOGUE
 from kaimen.model.card_scorer import Value
 from kaimen.model.scorecard import Scorecard
 from kaimen.model.whatif import Change, Plan, WhatIf, plan_to_target, what_if
-from kaimen.scoring.batch import load_model
+from kaimen.scoring.datasets import feature_arrays
+from kaimen.scoring.lake_summaries import summary_paths
+from kaimen.scoring.models import load_model
 from kaimen.scoring.reading import NoScore, log_read, shown
-from kaimen.scoring.training import feature_arrays, summary_paths
 from kaimen.store import scores
 
 
