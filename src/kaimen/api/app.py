@@ -13,6 +13,7 @@ from kaimen.api import (
     people_routes,
     problems,
     report_routes,
+    request_limits,
 )
 from kaimen.api.observability import install as install_observability
 from kaimen.config import Settings
@@ -28,6 +29,7 @@ def create_app(settings: Settings) -> FastAPI:
         "understand and contest.",
     )
     problems.install(app)
+    request_limits.install(app)
 
     @app.get("/healthz", tags=["operations"])
     def health() -> dict[str, str]:

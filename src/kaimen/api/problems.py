@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kaimen.domain.errors import KaimenError
+from kaimen.domain.text import excerpt
 
 PROBLEM = "application/problem+json"
 
@@ -75,32 +77,25 @@ def documented(*statuses: int, **described: str) -> dict[int | str, dict[str, An
     }
 
 
-# Bodies larger than this are refused before they are read (events come in batches).
-MAX_BODY_BYTES = 64 * 1024
-MAX_EVENTS_BODY_BYTES = 16 * 1024 * 1024
+# The members of a validation error's context that pydantic fills from the input (an unknown
+# tag, attribute or time zone); the others (expected tags, a pattern, a bound) are the schema's.
+_ECHOED_CONTEXT = ("tag", "attribute", "tz_actual")
+
+
+def _reason(item: Mapping[str, Any]) -> str:
+    """Pydantic's message for one validation error, quoting no more of the input than a short
+    prefix."""
+    reason = str(item.get("msg", "invalid"))
+    context = item.get("ctx") or {}
+    for key in _ECHOED_CONTEXT:
+        value = context.get(key)
+        if isinstance(value, str) and excerpt(value) != value:
+            reason = reason.replace(value, excerpt(value))
+    return reason
 
 
 def install(app: FastAPI) -> None:
-    """Map kaimen's errors and framework errors onto problem details, and refuse oversized
-    or anonymous API requests before their bodies are parsed."""
-
-    @app.middleware("http")
-    async def _limits(request: Request, call_next: Any) -> Any:
-        path = request.url.path
-        if path.startswith("/v1/"):
-            if not request.headers.get("authorization"):
-                refused = problem(401, "Unauthorized", "a bearer token or API key is required")
-                refused.headers["WWW-Authenticate"] = "Bearer"
-                return refused
-            cap = MAX_EVENTS_BODY_BYTES if path == "/v1/events" else MAX_BODY_BYTES
-            length = request.headers.get("content-length")
-            if length is not None and (not length.isascii() or not length.isdigit()):
-                return problem(400, "Bad Request", "Content-Length is not a number")
-            if length is not None and int(length) > cap:
-                return problem(
-                    413, "Content Too Large", f"request bodies here are at most {cap:,} bytes"
-                )
-        return await call_next(request)
+    """Map kaimen's errors and framework errors onto problem details."""
 
     @app.exception_handler(KaimenError)
     async def _refused(_: Request, exc: KaimenError) -> JSONResponse:
@@ -129,7 +124,8 @@ def install(app: FastAPI) -> None:
                     field = str(discriminator).strip("'")
                 elif len(loc) > 4:
                     field = str(loc[4])
-            errors.append({"line": line, "field": field, "reason": item.get("msg", "invalid")})
+            # A field outside the schema is named by the caller: it is input too.
+            errors.append({"line": line, "field": excerpt(field), "reason": _reason(item)})
         return problem(
             422, "Request invalid", "the request does not match its schema", errors=errors
         )

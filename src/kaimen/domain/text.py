@@ -1,8 +1,20 @@
-"""Checks for free text that partners write and people read."""
+"""Checks for free text that partners write and people read, and how much of a refused value
+an error repeats."""
 
 from __future__ import annotations
 
 import unicodedata
+
+# An error names what it refused by a short prefix only: answers and logs must not hand back
+# (or amplify) whatever was sent, however long.
+ECHO_CHARS = 40
+ELLIPSIS = "\u2026"
+
+
+def excerpt(value: str) -> str:
+    """`value` as an error may repeat it: whole when short, else its first `ECHO_CHARS`
+    characters and an ellipsis."""
+    return value if len(value) <= ECHO_CHARS else value[:ECHO_CHARS] + ELLIPSIS
 
 
 def is_unicode(text: str) -> bool:

@@ -36,6 +36,7 @@ from kaimen.domain.events import (
     SUPPORTED_SCHEMA_VERSIONS,
     FieldType,
 )
+from kaimen.domain.text import ECHO_CHARS, ELLIPSIS
 from kaimen.input_files import LINE
 from kaimen.lake.schema import PARTITION
 
@@ -97,8 +98,22 @@ def _first(field: str, cases: list[tuple[str, str]]) -> str:
 
 
 def _shown(name: str) -> str:
-    """The value as text, for messages."""
+    """The value as text."""
     return f"CAST({name} AS VARCHAR)"
+
+
+def _echo(expression: str) -> str:
+    """SQL for `excerpt` of the value as text: all a reason may repeat of what it refuses."""
+    text = _shown(expression)
+    return (
+        f"CASE WHEN length({text}) <= {ECHO_CHARS} THEN {text} "
+        f"ELSE left({text}, {ECHO_CHARS}) || {_q(ELLIPSIS)} END"
+    )
+
+
+def _naming(message: str, expression: str) -> str:
+    """A reason that ends with the value it refuses (a short prefix of a long one)."""
+    return f"{_q(message)} || {_echo(expression)}"
 
 
 def _typed_expression(name: str, arrivals: dict[str, str]) -> str:
@@ -159,13 +174,13 @@ def _timestamp_cases(name: str, arrival: str) -> list[tuple[str, str]]:
         cases += [
             (
                 f"NOT regexp_full_match({name}, {_q(TIMESTAMP_SHAPE + OFFSET_SHAPE + '?')})",
-                _q("not an ISO 8601 timestamp like 2026-01-31T09:30:00+08:00: ") + f" || {name}",
+                _naming("not an ISO 8601 timestamp like 2026-01-31T09:30:00+08:00: ", name),
             ),
             (
                 f"NOT regexp_matches({name}, {_q(OFFSET_SHAPE + '$')})",
                 _q("has no UTC offset; add Z or one like +08:00"),
             ),
-            (f"{typed} IS NULL", _q("not a real date and time: ") + f" || {name}"),
+            (f"{typed} IS NULL", _naming("not a real date and time: ", name)),
         ]
     return [
         *cases,
@@ -180,7 +195,6 @@ def _timestamp_cases(name: str, arrival: str) -> list[tuple[str, str]]:
 
 def _amount_cases(name: str, arrival: str) -> list[tuple[str, str]]:
     typed = name + TYPED
-    shown = _shown(name)
     cases: list[tuple[str, str]] = []
     if arrival == Arrival.TEXT:
         cases += [
@@ -189,37 +203,38 @@ def _amount_cases(name: str, arrival: str) -> list[tuple[str, str]]:
                 f"regexp_full_match(lower({name}), '[+-]?inf(inity)?')",
                 _q("an infinite amount is not allowed"),
             ),
-            (f"starts_with(trim({name}), '-')", _q("must not be negative: ") + f" || {name}"),
+            (f"starts_with(trim({name}), '-')", _naming("must not be negative: ", name)),
             (
                 f"{typed} IS NULL",
-                _q(f"not a plain decimal number with at most {AMOUNT_DECIMALS} decimals: ")
-                + f" || {name}",
+                _naming(
+                    f"not a plain decimal number with at most {AMOUNT_DECIMALS} decimals: ", name
+                ),
             ),
         ]
     elif arrival == Arrival.FLOAT:
         cases += [
             (f"isnan({name})", _q("NaN is not an amount")),
             (f"isinf({name})", _q("an infinite amount is not allowed")),
-            (f"{name} < 0", _q("must not be negative: ") + f" || {shown}"),
+            (f"{name} < 0", _naming("must not be negative: ", name)),
             (
                 f"{name} > {MAX_AMOUNT}",
-                _q(f"absurdly large (over {MAX_AMOUNT:,}): ") + f" || {shown}",
+                _naming(f"absurdly large (over {MAX_AMOUNT:,}): ", name),
             ),
             (
                 f"abs({name} * 100 - round({name} * 100)) > 1e-6 OR {typed} IS NULL",
-                _q(f"has more than {AMOUNT_DECIMALS} decimals: ") + f" || {shown}",
+                _naming(f"has more than {AMOUNT_DECIMALS} decimals: ", name),
             ),
         ]
     elif arrival == Arrival.NATIVE:
         cases += [
-            (f"{name} < 0", _q("must not be negative: ") + f" || {shown}"),
+            (f"{name} < 0", _naming("must not be negative: ", name)),
             (
                 f"{name} > {MAX_AMOUNT}",
-                _q(f"absurdly large (over {MAX_AMOUNT:,}): ") + f" || {shown}",
+                _naming(f"absurdly large (over {MAX_AMOUNT:,}): ", name),
             ),
             (
                 f"{typed} IS NULL OR {typed} <> {name}",
-                _q(f"has more than {AMOUNT_DECIMALS} decimals or is too large: ") + f" || {shown}",
+                _naming(f"has more than {AMOUNT_DECIMALS} decimals or is too large: ", name),
             ),
         ]
     else:
@@ -227,7 +242,7 @@ def _amount_cases(name: str, arrival: str) -> list[tuple[str, str]]:
     return [
         *cases,
         (f"{typed} = 0", _q("must be greater than zero")),
-        (f"{typed} > {MAX_AMOUNT}", _q(f"absurdly large (over {MAX_AMOUNT:,}): ") + f" || {shown}"),
+        (f"{typed} > {MAX_AMOUNT}", _naming(f"absurdly large (over {MAX_AMOUNT:,}): ", name)),
     ]
 
 
@@ -237,7 +252,7 @@ def _date_cases(name: str, arrival: str) -> list[tuple[str, str]]:
         cases = [
             (
                 f"NOT regexp_full_match({name}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') OR {typed} IS NULL",
-                _q("not a real date in the form YYYY-MM-DD: ") + f" || {name}",
+                _naming("not a real date in the form YYYY-MM-DD: ", name),
             )
         ]
     elif arrival == Arrival.NATIVE:
@@ -267,7 +282,7 @@ def _value_cases(
         return [
             (
                 f"{name} NOT IN {_in(ISO_4217)}",
-                _q("not an ISO 4217 currency code: ") + f" || {name}",
+                _naming("not an ISO 4217 currency code: ", name),
             )
         ]
     if kind is FieldType.IDENTIFIER:
@@ -290,7 +305,7 @@ def _value_cases(
         return [
             (
                 f"kind = {_q(k)} AND {name} NOT IN {_in(choices)}",
-                _q(f"must be one of {', '.join(choices)}, not ") + f" || {name}",
+                _naming(f"must be one of {', '.join(choices)}, not ", name),
             )
             for k, choices in kind_choices.items()
         ]
@@ -333,7 +348,7 @@ def _cross_field_problems() -> list[str]:
         (
             f"kind = 'attribute' AND attribute = {_q(attr)} AND value IS NOT NULL "
             f"AND value NOT IN {_in(values)}",
-            _q(f"{attr} must be one of {', '.join(values)}, not ") + " || value",
+            _naming(f"{attr} must be one of {', '.join(values)}, not ", "value"),
         )
         for attr, values in ATTRIBUTE_VALUES.items()
     ]
@@ -387,11 +402,11 @@ def _cross_field_problems() -> list[str]:
                 ),
                 (
                     "kind = 'friend_link' AND friend_id IS NOT NULL AND friend_status IS NULL",
-                    _q("not an enrolled person: ") + " || friend_id",
+                    _naming("not an enrolled person: ", "friend_id"),
                 ),
                 (
                     "kind = 'friend_link' AND friend_id IS NOT NULL AND friend_status <> 'active'",
-                    _q(OPTED_OUT) + " || friend_id",
+                    _naming(OPTED_OUT, "friend_id"),
                 ),
             ],
         ),
@@ -415,7 +430,7 @@ def _envelope_problems(arrivals: dict[str, str]) -> list[str]:
                 *_presence("source", arrivals["source"]),
                 (
                     f"NOT regexp_full_match(source, {_q(SOURCE_PATTERN)})",
-                    _q("must be 1-64 lower-case letters, digits or . _ - : ") + " || source",
+                    _naming("must be 1-64 lower-case letters, digits or . _ - : ", "source"),
                 ),
             ],
         ),
@@ -435,8 +450,8 @@ def _envelope_problems(arrivals: dict[str, str]) -> list[str]:
             "person_id",
             [
                 *_presence("person_id", arrivals["person_id"]),
-                ("person_status IS NULL", _q("not an enrolled person: ") + " || person_id"),
-                ("person_status <> 'active'", _q(OPTED_OUT) + " || person_id"),
+                ("person_status IS NULL", _naming("not an enrolled person: ", "person_id")),
+                ("person_status <> 'active'", _naming(OPTED_OUT, "person_id")),
             ],
         ),
         _first(
@@ -445,8 +460,9 @@ def _envelope_problems(arrivals: dict[str, str]) -> list[str]:
                 *_presence("kind", arrivals["kind"]),
                 (
                     f"kind NOT IN {_in(EVENT_KINDS)}",
-                    _q(f"unknown kind; expected one of {', '.join(EVENT_KINDS)}, not ")
-                    + " || kind",
+                    _naming(
+                        f"unknown kind; expected one of {', '.join(EVENT_KINDS)}, not ", "kind"
+                    ),
                 ),
             ],
         ),
@@ -456,8 +472,9 @@ def _envelope_problems(arrivals: dict[str, str]) -> list[str]:
                 (
                     "schema_version IS NOT NULL AND (schema_version" + TYPED + " IS NULL OR "
                     f"schema_version{TYPED} NOT IN ({versions}))",
-                    _q(f"unsupported; this server reads version {versions}, not ")
-                    + f" || {_shown('schema_version')}",
+                    _naming(
+                        f"unsupported; this server reads version {versions}, not ", "schema_version"
+                    ),
                 )
             ],
         ),

@@ -29,6 +29,7 @@ import numpy as np
 
 from kaimen.domain.errors import Rejected
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
+from kaimen.domain.text import excerpt
 from kaimen.model.card_scorer import CardScorer, Value, is_missing
 from kaimen.model.scorecard import MISSING_LABEL, Characteristic, Scorecard
 
@@ -231,7 +232,8 @@ def what_if(card: Scorecard, values: Mapping[str, Value], changes: Mapping[str, 
     unknown = sorted(set(changes) - set(card.names))
     if unknown:
         raise WhatIfRejected(
-            f"not on the card: {', '.join(unknown)} (the card uses: {', '.join(card.names)})"
+            f"not on the card: {', '.join(excerpt(name) for name in unknown)} "
+            f"(the card uses: {', '.join(card.names)})"
         )
     kinds = {c.name: c.kind for c in card.characteristics}
     for name, value in changes.items():
@@ -239,14 +241,18 @@ def what_if(card: Scorecard, values: Mapping[str, Value], changes: Mapping[str, 
             continue
         if kinds[name] == "categorical":
             if not isinstance(value, str):
-                raise WhatIfRejected(f"{name}: expected a category (text) or null, got {value!r}")
+                raise WhatIfRejected(
+                    f"{name}: expected a category (text) or null, got {excerpt(repr(value))}"
+                )
             continue
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or not math.isfinite(value)
         ):
-            raise WhatIfRejected(f"{name}: expected a finite number or null, got {value!r}")
+            raise WhatIfRejected(
+                f"{name}: expected a finite number or null, got {excerpt(repr(value))}"
+            )
     scorer = CardScorer(card)
     before = scorer.points(values)
     after = scorer.points({**values, **changes})
