@@ -7,17 +7,22 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import ibis
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import Engine
 
 from kaimen.domain.errors import ConfigurationError
-from kaimen.engines.embedded import ibis_connection
-from kaimen.store.database import open_store
-from kaimen.store.identity_vault import IdentityVault, decode_secret, new_secret
+
+if TYPE_CHECKING:
+    import ibis
+    from sqlalchemy import Engine
+
+    from kaimen.store.identity_vault import IdentityVault
+
+# Ibis, SQLAlchemy (with Alembic) and the vault's cryptography are imported where they are
+# first used, not here: every command reads its settings, and `kaimen --help` must not pay
+# for what only some commands need.
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class Workspace:
     def backend(self) -> ibis.BaseBackend:
         """A fresh in-process engine for pipeline expressions (one per call: not shared
         between threads)."""
+        from kaimen.engines.embedded import ibis_connection
+
         return ibis_connection()
 
 
@@ -84,6 +91,8 @@ class Settings(BaseSettings):
 
     def vault(self) -> IdentityVault:
         """The identity vault, from KAIMEN_SECRET_KEY or a key generated in `home`."""
+        from kaimen.store.identity_vault import IdentityVault, decode_secret, new_secret
+
         text = (
             self.secret_key.get_secret_value()
             if self.secret_key
@@ -97,6 +106,8 @@ class Settings(BaseSettings):
 
     def workspace(self) -> Workspace:
         """Open (and migrate) the store; the lake and model folders of `home`."""
+        from kaimen.store.database import open_store
+
         return Workspace(
             engine=open_store(self.resolved_database_url),
             vault=self.vault(),

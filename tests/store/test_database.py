@@ -10,7 +10,14 @@ from sqlalchemy import Engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.errors import ConfigurationError
-from kaimen.store.database import connect, is_current, migrate, open_store
+from kaimen.store.database import (
+    connect,
+    is_current,
+    migrate,
+    newest_revision,
+    open_store,
+    stored_revision,
+)
 from kaimen.store.tables import identities
 from tests.store.store_rows import T0
 
@@ -29,6 +36,34 @@ def test_a_fresh_database_is_not_current_until_migrated(empty_database_url: str)
 
 def test_an_opened_store_is_current(database_url: str) -> None:
     engine = open_store(database_url)
+    try:
+        assert is_current(engine)
+    finally:
+        engine.dispose()
+
+
+def test_the_newest_migration_file_is_alembics_head(empty_database_url: str) -> None:
+    # open_store skips Alembic when the stored revision is the newest file's: the two agree.
+    engine = connect(empty_database_url)
+    try:
+        assert stored_revision(engine) is None
+        migrate(engine)
+        assert is_current(engine)
+        assert stored_revision(engine) == newest_revision()
+    finally:
+        engine.dispose()
+
+
+def test_a_store_behind_the_newest_migration_is_migrated_when_opened(
+    empty_database_url: str,
+) -> None:
+    behind = connect(empty_database_url)
+    try:
+        migrate(behind, "0006")
+        assert not is_current(behind)
+    finally:
+        behind.dispose()
+    engine = open_store(empty_database_url)
     try:
         assert is_current(engine)
     finally:

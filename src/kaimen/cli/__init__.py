@@ -8,10 +8,7 @@ import sys
 import typer
 
 from kaimen.cli import intake, models, operations, partners, people
-from kaimen.cli.session import Session, session
-from kaimen.config import Settings
-from kaimen.telemetry.logs import configure_logging
-from kaimen.telemetry.steps import keep_last_runs_in
+from kaimen.cli.session import session
 
 app = typer.Typer(
     help="kaimen (开门): credit and trust scoring that people can see, understand and contest.\n\n"
@@ -22,10 +19,21 @@ app = typer.Typer(
 )
 
 
+class _FromMain:
+    """The root's object when `main` runs the app: its session also sets up logging."""
+
+
 @app.callback()
 def root(ctx: typer.Context) -> None:
     """Resolve the settings once for the whole run."""
-    session(ctx)
+    from_main = isinstance(ctx.obj, _FromMain)
+    settings = session(ctx).settings
+    if from_main:
+        from kaimen.telemetry.logs import configure_logging
+        from kaimen.telemetry.steps import keep_last_runs_in
+
+        configure_logging(settings.log_level or "WARNING", sys.stderr, settings.secret_values())
+        keep_last_runs_in(settings.step_runs)
 
 
 for name, command in (
@@ -52,7 +60,6 @@ app.add_typer(people.person_app, name="person")
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings.log_level or "WARNING", sys.stderr, settings.secret_values())
-    keep_last_runs_in(settings.step_runs)
-    app(obj=Session(settings))
+    # The settings are read (and logging set up) by the root command, once a command is
+    # chosen: `kaimen --help` ends before that and so stays quick.
+    app(obj=_FromMain())

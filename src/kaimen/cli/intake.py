@@ -8,17 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from kaimen.cli.session import OPERATOR, session
 from kaimen.cli.terminal import console, errors, fail, month_option, run, spinner
-from kaimen.enrolment import enrol_file, enrol_one
-from kaimen.ingest.file_ingest import ingest_file
-from kaimen.ingest.inbox_ingest import seal_inbox
-from kaimen.operations.status import status
-from kaimen.scoring.lake_summaries import summarise_lake
-from kaimen.simulate.run import FORMATS, last_full_month, simulate
+
+# Services are imported inside the commands that call them: each pulls in engines and model
+# libraries (Ibis, DuckDB, pandas, LightGBM, scikit-learn) that `kaimen --help` and the other
+# commands must not pay for.
 
 lake_app = typer.Typer(help="Manage the event lake.", no_args_is_help=True)
 
@@ -38,6 +35,10 @@ def simulate_command(
     ] = "parquet",
 ) -> None:
     """Write a synthetic population (people.csv) and its events (events.parquet) to OUT."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kaimen.simulate.run import FORMATS, last_full_month, simulate
+
     if fmt not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}", 2)
     month = month_option(last_month or last_full_month(dt.date.today()), "--last-month")
@@ -87,6 +88,8 @@ def enrol_command(
     ] = None,
 ) -> None:
     """Enrol one person (--phone and --national-id) or everyone in --file."""
+    from kaimen.enrolment import enrol_file, enrol_one
+
     if file is not None and (phone or national_id):
         raise fail("use either --file or --phone/--national-id, not both", 2)
     if file is None and (not phone or not national_id):
@@ -114,6 +117,8 @@ def ingest_command(
     ] = None,
 ) -> None:
     """Validate and store a file of events: all or nothing, and replays change nothing."""
+    from kaimen.ingest.file_ingest import ingest_file
+
     ws = session(ctx).workspace
     with spinner(f"ingesting {path.name}") as tell:
         result = run(
@@ -127,6 +132,8 @@ def ingest_command(
 @lake_app.command("seal")
 def seal_command(ctx: typer.Context) -> None:
     """Move events received over HTTP from the inbox into the lake."""
+    from kaimen.ingest.inbox_ingest import seal_inbox
+
     ws = session(ctx).workspace
     with spinner("sealing the inbox"):
         result = run(lambda: seal_inbox(ws.engine, ws.lake_root, OPERATOR.actor))
@@ -138,6 +145,8 @@ def seal_command(ctx: typer.Context) -> None:
 @lake_app.command("summarise")
 def summarise_command(ctx: typer.Context) -> None:
     """Summarise lake files not yet summarised (the score does this too, first)."""
+    from kaimen.scoring.lake_summaries import summarise_lake
+
     ws = session(ctx).workspace
     with spinner("summarising new lake files"):
         report = run(lambda: summarise_lake(ws.engine, ws.backend(), ws.lake_root))
@@ -146,6 +155,8 @@ def summarise_command(ctx: typer.Context) -> None:
 
 def status_command(ctx: typer.Context) -> None:
     """What the store and the lake hold."""
+    from kaimen.operations.status import status
+
     ws = session(ctx).workspace
     held = status(ws.engine, ws.lake_root)
     table = Table(title="events in the lake")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -11,10 +11,14 @@ from rich.table import Table
 from kaimen.cli.session import OPERATOR, session
 from kaimen.cli.terminal import console, errors, month_option, run, spinner
 from kaimen.domain.scores import BANDS
-from kaimen.scoring.batch import score_month
-from kaimen.scoring.models import list_models, promote
-from kaimen.scoring.monitoring import MonitoringReport, Unavailable, monitor
-from kaimen.scoring.training import TrainingReport, train
+
+if TYPE_CHECKING:
+    from kaimen.scoring.monitoring import MonitoringReport
+    from kaimen.scoring.training import TrainingReport
+
+# Services are imported inside the commands that call them: each pulls in engines and model
+# libraries (Ibis, DuckDB, pandas, LightGBM, scikit-learn) that `kaimen --help` and the other
+# commands must not pay for.
 
 
 def _share(value: float | None, places: int) -> str:
@@ -63,6 +67,8 @@ def train_command(
     as_of: Annotated[str, typer.Option(help="Train on data known by the end of this month.")],
 ) -> None:
     """Fit the scorecard and the LightGBM challenger; compare them out of time."""
+    from kaimen.scoring.training import train
+
     month = month_option(as_of, "--as-of")
     ws = session(ctx).workspace
     with spinner(f"training as of {month}"):
@@ -79,6 +85,8 @@ def score_command(
     month: Annotated[str, typer.Option(help="Score everyone as of the end of this month.")],
 ) -> None:
     """Score every enrolled person for a month and publish the snapshots at once."""
+    from kaimen.scoring.batch import score_month
+
     month = month_option(month, "--month")
     ws = session(ctx).workspace
     with spinner(f"scoring {month}"):
@@ -106,6 +114,8 @@ LEVEL_COLOURS = {"stable": "green", "watch": "yellow", "act": "bold red"}
 
 
 def print_monitoring(report: MonitoringReport) -> None:
+    from kaimen.scoring.monitoring import Unavailable
+
     card = report.card
     month, stability, outcomes = card.month, card.stability, card.outcomes
     population = stability.population
@@ -168,6 +178,8 @@ def monitor_command(
     ] = None,
 ) -> None:
     """Stability against training, observed vs expected bad rates, and the model card."""
+    from kaimen.scoring.monitoring import monitor
+
     month = month_option(month, "--month")
     ws = session(ctx).workspace
     folder = out if out is not None else ws.model_cards_dir
@@ -185,6 +197,8 @@ def promote_command(
     version: Annotated[str, typer.Argument(help="The model version to score with from now on.")],
 ) -> None:
     """Make a registered model the champion that kaimen score uses (audit-logged)."""
+    from kaimen.scoring.models import promote
+
     ws = session(ctx).workspace
     result = run(lambda: promote(ws.engine, version, OPERATOR.actor))
     if not result.changed:
@@ -198,6 +212,8 @@ def promote_command(
 
 def models_command(ctx: typer.Context) -> None:
     """The model registry: every trained model, its out-of-time results, the champion."""
+    from kaimen.scoring.models import list_models
+
     records = list_models(session(ctx).workspace.engine)
     if not records:
         console.print("no model yet: run kaimen train")

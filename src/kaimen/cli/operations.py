@@ -13,9 +13,10 @@ from kaimen.cli.intake import enrol_command, ingest_command, simulate_command
 from kaimen.cli.models import score_command, train_command
 from kaimen.cli.session import session
 from kaimen.cli.terminal import console, run, spinner
-from kaimen.operations.status import verify_audit
-from kaimen.simulate.run import last_full_month
-from kaimen.telemetry.logs import configure_logging
+
+# Services are imported inside the commands that call them: each pulls in engines and model
+# libraries (Ibis, DuckDB, pandas, LightGBM, scikit-learn) that `kaimen --help` and the other
+# commands must not pay for.
 
 audit_app = typer.Typer(help="Inspect the tamper-evident audit log.", no_args_is_help=True)
 
@@ -23,6 +24,8 @@ audit_app = typer.Typer(help="Inspect the tamper-evident audit log.", no_args_is
 @audit_app.command("verify")
 def audit_verify_command(ctx: typer.Context) -> None:
     """Check the audit log's hash chain; names the first bad row if any."""
+    from kaimen.operations.status import verify_audit
+
     ws = session(ctx).workspace
     with spinner("verifying the audit log"):
         rows = run(lambda: verify_audit(ws.engine))
@@ -38,6 +41,7 @@ def serve_command(
     import uvicorn
 
     from kaimen.api.app import create_app
+    from kaimen.telemetry.logs import configure_logging
 
     settings = session(ctx).settings
     configure_logging(settings.log_level or "INFO", sys.stderr, settings.secret_values())
@@ -60,6 +64,9 @@ def demo_command(
     serve: Annotated[bool, typer.Option(help="Serve the API afterwards.")] = True,
 ) -> None:
     """Simulate, enrol, ingest, train, score, print the results, then serve the API."""
+    from kaimen.operations.status import verify_audit
+    from kaimen.simulate.run import last_full_month
+
     home = session(ctx).settings.home
     last = last_full_month(dt.date.today())
     out = home / f"demo-{seed}-{people_count}-{months}-{last}"

@@ -10,7 +10,9 @@ from rich.table import Table
 from kaimen.cli.session import OPERATOR, session
 from kaimen.cli.terminal import console, errors, run
 from kaimen.domain.callers import SCOPES
-from kaimen.sharing import partnering
+
+# The partner service is imported inside each command: it brings SQLAlchemy, which
+# `kaimen --help` and the other commands must not pay for.
 
 partner_app = typer.Typer(help="Partners and their API keys.", no_args_is_help=True)
 
@@ -22,6 +24,8 @@ def partner_add_command(
     name: Annotated[str, typer.Option(help="The partner's name.")],
 ) -> None:
     """Register a partner."""
+    from kaimen.sharing import partnering
+
     ws = session(ctx).workspace
     partner = run(lambda: partnering.add_partner(ws.engine, partner_id, name, OPERATOR.actor))
     console.print(f"partner {partner.partner_id} ({partner.name}) registered")
@@ -37,6 +41,8 @@ def partner_key_command(
     ],
 ) -> None:
     """Issue an API key; it is printed once and only its hash is kept."""
+    from kaimen.sharing import partnering
+
     ws = session(ctx).workspace
     issued = run(lambda: partnering.issue_key(ws.engine, partner_id, scope, OPERATOR.actor))
     errors.print(
@@ -51,6 +57,8 @@ def partner_revoke_command(
     key_id: Annotated[str, typer.Argument(help="The key's id (not the key).")],
 ) -> None:
     """Revoke an API key; the next request with it is refused."""
+    from kaimen.sharing import partnering
+
     ws = session(ctx).workspace
     key = run(lambda: partnering.revoke_key(ws.engine, key_id, OPERATOR.actor))
     console.print(f"key {key.key_id} of {key.partner_id} revoked")
@@ -59,6 +67,8 @@ def partner_revoke_command(
 @partner_app.command("list")
 def partner_list_command(ctx: typer.Context) -> None:
     """Partners and their keys (never the keys themselves)."""
+    from kaimen.sharing import partnering
+
     table = Table(title="partners")
     for column in ("partner", "name", "key", "scopes", "state"):
         table.add_column(column)

@@ -12,10 +12,10 @@ import typer
 
 from kaimen.cli.session import OPERATOR, session
 from kaimen.cli.terminal import console, errors, fail, run, spinner
-from kaimen.scoring.reading import read_score
-from kaimen.scoring.way_up import describe, plan_for, try_changes
-from kaimen.sharing import own_data
-from kaimen.sharing.authentication import issue_person_token
+
+# Services are imported inside the commands that call them: each pulls in engines and model
+# libraries (Ibis, DuckDB, pandas, LightGBM, scikit-learn) that `kaimen --help` and the other
+# commands must not pay for.
 
 person_app = typer.Typer(help="A person's own data: export it, or opt out.", no_args_is_help=True)
 
@@ -24,6 +24,8 @@ def show_command(
     ctx: typer.Context, person_id: Annotated[str, typer.Argument(help="The person's id.")]
 ) -> None:
     """A person's latest score, band, dimensions, reasons and history."""
+    from kaimen.scoring.reading import read_score
+
     ws = session(ctx).workspace
     view = run(lambda: read_score(ws.engine, person_id, OPERATOR))
     if view.thin_file:
@@ -75,6 +77,8 @@ def whatif_command(
     ] = None,
 ) -> None:
     """The way up to a target score, or the score with some characteristics changed."""
+    from kaimen.scoring.way_up import describe, plan_for, try_changes
+
     if (target is None) == (not setting):
         raise fail("give either --target SCORE or one or more --set NAME=VALUE", 2)
     ws = session(ctx).workspace
@@ -116,6 +120,8 @@ def token_command(
     ctx: typer.Context, person_id: Annotated[str, typer.Argument(help="The person's id.")]
 ) -> None:
     """Issue a person's own API token (shown once; only its hash is kept)."""
+    from kaimen.sharing.authentication import issue_person_token
+
     ws = session(ctx).workspace
     token = run(lambda: issue_person_token(ws.engine, person_id))
     console.print(token, highlight=False)
@@ -130,6 +136,8 @@ def person_export_command(
     ] = None,
 ) -> None:
     """Everything held about a person, as one JSON document (on their request)."""
+    from kaimen.sharing import own_data
+
     if out is not None and out.exists():
         raise fail(f"{out} already exists; choose a new file")
     ws = session(ctx).workspace
@@ -159,6 +167,8 @@ def person_opt_out_command(
     ] = False,
 ) -> None:
     """Remove everything held about a person and stop scoring them (on their request)."""
+    from kaimen.sharing import own_data
+
     if not yes:
         raise fail("opting out removes the person's data for good; add --yes to confirm")
     ws = session(ctx).workspace

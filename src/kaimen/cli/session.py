@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import typer
 
-from kaimen.config import Settings, Workspace
 from kaimen.domain.callers import Caller
+
+if TYPE_CHECKING:
+    from kaimen.config import Settings, Workspace
 
 # The operator at the command line acts as the admin, under this name in the logs.
 OPERATOR = Caller.admin("cli")
@@ -28,6 +31,10 @@ def session(ctx: typer.Context) -> Session:
     """The run's session: made once, by the root command, and shared by its subcommands."""
     root = ctx.find_root()
     if not isinstance(root.obj, Session):
+        # Imported here, when a command runs: Pydantic settings cost more than all of
+        # `kaimen --help`, which never gets this far.
+        from kaimen.config import Settings
+
         root.obj = Session(Settings())
     found: Session = root.obj
     return found

@@ -11,7 +11,6 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from kaimen.domain.errors import BatchRejected, EnrolmentConflict, IdentityRejected, KaimenError
 from kaimen.domain.months import is_month
@@ -25,6 +24,9 @@ T = TypeVar("T")
 @contextmanager
 def spinner(text: str) -> Iterator[Callable[[str], None]]:
     """A live status line; the yielded function updates what it says."""
+    # Imported when a command shows progress, not before: `kaimen --help` never does.
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

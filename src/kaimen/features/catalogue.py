@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
-
-import ibis
-import ibis.expr.types as ir
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from kaimen.domain.months import is_month
 from kaimen.domain.scores import Dimension
 from kaimen.features.summaries import FAMILIES
 
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+# Ibis is imported only inside the aggregates that call it: reading a published score needs
+# the catalogue's reasons and descriptions, and `kaimen show` must not pay for Ibis.
 Monotone = Literal["ascending", "descending", "auto"]
-Aggregate = Callable[[ir.Table, "Window"], ir.Value]
+Aggregate: TypeAlias = "Callable[[ir.Table, Window], ir.Value]"
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,8 @@ def history_months(s: ir.Table, w: Window) -> ir.Value:
 @feature(Dimension.CREDIT_HISTORY, "ascending", True, "{value} court judgments not satisfied")
 def open_judgments(s: ir.Table, w: Window) -> ir.Value:
     """Court judgments entered and not yet satisfied or overturned."""
+    import ibis
+
     return ibis.greatest(s.judgments_entered.sum() - s.judgments_resolved.sum(), 0)
 
 
@@ -166,6 +170,8 @@ def rental_problems_12m(s: ir.Table, w: Window) -> ir.Value:
 @feature(Dimension.BEHAVIOUR, "ascending", True, "{value} fines not paid")
 def unpaid_fines(s: ir.Table, w: Window) -> ir.Value:
     """Fines issued and not paid, all time."""
+    import ibis
+
     return ibis.greatest(s.fines_issued.sum() - s.fines_paid.sum(), 0)
 
 

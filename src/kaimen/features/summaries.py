@@ -10,10 +10,15 @@ on DuckDB or Spark.
 
 from __future__ import annotations
 
-import ibis
-import ibis.expr.types as ir
+from typing import TYPE_CHECKING
 
 from kaimen.domain.events import REPAYMENT_KINDS
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+# Ibis is imported by `summarise`, not here: the feature catalogue reads FAMILIES, and
+# reading a published score through the catalogue must not pay for Ibis.
 
 FAMILIES = {kind: kind.split("_")[0] for kind in REPAYMENT_KINDS}  # loan, bill, rent, utility
 SERIOUS_DAYS_LATE = 90
@@ -36,6 +41,8 @@ def month_of(timestamp: ir.TimestampValue) -> ir.StringValue:
 
 def summarise(events: ir.Table) -> ir.Table:
     """Monthly summary rows of `events` (lake columns), as an Ibis expression."""
+    import ibis
+
     e = events.mutate(
         occurred_month=month_of(events.occurred_at),
         known_month=month_of(ibis.greatest(events.occurred_at, events.recorded_at)),

@@ -6,15 +6,17 @@ import json
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 
 from kaimen.domain.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported only to change or compare the schema: it takes longer to import than a
+# command takes to read a score, and a store at the newest revision does not need it.
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -62,6 +64,8 @@ def connect(url: str) -> Engine:
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     location = resources.files("kaimen.store") / "migrations"
     config.set_main_option("script_location", str(location))
@@ -78,23 +82,52 @@ def _step(engine: Engine, step: Callable[[Config, str], None], revision: str) ->
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the schema to the newest migration, or to `revision` (a no-op when already
     there)."""
+    from alembic import command
+
     _step(engine, command.upgrade, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema back to `revision`."""
+    from alembic import command
+
     _step(engine, command.downgrade, revision)
 
 
 def is_current(engine: Engine) -> bool:
     """True when the database is at the newest migration."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision() == head
 
 
+def newest_revision() -> str:
+    """The newest migration's revision, read from the file names: each migration file is
+    named after its revision (`0007_...py` holds revision "0007")."""
+    versions = resources.files("kaimen.store") / "migrations" / "versions"
+    return max(
+        entry.name.split("_", 1)[0] for entry in versions.iterdir() if entry.name[0].isdigit()
+    )
+
+
+def stored_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None before its first migration."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        revision: str | None = connection.execute(
+            text("SELECT version_num FROM alembic_version")
+        ).scalar_one_or_none()
+        return revision
+
+
 def open_store(url: str) -> Engine:
-    """Connect and migrate: what every entry point does before touching the store."""
+    """Connect and migrate: what every entry point does before touching the store. Alembic
+    runs only when the schema is not at the newest revision."""
     engine = connect(url)
-    migrate(engine)
+    if stored_revision(engine) != newest_revision():
+        migrate(engine)
     return engine

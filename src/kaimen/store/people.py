@@ -5,11 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from kaimen.store.tables import identities, people
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# PyArrow is imported by the two functions that build Arrow tables: the access log reads a
+# person's status through this module, and reading one score must not pay for Arrow.
 
 # Both SQLite and PostgreSQL accept this many bound values in one IN list comfortably.
 LOOKUP_CHUNK = 5_000
@@ -90,6 +96,8 @@ def count_active(engine: Engine) -> int:
 
 def active_birth_dates(connection: Connection) -> pa.Table:
     """person_id and birth_date of every active person, as Arrow, for vectorised joins."""
+    import pyarrow as pa
+
     result = connection.execute(
         select(people.c.person_id, people.c.birth_date).where(people.c.status == "active")
     )
@@ -115,6 +123,8 @@ def status_of(connection: Connection, person_id: str, lock: bool = False) -> str
 def event_subjects(connection: Connection) -> pa.Table:
     """person_id, birth_date and status of everyone ever enrolled, as Arrow, so the event rules
     can tell someone unknown from someone who opted out (whose birth date is gone)."""
+    import pyarrow as pa
+
     rows = connection.execute(select(people.c.person_id, people.c.birth_date, people.c.status))
     ids: list[str] = []
     births: list[dt.date | None] = []

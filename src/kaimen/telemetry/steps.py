@@ -23,7 +23,6 @@ from pathlib import Path
 from kaimen.domain.errors import BatchRejected, KaimenError
 from kaimen.telemetry import step_runs
 from kaimen.telemetry.logs import reserved_field
-from kaimen.telemetry.metrics import STEP_DURATION, STEP_RUNS
 
 Field = int | float | str | bool | None
 
@@ -111,6 +110,10 @@ def timed_step(name: str) -> Iterator[None]:
         seconds = time.perf_counter() - started
         _CURRENT.reset(token)
         outcome, facts = _outcome(error)
+        # Imported on the first step, not with this module: every command sets where last
+        # runs are kept, and `kaimen --help` must not pay for the Prometheus client.
+        from kaimen.telemetry.metrics import STEP_DURATION, STEP_RUNS
+
         STEP_DURATION.labels(name).observe(seconds)
         STEP_RUNS.labels(name, outcome).inc()
         _log.log(

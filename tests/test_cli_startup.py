@@ -1,0 +1,56 @@
+"""The command line starts at once: heavy libraries are imported only by the commands that
+use them. Each case runs `kaimen` in a fresh interpreter and lists the modules it imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from kaimen.store.database import open_store
+
+# Runs the `kaimen` script's entry point, then prints every top-level package imported.
+LIST_IMPORTS = """
+import json, sys
+from kaimen.cli import main
+sys.argv = ["kaimen", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})), file=sys.__stderr__)
+"""
+MODEL_AND_ENGINE_LIBRARIES = {"ibis", "lightgbm", "sklearn", "pandas", "pyarrow", "duckdb"}
+
+
+def imported_by(home: Path, *args: str) -> set[str]:
+    env = {**os.environ, "KAIMEN_HOME": str(home)}
+    env.pop("KAIMEN_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", LIST_IMPORTS, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    names: list[str] = json.loads(done.stderr.splitlines()[-1])
+    return set(names)
+
+
+def test_help_imports_no_model_engine_or_database_library(tmp_path: Path) -> None:
+    imported = imported_by(tmp_path / "home", "--help")
+    assert "typer" in imported
+    assert imported.isdisjoint(MODEL_AND_ENGINE_LIBRARIES | {"sqlalchemy", "alembic", "numpy"})
+    assert "pydantic_settings" not in imported  # the settings are read once a command runs
+    assert not (tmp_path / "home").exists()
+
+
+def test_show_reads_the_store_without_model_or_engine_libraries(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    open_store(f"sqlite:///{home / 'kaimen.sqlite'}").dispose()
+    imported = imported_by(home, "show", "S2026-00000001")
+    assert "sqlalchemy" in imported
+    # A store at the newest migration is opened without Alembic.
+    assert imported.isdisjoint(MODEL_AND_ENGINE_LIBRARIES | {"alembic", "prometheus_client"})
