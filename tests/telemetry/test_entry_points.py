@@ -51,11 +51,17 @@ def test_commands_are_quiet_by_default(
     assert logging.getLogger().level == logging.WARNING
 
 
-def test_an_unknown_level_is_refused(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unknown_level_is_refused(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("KAIMEN_LOG_LEVEL", "loud")
     monkeypatch.setattr(sys, "argv", ["kaimen", "lake", "summarise"])
-    with pytest.raises(ValueError, match="log_level"):
+    with pytest.raises(SystemExit) as exited:
         cli.main()
+    assert exited.value.code == 2
+    # A clear line naming the setting, no traceback, and not the value given.
+    error = capsys.readouterr().err
+    assert "KAIMEN_LOG_LEVEL" in error and "Traceback" not in error and "loud" not in error
 
 
 def test_serve_logs_at_info_through_kaimens_handler_only(

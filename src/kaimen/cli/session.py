@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from kaimen.cli.terminal import fail
 from kaimen.domain.callers import Caller
 
 if TYPE_CHECKING:
@@ -33,8 +34,18 @@ def session(ctx: typer.Context) -> Session:
     if not isinstance(root.obj, Session):
         # Imported here, when a command runs: Pydantic settings cost more than all of
         # `kaimen --help`, which never gets this far.
+        from pydantic import ValidationError
+
         from kaimen.config import Settings
 
-        root.obj = Session(Settings())
+        try:
+            root.obj = Session(Settings())
+        except ValidationError as invalid:
+            # Which setting and why, never the value (it may be a secret).
+            problems = "; ".join(
+                f"KAIMEN_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                for e in invalid.errors()
+            )
+            raise fail(f"settings refused: {problems}", 2) from None
     found: Session = root.obj
     return found
