@@ -14,15 +14,17 @@ def connect(
     temp_directory: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection that works in UTC and may spill to `temp_directory`."""
-    connection = duckdb.connect(":memory:")
-    connection.execute("SET TimeZone = 'UTC'")
+    # Settings through the configuration, not SQL text: a folder may have a quote in its name.
+    config: dict[str, str | bool | int | float | list[str]] = {}
     if threads:
-        connection.execute(f"SET threads = {int(threads)}")
+        config["threads"] = int(threads)
     if memory_limit:
-        connection.execute(f"SET memory_limit = '{memory_limit}'")
+        config["memory_limit"] = memory_limit
     if temp_directory is not None:
         temp_directory.mkdir(parents=True, exist_ok=True)
-        connection.execute(f"SET temp_directory = '{temp_directory}'")
+        config["temp_directory"] = str(temp_directory)
+    connection = duckdb.connect(":memory:", config=config)
+    connection.execute("SET TimeZone = 'UTC'")
     return connection
 
 
