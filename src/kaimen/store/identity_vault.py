@@ -8,20 +8,27 @@ without the secret, and the same value always hashes the same, so uniqueness hol
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING
 
 from kaimen.domain.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+# The keys are derived, and `cryptography` imported, on first use: every command opens the
+# vault with its workspace, and most (`kaimen show`) never hash or encrypt a value.
 
 SECRET_BYTES = 32
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
 
 
@@ -33,11 +40,20 @@ class IdentityVault:
             raise ConfigurationError(
                 f"the secret key must be {SECRET_BYTES} bytes (base64 in KAIMEN_SECRET_KEY)"
             )
-        self._hash_key = _derive(secret, b"kaimen identity lookup v1")
-        self._aead = AESGCM(_derive(secret, b"kaimen identity encryption v1"))
+        self._secret = secret
 
     def __repr__(self) -> str:
         return "IdentityVault(<keys redacted>)"
+
+    @functools.cached_property
+    def _hash_key(self) -> bytes:
+        return _derive(self._secret, b"kaimen identity lookup v1")
+
+    @functools.cached_property
+    def _aead(self) -> AESGCM:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        return AESGCM(_derive(self._secret, b"kaimen identity encryption v1"))
 
     def lookup_hash(self, kind: str, value: str) -> str:
         """Hex HMAC of `kind:value`; kinds never collide with each other."""
