@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from kaimen.cli import app, app_for
 from kaimen.store.database import open_store
 
 # Runs the `kaimen` script's entry point, then prints every module imported.
@@ -77,3 +81,30 @@ def test_show_on_sqlite_skips_what_it_does_not_use(tmp_path: Path) -> None:
         "rich._emoji_codes",
     }
     assert modules.isdisjoint(unused)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show", "--help"],
+        ["show"],
+        ["whatif", "P1", "--target", "high"],
+        ["person", "--help"],
+        ["person", "export", "--help"],
+        ["audit"],
+        ["lake", "nothing-such"],
+    ],
+)
+def test_a_named_command_alone_parses_helps_and_refuses_as_under_the_whole_app(
+    args: list[str],
+) -> None:
+    alone = app_for(args)
+    assert alone is not app
+    whole_run, alone_run = CliRunner().invoke(app, args), CliRunner().invoke(alone, args)
+    assert whole_run.output
+    assert (alone_run.exit_code, alone_run.output) == (whole_run.exit_code, whole_run.output)
+
+
+def test_anything_but_a_command_first_gets_the_whole_app() -> None:
+    for args in ([], ["--help"], ["sho", "P1"], ["--help", "show"]):
+        assert app_for(args) is app
