@@ -4,7 +4,7 @@ command parses its options, calls one service and prints the result."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import typer
 
@@ -42,7 +42,7 @@ def root(ctx: typer.Context) -> None:
         keep_last_runs_in(settings.step_runs)
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[..., None]] = {
     "simulate": intake.simulate_command,
     "enrol": intake.enrol_command,
     "ingest": intake.ingest_command,
@@ -58,7 +58,7 @@ COMMANDS = {
     "serve": operations.serve_command,
     "demo": operations.demo_command,
 }
-GROUPS = {
+GROUPS: dict[str, typer.Typer] = {
     "audit": operations.audit_app,
     "lake": intake.lake_app,
     "partner": partners.partner_app,
