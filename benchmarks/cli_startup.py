@@ -124,8 +124,15 @@ def summary(timings: dict[str, list[Timing]]) -> dict[str, dict[str, float]]:
 
 
 def ratios(medians: dict[str, dict[str, float]]) -> dict[str, float]:
-    ceiling = medians[CEILING]["wall_s"]
-    return {"help": medians[HELP]["wall_s"] / ceiling, "show": medians[SHOW]["wall_s"] / ceiling}
+    wall, cpu = medians[CEILING]["wall_s"], medians[CEILING]["cpu_s"]
+    return {
+        "help": medians[HELP]["wall_s"] / wall,
+        "show": medians[SHOW]["wall_s"] / wall,
+        # On a busy machine a short process waits for a core about as long as a longer one:
+        # the wall ratio then flatters the longer one, the CPU ratio less so.
+        "help_cpu": medians[HELP]["cpu_s"] / cpu,
+        "show_cpu": medians[SHOW]["cpu_s"] / cpu,
+    }
 
 
 def write(
@@ -171,13 +178,16 @@ def write(
             "",
             f"## {MODES[mode]}",
             "",
-            "| command | wall time | CPU time | wall against `import typer` | target |",
-            "|---|---|---|---|---|",
+            "| command | wall time | CPU time | wall against `import typer` "
+            "| CPU against `import typer` | target |",
+            "|---|---|---|---|---|---|",
         ]
+        cpu_ceiling = figures_by_name[CEILING]["cpu_s"]
         for name, figures in figures_by_name.items():
             lines.append(
                 f"| `{name}` | {figures['wall_s'] * 1000:.0f} ms | {figures['cpu_s'] * 1000:.0f} ms "
-                f"| **{figures['wall_s'] / ceiling:.2f}x** | {targets.get(name, '-')} |"
+                f"| **{figures['wall_s'] / ceiling:.2f}x** | {figures['cpu_s'] / cpu_ceiling:.2f}x "
+                f"| {targets.get(name, '-')} |"
             )
     (ROOT / "results" / "cli_startup.md").write_text("\n".join(lines) + "\n")
     return by_mode
@@ -203,7 +213,8 @@ def main() -> None:
         print(
             f"{MODES[mode]}: kaimen --help {found['help']:.2f}x import typer "
             f"(target <= {HELP_TARGET:.0f}x), kaimen show {found['show']:.2f}x "
-            f"(target <= {SHOW_TARGET:.0f}x)"
+            f"(target <= {SHOW_TARGET:.0f}x); CPU {found['help_cpu']:.2f}x and "
+            f"{found['show_cpu']:.2f}x"
         )
     print(f"load average (1 min): {load[0]:.1f} before, {load[1]:.1f} after")
 
