@@ -20,17 +20,8 @@ import ibis
 import ibis.expr.types as ir
 
 from kaimen.domain.scores import BANDS, MAX_REASONS, SCORE_MAX, SCORE_MIN, Dimension
+from kaimen.domain.snapshots import SNAPSHOT_COLUMNS
 from kaimen.model.scorecard import Scorecard, characteristic_points
-
-SNAPSHOT_COLUMNS = (
-    "person_id",
-    "score",
-    "band",
-    "thin_file",
-    *(d.value for d in Dimension),
-    "reasons",
-    "points",
-)
 
 
 def _int(value: int) -> ir.IntegerScalar:
@@ -85,44 +76,16 @@ def _number_text(value: ir.Value) -> ir.StringValue:
     return ibis.ifelse(missing, ibis.literal("null"), number.cast("string"))
 
 
-def _reasons_text(
-    card: Scorecard, table: ir.Table, points: Sequence[ir.IntegerValue]
-) -> ir.StringValue:
+def _reasons_text(card: Scorecard, table: ir.Table) -> ir.StringValue:
     """The reasons as a JSON array, largest loss first, ties in card order, at most
-    MAX_REASONS, losses above 0 only."""
+    MAX_REASONS, losses above 0 only (from the `_loss_i`, `_rank_i` and `_item_i` columns)."""
     k = len(card.characteristics)
-    losses = [_int(c.best_points) - p for c, p in zip(card.characteristics, points, strict=True)]
-    # A characteristic's place in the ranking: the ones losing more, and the earlier ones
-    # losing as much, come before it.
-    ranks = [
-        _sum(
-            [
-                ibis.ifelse(
-                    (losses[j] > losses[i]) | ((losses[j] == losses[i]) & ibis.literal(j < i)),
-                    _int(1),
-                    _int(0),
-                )
-                for j in range(k)
-                if j != i
-            ]
-            or [_int(0)]
-        )
-        for i in range(k)
-    ]
-    items = [
-        ibis.literal(f'{{"feature": "{c.name}", "points_lost": ')
-        + loss.cast("string")
-        + ibis.literal(', "value": ')
-        + _number_text(table[c.name])
-        + ibis.literal("}")
-        for c, loss in zip(card.characteristics, losses, strict=True)
-    ]
     text: ir.StringValue = ibis.literal("[")
     for place in range(min(MAX_REASONS, k)):
         item = ibis.cases(
             *(
-                ((rank == place) & (loss > 0), entry)
-                for rank, loss, entry in zip(ranks, losses, items, strict=True)
+                ((table[f"_rank_{i}"] == place) & (table[f"_loss_{i}"] > 0), table[f"_item_{i}"])
+                for i in range(k)
             ),
             else_=ibis.null("string"),
         )
@@ -138,25 +101,70 @@ def _points_text(card: Scorecard, points: Sequence[ir.IntegerValue]) -> ir.Strin
     return text + ibis.literal("}")
 
 
+def _ranked(card: Scorecard, features: ir.Table) -> ir.Table:
+    """`features` with, per characteristic i, its points (`_points_i`), the points it lost
+    against its best bin (`_loss_i`), its place among the losses (`_rank_i`) and its reason
+    as JSON (`_item_i`). One projection per stage, so each refers to the last one's columns
+    rather than repeating its CASE expressions (which made the SQL text grow as k^3)."""
+    cs = card.characteristics
+    k = len(cs)
+    t = features.mutate(
+        thin_file=features.thin_file.fill_null(True),
+        **{f"_points_{i}": characteristic_points(c, features) for i, c in enumerate(cs)},
+    )
+    t = t.mutate(
+        **{f"_loss_{i}": _int(c.best_points) - t[f"_points_{i}"] for i, c in enumerate(cs)}
+    )
+    losses = [t[f"_loss_{i}"] for i in range(k)]
+    # A characteristic's place: the ones losing more, and the earlier ones losing as much,
+    # come before it.
+    return t.mutate(
+        **{
+            f"_rank_{i}": _sum(
+                [
+                    ibis.ifelse(
+                        (losses[j] > losses[i]) if j > i else (losses[j] >= losses[i]),
+                        _int(1),
+                        _int(0),
+                    )
+                    for j in range(k)
+                    if j != i
+                ]
+                or [_int(0)]
+            )
+            for i in range(k)
+        },
+        **{
+            f"_item_{i}": ibis.literal(f'{{"feature": "{c.name}", "points_lost": ')
+            + losses[i].cast("string")
+            + ibis.literal(', "value": ')
+            + _number_text(t[c.name])
+            + ibis.literal("}")
+            for i, c in enumerate(cs)
+        },
+    )
+
+
 def snapshot_columns(card: Scorecard, features: ir.Table) -> ir.Table:
     """Snapshot rows for every row of `features` (a null `thin_file` counts as thin: no
     activity known). A thin file has no score, band, sub-scores, reasons or points."""
-    thin = features.thin_file.fill_null(True)
-    points = [characteristic_points(c, features) for c in card.characteristics]
-    score = _sum(points).clip(lower=SCORE_MIN, upper=SCORE_MAX).cast("int64")
+    t = _ranked(card, features)
+    thin = t.thin_file
+    points = [t[f"_points_{i}"] for i in range(len(card.characteristics))]
+    t = t.mutate(score=_sum(points).clip(lower=SCORE_MIN, upper=SCORE_MAX).cast("int64"))
     unless_thin = {
-        "score": score,
-        "band": _band(score),
+        "score": t.score,
+        "band": _band(t.score),
         **{d.value: _dimension_score(card, d, points) for d in Dimension},
     }
     columns: dict[str, ir.Value] = {
-        "person_id": features.person_id,
+        "person_id": t.person_id,
         **{
             name: ibis.ifelse(thin, ibis.null(value.type()), value)
             for name, value in unless_thin.items()
         },
         "thin_file": thin,
-        "reasons": ibis.ifelse(thin, ibis.literal("[]"), _reasons_text(card, features, points)),
+        "reasons": ibis.ifelse(thin, ibis.literal("[]"), _reasons_text(card, t)),
         "points": ibis.ifelse(thin, ibis.literal("{}"), _points_text(card, points)),
     }
-    return features.select(**{name: columns[name] for name in SNAPSHOT_COLUMNS})
+    return t.select(**{name: columns[name] for name in SNAPSHOT_COLUMNS})

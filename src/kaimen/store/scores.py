@@ -10,26 +10,17 @@ from typing import Any, TypedDict
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, Integer, Row, Select, Text, cast, insert, select
+from sqlalchemy.exc import DBAPIError
 
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import Dimension
-from kaimen.domain.snapshots import Snapshot
+from kaimen.domain.snapshots import SNAPSHOT_COLUMNS, Snapshot
 from kaimen.store.tables import score_runs, score_snapshots
 
 # Rows per round of writing while publishing: large enough that a round's overhead does not
 # count, small enough that only one round's Python values or CSV text are held at once.
 PUBLISH_CHUNK = 50_000
 
-# The columns of a month's snapshot table (`publish_table`), in the order they are written.
-SNAPSHOT_COLUMNS = (
-    "person_id",
-    "score",
-    "band",
-    "thin_file",
-    *(d.value for d in Dimension),
-    "reasons",
-    "points",
-)
 _SCHEMA = pa.schema(
     [
         ("person_id", pa.string()),
@@ -79,24 +70,26 @@ def _insert_sqlite(connection: Connection, month: str, version: str, table: pa.T
     names = ", ".join(("month", "model_version", *SNAPSHOT_COLUMNS))
     marks = ", ".join("?" * (len(SNAPSHOT_COLUMNS) + 2))
     statement = f"INSERT INTO score_snapshots ({names}) VALUES ({marks})"
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        for batch in table.to_batches(PUBLISH_CHUNK):
-            count = batch.num_rows
-            # Columns become Python values in C, then rows by zip: no per-person code.
-            values = [batch.column(name).to_pylist() for name in SNAPSHOT_COLUMNS]
-            months, versions = [month] * count, [version] * count
-            cursor.executemany(statement, zip(months, versions, *values, strict=True))
-    finally:
-        cursor.close()
+    for batch in table.to_batches(PUBLISH_CHUNK):
+        count = batch.num_rows
+        # Columns become Python values in C, then rows by zip: no per-person code. Given
+        # tuples, exec_driver_sql hands them to the driver's executemany as they are.
+        values = [batch.column(name).to_pylist() for name in SNAPSHOT_COLUMNS]
+        months, versions = [month] * count, [version] * count
+        connection.exec_driver_sql(statement, list(zip(months, versions, *values, strict=True)))
 
 
 def _copy_postgres(connection: Connection, month: str, version: str, table: pa.Table) -> None:
+    import psycopg  # only a PostgreSQL store needs it
+
     names = ", ".join(("month", "model_version", *SNAPSHOT_COLUMNS))
     options = pa_csv.WriteOptions(include_header=False, batch_size=PUBLISH_CHUNK)
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    statement = f"COPY score_snapshots ({names}) FROM STDIN (FORMAT csv)"
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)  # the only PostgreSQL driver connect() takes
+    cursor = driver.cursor()
     try:
-        with cursor.copy(f"COPY score_snapshots ({names}) FROM STDIN (FORMAT csv)") as copy:
+        with cursor.copy(statement) as copy:
             for batch in table.to_batches(PUBLISH_CHUNK):
                 count = batch.num_rows
                 rows = pa.Table.from_batches([batch]).add_column(
@@ -108,6 +101,9 @@ def _copy_postgres(connection: Connection, month: str, version: str, table: pa.T
                 sink = pa.BufferOutputStream()
                 pa_csv.write_csv(rows, sink, options)
                 copy.write(sink.getvalue())
+    except psycopg.Error as error:
+        # As SQLAlchemy would raise it (IntegrityError for a duplicate snapshot...).
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
     finally:
         cursor.close()
 
