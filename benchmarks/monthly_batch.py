@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 
 import duckdb
-from monthly_world import KAIMEN, LAST, World, build_world, kaimen_env, run
-from store_copy import copy_store
 from sqlalchemy import create_engine, text
 
 from kaimen.store.database import open_store
+from monthly_world import KAIMEN, LAST, World, build_world, kaimen_env, run
+from store_copy import copy_store
 
 ROOT = Path(__file__).resolve().parent
 PREVIOUS = "2026-09"

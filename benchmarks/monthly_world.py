@@ -121,8 +121,19 @@ def build_world(cache: Path, people: int, months: int, train_people: int) -> Wor
     train = kaimen_env(folder / "train")
     sim = folder / "train" / "sim"
     for args in (
-        ["simulate", "--people", str(train_people), "--months", "24"]
-        + ["--seed", str(TRAIN_SEED), "--out", str(sim), "--last-month", LAST],
+        [
+            "simulate",
+            "--people",
+            str(train_people),
+            "--months",
+            "24",
+            "--seed",
+            str(TRAIN_SEED),
+            "--out",
+            str(sim),
+            "--last-month",
+            LAST,
+        ],
         ["enrol", "--file", str(sim / "people.csv")],
         ["ingest", str(sim / "events.parquet")],
         ["train", "--as-of", LAST],
@@ -137,15 +148,32 @@ def build_world(cache: Path, people: int, months: int, train_people: int) -> Wor
     big = kaimen_env(home)
     step(
         "simulate",
-        [str(KAIMEN), "simulate", "--people", str(people), "--months", str(months)]
-        + ["--seed", str(SEED), "--out", str(folder / "sim"), "--last-month", LAST],
+        [
+            str(KAIMEN),
+            "simulate",
+            "--people",
+            str(people),
+            "--months",
+            str(months),
+            "--seed",
+            str(SEED),
+            "--out",
+            str(folder / "sim"),
+            "--last-month",
+            LAST,
+        ],
         big,
     )
     events = json.loads((folder / "sim" / "simulation.json").read_text())["events"]
     step(
         "split into monthly files",
-        [sys.executable, "-c", SPLIT_BY_MONTH, str(folder / "sim" / "events.parquet")]
-        + [str(folder / "monthly")],
+        [
+            sys.executable,
+            "-c",
+            SPLIT_BY_MONTH,
+            str(folder / "sim" / "events.parquet"),
+            str(folder / "monthly"),
+        ],
         big,
     )
     step("enrol", [str(KAIMEN), "enrol", "--file", str(folder / "sim" / "people.csv")], big)

@@ -66,9 +66,7 @@ def test_stored_snapshots_equal_the_numpy_scorecards(world: World, month: str) -
     assert len(expected) == 1500
     assert any(len(s.reasons) == 4 for s in expected)
     with world.engine.connect() as store:
-        stored = {
-            s.person_id: s for p in ids for s in scores.history(store, p) if s.month == month
-        }
+        stored = {s.person_id: s for p in ids for s in scores.history(store, p) if s.month == month}
     assert len(stored) == len(expected)
     for want in expected:
         got = stored[want.person_id]

@@ -119,16 +119,17 @@ def publish_table(
     and no run, and the previous month stays the one readers see.
     """
     table = table.select(list(SNAPSHOT_COLUMNS)).cast(_SCHEMA)
+    count = int(table.num_rows)
     if connection.dialect.name == "postgresql":
         _copy_postgres(connection, month, model_version, table)
     else:
         _insert_sqlite(connection, month, model_version, table)
     connection.execute(
         insert(score_runs).values(
-            month=month, model_version=model_version, people=table.num_rows, published_at=now
+            month=month, model_version=model_version, people=count, published_at=now
         )
     )
-    return table.num_rows
+    return count
 
 
 def publish(
