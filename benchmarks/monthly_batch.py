@@ -17,7 +17,6 @@ monthly_batch.json and .md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ import duckdb
 from sqlalchemy import create_engine, text
 
 from kaimen.store.database import open_store
-from monthly_world import KAIMEN, LAST, World, build_world, kaimen_env, run
+from monthly_world import KAIMEN, LAST, World, build_world, kaimen_env, run, world_arguments
 from store_copy import copy_store
 
 ROOT = Path(__file__).resolve().parent
@@ -181,11 +180,7 @@ def report(world: World, results: dict[str, dict[str, object]]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--people", type=int, default=1_000_000)
-    parser.add_argument("--months", type=int, default=14)
-    parser.add_argument("--train-people", type=int, default=20_000)
-    parser.add_argument("--cache", type=Path, default=Path("/work/scratch-batch/worlds"))
+    parser = world_arguments(__doc__)
     parser.add_argument("--work", type=Path, default=Path("/work/scratch-batch/runs"))
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
     parser.add_argument("--backends", default="sqlite,postgresql")

@@ -217,13 +217,18 @@ def build_world(cache: Path, people: int, months: int, train_people: int) -> Wor
     return world
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def world_arguments(description: str | None) -> argparse.ArgumentParser:
+    """A command line taking the world's parameters and where worlds are kept."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--months", type=int, default=14)
     parser.add_argument("--train-people", type=int, default=20_000)
     parser.add_argument("--cache", type=Path, default=Path("/work/scratch-batch/worlds"))
-    options = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    options = world_arguments(__doc__).parse_args()
     world = build_world(options.cache, options.people, options.months, options.train_people)
     print(f"world in {world.folder}: {world.events:,} events, model {world.model}")
 
