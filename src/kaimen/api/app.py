@@ -15,6 +15,7 @@ from kaimen.api import (
     report_routes,
     request_limits,
 )
+from kaimen.api.deps import check_unchecked_key
 from kaimen.api.observability import install as install_observability
 from kaimen.config import Settings
 
@@ -28,7 +29,9 @@ def create_app(settings: Settings) -> FastAPI:
         description="Credit and trust scoring that the people it scores can see, "
         "understand and contest.",
     )
-    problems.install(app)
+    # A partner key on `POST /v1/decisions` is looked up with the decision; a request refused
+    # for its body is checked first, so that its caller learns nothing from the refusal.
+    problems.install(app, before_invalid=check_unchecked_key)
     request_limits.install(app)
 
     @app.get("/healthz", tags=["operations"])

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from kaimen.config import Workspace
 from kaimen.domain.callers import SCOPES, Caller
 from kaimen.domain.errors import Forbidden, Unauthenticated
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.scoring.reading import NoScore
-from kaimen.sharing.authentication import identify
+from kaimen.sharing.authentication import REFUSED, identify, is_partner_key, partner_key
 
 Authorization = Annotated[str | None, Header(description="Bearer TOKEN or API key")]
 PersonPath = Annotated[str, Path(max_length=64, pattern=rf"^{IDENTIFIER_PATTERN}$")]
@@ -28,12 +29,14 @@ class NoCredential(Unauthenticated):
     """No bearer credential, or one that names nobody (or was revoked)."""
 
 
-def workspace(request: Request) -> Workspace:
+# Coroutines, not functions: FastAPI runs a plain function dependency in the thread pool,
+# one hop per dependency, for what is an attribute read.
+async def workspace(request: Request) -> Workspace:
     held: Workspace = request.app.state.workspace
     return held
 
 
-def admin_token(request: Request) -> str:
+async def admin_token(request: Request) -> str:
     token: str = request.app.state.admin_token
     return token
 
@@ -57,7 +60,7 @@ def require_caller(
         raise NoCredential("a bearer token or API key is required")
     caller = identify(ws.engine, expected_admin, token)
     if caller is None:
-        raise NoCredential("the bearer token or API key is not valid (or was revoked)")
+        raise NoCredential(REFUSED)
     return caller
 
 
@@ -92,6 +95,42 @@ def require_partner(scope: str) -> Callable[[Caller], Caller]:
     return dependency
 
 
+# Where `decisions_key` leaves a partner key it did not look up yet, for `check_unchecked_key`.
+_UNCHECKED_KEY = "kaimen.unchecked_key"
+
+
+async def decisions_key(
+    request: Request,
+    ws: Store,
+    expected_admin: Annotated[str, Depends(admin_token)],
+    authorization: Authorization = None,
+) -> str:
+    """The presented API key of `POST /v1/decisions`, for the service to check in the
+    decision's own transaction (one connection per decision). Everything else is refused
+    here with the answer `require_partner("decisions")` gives: no credential, the admin's
+    token or a person's (looked up apart: no partner calls with those)."""
+    token = bearer(authorization)
+    if token is None:
+        raise NoCredential("a bearer token or API key is required")
+    if not is_partner_key(token):
+        caller = await run_in_threadpool(identify, ws.engine, expected_admin, token)
+        if caller is None:
+            raise NoCredential(REFUSED)
+        raise Forbidden("only a partner's API key with scope 'decisions' may do this")
+    request.scope[_UNCHECKED_KEY] = (ws.engine, token)
+    return token
+
+
+async def check_unchecked_key(request: Request) -> None:
+    """Before a request's validation errors are shown, refuse it (401 or 403) if it came with
+    a partner key that `decisions_key` left to the service and that the service would refuse:
+    a caller who may not use an endpoint learns nothing from its validation errors."""
+    unchecked = request.scope.get(_UNCHECKED_KEY)
+    if unchecked is not None:
+        engine, token = unchecked
+        await run_in_threadpool(partner_key, engine, token, "decisions")
+
+
 def require_reader(person_id: PersonPath, caller: AnyCaller) -> Caller:
     """The person themselves or the admin, under /v1/people/{person_id}; anyone else gets
     the 404 an unknown person gets, before the request body is even read."""
@@ -114,6 +153,7 @@ Person = Annotated[Caller, Depends(require_person)]
 Reader = Annotated[Caller, Depends(require_reader)]
 EventSender = Annotated[Caller, Depends(require_event_sender)]
 DecisionsPartner = Annotated[Caller, Depends(require_partner("decisions"))]
+DecisionsKey = Annotated[str, Depends(decisions_key)]
 ReportsPartner = Annotated[Caller, Depends(require_partner("reports"))]
 FeedbackPartner = Annotated[Caller, Depends(require_partner("feedback"))]
 

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from starlette.concurrency import run_in_threadpool
 
 from kaimen.api import problems
-from kaimen.api.deps import Admin, DecisionsPartner, Store, partner_id_of
+from kaimen.api.deps import Admin, DecisionsKey, DecisionsPartner, Store, partner_id_of
 from kaimen.api.schemas import Rendered
 from kaimen.domain.callers import PARTNER_ID_PATTERN
 from kaimen.domain.events import IDENTIFIER_PATTERN
@@ -218,15 +219,16 @@ def delete_offer(
     responses=problems.documented(401, 403, 404, 422),
     summary="Does this person's score open this offer? (partner, scope decisions, consent)",
 )
-def post_decision(body: DecisionIn, ws: Store, caller: DecisionsPartner) -> DecisionOut:
+async def post_decision(body: DecisionIn, ws: Store, key: DecisionsKey) -> DecisionOut:
     """Approved or declined, with the reasons that apply against this offer's threshold.
     Without the person's live consent for `decision` the answer is the same 404 as for an
     unknown person, and nothing is read. The score and points are shown only when the
     person consented to share them. Every decision is stored and in the person's access
     log."""
-    answer = deciding.decide(
-        ws.engine, partner_id_of(caller), body.offer_id, body.person_id, caller.actor
-    )
+    # A coroutine with one trip to the thread pool for the whole decision (the key is checked
+    # there, in the decision's transaction): a plain function would cost a hop of its own,
+    # and another to check the response.
+    answer = await run_in_threadpool(deciding.decide, ws.engine, key, body.offer_id, body.person_id)
     decision = answer.decision
     shared = decision.score_shared
     return DecisionOut(
