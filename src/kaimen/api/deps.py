@@ -9,7 +9,7 @@ credential, 403 for a caller of the wrong kind).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Path, Request
 from starlette.concurrency import run_in_threadpool
@@ -19,8 +19,9 @@ from kaimen.domain.callers import SCOPES, Caller
 from kaimen.domain.errors import Forbidden, Unauthenticated
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.scoring.reading import NoScore
-from kaimen.sharing.authentication import REFUSED, identify, is_partner_key, partner_key
+from kaimen.sharing.authentication import REFUSED, identify, is_partner_key
 
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
 Authorization = Annotated[str | None, Header(description="Bearer TOKEN or API key")]
 PersonPath = Annotated[str, Path(max_length=64, pattern=rf"^{IDENTIFIER_PATTERN}$")]
 
@@ -95,40 +96,60 @@ def require_partner(scope: str) -> Callable[[Caller], Caller]:
     return dependency
 
 
-# Where `decisions_key` leaves a partner key it did not look up yet, for `check_unchecked_key`.
-_UNCHECKED_KEY = "kaimen.unchecked_key"
+# Routes whose partner key the service checks itself, in its own transaction, by endpoint:
+# the scope each needs. See `partner_key` and `check_before_invalid`.
+_KEY_CHECKED_BY_SERVICE: dict[Callable[..., Any], str] = {}
 
 
-async def decisions_key(
-    request: Request,
-    ws: Store,
-    expected_admin: Annotated[str, Depends(admin_token)],
-    authorization: Authorization = None,
-) -> str:
-    """The presented API key of `POST /v1/decisions`, for the service to check in the
-    decision's own transaction (one connection per decision). Everything else is refused
-    here with the answer `require_partner("decisions")` gives: no credential, the admin's
-    token or a person's (looked up apart: no partner calls with those)."""
+def key_checked_by_service(scope: str) -> Callable[[_Endpoint], _Endpoint]:
+    """Mark an endpoint that takes `Authorization` itself and hands a partner key with
+    `scope` to a service that checks it (see `partner_key`)."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def mark(endpoint: _Endpoint) -> _Endpoint:
+        _KEY_CHECKED_BY_SERVICE[endpoint] = scope
+        return endpoint
+
+    return mark
+
+
+async def partner_key(request: Request, authorization: str | None, scope: str) -> str:
+    """The partner key presented, for a service that checks it in its own transaction (one
+    connection per request). Anything else is refused here with the answer
+    `require_partner(scope)` gives: no credential (401), or the admin's token or a person's,
+    looked up apart since no partner calls with those (401 unknown, 403 otherwise)."""
     token = bearer(authorization)
     if token is None:
         raise NoCredential("a bearer token or API key is required")
-    if not is_partner_key(token):
-        caller = await run_in_threadpool(identify, ws.engine, expected_admin, token)
-        if caller is None:
-            raise NoCredential(REFUSED)
-        raise Forbidden("only a partner's API key with scope 'decisions' may do this")
-    request.scope[_UNCHECKED_KEY] = (ws.engine, token)
-    return token
+    if is_partner_key(token):
+        return token
+    workspace: Workspace = request.app.state.workspace
+    expected_admin: str = request.app.state.admin_token
+    caller = await run_in_threadpool(identify, workspace.engine, expected_admin, token)
+    if caller is None:
+        raise NoCredential(REFUSED)
+    raise Forbidden(f"only a partner's API key with scope {scope!r} may do this")
 
 
-async def check_unchecked_key(request: Request) -> None:
-    """Before a request's validation errors are shown, refuse it (401 or 403) if it came with
-    a partner key that `decisions_key` left to the service and that the service would refuse:
-    a caller who may not use an endpoint learns nothing from its validation errors."""
-    unchecked = request.scope.get(_UNCHECKED_KEY)
-    if unchecked is not None:
-        engine, token = unchecked
-        await run_in_threadpool(partner_key, engine, token, "decisions")
+def _admitted(request: Request, scope: str) -> Caller:
+    caller = require_caller(
+        request.app.state.workspace,
+        request.app.state.admin_token,
+        request.headers.get("authorization"),
+    )
+    return require_partner(scope)(caller)
+
+
+async def check_before_invalid(request: Request) -> None:
+    """Before a request to an endpoint marked `key_checked_by_service` is refused for its
+    body, refuse it (401 or 403) if its caller may not use the endpoint, as a dependency
+    would have: a caller who may not use an endpoint learns nothing from its validation
+    errors."""
+    route = request.scope.get("route")
+    scope = _KEY_CHECKED_BY_SERVICE.get(getattr(route, "endpoint", None))  # type: ignore[arg-type]
+    if scope is not None:
+        await run_in_threadpool(_admitted, request, scope)
 
 
 def require_reader(person_id: PersonPath, caller: AnyCaller) -> Caller:
@@ -153,7 +174,6 @@ Person = Annotated[Caller, Depends(require_person)]
 Reader = Annotated[Caller, Depends(require_reader)]
 EventSender = Annotated[Caller, Depends(require_event_sender)]
 DecisionsPartner = Annotated[Caller, Depends(require_partner("decisions"))]
-DecisionsKey = Annotated[str, Depends(decisions_key)]
 ReportsPartner = Annotated[Caller, Depends(require_partner("reports"))]
 FeedbackPartner = Annotated[Caller, Depends(require_partner("feedback"))]
 
