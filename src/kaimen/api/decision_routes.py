@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
-from starlette.concurrency import run_in_threadpool
 
 from kaimen.api import problems
 from kaimen.api.deps import Authorization, key_checked_by_service, partner_key
@@ -23,6 +23,10 @@ from kaimen.config import Workspace
 from kaimen.sharing import deciding
 
 router = APIRouter()
+# Threads deciding at once. More only wait: on SQLite for its one writer, on PostgreSQL for the
+# interpreter lock, and each waiter makes the lock change hands more often for everyone.
+DECIDING_THREADS = 4
+_deciding = CapacityLimiter(DECIDING_THREADS)
 
 
 class DecisionIn(BaseModel):
@@ -67,8 +71,13 @@ async def post_decision(
     log."""
     workspace: Workspace = request.app.state.workspace
     key = await partner_key(request, authorization, deciding.SCOPE)
-    answer = await run_in_threadpool(
-        deciding.decide, workspace.engine, key, body.offer_id, body.person_id
+    answer = await to_thread.run_sync(
+        deciding.decide,
+        workspace.engine,
+        key,
+        body.offer_id,
+        body.person_id,
+        limiter=_deciding,
     )
     decision = answer.decision
     shared = decision.score_shared
