@@ -1,53 +1,43 @@
-"""POST /v1/decisions under load, over loopback, against 1,000,000 scored people (run by hand).
+"""POST /v1/decisions under load, side by side with its ceiling, on SQLite and PostgreSQL
+(run by hand, under `flock /work/heavy.lock`: it loads both cores).
 
-    .venv/bin/python benchmarks/decisions_load.py --people 1000000 --concurrency 16 \
-        --warmup 15 --duration 120
+    .venv/bin/python benchmarks/decisions_load.py --people 100000 --duration 30 \
+        --backends sqlite,postgresql --database-prefix kaimen_bench
 
-About five minutes at 1,000,000 people (setup ~70 s, the load, then ~1 minute of profiling).
+About four minutes a backend at 100,000 people (setup, three 30 s runs, a short profile).
 
-What it builds (not timed as part of the load, but each step's wall time is reported):
+The ceiling is a bare FastAPI app served by uvicorn exactly as `kaimen serve` serves kaimen
+(benchmarks/hello_world_server.py: one process, `log_config=None`, `access_log=False`), whose
+`POST /v1/decisions` answers a constant JSON object. The same client
+(benchmarks/decisions_load_client.py, its own process: `--concurrency` keep-alive
+connections sending requests back to back for random people) loads it and kaimen, in turns on
+each backend: hello-world, kaimen, hello-world (`--rounds` kaimen runs, each between two
+hello-world runs), `--warmup` seconds discarded then `--duration` seconds measured each. The
+ratios (kaimen's requests per second over the hello-world runs' mean, and p99 over their
+mean p99) are printed with their targets (issue 10: at least 0.5x, p99 within 3x).
 
-1. A fresh PostgreSQL database `kaimen_bench_<random>` made through `--admin-url` (dropped
-   at the end unless `--keep`), or a SQLite file with `--backend sqlite`, in a scratch
-   KAIMEN_HOME.
-2. A small simulated world run through kaimen's own pipeline, as the tests do (see
-   tests/scoring/test_monthly_score.py `_world`): `simulate` -> `enrol_file` -> `ingest_file`
-   -> `train` -> `score_month` for the last full month. Its people are really enrolled (with
-   identities) and its snapshots are really published (with the score_runs row and audit entry).
-3. Replication to `--people`: person ids continue the simulator's numbering (S0011-00000000,
-   S0011-00000001, ...) so the load generator can pick any of them at random; person i gets a
-   `people` row (the birth date of template person i mod n, enrolled now, active) and a copy of
-   that template's published snapshot (score, band, thin-file flag, five dimensions, reasons,
-   points) under the same model version and month. The score_runs row's `people` count is set
-   to the new total, so the month reads as one publication of everyone. Bulk inserts: COPY
-   through psycopg on PostgreSQL, executemany in batches of 20,000 on SQLite; all constraints
-   and foreign keys stay enforced. Replicated people get no `identities` rows (nothing on the
-   decision path reads them; enrolling a million through hashing and encryption would add
-   minutes for nothing measured here) and no audit entry.
-4. A partner with an API key (scope `decisions`, through kaimen.store.partners), a `decision`
-   consent for a random `--consent-share` (default 90%) of everyone (half of those also share
-   the score), bulk inserted the same way, then VACUUM ANALYZE, as autovacuum would have done
-   on a store that has been live for a while. The remaining people get the 404 an unknown
-   person gets, so both paths are measured.
+Each backend's store is built as the tests build theirs, then replicated:
 
-Then `kaimen serve` starts as a subprocess (KAIMEN_HOME, KAIMEN_DATABASE_URL,
-KAIMEN_ADMIN_TOKEN, KAIMEN_SECRET_KEY in its environment), the partner publishes an offer
-(`--min-score`, default 650) over HTTP, and benchmarks/decisions_load_client.py, a separate
-process, sends decisions from `--concurrency` keep-alive connections for `--warmup` seconds
-(discarded) and then `--duration` seconds (measured), for people chosen uniformly at random.
-CPU time of the client, the server and the PostgreSQL backends over the measured window is
-read from /proc, so the results show where the shared cores went, and pg_stat_database gives
-sessions opened and transactions per request. Afterwards the store must hold exactly one new
-`decisions` row and one new `access_log` row per 200 answer; any 5xx, connection error,
-unexpected body or mismatch fails the run (results are still written, with "ok": false, and
-the exit status is 1). Then the same client loads `GET /healthz` for `--baseline-duration`
-seconds: the HTTP stack's own cost, as a yardstick.
+1. A fresh PostgreSQL database `<--database-prefix>_<random>` (dropped at the end unless
+   `--keep`), or an SQLite file, in `--work`.
+2. A small simulated world through kaimen's own pipeline (`simulate` -> `enrol_file` ->
+   `ingest_file` -> `train` -> `score_month` for the last full month).
+3. Replication to `--people`: person i gets a `people` row and a copy of template person
+   (i mod n)'s published snapshot under the same model and month (COPY on PostgreSQL,
+   executemany on SQLite; every constraint enforced). No `identities` rows: nothing on the
+   decision path reads them.
+4. A partner with an API key (scope `decisions`) and a `decision` consent for a random
+   `--consent-share` of everyone (half of them sharing the score), then (VACUUM) ANALYZE. The
+   others get the 404 an unknown person gets, so both paths are measured.
 
-Last, with the server stopped, the request path is profiled in this process against the same
-database: the statements per decision, authenticate and decide timed apart and together (with
-and without the pool's pre-ping, with a new connection per checkout, with synchronous_commit
-off) including the PostgreSQL backends' CPU, and cProfile of `deciding.decide`. Results go to
-benchmarks/results/decisions_load.json and .md.
+After every kaimen run the store must hold exactly one new `decisions` row and one new
+`access_log` row per 200 answer, and nothing new after a hello-world run; any 5xx,
+connection error, unexpected body or mismatch fails the run (results are still written, with
+"ok": false, and the exit status is 1). CPU time of the server process, the PostgreSQL
+backends, the client and the whole machine over each window is read from /proc, with the load
+average before each run. Last, with the servers stopped, the decision is timed and profiled in
+this process against the same store (pool checkouts per decision counted by a pool event,
+statements by SQLite's trace). Results go to benchmarks/results/decisions_load.json and .md.
 """
 
 from __future__ import annotations

@@ -289,32 +289,34 @@ _SQLITE_WRITERS: dict[str, threading.Lock] = {}
 
 
 @contextmanager
+def _committed(driver: Any) -> Iterator[None]:
+    """Commit when the block ends, roll back if it raises."""
+    try:
+        yield
+    except BaseException:
+        driver.rollback()
+        raise
+    driver.commit()
+
+
+@contextmanager
 def transaction(engine: Engine) -> Iterator[DecisionTransaction]:
     """One connection from the engine's pool and one transaction on it, committed when the
     block ends and rolled back if it raises."""
     pooled = engine.raw_connection()
+    driver: Any = pooled.driver_connection
     try:
-        driver = pooled.driver_connection
         if engine.dialect.name == "postgresql":
             # Pipelined: BEGIN goes out with the read, the write with the COMMIT.
-            with driver.pipeline():  # type: ignore[union-attr]
-                try:
-                    yield DecisionTransaction(driver, postgres=True)
-                except BaseException:
-                    driver.rollback()  # type: ignore[union-attr]
-                    raise
-                driver.commit()  # type: ignore[union-attr]
+            with driver.pipeline(), _committed(driver):
+                yield DecisionTransaction(driver, postgres=True)
             return
         with _SQLITE_WRITERS.setdefault(str(engine.url), threading.Lock()):
             # IMMEDIATE: the write lock from the start, so the read and the writes see one
             # state of the database (a deferred transaction that read first could be refused
             # the upgrade to writing).
-            driver.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
-            try:
+            driver.execute("BEGIN IMMEDIATE")
+            with _committed(driver):
                 yield DecisionTransaction(driver, postgres=False)
-            except BaseException:
-                driver.rollback()  # type: ignore[union-attr]
-                raise
-            driver.commit()  # type: ignore[union-attr]
     finally:
         pooled.close()
