@@ -23,10 +23,11 @@ from kaimen.config import Workspace
 from kaimen.sharing import deciding
 
 router = APIRouter()
-# Threads deciding at once. More only wait: on SQLite for its one writer, on PostgreSQL for the
-# interpreter lock, and each waiter makes the lock change hands more often for everyone.
-DECIDING_THREADS = 4
-_deciding = CapacityLimiter(DECIDING_THREADS)
+# Threads deciding at once, by dialect. SQLite has one writer: more than a few threads only
+# wait for it, and each waiter makes the interpreter lock change hands more often. PostgreSQL
+# decisions mostly wait on round trips, so they take the thread pool's default (40, as many as
+# the engine's pool has connections).
+_DECIDING = {"sqlite": CapacityLimiter(4)}
 
 
 class DecisionIn(BaseModel):
@@ -77,7 +78,7 @@ async def post_decision(
         key,
         body.offer_id,
         body.person_id,
-        limiter=_deciding,
+        limiter=_DECIDING.get(workspace.engine.dialect.name),
     )
     decision = answer.decision
     shared = decision.score_shared
