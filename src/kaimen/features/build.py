@@ -8,6 +8,7 @@ from pathlib import Path
 import ibis
 import pyarrow as pa
 
+from kaimen.engines.parquet_files import read_parquet
 from kaimen.features.catalogue import CATALOGUE, Window
 
 THIN_FILE_REPAYMENTS = 3
@@ -22,7 +23,7 @@ def features_expression(
 ) -> ibis.Table:
     """One row per person with any activity known by `as_of`, a column per feature."""
     window = Window(as_of)
-    s = backend.read_parquet([str(p) for p in summary_paths])
+    s = read_parquet(backend, summary_paths)
     # Only what had happened, and was known, by the end of as_of.
     s = s.filter((s.known_month <= as_of) & (s.occurred_month <= as_of))
     if person_ids is not None:
