@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import ibis
 import ibis.expr.types as ir
 
+from kaimen.domain.errors import ConfigurationError
 from kaimen.engines.choice import SparkOptions
 
 if TYPE_CHECKING:
@@ -28,8 +29,12 @@ LOG_LEVEL = "ERROR"
 
 def session(options: SparkOptions) -> SparkSession:
     """The process's SparkSession, started with `options` on first use."""
-    from pyspark.sql import SparkSession
-
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConfigurationError(
+            "KAIMEN_ENGINE=spark needs PySpark: pip install 'kaimen[spark]'"
+        ) from None
     builder = (
         SparkSession.builder.master(options.master)
         .appName("kaimen")
@@ -45,14 +50,20 @@ def session(options: SparkOptions) -> SparkSession:
         builder = builder.config("spark.sql.shuffle.partitions", str(options.shuffle_partitions))
     if options.driver_memory:
         builder = builder.config("spark.driver.memory", options.driver_memory)
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except RuntimeError as error:  # PySpark's own errors when no JVM starts
+        raise ConfigurationError(
+            f"Spark could not start at {options.master!r} (is Java 17 or later installed?)"
+        ) from error
     spark.sparkContext.setLogLevel(LOG_LEVEL)
     return spark
 
 
 def ibis_connection(options: SparkOptions) -> ibis.BaseBackend:
     """An Ibis backend on the process's SparkSession."""
-    return ibis.pyspark.connect(session(options))
+    spark = session(options)  # first: a missing PySpark is a configuration error
+    return ibis.pyspark.connect(spark)
 
 
 def read_parquet(backend: ibis.BaseBackend, paths: Sequence[Path]) -> ir.Table:
