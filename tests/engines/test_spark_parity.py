@@ -55,9 +55,7 @@ def on_duckdb(populations: Populations) -> Iterator[World]:
 
 
 @pytest.fixture(scope="module")
-def on_spark(
-    populations: Populations, spark_backend: object, on_duckdb: World
-) -> Iterator[World]:
+def on_spark(populations: Populations, spark_backend: object, on_duckdb: World) -> Iterator[World]:
     with populations.copy("trained", "sqlite") as population, population.opened() as world:
         _forget_summaries(population, world)
         report = refresh_summaries(world.engine, spark_backend, world.lake, NOW)  # type: ignore[arg-type]
@@ -86,7 +84,9 @@ def _sorted(table: pa.Table, keys: list[str]) -> pa.Table:
 
 def test_the_summaries_are_identical(on_duckdb: World, on_spark: World) -> None:
     keys = ["person_id", "occurred_month", "known_month"]
-    duck = pa.concat_tables(pq.read_table(p) for p in summary_paths(on_duckdb.engine, on_duckdb.lake))
+    duck = pa.concat_tables(
+        pq.read_table(p) for p in summary_paths(on_duckdb.engine, on_duckdb.lake)
+    )
     (written,) = summary_paths(on_spark.engine, on_spark.lake)
     spark = pq.read_table(written)
     assert duck.num_rows > 1000
@@ -112,9 +112,7 @@ def test_the_features_are_identical(
     assert duck.column("on_time_share_12m").null_count > 0
 
 
-def test_the_scores_are_identical(
-    on_duckdb: World, on_spark: World, spark_backend: object
-) -> None:
+def test_the_scores_are_identical(on_duckdb: World, on_spark: World, spark_backend: object) -> None:
     score_month(on_duckdb.engine, ibis_connection(), on_duckdb.lake, LAST, "test", NOW)
     score_month(on_spark.engine, spark_backend, on_spark.lake, LAST, "test", NOW)  # type: ignore[arg-type]
     c = score_snapshots.c
@@ -130,9 +128,7 @@ def test_the_scores_are_identical(
         c.connections,
         c.points,
         c.reasons,
-    ).order_by(
-        c.person_id
-    )
+    ).order_by(c.person_id)
     with on_duckdb.engine.connect() as duck, on_spark.engine.connect() as spark:
         duck_rows = duck.execute(query.where(c.month == LAST)).all()
         spark_rows = spark.execute(query.where(c.month == LAST)).all()

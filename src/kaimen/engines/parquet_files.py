@@ -7,6 +7,7 @@ from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 SPARK = "pyspark"
 
@@ -18,3 +19,12 @@ def read_parquet(backend: ibis.BaseBackend, paths: Sequence[Path]) -> ir.Table:
 
         return read_on_spark(backend, paths)
     return backend.read_parquet([str(p) for p in paths])
+
+
+def to_arrow(backend: ibis.BaseBackend, expression: ir.Table) -> pa.Table:
+    """The rows of `expression` as Arrow, with the expression's column types."""
+    if backend.name == SPARK:
+        from kaimen.engines.spark import to_arrow as spark_to_arrow
+
+        return spark_to_arrow(backend, expression)
+    return backend.to_pyarrow(expression)

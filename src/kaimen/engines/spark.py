@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from kaimen.domain.errors import ConfigurationError
 from kaimen.engines.choice import SparkOptions
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 # Spark's own chatter (JVM start-up, stage progress) stays out of a command's output.
 LOG_LEVEL = "ERROR"
@@ -45,6 +46,8 @@ def session(options: SparkOptions) -> SparkSession:
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.parquet.compression.codec", "zstd")
+        # Results reach Python (features for scoring) as Arrow batches, not row by row.
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
     )
     if options.shuffle_partitions:
         builder = builder.config("spark.sql.shuffle.partitions", str(options.shuffle_partitions))
@@ -76,6 +79,29 @@ def read_parquet(backend: ibis.BaseBackend, paths: Sequence[Path]) -> ir.Table:
     return backend.table(name)
 
 
+def _typed(backend: ibis.BaseBackend, expression: ir.Table) -> DataFrame:
+    """The expression as a Spark DataFrame whose columns have the expression's types.
+
+    Spark types some results its own way (a decimal sum as decimal(28, s), a CASE of small
+    integers as int): cast back, files and tables from either engine have the same columns.
+    """
+    from ibis.backends.pyspark.datatypes import PySparkType
+    from pyspark.sql.functions import col
+
+    return backend._session.sql(backend.compile(expression)).select(
+        *(
+            col(f"`{name}`").cast(PySparkType.from_ibis(dtype)).alias(name)
+            for name, dtype in expression.schema().items()
+        )
+    )
+
+
+def to_arrow(backend: ibis.BaseBackend, expression: ir.Table) -> pa.Table:
+    """The rows as Arrow, straight from Spark's Arrow batches (no pandas on the way)."""
+    table: pa.Table = _typed(backend, expression).toArrow()
+    return table.cast(expression.schema().to_pyarrow())
+
+
 def write_parquet(backend: ibis.BaseBackend, expression: ir.Table, target: Path) -> None:
     """Write the rows of `expression` as the one Parquet file `target`.
 
@@ -83,18 +109,7 @@ def write_parquet(backend: ibis.BaseBackend, expression: ir.Table, target: Path)
     aggregation has run in parallel) and that file is moved to `target`, so the lake keeps
     one file per manifest row whichever engine wrote it.
     """
-    from ibis.backends.pyspark.datatypes import PySparkType
-    from pyspark.sql.functions import col
-
-    # Spark types some results its own way (a decimal sum as decimal(28, s), a CASE of small
-    # integers as int): the file takes the expression's types, as DuckDB writes them, so
-    # files from either engine read back as the same columns.
-    frame = backend._session.sql(backend.compile(expression)).select(
-        *(
-            col(f"`{name}`").cast(PySparkType.from_ibis(dtype)).alias(name)
-            for name, dtype in expression.schema().items()
-        )
-    )
+    frame = _typed(backend, expression)
     folder = target.with_name(target.name + ".spark")
     try:
         frame.repartition(1).write.mode("error").parquet(str(folder))

@@ -8,7 +8,7 @@ from pathlib import Path
 import ibis
 import pyarrow as pa
 
-from kaimen.engines.parquet_files import read_parquet
+from kaimen.engines.parquet_files import read_parquet, to_arrow
 from kaimen.features.catalogue import CATALOGUE, Window
 
 THIN_FILE_REPAYMENTS = 3
@@ -45,4 +45,4 @@ def build_features(
         columns = {"person_id": pa.string(), **{n: pa.float64() for n in CATALOGUE}}
         return pa.schema([*columns.items(), ("thin_file", pa.bool_())]).empty_table()
     expression = features_expression(backend, summary_paths, as_of, person_ids)
-    return backend.to_pyarrow(expression)
+    return to_arrow(backend, expression)
