@@ -88,7 +88,8 @@ def _typed(backend: ibis.BaseBackend, expression: ir.Table) -> DataFrame:
     from ibis.backends.pyspark.datatypes import PySparkType
     from pyspark.sql.functions import col
 
-    return backend._session.sql(backend.compile(expression)).select(
+    spark: SparkSession = backend._session
+    return spark.sql(backend.compile(expression)).select(
         *(
             col(f"`{name}`").cast(PySparkType.from_ibis(dtype)).alias(name)
             for name, dtype in expression.schema().items()
