@@ -109,7 +109,7 @@ def test_the_features_are_identical(
     assert spark.cast(duck.schema).equals(duck)
     # Not a vacuous match: the features vary across people and some are missing.
     assert pc.count_distinct(duck.column("late_repayments_12m")).as_py() > 1
-    assert duck.column("on_time_share_12m").null_count > 0
+    assert pc.count_distinct(duck.column("on_time_share_12m")).as_py() > 10
 
 
 def test_the_scores_are_identical(on_duckdb: World, on_spark: World, spark_backend: object) -> None:
