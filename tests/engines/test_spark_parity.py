@@ -49,7 +49,8 @@ def _java_home() -> str:
 
 
 @pytest.fixture(scope="module")
-def on_duckdb(populations: Populations) -> Iterator[World]:
+def on_duckdb(populations: Populations, spark_backend: object) -> Iterator[World]:
+    # Asks for Spark first: without it the module is skipped before any population is copied.
     with populations.copy("trained", "sqlite") as population, population.opened() as world:
         yield world
 
