@@ -1,9 +1,9 @@
 """The same incremental month on Spark local[2] and on DuckDB, over the same lake (by hand).
 
     flock /work/heavy.lock .venv/bin/python benchmarks/spark_world.py --people 200000 --work W
-    flock /work/heavy.lock .venv/bin/python benchmarks/spark_vs_duckdb.py --cache W
+    .venv/bin/python benchmarks/spark_vs_duckdb.py --cache W
 
-(needs `pip install 'kaimen[spark]'` and Java 17.) The world (built once by spark_world.py
+(each engine is capped at 2 GiB: Spark's driver, DuckDB's memory_limit; needs `pip install 'kaimen[spark]'` and Java 17.) The world (built once by spark_world.py
 with the project's own commands) has every month but the last ingested and summarised. Here
 the last month is ingested once, the home copied twice (identical lake files and store), and
 each engine, in its own process on the same number of cores, runs the month's engine work:
