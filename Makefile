@@ -31,7 +31,7 @@ lock:
 	tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT && \
 	$(PYTHON) -m venv "$$tools" && \
 	"$$tools/bin/python" -m pip install --quiet uv==$(UV_VERSION) && \
-	"$$tools/bin/uv" pip compile pyproject.toml --extra dev --python-version 3.11 \
+	"$$tools/bin/uv" pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 \
 		--python-platform x86_64-unknown-linux-gnu --generate-hashes \
 		--custom-compile-command 'make lock' $(LOCK_ARGS) --quiet -o $(LOCK)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -13,6 +13,7 @@ from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kaimen.domain.errors import ConfigurationError
+from kaimen.engines.choice import EngineChoice, SparkOptions
 
 if TYPE_CHECKING:
     import ibis
@@ -35,13 +36,12 @@ class Workspace:
     lake_root: Path
     models_dir: Path
     model_cards_dir: Path
+    pipeline: EngineChoice = field(default_factory=EngineChoice)
 
     def backend(self) -> ibis.BaseBackend:
-        """A fresh in-process engine for pipeline expressions (one per call: not shared
-        between threads)."""
-        from kaimen.engines.embedded import ibis_connection
-
-        return ibis_connection()
+        """A fresh engine for pipeline expressions (one per call: not shared between
+        threads): embedded DuckDB, or Spark when KAIMEN_ENGINE=spark."""
+        return self.pipeline.connect()
 
 
 class Settings(BaseSettings):
@@ -60,11 +60,22 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     # None: each entry point's own default (WARNING for commands, INFO for `kaimen serve`).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = None
+    # What runs summaries, features and scoring over the lake: embedded DuckDB, or Spark
+    # (`pip install 'kaimen[spark]'`) on `local[N]` or a cluster's master URL.
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = "local[*]"
+    spark_driver_memory: str | None = None
+    spark_shuffle_partitions: int | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def resolved_database_url(self) -> str:
@@ -114,7 +125,15 @@ class Settings(BaseSettings):
             lake_root=self.lake_root,
             models_dir=self.home / "models",
             model_cards_dir=self.home / "model_cards",
+            pipeline=self.pipeline(),
         )
+
+    def pipeline(self) -> EngineChoice:
+        """The engine the settings chose for pipeline expressions."""
+        spark = SparkOptions(
+            self.spark_master, self.spark_driver_memory, self.spark_shuffle_partitions
+        )
+        return EngineChoice(self.engine, spark)
 
     def admin_token_value(self) -> str:
         """The admin API token, from KAIMEN_ADMIN_TOKEN or generated in `home`."""

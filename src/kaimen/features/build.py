@@ -8,6 +8,7 @@ from pathlib import Path
 import ibis
 import pyarrow as pa
 
+from kaimen.engines.parquet_files import read_parquet, to_arrow
 from kaimen.features.catalogue import CATALOGUE, Window
 
 THIN_FILE_REPAYMENTS = 3
@@ -22,7 +23,7 @@ def features_expression(
 ) -> ibis.Table:
     """One row per person with any activity known by `as_of`, a column per feature."""
     window = Window(as_of)
-    s = backend.read_parquet([str(p) for p in summary_paths])
+    s = read_parquet(backend, summary_paths)
     # Only what had happened, and was known, by the end of as_of.
     s = s.filter((s.known_month <= as_of) & (s.occurred_month <= as_of))
     if person_ids is not None:
@@ -45,4 +46,4 @@ def build_features(
         columns = {"person_id": pa.string(), **{n: pa.float64() for n in CATALOGUE}}
         return pa.schema([*columns.items(), ("thin_file", pa.bool_())]).empty_table()
     expression = features_expression(backend, summary_paths, as_of, person_ids)
-    return backend.to_pyarrow(expression.order_by("person_id"))
+    return to_arrow(backend, expression.order_by("person_id"))

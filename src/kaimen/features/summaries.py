@@ -81,7 +81,9 @@ def summarise(events: ir.Table) -> ir.Table:
     }
     education = (e.kind == "attribute") & (e.attribute == "education")
     vehicle = (e.kind == "attribute") & (e.attribute == "vehicle")
-    rank = e.value.cases(*EDUCATION_RANK.items(), else_=None)
+    # int32 said outright: DuckDB writes the CASE as INTEGER whatever Ibis infers, and a
+    # Spark-written file must have the same column type.
+    rank = e.value.cases(*EDUCATION_RANK.items(), else_=None).cast("int32")
     measures |= {
         # Latest fact in the row, with its time, so later rows can supersede it.
         "education_rank": rank.argmax(e.occurred_at, where=education),

@@ -11,8 +11,10 @@ import duckdb
 import ibis
 from sqlalchemy import Engine
 
+from kaimen.engines import spark
+from kaimen.engines.parquet_files import SPARK, read_parquet
 from kaimen.features.summaries import summarise
-from kaimen.lake.atomic_parquet import DuckDBRows, IbisRows, write_parquet
+from kaimen.lake.atomic_parquet import DuckDBRows, IbisRows, Rows, WrittenRows, write_parquet
 from kaimen.lake.schema import PARTITION
 from kaimen.lake.sql_paths import sql_path
 from kaimen.lake.writer import exclusive
@@ -51,16 +53,23 @@ def refresh_summaries(
             pending = summary_manifest.unsummarised(store)
         if not pending:
             return SummaryReport(0, 0, None)
-        events = backend.read_parquet([str(lake_root / path) for _, path in pending])
+        events = read_parquet(backend, [lake_root / path for _, path in pending])
         if PARTITION in events.columns:
             events = events.drop(PARTITION)
-        placed = write_parquet(lake_root, _summary_file(), IbisRows(backend, summarise(events)))
+        placed = write_parquet(lake_root, _summary_file(), _rows(backend, summarise(events)))
         with engine.begin() as store:
             summary_manifest.record(
                 store, placed.path, placed.rows, [file_id for file_id, _ in pending], now
             )
     note_step(lake_files=len(pending), rows=placed.rows)
     return SummaryReport(len(pending), placed.rows, placed.path)
+
+
+def _rows(backend: ibis.BaseBackend, expression: ibis.Table) -> Rows:
+    """The summary rows, written by the engine that computed them."""
+    if backend.name == SPARK:
+        return WrittenRows(lambda path: spark.write_parquet(backend, expression, path))
+    return IbisRows(backend, expression)
 
 
 def rewrite_summary_without(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,23 +58,29 @@ class IbisRows:
     expression: ir.Table
 
 
-def write_parquet(root: Path, relative: str, rows: DuckDBRows | IbisRows) -> PlacedFile:
+@dataclass(frozen=True)
+class WrittenRows:
+    """Rows an engine with its own Parquet writer (Spark) writes as the one file it is given."""
+
+    write: Callable[[Path], None]
+
+
+Rows = DuckDBRows | IbisRows | WrittenRows
+
+
+def write_parquet(root: Path, relative: str, rows: Rows) -> PlacedFile:
     """Write `rows` as the file `relative` under the lake `root`, even with no rows."""
     placed = _place(root, relative, rows, keep_empty=True)
     assert placed is not None
     return placed
 
 
-def write_parquet_unless_empty(
-    root: Path, relative: str, rows: DuckDBRows | IbisRows
-) -> PlacedFile | None:
+def write_parquet_unless_empty(root: Path, relative: str, rows: Rows) -> PlacedFile | None:
     """As `write_parquet`, but with no rows nothing is placed and None returned."""
     return _place(root, relative, rows, keep_empty=False)
 
 
-def _place(
-    root: Path, relative: str, rows: DuckDBRows | IbisRows, keep_empty: bool
-) -> PlacedFile | None:
+def _place(root: Path, relative: str, rows: Rows, keep_empty: bool) -> PlacedFile | None:
     target = root / relative
     incoming = root / INCOMING_DIR
     incoming.mkdir(parents=True, exist_ok=True)
@@ -99,8 +105,10 @@ def _place(
     return PlacedFile(relative, count, digest)
 
 
-def _write(rows: DuckDBRows | IbisRows, path: Path) -> None:
-    if isinstance(rows, DuckDBRows):
+def _write(rows: Rows, path: Path) -> None:
+    if isinstance(rows, WrittenRows):
+        rows.write(path)
+    elif isinstance(rows, DuckDBRows):
         _copy(rows.connection, rows.select, path, rows.params, rows.row_group_rows)
     elif rows.backend.name == "duckdb":
         # Not the backend's own to_parquet: it quotes the path with Python's repr, which

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN, Dimension, band_of
 from kaimen.domain.snapshots import Snapshot
+from kaimen.engines.parquet_files import to_arrow
 from kaimen.features.build import build_features, features_expression
 from kaimen.features.catalogue import CATALOGUE, Window
 from kaimen.features.summary_build import refresh_summaries
@@ -122,7 +123,7 @@ def _challenger_snapshots(
 ) -> pa.Table:
     """The snapshot table of a model scored outside the engine (the LightGBM challenger:
     TreeSHAP runs in NumPy), made from its records."""
-    table = backend.to_pyarrow(features.order_by("person_id"))
+    table = to_arrow(backend, features.order_by("person_id"))
     thin = pc.fill_null(table.column("thin_file"), True).to_pylist()
     values = feature_arrays(table)
     scored = model.score(values)
@@ -158,7 +159,7 @@ def score_month(
         if isinstance(loaded, Scorecard):
             # The card runs in the engine, in the same query as the features.
             query = snapshot_columns(loaded, features).order_by("person_id")
-            table = backend.to_pyarrow(query)
+            table = to_arrow(backend, query)
         else:
             table = _challenger_snapshots(wrap(loaded), backend, features, month, version, now)
     thin_files = pc.sum(table.column("thin_file")).as_py() or 0

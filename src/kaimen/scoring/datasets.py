@@ -17,6 +17,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kaimen.engines.parquet_files import read_parquet, to_arrow
 from kaimen.features.build import features_expression
 from kaimen.features.catalogue import CATALOGUE, SERIOUS, Window, total_of
 
@@ -35,7 +36,7 @@ def labels_expression(
     end = add_months(snapshot, OUTCOME_MONTHS)
     if end > as_of:
         raise ValueError(f"the outcome window of {snapshot} ends {end}, after the data's {as_of}")
-    s = backend.read_parquet([str(p) for p in summary_paths])
+    s = read_parquet(backend, summary_paths)
     window = (s.occurred_month > snapshot) & (s.occurred_month <= end) & (s.known_month <= as_of)
     serious = total_of(s, SERIOUS).sum(where=window)
     return s.group_by("person_id").aggregate(bad=(serious > 0).cast("int8"))
@@ -50,7 +51,7 @@ def labelled_examples(
     labels = labels_expression(backend, summary_paths, snapshot, as_of)
     joined = features.left_join(labels, "person_id").drop("person_id_right")
     joined = joined.mutate(bad=joined.bad.fill_null(0), snapshot=ibis.literal(snapshot))
-    return backend.to_pyarrow(joined.order_by("person_id"))
+    return to_arrow(backend, joined.order_by("person_id"))
 
 
 def feature_arrays(table: pa.Table) -> dict[str, npt.NDArray[np.float64]]:

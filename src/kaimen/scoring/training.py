@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from kaimen.domain.errors import Conflict
 from kaimen.domain.model_metrics import ComparedModel, Comparison, Evaluation, ModelMetrics
 from kaimen.domain.scores import FACTOR, OFFSET
+from kaimen.engines.parquet_files import read_parquet
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.features.summary_build import refresh_summaries
 from kaimen.model import evaluation
@@ -122,7 +123,7 @@ def train(
     months = [add_months(out_of_time, -k) for k in range(TRAINING_SNAPSHOTS, 0, -1)]
     if not paths:
         raise NotEnoughHistory("the lake holds no events yet: ingest some first")
-    first = str(backend.read_parquet([str(p) for p in paths]).occurred_month.min().execute())
+    first = str(read_parquet(backend, paths).occurred_month.min().execute())
     if months[0] <= first:
         raise NotEnoughHistory(
             f"training as of {as_of} needs history from before {months[0]} "
