@@ -89,6 +89,9 @@ def _typed(backend: ibis.BaseBackend, expression: ir.Table) -> DataFrame:
     from pyspark.sql.functions import col
 
     spark: SparkSession = backend._session
+    # In-memory tables (the enrolled people) become Spark views before the SQL names them,
+    # as Ibis's own execute would do.
+    backend._run_pre_execute_hooks(expression)
     return spark.sql(backend.compile(expression)).select(
         *(
             col(f"`{name}`").cast(PySparkType.from_ibis(dtype)).alias(name)
