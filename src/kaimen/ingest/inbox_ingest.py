@@ -40,9 +40,7 @@ def _opted_out(store: Connection, new: pa.Table) -> list[RowError]:
     """Errors for events about (or linking to) someone who has opted out by now."""
     subjects = new.column("person_id")
     friends = new.column("friend_id")
-    named = pc.unique(
-        pa.chunked_array(subjects.chunks + friends.chunks, pa.string())
-    ).drop_null()
+    named = pc.unique(pa.chunked_array(subjects.chunks + friends.chunks, pa.string())).drop_null()
     departed = people.opted_out_among(store, sorted(named.to_pylist()))
     if not departed:
         return []

@@ -141,8 +141,10 @@ def cut_inbox_links(connection: Connection, person_id: str) -> tuple[int, int]:
         linking[0], linking[1].is_(None)
     )
     key = tuple_(event_keys.c.source, event_keys.c.event_id)
-    dropped = connection.execute(delete(event_keys).where(key.in_(waiting))).rowcount
-    connection.execute(delete(event_inbox).where(linking[0], linking[1].is_(None)))
+    connection.execute(delete(event_keys).where(key.in_(waiting)))
+    dropped = connection.execute(
+        delete(event_inbox).where(linking[0], linking[1].is_(None))
+    ).rowcount
     redacted = connection.execute(
         update(event_inbox).where(linking[0], linking[1].is_not(None)).values(friend_id=None)
     ).rowcount
