@@ -60,7 +60,9 @@ import sys, time
 from pathlib import Path
 from kaimen.config import Settings
 from kaimen.ingest.file_ingest import ingest_file
+import pyarrow as pa
 ws = Settings().workspace()
+pa.array([1])  # pyarrow imports pandas on first use: once a process, not part of the work
 started = time.perf_counter()
 report = ingest_file(ws.engine, ws.lake_root, Path(sys.argv[1]), "benchmark")
 seconds = time.perf_counter() - started
@@ -109,6 +111,15 @@ def child(
     }
 
 
+def _clear(work: Path, keep: Path) -> None:
+    """Remove everything in `work` but `keep` (the simulation, reusable with --reuse)."""
+    for old in work.glob("*"):
+        if old.is_dir() and old not in (keep, work / "pycache"):
+            shutil.rmtree(old, ignore_errors=True)
+        elif old.is_file():
+            old.unlink()
+
+
 def recreate(url: str) -> None:
     """Drop and create the PostgreSQL database named by `url` (the benchmark's own)."""
     name = url.rsplit("/", 1)[1]
@@ -135,10 +146,11 @@ def main() -> None:
     people = max(100, math.ceil(options.events / (options.months * EVENTS_PER_PERSON_MONTH)))
     sim = options.work / "sim"
     base_env = {k: v for k, v in os.environ.items() if k != "KAIMEN_DATABASE_URL"}
+    # Bytecode cached outside the shared environment, so no child compiles what another did.
+    base_env.pop("PYTHONDONTWRITEBYTECODE", None)
+    base_env["PYTHONPYCACHEPREFIX"] = str(options.work / "pycache")
     kaimen = [python, "-m", "kaimen"]
-    for old in options.work.glob("*"):
-        if old != sim:
-            shutil.rmtree(old, ignore_errors=True)
+    _clear(options.work, keep=sim)
     if not (options.reuse and (sim / "events.parquet").exists()):
         shutil.rmtree(sim, ignore_errors=True)
         child(
@@ -245,9 +257,7 @@ def main() -> None:
     (RESULTS / "ingest_speed.json").write_text(json.dumps(results, indent=2) + "\n")
     (RESULTS / "ingest_speed.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    for old in options.work.glob("*"):
-        if old != sim:
-            shutil.rmtree(old, ignore_errors=True)
+    _clear(options.work, keep=sim)
 
 
 if __name__ == "__main__":
