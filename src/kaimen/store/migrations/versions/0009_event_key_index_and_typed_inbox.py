@@ -8,8 +8,8 @@ without judging it again; its content hash becomes the same 63-bit number as the
 
 Existing inbox rows are converted here and their keys indexed. Keys of events already in
 lake files written before this revision are not: the migration cannot read the lake (its
-root is configuration, not the store); `kaimen ingest` and sealing index them when they
-find the index behind the lake (see `kaimen.ingest.key_index.catch_up`).
+root is configuration, not the store): `kaimen.ingest.key_index.catch_up` indexes them, to
+be run once after upgrading a store that already had a lake.
 
 Revision ID: 0009
 Revises: 0007
