@@ -33,14 +33,27 @@ class KeysTaken(Exception):
     """Some of the keys being added are indexed already: roll back and classify again."""
 
 
+def _by_source(keys: Sequence[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """`keys` as (source, a chunk of its event ids): `source = ? AND event_id IN (...)` is
+    answered from the primary key by SQLite and PostgreSQL alike, where SQLite scans the
+    whole table for a row-value `(source, event_id) IN (...)`."""
+    ids: dict[str, list[str]] = {}
+    for source, event_id in keys:
+        ids.setdefault(source, []).append(event_id)
+    return [
+        (source, chunk[start : start + LOOKUP_CHUNK])
+        for source, chunk in ids.items()
+        for start in range(0, len(chunk), LOOKUP_CHUNK)
+    ]
+
+
 def lookup(connection: Connection, keys: Sequence[tuple[str, str]]) -> pa.Table:
     """The index rows of those of `keys` that are indexed (KEYS_SCHEMA)."""
     found: list[tuple[str, str, int]] = []
-    for start in range(0, len(keys), LOOKUP_CHUNK):
-        chunk = list(keys[start : start + LOOKUP_CHUNK])
+    for source, event_ids in _by_source(keys):
         found += connection.execute(
             select(event_keys.c.source, event_keys.c.event_id, event_keys.c.content_hash).where(
-                tuple_(event_keys.c.source, event_keys.c.event_id).in_(chunk)
+                event_keys.c.source == source, event_keys.c.event_id.in_(event_ids)
             )
         ).all()
     columns: list[Sequence[object]] = list(zip(*found, strict=True)) if found else [[], [], []]
@@ -98,10 +111,11 @@ def _copy(driver: Any, keys: pa.Table) -> None:
 def forget(connection: Connection, keys: Sequence[tuple[str, str]]) -> int:
     """Remove `keys` from the index (their events left the lake); how many were there."""
     removed = 0
-    for start in range(0, len(keys), LOOKUP_CHUNK):
-        chunk = list(keys[start : start + LOOKUP_CHUNK])
+    for source, event_ids in _by_source(keys):
         result = connection.execute(
-            delete(event_keys).where(tuple_(event_keys.c.source, event_keys.c.event_id).in_(chunk))
+            delete(event_keys).where(
+                event_keys.c.source == source, event_keys.c.event_id.in_(event_ids)
+            )
         )
         removed += result.rowcount
     return removed
