@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, get_args
 
@@ -638,9 +639,8 @@ def test_feedback_becomes_the_partners_event_and_a_resend_is_a_duplicate(world: 
     assert (answer["kind"], answer["received"]) == ("rental", "new")
     row = _inbox_event(world, "rentco", "RC-2026-000123")
     assert row is not None and row.person_id == person
-    stored = json.loads(row.fields)
-    assert (stored["kind"], stored["outcome"], stored["partner"]) == ("rental", "unpaid", "rentco")
-    assert (stored["item"], stored["deposit"], stored["amount"]) == ("car", "paid", "850.50")
+    assert (row.kind, row.outcome, row.partner) == ("rental", "unpaid", "rentco")
+    assert (row.item, row.deposit, row.amount) == ("car", "paid", Decimal("850.50"))
     count = _inbox_rows(world)
     again = _send(world, body)
     assert again.status_code == 202 and again.json()["received"] == "duplicate"
@@ -660,10 +660,7 @@ def test_feedback_becomes_the_partners_event_and_a_resend_is_a_duplicate(world: 
     ):
         sent = _send(world, _rental(person, reference, outcome=outcome, amount=None, currency=None))
         assert sent.status_code == 202, sent.text
-    outcomes = [
-        json.loads(_inbox_event(world, "rentco", r).fields)["outcome"]
-        for r in ("RC-1", "RC-2", "RC-3")
-    ]
+    outcomes = [_inbox_event(world, "rentco", r).outcome for r in ("RC-1", "RC-2", "RC-3")]
     assert outcomes == ["returned", "late", "damaged"]
 
 

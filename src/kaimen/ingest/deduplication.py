@@ -25,11 +25,13 @@ from kaimen.lake import reader
 from kaimen.lake.schema import CONTENT_HASH
 
 KEYS_SCHEMA = pa.schema(
-    [("source", pa.string()), ("event_id", pa.string()), (CONTENT_HASH, pa.string())]
+    [("source", pa.string()), ("event_id", pa.string()), (CONTENT_HASH, pa.int64())]
 )
 
 # Every field but recorded_at (when a sender recorded an event is not what happened), in
-# cheap canonical forms, a unit separator between fields and a marker for NULL.
+# cheap canonical forms, a unit separator between fields and a marker for NULL; hashed with
+# MD5, of which the first 63 bits are kept: a signed 64-bit integer in any database, and a
+# chance of 2^-63 that a changed resend of one key passes for the same content.
 _CANONICAL = {
     "occurred_at": "CAST(epoch_us(occurred_at) AS VARCHAR)",
     "due_date": "CAST(CAST(due_date AS DATE) - DATE '1970-01-01' AS VARCHAR)",
@@ -38,13 +40,13 @@ _CANONICAL = {
     "schema_version": "CAST(schema_version AS VARCHAR)",
 }
 CONTENT_HASH_SQL = (
-    "md5("
+    "CAST(('0x' || left(md5("
     + " || chr(31) || ".join(
         f"coalesce({_CANONICAL.get(name, name)}, chr(0))"
         for name in INPUT_COLUMNS
         if name != "recorded_at"
     )
-    + ")"
+    + "), 16))::UBIGINT >> 1 AS BIGINT)"
 )
 
 
@@ -74,7 +76,7 @@ def classify(
     )
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE known "
-        f"(source VARCHAR, event_id VARCHAR, {CONTENT_HASH} VARCHAR)"
+        f"(source VARCHAR, event_id VARCHAR, {CONTENT_HASH} BIGINT)"
     )
     if lake_files:
         connection.execute(

@@ -1,22 +1,30 @@
 """`kaimen ingest PATH`: a CSV, JSON Lines or Parquet file into the lake, all or nothing.
 
-The file is read in chunks; each chunk is judged and typed in one engine pass and staged as
-Parquet. Only when every chunk is clean are the staged rows deduplicated and written to the
-lake, so memory stays bounded by the chunk size and the engine's memory limit, not the file.
+The file is read in chunks; each chunk is judged and typed in one engine pass and kept in
+the engine (which spills to disk past its memory limit). Only when every chunk is clean are
+the final sorted per-month files written, in one pass: nothing is staged and read back.
+
+Deduplication is an anti-join. Within the file it is done in the engine. Against what kaimen
+already holds, the key index decides, in the transaction that lists the new files: the
+file's keys are inserted there, and when none was indexed before (a new file, the common
+case) that is all. When some were, the transaction is rolled back, the files written are
+deleted, and the file is classified against the lake and the inbox and written again
+without what they already hold.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
 from sqlalchemy import Engine
 
 from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.engines.embedded import connect
+from kaimen.ingest.deduplication import CONTENT_HASH_SQL, KEYS_SCHEMA, Classification, classify
 from kaimen.ingest.event_rules import INPUT_COLUMNS, check_chunk
 from kaimen.ingest.pipeline import (
     MAX_REPORTED_ERRORS,
@@ -29,15 +37,16 @@ from kaimen.ingest.pipeline import (
     store_new_rows,
     unsealed_keys,
 )
-from kaimen.input_files import file_sha256, iter_input, locate
-from kaimen.lake.schema import PARTITION
-from kaimen.lake.sql_paths import sql_path
-from kaimen.lake.writer import exclusive
-from kaimen.store import audit, lake_manifest
+from kaimen.input_files import LINE, file_sha256, iter_input, locate
+from kaimen.lake.schema import CONTENT_HASH
+from kaimen.lake.writer import WrittenFile, exclusive
+from kaimen.store import audit, event_keys, lake_manifest
 from kaimen.telemetry.steps import note_step, timed_step
 
-STAGING_DIR = "_staging"
 SPILL_DIR = "_spill"
+JUDGED = "judged"
+# Rounds of "write, then find some keys taken": each loses only to events stored meanwhile.
+ATTEMPTS = 3
 
 
 @timed_step("ingest_file")
@@ -64,79 +73,135 @@ def ingest_file(
         return IngestReport(
             previous.events_total, 0, previous.events_total, previous.batch_id, replayed_file=True
         )
-    staging = lake_root / STAGING_DIR / uuid.uuid4().hex
-    staging.parent.mkdir(parents=True, exist_ok=True)
     connection = connect(memory_limit=memory_limit, temp_directory=lake_root / SPILL_DIR)
     try:
-        load_people(connection, engine)
-        errors: list[RowError] = []
-        checked_rows = 0
-        for index, chunk in enumerate(iter_input(path, INPUT_COLUMNS, chunk_rows)):
-            errors += chunk.errors
-            checked = check_chunk(connection, chunk.table, now, max_errors=MAX_REPORTED_ERRORS)
-            errors += checked.errors
-            checked_rows += chunk.table.num_rows
-            tell(f"checked {checked_rows:,} rows")
-            if errors:
-                if len(errors) >= MAX_REPORTED_ERRORS:
-                    break
-                continue  # keep judging, to list every bad row, but stage nothing more
-            connection.execute(
-                f"COPY (SELECT * EXCLUDE (problems) FROM {checked.table}) TO {sql_path(staging)} "
-                f"(FORMAT parquet, PARTITION_BY ({PARTITION}), "
-                f"FILENAME_PATTERN 'chunk{index:06d}_{{uuid}}', OVERWRITE_OR_IGNORE)"
-            )
-        if errors:
-            raise BatchRejected(locate(path, errors[:MAX_REPORTED_ERRORS]), path.name)
-        connection.execute("DROP TABLE IF EXISTS checked")
-        if staging.exists():
-            connection.execute(
-                "CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM read_parquet("
-                f"{sql_path(staging / '*' / '*.parquet')}, hive_partitioning = true, "
-                "hive_types = {'month': VARCHAR})"
-            )
-        else:  # an empty file
-            connection.execute(
-                f"CREATE OR REPLACE TEMP TABLE staged AS SELECT * EXCLUDE (problems) "
-                f"FROM {checked.table} LIMIT 0"
-            )
-        months = months_in(connection, "staged")
+        _judge(connection, engine, path, now, chunk_rows, tell)
+        months = months_in(connection, JUDGED)
         tell("deduplicating")
         with exclusive(lake_root):
-            departed = opted_out_rows(connection, engine, "staged")
+            departed = opted_out_rows(connection, engine, JUDGED)
             if departed:
                 raise BatchRejected(locate(path, departed[:MAX_REPORTED_ERRORS]), path.name)
-            result = settle(
-                connection, engine, lake_root, "staged", path.name, unsealed_keys(engine)
-            )
-            tell(f"writing {result.new:,} new events")
-            written = store_new_rows(connection, result, months, lake_root)
-            with engine.begin() as store:
-                batch_id = lake_manifest.record_batch(
-                    store,
-                    channel="file",
-                    received_at=now,
-                    events_total=result.total,
-                    events_new=result.new,
-                    files=file_records(written),
-                    file_sha256=sha256,
-                    file_name=path.name[:400],
-                )
-                audit.append(
-                    store,
-                    actor,
-                    "events.ingested",
-                    details={
-                        "batch_id": batch_id,
-                        "file_sha256": sha256,
-                        "total": result.total,
-                        "new": result.new,
-                        "duplicate": result.duplicates,
-                    },
-                    now=now,
-                )
+            # Within the file only: the key index answers for everything else.
+            result = classify(connection, JUDGED, lake_root, [])
+            if result.errors:
+                raise BatchRejected(result.errors, path.name)
+            for attempt in range(ATTEMPTS):
+                try:
+                    batch_id = _store(
+                        connection,
+                        engine,
+                        lake_root,
+                        result,
+                        months,
+                        path,
+                        sha256,
+                        actor,
+                        now,
+                        tell,
+                    )
+                    break
+                except event_keys.KeysTaken:
+                    if attempt == ATTEMPTS - 1:
+                        raise
+                    tell("some events are held already: deduplicating against the lake")
+                    result = settle(
+                        connection, engine, lake_root, JUDGED, path.name, unsealed_keys(engine)
+                    )
     finally:
         connection.close()
-        shutil.rmtree(staging, ignore_errors=True)
     note_step(total=result.total, new=result.new, duplicate=result.duplicates)
     return IngestReport(result.total, result.new, result.duplicates, batch_id)
+
+
+def _judge(
+    connection: duckdb.DuckDBPyConnection,
+    engine: Engine,
+    path: Path,
+    now: dt.datetime,
+    chunk_rows: int,
+    tell: Callable[[str], None],
+) -> None:
+    """Judge every chunk into the engine table `judged`; BatchRejected listing the bad rows."""
+    load_people(connection, engine)
+    errors: list[RowError] = []
+    checked_rows = 0
+    created = False
+    for chunk in iter_input(path, INPUT_COLUMNS, chunk_rows):
+        errors += chunk.errors
+        checked = check_chunk(connection, chunk.table, now, max_errors=MAX_REPORTED_ERRORS)
+        errors += checked.errors
+        checked_rows += chunk.table.num_rows
+        tell(f"checked {checked_rows:,} rows")
+        if errors:
+            if len(errors) >= MAX_REPORTED_ERRORS:
+                break
+            continue  # keep judging, to list every bad row, but keep nothing more
+        verb = f"INSERT INTO {JUDGED}" if created else f"CREATE TEMP TABLE {JUDGED} AS"
+        connection.execute(f"{verb} SELECT * EXCLUDE (problems) FROM {checked.table}")
+        created = True
+    if errors:
+        raise BatchRejected(locate(path, errors[:MAX_REPORTED_ERRORS]), path.name)
+    connection.execute("DROP TABLE IF EXISTS checked")
+    if not created:  # an empty file
+        connection.execute(f"CREATE TEMP TABLE {JUDGED} AS {_empty_judged(connection, now)}")
+
+
+def _empty_judged(connection: duckdb.DuckDBPyConnection, now: dt.datetime) -> str:
+    empty = pa.table({name: pa.array([], pa.string()) for name in INPUT_COLUMNS})
+    empty = empty.append_column(LINE, pa.array([], pa.int64()))
+    check_chunk(connection, empty, now)
+    return "SELECT * EXCLUDE (problems) FROM checked"
+
+
+def _store(
+    connection: duckdb.DuckDBPyConnection,
+    engine: Engine,
+    lake_root: Path,
+    result: Classification,
+    months: list[str],
+    path: Path,
+    sha256: str,
+    actor: str,
+    now: dt.datetime,
+    tell: Callable[[str], None],
+) -> int:
+    """Write the new rows as the final per-month files and list them with their keys, in
+    one transaction; KeysTaken (after removing the files) if some key is indexed already."""
+    tell(f"writing {result.new:,} new events")
+    written: list[WrittenFile] = store_new_rows(connection, result, months, lake_root)
+    try:
+        keys = connection.sql(
+            f"SELECT source, event_id, {CONTENT_HASH_SQL} AS {CONTENT_HASH} "
+            f"FROM ({result.new_rows_sql}) ORDER BY source, event_id"
+        ).to_arrow_table()
+        with engine.begin() as store:
+            batch_id = lake_manifest.record_batch(
+                store,
+                channel="file",
+                received_at=now,
+                events_total=result.total,
+                events_new=result.new,
+                files=file_records(written),
+                file_sha256=sha256,
+                file_name=path.name[:400],
+            )
+            event_keys.add(store, keys.cast(KEYS_SCHEMA))
+            audit.append(
+                store,
+                actor,
+                "events.ingested",
+                details={
+                    "batch_id": batch_id,
+                    "file_sha256": sha256,
+                    "total": result.total,
+                    "new": result.new,
+                    "duplicate": result.duplicates,
+                },
+                now=now,
+            )
+    except BaseException:
+        for file in written:
+            (lake_root / file.path).unlink(missing_ok=True)
+        raise
+    return batch_id

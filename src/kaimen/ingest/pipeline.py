@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 from kaimen.domain.errors import BatchRejected, RowError
@@ -92,6 +93,16 @@ def settle(
     if result.errors:
         raise BatchRejected(result.errors, what)
     return result
+
+
+def load_named_people(connection: duckdb.DuckDBPyConnection, engine: Engine, raw: pa.Table) -> None:
+    """Register only the people `raw` names (as subject or friend) for the event rules."""
+    named: set[str] = set()
+    for column in ("person_id", "friend_id"):
+        values = pc.unique(raw.column(column).cast(pa.string())).drop_null()
+        named.update(values.to_pylist())
+    with engine.connect() as store:
+        register_people(connection, people.event_subjects_among(store, sorted(named)))
 
 
 def unsealed_keys(engine: Engine) -> pa.Table:

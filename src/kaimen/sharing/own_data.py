@@ -38,6 +38,7 @@ from kaimen.domain.errors import Conflict, NotFound, Unauthenticated
 from kaimen.domain.json_values import JsonObject
 from kaimen.engines.embedded import connect
 from kaimen.features.summary_build import SUMMARIES_DIR, rewrite_summary_without
+from kaimen.ingest.deduplication import CONTENT_HASH_SQL
 from kaimen.lake import reader
 from kaimen.lake.schema import LAKE_SCHEMA, PARTITION
 from kaimen.lake.writer import (
@@ -62,6 +63,7 @@ from kaimen.store import (
     audit,
     consents,
     decisions,
+    event_keys,
     lake_manifest,
     person_data,
     summary_manifest,
@@ -216,6 +218,30 @@ def _holders(
     return {names[name]: (int(own), int(linked)) for name, own, linked in rows}
 
 
+def _key_changes(
+    connection: duckdb.DuckDBPyConnection, lake_root: Path, paths: Sequence[str], person_id: str
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, int]]]:
+    """Keys of the person's events in `paths`, and (key, new content hash) of other people's
+    events there that link to them, as they will read once the link is cut."""
+    if not paths:
+        return [], []
+    files = reader.files_sql(lake_root, paths)
+    departing = connection.execute(
+        f"SELECT DISTINCT source, event_id FROM {files} WHERE person_id = $person",
+        {"person": person_id},
+    ).fetchall()
+    relinked = connection.execute(
+        f"SELECT DISTINCT source, event_id, {CONTENT_HASH_SQL} FROM (SELECT * REPLACE "
+        f"(CAST(NULL AS VARCHAR) AS friend_id) FROM {files} "
+        "WHERE friend_id = $person AND person_id <> $person)",
+        {"person": person_id},
+    ).fetchall()
+    return (
+        [(str(s), str(e)) for s, e in departing],
+        [(str(s), str(e), int(h)) for s, e, h in relinked],
+    )
+
+
 def opt_out(
     engine: Engine,
     lake_root: Path,
@@ -247,6 +273,7 @@ def opt_out(
             summary_hits = _holders(
                 connection, lake_root, [p for _, p in summaries], person_id, with_links=False
             )
+            departing, relinked = _key_changes(connection, lake_root, list(lake_hits), person_id)
             lake_copies: list[tuple[int, lake_manifest.FileRecord]] = []
             for file_id, month, path in lake:
                 if path in lake_hits:
@@ -267,6 +294,11 @@ def opt_out(
             def work(store: Connection) -> tuple[dict[str, int], int, int]:
                 if not person_data.begin_opt_out(store, person_id):
                     raise AlreadyOptedOut(f"person {person_id} has already opted out")
+                # The key index follows the lake: the person's events leave it, and the
+                # events whose link to them is cut get the hash of what the lake now holds.
+                event_keys.forget_inbox_of(store, person_id)
+                event_keys.forget(store, departing)
+                event_keys.rehash(store, relinked)
                 removed = person_data.erase(store, person_id)
                 redacted, dropped = person_data.cut_inbox_links(store, person_id)
                 for file_id, record in lake_copies:

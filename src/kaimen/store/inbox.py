@@ -1,46 +1,54 @@
-"""The event inbox: events received over HTTP, held transactionally until sealed."""
+"""The event inbox: events received over HTTP, held transactionally until sealed.
+
+Rows are typed as in the lake (the event as judged on receipt, `recorded_at` filled in then),
+so sealing copies them into the lake as they are.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, insert, select, tuple_, update
+import pyarrow as pa
+from sqlalchemy import Connection, insert, select, update
 
 from kaimen.store.tables import event_inbox
 
 KEY_CHUNK = 2_000
+# An event's own columns: the lake's, its month and its content hash.
+_COLUMNS = [
+    c for c in event_inbox.c if c.name not in ("inbox_id", "received_at", "sealed_batch_id")
+]
+EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in _COLUMNS)
 
 
-@dataclass(frozen=True)
-class InboxEvent:
-    source: str
-    event_id: str
-    person_id: str
-    month: str
-    content_hash: str
-    fields: dict[str, str | None]
+def add(connection: Connection, events: pa.Table, received_at: dt.datetime) -> None:
+    """Store `events` (EVENT_COLUMNS, typed as in the lake) in the caller's transaction."""
+    if events.num_rows == 0:
+        return
+    rows: list[dict[str, Any]] = events.select(list(EVENT_COLUMNS)).to_pylist()
+    for row in rows:
+        row["received_at"] = received_at
+    connection.execute(insert(event_inbox), rows)
 
 
-def known_keys(
-    connection: Connection, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], str]:
-    """Content hash of every (source, event_id) in `keys` already in the inbox."""
-    found: dict[tuple[str, str], str] = {}
-    for start in range(0, len(keys), KEY_CHUNK):
-        chunk = list(keys[start : start + KEY_CHUNK])
-        rows = connection.execute(
-            select(event_inbox.c.source, event_inbox.c.event_id, event_inbox.c.content_hash).where(
-                tuple_(event_inbox.c.source, event_inbox.c.event_id).in_(chunk)
-            )
-        )
-        found.update({(r.source, r.event_id): r.content_hash for r in rows})
-    return found
+def unsealed(connection: Connection) -> tuple[list[int], pa.Table]:
+    """Inbox ids and rows (EVENT_COLUMNS; the caller casts them to the lake's types) of
+    every event not yet in the lake, oldest first."""
+    rows = connection.execute(
+        select(event_inbox.c.inbox_id, *_COLUMNS)
+        .where(event_inbox.c.sealed_batch_id.is_(None))
+        .order_by(event_inbox.c.inbox_id)
+    ).all()
+    columns: list[Sequence[object]] = (
+        list(zip(*rows, strict=True)) if rows else [[] for _ in range(len(_COLUMNS) + 1)]
+    )
+    table = pa.table([pa.array(c) for c in columns[1:]], names=list(EVENT_COLUMNS))
+    return [int(str(i)) for i in columns[0]], table
 
 
-def unsealed_keys(connection: Connection) -> list[tuple[str, str, str]]:
+def unsealed_keys(connection: Connection) -> list[tuple[str, str, int]]:
     """(source, event_id, content_hash) of every event waiting to be sealed."""
     rows = connection.execute(
         select(event_inbox.c.source, event_inbox.c.event_id, event_inbox.c.content_hash).where(
@@ -48,36 +56,6 @@ def unsealed_keys(connection: Connection) -> list[tuple[str, str, str]]:
         )
     )
     return [(r.source, r.event_id, r.content_hash) for r in rows]
-
-
-def add(connection: Connection, events: Sequence[InboxEvent], received_at: dt.datetime) -> None:
-    if not events:
-        return
-    connection.execute(
-        insert(event_inbox),
-        [
-            {
-                "source": e.source,
-                "event_id": e.event_id,
-                "person_id": e.person_id,
-                "month": e.month,
-                "content_hash": e.content_hash,
-                "received_at": received_at,
-                "fields": json.dumps(e.fields, separators=(",", ":"), ensure_ascii=False),
-            }
-            for e in events
-        ],
-    )
-
-
-def unsealed(connection: Connection) -> list[tuple[int, dict[str, str | None]]]:
-    """(inbox id, submitted fields) of every event not yet in the lake, oldest first."""
-    rows = connection.execute(
-        select(event_inbox.c.inbox_id, event_inbox.c.fields)
-        .where(event_inbox.c.sealed_batch_id.is_(None))
-        .order_by(event_inbox.c.inbox_id)
-    )
-    return [(r.inbox_id, json.loads(r.fields)) for r in rows]
 
 
 def mark_sealed(connection: Connection, inbox_ids: Sequence[int], batch_id: int) -> None:

@@ -9,15 +9,15 @@ the audit log names the person's pseudonymous id.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, delete, select, update
+from sqlalchemy import Column, Connection, Table, delete, select, tuple_, update
 
 from kaimen.domain.snapshots import Snapshot
 from kaimen.store.scores import published_query, snapshot_of
-from kaimen.store.tables import event_inbox, identities, metadata, people
+from kaimen.store.tables import event_inbox, event_keys, identities, metadata, people
 
 
 @dataclass(frozen=True)
@@ -45,23 +45,47 @@ def sealed_identities(connection: Connection, person_id: str) -> dict[str, str]:
     return {r.kind: r.encrypted_value for r in rows}
 
 
+# The columns of an inbox row that are the event's own fields.
+_EVENT_FIELDS = [
+    c
+    for c in event_inbox.c
+    if c.name not in ("inbox_id", "month", "content_hash", "received_at", "sealed_batch_id")
+]
+
+
 @dataclass(frozen=True)
 class UnsealedEvent:
     """An event received over HTTP and not yet sealed into the lake."""
 
     received_at: dt.datetime
-    # As submitted, field -> text; which fields an event has depends on its kind.
+    # Field -> text, as judged on receipt; which fields an event has depends on its kind.
     fields: dict[str, str | None]
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    return str(value)
 
 
 def unsealed_events(connection: Connection, person_id: str) -> list[UnsealedEvent]:
     """The person's events received over HTTP and not yet in the lake, oldest first."""
     rows = connection.execute(
-        select(event_inbox.c.received_at, event_inbox.c.fields)
+        select(event_inbox.c.received_at, *_EVENT_FIELDS)
         .where(event_inbox.c.person_id == person_id, event_inbox.c.sealed_batch_id.is_(None))
         .order_by(event_inbox.c.inbox_id)
-    )
-    return [UnsealedEvent(r.received_at, json.loads(r.fields)) for r in rows]
+    ).mappings()
+    return [
+        UnsealedEvent(
+            r["received_at"],
+            {c.name: _as_text(r[c.name]) for c in _EVENT_FIELDS if r[c.name] is not None},
+        )
+        for r in rows
+    ]
 
 
 def all_snapshots(connection: Connection, person_id: str) -> list[Snapshot]:
@@ -109,29 +133,19 @@ def cut_inbox_links(connection: Connection, person_id: str) -> tuple[int, int]:
     redacted, unsealed rows deleted).
 
     A sealed row is a record of what went into the lake, where the link is emptied too. An
-    unsealed friend link cannot be kept: sealing checks it again, and a link to someone who
-    opted out is refused, which would refuse the whole batch.
+    unsealed friend link cannot be kept: sealing copies it into the lake as it is, link and
+    all. It leaves the key index with it, so a resend is judged afresh (and refused).
     """
-    escaped = json.dumps(person_id).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    candidates = connection.execute(
-        select(event_inbox.c.inbox_id, event_inbox.c.fields, event_inbox.c.sealed_batch_id).where(
-            event_inbox.c.fields.like(f'%"friend_id":{escaped}%', escape="\\")
-        )
-    ).all()
-    redacted = dropped = 0
-    for inbox_id, text, sealed_batch_id in candidates:
-        fields = json.loads(text)
-        if fields.get("friend_id") != person_id:
-            continue
-        if sealed_batch_id is None:
-            connection.execute(delete(event_inbox).where(event_inbox.c.inbox_id == inbox_id))
-            dropped += 1
-            continue
-        del fields["friend_id"]
-        connection.execute(
-            update(event_inbox)
-            .where(event_inbox.c.inbox_id == inbox_id)
-            .values(fields=json.dumps(fields, separators=(",", ":"), ensure_ascii=False))
-        )
-        redacted += 1
+    linking = (event_inbox.c.friend_id == person_id, event_inbox.c.sealed_batch_id)
+    waiting = select(event_inbox.c.source, event_inbox.c.event_id).where(
+        linking[0], linking[1].is_(None)
+    )
+    key = tuple_(event_keys.c.source, event_keys.c.event_id)
+    connection.execute(delete(event_keys).where(key.in_(waiting)))
+    dropped = connection.execute(
+        delete(event_inbox).where(linking[0], linking[1].is_(None))
+    ).rowcount
+    redacted = connection.execute(
+        update(event_inbox).where(linking[0], linking[1].is_not(None)).values(friend_id=None)
+    ).rowcount
     return redacted, dropped

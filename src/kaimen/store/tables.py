@@ -12,6 +12,8 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     MetaData,
+    Numeric,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -94,14 +96,34 @@ event_inbox = Table(
     "event_inbox",
     metadata,
     Column("inbox_id", Integer, primary_key=True, autoincrement=True),
+    # The event as judged on receipt, in the lake's own types (recorded_at filled in then),
+    # so sealing copies it into the lake as it is: no second judgement, no second clock.
     Column("source", String(64), nullable=False),
     Column("event_id", String(128), nullable=False),
     Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("schema_version", SmallInteger, nullable=False),
+    Column("amount", Numeric(18, 2), nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("merchant_category", Text, nullable=True),
+    Column("due_date", Date, nullable=True),
+    Column("paid_date", Date, nullable=True),
+    Column("status", Text, nullable=True),
+    Column("partner", Text, nullable=True),
+    Column("item", Text, nullable=True),
+    Column("deposit", Text, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("attribute", Text, nullable=True),
+    Column("value", Text, nullable=True),
+    Column("friend_id", Text, nullable=True),
+    Column("action", Text, nullable=True),
+    Column("case_number", Text, nullable=True),
+    Column("court", Text, nullable=True),
     Column("month", String(7), nullable=False),
-    Column("content_hash", String(32), nullable=False),
+    Column("content_hash", BigInteger, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
-    # The validated event as submitted (field -> text), re-typed when sealed into the lake.
-    Column("fields", Text, nullable=False),
     Column(
         "sealed_batch_id",
         Integer,
@@ -110,6 +132,20 @@ event_inbox = Table(
         index=True,
     ),
     UniqueConstraint("source", "event_id", name="uq_event_inbox_source_event"),
+)
+
+# Every event kaimen holds (in the lake or waiting in the inbox), by key, with a 63-bit hash
+# of its content: what a new batch is checked against, so that checking costs the batch's
+# keys and not the lake. Written in the transaction that lists a file batch's lake files or
+# stores a request's inbox rows, so it says exactly what the lake and inbox hold. Compact on
+# purpose (it has a row per event): no surrogate id, and on SQLite no rowid either.
+event_keys = Table(
+    "event_keys",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("event_id", String(128), primary_key=True),
+    Column("content_hash", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 summary_files = Table(

@@ -1,0 +1,292 @@
+"""The key index: every event held (lake or inbox) once by (source, event_id), with its content
+hash; kept in the transaction that stores the events, checked at the cost of the batch, and
+followed by opt-outs. Sealing copies typed inbox rows without judging them again, and a file
+is written to the lake once. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from kaimen.domain.errors import BatchRejected
+from kaimen.engines.embedded import connect
+from kaimen.ingest import event_rules, file_ingest, inbox_ingest, key_index
+from kaimen.ingest.deduplication import CONTENT_HASH_SQL
+from kaimen.ingest.file_ingest import ingest_file
+from kaimen.ingest.inbox_ingest import accept_events, seal_inbox
+from kaimen.lake import atomic_parquet, reader
+from kaimen.sharing import own_data
+from kaimen.store import event_keys, lake_manifest, people
+from kaimen.store.identity_vault import IdentityVault
+from kaimen.store.tables import event_keys as key_rows
+from tests.conftest import NOW
+from tests.ingest import events_factory as f
+
+CONFLICT = (
+    "already recorded from this source with different content; "
+    "correct a recorded event through a dispute"
+)
+
+
+@pytest.fixture
+def enrolled(engine: Engine, vault: IdentityVault) -> list[str]:
+    return f.enrol(engine, vault)
+
+
+def index(engine: Engine) -> dict[tuple[str, str], int]:
+    with engine.connect() as store:
+        rows = store.execute(
+            select(key_rows.c.source, key_rows.c.event_id, key_rows.c.content_hash)
+        )
+        return {(s, e): h for s, e, h in rows}
+
+
+def lake_keys(engine: Engine, lake_root: Path) -> dict[tuple[str, str], int]:
+    """(source, event_id) -> content hash of every event the lake holds, read from its files."""
+    with engine.connect() as store:
+        files = lake_manifest.files(store)
+    if not files:
+        return {}
+    connection = connect()
+    try:
+        rows = connection.execute(
+            f"SELECT source, event_id, {CONTENT_HASH_SQL} FROM {reader.files_sql(lake_root, files)}"
+        ).fetchall()
+    finally:
+        connection.close()
+    return {(s, e): h for s, e, h in rows}
+
+
+def inbox_keys(engine: Engine) -> dict[tuple[str, str], int]:
+    from kaimen.store import inbox
+
+    with engine.connect() as store:
+        return {(s, e): h for s, e, h in inbox.unsealed_keys(store)}
+
+
+def consistent(engine: Engine, lake_root: Path) -> dict[tuple[str, str], int]:
+    """The index says exactly what the lake and the inbox hold; returns it."""
+    held = lake_keys(engine, lake_root) | inbox_keys(engine)
+    assert index(engine) == held
+    return held
+
+
+def test_a_resent_request_is_a_no_op_and_a_changed_one_is_refused(
+    engine: Engine, lake_root: Path, enrolled: list[str]
+) -> None:
+    events = f.sample_events(20)
+    assert accept_events(engine, lake_root, events, "admin", now=NOW).new == 20
+    held = consistent(engine, lake_root)
+    assert len(held) == 20
+    again = accept_events(engine, lake_root, events, "admin", now=NOW)
+    assert (again.total, again.new, again.duplicate) == (20, 0, 20)
+    changed = {**events[3], "amount": "99.99"} if "amount" in events[3] else None
+    assert changed is not None
+    with pytest.raises(BatchRejected) as caught:
+        accept_events(engine, lake_root, [events[0], changed], "admin", now=NOW)
+    assert f.problems(caught.value) == [(2, "event_id", CONFLICT)]
+    assert consistent(engine, lake_root) == held
+
+
+def test_one_event_by_file_then_by_request_and_back_is_counted_once(
+    engine: Engine, lake_root: Path, tmp_path: Path, enrolled: list[str]
+) -> None:
+    events = f.sample_events(30)
+    by_file = ingest_file(engine, lake_root, f.write(tmp_path / "a.parquet", events[:20]), "t")
+    assert (by_file.new, by_file.duplicate) == (20, 0)
+    # Ten of the file's events and ten new ones over HTTP: only the new ones count.
+    sent = accept_events(engine, lake_root, events[10:], "admin", now=NOW)
+    assert (sent.new, sent.duplicate) == (10, 10)
+    # A second file with all thirty: nothing new (ten in the lake, ten waiting in the inbox).
+    again = ingest_file(engine, lake_root, f.write(tmp_path / "b.csv", events), "t")
+    assert (again.total, again.new, again.duplicate) == (30, 0, 30)
+    assert seal_inbox(engine, lake_root, "admin", now=NOW).new == 10
+    held = consistent(engine, lake_root)
+    assert len(held) == 30 and f.raw_rows(lake_root) == 30
+
+
+def test_a_file_changing_a_held_event_is_refused_and_leaves_nothing(
+    engine: Engine, lake_root: Path, tmp_path: Path, enrolled: list[str]
+) -> None:
+    events = f.sample_events(8)
+    accept_events(engine, lake_root, events[:4], "admin", now=NOW)
+    before = f.state(engine, lake_root)
+    changed = [*events[4:], {**events[1], "occurred_at": "2026-08-02T10:00:00Z"}]
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, f.write(tmp_path / "c.csv", changed), "t")
+    assert f.problems(caught.value) == [(6, "event_id", CONFLICT)]
+    assert f.state(engine, lake_root) == before
+    consistent(engine, lake_root)
+
+
+@pytest.mark.parametrize("fail", ["manifest", "keys"])
+def test_a_crash_between_lake_write_and_manifest_counts_nothing(
+    engine: Engine,
+    lake_root: Path,
+    tmp_path: Path,
+    enrolled: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fail: str,
+) -> None:
+    events = f.sample_events(12)
+    path = f.write(tmp_path / "a.parquet", events)
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("power cut")
+
+    if fail == "manifest":
+        monkeypatch.setattr(lake_manifest, "record_batch", crash)
+    else:
+        monkeypatch.setattr(event_keys, "add", crash)
+    with pytest.raises(RuntimeError):
+        ingest_file(engine, lake_root, path, "t")
+    assert index(engine) == {} and f.raw_rows(lake_root) == 0
+    assert f.state(engine, lake_root)["ingest_batches"] == 0
+    monkeypatch.undo()
+    report = ingest_file(engine, lake_root, path, "t")
+    assert (report.new, report.duplicate) == (12, 0)
+    assert len(consistent(engine, lake_root)) == 12
+
+
+def test_a_request_looks_up_only_the_people_it_names(
+    engine: Engine, lake_root: Path, enrolled: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def everyone(*_args: object) -> None:
+        raise AssertionError("a request read the whole population")
+
+    monkeypatch.setattr(people, "event_subjects", everyone)
+    monkeypatch.setattr(lake_manifest, "files", everyone)
+    assert accept_events(engine, lake_root, f.sample_events(12), "admin", now=NOW).new == 12
+    with pytest.raises(BatchRejected) as caught:
+        accept_events(engine, lake_root, [f.event("payment", "x", "P999")], "admin", now=NOW)
+    assert f.problems(caught.value) == [(1, "person_id", "not an enrolled person: P999")]
+
+
+def test_sealing_copies_what_was_received_without_judging_it_again(
+    engine: Engine, lake_root: Path, enrolled: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = f.sample_events(16)
+    accept_events(engine, lake_root, events, "admin", now=NOW)
+
+    def judge(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("sealing judged the events again")
+
+    monkeypatch.setattr(event_rules, "check_chunk", judge)
+    monkeypatch.setattr(inbox_ingest, "check_chunk", judge)
+    # A sealing clock before the events' own times would refuse them if it judged them.
+    earlier = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    report = seal_inbox(engine, lake_root, "admin", now=earlier)
+    assert (report.total, report.new, report.duplicate) == (16, 16, 0)
+    lake = f.lake_events(engine, lake_root)
+    assert sorted(e["event_id"] for e in lake) == sorted(e["event_id"] for e in events)
+    unsent = [e for e in lake if e["event_id"] in {x["event_id"] for x in events[::2]}]
+    # Not sent, recorded_at is when the event was received, not when it was sealed.
+    assert {e["recorded_at"] for e in unsent} == {NOW}
+    consistent(engine, lake_root)
+
+
+def test_a_file_is_written_to_the_lake_once(
+    engine: Engine,
+    lake_root: Path,
+    tmp_path: Path,
+    enrolled: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events = f.sample_events(40)  # three months
+    writes: list[str] = []
+    place = atomic_parquet._place
+
+    def counted(root: Path, relative: str, rows: object, keep_empty: bool) -> object:
+        writes.append(relative)
+        return place(root, relative, rows, keep_empty)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(atomic_parquet, "_place", counted)
+    copies: list[str] = []
+    original = file_ingest.connect
+
+    def watched(*args: object, **kwargs: object) -> object:
+        connection = original(*args, **kwargs)  # type: ignore[arg-type]
+        real = connection.execute
+
+        def execute(query: object, *rest: object) -> object:
+            if isinstance(query, str) and query.lstrip().upper().startswith("COPY"):
+                copies.append(query)
+            return real(query, *rest)
+
+        return _Proxy(connection, execute)
+
+    monkeypatch.setattr(file_ingest, "connect", watched)
+    report = ingest_file(engine, lake_root, f.write(tmp_path / "a.parquet", events), "t")
+    assert report.new == 40
+    # One final file per month, and no other Parquet written by the engine (no staging).
+    months = [w.split("/")[1] for w in writes]
+    assert len(months) == len(set(months)) == len(lake_manifest_months(engine)) >= 3
+    assert len(copies) == len(months) and all("_incoming" in c for c in copies)
+    assert not (lake_root / "_staging").exists()
+    assert len(consistent(engine, lake_root)) == 40
+
+
+def lake_manifest_months(engine: Engine) -> set[str]:
+    with engine.connect() as store:
+        return {month for _, month, _ in lake_manifest.listed(store)}
+
+
+class _Proxy:
+    """A DuckDB connection whose `execute` is watched; everything else passes through."""
+
+    def __init__(self, connection: object, execute: object) -> None:
+        self._connection = connection
+        self.execute = execute
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._connection, name)
+
+
+def test_opting_out_keeps_the_index_with_the_lake(
+    engine: Engine, lake_root: Path, tmp_path: Path, enrolled: list[str]
+) -> None:
+    leaving = "P001"
+    events = f.sample_events(40)
+    links = [
+        f.event("friend_link", "link-to", "P002", friend_id=leaving),
+        f.event("friend_link", "link-waiting", "P003", friend_id=leaving),
+    ]
+    ingest_file(engine, lake_root, f.write(tmp_path / "a.parquet", [*events, links[0]]), "t")
+    accept_events(
+        engine, lake_root, [f.event("payment", "own-waiting", leaving), links[1]], "admin", now=NOW
+    )
+    before = consistent(engine, lake_root)
+    own_data.opt_out(engine, lake_root, leaving, "person:" + leaving, now=NOW)
+    after = consistent(engine, lake_root)
+    theirs = {("bank-a", e["event_id"]) for e in events if e["person_id"] == leaving}
+    gone = theirs | {("bank-a", "own-waiting"), ("bank-a", "link-waiting")}
+    assert set(after) == set(before) - gone
+    # The kept link now reads without the friend: its hash is the lake's new content's.
+    assert after[("bank-a", "link-to")] != before[("bank-a", "link-to")]
+    # A resend of the original link names someone who left: refused as such, not a conflict.
+    with pytest.raises(BatchRejected) as caught:
+        accept_events(engine, lake_root, [links[0]], "admin", now=NOW)
+    assert [(p[1], p[2].split(":")[0]) for p in f.problems(caught.value)] == [
+        ("friend_id", event_rules.OPTED_OUT.split(":")[0])
+    ]
+
+
+def test_catching_up_indexes_a_lake_written_before_the_index(
+    engine: Engine, lake_root: Path, tmp_path: Path, enrolled: list[str]
+) -> None:
+    events = f.sample_events(24)
+    ingest_file(engine, lake_root, f.write(tmp_path / "a.parquet", events[:16]), "t")
+    accept_events(engine, lake_root, events[16:], "admin", now=NOW)
+    held = consistent(engine, lake_root)
+    # As a store upgraded to revision 0009 finds it: the lake's keys are not indexed.
+    lake_only = [k for k in held if k not in inbox_keys(engine)]
+    with engine.begin() as store:
+        assert event_keys.forget(store, lake_only) == 16
+    assert key_index.catch_up(engine, lake_root) == 16
+    assert consistent(engine, lake_root) == held
+    assert key_index.catch_up(engine, lake_root) == 0
+    again = ingest_file(engine, lake_root, f.write(tmp_path / "b.csv", events), "t")
+    assert (again.new, again.duplicate) == (0, 24)
