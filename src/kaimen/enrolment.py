@@ -24,7 +24,16 @@ from kaimen.domain import national_id
 from kaimen.domain.errors import BatchRejected, EnrolmentConflict, IdentityRejected, RowError
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.domain.phone import normalise_phone
-from kaimen.input_files import LINE, int64_array, locate, read_input, records_table, text_array
+from kaimen.input_files import (
+    LINE,
+    bool_values,
+    int64_array,
+    int64_values,
+    locate,
+    read_input,
+    records_table,
+    text_array,
+)
 from kaimen.store import audit, people
 from kaimen.store.identity_vault import IdentityVault
 
@@ -62,10 +71,16 @@ def _new_person_ids(count: int) -> pa.Array:
     return pc.cast(pc.cast(fixed, pa.binary()), pa.string())
 
 
+def _text(value: str) -> pa.Scalar:
+    """An Arrow text scalar (`pa.scalar` and plain Python arguments load pandas)."""
+    return text_array([value])[0]
+
+
 def _mask(array: pa.Array | pa.ChunkedArray) -> Mask:
     """A boolean Arrow result as NumPy, null as False."""
-    values: Mask = pc.fill_null(array, False).to_numpy(zero_copy_only=False)
-    return values
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return bool_values(array)
 
 
 def _errors_at(rows: Mask, lines: npt.NDArray[np.int64], field: str, reason: str) -> list[RowError]:
@@ -90,8 +105,9 @@ def _check_phones(
 ) -> tuple[pa.Array, Mask, list[RowError]]:
     plus = _mask(pc.match_substring_regex(raw, _E164))
     plus &= ~_mask(pc.starts_with(raw, "+86")) | _mask(pc.match_substring_regex(raw, _CN_E164))
-    bare = _mask(pc.match_substring_regex(raw, _CN_MOBILE))
-    normalised = pc.if_else(bare, pc.binary_join_element_wise("+86", raw, ""), raw)
+    is_bare = pc.match_substring_regex(raw, _CN_MOBILE)
+    bare = _mask(is_bare)
+    normalised = pc.if_else(is_bare, pc.binary_join_element_wise(_text("+86"), raw, _text("")), raw)
     others = np.flatnonzero(~(plus | bare))
     if not len(others):
         return normalised, np.ones(len(raw), dtype=bool), []
@@ -112,10 +128,10 @@ def _column(table: pa.Table, name: str) -> pa.Array:
 
 
 def _check_rows(table: pa.Table, today: dt.date) -> _Checked:
-    lines = table.column(LINE).to_numpy()
+    lines = int64_values(_column(table, LINE))
     raw_id = _column(table, "national_id")
     check = national_id.check_many([v or "" for v in raw_id.to_pylist()], today)
-    missing = ~_mask(pc.not_equal(raw_id, ""))
+    missing = ~_mask(pc.not_equal(raw_id, _text("")))
     reasons = np.array(check.reasons, dtype=object)
     invalid = ~missing & (reasons != "")
     errors = _errors_at(missing, lines, "national_id", "missing")
@@ -126,7 +142,8 @@ def _check_rows(table: pa.Table, today: dt.date) -> _Checked:
     phone, phone_ok, phone_errors = _check_phones(_column(table, "phone"), lines)
     errors += phone_errors
     given = _column(table, "person_id")
-    explicit = _mask(pc.not_equal(given, ""))
+    is_given = pc.and_kleene(pc.is_valid(given), pc.not_equal(given, _text("")))
+    explicit = _mask(is_given)
     well_formed = _mask(pc.match_substring_regex(given, f"^{IDENTIFIER_PATTERN}$"))
     bad_id = explicit & ~well_formed
     errors += _errors_at(
@@ -136,7 +153,7 @@ def _check_rows(table: pa.Table, today: dt.date) -> _Checked:
         national_id=text_array(check.normalised),
         birth_date=check.birth_dates,
         phone=phone,
-        person_id=pc.if_else(explicit, given, _new_person_ids(len(lines))),
+        person_id=pc.if_else(is_given, given, _new_person_ids(len(lines))),
         explicit_id=explicit,
         ok=~missing & ~invalid & phone_ok & ~bad_id,
         errors=errors,
@@ -145,7 +162,7 @@ def _check_rows(table: pa.Table, today: dt.date) -> _Checked:
 
 def _repeats(values: pa.Array, lines: npt.NDArray[np.int64], field: str) -> list[RowError]:
     """Each row whose value an earlier row already has, naming that row."""
-    codes = pc.dictionary_encode(values).indices.to_numpy()
+    codes = int64_values(pc.dictionary_encode(values).indices)
     # Dictionary codes count up in order of first appearance.
     _, first = np.unique(codes, return_index=True)
     first_row = first[codes]
@@ -178,7 +195,7 @@ def _enrol_table(
     checked = _check_rows(table, now.date())
     errors = checked.errors
     keep = _rows(checked.ok)
-    lines = table.column(LINE).to_numpy()[checked.ok]
+    lines = int64_values(_column(table, LINE))[checked.ok]
     person_id = pc.take(checked.person_id, keep)
     id_value = pc.take(checked.national_id, keep)
     phone = pc.take(checked.phone, keep)

@@ -46,6 +46,26 @@ def text_array(values: Sequence[str | None]) -> pa.Array:
     return array
 
 
+def int64_values(array: pa.Array) -> npt.NDArray[np.int64]:
+    """NumPy's view of an int64 array without nulls. `to_numpy` is avoided for the same
+    reason as `pa.array`: Arrow's converter loads pandas on first use."""
+    if array.null_count:
+        raise ValueError("int64_values needs an array without nulls")
+    data = array.cast(pa.int64()).buffers()[1]
+    return np.frombuffer(data, dtype=np.int64, count=len(array), offset=8 * array.offset)
+
+
+def bool_values(array: pa.Array) -> npt.NDArray[np.bool_]:
+    """NumPy booleans of an Arrow boolean array, null as False (see `int64_values`)."""
+    validity, data = array.buffers()[:2]
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+    values = bits[array.offset : array.offset + len(array)].astype(bool)
+    if validity is not None and array.null_count:
+        valid = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+        values &= valid[array.offset : array.offset + len(array)].astype(bool)
+    return values
+
+
 def _no_lines() -> pa.Array:
     return int64_array(np.empty(0, dtype=np.int64))
 
