@@ -240,7 +240,7 @@ def _enrol_table(
             phone_encrypted=vault.encrypt_many("phone", pc.take(phone, fresh).to_pylist()),
         )
         already: list[str] = pc.take(id_owner, _rows(enrolled)).to_pylist()
-        people.insert_people(store, new, now)
+        people.insert_many(store, new, now)
         audit.append(
             store,
             actor,

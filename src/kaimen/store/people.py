@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import IntegrityError
 
 from kaimen.store.tables import identities, people
 
@@ -20,6 +22,18 @@ if TYPE_CHECKING:
 
 # Both SQLite and PostgreSQL accept this many bound values in one IN list comfortably.
 LOOKUP_CHUNK = 5_000
+
+
+@dataclass(frozen=True)
+class NewPerson:
+    """A validated person ready to insert: identity values already hashed and encrypted."""
+
+    person_id: str
+    birth_date: dt.date
+    national_id_hash: str
+    national_id_encrypted: str
+    phone_hash: str
+    phone_encrypted: str
 
 
 @dataclass(frozen=True)
@@ -52,19 +66,17 @@ def _is_postgres(connection: Connection) -> bool:
 
 
 def _lookup(connection: Connection, query: str, keys: Sequence[str], *bound: str) -> list[Any]:
-    """Rows of `query` (ending in `IN (...)`) for every key; PostgreSQL takes one array."""
+    """Rows of `query` (ending in the key column) for every key, in one statement: PostgreSQL
+    takes the keys as one array, SQLite as one JSON list (no limit on bound values)."""
     cursor = _driver(connection).cursor()
     try:
         if _is_postgres(connection):
             cursor.execute(query.replace("?", "%s") + " = ANY(%s)", (*bound, list(keys)))
-            return list(cursor.fetchall())
-        found: list[Any] = []
-        for start in range(0, len(keys), LOOKUP_CHUNK):
-            chunk = keys[start : start + LOOKUP_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            cursor.execute(f"{query} IN ({marks})", (*bound, *chunk))
-            found += cursor.fetchall()
-        return found
+        else:
+            cursor.execute(
+                f"{query} IN (SELECT value FROM json_each(?))", (*bound, json.dumps(keys))
+            )
+        return list(cursor.fetchall())
     finally:
         cursor.close()
 
@@ -102,9 +114,31 @@ def _copy(cursor: Any, statement: str, rows: Iterable[tuple[str, ...]]) -> None:
             copy.write("\n".join(block) + "\n")
 
 
-def insert_people(connection: Connection, new: NewPeople, now: dt.datetime) -> int:
+def insert_people(connection: Connection, new: Iterable[NewPerson], now: dt.datetime) -> int:
+    """Insert people with both identities in the caller's transaction; returns how many."""
+    rows = list(new)
+    columns = NewPeople(
+        person_id=[p.person_id for p in rows],
+        birth_date=[p.birth_date.isoformat() for p in rows],
+        national_id_hash=[p.national_id_hash for p in rows],
+        national_id_encrypted=[p.national_id_encrypted for p in rows],
+        phone_hash=[p.phone_hash for p in rows],
+        phone_encrypted=[p.phone_encrypted for p in rows],
+    )
+    return insert_many(connection, columns, now)
+
+
+def insert_many(connection: Connection, new: NewPeople, now: dt.datetime) -> int:
     """Insert people with both identities in the caller's transaction, by COPY on PostgreSQL
-    and `executemany` on SQLite; returns how many."""
+    and `executemany` on SQLite; returns how many. A clash with a row already there raises
+    SQLAlchemy's `IntegrityError`, as any other write through the store does."""
+    try:
+        return _write(connection, new, now)
+    except connection.dialect.loaded_dbapi.IntegrityError as exc:
+        raise IntegrityError("bulk insert of people", None, exc) from exc
+
+
+def _write(connection: Connection, new: NewPeople, now: dt.datetime) -> int:
     count = len(new)
     if not count:
         return 0
