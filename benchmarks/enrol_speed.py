@@ -348,7 +348,7 @@ def write_results(
         "PostgreSQL) and committed.",
         "",
         "| store | people | kaimen | people/s | bare insert | people/s | ratio (target 0.3x) "
-        "| in-process `enrol_file` | of which CSV read | of which vault work |",
+        "| in-process `enrol_file` | CSV read alone | vault work alone |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
