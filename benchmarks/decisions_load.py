@@ -1,53 +1,43 @@
-"""POST /v1/decisions under load, over loopback, against 1,000,000 scored people (run by hand).
+"""POST /v1/decisions under load, side by side with its ceiling, on SQLite and PostgreSQL
+(run by hand, under `flock /work/heavy.lock`: it loads both cores).
 
-    .venv/bin/python benchmarks/decisions_load.py --people 1000000 --concurrency 16 \
-        --warmup 15 --duration 120
+    .venv/bin/python benchmarks/decisions_load.py --people 100000 --duration 30 \
+        --backends sqlite,postgresql --database-prefix kaimen_bench
 
-About five minutes at 1,000,000 people (setup ~70 s, the load, then ~1 minute of profiling).
+About four minutes a backend at 100,000 people (setup, three 30 s runs, a short profile).
 
-What it builds (not timed as part of the load, but each step's wall time is reported):
+The ceiling is a bare FastAPI app served by uvicorn exactly as `kaimen serve` serves kaimen
+(benchmarks/hello_world_server.py: one process, `log_config=None`, `access_log=False`), whose
+`POST /v1/decisions` answers a constant JSON object. The same client
+(benchmarks/decisions_load_client.py, its own process: `--concurrency` keep-alive
+connections sending requests back to back for random people) loads it and kaimen, in turns on
+each backend: hello-world, kaimen, hello-world (`--rounds` kaimen runs, each between two
+hello-world runs), `--warmup` seconds discarded then `--duration` seconds measured each. The
+ratios (kaimen's requests per second over the hello-world runs' mean, and p99 over their
+mean p99) are printed with their targets (issue 10: at least 0.5x, p99 within 3x).
 
-1. A fresh PostgreSQL database `kaimen_bench_<random>` made through `--admin-url` (dropped
-   at the end unless `--keep`), or a SQLite file with `--backend sqlite`, in a scratch
-   KAIMEN_HOME.
-2. A small simulated world run through kaimen's own pipeline, as the tests do (see
-   tests/scoring/test_monthly_score.py `_world`): `simulate` -> `enrol_file` -> `ingest_file`
-   -> `train` -> `score_month` for the last full month. Its people are really enrolled (with
-   identities) and its snapshots are really published (with the score_runs row and audit entry).
-3. Replication to `--people`: person ids continue the simulator's numbering (S0011-00000000,
-   S0011-00000001, ...) so the load generator can pick any of them at random; person i gets a
-   `people` row (the birth date of template person i mod n, enrolled now, active) and a copy of
-   that template's published snapshot (score, band, thin-file flag, five dimensions, reasons,
-   points) under the same model version and month. The score_runs row's `people` count is set
-   to the new total, so the month reads as one publication of everyone. Bulk inserts: COPY
-   through psycopg on PostgreSQL, executemany in batches of 20,000 on SQLite; all constraints
-   and foreign keys stay enforced. Replicated people get no `identities` rows (nothing on the
-   decision path reads them; enrolling a million through hashing and encryption would add
-   minutes for nothing measured here) and no audit entry.
-4. A partner with an API key (scope `decisions`, through kaimen.store.partners), a `decision`
-   consent for a random `--consent-share` (default 90%) of everyone (half of those also share
-   the score), bulk inserted the same way, then VACUUM ANALYZE, as autovacuum would have done
-   on a store that has been live for a while. The remaining people get the 404 an unknown
-   person gets, so both paths are measured.
+Each backend's store is built as the tests build theirs, then replicated:
 
-Then `kaimen serve` starts as a subprocess (KAIMEN_HOME, KAIMEN_DATABASE_URL,
-KAIMEN_ADMIN_TOKEN, KAIMEN_SECRET_KEY in its environment), the partner publishes an offer
-(`--min-score`, default 650) over HTTP, and benchmarks/decisions_load_client.py, a separate
-process, sends decisions from `--concurrency` keep-alive connections for `--warmup` seconds
-(discarded) and then `--duration` seconds (measured), for people chosen uniformly at random.
-CPU time of the client, the server and the PostgreSQL backends over the measured window is
-read from /proc, so the results show where the shared cores went, and pg_stat_database gives
-sessions opened and transactions per request. Afterwards the store must hold exactly one new
-`decisions` row and one new `access_log` row per 200 answer; any 5xx, connection error,
-unexpected body or mismatch fails the run (results are still written, with "ok": false, and
-the exit status is 1). Then the same client loads `GET /healthz` for `--baseline-duration`
-seconds: the HTTP stack's own cost, as a yardstick.
+1. A fresh PostgreSQL database `<--database-prefix>_<random>` (dropped at the end unless
+   `--keep`), or an SQLite file, in `--work`.
+2. A small simulated world through kaimen's own pipeline (`simulate` -> `enrol_file` ->
+   `ingest_file` -> `train` -> `score_month` for the last full month).
+3. Replication to `--people`: person i gets a `people` row and a copy of template person
+   (i mod n)'s published snapshot under the same model and month (COPY on PostgreSQL,
+   executemany on SQLite; every constraint enforced). No `identities` rows: nothing on the
+   decision path reads them.
+4. A partner with an API key (scope `decisions`) and a `decision` consent for a random
+   `--consent-share` of everyone (half of them sharing the score), then (VACUUM) ANALYZE. The
+   others get the 404 an unknown person gets, so both paths are measured.
 
-Last, with the server stopped, the request path is profiled in this process against the same
-database: the statements per decision, authenticate and decide timed apart and together (with
-and without the pool's pre-ping, with a new connection per checkout, with synchronous_commit
-off) including the PostgreSQL backends' CPU, and cProfile of `deciding.decide`. Results go to
-benchmarks/results/decisions_load.json and .md.
+After every kaimen run the store must hold exactly one new `decisions` row and one new
+`access_log` row per 200 answer, and nothing new after a hello-world run; any 5xx,
+connection error, unexpected body or mismatch fails the run (results are still written, with
+"ok": false, and the exit status is 1). CPU time of the server process, the PostgreSQL
+backends, the client and the whole machine over each window is read from /proc, with the load
+average before each run. Last, with the servers stopped, the decision is timed and profiled in
+this process against the same store (pool checkouts per decision counted by a pool event,
+statements by SQLite's trace). Results go to benchmarks/results/decisions_load.json and .md.
 """
 
 from __future__ import annotations
@@ -70,8 +60,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +74,6 @@ import uvicorn
 from psycopg.types.json import Json
 from sqlalchemy import JSON, Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from kaimen import __version__
 from kaimen.engines.embedded import ibis_connection
@@ -109,6 +99,9 @@ ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 KAIMEN = Path(sys.executable).parent / "kaimen"
 CLIENT = ROOT / "decisions_load_client.py"
+HELLO = ROOT / "hello_world_server.py"
+THROUGHPUT_TARGET = 0.5  # issue 10: at least half the hello-world's requests per second
+P99_TARGET = 3.0  # and a p99 within three times its p99
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ACTOR = "benchmark"
 PARTNER = "bench-lender"
@@ -150,8 +143,8 @@ def libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def create_database(admin_url: str) -> tuple[str, str]:
-    name = f"kaimen_bench_{secrets.token_hex(6)}"
+def create_database(admin_url: str, prefix: str) -> tuple[str, str]:
+    name = f"{prefix}_{secrets.token_hex(6)}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
@@ -316,20 +309,21 @@ def call(port: int, method: str, path: str, token: str, body: Any = None) -> tup
         conn.close()
 
 
-def wait_healthy(port: int, server: subprocess.Popen[bytes], server_log: Path) -> float:
+def wait_ready(
+    port: int, server: subprocess.Popen[bytes], server_log: Path, method: str, path: str
+) -> float:
+    """Seconds until `method path` answers 200."""
     started = time.perf_counter()
     while time.perf_counter() - started < 120:
         if server.poll() is not None:
-            raise SystemExit(
-                f"kaimen serve exited ({server.returncode}):\n{server_log.read_text()}"
-            )
+            raise SystemExit(f"the server exited ({server.returncode}):\n{server_log.read_text()}")
         try:
-            if call(port, "GET", "/healthz", "-")[0] == 200:
+            if call(port, method, path, "-")[0] == 200:
                 return round(time.perf_counter() - started, 2)
         except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"kaimen serve not healthy within 120 s:\n{server_log.read_text()}")
+    raise SystemExit(f"the server was not ready within 120 s:\n{server_log.read_text()}")
 
 
 def process_cpu(pid: int) -> float:
@@ -570,164 +564,52 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 # --- profile ---------------------------------------------------------------------------------
 
 
-class Tracked:
-    """An engine whose PostgreSQL backends' CPU is counted: every backend it checks out is
-    read (to the nanosecond) when a measured stretch begins and ends, or when it is closed."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.baseline: dict[int, float] = {}
-        self.backend_seconds = 0.0
-        if engine.dialect.name == "postgresql":  # SQLite has no server process to read
-            event.listen(engine, "checkout", self._checkout)
-            event.listen(engine, "close", self._close)
-
-    def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        # A backend first seen now was born during the stretch: its whole life counts.
-        self.baseline.setdefault(dbapi_connection.info.backend_pid, 0.0)
-
-    def _close(self, dbapi_connection: Any, _record: Any) -> None:
-        # Emitted just before the close, while the backend can still be read.
-        pid = dbapi_connection.info.backend_pid
-        self.backend_seconds += backend_cpu_ns(pid) - self.baseline.pop(pid, 0.0)
-
-    def begin(self) -> None:
-        self.baseline = {pid: backend_cpu_ns(pid) for pid in self.baseline}
-
-    def end(self) -> None:
-        for pid, before in self.baseline.items():
-            self.backend_seconds += max(0.0, backend_cpu_ns(pid) - before)
-
-
-def authenticate(engine: Engine, key: str) -> None:
-    """What auth.identify does for a partner key: its own connection, one lookup."""
-    with engine.connect() as store:
-        if partners.authenticate(store, key) is None:
-            raise SystemExit("the partner key no longer authenticates")
-
-
-def decide(engine: Engine, offer_id: int, person: str) -> None:
-    deciding.decide(engine, PARTNER, offer_id, person, f"partner:{PARTNER}")
-
-
 def profile(
     url: str, key: str, offer_id: int, consented: list[str], iterations: int
 ) -> dict[str, Any]:
-    """The request path in process, against the same store, one call at a time: what the
-    server does per decision apart from HTTP, JSON and the thread hops.
+    """The decision in this process, against the same store with the server stopped, one
+    call at a time: pool checkouts per decision (counted by a pool event), the statements a
+    decision sends on SQLite (the driver's trace), mean wall and CPU milliseconds, and
+    cProfile's top entries."""
+    engine = connect(url)  # exactly the server's engine
+    checkouts = [0]
+    traced: list[str] = []
+    tracing = [False]
 
-    Variants run in interleaved rounds of 25 calls, so that the other work on the machine
-    weighs on each alike. Wall and CPU time are this process's; backend CPU is PostgreSQL's.
-    """
-    server_like = Tracked(connect(url))  # exactly the server's engine
-    engine = server_like.engine
-    statements: list[str] = []
-    pings = [0]
-    ping = engine.dialect.do_ping
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        checkouts[0] += 1
+        if engine.dialect.name == "sqlite":
+            dbapi_connection.set_trace_callback(traced.append if tracing[0] else None)
 
-    def counting_ping(dbapi_connection: Any) -> bool:
-        pings[0] += 1
-        return ping(dbapi_connection)
-
-    engine.dialect.do_ping = counting_ping  # type: ignore[method-assign]
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(" ".join(statement.split())[:90])
-
-    for person in consented[:20]:  # warm the pool and the statement caches
-        authenticate(engine, key)
-        decide(engine, offer_id, person)
-    event.listen(engine, "before_cursor_execute", record)
-    pings[0] = 0
-    authenticate(engine, key)
-    decide(engine, offer_id, consented[0])
-    event.remove(engine, "before_cursor_execute", record)
+    event.listen(engine, "checkout", on_checkout)
+    rng = random.Random(5)
+    for person in consented[:20]:  # the pool and the statement caches warm
+        deciding.decide(engine, key, offer_id, person)
+    checkouts[0] = 0
+    tracing[0] = True
+    deciding.decide(engine, key, offer_id, consented[0])
+    tracing[0] = False
     results: dict[str, Any] = {
         "iterations": iterations,
-        "per_request": {"statements": statements, "pool_pre_pings": pings[0]},
+        "checkouts_per_decision": checkouts[0],
+        "sqlite_statements_per_decision": [" ".join(t.split())[:100] for t in traced],
     }
-
-    def both(tracked: Tracked) -> Callable[[str], None]:
-        def work(person: str) -> None:
-            authenticate(tracked.engine, key)
-            decide(tracked.engine, offer_id, person)
-
-        return work
-
-    variants: dict[str, tuple[Tracked, Callable[[str], None]]] = {
-        "authenticate": (server_like, lambda _person: authenticate(engine, key)),
-        "decide": (server_like, lambda person: decide(engine, offer_id, person)),
-        "authenticate_and_decide": (server_like, both(server_like)),
-    }
-    extra: list[Tracked] = []
-    if engine.dialect.name == "postgresql":
-        extra = [
-            # No pre-ping: one round trip (and one implicit transaction) less per checkout.
-            Tracked(create_engine(url)),
-            # What a pool smaller than the concurrency degrades to.
-            Tracked(create_engine(url, poolclass=NullPool, pool_pre_ping=True)),
-            # Measurement only, not a recommendation: a decision must be durable once answered.
-            Tracked(
-                create_engine(
-                    url, pool_pre_ping=True, connect_args={"options": "-c synchronous_commit=off"}
-                )
-            ),
-        ]
-        for name, tracked in zip(
-            (
-                "authenticate_and_decide_without_pre_ping",
-                "authenticate_and_decide_fresh_connection_per_checkout",
-                "authenticate_and_decide_synchronous_commit_off",
-            ),
-            extra,
-            strict=True,
-        ):
-            variants[name] = (tracked, both(tracked))
-    for _tracked, work in variants.values():  # each engine's pool and caches warm
-        for person in consented[:5]:
-            work(person)
-    totals = {name: [0.0, 0.0, 0.0] for name in variants}  # wall, CPU, backend CPU
-    rng = random.Random(5)
-    chunk = 25
-    for _ in range(max(1, iterations // chunk)):
-        for name, (tracked, work) in variants.items():
-            people = [rng.choice(consented) for _ in range(chunk)]
-            tracked.backend_seconds = 0.0
-            tracked.begin()
-            wall, cpu = time.perf_counter(), time.process_time()
-            for person in people:
-                work(person)
-            totals[name][0] += time.perf_counter() - wall
-            totals[name][1] += time.process_time() - cpu
-            tracked.end()
-            totals[name][2] += tracked.backend_seconds
-    calls = max(1, iterations // chunk) * chunk
-    results["paths"] = {
-        name: {
-            "wall_ms": round(wall / calls * 1000, 3),
-            "cpu_ms": round(cpu / calls * 1000, 3),
-            "postgresql_backend_cpu_ms": round(backend / calls * 1000, 3),
-        }
-        for name, (wall, cpu, backend) in totals.items()
-    }
-    results["calls_per_path"] = calls
-    for tracked in extra:
-        tracked.engine.dispose()
-
-    profiler = cProfile.Profile()
     people = [rng.choice(consented) for _ in range(iterations)]
+    checkouts[0] = 0
+    wall, cpu = time.perf_counter(), time.process_time()
+    for person in people:
+        deciding.decide(engine, key, offer_id, person)
+    results["decide_wall_ms"] = round((time.perf_counter() - wall) / iterations * 1000, 3)
+    results["decide_cpu_ms"] = round((time.process_time() - cpu) / iterations * 1000, 3)
+    results["checkouts_per_decision_timed"] = round(checkouts[0] / iterations, 3)
+    profiler = cProfile.Profile()
     profiler.enable()
     for person in people:
-        decide(engine, offer_id, person)
+        deciding.decide(engine, key, offer_id, person)
     profiler.disable()
     buffer = io.StringIO()
     stats = pstats.Stats(profiler, stream=buffer)
-    # kaimen's own functions and the driver's waits and commits, by cumulative time (wall).
-    stats.sort_stats("cumulative").print_stats(r"kaimen/|psycopg/connection.py", 16)
-    results["cprofile_decide_cumulative"] = _profile_lines(buffer.getvalue())
-    buffer.seek(0)
-    buffer.truncate()
-    stats.sort_stats("tottime").print_stats(10)
+    stats.sort_stats("tottime").print_stats(14)
     results["cprofile_decide_top_tottime"] = _profile_lines(buffer.getvalue())
     engine.dispose()
     return results
@@ -746,175 +628,356 @@ def _profile_lines(text: str) -> list[str]:
     ]
 
 
+# --- one store -------------------------------------------------------------------------------
+
+
+@dataclass
+class Store:
+    """A benchmark store, built and scored, with a partner, its key and consents."""
+
+    backend: str
+    url: str
+    engine: Engine
+    database: str | None
+    key: str
+    prefix: str
+    consented_sample: list[str]
+    facts: dict[str, Any]
+    setup_seconds: dict[str, float]
+
+
+def build_store(options: argparse.Namespace, backend: str, home: Path) -> Store:
+    database: str | None = None
+    if backend == "postgresql":
+        database, url = create_database(options.admin_url, options.database_prefix)
+        log(f"database {database}")
+    else:
+        url = f"sqlite:///{home / 'kaimen.sqlite'}"
+    month = last_full_month(dt.date.today())
+    prefix = f"S{options.seed % 10_000:04d}-"
+    setup: dict[str, float] = {}
+    started = time.perf_counter()
+    engine, version, world_steps = build_world(
+        home,
+        url,
+        IdentityVault(decode_secret(options.secret)),
+        options.template_people,
+        options.seed,
+        month,
+    )
+    setup |= world_steps
+    rows = templates(engine, month, version)
+    expected = [person_id(prefix, i) for i in range(len(rows))]
+    if [r["person_id"] for r in rows] != expected or len(rows) != options.template_people:
+        raise SystemExit("the world's snapshots are not one per simulated person, in order")
+    now = dt.datetime.now(dt.UTC)
+    with timed(setup, f"replicate to {options.people:,} people (people rows)"):
+        people_rows, snapshot_rows = replicated(rows, prefix, options.people, now)
+        load_rows(engine, url, people, PEOPLE_COLUMNS, people_rows)
+    with timed(setup, f"replicate to {options.people:,} people (snapshot rows)"):
+        load_rows(engine, url, score_snapshots, SNAPSHOT_COLUMNS, snapshot_rows)
+        with engine.begin() as store:
+            store.execute(
+                update(score_runs)
+                .where(score_runs.c.month == month, score_runs.c.model_version == version)
+                .values(people=options.people)
+            )
+    with timed(setup, "partner, API key and decision consents"):
+        with engine.begin() as store:
+            partners.add(store, PARTNER, "Benchmark Lender", now)
+            _, key = partners.issue_key(store, PARTNER, ["decisions"], now)
+        granted, sharing = consent_rows(
+            prefix, options.people, options.consent_share, options.seed, now
+        )
+        load_rows(engine, url, consents, CONSENT_COLUMNS, granted)
+    consented_count = len(granted)
+    sample = [g[0] for g in random.Random(3).sample(granted, min(5_000, len(granted)))]
+    del granted
+    with timed(setup, "VACUUM ANALYZE" if backend == "postgresql" else "ANALYZE"):
+        vacuum_analyze(engine, url)
+    setup["total"] = round(time.perf_counter() - started, 2)
+    with engine.connect() as store:
+        snapshot_count = store.execute(
+            select(func.count()).select_from(score_snapshots)
+        ).scalar_one()
+        database_version = store.execute(
+            text(
+                "SELECT version()"
+                if backend == "postgresql"
+                else "SELECT 'SQLite ' || sqlite_version()"
+            )
+        ).scalar_one()
+    if snapshot_count != options.people:
+        raise SystemExit(f"{snapshot_count:,} snapshots, expected {options.people:,}")
+    log(f"{backend} store ready in {setup['total']} s: {snapshot_count:,} snapshots")
+    facts = {
+        "backend": backend,
+        "database_version": database_version.split(" on ")[0],
+        "people": options.people,
+        "template_people": options.template_people,
+        "month": month,
+        "model_version": version,
+        "consented": consented_count,
+        "share_score": sharing,
+        "offer_min_score": options.min_score,
+    }
+    return Store(backend, url, engine, database, key, prefix, sample, facts, setup)
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+
+
+def start_kaimen(store: Store, options: argparse.Namespace, home: Path, port: int) -> Server:
+    server_log = home.parent / f"kaimen-{store.backend}.log"
+    env = {
+        **os.environ,
+        "KAIMEN_HOME": str(home),
+        "KAIMEN_DATABASE_URL": store.url,
+        "KAIMEN_ADMIN_TOKEN": options.admin_token,
+        "KAIMEN_SECRET_KEY": options.secret,
+    }
+    with server_log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(KAIMEN), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    started = wait_ready(port, process, server_log, "GET", "/healthz")
+    log(f"kaimen serve ({store.backend}) ready on port {port} after {started} s")
+    return Server("kaimen", process, port)
+
+
+def start_hello(work: Path, port: int) -> Server:
+    server_log = work / "hello.log"
+    with server_log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, str(HELLO), "--port", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    started = wait_ready(port, process, server_log, "POST", "/v1/decisions")
+    log(f"hello-world ready on port {port} after {started} s")
+    return Server("hello", process, port)
+
+
+def measure(
+    server: Server,
+    store: Store,
+    offer_id: int,
+    options: argparse.Namespace,
+    admin_url: str | None,
+    out: Path,
+) -> dict[str, Any]:
+    """One load window against one server; for kaimen, with the store checked against the
+    answers (one decision row and one access-log row per 200)."""
+    target = "decisions" if server.name == "kaimen" else "hello"
+    loadavg = Path("/proc/loadavg").read_text().split()[:3]
+    before = count_rows(store.engine)
+    stats_before = database_stats(admin_url, store.database) if target == "decisions" else {}
+    load, samples = run_load(
+        server.port,
+        store.key,
+        offer_id,
+        options,
+        store.prefix,
+        server.process.pid,
+        store.database if target == "decisions" else None,
+        out,
+        target=target,
+    )
+    time.sleep(2 if stats_before else 0)  # idle backends flush their statistics
+    stats_after = database_stats(admin_url, store.database) if stats_before else {}
+    after = count_rows(store.engine)
+    answered = load["status_total"].get("200", 0)
+    added = {name: after[name] - before[name] for name in before}
+    failures: list[str] = []
+    if target == "decisions":
+        if added["decisions"] != answered or added["access_log"] != answered:
+            failures.append(f"store has {added} new rows for {answered} answers with 200")
+        if load["status_window"].get("404", 0) == 0 or answered == 0:
+            failures.append("both the 200 and the 404 paths should have been exercised")
+        allowed = ("200", "404")
+    else:
+        if any(added.values()):
+            failures.append(f"the hello-world run changed the store: {added}")
+        allowed = ("200",)
+    unexpected = {k: v for k, v in load["status_total"].items() if k not in allowed}
+    if unexpected:
+        failures.append(f"unexpected status codes {unexpected} (0 = connection error)")
+    if load["unexpected_bodies"]:
+        failures.append(f"unexpected bodies, e.g. {load['unexpected_bodies'][0]!r}")
+    requests = sum(load["status_window"].values())
+    result = {
+        "target": target,
+        "backend": store.backend,
+        "loadavg_before": " ".join(loadavg),
+        "load": load,
+        "cpu": cpu_budget(
+            samples["start"], samples["end"], load["client_cpu_seconds_in_window"], requests
+        ),
+        "server_threads": samples["server_threads"],
+        "store_rows_added": added,
+        "answers_200": answered,
+        "failures": failures,
+    }
+    if stats_before:
+        result["postgresql"] = database_per_request(
+            stats_before, stats_after, sum(load["status_total"].values())
+        )
+    lat = load["latency"]
+    log(
+        f"{server.name} ({store.backend}): {load['requests_per_second']} req/s, p50 "
+        f"{lat['p50_ms']} ms, p99 {lat['p99_ms']} ms; {failures or 'OK'}"
+    )
+    return result
+
+
+def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """kaimen against the hello-world runs around it: throughput and p99 ratios."""
+    hello = [r for r in runs if r["target"] == "hello"]
+    kaimen = [r for r in runs if r["target"] == "decisions"]
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    ceiling_rps = mean([r["load"]["requests_per_second"] for r in hello])
+    ceiling_p99 = mean([r["load"]["latency"]["p99_ms"] for r in hello])
+    rps = mean([r["load"]["requests_per_second"] for r in kaimen])
+    p99 = mean([r["load"]["latency"]["p99_ms"] for r in kaimen])
+    throughput_ratio = round(rps / ceiling_rps, 3)
+    p99_ratio = round(p99 / ceiling_p99, 2)
+    return {
+        "hello_requests_per_second": round(ceiling_rps, 1),
+        "hello_p99_ms": round(ceiling_p99, 3),
+        "kaimen_requests_per_second": round(rps, 1),
+        "kaimen_p99_ms": round(p99, 3),
+        "throughput_ratio": throughput_ratio,
+        "throughput_target": THROUGHPUT_TARGET,
+        "throughput_met": throughput_ratio >= THROUGHPUT_TARGET,
+        "p99_ratio": p99_ratio,
+        "p99_target": P99_TARGET,
+        "p99_met": p99_ratio <= P99_TARGET,
+        "server_cpu_ms_per_request": {
+            "hello": round(mean([r["cpu"]["server_process"]["ms_per_request"] for r in hello]), 3),
+            "kaimen": round(
+                mean([r["cpu"]["server_process"]["ms_per_request"] for r in kaimen]), 3
+            ),
+        },
+    }
+
+
 # --- report ----------------------------------------------------------------------------------
 
 
 def write_results(results: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "decisions_load.json").write_text(json.dumps(results, indent=2) + "\n")
-    load, store, cpu = results["load"], results["store"], results["cpu"]
-    lat = load["latency"]
-    setup = results["setup_seconds"]
-    server = results["server"]
-    verify = results["verification"]
-    prof = results.get("profile", {})
+    machine = results["machine"]
     lines = [
-        "# POST /v1/decisions under load",
+        "# POST /v1/decisions under load, against the bare FastAPI hello-world",
         "",
         f"{'OK' if results['ok'] else 'FAILED: ' + '; '.join(results['failures'])}. "
         f"{results['measured_at']}; `{results['command']}`.",
         "",
-        f"{store['people']:,} scored people on {store['backend']} "
-        f"({results['machine']['database_version']}), {load['concurrency']} concurrent "
-        f"keep-alive clients in a separate process over loopback, {load['warmup_s']:g} s "
-        f"warm-up then {load['duration_s']:g} s measured. **{results['machine']['cpus']} cores, "
-        "shared by the load client, the server, PostgreSQL and other engineers' test runs** "
-        f"(load average before the run: {results['machine']['loadavg_before']}).",
+        f"{results['options']['people']:,} scored people per store, "
+        f"{results['options']['concurrency']} concurrent keep-alive clients in a separate "
+        f"process over loopback, {results['options']['warmup']:g} s warm-up then "
+        f"{results['options']['duration']:g} s measured per run, the hello-world app and "
+        "kaimen interleaved (hello, kaimen, ..., hello) on each backend. Both servers: one "
+        f"uvicorn process, {machine['event_loop']} loop, {machine['http']} parser, "
+        "`log_config=None`, `access_log=False`. **2 cores shared** by the client, the server, "
+        "PostgreSQL and other helpers' work (load average at the start: "
+        f"{machine['loadavg_start']}, at the end: {machine['loadavg_end']}).",
         "",
-        "| requests/s | p50 | p90 | p99 | p99.9 | max | mean |",
-        "|---|---|---|---|---|---|---|",
-        f"| {load['requests_per_second']:,} | {lat['p50_ms']} ms | {lat['p90_ms']} ms | "
-        f"{lat['p99_ms']} ms | {lat['p99_9_ms']} ms | {lat['max_ms']} ms | {lat['mean_ms']} ms |",
-        "",
-        "| answer | requests in the window | p50 | p99 | p99.9 | max |",
-        "|---|---|---|---|---|---|",
+        "| backend | hello-world req/s | kaimen req/s | ratio (target >= "
+        f"{THROUGHPUT_TARGET}) | hello p99 | kaimen p99 | p99 ratio (target <= {P99_TARGET}) "
+        "| server CPU ms/request hello / kaimen |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for label, key in (("200 (decided)", "latency_200"), ("404 (no consent)", "latency_404")):
-        s = load[key]
+    for backend, c in results["comparison"].items():
+        cpu = c["server_cpu_ms_per_request"]
         lines.append(
-            f"| {label} | {s['count']:,} | {s['p50_ms']} ms | {s['p99_ms']} ms | "
-            f"{s['p99_9_ms']} ms | {s['max_ms']} ms |"
+            f"| {backend} | {c['hello_requests_per_second']:,} | "
+            f"{c['kaimen_requests_per_second']:,} | **{c['throughput_ratio']}** "
+            f"{'met' if c['throughput_met'] else 'NOT met'} | {c['hello_p99_ms']} ms | "
+            f"{c['kaimen_p99_ms']} ms | **{c['p99_ratio']}** "
+            f"{'met' if c['p99_met'] else 'NOT met'} | {cpu['hello']} / {cpu['kaimen']} |"
         )
-    total_200 = load["status_total"].get("200", 0)
     lines += [
         "",
-        f"Status codes, whole run (warm-up, window, drain): {load['status_total']}; "
-        f"errors: {load['errors'] or 'none'}. Of the {total_200:,} decisions, "
-        f"{load['approved_total']:,} approved (offer minimum {store['offer_min_score']}).",
+        "## Every run, in order",
         "",
-        f"Store check: {verify['decisions_added']:,} decisions rows and "
-        f"{verify['access_log_added']:,} access-log rows added for {total_200:,} answers "
-        f"with 200: {'equal, nothing lost or counted twice' if verify['ok'] else 'MISMATCH'}.",
-        "",
-        "## Where the CPU went (measured window)",
-        "",
-        "| process | cores | CPU ms per request |",
-        "|---|---|---|",
+        "| # | backend | server | load avg before | req/s | p50 | p99 | p99.9 | statuses "
+        "(window) | server cores | machine busy cores | rows added (decisions, access log) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    postgresql = store["backend"] == "postgresql"
-    rows = [
-        ("kaimen serve (one uvicorn process)", "server_process"),
-        (
-            f"PostgreSQL backends of the benchmark database ({cpu['postgresql_backends_seen']} "
-            "seen; sampled every 100 ms, a lower bound)",
-            "postgresql_backends",
+    for index, run in enumerate(results["runs"], 1):
+        lat = run["load"]["latency"]
+        added = run["store_rows_added"]
+        lines.append(
+            f"| {index} | {run['backend']} | {run['target']} | {run['loadavg_before']} | "
+            f"{run['load']['requests_per_second']:,} | {lat['p50_ms']} | {lat['p99_ms']} | "
+            f"{lat['p99_9_ms']} | {run['load']['status_window']} | "
+            f"{run['cpu']['server_process']['cores']} | {run['cpu']['machine_busy']['cores']} | "
+            f"{added['decisions']}, {added['access_log']} |"
+        )
+    lines += [
+        "",
+        "Store check after every kaimen run: exactly one new `decisions` row and one new "
+        "`access_log` row per answer with status 200 (warm-up, window and drain counted), "
+        "nothing for a 404; "
+        + (
+            "held in every run."
+            if all(not r["failures"] for r in results["runs"])
+            else "**FAILED**, see the JSON."
         ),
-        ("load client", "load_client"),
-        (
-            "everything else: other engineers' test runs, this script's sampler (~1.5% of a "
-            "core), PostgreSQL's shared processes and CPU of backends missed by the sampling",
-            "everything_else_on_the_machine",
-        ),
-        ("whole machine", "machine_busy"),
     ]
-    for label, key in rows if postgresql else [r for r in rows if "PostgreSQL" not in r[0]]:
-        lines.append(f"| {label} | {cpu[key]['cores']} | {cpu[key]['ms_per_request']} |")
-    base = results.get("healthz_baseline")
-    if base:
+    for backend, data in results["stores"].items():
+        pg = next((r.get("postgresql") for r in results["runs"] if r.get("postgresql")), None)
+        prof = data.get("profile", {})
         lines += [
             "",
-            f"Yardstick: `GET /healthz` (no credentials, no database) from the same client at "
-            f"the same concurrency: {base['requests_per_second']:,} requests/s, p50 "
-            f"{base['latency']['p50_ms']} ms, p99 {base['latency']['p99_ms']} ms; server CPU "
-            f"{base['cpu']['server_process']['ms_per_request']} ms per request "
-            f"({base['cpu']['server_process']['cores']} cores), "
-            f"everything else on the machine {base['cpu']['everything_else_on_the_machine']['cores']} cores.",
+            f"## {backend}",
+            "",
+            f"{data['facts']['database_version']}; {data['facts']['people']:,} people, "
+            f"{data['facts']['consented']:,} `decision` consents "
+            f"({data['facts']['share_score']:,} sharing the score); setup "
+            f"{data['setup_seconds']['total']} s.",
         ]
-    lines += [
-        "",
-        "## The server",
-        "",
-        f"`kaimen serve`: {server['uvicorn_workers']} uvicorn worker process, "
-        f"{server['event_loop']} event loop, {server['http']} HTTP parser, access log on "
-        f"(to a file); {server['threads_at_window_end']} OS threads at the end of the window "
-        f"(AnyIO thread pool limit {server['threadpool_limit']}); SQLAlchemy QueuePool "
-        f"{server['pool_size']} + {server['pool_overflow']} overflow, pre-ping "
-        f"{'on' if server['pool_pre_ping'] else 'off'}.",
-    ]
-    database = results.get("postgresql")
-    if database:
-        lines += [
-            "",
-            f"PostgreSQL's own counters (pg_stat_database) over the whole load, "
-            f"{database['requests']:,} requests: "
-            f"{database['sessions_opened_per_1000_requests']} new sessions (connections) per "
-            f"1,000 requests, {database['transactions_per_request']} transactions per request, "
-            f"{database['active_ms_per_request']} ms executing statements per request, buffer "
-            f"hit ratio {database['buffer_hit_ratio']}.",
-        ]
-    lines += [
-        "",
-        "## Setup (not timed in the load)",
-        "",
-        "| step | seconds |",
-        "|---|---|",
-        *(f"| {name} | {seconds} |" for name, seconds in setup.items()),
-        "",
-        f"{store['template_people']:,}-person world through kaimen's pipeline (model "
-        f"`{store['model_version']}`, month {store['month']}; {store['template_thin_files']} "
-        f"thin files), replicated to {store['people']:,} people rows and snapshots "
-        f"({store['thin_files']:,} thin); {store['consented']:,} `decision` consents "
-        f"({store['share_score']:,} sharing the score). See the script's docstring.",
-    ]
-    if prof:
-        per = prof["per_request"]
-        lines += [
-            "",
-            "## The request path in process (server stopped, one call at a time)",
-            "",
-            f"Per decision: {len(per['statements'])} SQL statements and "
-            f"{per['pool_pre_pings']} pool pre-pings (each an empty query `;`: a round trip and, to PostgreSQL, a transaction) over two "
-            "connection checkouts:",
-            "",
-            *(f"- `{s}`" for s in per["statements"]),
-            "",
-            f"Mean per call over {prof['calls_per_path']} calls each, variants interleaved:",
-            "",
-            "| path | wall ms | CPU ms in Python | PostgreSQL backend CPU ms |",
-            "|---|---|---|---|",
-        ]
-        labels = {
-            "authenticate": "authenticate the key (own connection, as auth.identify)",
-            "decide": "deciding.decide",
-            "authenticate_and_decide": "both, as the server does",
-            "authenticate_and_decide_without_pre_ping": "both, pool without pre-ping",
-            "authenticate_and_decide_fresh_connection_per_checkout": (
-                "both, a new connection per checkout (a pool smaller than the concurrency)"
-            ),
-            "authenticate_and_decide_synchronous_commit_off": (
-                "both, synchronous_commit=off (measurement only: decisions must be durable)"
-            ),
-        }
-        for name, row in prof["paths"].items():
-            lines.append(
-                f"| {labels[name]} | {row['wall_ms']} | {row['cpu_ms']} | "
-                f"{row['postgresql_backend_cpu_ms']} |"
-            )
-        lines += [
-            "",
-            f"cProfile of {prof['iterations']} `deciding.decide` calls (wall time): kaimen's "
-            "functions and the driver's waits, by cumulative time",
-            "",
-            "```",
-            *prof["cprofile_decide_cumulative"],
-            "```",
-            "",
-            "and the top by own time:",
-            "",
-            "```",
-            *prof["cprofile_decide_top_tottime"],
-            "```",
-        ]
+        if backend == "postgresql" and pg:
+            lines += [
+                "",
+                "pg_stat_database over a kaimen run: "
+                f"{pg['transactions_per_request']} transactions per request, "
+                f"{pg['sessions_opened_per_1000_requests']} new sessions per 1,000 requests, "
+                f"{pg['active_ms_per_request']} ms executing statements per request.",
+            ]
+        if prof:
+            lines += [
+                "",
+                f"In process, server stopped, {prof['iterations']} decisions one at a time: "
+                f"{prof['decide_wall_ms']} ms wall, {prof['decide_cpu_ms']} ms CPU each; "
+                f"{prof['checkouts_per_decision_timed']} pool checkouts per decision.",
+            ]
+            if prof["sqlite_statements_per_decision"]:
+                lines += ["", "Statements one decision sends (SQLite trace):", ""]
+                lines += [f"- `{t}`" for t in prof["sqlite_statements_per_decision"]]
+            lines += [
+                "",
+                "cProfile, top by own time:",
+                "",
+                "```",
+                *prof["cprofile_decide_top_tottime"],
+                "```",
+            ]
     (RESULTS / "decisions_load.md").write_text("\n".join(lines) + "\n")
 
 
@@ -923,209 +986,116 @@ def write_results(results: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--people", type=int, default=1_000_000)
+    parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument(
         "--template-people", type=int, default=2_000, help="size of the simulated world"
     )
+    parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--warmup", type=float, default=10.0, help="seconds, not measured")
-    parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds, not measured")
+    parser.add_argument("--duration", type=float, default=30.0, help="measured seconds a run")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="kaimen runs per backend, each between two hellos"
+    )
     parser.add_argument("--consent-share", type=float, default=0.9)
     parser.add_argument("--min-score", type=int, default=650, help="the offer's minimum")
-    parser.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--admin-url", default=ADMIN_URL, help="PostgreSQL to create the db in")
+    parser.add_argument("--database-prefix", default="kaimen_bench")
+    parser.add_argument("--kaimen-port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--hello-port", type=int, default=0, help="0: any free port")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--profile-iterations", type=int, default=500)
-    parser.add_argument(
-        "--baseline-duration", type=float, default=15.0, help="seconds of GET /healthz load"
-    )
     parser.add_argument("--work", type=Path, default=ROOT / "work-decisions")
-    parser.add_argument("--keep", action="store_true", help="keep the database and the folder")
+    parser.add_argument("--keep", action="store_true", help="keep the databases and the folder")
     options = parser.parse_args()
+    backends = [b.strip() for b in options.backends.split(",") if b.strip()]
+    if not backends or set(backends) - {"sqlite", "postgresql"}:
+        raise SystemExit("--backends takes sqlite and/or postgresql")
     if options.people < options.template_people:
         raise SystemExit("--people must be at least --template-people")
     if not 0 < options.consent_share <= 1:
         raise SystemExit("--consent-share must be in (0, 1]")
+    options.secret = new_secret()
+    options.admin_token = secrets.token_urlsafe(32)
+    admin_url = options.admin_url if "postgresql" in backends else None
 
     work = options.work.resolve()
     shutil.rmtree(work, ignore_errors=True)
-    home = work / "home"
-    home.mkdir(parents=True)
-    loadavg_before = Path("/proc/loadavg").read_text().split()[:3]
-    database: str | None = None
-    admin_url: str | None = None
-    if options.backend == "postgresql":
-        admin_url = options.admin_url
-        database, url = create_database(admin_url)
-        log(f"database {database}")
-    else:
-        url = f"sqlite:///{home / 'kaimen.sqlite'}"
-    secret = new_secret()
-    admin_token = secrets.token_urlsafe(32)
-    month = last_full_month(dt.date.today())
-    prefix = f"S{options.seed % 10_000:04d}-"
-    server: subprocess.Popen[bytes] | None = None
+    work.mkdir(parents=True)
+    loadavg_start = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    hello: Server | None = None
+    kaimen: Server | None = None
+    stores: list[Store] = []
+    runs: list[dict[str, Any]] = []
+    store_results: dict[str, Any] = {}
+    comparison: dict[str, Any] = {}
     try:
-        setup: dict[str, float] = {}
-        started = time.perf_counter()
-        engine, version, world_steps = build_world(
-            home,
-            url,
-            IdentityVault(decode_secret(secret)),
-            options.template_people,
-            options.seed,
-            month,
-        )
-        setup |= world_steps
-        rows = templates(engine, month, version)
-        expected = [person_id(prefix, i) for i in range(len(rows))]
-        if [r["person_id"] for r in rows] != expected or len(rows) != options.template_people:
-            raise SystemExit("the world's snapshots are not one per simulated person, in order")
-        now = dt.datetime.now(dt.UTC)
-        with timed(setup, f"replicate to {options.people:,} people (people rows)"):
-            people_rows, snapshot_rows = replicated(rows, prefix, options.people, now)
-            load_rows(engine, url, people, PEOPLE_COLUMNS, people_rows)
-        with timed(setup, f"replicate to {options.people:,} people (snapshot rows)"):
-            load_rows(engine, url, score_snapshots, SNAPSHOT_COLUMNS, snapshot_rows)
-            with engine.begin() as store:
-                store.execute(
-                    update(score_runs)
-                    .where(score_runs.c.month == month, score_runs.c.model_version == version)
-                    .values(people=options.people)
-                )
-        with timed(setup, "partner, API key and decision consents"):
-            with engine.begin() as store:
-                partners.add(store, PARTNER, "Benchmark Lender", now)
-                _, key = partners.issue_key(store, PARTNER, ["decisions"], now)
-            granted, sharing = consent_rows(
-                prefix, options.people, options.consent_share, options.seed, now
+        hello = start_hello(work, options.hello_port or free_port())
+        for backend in backends:
+            home = work / backend / "home"
+            home.mkdir(parents=True)
+            store = build_store(options, backend, home)
+            stores.append(store)
+            kaimen = start_kaimen(store, options, home, options.kaimen_port or free_port())
+            status, offer = call(
+                kaimen.port,
+                "POST",
+                "/v1/offers",
+                store.key,
+                {
+                    "name": f"deposit waived from {options.min_score}",
+                    "purpose": "car rental",
+                    "min_score": options.min_score,
+                },
             )
-            load_rows(engine, url, consents, CONSENT_COLUMNS, granted)
-        consented_count = len(granted)
-        consented_sample = [
-            g[0] for g in random.Random(3).sample(granted, min(5_000, len(granted)))
-        ]
-        del granted  # a million tuples the parent no longer needs
-        with timed(setup, "VACUUM ANALYZE" if options.backend == "postgresql" else "ANALYZE"):
-            vacuum_analyze(engine, url)
-        setup["total"] = round(time.perf_counter() - started, 2)
-        with engine.connect() as store:
-            snapshot_count = store.execute(
-                select(func.count()).select_from(score_snapshots)
-            ).scalar_one()
-            thin = store.execute(
-                select(func.count())
-                .select_from(score_snapshots)
-                .where(score_snapshots.c.thin_file.is_(True))
-            ).scalar_one()
-            database_version = store.execute(
-                text(
-                    "SELECT version()"
-                    if options.backend == "postgresql"
-                    else "SELECT 'SQLite ' || sqlite_version()"
-                )
-            ).scalar_one()
-        if snapshot_count != options.people:
-            raise SystemExit(f"{snapshot_count:,} snapshots, expected {options.people:,}")
-        log(f"setup done in {setup['total']} s: {snapshot_count:,} published snapshots")
-
-        port = free_port()
-        server_log = work / "server.log"
-        env = {
-            **os.environ,
-            "KAIMEN_HOME": str(home),
-            "KAIMEN_DATABASE_URL": url,
-            "KAIMEN_ADMIN_TOKEN": admin_token,
-            "KAIMEN_SECRET_KEY": secret,
-        }
-        with server_log.open("wb") as sink:
-            server = subprocess.Popen(
-                [str(KAIMEN), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        startup = wait_healthy(port, server, server_log)
-        log(f"kaimen serve healthy on port {port} after {startup} s (pid {server.pid})")
-        status, offer = call(
-            port,
-            "POST",
-            "/v1/offers",
-            key,
-            {
-                "name": f"deposit waived from {options.min_score}",
-                "purpose": "car rental",
-                "min_score": options.min_score,
-            },
-        )
-        if status != 201:
-            raise SystemExit(f"publishing the offer failed: {status} {offer}")
-        offer_id = int(offer["offer_id"])
-        before = count_rows(engine)
-        stats_before = database_stats(admin_url, database)
-        load, samples = run_load(
-            port,
-            key,
-            offer_id,
-            options,
-            prefix,
-            server.pid,
-            database,
-            work / "client.json",
-        )
-        # Idle backends flush their statistics about a second after going idle.
-        time.sleep(2 if database else 0)
-        stats_after = database_stats(admin_url, database)
-        after = count_rows(engine)
-        # The HTTP stack alone under the same client, as a yardstick for the server's CPU per
-        # decision: uvicorn, FastAPI routing and a threadpool hop, no credentials, no database.
-        healthz, healthz_samples = run_load(
-            port,
-            "",
-            offer_id,
-            options,
-            prefix,
-            server.pid,
-            None,
-            work / "client-healthz.json",
-            target="healthz",
-            warmup=3,
-            duration=options.baseline_duration,
-        )
-        stop(server)
-        server_exit = server.returncode
-        server = None
-
-        failures: list[str] = []
-        total_200 = load["status_total"].get("200", 0)
-        added = {name: after[name] - before[name] for name in before}
-        verified = added["decisions"] == total_200 and added["access_log"] == total_200
-        if not verified:
-            failures.append(f"store has {added} new rows for {total_200} answers with 200")
-        unexpected = {k: v for k, v in load["status_total"].items() if k not in ("200", "404")}
-        if unexpected:
-            failures.append(f"unexpected status codes {unexpected} (0 = connection error)")
-        if load["unexpected_bodies"]:
-            failures.append(f"unexpected bodies, e.g. {load['unexpected_bodies'][0]!r}")
-        if load["status_window"].get("404", 0) == 0 or total_200 == 0:
-            failures.append("both the 200 and the 404 paths should have been exercised")
-
-        pool = connect(url).pool
+            if status != 201:
+                raise SystemExit(f"publishing the offer failed: {status} {offer}")
+            offer_id = int(offer["offer_id"])
+            these: list[dict[str, Any]] = []
+            sequence = [hello, kaimen] * options.rounds + [hello]
+            for index, server in enumerate(sequence):
+                out = work / f"client-{backend}-{index}-{server.name}.json"
+                these.append(measure(server, store, offer_id, options, admin_url, out))
+            runs += these
+            comparison[backend] = compare(these)
+            stop(kaimen.process)
+            kaimen = None
+            log(f"profiling the decision in process ({backend})")
+            store_results[backend] = {
+                "facts": store.facts,
+                "setup_seconds": store.setup_seconds,
+                "profile": profile(
+                    store.url,
+                    store.key,
+                    offer_id,
+                    store.consented_sample,
+                    options.profile_iterations,
+                ),
+            }
+            store.engine.dispose()
+        stop(hello.process)
+        hello = None
+        failures = [f"{r['backend']} {r['target']}: {f}" for r in runs for f in r["failures"]]
         results: dict[str, Any] = {
             "ok": not failures,
             "failures": failures,
+            "targets_met": all(c["throughput_met"] and c["p99_met"] for c in comparison.values()),
             "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "command": " ".join(
-                [".venv/bin/python", "benchmarks/decisions_load.py", *sys.argv[1:]]
-            ),
+            "command": " ".join(["python", "benchmarks/decisions_load.py", *sys.argv[1:]]),
+            "options": {
+                k: v
+                for k, v in vars(options).items()
+                if k not in ("secret", "admin_token", "work", "admin_url")
+            },
             "machine": {
                 "cpus": os.cpu_count(),
-                "shared": "client, server and PostgreSQL on the same cores, while other "
-                "engineers ran test suites on the same machine",
-                "loadavg_before": " ".join(loadavg_before),
+                "loadavg_start": loadavg_start,
+                "loadavg_end": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
                 "platform": platform.platform(),
                 "python": platform.python_version(),
-                "database_version": database_version.split(" on ")[0],
+                "event_loop": "uvloop" if _installed("uvloop") else "asyncio",
+                "http": "httptools" if _installed("httptools") else "h11",
+                "threadpool_limit": _threadpool_limit(),
                 "kaimen": __version__,
                 "fastapi": fastapi.__version__,
                 "starlette": starlette.__version__,
@@ -1133,87 +1103,35 @@ def main() -> None:
                 "sqlalchemy": sqlalchemy.__version__,
                 "psycopg": psycopg.__version__,
             },
-            "store": {
-                "backend": options.backend,
-                "people": options.people,
-                "template_people": options.template_people,
-                "template_thin_files": sum(1 for r in rows if r["thin_file"]),
-                "thin_files": int(thin),
-                "month": month,
-                "model_version": version,
-                "consented": consented_count,
-                "share_score": sharing,
-                "offer_id": offer_id,
-                "offer_min_score": options.min_score,
-            },
-            "setup_seconds": setup,
-            "server": {
-                "uvicorn_workers": 1,
-                "event_loop": "uvloop" if _installed("uvloop") else "asyncio",
-                "http": "httptools" if _installed("httptools") else "h11",
-                "threads_at_window_end": samples["server_threads"],
-                "threadpool_limit": _threadpool_limit(),
-                "pool_size": pool.size(),  # type: ignore[attr-defined]
-                "pool_overflow": pool._max_overflow,  # type: ignore[attr-defined]
-                "pool_pre_ping": pool._pre_ping,
-                "startup_seconds": startup,
-                "exit_status": server_exit,
-            },
-            "load": load,
-            "cpu": cpu_budget(
-                samples["start"],
-                samples["end"],
-                load["client_cpu_seconds_in_window"],
-                sum(load["status_window"].values()),
-            ),
-            "verification": {
-                "ok": verified,
-                "before": before,
-                "after": after,
-                "decisions_added": added["decisions"],
-                "access_log_added": added["access_log"],
-            },
-            "healthz_baseline": {
-                "requests_per_second": healthz["requests_per_second"],
-                "latency": healthz["latency"],
-                "status_total": healthz["status_total"],
-                "cpu": cpu_budget(
-                    healthz_samples["start"],
-                    healthz_samples["end"],
-                    healthz["client_cpu_seconds_in_window"],
-                    sum(healthz["status_window"].values()),
-                ),
-            },
-            # Whole run (warm-up, window and drain), from pg_stat_database.
-            "postgresql": database_per_request(
-                stats_before, stats_after, sum(load["status_total"].values())
-            ),
+            "comparison": comparison,
+            "runs": runs,
+            "stores": store_results,
         }
-        log("profiling the request path in process")
-        results["profile"] = profile(
-            url, key, offer_id, consented_sample, options.profile_iterations
-        )
-        engine.dispose()
         write_results(results)
-        lat = load["latency"]
-        log(
-            f"{load['requests_per_second']} requests/s, p50 {lat['p50_ms']} ms, p99 "
-            f"{lat['p99_ms']} ms, p99.9 {lat['p99_9_ms']} ms, max {lat['max_ms']} ms; "
-            f"statuses {load['status_total']}; {failures or 'OK'}"
-        )
+        for backend, c in comparison.items():
+            log(
+                f"{backend}: kaimen {c['kaimen_requests_per_second']} req/s against hello-world "
+                f"{c['hello_requests_per_second']}: {c['throughput_ratio']}x (target >= "
+                f"{THROUGHPUT_TARGET}); p99 {c['kaimen_p99_ms']} ms against "
+                f"{c['hello_p99_ms']} ms: {c['p99_ratio']}x (target <= {P99_TARGET})"
+            )
         if failures:
+            log(f"FAILED: {failures}")
             raise SystemExit(1)
     finally:
         try:
-            if server is not None:
-                stop(server)
-        finally:  # the database goes even if stopping the server was interrupted
+            for server in (kaimen, hello):
+                if server is not None:
+                    stop(server.process)
+        finally:  # the databases go even if stopping a server was interrupted
+            for store in stores:
+                store.engine.dispose()
+                if not options.keep and store.database is not None:
+                    drop_database(options.admin_url, store.database)
             if not options.keep:
-                if database is not None and admin_url is not None:
-                    drop_database(admin_url, database)
                 shutil.rmtree(work, ignore_errors=True)
-            elif database is not None:
-                log(f"kept database {database} and {work}")
+            else:
+                log(f"kept {[s.database for s in stores if s.database]} and {work}")
 
 
 def _installed(module: str) -> bool:

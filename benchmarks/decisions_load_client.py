@@ -1,5 +1,7 @@
-"""Load generator for benchmarks/decisions_load.py: POST /v1/decisions from its own process
-(or, with `--target healthz`, GET /healthz: the HTTP stack alone, as a baseline).
+"""Load generator for benchmarks/decisions_load.py: POST /v1/decisions from its own process.
+With `--target hello` the same requests go to the bare FastAPI hello-world app
+(benchmarks/hello_world_server.py), whose answer is a constant JSON object: the ceiling.
+With `--target healthz`, GET /healthz.
 
     KAIMEN_BENCH_KEY=kmk_... python benchmarks/decisions_load_client.py --port 8123 \
         --offer-id 1 --id-prefix S0011- --people 1000000 --out client.json
@@ -34,6 +36,7 @@ from collections import Counter
 from pathlib import Path
 
 NOT_FOUND = "no such person, or no consent for this use"  # kaimen.sharing.deciding.NOT_FOUND
+HELLO = b'{"message":"Hello World"}'  # what benchmarks/hello_world_server.py answers
 
 
 class Worker(threading.Thread):
@@ -91,6 +94,10 @@ class Worker(threading.Thread):
             # (not, say, "no open offer"), so the counts mean what the report says.
             if options.target == "healthz":
                 continue
+            if options.target == "hello":
+                if status == 200 and payload != HELLO:
+                    self.unexpected.append(payload[:200].decode(errors="replace"))
+                continue
             if status == 200:
                 decision = json.loads(payload)
                 if "decision_id" not in decision:
@@ -141,9 +148,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--target",
-        choices=("decisions", "healthz"),
+        choices=("decisions", "hello", "healthz"),
         default="decisions",
-        help="healthz: a baseline of the HTTP stack alone (no credentials, no database)",
+        help="hello: the same requests to the bare hello-world app (the ceiling); healthz: "
+        "GET /healthz",
     )
     parser.add_argument("--out", type=Path, required=True)
     options = parser.parse_args()

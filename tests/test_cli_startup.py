@@ -9,9 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from kaimen.cli import app, app_for
 from kaimen.store.database import open_store
 
-# Runs the `kaimen` script's entry point, then prints every top-level package imported.
+# Runs the `kaimen` script's entry point, then prints every module imported.
 LIST_IMPORTS = """
 import json, sys
 from kaimen.cli import main
@@ -20,12 +24,12 @@ try:
     main()
 except SystemExit:
     pass
-print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})), file=sys.__stderr__)
+print(json.dumps(sorted(sys.modules)), file=sys.__stderr__)
 """
 MODEL_AND_ENGINE_LIBRARIES = {"ibis", "lightgbm", "sklearn", "pandas", "pyarrow", "duckdb"}
 
 
-def imported_by(home: Path, *args: str) -> set[str]:
+def modules_imported_by(home: Path, *args: str) -> set[str]:
     env = {**os.environ, "KAIMEN_HOME": str(home)}
     env.pop("KAIMEN_DATABASE_URL", None)
     done = subprocess.run(
@@ -37,6 +41,11 @@ def imported_by(home: Path, *args: str) -> set[str]:
     )
     names: list[str] = json.loads(done.stderr.splitlines()[-1])
     return set(names)
+
+
+def imported_by(home: Path, *args: str) -> set[str]:
+    """The top-level packages `kaimen *args` imported."""
+    return {name.split(".")[0] for name in modules_imported_by(home, *args)}
 
 
 def test_help_imports_no_model_engine_or_database_library(tmp_path: Path) -> None:
@@ -54,3 +63,48 @@ def test_show_reads_the_store_without_model_or_engine_libraries(tmp_path: Path) 
     assert "sqlalchemy" in imported
     # A store at the newest migration is opened without Alembic.
     assert imported.isdisjoint(MODEL_AND_ENGINE_LIBRARIES | {"alembic", "prometheus_client"})
+
+
+def test_show_on_sqlite_skips_what_it_does_not_use(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    open_store(f"sqlite:///{home / 'kaimen.sqlite'}").dispose()
+    modules = modules_imported_by(home, "show", "S2026-00000001")
+    assert "sqlalchemy.dialects.sqlite" in modules
+    # PostgreSQL's dialect and drivers (the store's partial index names it), the vault's
+    # cryptography (no identity value is hashed or shown), Rich's tables and emoji codes.
+    unused = {
+        "sqlalchemy.dialects.postgresql",
+        "sqlalchemy.orm",
+        "cryptography",
+        "numpy",
+        "rich.table",
+        "rich._emoji_codes",
+    }
+    assert modules.isdisjoint(unused)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show", "--help"],
+        ["show"],
+        ["whatif", "P1", "--target", "high"],
+        ["person", "--help"],
+        ["person", "export", "--help"],
+        ["audit"],
+        ["lake", "nothing-such"],
+    ],
+)
+def test_a_named_command_alone_parses_helps_and_refuses_as_under_the_whole_app(
+    args: list[str],
+) -> None:
+    alone = app_for(args)
+    assert alone is not app
+    whole_run, alone_run = CliRunner().invoke(app, args), CliRunner().invoke(alone, args)
+    assert whole_run.output
+    assert (alone_run.exit_code, alone_run.output) == (whole_run.exit_code, whole_run.output)
+
+
+def test_anything_but_a_command_first_gets_the_whole_app() -> None:
+    for args in ([], ["--help"], ["sho", "P1"], ["--help", "show"]):
+        assert app_for(args) is app

@@ -535,3 +535,28 @@ def test_text_and_size_limits(doors: Doors) -> None:
     )
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"] == "application/problem+json"
+
+
+def test_a_decision_key_is_refused_before_its_body_is_judged(doors: Doors) -> None:
+    """`POST /v1/decisions` checks the key in the decision's own transaction; a request that
+    fails validation still learns nothing before its key is checked, and nothing is written."""
+    d = doors
+    before = _dump(d.engine)
+    unknown = _bearer(f"kmk_{'0' * 16}_{'A' * 43}")
+    good = {"person_id": d.person_id, "offer_id": 1}
+    for body in (good, {}, {"person_id": d.person_id, "offer_id": "one"}):
+        refused = d.client.post("/v1/decisions", json=body, headers=unknown)
+        assert refused.status_code == 401, refused.text
+        assert (
+            refused.json()["detail"] == "the bearer token or API key is not valid (or was revoked)"
+        )
+        assert refused.headers["www-authenticate"] == "Bearer"
+        wrong_scope = d.client.post("/v1/decisions", json=body, headers=d.reporter)
+        assert wrong_scope.status_code == 403, wrong_scope.text
+        assert wrong_scope.json()["detail"] == "this API key lacks the 'decisions' scope"
+        for caller in (d.admin, d.person):
+            assert d.client.post("/v1/decisions", json=body, headers=caller).status_code == 403
+    invalid = d.client.post("/v1/decisions", json={}, headers=d.partner)
+    assert invalid.status_code == 422
+    assert {e["field"] for e in invalid.json()["errors"]} == {"person_id", "offer_id"}
+    assert _dump(d.engine) == before

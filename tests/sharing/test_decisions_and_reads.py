@@ -58,19 +58,20 @@ def test_a_decision_is_judged_stored_and_logged_under_consent(
 ) -> None:
     partner = "decide-bank"
     partnering.add_partner(world.engine, partner, "Bank", "admin")
+    key = partnering.issue_key(world.engine, partner, ["decisions"], "admin").secret
     low, high = people[0], people[-1]
     threshold = (_score(world, low) + _score(world, high)) // 2
     offer = offering.publish_offer(
         world.engine, partner, offering.OfferTerms("Card", "a card", threshold), "p"
     )
     with pytest.raises(deciding.PersonNotFound):
-        deciding.decide(world.engine, partner, offer.offer_id, low, f"partner:{partner}")
+        deciding.decide(world.engine, key, offer.offer_id, low)
     assert disclosures.decisions_about(world.engine, low) == []  # nothing read, nothing kept
 
     _consent(world, low, partner)
     _consent(world, high, partner, share=True)
-    said_no = deciding.decide(world.engine, partner, offer.offer_id, low, f"partner:{partner}")
-    said_yes = deciding.decide(world.engine, partner, offer.offer_id, high, f"partner:{partner}")
+    said_no = deciding.decide(world.engine, key, offer.offer_id, low)
+    said_yes = deciding.decide(world.engine, key, offer.offer_id, high)
     declined, approved = said_no.decision, said_yes.decision
     assert said_no.unmet == (f"score below the offer's minimum of {threshold}",)
     assert said_yes.unmet == ()
@@ -88,7 +89,7 @@ def test_a_decision_is_judged_stored_and_logged_under_consent(
 
     offering.withdraw_offer(world.engine, partner, offer.offer_id, "p")
     with pytest.raises(deciding.OfferNotFound):
-        deciding.decide(world.engine, partner, offer.offer_id, high, f"partner:{partner}")
+        deciding.decide(world.engine, key, offer.offer_id, high)
 
 
 def test_reads_by_anyone_but_the_person_are_in_their_access_log(

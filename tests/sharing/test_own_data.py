@@ -181,9 +181,10 @@ def _consent_and_decision(engine: Engine, person: str) -> None:
             partners.add(store, PARTNER, "Lender One", NOW)
             offers.publish(store, PARTNER, "Small loan", "a small loan", 600, NOW)
         consents.grant(store, person, PARTNER, "decision", NOW, share_score=True)
+        _, key = partners.issue_key(store, PARTNER, ["decisions"], NOW)
     with engine.connect() as store:
         offer = offers.of_partner(store, PARTNER)[0]
-    deciding.decide(engine, PARTNER, offer.offer_id, person, f"partner:{PARTNER}", NOW)
+    deciding.decide(engine, key, offer.offer_id, person, NOW)
 
 
 def _build(home: Path, url: str, sim: Path) -> World:

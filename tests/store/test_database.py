@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert, inspect, text
+from sqlalchemy import Engine, create_engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
 
 from kaimen.domain.errors import ConfigurationError
 from kaimen.store.database import (
@@ -16,6 +17,7 @@ from kaimen.store.database import (
     migrate,
     newest_revision,
     open_store,
+    ping_when_idle,
     stored_revision,
 )
 from kaimen.store.tables import identities
@@ -102,3 +104,43 @@ def test_sqlite_is_set_up_for_readers_during_a_long_write(tmp_path: Path) -> Non
 def test_other_databases_are_refused_by_name(url: str) -> None:
     with pytest.raises(ConfigurationError, match="unsupported database URL scheme"):
         connect(url)
+
+
+@pytest.mark.postgres
+def test_a_connection_cut_while_idle_is_replaced_on_checkout(postgres_url: str) -> None:
+    """No pre-ping on every checkout (a round trip each): a pooled connection is pinged only
+    after sitting idle, and one the server closed meanwhile is replaced, not handed out."""
+    engine = connect(postgres_url)
+    ping_when_idle(engine, after=0.0)  # a second listener: every reuse counts as idle
+    try:
+        with engine.connect() as connection:
+            first = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        admin = create_engine(postgres_url, poolclass=NullPool)
+        with admin.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": first})
+        admin.dispose()
+        with engine.connect() as connection:
+            second = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        assert second != first
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_reused_at_once_is_not_pinged(postgres_url: str) -> None:
+    engine = connect(postgres_url)
+    pings: list[int] = []
+    real_ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: object) -> bool:
+        pings.append(1)
+        return real_ping(dbapi_connection)
+
+    engine.dialect.do_ping = counted  # type: ignore[method-assign]
+    try:
+        for _ in range(5):
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        assert pings == []
+    finally:
+        engine.dispose()

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from kaimen import __version__
 from kaimen.api import (
+    decision_routes,
     event_routes,
     me_routes,
     own_data_routes,
@@ -15,6 +16,7 @@ from kaimen.api import (
     report_routes,
     request_limits,
 )
+from kaimen.api.deps import check_before_invalid
 from kaimen.api.observability import install as install_observability
 from kaimen.config import Settings
 
@@ -28,8 +30,12 @@ def create_app(settings: Settings) -> FastAPI:
         description="Credit and trust scoring that the people it scores can see, "
         "understand and contest.",
     )
-    problems.install(app)
+    # A partner key on `POST /v1/decisions` is looked up with the decision; a request refused
+    # for its body is checked first, so that its caller learns nothing from the refusal.
+    problems.install(app, before_invalid=check_before_invalid)
     request_limits.install(app)
+    # First: the route partners call most, and routes are tried in order.
+    app.include_router(decision_routes.router)
 
     @app.get("/healthz", tags=["operations"])
     def health() -> dict[str, str]:

@@ -9,17 +9,19 @@ credential, 403 for a caller of the wrong kind).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from kaimen.config import Workspace
 from kaimen.domain.callers import SCOPES, Caller
 from kaimen.domain.errors import Forbidden, Unauthenticated
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.scoring.reading import NoScore
-from kaimen.sharing.authentication import identify
+from kaimen.sharing.authentication import REFUSED, identify, is_partner_key
 
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
 Authorization = Annotated[str | None, Header(description="Bearer TOKEN or API key")]
 PersonPath = Annotated[str, Path(max_length=64, pattern=rf"^{IDENTIFIER_PATTERN}$")]
 
@@ -28,12 +30,14 @@ class NoCredential(Unauthenticated):
     """No bearer credential, or one that names nobody (or was revoked)."""
 
 
-def workspace(request: Request) -> Workspace:
+# Coroutines, not functions: FastAPI runs a plain function dependency in the thread pool,
+# one hop per dependency, for what is an attribute read.
+async def workspace(request: Request) -> Workspace:
     held: Workspace = request.app.state.workspace
     return held
 
 
-def admin_token(request: Request) -> str:
+async def admin_token(request: Request) -> str:
     token: str = request.app.state.admin_token
     return token
 
@@ -57,7 +61,7 @@ def require_caller(
         raise NoCredential("a bearer token or API key is required")
     caller = identify(ws.engine, expected_admin, token)
     if caller is None:
-        raise NoCredential("the bearer token or API key is not valid (or was revoked)")
+        raise NoCredential(REFUSED)
     return caller
 
 
@@ -90,6 +94,62 @@ def require_partner(scope: str) -> Callable[[Caller], Caller]:
 
     dependency.__name__ = f"require_partner_{scope}"
     return dependency
+
+
+# Routes whose partner key the service checks itself, in its own transaction, by endpoint:
+# the scope each needs. See `partner_key` and `check_before_invalid`.
+_KEY_CHECKED_BY_SERVICE: dict[Callable[..., Any], str] = {}
+
+
+def key_checked_by_service(scope: str) -> Callable[[_Endpoint], _Endpoint]:
+    """Mark an endpoint that takes `Authorization` itself and hands a partner key with
+    `scope` to a service that checks it (see `partner_key`)."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def mark(endpoint: _Endpoint) -> _Endpoint:
+        _KEY_CHECKED_BY_SERVICE[endpoint] = scope
+        return endpoint
+
+    return mark
+
+
+async def partner_key(request: Request, authorization: str | None, scope: str) -> str:
+    """The partner key presented, for a service that checks it in its own transaction (one
+    connection per request). Anything else is refused here with the answer
+    `require_partner(scope)` gives: no credential (401), or the admin's token or a person's,
+    looked up apart since no partner calls with those (401 unknown, 403 otherwise)."""
+    token = bearer(authorization)
+    if token is None:
+        raise NoCredential("a bearer token or API key is required")
+    if is_partner_key(token):
+        return token
+    workspace: Workspace = request.app.state.workspace
+    expected_admin: str = request.app.state.admin_token
+    caller = await run_in_threadpool(identify, workspace.engine, expected_admin, token)
+    if caller is None:
+        raise NoCredential(REFUSED)
+    raise Forbidden(f"only a partner's API key with scope {scope!r} may do this")
+
+
+def _admitted(request: Request, scope: str) -> Caller:
+    caller = require_caller(
+        request.app.state.workspace,
+        request.app.state.admin_token,
+        request.headers.get("authorization"),
+    )
+    return require_partner(scope)(caller)
+
+
+async def check_before_invalid(request: Request) -> None:
+    """Before a request to an endpoint marked `key_checked_by_service` is refused for its
+    body, refuse it (401 or 403) if its caller may not use the endpoint, as a dependency
+    would have: a caller who may not use an endpoint learns nothing from its validation
+    errors."""
+    route = request.scope.get("route")
+    scope = _KEY_CHECKED_BY_SERVICE.get(getattr(route, "endpoint", None))  # type: ignore[arg-type]
+    if scope is not None:
+        await run_in_threadpool(_admitted, request, scope)
 
 
 def require_reader(person_id: PersonPath, caller: AnyCaller) -> Caller:

@@ -1,4 +1,5 @@
-"""Partners, their API keys (admin), their offers and decisions (partner key, `decisions`)."""
+"""Partners, their API keys (admin) and their offers (partner key, `decisions`); decisions
+themselves are in `decision_routes`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from kaimen.api import problems
 from kaimen.api.deps import Admin, DecisionsPartner, Store, partner_id_of
@@ -14,7 +15,7 @@ from kaimen.api.schemas import Rendered
 from kaimen.domain.callers import PARTNER_ID_PATTERN
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
-from kaimen.sharing import deciding, offering, partnering
+from kaimen.sharing import offering, partnering
 
 router = APIRouter()
 # Database integers are 32-bit on PostgreSQL: a larger id is simply not there.
@@ -81,30 +82,6 @@ class OfferOut(Rendered):
     min_band: str | None
     min_dimensions: dict[str, int]
     withdrawn_at: dt.datetime | None
-
-
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    person_id: str = Field(min_length=1, max_length=64, pattern=IDENTIFIER)
-    offer_id: StrictInt = Field(ge=1, le=MAX_ID)
-
-
-class DecisionReasonOut(BaseModel):
-    text: str = Field(description="in plain language, with the person's own value")
-    points: int | None = Field(description="points it costs; only when the score is shared")
-
-
-class DecisionOut(BaseModel):
-    decision_id: str
-    offer_id: int
-    approved: bool
-    reasons: list[DecisionReasonOut] = Field(
-        description="against this offer's threshold, largest first, at most four"
-    )
-    unmet: list[str] = Field(description="the offer's requirements that are not met")
-    score: int | None = Field(description="only when the person consented to share it")
-    points_short: int | None = Field(description="only when the person consented to share it")
-    decided_at: dt.datetime
 
 
 @router.post(
@@ -209,36 +186,3 @@ def delete_offer(
 ) -> OfferOut:
     offer = offering.withdraw_offer(ws.engine, partner_id_of(caller), offer_id, caller.actor)
     return OfferOut.model_validate(offer)
-
-
-@router.post(
-    "/v1/decisions",
-    response_model=DecisionOut,
-    tags=["decisions"],
-    responses=problems.documented(401, 403, 404, 422),
-    summary="Does this person's score open this offer? (partner, scope decisions, consent)",
-)
-def post_decision(body: DecisionIn, ws: Store, caller: DecisionsPartner) -> DecisionOut:
-    """Approved or declined, with the reasons that apply against this offer's threshold.
-    Without the person's live consent for `decision` the answer is the same 404 as for an
-    unknown person, and nothing is read. The score and points are shown only when the
-    person consented to share them. Every decision is stored and in the person's access
-    log."""
-    answer = deciding.decide(
-        ws.engine, partner_id_of(caller), body.offer_id, body.person_id, caller.actor
-    )
-    decision = answer.decision
-    shared = decision.score_shared
-    return DecisionOut(
-        decision_id=decision.decision_id,
-        offer_id=decision.offer_id,
-        approved=decision.approved,
-        reasons=[
-            DecisionReasonOut(text=r.text, points=r.points if shared else None)
-            for r in decision.reasons
-        ],
-        unmet=list(answer.unmet),
-        score=decision.score if shared else None,
-        points_short=decision.points_short if shared else None,
-        decided_at=decision.decided_at,
-    )

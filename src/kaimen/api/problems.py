@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -94,8 +94,11 @@ def _reason(item: Mapping[str, Any]) -> str:
     return reason
 
 
-def install(app: FastAPI) -> None:
-    """Map kaimen's errors and framework errors onto problem details."""
+def install(
+    app: FastAPI, before_invalid: Callable[[Request], Awaitable[None]] | None = None
+) -> None:
+    """Map kaimen's errors and framework errors onto problem details. `before_invalid` runs
+    before a validation error is shown; a kaimen error it raises is shown instead."""
 
     @app.exception_handler(KaimenError)
     async def _refused(_: Request, exc: KaimenError) -> JSONResponse:
@@ -106,7 +109,12 @@ def install(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if before_invalid is not None:
+            try:
+                await before_invalid(request)
+            except KaimenError as refusal:
+                return await _refused(request, refusal)
         errors = []
         for item in exc.errors():
             loc = tuple(item.get("loc", ()))

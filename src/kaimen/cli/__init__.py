@@ -4,26 +4,32 @@ command parses its options, calls one service and prints the result."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 
 import typer
 
 from kaimen.cli import intake, models, operations, partners, people
 from kaimen.cli.session import session
 
-app = typer.Typer(
-    help="kaimen (开门): credit and trust scoring that people can see, understand and contest.\n\n"
-    "Data lives in KAIMEN_HOME (default ./.kaimen); KAIMEN_DATABASE_URL selects PostgreSQL.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
+HELP = (
+    "kaimen (开门): credit and trust scoring that people can see, understand and contest.\n\n"
+    "Data lives in KAIMEN_HOME (default ./.kaimen); KAIMEN_DATABASE_URL selects PostgreSQL."
 )
+
+
+def _typer() -> typer.Typer:
+    return typer.Typer(
+        help=HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_show_locals=False,
+    )
 
 
 class _FromMain:
     """The root's object when `main` runs the app: its session also sets up logging."""
 
 
-@app.callback()
 def root(ctx: typer.Context) -> None:
     """Resolve the settings once for the whole run."""
     from_main = isinstance(ctx.obj, _FromMain)
@@ -36,30 +42,58 @@ def root(ctx: typer.Context) -> None:
         keep_last_runs_in(settings.step_runs)
 
 
-for name, command in (
-    ("simulate", intake.simulate_command),
-    ("enrol", intake.enrol_command),
-    ("ingest", intake.ingest_command),
-    ("status", intake.status_command),
-    ("train", models.train_command),
-    ("score", models.score_command),
-    ("monitor", models.monitor_command),
-    ("promote", models.promote_command),
-    ("models", models.models_command),
-    ("show", people.show_command),
-    ("whatif", people.whatif_command),
-    ("token", people.token_command),
-    ("serve", operations.serve_command),
-    ("demo", operations.demo_command),
-):
-    app.command(name)(command)
-app.add_typer(operations.audit_app, name="audit")
-app.add_typer(intake.lake_app, name="lake")
-app.add_typer(partners.partner_app, name="partner")
-app.add_typer(people.person_app, name="person")
+COMMANDS: dict[str, Callable[..., None]] = {
+    "simulate": intake.simulate_command,
+    "enrol": intake.enrol_command,
+    "ingest": intake.ingest_command,
+    "status": intake.status_command,
+    "train": models.train_command,
+    "score": models.score_command,
+    "monitor": models.monitor_command,
+    "promote": models.promote_command,
+    "models": models.models_command,
+    "show": people.show_command,
+    "whatif": people.whatif_command,
+    "token": people.token_command,
+    "serve": operations.serve_command,
+    "demo": operations.demo_command,
+}
+GROUPS: dict[str, typer.Typer] = {
+    "audit": operations.audit_app,
+    "lake": intake.lake_app,
+    "partner": partners.partner_app,
+    "person": people.person_app,
+}
+
+
+def app_with(names: Iterable[str]) -> typer.Typer:
+    """The root command with the named commands and groups under it."""
+    made = _typer()
+    made.callback()(root)
+    for name in names:
+        if name in COMMANDS:
+            made.command(name)(COMMANDS[name])
+        else:
+            made.add_typer(GROUPS[name], name=name)
+    return made
+
+
+app = app_with([*COMMANDS, *GROUPS])
+
+
+def app_for(args: list[str]) -> typer.Typer:
+    """`app`, or, when the first argument names a command, a root holding only that one.
+
+    Typer reads the signature and type hints of every command under the root on each start
+    (a quarter of `import typer` again); a command line that names its command needs only
+    that one's. It parses, helps and fails the same: anything else gets the whole `app`.
+    """
+    if args and (args[0] in COMMANDS or args[0] in GROUPS):
+        return app_with([args[0]])
+    return app
 
 
 def main() -> None:
     # The settings are read (and logging set up) by the root command, once a command is
     # chosen: `kaimen --help` ends before that and so stays quick.
-    app(obj=_FromMain())
+    app_for(sys.argv[1:])(obj=_FromMain())

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from kaimen.cli.session import OPERATOR, session
-from kaimen.cli.terminal import console, errors, fail, month_option, run, spinner
+from kaimen.cli.terminal import console, errors, fail, month_option, run, spinner, titled_table
 
 # Services are imported inside the commands that call them: each pulls in engines and model
 # libraries (Ibis, DuckDB, pandas, LightGBM, scikit-learn) that `kaimen --help` and the other
@@ -159,7 +158,7 @@ def status_command(ctx: typer.Context) -> None:
 
     ws = session(ctx).workspace
     held = status(ws.engine, ws.lake_root)
-    table = Table(title="events in the lake")
+    table = titled_table("events in the lake")
     for column in ("kind", "events", "from", "to"):
         table.add_column(column, justify="right" if column == "events" else "left")
     for kind in held.kinds:

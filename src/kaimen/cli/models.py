@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from kaimen.cli.session import OPERATOR, session
-from kaimen.cli.terminal import console, errors, month_option, run, spinner
+from kaimen.cli.terminal import console, errors, month_option, run, spinner, titled_table
 from kaimen.domain.scores import BANDS
 
 if TYPE_CHECKING:
@@ -35,8 +34,8 @@ def print_training(report: TrainingReport) -> None:
             f"out-of-time AUC {oot.auc:.3f}, KS {oot.ks:.3f}, Gini {oot.gini:.3f} "
             f"on {oot.rows:,} people (bad rate {oot.bad_rate:.1%})"
         )
-    table = Table(
-        title=f"out of time ({report.out_of_time}): default rate by band, observed / expected"
+    table = titled_table(
+        f"out of time ({report.out_of_time}): default rate by band, observed / expected"
     )
     table.add_column("band")
     for model in report.models:
@@ -102,7 +101,7 @@ def score_command(
         f"scored {report.scored:,} of {report.people:,} people for {month} "
         f"with {report.model_version} ({report.thin_files:,} thin files flagged, not scored)"
     )
-    table = Table(title=f"bands, {month}")
+    table = titled_table(f"bands, {month}")
     table.add_column("band")
     table.add_column("people", justify="right")
     for band in BANDS:
@@ -123,7 +122,7 @@ def print_monitoring(report: MonitoringReport) -> None:
         f"monitored {card.model.version} ({card.model.kind}) for {month}: "
         f"{population.scored:,} of {population.people:,} people scored"
     )
-    table = Table(title=f"stability, {month} against training (PSI)")
+    table = titled_table(f"stability, {month} against training (PSI)")
     table.add_column("item")
     table.add_column("PSI", justify="right")
     table.add_column("level")
@@ -136,7 +135,7 @@ def print_monitoring(report: MonitoringReport) -> None:
     if isinstance(stability.characteristics, Unavailable):
         console.print(f"characteristics not available: {stability.characteristics.unavailable}")
 
-    bands = Table(title=f"bands, {month}: share of people and bad rates")
+    bands = titled_table(f"bands, {month}: share of people and bad rates")
     bands.add_column("band")
     for column in ("training", month, "observed", "expected"):
         bands.add_column(column, justify="right")
@@ -218,7 +217,7 @@ def models_command(ctx: typer.Context) -> None:
     if not records:
         console.print("no model yet: run kaimen train")
         return
-    table = Table(title="models (* champion: kaimen score uses it)")
+    table = titled_table("models (* champion: kaimen score uses it)")
     for column in ("", "version", "kind", "as of", "trained", "AUC", "KS", "Gini"):
         table.add_column(column, justify="right" if column in ("AUC", "KS", "Gini") else "left")
     for record in records:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from kaimen.cli.session import OPERATOR, session
-from kaimen.cli.terminal import console, errors, run
+from kaimen.cli.terminal import console, errors, run, titled_table
 from kaimen.domain.callers import SCOPES
 
 # The partner service is imported inside each command: it brings SQLAlchemy, which
@@ -69,7 +68,7 @@ def partner_list_command(ctx: typer.Context) -> None:
     """Partners and their keys (never the keys themselves)."""
     from kaimen.sharing import partnering
 
-    table = Table(title="partners")
+    table = titled_table("partners")
     for column in ("partner", "name", "key", "scopes", "state"):
         table.add_column(column)
     for entry in partnering.list_partners(session(ctx).workspace.engine):

@@ -7,7 +7,7 @@ import csv
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,8 +15,13 @@ from rich.console import Console
 from kaimen.domain.errors import BatchRejected, EnrolmentConflict, IdentityRejected, KaimenError
 from kaimen.domain.months import is_month
 
-console = Console()
-errors = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.table import Table
+
+# No emoji codes: kaimen writes none, a `:name:` in someone's data is printed as it is, and
+# Rich's emoji table is its largest module (loaded on the first print otherwise).
+console = Console(emoji=False)
+errors = Console(stderr=True, emoji=False)
 MAX_PRINTED_ERRORS = 200
 T = TypeVar("T")
 
@@ -36,6 +41,15 @@ def spinner(text: str) -> Iterator[Callable[[str], None]]:
     ) as progress:
         task = progress.add_task(text, total=None)
         yield lambda message: progress.update(task, description=f"{text}: {message}")
+
+
+def titled_table(title: str) -> Table:
+    """An empty table under `title`, for the commands that print one."""
+    # Imported here: Rich's tables cost a command that prints none (`kaimen show`) about as
+    # much as reading the score.
+    from rich.table import Table
+
+    return Table(title=title)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -7,7 +7,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kaimen.domain.reasons import Reason
-from kaimen.domain.scores import DimensionScores
+from kaimen.domain.scores import Dimension, DimensionScores
+
+# A month's snapshots as a table, one column each, as the batch makes them and the store
+# takes them: reasons and points as JSON text, a thin file's score, band and sub-scores null.
+SNAPSHOT_COLUMNS = (
+    "person_id",
+    "score",
+    "band",
+    "thin_file",
+    *(d.value for d in Dimension),
+    "reasons",
+    "points",
+)
 
 
 @dataclass(frozen=True, slots=True)

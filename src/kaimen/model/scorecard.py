@@ -568,36 +568,41 @@ def reasons(
     ]
 
 
-def score_expression(card: Scorecard, table: ir.Table) -> ir.IntegerValue:
-    """The raw score as an Ibis expression on `table` (one CASE per characteristic).
+def characteristic_points(c: Characteristic, table: ir.Table) -> ir.IntegerValue:
+    """The points of characteristic `c` for each row of `table`, as an Ibis CASE expression.
 
-    Null and NaN both score with the missing bin, as NaN does in `raw_score`. A categorical
+    Null and NaN both score with the missing bin, as NaN does in `points`. A categorical
     characteristic has one `isin` branch per bin; other values take the unseen bin's points.
     """
+    column = table[c.name]
+    missing = column.isnull()
+    if column.type().is_floating():
+        missing = missing | column.isnan()
+    branches = [(missing, ibis.literal(c.missing_points, type="int64"))]
+    if c.kind == "categorical":
+        assert c.unseen_bin is not None  # checked by Characteristic
+        # Categories are strings; a non-string column is compared as text, as `str` does.
+        text = column if column.type().is_string() else column.cast("string")
+        branches += [
+            (text.isin(group), ibis.literal(p, type="int64"))
+            for group, p in zip(c.categories, c.points, strict=True)
+            if group
+        ]
+        otherwise = c.points[c.unseen_bin]
+    else:
+        branches += [
+            (column <= edge, ibis.literal(p, type="int64"))
+            for edge, p in zip(c.edges[:-1], c.points[:-1], strict=True)
+        ]
+        otherwise = c.points[-1]
+    return ibis.cases(*branches, else_=ibis.literal(otherwise, type="int64"))
+
+
+def score_expression(card: Scorecard, table: ir.Table) -> ir.IntegerValue:
+    """The raw score as an Ibis expression on `table` (one CASE per characteristic)."""
     total: ir.IntegerValue | None = None
     for c in card.characteristics:
-        column = table[c.name]
-        missing = column.isnull()
-        if column.type().is_floating():
-            missing = missing | column.isnan()
-        branches = [(missing, ibis.literal(c.missing_points, type="int64"))]
-        if c.kind == "categorical":
-            assert c.unseen_bin is not None  # checked by Characteristic
-            # Categories are strings; a non-string column is compared as text, as `str` does.
-            text = column if column.type().is_string() else column.cast("string")
-            branches += [
-                (text.isin(group), ibis.literal(p, type="int64"))
-                for group, p in zip(c.categories, c.points, strict=True)
-                if group
-            ]
-            otherwise = c.points[c.unseen_bin]
-        else:
-            branches += [
-                (column <= edge, ibis.literal(p, type="int64"))
-                for edge, p in zip(c.edges[:-1], c.points[:-1], strict=True)
-            ]
-            otherwise = c.points[-1]
-        term = ibis.cases(*branches, else_=ibis.literal(otherwise, type="int64"))
+        term = characteristic_points(c, table)
         total = term if total is None else total + term
     assert total is not None  # a Scorecard always has a characteristic
     return total.cast("int64").name("raw_score")

@@ -1,40 +1,41 @@
 """`kaimen score --month YYYY-MM`: score every enrolled person and publish the month at once.
 
-Features are built in the engine for the whole population; the champion, of whichever kind
-(`scoring.models.ScoringModel`), gives points, dimension sub-scores and reasons vectorised over
-people. All snapshots and the run's publication row are written in one transaction: a crash
-leaves the previous month visible, and a re-run completes. A month already published with the
-same model is left as it is.
+A scorecard champion is compiled to engine expressions (`model.card_snapshots`): features,
+points, score, band, sub-scores and reasons (as JSON text) for the whole population come out
+of one engine query as an Arrow table, with no per-person Python. The LightGBM challenger is
+scored in NumPy (TreeSHAP) and its records made a person at a time. All snapshots and the
+run's publication row are bulk-written in one transaction (`scores.publish_table`): a crash
+leaves the previous month visible, and a re-run completes. A month already published with
+the same model is left as it is.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import math
-from collections import Counter
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN, Dimension, band_of
 from kaimen.domain.snapshots import Snapshot
-from kaimen.features.build import build_features
-from kaimen.features.catalogue import Window
+from kaimen.features.build import build_features, features_expression
+from kaimen.features.catalogue import CATALOGUE, Window
 from kaimen.features.summary_build import refresh_summaries
+from kaimen.model.card_snapshots import snapshot_columns
 from kaimen.model.library_versions import VersionDrift, version_drift
-from kaimen.model.scorecard import published_score
+from kaimen.model.scorecard import Scorecard, published_score
 from kaimen.scoring.datasets import feature_arrays
 from kaimen.scoring.lake_summaries import summary_paths
-from kaimen.scoring.models import NoModel, Scored, load_model, wrap
+from kaimen.scoring.models import NoModel, Scored, ScoringModel, load_model, wrap
 from kaimen.store import audit, people, scores
 from kaimen.telemetry.steps import note_step, timed_step
 
@@ -98,18 +99,37 @@ def _snapshots(
         )
 
 
-@contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
-    """Pause the cycle collector while records are made a person at a time. They hold no
-    cycles, so reference counting frees them all the same; meanwhile the collector would
-    scan the population's arrays over and over (measured: a third of the publishing time)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+def _features(
+    backend: ibis.BaseBackend, paths: list[Path], month: str, enrolled: pa.Table
+) -> ibis.Table:
+    """Every enrolled person with their features at `month` (null where nothing is known)."""
+    people = ibis.memtable(enrolled)
+    if paths:
+        features = features_expression(backend, paths, month)
+    else:
+        features = ibis.memtable(build_features(backend, paths, month))
+    joined = people.left_join(features, people.person_id == features.person_id)
+    return joined.select(people.person_id, *(features[n] for n in (*CATALOGUE, "thin_file")))
+
+
+def _challenger_snapshots(
+    model: ScoringModel,
+    backend: ibis.BaseBackend,
+    features: ibis.Table,
+    month: str,
+    version: str,
+    now: dt.datetime,
+) -> pa.Table:
+    """The snapshot table of a model scored outside the engine (the LightGBM challenger:
+    TreeSHAP runs in NumPy), made from its records."""
+    table = backend.to_pyarrow(features.order_by("person_id"))
+    thin = pc.fill_null(table.column("thin_file"), True).to_pylist()
+    values = feature_arrays(table)
+    scored = model.score(values)
+    published = published_score(scored.raw).tolist()
+    ids = table.column("person_id").to_pylist()
+    rows = _snapshots(month, version, now, ids, thin, published, model.names, scored, values)
+    return scores.snapshot_table(rows)
 
 
 @timed_step("score")
@@ -126,30 +146,27 @@ def score_month(
     now = now or dt.datetime.now(dt.UTC)
     Window(month)  # validates the month
     version, loaded = load_model(engine, model_version)
-    model = wrap(loaded)
     drift = version_drift(loaded.library_versions)
     note_step(month=month, model=version)
     with engine.connect() as store:
         if scores.is_published(store, month, version):
             return ScoreReport(month, version, 0, 0, 0, True, {}, drift)
-        enrolled = people.active_birth_dates(store).select(["person_id"])
+        enrolled = people.active_ids(store)
     refresh_summaries(engine, backend, lake_root, now)
-    with timed_step("build_features"):
-        features = build_features(backend, summary_paths(engine, lake_root), month)
-    table = enrolled.join(features, "person_id", join_type="left outer").sort_by("person_id")
-    thin = pc.fill_null(table.column("thin_file"), True).to_pylist()
-    values = feature_arrays(table)
-    scored = model.score(values)
-    published = published_score(scored.raw).tolist()
-    ids = table.column("person_id").to_pylist()
-    thin_files = sum(thin)
-    bands = Counter(
-        BAND_NAMES[s] for s, is_thin in zip(published, thin, strict=True) if not is_thin
-    )
-    snapshots = _snapshots(month, version, now, ids, thin, published, model.names, scored, values)
-    with timed_step("publish"), engine.begin() as store, _cycle_collector_paused():
-        note_step(people=len(ids), thin_files=int(thin_files))
-        everyone = scores.publish(store, month, version, snapshots, now)
+    features = _features(backend, summary_paths(engine, lake_root), month, enrolled)
+    with timed_step("features_and_scores"):
+        if isinstance(loaded, Scorecard):
+            # The card runs in the engine, in the same query as the features.
+            query = snapshot_columns(loaded, features).order_by("person_id")
+            table = backend.to_pyarrow(query)
+        else:
+            table = _challenger_snapshots(wrap(loaded), backend, features, month, version, now)
+    thin_files = pc.sum(table.column("thin_file")).as_py() or 0
+    scored_bands = pc.value_counts(pc.drop_null(table.column("band"))).to_pylist()
+    bands = {str(b["values"]): int(b["counts"]) for b in scored_bands}
+    with timed_step("publish"), engine.begin() as store:
+        note_step(people=table.num_rows, thin_files=int(thin_files))
+        everyone = scores.publish_table(store, month, version, table, now)
         audit.append(
             store,
             actor,

@@ -12,8 +12,41 @@ import hmac
 from sqlalchemy import Engine
 
 from kaimen.domain.callers import Caller
+from kaimen.domain.errors import Forbidden, Unauthenticated
 from kaimen.sharing.own_data import NotEnrolled
 from kaimen.store import partners, person_tokens
+
+# The same words for every credential refused, whatever was wrong with it.
+REFUSED = "the bearer token or API key is not valid (or was revoked)"
+
+
+class CredentialRefused(Unauthenticated):
+    """A credential that names nobody: malformed, unknown, revoked or with another secret."""
+
+
+class ScopeMissing(Forbidden):
+    """A live partner key without the scope the request needs."""
+
+
+def scope_missing(scope: str) -> ScopeMissing:
+    return ScopeMissing(f"this API key lacks the {scope!r} scope")
+
+
+def is_partner_key(presented: str) -> bool:
+    """Whether the credential is meant as a partner's API key (`kmk_...`), live or not."""
+    return presented.startswith(partners.KEY_PREFIX + "_")
+
+
+def partner_key(engine: Engine, presented: str, scope: str) -> Caller:
+    """The partner behind a live API key carrying `scope`; raises `CredentialRefused` or
+    `ScopeMissing` otherwise. For a door that checks a key apart from the work it opens."""
+    with engine.connect() as store:
+        key = partners.authenticate(store, presented)
+    if key is None:
+        raise CredentialRefused(REFUSED)
+    if scope not in key.scopes:
+        raise scope_missing(scope)
+    return Caller.partner(key.partner_id, key.key_id, key.scopes)
 
 
 def identify(engine: Engine, admin_token: str, presented: str) -> Caller | None:
@@ -22,7 +55,7 @@ def identify(engine: Engine, admin_token: str, presented: str) -> Caller | None:
     if hmac.compare_digest(presented.encode(), admin_token.encode()):
         return Caller.admin()
     with engine.connect() as store:
-        if presented.startswith(partners.KEY_PREFIX + "_"):
+        if is_partner_key(presented):
             key = partners.authenticate(store, presented)
             if key is None:
                 return None

@@ -6,7 +6,8 @@ as are needed to cover the shortfall against *this offer's* threshold, which is 
 `scorecard.reasons(..., threshold=...)` gives (the snapshot stores that ranking, and a
 threshold only shortens it). Consent is checked in the same transaction that reads the
 score, writes the decision and logs the access, so a revocation takes effect for the next
-request and no read goes unlogged.
+request and no read goes unlogged. The partner's API key is checked in that transaction too:
+one connection and one transaction per decision, whatever door it came through.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
+from kaimen.domain.callers import Caller
 from kaimen.domain.decisions import Decision, DecisionReason
 from kaimen.domain.errors import NotFound
 from kaimen.domain.json_values import JsonObject
@@ -25,7 +27,8 @@ from kaimen.domain.scores import BANDS, MAX_REASONS
 from kaimen.domain.snapshots import Snapshot
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.scoring.reading import reason_text
-from kaimen.store import access_log, consents, decisions, offers, scores
+from kaimen.sharing.authentication import REFUSED, CredentialRefused, scope_missing
+from kaimen.store import decision_path, offers, partners
 
 NOT_FOUND = "no such person, or no consent for this use"
 
@@ -119,54 +122,59 @@ def _disclosed(answer: Answer) -> JsonObject:
     return shown
 
 
-def decide_in(
-    store: Connection,
-    partner_id: str,
-    offer_id: int,
-    person_id: str,
-    actor: str,
-    now: dt.datetime,
-) -> Answer:
-    """Decide within the caller's transaction (see `decide`)."""
-    offer = offers.get(store, offer_id)
-    if offer is None or offer.partner_id != partner_id or offer.withdrawn_at is not None:
-        raise OfferNotFound(f"no open offer {offer_id} of yours")
-    consent = consents.live(store, person_id, partner_id, "decision", now)
-    if consent is None:
-        raise PersonNotFound(NOT_FOUND)
-    snapshot = scores.latest(store, person_id)
-    approved, short, reasons, unmet = _judge(snapshot, offer)
-    decision = Decision(
-        decision_id=str(uuid.uuid4()),
-        partner_id=partner_id,
-        offer_id=offer.offer_id,
-        person_id=person_id,
-        decided_at=now,
-        month=snapshot.month if snapshot else None,
-        model_version=snapshot.model_version if snapshot else None,
-        approved=approved,
-        score=snapshot.score if snapshot else None,
-        points_short=short,
-        reasons=reasons,
-        score_shared=consent.share_score,
-    )
-    decisions.insert_decision(store, decision)
-    answer = Answer(decision, offer.name, unmet)
-    access_log.record(
-        store, person_id, actor, f"decision: {offer.purpose}", "decision", _disclosed(answer), now
-    )
-    return answer
+SCOPE = "decisions"
 
 
 def decide(
     engine: Engine,
-    partner_id: str,
+    api_key: str,
     offer_id: int,
     person_id: str,
-    actor: str,
     now: dt.datetime | None = None,
 ) -> Answer:
-    """Decide, store the decision and log the access, in one transaction."""
+    """Decide for the partner whose API key (scope `decisions`) this is: check the key,
+    read the offer, the consent and the snapshot, store the decision and log the access, on
+    one connection and in one transaction (see `kaimen.store.decision_path`).
+
+    A refused key raises `CredentialRefused` (or `ScopeMissing`) and nothing about the person
+    is read; without a live consent nothing of theirs is read either; neither writes."""
     now = now or dt.datetime.now(dt.UTC)
-    with engine.begin() as store:
-        return decide_in(store, partner_id, offer_id, person_id, actor, now)
+    parsed = partners.parse_key(api_key)
+    if parsed is None:
+        raise CredentialRefused(REFUSED)
+    key_id, secret_hash = parsed
+    with decision_path.transaction(engine) as store:
+        grounds = store.grounds(key_id, secret_hash, SCOPE, offer_id, person_id, now)
+        key = grounds.key
+        if key is None or not partners.opens(key.secret_hash, not key.live, secret_hash):
+            raise CredentialRefused(REFUSED)
+        if SCOPE not in key.scopes:
+            raise scope_missing(SCOPE)
+        offer = grounds.offer
+        if offer is None:
+            raise OfferNotFound(f"no open offer {offer_id} of yours")
+        if grounds.share_score is None:
+            raise PersonNotFound(NOT_FOUND)
+        snapshot = grounds.snapshot
+        approved, short, reasons, unmet = _judge(snapshot, offer)
+        decision = Decision(
+            decision_id=str(uuid.uuid4()),
+            partner_id=key.partner_id,
+            offer_id=offer.offer_id,
+            person_id=person_id,
+            decided_at=now,
+            month=snapshot.month if snapshot else None,
+            model_version=snapshot.model_version if snapshot else None,
+            approved=approved,
+            score=snapshot.score if snapshot else None,
+            points_short=short,
+            reasons=reasons,
+            score_shared=grounds.share_score,
+        )
+        answer = Answer(decision, offer.name, unmet)
+        actor = Caller.partner(key.partner_id, key_id, key.scopes).actor
+        disclosure = decision_path.Disclosure(
+            actor, f"decision: {offer.purpose}", "decision", _disclosed(answer)
+        )
+        store.record(decision, disclosure)
+        return answer

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from kaimen.domain.errors import ConfigurationError
 
@@ -32,7 +35,39 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 # What JSON columns are written with: records hold no cycles, so the check for them (a
 # bookkeeping step for every list and object) is left out; the monthly batch writes two JSON
 # values a person.
-_JSON_TEXT = json.JSONEncoder(check_circular=False).encode
+JSON_TEXT = json.JSONEncoder(check_circular=False).encode
+
+
+# A pool pre-ping is a round trip on every checkout, as dear as a decision's own read. A
+# connection handed back to the pool a moment ago is alive; one that sat idle longer may have
+# been cut (a server restart, an idle timeout) and is pinged first, and replaced when dead.
+PING_AFTER_IDLE_SECONDS = 1.0
+_RETURNED = "kaimen_returned_at"
+
+
+def _note_return(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_RETURNED] = time.monotonic()
+
+
+def ping_when_idle(engine: Engine, after: float = PING_AFTER_IDLE_SECONDS) -> None:
+    """Ping a pooled connection on checkout when it has been idle `after` seconds or more; a
+    dead one is swapped for a new one (the pool's documented response to a
+    `DisconnectionError` raised on checkout). A new connection is never pinged."""
+    dialect = engine.dialect
+
+    def check(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        returned = record.info.get(_RETURNED)
+        if returned is None or time.monotonic() - returned < after:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise DisconnectionError("the connection was closed while idle") from error
+            raise
+
+    event.listen(engine, "checkin", _note_return)
+    event.listen(engine, "checkout", check)
 
 
 def connect(url: str) -> Engine:
@@ -42,21 +77,22 @@ def connect(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, hide_parameters=True, json_serializer=_JSON_TEXT)
+        engine = create_engine(url, hide_parameters=True, json_serializer=JSON_TEXT)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql+psycopg://"):
         # The API serves up to ~40 requests at once (AnyIO's thread pool), each holding a
         # connection for a moment; a pool smaller than that opens and closes a PostgreSQL
         # backend per request under load (measured: 273 per 1,000 decisions at 5 + 10).
-        return create_engine(
+        engine = create_engine(
             url,
-            pool_pre_ping=True,
             pool_size=20,
             max_overflow=20,
             hide_parameters=True,
-            json_serializer=_JSON_TEXT,
+            json_serializer=JSON_TEXT,
         )
+        ping_when_idle(engine)
+        return engine
     raise ConfigurationError(
         f"unsupported database URL scheme {url.split(':', 1)[0]!r}: "
         "use sqlite:///PATH or postgresql+psycopg://..."

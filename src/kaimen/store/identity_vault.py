@@ -9,22 +9,29 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import os
 from collections.abc import Sequence
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING
 
 from kaimen.domain.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+# The keys are derived, and `cryptography` imported, on first use: every command opens the
+# vault with its workspace, and most (`kaimen show`) never hash or encrypt a value.
 
 SECRET_BYTES = 32
 NONCE_BYTES = 12
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
 
 
@@ -36,11 +43,20 @@ class IdentityVault:
             raise ConfigurationError(
                 f"the secret key must be {SECRET_BYTES} bytes (base64 in KAIMEN_SECRET_KEY)"
             )
-        self._hash_key = _derive(secret, b"kaimen identity lookup v1")
-        self._aead = AESGCM(_derive(secret, b"kaimen identity encryption v1"))
+        self._secret = secret
 
     def __repr__(self) -> str:
         return "IdentityVault(<keys redacted>)"
+
+    @functools.cached_property
+    def _hash_key(self) -> bytes:
+        return _derive(self._secret, b"kaimen identity lookup v1")
+
+    @functools.cached_property
+    def _aead(self) -> AESGCM:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        return AESGCM(_derive(self._secret, b"kaimen identity encryption v1"))
 
     def lookup_hash(self, kind: str, value: str) -> str:
         """Hex HMAC of `kind:value`; kinds never collide with each other."""

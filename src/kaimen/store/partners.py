@@ -142,16 +142,29 @@ def _record(row: Row[Any]) -> ApiKey:
     )
 
 
-def authenticate(connection: Connection, presented: str) -> ApiKey | None:
-    """The live key `presented` is, or None (malformed, unknown, wrong secret or revoked)."""
+def parse_key(presented: str) -> tuple[str, str] | None:
+    """(key id, SHA-256 of the secret) of a well-formed key, or None."""
     match = _KEY.fullmatch(presented)
     if match is None:
         return None
     key_id, secret = match.groups()
-    row = connection.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
-    if row is None or row.revoked_at is not None:
+    return key_id, _hash(secret)
+
+
+def opens(stored_hash: str, revoked: bool, presented_hash: str) -> bool:
+    """Whether a stored key opens for a presented secret's hash: live, and the same hash
+    (compared in constant time)."""
+    return not revoked and hmac.compare_digest(stored_hash, presented_hash)
+
+
+def authenticate(connection: Connection, presented: str) -> ApiKey | None:
+    """The live key `presented` is, or None (malformed, unknown, wrong secret or revoked)."""
+    parsed = parse_key(presented)
+    if parsed is None:
         return None
-    if not hmac.compare_digest(row.secret_hash, _hash(secret)):
+    key_id, presented_hash = parsed
+    row = connection.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+    if row is None or not opens(row.secret_hash, row.revoked_at is not None, presented_hash):
         return None
     return _record(row)
 

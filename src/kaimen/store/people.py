@@ -224,6 +224,14 @@ def active_birth_dates(connection: Connection) -> pa.Table:
     )
 
 
+def active_ids(connection: Connection) -> pa.Table:
+    """person_id of every active person, as one Arrow column, for joins in the engine."""
+    import pyarrow as pa
+
+    query = select(people.c.person_id).where(people.c.status == "active")
+    return pa.table({"person_id": pa.array(connection.execute(query).scalars().all(), pa.string())})
+
+
 def status_of(connection: Connection, person_id: str, lock: bool = False) -> str | None:
     """'active' or 'opted_out', or None for someone never enrolled. With `lock`, the row is
     locked for update until the transaction ends (PostgreSQL; SQLite has one writer anyway)."""

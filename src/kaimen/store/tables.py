@@ -10,7 +10,6 @@ from sqlalchemy import (
     Column,
     Date,
     ForeignKey,
-    Index,
     Integer,
     MetaData,
     String,
@@ -18,9 +17,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
-    text,
 )
 
+from kaimen.store.partial_index import PartialUniqueIndex
 from kaimen.store.types import UTCDateTime
 
 NAMING = {
@@ -151,13 +150,7 @@ models = Table(
     CheckConstraint("champion IN (0, 1)", name="champion"),
     # One champion across kinds: a partial unique index, which SQLite and PostgreSQL both
     # enforce, admits any number of rows with champion 0 and at most one with champion 1.
-    Index(
-        "uq_models_one_champion",
-        "champion",
-        unique=True,
-        sqlite_where=text("champion = 1"),
-        postgresql_where=text("champion = 1"),
-    ),
+    PartialUniqueIndex("uq_models_one_champion", "champion", "champion = 1"),
 )
 
 score_snapshots = Table(

@@ -1,0 +1,237 @@
+"""The world the monthly batch benchmark runs on, built once and kept (run by hand).
+
+    .venv/bin/python benchmarks/monthly_world.py --people 1000000 --months 14 \
+        --cache /work/scratch-batch/worlds
+
+A world is a KAIMEN_HOME (SQLite store and lake) holding every month but the last, ingested
+and summarised month by month as they would arrive, with a champion scorecard registered
+(trained on a separate 24-month world: training needs 16 months of history), and the last
+month's event files beside it, not yet ingested. It is built with the project's own
+commands and kept under the cache folder, keyed by its parameters, so the benchmark can
+measure the last month again and again without paying the twenty minutes it takes to build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kaimen.store import model_registry
+from kaimen.store.database import open_store
+
+KAIMEN = Path(sys.executable).parent / "kaimen"
+LAST = "2026-10"
+SEED = 7
+TRAIN_SEED = 5
+
+SPLIT_BY_MONTH = """
+import sys, duckdb
+source, target = sys.argv[1], sys.argv[2]
+connection = duckdb.connect(config={"memory_limit": "6GB", "threads": 2})
+connection.execute(
+    f"COPY (SELECT *, strftime(occurred_at, '%Y-%m') AS m FROM read_parquet('{source}')) "
+    f"TO '{target}' (FORMAT parquet, PARTITION_BY (m), COMPRESSION lz4)"
+)
+"""
+
+
+@dataclass(frozen=True)
+class World:
+    """A built world: `home` before the last month, `last` the last month's event files."""
+
+    folder: Path
+    people: int
+    months: int
+    events: int
+    model: str
+    build_steps: dict[str, dict[str, float]]
+
+    @property
+    def home(self) -> Path:
+        return self.folder / "home"
+
+    @property
+    def last(self) -> list[Path]:
+        return sorted((self.folder / "monthly" / f"m={LAST}").glob("*.parquet"))
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Run a child; (seconds, its own peak RSS in MiB, its output)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = process.stdout.read().decode() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = round(time.perf_counter() - started, 2)
+    if status != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{output}")
+    return seconds, round(usage.ru_maxrss / 1024), output.strip()
+
+
+def kaimen_env(home: Path) -> dict[str, str]:
+    env = {**os.environ, "KAIMEN_HOME": str(home)}
+    env.pop("KAIMEN_DATABASE_URL", None)
+    return env
+
+
+def world_key(people: int, months: int, train_people: int) -> str:
+    return f"people{people}-months{months}-train{train_people}-seed{SEED}-last{LAST}"
+
+
+def load_world(folder: Path) -> World | None:
+    marker = folder / "world.json"
+    if not marker.exists():
+        return None
+    meta = json.loads(marker.read_text())
+    return World(
+        folder,
+        meta["people"],
+        meta["months"],
+        meta["events"],
+        meta["model"],
+        meta["build_steps"],
+    )
+
+
+def build_world(cache: Path, people: int, months: int, train_people: int) -> World:
+    """The cached world for these parameters, built first if it is not there yet."""
+    folder = (cache / world_key(people, months, train_people)).resolve()
+    if (world := load_world(folder)) is not None:
+        print(f"reusing the world in {folder}", flush=True)
+        return world
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    steps: dict[str, dict[str, float]] = {}
+
+    def step(name: str, args: list[str], env: dict[str, str]) -> str:
+        seconds, peak, output = run(args, env)
+        steps[name] = {"seconds": seconds, "peak_rss_mib": peak}
+        last_line = output.splitlines()[-1] if output else ""
+        print(f"{name}: {seconds} s, peak {peak:,} MiB  {last_line}", flush=True)
+        return output
+
+    train = kaimen_env(folder / "train")
+    sim = folder / "train" / "sim"
+    for args in (
+        [
+            "simulate",
+            "--people",
+            str(train_people),
+            "--months",
+            "24",
+            "--seed",
+            str(TRAIN_SEED),
+            "--out",
+            str(sim),
+            "--last-month",
+            LAST,
+        ],
+        ["enrol", "--file", str(sim / "people.csv")],
+        ["ingest", str(sim / "events.parquet")],
+        ["train", "--as-of", LAST],
+    ):
+        run([str(KAIMEN), *args], train)
+    with open_store(f"sqlite:///{folder / 'train' / 'kaimen.sqlite'}").connect() as store:
+        model = model_registry.champion(store)
+    assert model is not None
+    shutil.rmtree(sim)
+
+    home = folder / "home"
+    big = kaimen_env(home)
+    step(
+        "simulate",
+        [
+            str(KAIMEN),
+            "simulate",
+            "--people",
+            str(people),
+            "--months",
+            str(months),
+            "--seed",
+            str(SEED),
+            "--out",
+            str(folder / "sim"),
+            "--last-month",
+            LAST,
+        ],
+        big,
+    )
+    events = json.loads((folder / "sim" / "simulation.json").read_text())["events"]
+    step(
+        "split into monthly files",
+        [
+            sys.executable,
+            "-c",
+            SPLIT_BY_MONTH,
+            str(folder / "sim" / "events.parquet"),
+            str(folder / "monthly"),
+        ],
+        big,
+    )
+    step("enrol", [str(KAIMEN), "enrol", "--file", str(folder / "sim" / "people.csv")], big)
+    shutil.rmtree(folder / "sim")
+    earlier = sorted(d for d in (folder / "monthly").iterdir() if d.name != f"m={LAST}")
+    started, peak = time.perf_counter(), 0
+    for directory in earlier:
+        for part in sorted(directory.glob("*.parquet")):
+            peak = max(peak, run([str(KAIMEN), "ingest", str(part)], big)[1])
+        peak = max(peak, run([str(KAIMEN), "lake", "summarise"], big)[1])
+        shutil.rmtree(directory)
+        print(f"  ingested and summarised {directory.name}", flush=True)
+    steps["ingest and summarise the earlier months"] = {
+        "seconds": round(time.perf_counter() - started, 2),
+        "peak_rss_mib": peak,
+    }
+    with open_store(f"sqlite:///{home / 'kaimen.sqlite'}").begin() as store:
+        model_registry.register(
+            store,
+            model_registry.ModelRecord(
+                model.version,
+                "scorecard",
+                model.path,
+                hashlib.sha256(Path(model.path).read_bytes()).hexdigest(),
+                dt.datetime.now(dt.UTC),
+                LAST,
+                model.metrics,
+                True,
+            ),
+        )
+    meta = {
+        "people": people,
+        "months": months,
+        "events": events,
+        "model": model.version,
+        "build_steps": steps,
+    }
+    (folder / "world.json").write_text(json.dumps(meta, indent=2) + "\n")
+    world = load_world(folder)
+    assert world is not None
+    return world
+
+
+def world_arguments(description: str | None) -> argparse.ArgumentParser:
+    """A command line taking the world's parameters and where worlds are kept."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--people", type=int, default=1_000_000)
+    parser.add_argument("--months", type=int, default=14)
+    parser.add_argument("--train-people", type=int, default=20_000)
+    parser.add_argument("--cache", type=Path, default=Path("/work/scratch-batch/worlds"))
+    return parser
+
+
+def main() -> None:
+    options = world_arguments(__doc__).parse_args()
+    world = build_world(options.cache, options.people, options.months, options.train_people)
+    print(f"world in {world.folder}: {world.events:,} events, model {world.model}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""The decision's own path (kaimen.store.decision_path): the partner's key checked in the
+decision's transaction, one pooled connection per decision, exactly one decision row and one
+access-log row per answer, nothing written for any refusal, a revocation effective for the
+very next request, and no row lost when decisions run at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+
+from kaimen.domain.errors import KaimenError
+from kaimen.sharing import consenting, deciding, offering, partnering
+from kaimen.sharing.authentication import REFUSED, CredentialRefused, ScopeMissing
+from kaimen.store.tables import access_log, decisions, score_snapshots
+from tests.population import LAST, Population, World
+
+PARTNER = "path-lender"
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    key_id: str
+    reports_key: str
+    offer_id: int
+    consented: list[str]  # lowest score first; the last one shares the score
+    without_consent: str
+
+
+@pytest.fixture(scope="module")
+def world(scored_copy: Population) -> Iterator[World]:
+    with scored_copy.opened() as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def setting(world: World) -> Setting:
+    engine = world.engine
+    with engine.connect() as store:
+        scored = list(
+            store.execute(
+                select(score_snapshots.c.person_id)
+                .where(score_snapshots.c.month == LAST, score_snapshots.c.score.is_not(None))
+                .order_by(score_snapshots.c.score, score_snapshots.c.person_id)
+            ).scalars()
+        )
+    partnering.add_partner(engine, PARTNER, "Path Lender", "admin")
+    issued = partnering.issue_key(engine, PARTNER, ["decisions"], "admin")
+    reports = partnering.issue_key(engine, PARTNER, ["reports"], "admin").secret
+    offer = offering.publish_offer(
+        engine, PARTNER, offering.OfferTerms("Card", "a card", 650), "partner"
+    )
+    consented = scored[:: max(1, len(scored) // 12)][:12]
+    now = dt.datetime.now(dt.UTC)
+    for index, person in enumerate(consented):
+        request = consenting.ConsentRequest(
+            PARTNER, "decision", share_score=index == len(consented) - 1
+        )
+        consenting.grant_consent(engine, person, request, f"person:{person}", now)
+    without = next(p for p in reversed(scored) if p not in consented)
+    return Setting(issued.secret, issued.key.key_id, reports, offer.offer_id, consented, without)
+
+
+def _rows(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as store:
+        return (
+            store.execute(select(func.count()).select_from(decisions)).scalar_one(),
+            store.execute(select(func.count()).select_from(access_log)).scalar_one(),
+        )
+
+
+def test_each_answer_leaves_one_decision_row_and_one_access_log_row(
+    world: World, setting: Setting
+) -> None:
+    before = _rows(world.engine)
+    answers = [
+        deciding.decide(world.engine, setting.key, setting.offer_id, person)
+        for person in setting.consented
+    ]
+    assert _rows(world.engine) == (before[0] + len(answers), before[1] + len(answers))
+    with world.engine.connect() as store:
+        for answer in answers:
+            decision = answer.decision
+            stored = store.execute(
+                select(decisions).where(decisions.c.decision_id == decision.decision_id)
+            ).one()
+            assert (stored.person_id, stored.partner_id, stored.approved) == (
+                decision.person_id,
+                PARTNER,
+                decision.approved,
+            )
+            assert stored.decided_at == decision.decided_at
+            assert [r["text"] for r in stored.reasons] == [r.text for r in decision.reasons]
+            logged = store.execute(
+                select(access_log).where(
+                    access_log.c.person_id == decision.person_id,
+                    access_log.c.accessed_at == decision.decided_at,
+                )
+            ).one()
+            assert (logged.actor, logged.what, logged.purpose) == (
+                f"partner:{PARTNER}",
+                "decision",
+                "decision: a card",
+            )
+            assert logged.disclosed["decision_id"] == decision.decision_id
+            assert ("score" in logged.disclosed) == decision.score_shared
+    assert [a.decision.score_shared for a in answers] == [False] * (len(answers) - 1) + [True]
+    # Approved exactly when the published score reaches the offer's minimum.
+    for answer in answers:
+        assert answer.decision.approved == ((answer.decision.score or 0) >= 650)
+
+
+def test_one_pooled_connection_per_decision(world: World, setting: Setting) -> None:
+    checkouts: list[int] = []
+
+    def counted(*_: Any) -> None:
+        checkouts.append(1)
+
+    event.listen(world.engine, "checkout", counted)
+    try:
+        deciding.decide(world.engine, setting.key, setting.offer_id, setting.consented[0])
+        assert len(checkouts) == 1
+        with pytest.raises(deciding.PersonNotFound):
+            deciding.decide(world.engine, setting.key, setting.offer_id, setting.without_consent)
+        with pytest.raises(CredentialRefused):
+            deciding.decide(world.engine, setting.key + "x", setting.offer_id, "S1")
+        # The malformed key never reached the store.
+        assert len(checkouts) == 2
+    finally:
+        event.remove(world.engine, "checkout", counted)
+
+
+def test_a_revocation_refuses_the_very_next_request(world: World, setting: Setting) -> None:
+    person = setting.consented[1]
+    deciding.decide(world.engine, setting.key, setting.offer_id, person)
+    [live] = [c for c in consenting.consents_of(world.engine, person) if c.revoked_at is None]
+    now = dt.datetime.now(dt.UTC)
+    consenting.revoke_consent(world.engine, person, live.consent_id, f"person:{person}", now)
+    before = _rows(world.engine)
+    with pytest.raises(deciding.PersonNotFound):
+        deciding.decide(world.engine, setting.key, setting.offer_id, person)
+    assert _rows(world.engine) == before
+    request = consenting.ConsentRequest(PARTNER, "decision")
+    consenting.grant_consent(world.engine, person, request, f"person:{person}", now)
+    deciding.decide(world.engine, setting.key, setting.offer_id, person)
+    assert _rows(world.engine) == (before[0] + 1, before[1] + 1)
+
+
+def test_a_refused_key_is_refused_and_writes_nothing(world: World, setting: Setting) -> None:
+    revoked = partnering.issue_key(world.engine, PARTNER, ["decisions"], "admin")
+    partnering.revoke_key(world.engine, revoked.key.key_id, "admin")
+    other_secret = f"kmk_{setting.key_id}_{secrets.token_urlsafe(32)}"
+    unknown_id = f"kmk_{secrets.token_hex(8)}_{secrets.token_urlsafe(32)}"
+    person = setting.consented[2]
+    before = _rows(world.engine)
+    for key in (revoked.secret, other_secret, unknown_id, "kmk_nonsense", setting.key[:-1]):
+        with pytest.raises(CredentialRefused) as refused:
+            deciding.decide(world.engine, key, setting.offer_id, person)
+        assert (refused.value.status, refused.value.detail) == (401, REFUSED)
+    with pytest.raises(ScopeMissing) as wrong_scope:
+        deciding.decide(world.engine, setting.reports_key, setting.offer_id, person)
+    assert wrong_scope.value.status == 403
+    assert _rows(world.engine) == before
+
+
+def test_an_unknown_person_and_one_without_consent_are_told_the_same(
+    world: World, setting: Setting
+) -> None:
+    before = _rows(world.engine)
+    refusals: list[KaimenError] = []
+    for person in ("S9999-99999999", setting.without_consent):
+        with pytest.raises(deciding.PersonNotFound) as refused:
+            deciding.decide(world.engine, setting.key, setting.offer_id, person)
+        refusals.append(refused.value)
+    assert {(r.status, r.problem, r.detail) for r in refusals} == {
+        (404, "not-found", deciding.NOT_FOUND)
+    }
+    with pytest.raises(deciding.OfferNotFound):
+        deciding.decide(world.engine, setting.key, setting.offer_id + 999, setting.consented[0])
+    assert _rows(world.engine) == before
+
+
+def test_concurrent_decisions_lose_no_rows(world: World, setting: Setting) -> None:
+    before = _rows(world.engine)
+    people = [setting.consented[i % len(setting.consented)] for i in range(96)]
+    people[::8] = [setting.without_consent] * len(people[::8])
+
+    def one(person: str) -> str | None:
+        try:
+            return deciding.decide(
+                world.engine, setting.key, setting.offer_id, person
+            ).decision.decision_id
+        except deciding.PersonNotFound:
+            return None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answered = [d for d in pool.map(one, people) if d is not None]
+    assert len(answered) == len(set(answered)) == 96 - len(people[::8])
+    assert _rows(world.engine) == (before[0] + len(answered), before[1] + len(answered))
