@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -27,6 +28,46 @@ from kaimen.domain.errors import InputFileError, RowError
 
 LINE = "_line"
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+
+
+def int64_array(values: npt.ArrayLike) -> pa.Array:
+    """Arrow int64 over NumPy's buffer. `pa.array` is avoided on this path: before converting
+    anything it asks pandas whether the input is a pandas object, which imports pandas (over a
+    second) into a command that only reads a CSV."""
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
+
+
+def text_array(values: Sequence[str | None]) -> pa.Array:
+    """Arrow text from Python strings (or None), without `pa.array`'s pandas import."""
+    builder = pa.lib.StringBuilder()
+    builder.append_values(values)
+    array: pa.Array = builder.finish()
+    return array
+
+
+def int64_values(array: pa.Array) -> npt.NDArray[np.int64]:
+    """NumPy's view of an int64 array without nulls. `to_numpy` is avoided for the same
+    reason as `pa.array`: Arrow's converter loads pandas on first use."""
+    if array.null_count:
+        raise ValueError("int64_values needs an array without nulls")
+    data = array.cast(pa.int64()).buffers()[1]
+    return np.frombuffer(data, dtype=np.int64, count=len(array), offset=8 * array.offset)
+
+
+def bool_values(array: pa.Array) -> npt.NDArray[np.bool_]:
+    """NumPy booleans of an Arrow boolean array, null as False (see `int64_values`)."""
+    validity, data = array.buffers()[:2]
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+    values = bits[array.offset : array.offset + len(array)].astype(bool)
+    if validity is not None and array.null_count:
+        valid = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+        values &= valid[array.offset : array.offset + len(array)].astype(bool)
+    return values
+
+
+def _no_lines() -> pa.Array:
+    return int64_array(np.empty(0, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -90,7 +131,7 @@ def _csv_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[Input
         raise InputFileError(f"{path.name}: empty CSV file (a header line is required)")
     errors = _unknown(header, allowed, 1)
     if errors:
-        yield InputChunk(_complete({}, pa.array([], pa.int64()), allowed), errors)
+        yield InputChunk(_complete({}, _no_lines(), allowed), errors)
         return
     skipped: list[tuple[int, int, int]] = []
 
@@ -128,7 +169,7 @@ def _csv_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[Input
         for start in range(0, max(table.num_rows, 1), rows):
             piece = {k: v.slice(start, rows) for k, v in columns.items()}
             yield InputChunk(
-                _complete(piece, pa.array(lines[start : start + rows]), allowed),
+                _complete(piece, int64_array(lines[start : start + rows]), allowed),
                 chunk_errors if start == 0 else [],
             )
 
@@ -185,8 +226,8 @@ def records_table(
             except TypeError:
                 errors.append(RowError(line, name, "must be a single value, not a list or object"))
                 columns[name].append(None)
-    lines = pa.array(np.arange(first_line, first_line + len(records), dtype=np.int64))
-    arrays = {name: pa.array(values, pa.string()) for name, values in columns.items()}
+    lines = int64_array(np.arange(first_line, first_line + len(records)))
+    arrays = {name: text_array(values) for name, values in columns.items()}
     return _complete(arrays, lines, allowed), errors
 
 
@@ -199,7 +240,7 @@ def _jsonl_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[Inp
         table, record_errors = records_table(records, allowed)
         remap = dict(enumerate(lines, start=1))
         chunk_errors = errors + [RowError(remap[e.line], e.field, e.reason) for e in record_errors]
-        line_array = pa.array(lines, pa.int64())
+        line_array = int64_array(np.array(lines, dtype=np.int64))
         table = table.set_column(table.schema.get_field_index(LINE), LINE, line_array)
         return InputChunk(table, chunk_errors)
 
@@ -257,12 +298,12 @@ def _parquet_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[I
                     errors.append(RowError(1, name, f"column type {column.type} cannot hold it"))
                     column = pa.nulls(len(column), pa.string())
             columns[name] = column
-        lines = pa.array(np.arange(first, first + batch.num_rows, dtype=np.int64))
+        lines = int64_array(np.arange(first, first + batch.num_rows))
         first += batch.num_rows
         yield InputChunk(_complete(columns, lines, allowed), errors)
         errors = []
     if first == 1:
-        yield InputChunk(_complete({}, pa.array([], pa.int64()), allowed), errors)
+        yield InputChunk(_complete({}, _no_lines(), allowed), errors)
 
 
 def iter_input(path: Path, allowed: Sequence[str], rows: int = 1_000_000) -> Iterator[InputChunk]:
@@ -296,5 +337,5 @@ def read_input(path: Path, allowed: Sequence[str]) -> InputTable:
         }
         tables.append(pa.table(text))
         errors += chunk.errors
-    table = pa.concat_tables(tables) if tables else _complete({}, pa.array([], pa.int64()), allowed)
+    table = pa.concat_tables(tables) if tables else _complete({}, _no_lines(), allowed)
     return InputTable(table, errors, file_sha256(path), path.name)

@@ -1,9 +1,17 @@
 import base64
+import hashlib
+import hmac
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from kaimen.domain.errors import ConfigurationError
 from kaimen.store.identity_vault import IdentityVault, decode_secret, new_secret
+
+
+def hkdf_key(secret: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
 
 
 def test_hashes_are_stable_keyed_and_separated_by_kind(vault: IdentityVault) -> None:
@@ -37,3 +45,20 @@ def test_secrets_are_checked() -> None:
         decode_secret(base64.b64encode(b"short").decode())
     with pytest.raises(ConfigurationError):
         IdentityVault(b"short")
+
+
+def test_bulk_hashes_are_the_keyed_hash_of_kind_and_value(vault: IdentityVault) -> None:
+    values = ["11010519491231002X", "+8613800138000", "+8613800138000"]
+    hashes = vault.lookup_hashes("phone", values)
+    key = hkdf_key(bytes(range(32)), b"kaimen identity lookup v1")
+    expected = [hmac.new(key, f"phone:{v}".encode(), hashlib.sha256).hexdigest() for v in values]
+    # Values enrolled before the bulk path keep being found.
+    assert hashes == expected
+    assert vault.lookup_hash("phone", values[0]) == expected[0]
+
+
+def test_bulk_encryption_uses_a_fresh_nonce_per_value(vault: IdentityVault) -> None:
+    values = ["+8613800138000"] * 500
+    tokens = vault.encrypt_many("phone", values)
+    assert len({base64.b64decode(t)[:12] for t in tokens}) == 500
+    assert {vault.decrypt("phone", t) for t in tokens} == {"+8613800138000"}

@@ -8,10 +8,12 @@ without the secret, and the same value always hashes the same, so uniqueness hol
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import hashlib
 import hmac
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from kaimen.domain.errors import ConfigurationError
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 # vault with its workspace, and most (`kaimen show`) never hash or encrypt a value.
 
 SECRET_BYTES = 32
+NONCE_BYTES = 12
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:
@@ -57,18 +60,34 @@ class IdentityVault:
 
     def lookup_hash(self, kind: str, value: str) -> str:
         """Hex HMAC of `kind:value`; kinds never collide with each other."""
-        message = f"{kind}:{value}".encode()
-        return hmac.new(self._hash_key, message, hashlib.sha256).hexdigest()
+        return self.lookup_hashes(kind, [value])[0]
+
+    def lookup_hashes(self, kind: str, values: Sequence[str]) -> list[str]:
+        """`lookup_hash` of each value. A keyed hash is per value by nature; this keeps it one
+        tight loop over OpenSSL's one-shot HMAC."""
+        key, prefix = self._hash_key, f"{kind}:"
+        return [
+            hmac.digest(key, (prefix + value).encode(), hashlib.sha256).hex() for value in values
+        ]
 
     def encrypt(self, kind: str, value: str) -> str:
         """Base64 of nonce + AES-GCM ciphertext, bound to `kind`."""
-        nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, value.encode(), kind.encode())
-        return base64.b64encode(nonce + sealed).decode("ascii")
+        return self.encrypt_many(kind, [value])[0]
+
+    def encrypt_many(self, kind: str, values: Sequence[str]) -> list[str]:
+        """`encrypt` of each value, each under its own random nonce (all drawn at once)."""
+        nonces = os.urandom(NONCE_BYTES * len(values))
+        seal, bound = self._aead.encrypt, kind.encode()
+        sealed: list[str] = []
+        for start, value in zip(range(0, len(nonces), NONCE_BYTES), values, strict=True):
+            nonce = nonces[start : start + NONCE_BYTES]
+            token = nonce + seal(nonce, value.encode(), bound)
+            sealed.append(binascii.b2a_base64(token, newline=False).decode("ascii"))
+        return sealed
 
     def decrypt(self, kind: str, token: str) -> str:
         raw = base64.b64decode(token)
-        return self._aead.decrypt(raw[:12], raw[12:], kind.encode()).decode()
+        return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], kind.encode()).decode()
 
 
 def decode_secret(text: str) -> bytes:

@@ -1,0 +1,65 @@
+"""Reading input files: every format without pandas, and the Arrow/NumPy bridges it uses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from kaimen.input_files import bool_values, int64_array, int64_values, read_input, text_array
+
+COLUMNS = ("person_id", "phone", "national_id")
+
+READ_EACH = """
+import sys
+from pathlib import Path
+from kaimen.input_files import read_input
+for name in sys.argv[1:]:
+    parsed = read_input(Path(name), ("person_id", "phone", "national_id"))
+    print(parsed.table.num_rows, len(parsed.errors), "pandas" in sys.modules)
+"""
+
+
+def test_no_format_imports_pandas_to_be_read(tmp_path: Path) -> None:
+    rows = [{"person_id": f"A{i}", "phone": f"138{i:08d}", "national_id": "x"} for i in range(5)]
+    csv = tmp_path / "people.csv"
+    csv.write_text("person_id,phone,national_id\n" + "".join(f"A{i},1,x\n" for i in range(5)))
+    jsonl = tmp_path / "people.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{bad\n")
+    parquet = tmp_path / "people.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    done = subprocess.run(
+        [sys.executable, "-c", READ_EACH, str(csv), str(jsonl), str(parquet)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines() == ["5 0 False", "5 1 False", "5 0 False"]
+
+
+def test_a_short_csv_row_is_reported_at_its_line(tmp_path: Path) -> None:
+    csv = tmp_path / "people.csv"
+    csv.write_text("person_id,phone,national_id\nA1,1,x\nA2,1\nA3,1,x\n")
+    parsed = read_input(csv, COLUMNS)
+    assert [(e.line, e.field) for e in parsed.errors] == [(3, "*")]
+    assert parsed.table.column("_line").to_pylist() == [2, 4]
+
+
+def test_the_bridges_keep_values_offsets_and_nulls() -> None:
+    numbers = int64_array(np.arange(10) * 3)
+    assert numbers.type == pa.int64()
+    assert numbers.to_pylist() == [i * 3 for i in range(10)]
+    assert int64_values(numbers.slice(4, 3)).tolist() == [12, 15, 18]
+    flags = pc.greater(numbers, int64_array(np.full(10, 10)))
+    assert bool_values(flags.slice(3, 5)).tolist() == [False, True, True, True, True]
+    text = text_array(["a", None, "", "ë"])
+    assert text.type == pa.string()
+    assert text.to_pylist() == ["a", None, "", "ë"]
+    with_nulls = pc.equal(text, text_array(["a", "b", "", "x"]))
+    assert bool_values(with_nulls).tolist() == [True, False, True, False]
