@@ -189,6 +189,18 @@ def test_lake_seal_with_an_empty_inbox(env: dict[str, str | None]) -> None:
     assert "sealed 0 events: new 0, duplicate 0" in result.stdout
 
 
+def test_lake_index_keys_finds_an_ingested_lake_already_indexed(
+    env: dict[str, str | None], tmp_path: Path
+) -> None:
+    _flow(env, tmp_path)
+    result = kaimen(env, "lake", "index-keys")
+    assert result.exit_code == 0, result.output
+    # Ingestion indexes its keys as it writes: nothing is left to catch up, and no audit row.
+    assert "indexed 0 event keys the index did not hold" in result.stdout
+    verified = kaimen(env, "audit", "verify")
+    assert "audit log verified: 2 rows" in verified.stdout, verified.output
+
+
 def test_demo_runs_end_to_end(env: dict[str, str | None]) -> None:
     result = kaimen(env, "demo", "--people", "300", "--months", "18", "--seed", "3", "--no-serve")
     assert result.exit_code == 0, result.output

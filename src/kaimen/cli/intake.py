@@ -152,6 +152,17 @@ def summarise_command(ctx: typer.Context) -> None:
     console.print(f"summarised {report.lake_files:,} new lake files into {report.rows:,} rows")
 
 
+@lake_app.command("index-keys")
+def index_keys_command(ctx: typer.Context) -> None:
+    """Index the keys of a lake written before the key index existed (once, after upgrading)."""
+    from kaimen.ingest.key_index import catch_up
+
+    ws = session(ctx).workspace
+    with spinner("indexing the lake's event keys"):
+        added = run(lambda: catch_up(ws.engine, ws.lake_root, OPERATOR.actor))
+    console.print(f"indexed {added:,} event keys the index did not hold")
+
+
 def status_command(ctx: typer.Context) -> None:
     """What the store and the lake hold."""
     from kaimen.operations.status import status

@@ -1,8 +1,8 @@
-"""Bringing the key index up to a lake written before it existed (revision 0009).
+"""Bringing the key index up to a lake written before it existed (revision 0008).
 
 The migration indexes what the inbox holds, but cannot read the lake (its root is
 configuration). `catch_up` indexes the keys of every listed lake file that the index does
-not know yet; run it once after upgrading a store that already had a lake. It holds the
+not know yet; run it once after upgrading a store that already had a lake (`kaimen lake index-keys`). It holds the
 lake's lock, so no ingest runs meanwhile, and it is idempotent.
 """
 
@@ -17,10 +17,10 @@ from kaimen.engines.embedded import connect
 from kaimen.ingest.deduplication import CONTENT_HASH_SQL, KEYS_SCHEMA
 from kaimen.lake import reader
 from kaimen.lake.writer import exclusive
-from kaimen.store import event_keys, lake_manifest
+from kaimen.store import audit, event_keys, lake_manifest
 
 
-def catch_up(engine: Engine, lake_root: Path, memory_limit: str | None = None) -> int:
+def catch_up(engine: Engine, lake_root: Path, actor: str, memory_limit: str | None = None) -> int:
     """Index the lake's events missing from the key index; how many were added."""
     connection = connect(memory_limit=memory_limit, temp_directory=lake_root / "_spill")
     try:
@@ -53,6 +53,13 @@ def catch_up(engine: Engine, lake_root: Path, memory_limit: str | None = None) -
             missing = held.filter(pc.invert(pc.is_in(joined, value_set=indexed)))
             with engine.begin() as store:
                 event_keys.add(store, missing.cast(KEYS_SCHEMA))
+                if missing.num_rows:
+                    audit.append(
+                        store,
+                        actor,
+                        "events.keys_indexed",
+                        details={"keys": int(missing.num_rows), "lake_files": len(files)},
+                    )
             return int(missing.num_rows)
     finally:
         connection.close()

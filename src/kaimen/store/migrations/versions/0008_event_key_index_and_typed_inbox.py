@@ -11,7 +11,7 @@ lake files written before this revision are not: the migration cannot read the l
 root is configuration, not the store): `kaimen.ingest.key_index.catch_up` indexes them, to
 be run once after upgrading a store that already had a lake.
 
-Revision ID: 0009
+Revision ID: 0008
 Revises: 0007
 """
 
@@ -25,7 +25,7 @@ from alembic import op
 
 from kaimen.store.types import UTCDateTime
 
-revision = "0009"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
