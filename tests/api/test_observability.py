@@ -239,7 +239,7 @@ def test_metrics_count_requests_by_route_template_never_by_id(site: Site) -> Non
 
 
 def test_batch_step_durations_appear_after_a_scoring_run(site: Site) -> None:
-    steps = ("score", "summarise", "build_features", "publish")
+    steps = ("score", "summarise", "features_and_scores", "publish")
     before = _samples(site.client)
     keep_last_runs_in(site.settings.step_runs)
     try:

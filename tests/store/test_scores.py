@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.snapshots import Snapshot
-from kaimen.store import scores
+from kaimen.store import score_publishing, scores
 from kaimen.store.tables import score_runs, score_snapshots
 from tests.store.score_rows import T0, enrol, register_models, snapshot, thin_snapshot
 
@@ -22,7 +22,7 @@ LATER = T0 + dt.timedelta(hours=1)
 
 def _publish(engine: Engine, month: str, version: str, *snapshots: Snapshot) -> int:
     with engine.begin() as store:
-        return scores.publish(store, month, version, snapshots, snapshots[0].published_at)
+        return score_publishing.publish(store, month, version, snapshots, snapshots[0].published_at)
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_history_keeps_the_latest_model_of_each_month_newest_month_first(
 def test_a_generator_is_published_a_chunk_at_a_time(
     scored: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scores, "PUBLISH_CHUNK", 1)
+    monkeypatch.setattr(score_publishing, "PUBLISH_CHUNK", 1)
     taken: list[str] = []
 
     def made() -> Iterator[Snapshot]:
@@ -84,14 +84,14 @@ def test_a_generator_is_published_a_chunk_at_a_time(
             yield snapshot(person)
 
     with scored.begin() as store:
-        assert scores.publish(store, "2026-10", "card-1", made(), T0) == 2
+        assert score_publishing.publish(store, "2026-10", "card-1", made(), T0) == 2
         stored = store.execute(select(func.count()).select_from(score_snapshots)).scalar_one()
     assert (taken, stored) == (["P1", "P2"], 2)
 
 
 def test_an_empty_month_is_still_published(scored: Engine) -> None:
     with scored.begin() as store:
-        assert scores.publish(store, "2026-10", "card-1", [], T0) == 0
+        assert score_publishing.publish(store, "2026-10", "card-1", [], T0) == 0
         assert scores.is_published(store, "2026-10", "card-1")
 
 
@@ -112,4 +112,4 @@ def test_month_columns_give_the_engine_flags_as_numbers_and_points_as_json(
 def test_one_snapshot_per_person_month_and_model(scored: Engine) -> None:
     _publish(scored, "2026-10", "card-1", snapshot("P1"))
     with pytest.raises(IntegrityError), scored.begin() as store:
-        scores.publish(store, "2026-10", "card-1", [snapshot("P1")], T0)
+        score_publishing.publish(store, "2026-10", "card-1", [snapshot("P1")], T0)

@@ -34,7 +34,7 @@ STEPS = {
     "ingest_file",
     "seal",
     "summarise",
-    "build_features",
+    "features_and_scores",
     "train",
     "score",
     "publish",

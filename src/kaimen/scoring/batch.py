@@ -4,7 +4,7 @@ A scorecard champion is compiled to engine expressions (`model.card_snapshots`):
 points, score, band, sub-scores and reasons (as JSON text) for the whole population come out
 of one engine query as an Arrow table, with no per-person Python. The LightGBM challenger is
 scored in NumPy (TreeSHAP) and its records made a person at a time. All snapshots and the
-run's publication row are bulk-written in one transaction (`scores.publish_table`): a crash
+run's publication row are bulk-written in one transaction (`score_publishing.publish_table`): a crash
 leaves the previous month visible, and a re-run completes. A month already published with
 the same model is left as it is.
 """
@@ -37,7 +37,7 @@ from kaimen.model.scorecard import Scorecard, published_score
 from kaimen.scoring.datasets import feature_arrays
 from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import NoModel, Scored, ScoringModel, load_model, wrap
-from kaimen.store import audit, people, scores
+from kaimen.store import audit, people, score_publishing, scores
 from kaimen.telemetry.steps import note_step, timed_step
 
 __all__ = ["NoModel", "ScoreReport", "load_model", "score_month"]
@@ -130,7 +130,7 @@ def _challenger_snapshots(
     published = published_score(scored.raw).tolist()
     ids = table.column("person_id").to_pylist()
     rows = _snapshots(month, version, now, ids, thin, published, model.names, scored, values)
-    return scores.snapshot_table(rows)
+    return score_publishing.snapshot_table(rows)
 
 
 @timed_step("score")
@@ -167,7 +167,7 @@ def score_month(
     bands = {str(b["values"]): int(b["counts"]) for b in scored_bands}
     with timed_step("publish"), engine.begin() as store:
         note_step(people=table.num_rows, thin_files=int(thin_files))
-        everyone = scores.publish_table(store, month, version, table, now)
+        everyone = score_publishing.publish_table(store, month, version, table, now)
         audit.append(
             store,
             actor,

@@ -1,0 +1,133 @@
+"""Publishing a month's snapshots in bulk: Arrow columns straight to the driver.
+
+Apart from `store.scores` (which reads them) so that reading one score never loads Arrow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from sqlalchemy import Connection, insert
+from sqlalchemy.exc import DBAPIError
+
+from kaimen.domain.scores import Dimension
+from kaimen.domain.snapshots import SNAPSHOT_COLUMNS, Snapshot
+from kaimen.store.tables import score_runs
+
+# Rows per round of writing while publishing: large enough that a round's overhead does not
+# count, small enough that only one round's Python values or CSV text are held at once.
+PUBLISH_CHUNK = 50_000
+
+_SCHEMA = pa.schema(
+    [
+        ("person_id", pa.string()),
+        ("score", pa.int64()),
+        ("band", pa.string()),
+        ("thin_file", pa.bool_()),
+        *((d.value, pa.int64()) for d in Dimension),
+        ("reasons", pa.string()),
+        ("points", pa.string()),
+    ]
+)
+_JSON_TEXT = json.JSONEncoder(check_circular=False).encode
+
+
+def snapshot_table(snapshots: Iterable[Snapshot]) -> pa.Table:
+    """Snapshot records as the columns `publish_table` takes (reasons and points as JSON
+    text). One record at a time: for a few people or a model scored outside the engine."""
+    columns: dict[str, list[object]] = {name: [] for name in SNAPSHOT_COLUMNS}
+    for s in snapshots:
+        columns["person_id"].append(s.person_id)
+        columns["score"].append(s.score)
+        columns["band"].append(s.band)
+        columns["thin_file"].append(s.thin_file)
+        for dimension in Dimension:
+            columns[dimension.value].append(s.dimensions.get(dimension))
+        reasons = [
+            {"feature": r.feature, "points_lost": r.points_lost, "value": r.value}
+            for r in s.reasons
+        ]
+        columns["reasons"].append(_JSON_TEXT(reasons))
+        columns["points"].append(_JSON_TEXT(dict(s.points)))
+    return pa.table(columns, schema=_SCHEMA)
+
+
+def _insert_sqlite(connection: Connection, month: str, version: str, table: pa.Table) -> None:
+    names = ", ".join(("month", "model_version", *SNAPSHOT_COLUMNS))
+    marks = ", ".join("?" * (len(SNAPSHOT_COLUMNS) + 2))
+    statement = f"INSERT INTO score_snapshots ({names}) VALUES ({marks})"
+    for batch in table.to_batches(PUBLISH_CHUNK):
+        count = batch.num_rows
+        # Columns become Python values in C, then rows by zip: no per-person code. Given
+        # tuples, exec_driver_sql hands them to the driver's executemany as they are.
+        values = [batch.column(name).to_pylist() for name in SNAPSHOT_COLUMNS]
+        months, versions = [month] * count, [version] * count
+        connection.exec_driver_sql(statement, list(zip(months, versions, *values, strict=True)))
+
+
+def _copy_postgres(connection: Connection, month: str, version: str, table: pa.Table) -> None:
+    import psycopg  # only a PostgreSQL store needs it
+
+    names = ", ".join(("month", "model_version", *SNAPSHOT_COLUMNS))
+    options = pa_csv.WriteOptions(include_header=False, batch_size=PUBLISH_CHUNK)
+    statement = f"COPY score_snapshots ({names}) FROM STDIN (FORMAT csv)"
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)  # the only PostgreSQL driver connect() takes
+    cursor = driver.cursor()
+    try:
+        with cursor.copy(statement) as copy:
+            for batch in table.to_batches(PUBLISH_CHUNK):
+                count = batch.num_rows
+                rows = pa.Table.from_batches([batch]).add_column(
+                    0, "month", pa.array([month] * count, pa.string())
+                )
+                rows = rows.add_column(1, "model_version", pa.array([version] * count, pa.string()))
+                # Arrow writes the CSV in C++: strings quoted (quotes doubled), nulls empty,
+                # which is how COPY's CSV tells an empty string from a null.
+                sink = pa.BufferOutputStream()
+                pa_csv.write_csv(rows, sink, options)
+                copy.write(sink.getvalue())
+    except psycopg.Error as error:
+        # As SQLAlchemy would raise it (IntegrityError for a duplicate snapshot...).
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
+    finally:
+        cursor.close()
+
+
+def publish_table(
+    connection: Connection, month: str, model_version: str, table: pa.Table, now: dt.datetime
+) -> int:
+    """Insert a month's snapshots (columns as `SNAPSHOT_COLUMNS`) and mark the run published,
+    in the caller's transaction; returns how many there were.
+
+    The rows go straight to the driver, in bulk: COPY on PostgreSQL, `executemany` on
+    SQLite. They join the caller's transaction, so a crash before its commit leaves no row
+    and no run, and the previous month stays the one readers see.
+    """
+    table = table.select(list(SNAPSHOT_COLUMNS)).cast(_SCHEMA)
+    count = int(table.num_rows)
+    if connection.dialect.name == "postgresql":
+        _copy_postgres(connection, month, model_version, table)
+    else:
+        _insert_sqlite(connection, month, model_version, table)
+    connection.execute(
+        insert(score_runs).values(
+            month=month, model_version=model_version, people=count, published_at=now
+        )
+    )
+    return count
+
+
+def publish(
+    connection: Connection,
+    month: str,
+    model_version: str,
+    snapshots: Iterable[Snapshot],
+    now: dt.datetime,
+) -> int:
+    """`publish_table` for snapshot records."""
+    return publish_table(connection, month, model_version, snapshot_table(snapshots), now)
