@@ -10,7 +10,15 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from kaimen.domain.decisions import Decision
-from kaimen.store import access_log, consents, decisions, inbox, lake_manifest, person_data
+from kaimen.store import (
+    access_log,
+    consents,
+    decisions,
+    inbox,
+    lake_manifest,
+    person_data,
+    score_publishing,
+)
 from kaimen.store import scores as score_store
 from kaimen.store.tables import event_inbox, people
 from tests.store.inbox_rows import rows, typed_event
@@ -55,7 +63,7 @@ def held(engine: Engine) -> Engine:
             ("2026-10", "card-2", LATER),
         ):
             rows = [snapshot(p, month, version, at) for p in ("P1", "P2")]
-            score_store.publish(store, month, version, rows, at)
+            score_publishing.publish(store, month, version, rows, at)
         consents.grant(store, "P1", PARTNER, "decision", T0)
         decisions.insert_decision(
             store,
