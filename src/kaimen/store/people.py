@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
@@ -138,40 +138,37 @@ def insert_many(connection: Connection, new: NewPeople, now: dt.datetime) -> int
         raise IntegrityError("bulk insert of people", None, exc) from exc
 
 
+def _identity_rows(new: NewPeople, stamp: str) -> Iterator[tuple[str, ...]]:
+    """Both identities of every new person, as rows of `identities`."""
+    count = len(new)
+    for kind, digests, ciphers in (
+        ("cn_resident_id", new.national_id_hash, new.national_id_encrypted),
+        ("phone", new.phone_hash, new.phone_encrypted),
+    ):
+        yield from zip(
+            new.person_id, repeat(kind, count), digests, ciphers, repeat(stamp, count), strict=True
+        )
+
+
 def _write(connection: Connection, new: NewPeople, now: dt.datetime) -> int:
     count = len(new)
     if not count:
         return 0
-    kinds = (
-        ("cn_resident_id", new.national_id_hash, new.national_id_encrypted),
-        ("phone", new.phone_hash, new.phone_encrypted),
-    )
+    people_columns = "people (person_id, birth_date, enrolled_at)"
+    identity_columns = "identities (person_id, kind, lookup_hash, encrypted_value, created_at)"
     cursor = _driver(connection).cursor()
     try:
         if _is_postgres(connection):
             stamp = now.astimezone(dt.UTC).isoformat()
             _copy(
                 cursor,
-                "COPY people (person_id, birth_date, enrolled_at) FROM STDIN",
+                f"COPY {people_columns} FROM STDIN",
                 zip(new.person_id, new.birth_date, repeat(stamp, count), strict=True),
             )
-            for kind, digests, ciphers in kinds:
-                _copy(
-                    cursor,
-                    "COPY identities (person_id, kind, lookup_hash, encrypted_value, created_at)"
-                    " FROM STDIN",
-                    zip(
-                        new.person_id,
-                        repeat(kind, count),
-                        digests,
-                        ciphers,
-                        repeat(stamp, count),
-                        strict=True,
-                    ),
-                )
+            _copy(cursor, f"COPY {identity_columns} FROM STDIN", _identity_rows(new, stamp))
             return count
         cursor.executemany(
-            "INSERT INTO people (person_id, birth_date, enrolled_at) VALUES (?, ?, ?)",
+            f"INSERT INTO {people_columns} VALUES (?, ?, ?)",
             zip(
                 new.person_id,
                 new.birth_date,
@@ -180,19 +177,9 @@ def _write(connection: Connection, new: NewPeople, now: dt.datetime) -> int:
             ),
         )
         stamp = _sqlite_text(identities.c.created_at, now, connection)
-        for kind, digests, ciphers in kinds:
-            cursor.executemany(
-                "INSERT INTO identities (person_id, kind, lookup_hash, encrypted_value, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                zip(
-                    new.person_id,
-                    repeat(kind, count),
-                    digests,
-                    ciphers,
-                    repeat(stamp, count),
-                    strict=True,
-                ),
-            )
+        cursor.executemany(
+            f"INSERT INTO {identity_columns} VALUES (?, ?, ?, ?, ?)", _identity_rows(new, stamp)
+        )
         return count
     finally:
         cursor.close()
