@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kaimen.domain import profiles
 from kaimen.domain.errors import ConfigurationError
 from kaimen.engines.choice import EngineChoice, SparkOptions
 
@@ -37,6 +38,11 @@ class Workspace:
     models_dir: Path
     model_cards_dir: Path
     pipeline: EngineChoice = field(default_factory=EngineChoice)
+    profile_choice: str = profiles.DEFAULT
+
+    def profile(self) -> profiles.Profile:
+        """The jurisdiction profile KAIMEN_PROFILE chose, loaded (and checked) on first use."""
+        return profiles.load(self.profile_choice)
 
     def backend(self) -> ibis.BaseBackend:
         """A fresh engine for pipeline expressions (one per call: not shared between
@@ -66,6 +72,8 @@ class Settings(BaseSettings):
     spark_master: str = "local[*]"
     spark_driver_memory: str | None = None
     spark_shuffle_partitions: int | None = None
+    # The jurisdiction: `cn`, `us`, `eu`, or the path of a profile file (see domain/profiles).
+    profile: str = profiles.DEFAULT
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -126,6 +134,7 @@ class Settings(BaseSettings):
             models_dir=self.home / "models",
             model_cards_dir=self.home / "model_cards",
             pipeline=self.pipeline(),
+            profile_choice=self.profile,
         )
 
     def pipeline(self) -> EngineChoice:
