@@ -122,7 +122,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
         "people": args.people,
         "entries": args.entries,
         "seed": args.seed,
-        "entries_of_enrolled_people": int(pc.sum(pc.is_valid(court_list.truth["person_id"])).as_py()),
+        "entries_of_enrolled_people": int(
+            pc.sum(pc.is_valid(court_list.truth["person_id"])).as_py()
+        ),
         "thresholds": {"auto_link": thresholds.auto_link, "review": thresholds.review},
         "auto_links": rates(found, court_list.truth, ("auto_link",)),
         "auto_links_and_review": rates(found, court_list.truth, ("auto_link", "review")),

@@ -4,8 +4,9 @@ Comparisons (each level's SQL is here; its m and u probabilities are in
 `linkage_parameters.json`, written by `kaimen.matching.training` from a training run):
 - name: Hanzi identical; Hanzi different but same Pinyin (homophones, 王伟/王玮); same
   Pinyin (one side written in Pinyin); same syllables in another order; Jaro-Winkler on
-  the Pinyin >= 0.95 and >= 0.88; anything else. Exact levels are adjusted for how common the
-  name is (term frequencies), so a shared 王伟 counts for less than a rare name.
+  the Pinyin >= 0.95 and >= 0.88; anything else. The three levels of equal Pinyin are adjusted
+  for how common the name is (term frequencies), so a shared 王伟 counts for less than a rare
+  name.
 - birth date: identical; one digit wrong or two swapped; within a year; else.
 - ID region (digits 1-6): identical; one digit wrong; else.
 - ID tail (sequence and check character): identical; one digit wrong or two swapped; else.
@@ -37,9 +38,7 @@ def _level(sql: str, label: str, **extra: Any) -> dict[str, Any]:
 
 
 def _null(column: str) -> dict[str, Any]:
-    return _level(
-        f'"{column}_l" IS NULL OR "{column}_r" IS NULL', "unknown", is_null_level=True
-    )
+    return _level(f'"{column}_l" IS NULL OR "{column}_r" IS NULL', "unknown", is_null_level=True)
 
 
 ELSE = {"sql_condition": "ELSE", "label_for_charts": "else"}
@@ -59,6 +58,8 @@ COMPARISONS: tuple[dict[str, Any], ...] = (
                 '"name_hanzi_l" IS NOT NULL AND "name_hanzi_r" IS NOT NULL '
                 'AND "name_pinyin_l" = "name_pinyin_r"',
                 "homophone hanzi",
+                tf_adjustment_column="name_pinyin",
+                tf_adjustment_weight=1.0,
             ),
             _level(
                 '"name_pinyin_l" = "name_pinyin_r"',
@@ -67,8 +68,14 @@ COMPARISONS: tuple[dict[str, Any], ...] = (
                 tf_adjustment_weight=1.0,
             ),
             _level('"name_unordered_l" = "name_unordered_r"', "same syllables, other order"),
-            _level('jaro_winkler_similarity("name_pinyin_l", "name_pinyin_r") >= 0.95', "pinyin jw 0.95"),
-            _level('jaro_winkler_similarity("name_pinyin_l", "name_pinyin_r") >= 0.88', "pinyin jw 0.88"),
+            _level(
+                'jaro_winkler_similarity("name_pinyin_l", "name_pinyin_r") >= 0.95',
+                "pinyin jw 0.95",
+            ),
+            _level(
+                'jaro_winkler_similarity("name_pinyin_l", "name_pinyin_r") >= 0.88',
+                "pinyin jw 0.88",
+            ),
             ELSE,
         ],
     },

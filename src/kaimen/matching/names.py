@@ -117,8 +117,12 @@ def syllables() -> frozenset[str]:
 @functools.cache
 def surname_syllables() -> frozenset[str]:
     """Pinyin of the surnames kaimen knows how to read, for telling the order of a name."""
-    common = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭肖田董袁潘于蒋蔡余杜叶程"
-    common += "苏魏吕丁沈姚卢姜崔钟谭陆汪范金廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史黎贺顾毛郝龚邵万"
+    common = (
+        "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭肖田董袁潘于蒋蔡余杜叶程"
+    )
+    common += (
+        "苏魏吕丁沈姚卢姜崔钟谭陆汪范金廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史黎贺顾毛郝龚邵万"
+    )
     found = {"".join(lazy_pinyin(c)) for c in common}
     return frozenset(found | set(SURNAME_READINGS.values()))
 
@@ -144,8 +148,9 @@ def segment(token: str) -> list[str] | None:
 
 def _plain_latin(text: str) -> str:
     """Lower case, tones (marks or numbers) removed, ü variants written as v."""
-    text = text.replace("ü", "v").replace("Ü", "v").replace("u:", "v").replace("U:", "v")
-    decomposed = unicodedata.normalize("NFD", text)
+    # Decomposed first, so that ü with a tone mark (ǚ, ǜ) is a u followed by a diaeresis too.
+    decomposed = unicodedata.normalize("NFD", text).replace("u\u0308", "v")
+    decomposed = decomposed.replace("U\u0308", "v").replace("u:", "v").replace("U:", "v")
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     stripped = re.sub(r"[0-9]", "", stripped.lower())
     # The passport spelling of 吕/女 (LYU, NYU) is the same syllable as lv, nv.

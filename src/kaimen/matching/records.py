@@ -9,12 +9,13 @@ from kaimen.domain.errors import Rejected
 
 # A court entry links on its own only when the model is this sure: a wrong automatic link
 # lists an innocent person, so the bar sits where the simulated benchmark
-# (benchmarks/results/identity_matching.md, 100k people, 8k entries) made no wrong link at
-# all, with a margin: at 0.95 a few namesakes already slipped through.
+# made no wrong link at all on 100k people and 8k entries, with a margin (at 0.95 a few
+# namesakes already slipped through); on 1M people (benchmarks/results/identity_matching.md)
+# it makes 2 wrong in 4,595, precision 0.9996.
 DEFAULT_AUTO_LINK = 0.99
-# Below this a candidate is not worth a reviewer's time. On the benchmark, lowering it from
-# 0.3 to 0.2 quadruples the queue (about 1% to 6% of entries) for one more true link in a
-# thousand: the band below 0.3 is mostly namesakes that share a name and region.
+# Below this a candidate is not worth a reviewer's time. On the 100k benchmark, lowering it
+# from 0.3 to 0.2 quintuples the queue (about 1% to 6% of entries) for one more true link in
+# a thousand: the band below 0.3 is mostly namesakes that share a name and region.
 DEFAULT_REVIEW = 0.30
 
 

@@ -168,8 +168,10 @@ def _pinyin(rng: np.random.Generator, hanzi: str, style: str) -> str:
     surname = _umlaut(rng, surname)
     if style == "tone_marks":
         return " ".join(
-            ["".join(lazy_pinyin(surname_hanzi, style=Style.TONE)).capitalize()]
-            + ["".join(lazy_pinyin(given_hanzi, style=Style.TONE)).capitalize()]
+            [
+                "".join(lazy_pinyin(surname_hanzi, style=Style.TONE)).capitalize(),
+                "".join(lazy_pinyin(given_hanzi, style=Style.TONE)).capitalize(),
+            ]
         ).strip()
     if style == "tone_numbers":
         return " ".join(lazy_pinyin(hanzi, style=Style.TONE3))
@@ -257,25 +259,29 @@ def make_court_list(
     """`entries` court entries against `population` (whose Hanzi `names` are given, as from
     `kaimen.simulate.names.population_names`), in random order, with their truth."""
     chosen = shape or CourtListShape()
-    enrolled_count = int(round(entries * chosen.enrolled_share))
+    enrolled_count = round(entries * chosen.enrolled_share)
     outsider_count = entries - enrolled_count
-    distinct = int(round(enrolled_count * (1 - chosen.repeat_share)))
+    distinct = round(enrolled_count * (1 - chosen.repeat_share))
     listed = rng.choice(population.size, size=distinct, replace=False)
     listed = np.concatenate([listed, rng.choice(listed, enrolled_count - distinct)])
     outsiders = _outsiders(
-        rng, population, names, outsider_count, int(round(outsider_count * chosen.namesake_share))
+        rng, population, names, outsider_count, round(outsider_count * chosen.namesake_share)
     )
     all_names = np.concatenate(
         [np.asarray(names.to_numpy(zero_copy_only=False), dtype=str)[listed], outsiders.name]
     )
     all_ids = np.concatenate(
-        [np.asarray(population.national_id.to_numpy(zero_copy_only=False), dtype=str)[listed],
-         outsiders.national_id]
+        [
+            np.asarray(population.national_id.to_numpy(zero_copy_only=False), dtype=str)[listed],
+            outsiders.national_id,
+        ]
     )
     all_births = np.concatenate([population.birth_date[listed], outsiders.birth_date])
     person_ids = np.concatenate(
-        [np.asarray(population.person_id.to_numpy(zero_copy_only=False), dtype=object)[listed],
-         outsiders.person_id]
+        [
+            np.asarray(population.person_id.to_numpy(zero_copy_only=False), dtype=object)[listed],
+            outsiders.person_id,
+        ]
     )
     order = rng.permutation(entries)
     rendered = [
@@ -288,9 +294,7 @@ def make_court_list(
         "timedelta64[D]"
     )
     years = judgment.astype("datetime64[Y]").astype(np.int64) + 1970
-    case_numbers = [
-        f"({years[k]}){COURTS[court[k]][0]}0101执{k + 1}号" for k in range(entries)
-    ]
+    case_numbers = [f"({years[k]}){COURTS[court[k]][0]}0101执{k + 1}号" for k in range(entries)]
     entries_table = pa.table(
         {
             "entry_key": keys,

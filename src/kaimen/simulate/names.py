@@ -52,8 +52,8 @@ ZIPF_EXPONENT = 0.8
 
 
 def _zipf(count: int) -> npt.NDArray[np.float64]:
-    weights = 1.0 / np.arange(1, count + 1, dtype=np.float64) ** ZIPF_EXPONENT
-    return weights / weights.sum()
+    weights: npt.NDArray[np.float64] = np.arange(1, count + 1, dtype=np.float64) ** -ZIPF_EXPONENT
+    return weights / float(weights.sum())
 
 
 def _pool(characters: str) -> npt.NDArray[np.str_]:
@@ -81,9 +81,7 @@ def hanzi_names(rng: np.random.Generator, is_male: npt.NDArray[np.bool_]) -> pa.
     n = len(is_male)
     surnames, shares = surname_choices()
     surname = surnames[rng.choice(len(surnames), n, p=shares)]
-    given = np.where(
-        is_male, _given_names(rng, n, MALE_GIVEN), _given_names(rng, n, FEMALE_GIVEN)
-    )
+    given = np.where(is_male, _given_names(rng, n, MALE_GIVEN), _given_names(rng, n, FEMALE_GIVEN))
     return pa.array(np.char.add(surname, given).tolist(), type=pa.string())
 
 
