@@ -83,7 +83,9 @@ def test_a_person_files_and_the_furnisher_answers(world: dict[str, Any]) -> None
     mine = client.get("/v1/me/disputes", headers=world["alice"]).json()
     assert [d["dispute_id"] for d in mine] == [dispute_id]
     answer = f"/v1/disputes/{dispute_id}/answer"
-    assert client.post(answer, json={"answer": "deleted"}, headers=world["other"]).status_code == 404
+    assert (
+        client.post(answer, json={"answer": "deleted"}, headers=world["other"]).status_code == 404
+    )
     refused = client.post(answer, json={"answer": "deleted"}, headers=world["lender_no_scope"])
     assert refused.status_code == 403
     done = client.post(answer, json={"answer": "deleted"}, headers=world["lender"])
@@ -99,9 +101,7 @@ def test_a_person_files_and_the_furnisher_answers(world: dict[str, Any]) -> None
 
 def test_refusals_store_nothing(world: dict[str, Any]) -> None:
     client: TestClient = world["client"]
-    bobs = client.post(
-        "/v1/me/disputes", json=_dispute(f"{LENDER}/B-1"), headers=world["alice"]
-    )
+    bobs = client.post("/v1/me/disputes", json=_dispute(f"{LENDER}/B-1"), headers=world["alice"])
     assert bobs.status_code == 404
     exe = [{"name": "x.pdf", "content_base64": base64.b64encode(b"MZ\x90\x00").decode()}]
     bad = client.post(

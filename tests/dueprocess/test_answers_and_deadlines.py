@@ -176,12 +176,24 @@ def test_a_verified_item_stands_and_its_statement_travels_with_the_next_report(
 def _decision_for(world: World, partner_id: str, when: dt.datetime) -> None:
     with world.engine.begin() as store:
         partners.add(store, partner_id, f"{partner_id} Ltd", NOW - dt.timedelta(days=500))
-        offer = offers.publish(store, partner_id, "Card", "a card", 600, NOW - dt.timedelta(days=500))
+        offer = offers.publish(
+            store, partner_id, "Card", "a card", 600, NOW - dt.timedelta(days=500)
+        )
         decisions.insert_decision(
             store,
             Decision(
-                f"dec-{partner_id}", partner_id, offer.offer_id, "alice", when,
-                None, None, False, None, None, (), False,
+                f"dec-{partner_id}",
+                partner_id,
+                offer.offer_id,
+                "alice",
+                when,
+                None,
+                None,
+                False,
+                None,
+                None,
+                (),
+                False,
             ),
         )
 

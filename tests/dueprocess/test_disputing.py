@@ -66,7 +66,11 @@ def test_a_person_disputes_their_own_event_and_everything_is_recorded_at_once(
         actions = list(store.execute(select(audit_log.c.action)).scalars())
         assert actions[-1] == disputing.DISPUTE_FILED
         [row] = store.execute(select(dispute_evidence)).all()
-    assert (row.media_type, row.original_name, row.size) == ("application/pdf", "receipt.pdf", len(PDF))
+    assert (row.media_type, row.original_name, row.size) == (
+        "application/pdf",
+        "receipt.pdf",
+        len(PDF),
+    )
     stored = evidence.path_of(world.evidence_dir, row.sha256)
     assert stored.read_bytes() == PDF
 

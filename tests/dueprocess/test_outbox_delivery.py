@@ -24,6 +24,7 @@ from kaimen.dueprocess.outbox_delivery import deliver_due
 from kaimen.store import disputes as dispute_rows
 from kaimen.store import outbox
 from kaimen.store.identity_vault import IdentityVault
+from kaimen.store.partners import UnknownPartner
 from tests.dueprocess.world import LENDER, NOW, World, make_world
 
 VAULT = IdentityVault(bytes(range(32)))
@@ -43,9 +44,9 @@ class Receiver:
 
 def _server(receiver: Receiver) -> tuple[ThreadingHTTPServer, str]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            headers = {k: v for k, v in self.headers.items()}
+            headers = dict(self.headers.items())
             threading.Event().wait(receiver.delay)
             with receiver.lock:
                 receiver.seen.append((headers, body))
@@ -176,6 +177,6 @@ def test_only_http_urls_of_known_recipients(world: World) -> None:
     for url in ("file:///etc/passwd", "ftp://x.example/", "http://user:pw@x.example/", "http://"):
         with pytest.raises(webhooks.WebhookRejected):
             webhooks.set_webhook(world.engine, VAULT, LENDER, url, "admin", NOW)
-    with pytest.raises(webhooks.UnknownPartner):
+    with pytest.raises(UnknownPartner):
         webhooks.set_webhook(world.engine, VAULT, "nobody-co", "https://x.example/h", "admin", NOW)
     assert webhooks.set_webhook(world.engine, VAULT, "court", "https://c.example/h", "a", NOW)

@@ -1,6 +1,6 @@
 """Disputes, their evidence, item states, webhook endpoints and the outbox.
 
-Revision ID: 0009_disputes
+Revision ID: 0009
 Revises: 0008
 """
 
@@ -9,7 +9,7 @@ from alembic import op
 
 from kaimen.store.types import UTCDateTime
 
-revision = "0009_disputes"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
