@@ -180,3 +180,39 @@ def test_only_http_urls_of_known_recipients(world: World) -> None:
     with pytest.raises(UnknownPartner):
         webhooks.set_webhook(world.engine, VAULT, "nobody-co", "https://x.example/h", "admin", NOW)
     assert webhooks.set_webhook(world.engine, VAULT, "court", "https://c.example/h", "a", NOW)
+
+
+def test_a_redirect_is_not_followed(world: World) -> None:
+    hits: list[str] = []
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            hits.append(self.path)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(307)
+            self.send_header("Location", "/elsewhere")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    for port in PORTS:
+        try:
+            server = ThreadingHTTPServer(("127.0.0.1", port), Redirecting)
+            break
+        except OSError:
+            continue
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        webhooks.set_webhook(world.engine, VAULT, LENDER, url, "admin", NOW)
+        world.file("alice", "L-1")
+        done = deliver_due(world.engine, VAULT, NOW)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.delivered == [] and len(done.retrying) == 1
+    assert hits == ["/hook"]
+    with world.engine.connect() as store:
+        [attempt] = outbox.attempts_of(store, done.retrying[0])
+    assert attempt.status_code == 307
