@@ -144,14 +144,20 @@ def test_two_deliverers_at_once_never_deliver_a_message_twice(
         world.file("alice", event_id)
     results: list[outbox_delivery.DeliveryRound] = []
 
+    failures: list[BaseException] = []
+
     def deliver(owner: str) -> None:
-        results.append(deliver_due(world.engine, VAULT, NOW, owner=owner))
+        try:
+            results.append(deliver_due(world.engine, VAULT, NOW, owner=owner))
+        except BaseException as error:  # a thread's exception is otherwise lost
+            failures.append(error)
 
     threads = [threading.Thread(target=deliver, args=(f"w{i}",)) for i in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert failures == []
     delivered = [m for r in results for m in r.delivered]
     assert sorted(delivered) == sorted(set(delivered)) and len(delivered) == 2
     assert sorted(state.delivered_ids) == sorted(delivered)

@@ -180,38 +180,41 @@ def _record(
 ) -> None:
     attempt = Attempt(now, outcome.status, outcome.error, outcome.duration_ms, outcome.prefix)
 
-    def work(store: Any) -> None:
+    # Returns what became of the message; `done` is updated only once the transaction
+    # committed (a transaction retried for the audit chain runs `work` again).
+    def work(store: Any) -> list[str] | None:
         outbox.record_attempt(store, message.message_id, attempt)
         if outcome.delivered:
-            if outbox.mark_delivered(store, message.message_id, owner, now):
-                done.delivered.append(message.message_id)
-                if message.topic == DISPUTE_FILED and message.dispute_id is not None:
-                    dispute_rows.mark_notified(store, message.dispute_id, now)
-                audit.append(
-                    store,
-                    owner,
-                    "outbox.delivered",
-                    subject=message.recipient,
-                    details={"message_id": message.message_id, "topic": message.topic},
-                    now=now,
-                )
-            return
+            if not outbox.mark_delivered(store, message.message_id, owner, now):
+                return None
+            if message.topic == DISPUTE_FILED and message.dispute_id is not None:
+                dispute_rows.mark_notified(store, message.dispute_id, now)
+            audit.append(
+                store,
+                owner,
+                "outbox.delivered",
+                subject=message.recipient,
+                details={"message_id": message.message_id, "topic": message.topic},
+                now=now,
+            )
+            return done.delivered
         wait = backoff(message.attempts + 1, rng)
         error = outcome.error or "undelivered"
         outbox.mark_failed(
             store, message.message_id, owner, error, None if wait is None else now + wait, now
         )
-        if wait is None:
-            done.dead.append(message.message_id)
-            audit.append(
-                store,
-                owner,
-                "outbox.dead_letter",
-                subject=message.recipient,
-                details={"message_id": message.message_id, "attempts": message.attempts + 1},
-                now=now,
-            )
-        else:
-            done.retrying.append(message.message_id)
+        if wait is not None:
+            return done.retrying
+        audit.append(
+            store,
+            owner,
+            "outbox.dead_letter",
+            subject=message.recipient,
+            details={"message_id": message.message_id, "attempts": message.attempts + 1},
+            now=now,
+        )
+        return done.dead
 
-    audit.audited_transaction(engine, work)
+    outcome_list = audit.audited_transaction(engine, work)
+    if outcome_list is not None:
+        outcome_list.append(message.message_id)
