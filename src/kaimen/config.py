@@ -39,6 +39,8 @@ class Workspace:
     model_cards_dir: Path
     pipeline: EngineChoice = field(default_factory=EngineChoice)
     profile_choice: str = profiles.DEFAULT
+    # Dispute evidence files, by content hash (KAIMEN_HOME/evidence).
+    evidence_dir: Path = Path(".kaimen/evidence")
 
     def profile(self) -> profiles.Profile:
         """The jurisdiction profile KAIMEN_PROFILE chose, loaded (and checked) on first use."""
@@ -135,6 +137,7 @@ class Settings(BaseSettings):
             model_cards_dir=self.home / "model_cards",
             pipeline=self.pipeline(),
             profile_choice=self.profile,
+            evidence_dir=(self.home / "evidence").resolve(),
         )
 
     def pipeline(self) -> EngineChoice:

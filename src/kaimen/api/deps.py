@@ -176,6 +176,7 @@ EventSender = Annotated[Caller, Depends(require_event_sender)]
 DecisionsPartner = Annotated[Caller, Depends(require_partner("decisions"))]
 ReportsPartner = Annotated[Caller, Depends(require_partner("reports"))]
 FeedbackPartner = Annotated[Caller, Depends(require_partner("feedback"))]
+DisputesPartner = Annotated[Caller, Depends(require_partner("disputes"))]
 
 
 def partner_id_of(caller: Caller) -> str:

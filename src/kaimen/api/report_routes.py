@@ -81,6 +81,24 @@ class DelinquenciesOut(BaseModel):
     definition: str = reports.DEFINITION
 
 
+class OpenDisputeOut(BaseModel):
+    item_kind: str
+    item_ref: str
+    filed_at: str
+    answer_due_at: str = Field(description="when the furnisher's time to answer runs out")
+
+
+class StatementOut(BaseModel):
+    item_kind: str
+    item_ref: str
+    statement: str = Field(description="the person's own words on an item the furnisher kept")
+
+
+class DisputesOut(BaseModel):
+    open: list[OpenDisputeOut]
+    statements: list[StatementOut]
+
+
 class ReportOut(BaseModel):
     report_id: str
     person_id: str
@@ -92,6 +110,9 @@ class ReportOut(BaseModel):
     open_delinquencies: DelinquenciesOut
     court_list: None = Field(description="always empty until court lists are checked")
     court_list_note: str
+    disputes: DisputesOut | None = Field(
+        default=None, description="open disputes and the person's statements, where allowed"
+    )
 
 
 class RentalFeedbackIn(BaseModel):
@@ -161,6 +182,7 @@ def post_report(body: ReportIn, ws: Store, caller: ReportsPartner) -> ReportOut:
         body.purpose,
         caller.actor,
         backend=ws.backend(),
+        profile=ws.profile(),
     )
     return _report_out(report)
 
@@ -176,7 +198,9 @@ def post_report(body: ReportIn, ws: Store, caller: ReportsPartner) -> ReportOut:
 )
 def get_my_report(ws: Store, me: Person) -> ReportOut:
     """Not logged: it is yours."""
-    report = reports.own_report(ws.engine, ws.lake_root, person_id_of(me), backend=ws.backend())
+    report = reports.own_report(
+        ws.engine, ws.lake_root, person_id_of(me), backend=ws.backend(), profile=ws.profile()
+    )
     return _report_out(report)
 
 

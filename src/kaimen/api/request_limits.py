@@ -18,13 +18,17 @@ from kaimen.api.problems import problem
 # Events come in batches; every other body is a small JSON object.
 MAX_BODY_BYTES = 64 * 1024
 MAX_EVENTS_BODY_BYTES = 16 * 1024 * 1024
+# Disputes carry evidence files (base64): at most 5 of 2 MiB each.
+EVIDENCE_PATHS = ("/v1/me/disputes", "/v1/admin/people/")
 _API = "/v1/"
 _DISCONNECT: Message = {"type": "http.disconnect"}
 
 
 def body_cap(path: str) -> int:
     """The most bytes a request body to `path` may hold."""
-    return MAX_EVENTS_BODY_BYTES if path == "/v1/events" else MAX_BODY_BYTES
+    if path == "/v1/events" or path.startswith(EVIDENCE_PATHS):
+        return MAX_EVENTS_BODY_BYTES
+    return MAX_BODY_BYTES
 
 
 def too_large(cap: int) -> JSONResponse:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 import typer
 
-from kaimen.cli import intake, models, operations, partners, people
+from kaimen.cli import due_process, intake, models, operations, partners, people
 from kaimen.cli.session import session
 
 HELP = (
@@ -57,9 +57,12 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "token": people.token_command,
     "serve": operations.serve_command,
     "demo": operations.demo_command,
+    "sla": due_process.sla_command,
+    "worker": due_process.worker_command,
 }
 GROUPS: dict[str, typer.Typer] = {
     "audit": operations.audit_app,
+    "dispute": due_process.dispute_app,
     "lake": intake.lake_app,
     "partner": partners.partner_app,
     "person": people.person_app,

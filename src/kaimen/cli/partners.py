@@ -81,3 +81,18 @@ def partner_list_command(ctx: typer.Context) -> None:
                 partner.partner_id, partner.name, key.key_id, ", ".join(key.scopes), state
             )
     console.print(table)
+
+
+@partner_app.command("webhook")
+def partner_webhook_command(
+    ctx: typer.Context,
+    partner_id: Annotated[str, typer.Argument(help="The partner's id, or 'court'.")],
+    url: Annotated[str, typer.Argument(help="Where messages are POSTed (http or https).")],
+) -> None:
+    """Set a partner's webhook URL with a new signing secret, printed once."""
+    from kaimen.dueprocess import webhooks
+
+    ws = session(ctx).workspace
+    made = run(lambda: webhooks.set_webhook(ws.engine, ws.vault, partner_id, url, OPERATOR.actor))
+    errors.print(f"webhook of {made.recipient}: {made.url}; signing secret (shown once):")
+    console.print(made.secret, highlight=False)

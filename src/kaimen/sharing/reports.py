@@ -30,9 +30,12 @@ from typing import Any, Literal
 import ibis
 from sqlalchemy import Connection, Engine, func, select
 
+from kaimen.domain import profiles
 from kaimen.domain.errors import Conflict, Rejected
 from kaimen.domain.json_values import JsonObject
+from kaimen.domain.profiles import Profile
 from kaimen.domain.snapshots import Snapshot
+from kaimen.dueprocess.report_section import DisputesSection, disputes_section
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.catalogue import DEFAULTED, Window, total_of
 from kaimen.features.summaries import FAMILIES
@@ -106,6 +109,8 @@ class Report:
     open_delinquencies: Delinquencies
     court_list: None
     court_list_note: str
+    # Open disputes and the person's statements on verified items, as the profile allows.
+    disputes: DisputesSection | None = None
 
     def disclosed(self) -> JsonObject:
         """What a partner is shown, for the access log (everything but the person's id)."""
@@ -185,6 +190,7 @@ def _build(
     person_id: str,
     purpose: str | None,
     now: dt.datetime,
+    profile: Profile,
 ) -> Report:
     as_of = latest_published_month(store)
     if as_of is None:
@@ -202,6 +208,7 @@ def _build(
         open_delinquencies=delinquencies,
         court_list=None,
         court_list_note=COURT_LIST_NOTE,
+        disputes=disputes_section(store, person_id, profile),
     )
 
 
@@ -224,6 +231,7 @@ def issue_report(
     actor: str,
     now: dt.datetime | None = None,
     backend: ibis.BaseBackend | None = None,
+    profile: Profile | None = None,
 ) -> Report:
     """A partner's report on a person with a live `report` consent; logged for the person.
 
@@ -235,7 +243,15 @@ def issue_report(
     def work(store: Connection) -> Report:
         if consents.live(store, person_id, partner_id, "report", now) is None:
             raise PersonNotFound(NOT_FOUND)
-        report = _build(store, backend or ibis_connection(), lake_root, person_id, stated, now)
+        report = _build(
+            store,
+            backend or ibis_connection(),
+            lake_root,
+            person_id,
+            stated,
+            now,
+            profile or profiles.load(),
+        )
         # The column holds the consent purpose (it is short); the stated purpose, which may
         # run to 200 characters, is in what was disclosed, with everything else shown.
         access_log.record(store, person_id, actor, "report", "report", report.disclosed(), now)
@@ -258,8 +274,17 @@ def own_report(
     person_id: str,
     now: dt.datetime | None = None,
     backend: ibis.BaseBackend | None = None,
+    profile: Profile | None = None,
 ) -> Report:
     """The person's own copy of the report a partner would get: not logged, it is theirs."""
     now = now or dt.datetime.now(dt.UTC)
     with engine.connect() as store:
-        return _build(store, backend or ibis_connection(), lake_root, person_id, None, now)
+        return _build(
+            store,
+            backend or ibis_connection(),
+            lake_root,
+            person_id,
+            None,
+            now,
+            profile or profiles.load(),
+        )

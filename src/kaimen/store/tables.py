@@ -333,3 +333,130 @@ decisions = Table(
     Column("reasons", JSON, nullable=False),
     Column("score_shared", Boolean, nullable=False),
 )
+
+# -- due process: disputes, item states, the outbox -----------------------------------------
+
+# A person's dispute of one negative item. A repeat dispute of the same item is a new row
+# naming the one before it. Deadlines are written when it is filed, from the profile then in
+# force, so a later change of profile never moves a running clock.
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("dispute_id", String(36), primary_key=True),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    Column("item_kind", String(16), nullable=False),
+    Column("item_ref", String(200), nullable=False),
+    # A partner id, "court" or "kaimen" (the operator's own events).
+    Column("furnisher", String(64), nullable=False, index=True),
+    Column("previous_dispute_id", String(36), ForeignKey("disputes.dispute_id"), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("statement", Text, nullable=False),
+    Column("profile", String(32), nullable=False),
+    # When the disputed conduct happened: partners told of a correction are those that saw the
+    # person's data after it.
+    Column("item_occurred_at", UTCDateTime, nullable=True),
+    Column("filed_at", UTCDateTime, nullable=False),
+    Column("answer_due_at", UTCDateTime, nullable=False),
+    Column("furnisher_notice_due_at", UTCDateTime, nullable=False),
+    Column("furnisher_notified_at", UTCDateTime, nullable=True),
+    # Set once, when the sweep first finds the notice late (so it is audited once).
+    Column("furnisher_notice_late_at", UTCDateTime, nullable=True),
+    Column("information_added_at", UTCDateTime, nullable=True),
+    Column("answered_at", UTCDateTime, nullable=True),
+    Column("answered_by", String(80), nullable=True),
+    # The furnisher's corrected values ({field: value}) and/or its described correction.
+    Column("correction", JSON, nullable=True),
+    Column("correction_note", Text, nullable=True),
+    CheckConstraint("item_kind IN ('event', 'court_listing', 'identity_link')", name="item_kind"),
+    CheckConstraint(
+        "state IN ('open', 'verified', 'corrected', 'deleted', 'unverifiable', 'lapsed')",
+        name="state",
+    ),
+    CheckConstraint(
+        "(state = 'open') = (answered_at IS NULL)", name="answered_exactly_when_closed"
+    ),
+)
+
+dispute_evidence = Table(
+    "dispute_evidence",
+    metadata,
+    Column("evidence_id", Integer, primary_key=True, autoincrement=True),
+    Column("dispute_id", String(36), ForeignKey("disputes.dispute_id"), nullable=False, index=True),
+    # The file itself is under KAIMEN_HOME/evidence/, named by this hash.
+    Column("sha256", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("media_type", String(32), nullable=False),
+    Column("original_name", String(200), nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
+    CheckConstraint(
+        "media_type IN ('application/pdf', 'image/png', 'image/jpeg', 'text/plain')",
+        name="media_type",
+    ),
+)
+
+# What scoring, reports and decisions read: an item's standing while and after it is
+# disputed. One row per item; no row means the item counts as it is.
+item_states = Table(
+    "item_states",
+    metadata,
+    Column("item_kind", String(16), primary_key=True),
+    Column("item_ref", String(200), primary_key=True),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    Column("state", String(16), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Column("dispute_id", String(36), ForeignKey("disputes.dispute_id"), nullable=False),
+    CheckConstraint("state IN ('disputed', 'suppressed', 'corrected')", name="state"),
+)
+
+# Where a recipient (a partner id, or "court") takes webhooks. The signing secret is needed
+# to sign, so it is kept encrypted with the vault's key, not hashed.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("recipient", String(64), primary_key=True),
+    Column("url", String(2000), nullable=False),
+    Column("secret_encrypted", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Messages to partners and the court, written in the transaction of what they announce and
+# delivered after it. `message_id` is the idempotency key the receiver dedupes on.
+outbox_messages = Table(
+    "outbox_messages",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("recipient", String(64), nullable=False),
+    Column("topic", String(64), nullable=False),
+    # Ids and facts only: never a national ID number or a name.
+    Column("payload", JSON, nullable=False),
+    Column("dispute_id", String(36), ForeignKey("disputes.dispute_id"), nullable=True, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("dead_at", UTCDateTime, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    # A worker's claim: no other worker takes the message before `lease_until`.
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    CheckConstraint("attempts >= 0", name="attempts"),
+)
+
+outbox_deliveries = Table(
+    "outbox_deliveries",
+    metadata,
+    Column("delivery_id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "message_id",
+        String(36),
+        ForeignKey("outbox_messages.message_id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", String(500), nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    # The first bytes of the answer, for diagnosis; never more.
+    Column("response_prefix", String(200), nullable=True),
+)

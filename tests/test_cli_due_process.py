@@ -1,0 +1,56 @@
+"""`kaimen dispute`, `kaimen partner webhook`, `kaimen sla` and `kaimen worker --once`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from kaimen.cli import app
+from kaimen.ingest.inbox_ingest import accept_events
+from kaimen.store import audit
+from kaimen.store.database import open_store
+from kaimen.store.tables import webhook_endpoints
+from tests.dueprocess.world import LENDER, loan_event
+from tests.store.score_rows import enrol
+
+
+def test_due_process_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAIMEN_HOME", str(tmp_path))
+    monkeypatch.delenv("KAIMEN_DATABASE_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    assert runner.invoke(app, ["partner", "add", LENDER, "--name", "Lender"]).exit_code == 0
+    engine = open_store(f"sqlite:///{tmp_path / 'kaimen.sqlite'}")
+    enrol(engine, "alice")
+    accept_events(engine, tmp_path / "lake", [loan_event("alice", "L-1")], "admin")
+    # Port 18699 of this helper's range: nothing listens, so the delivery fails and waits.
+    hook = runner.invoke(app, ["partner", "webhook", LENDER, "http://127.0.0.1:18699/h"])
+    assert hook.exit_code == 0, hook.output
+    secret = hook.stdout.strip().splitlines()[-1]
+    with engine.connect() as store:
+        stored = store.execute(select(webhook_endpoints)).one()
+    assert secret not in str(tuple(stored))
+    refused = runner.invoke(app, ["partner", "webhook", LENDER, "ftp://x.example/"])
+    assert refused.exit_code == 1 and "http" in refused.output
+    filed = runner.invoke(
+        app,
+        [
+            "dispute", "file", "alice", "--kind", "event", "--ref", f"{LENDER}/L-1",
+            "--statement", "Repaid on time.",
+        ],
+    )  # fmt: skip
+    assert filed.exit_code == 0, filed.output
+    assert "furnished by lender-a" in filed.output
+    sla = runner.invoke(app, ["sla"])
+    assert sla.exit_code == 0, sla.output
+    assert "dispute" in sla.output and "furnisher_notice" in sla.output
+    worker = runner.invoke(app, ["worker", "--once"])
+    assert worker.exit_code == 0, worker.output
+    assert "delivered 0, retrying 1" in worker.output
+    listed = runner.invoke(app, ["dispute", "list", "alice"])
+    assert "open" in listed.output
+    assert audit.verify(engine) >= 4
+    engine.dispose()
