@@ -48,7 +48,7 @@ def _state(world: World, item: ItemRef) -> ItemState | None:
 
 
 def _sweep(world: World, now: dt.datetime) -> sweeps.Round:
-    return sweeps.run_round(world.engine, VAULT, world.profile, now)
+    return sweeps.run_round(world.engine, VAULT, world.lake_root, world.profile, now)
 
 
 def test_cn_deadline_passes_after_20_days_and_the_sweep_suppresses(world: World) -> None:

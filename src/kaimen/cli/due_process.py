@@ -179,6 +179,6 @@ def worker_command(
 
     run(
         lambda: sweeps.run_worker(
-            ws.engine, ws.vault, ws.profile(), interval, stop, show, once=once
+            ws.engine, ws.vault, ws.lake_root, ws.profile(), interval, stop, show, once=once
         )
     )

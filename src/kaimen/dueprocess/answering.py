@@ -12,7 +12,7 @@ the item's conduct is told through the outbox.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
@@ -39,10 +39,12 @@ from kaimen.domain.profiles import Profile
 from kaimen.domain.text import readable_problem
 from kaimen.dueprocess import item_standing
 from kaimen.dueprocess.disputable_items import Lookup, resolve
+from kaimen.dueprocess.rescoring import rescore_now
 from kaimen.ingest.inbox_ingest import accept_events
 from kaimen.store import audit
 from kaimen.store import disputes as dispute_rows
 from kaimen.store.disputes import DisputeRecord
+from kaimen.store.score_revisions import Revision
 
 ANSWERED = "dispute.answered"
 # Fields a correction may not change: they name the event and whose it is.
@@ -60,6 +62,8 @@ class Answered:
     notified: tuple[str, ...]
     # People to re-score now.
     rescore: tuple[str, ...]
+    # What their re-score changed, published at once.
+    revisions: tuple[Revision, ...] = ()
 
 
 def _may_answer(caller: Caller, dispute: DisputeRecord) -> bool:
@@ -190,11 +194,37 @@ def answer_dispute(
         rescore = changed or new_event is not None
         return Answered(closed, new_event, tuple(notified), (closed.person_id,) if rescore else ())
 
-    return audit.audited_transaction(engine, work)
+    answered = audit.audited_transaction(engine, work)
+    note = f"{answered.dispute.item} answered {answer.value} by its furnisher"
+    return _rescored(engine, lake_root, profile, answered, note, caller.actor, now)
+
+
+def _rescored(
+    engine: Engine,
+    lake_root: Path,
+    profile: Profile,
+    answered: Answered,
+    note: str,
+    actor: str,
+    now: dt.datetime,
+) -> Answered:
+    """`answered` with its people re-scored and published."""
+    revisions = rescore_now(
+        engine,
+        lake_root,
+        profile,
+        answered.rescore,
+        "dispute",
+        answered.dispute.dispute_id,
+        note,
+        actor,
+        now,
+    )
+    return replace(answered, revisions=revisions)
 
 
 def lapse_overdue(
-    engine: Engine, profile: Profile, actor: str, now: dt.datetime | None = None
+    engine: Engine, lake_root: Path, profile: Profile, actor: str, now: dt.datetime | None = None
 ) -> list[Answered]:
     """Every open dispute past its deadline is closed as `lapsed` and its item suppressed,
     each in its own transaction with its audit row (the deadline sweep)."""
@@ -228,5 +258,6 @@ def lapse_overdue(
 
         result = audit.audited_transaction(engine, work)
         if result is not None:
-            lapsed.append(result)
+            note = f"{result.dispute.item} not answered by its deadline: suppressed"
+            lapsed.append(_rescored(engine, lake_root, profile, result, note, actor, now))
     return lapsed

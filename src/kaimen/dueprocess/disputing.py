@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
@@ -42,9 +42,11 @@ from kaimen.domain.text import readable_problem
 from kaimen.dueprocess import evidence as evidence_files
 from kaimen.dueprocess import item_standing
 from kaimen.dueprocess.disputable_items import NOT_YOURS, Lookup, resolve
+from kaimen.dueprocess.rescoring import rescore_now
 from kaimen.store import access_log, audit, outbox, people
 from kaimen.store import disputes as dispute_rows
 from kaimen.store.disputes import DisputeRecord, NewDispute
+from kaimen.store.score_revisions import Revision
 
 DISPUTE_FILED = "dispute.filed"
 INFORMATION_ADDED = "dispute.information_added"
@@ -57,6 +59,8 @@ class Filed:
     evidence: tuple[StoredEvidence, ...]
     # People to re-score now (the item's counting changed); empty when nothing changed.
     rescore: tuple[str, ...]
+    # What their re-score changed, published at once.
+    revisions: tuple[Revision, ...] = ()
 
 
 def _acting_for(caller: Caller, person_id: str) -> None:
@@ -176,7 +180,19 @@ def file_dispute(
         return Filed(dispute, kept, (person_id,) if changed else ())
 
     evidence_files.keep(evidence_dir, checked)
-    return audit.audited_transaction(engine, work)
+    filed = audit.audited_transaction(engine, work)
+    revisions = rescore_now(
+        engine,
+        lake_root,
+        profile,
+        filed.rescore,
+        "dispute",
+        filed.dispute.dispute_id,
+        f"{item} disputed: it does not count while the dispute is open",
+        caller.actor,
+        now,
+    )
+    return replace(filed, revisions=revisions)
 
 
 def add_information(

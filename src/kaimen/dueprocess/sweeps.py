@@ -8,6 +8,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 
@@ -61,6 +62,7 @@ def flag_late_notices(engine: Engine, now: dt.datetime, actor: str = WORKER) -> 
 def run_round(
     engine: Engine,
     vault: IdentityVault,
+    lake_root: Path,
     profile: Profile,
     now: dt.datetime | None = None,
     stop: threading.Event | None = None,
@@ -69,7 +71,7 @@ def run_round(
     skipped once `stop` is set)."""
     now = now or dt.datetime.now(dt.UTC)
     stopped = stop.is_set if stop is not None else (lambda: False)
-    lapsed = [] if stopped() else lapse_overdue(engine, profile, WORKER, now)
+    lapsed = [] if stopped() else lapse_overdue(engine, lake_root, profile, WORKER, now)
     late = [] if stopped() else flag_late_notices(engine, now)
     delivery = DeliveryRound() if stopped() else deliver_due(engine, vault, now)
     rescore = tuple(sorted({p for a in lapsed for p in a.rescore}))
@@ -79,6 +81,7 @@ def run_round(
 def run_worker(
     engine: Engine,
     vault: IdentityVault,
+    lake_root: Path,
     profile: Profile,
     interval: float,
     stop: threading.Event,
@@ -89,7 +92,7 @@ def run_worker(
     rounds ran. A round in progress finishes its current step before stopping."""
     rounds = 0
     while not stop.is_set():
-        on_round(run_round(engine, vault, profile, stop=stop))
+        on_round(run_round(engine, vault, lake_root, profile, stop=stop))
         rounds += 1
         if once:
             break

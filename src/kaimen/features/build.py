@@ -8,8 +8,9 @@ from pathlib import Path
 import ibis
 import pyarrow as pa
 
-from kaimen.engines.parquet_files import read_parquet, to_arrow
+from kaimen.engines.parquet_files import to_arrow
 from kaimen.features.catalogue import CATALOGUE, Window
+from kaimen.features.exclusions import ExcludedEvents, summaries_without
 
 THIN_FILE_REPAYMENTS = 3
 THIN_FILE_MONTHS = 3
@@ -20,14 +21,14 @@ def features_expression(
     summary_paths: Sequence[Path],
     as_of: str,
     person_ids: Sequence[str] | None = None,
+    excluded: ExcludedEvents | None = None,
 ) -> ibis.Table:
-    """One row per person with any activity known by `as_of`, a column per feature."""
+    """One row per person with any activity known by `as_of`, a column per feature, with
+    the `excluded` events left out."""
     window = Window(as_of)
-    s = read_parquet(backend, summary_paths)
+    s = summaries_without(backend, summary_paths, excluded or ExcludedEvents(), person_ids)
     # Only what had happened, and was known, by the end of as_of.
     s = s.filter((s.known_month <= as_of) & (s.occurred_month <= as_of))
-    if person_ids is not None:
-        s = s.filter(s.person_id.isin(list(person_ids)))
     aggregates = {name: f.aggregate(s, window) for name, f in CATALOGUE.items()}
     table = s.group_by("person_id").aggregate(**aggregates)
     thin = (table.repayments_12m < THIN_FILE_REPAYMENTS) | (table.history_months < THIN_FILE_MONTHS)
@@ -40,10 +41,11 @@ def build_features(
     summary_paths: Sequence[Path],
     as_of: str,
     person_ids: Sequence[str] | None = None,
+    excluded: ExcludedEvents | None = None,
 ) -> pa.Table:
     """The feature table as Arrow; empty (with its columns) when nothing is summarised."""
     if not summary_paths:
         columns = {"person_id": pa.string(), **{n: pa.float64() for n in CATALOGUE}}
         return pa.schema([*columns.items(), ("thin_file", pa.bool_())]).empty_table()
-    expression = features_expression(backend, summary_paths, as_of, person_ids)
+    expression = features_expression(backend, summary_paths, as_of, person_ids, excluded)
     return to_arrow(backend, expression.order_by("person_id"))

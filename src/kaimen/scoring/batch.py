@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,17 +24,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Engine
 
+from kaimen.domain import profiles
+from kaimen.domain.profiles import Profile
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN, Dimension, band_of
 from kaimen.domain.snapshots import Snapshot
 from kaimen.engines.parquet_files import to_arrow
 from kaimen.features.build import build_features, features_expression
 from kaimen.features.catalogue import CATALOGUE, Window
+from kaimen.features.exclusions import ExcludedEvents
 from kaimen.features.summary_build import refresh_summaries
 from kaimen.model.card_snapshots import snapshot_columns
+from kaimen.model.challenger import Challenger
 from kaimen.model.library_versions import VersionDrift, version_drift
 from kaimen.model.scorecard import Scorecard, published_score
 from kaimen.scoring.datasets import feature_arrays
+from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import NoModel, Scored, ScoringModel, load_model, wrap
 from kaimen.store import audit, people, score_publishing, scores
@@ -101,12 +106,18 @@ def _snapshots(
 
 
 def _features(
-    backend: ibis.BaseBackend, paths: list[Path], month: str, enrolled: pa.Table
+    backend: ibis.BaseBackend,
+    paths: list[Path],
+    month: str,
+    enrolled: pa.Table,
+    excluded: ExcludedEvents,
+    person_ids: Sequence[str] | None = None,
 ) -> ibis.Table:
-    """Every enrolled person with their features at `month` (null where nothing is known)."""
+    """Every person of `enrolled` with their features at `month` (null where nothing is
+    known), the excluded events left out."""
     people = ibis.memtable(enrolled)
     if paths:
-        features = features_expression(backend, paths, month)
+        features = features_expression(backend, paths, month, person_ids, excluded)
     else:
         features = ibis.memtable(build_features(backend, paths, month))
     joined = people.left_join(features, people.person_id == features.person_id)
@@ -133,6 +144,27 @@ def _challenger_snapshots(
     return score_publishing.snapshot_table(rows)
 
 
+def snapshot_table(
+    backend: ibis.BaseBackend,
+    paths: list[Path],
+    month: str,
+    enrolled: pa.Table,
+    model: tuple[str, Scorecard | Challenger],
+    now: dt.datetime,
+    excluded: ExcludedEvents,
+    person_ids: Sequence[str] | None = None,
+) -> pa.Table:
+    """The snapshot rows of `enrolled` (everyone, or the people of `person_ids`) at
+    `month`, ordered by person: one code path for the monthly batch and the single-person
+    re-score, so a re-scored person gets what the batch would give them."""
+    version, loaded = model
+    features = _features(backend, paths, month, enrolled, excluded, person_ids)
+    if isinstance(loaded, Scorecard):
+        # The card runs in the engine, in the same query as the features.
+        return to_arrow(backend, snapshot_columns(loaded, features).order_by("person_id"))
+    return _challenger_snapshots(wrap(loaded), backend, features, month, version, now)
+
+
 @timed_step("score")
 def score_month(
     engine: Engine,
@@ -142,9 +174,12 @@ def score_month(
     actor: str,
     now: dt.datetime | None = None,
     model_version: str | None = None,
+    profile: Profile | None = None,
 ) -> ScoreReport:
-    """Score everyone enrolled as of the end of `month` and publish the snapshots."""
+    """Score everyone enrolled as of the end of `month` and publish the snapshots; items
+    the profile says must not count (see `scoring.exclusions`) are left out."""
     now = now or dt.datetime.now(dt.UTC)
+    profile = profile or profiles.load()
     Window(month)  # validates the month
     version, loaded = load_model(engine, model_version)
     drift = version_drift(loaded.library_versions)
@@ -154,14 +189,11 @@ def score_month(
             return ScoreReport(month, version, 0, 0, 0, True, {}, drift)
         enrolled = people.active_ids(store)
     refresh_summaries(engine, backend, lake_root, now)
-    features = _features(backend, summary_paths(engine, lake_root), month, enrolled)
+    with engine.connect() as store:
+        excluded = excluded_events(store, lake_root, profile)
+    paths = summary_paths(engine, lake_root)
     with timed_step("features_and_scores"):
-        if isinstance(loaded, Scorecard):
-            # The card runs in the engine, in the same query as the features.
-            query = snapshot_columns(loaded, features).order_by("person_id")
-            table = to_arrow(backend, query)
-        else:
-            table = _challenger_snapshots(wrap(loaded), backend, features, month, version, now)
+        table = snapshot_table(backend, paths, month, enrolled, (version, loaded), now, excluded)
     thin_files = pc.sum(table.column("thin_file")).as_py() or 0
     scored_bands = pc.value_counts(pc.drop_null(table.column("band"))).to_pylist()
     bands = {str(b["values"]): int(b["counts"]) for b in scored_bands}

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Date,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -220,6 +221,26 @@ score_runs = Table(
     Column("model_version", String(64), ForeignKey("models.version"), primary_key=True),
     Column("people", Integer, nullable=False),
     Column("published_at", UTCDateTime, nullable=False),
+)
+
+# A published snapshot changed between monthly runs (a dispute answered, a court listing
+# entered or lifted, an identity link undone): the score before and after, and why.
+score_revisions = Table(
+    "score_revisions",
+    metadata,
+    Column("revision_id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", String(64), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("revised_at", UTCDateTime, nullable=False),
+    Column("score_before", Integer, nullable=True),
+    Column("band_before", String(16), nullable=True),
+    Column("score_after", Integer, nullable=True),
+    Column("band_after", String(16), nullable=True),
+    Column("cause", String(32), nullable=False),
+    Column("cause_ref", String(200), nullable=False),
+    Column("note", Text, nullable=False),
+    Index("ix_score_revisions_person", "person_id", "revised_at"),
 )
 
 # A person's own bearer tokens, kept only as SHA-256 hashes.
