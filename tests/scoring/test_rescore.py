@@ -142,4 +142,6 @@ def test_a_disputed_late_payment_stops_counting_at_once_and_counts_again_when_ve
 def test_nobody_is_re_scored_without_a_published_score(world: World, tmp_path: Path) -> None:
     from kaimen.dueprocess.rescoring import rescore_now
 
-    assert rescore_now(world.engine, world.lake, CN, ["nobody-here"], "x", "y", "z", "t", LATER) == ()
+    assert (
+        rescore_now(world.engine, world.lake, CN, ["nobody-here"], "x", "y", "z", "t", LATER) == ()
+    )
