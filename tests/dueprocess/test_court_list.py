@@ -22,8 +22,10 @@ from kaimen.store.tables import (
     audit_log,
     court_listing_history,
     court_listings,
-    identity_links as links_table,
     link_reviews,
+)
+from kaimen.store.tables import (
+    identity_links as links_table,
 )
 from tests.conftest import NOW, make_national_id
 
@@ -35,7 +37,9 @@ NAME_LI = "李四光"
 HEADER = "name,id_number,case_number,court,amount,currency,judgment_date,status\n"
 
 
-def _row(name: str, number: str, case: str, status: str = "entered", amount: str = "1200.50") -> str:
+def _row(
+    name: str, number: str, case: str, status: str = "entered", amount: str = "1200.50"
+) -> str:
     return f"{name},{number},{case},北京市第一中级人民法院,{amount},,2025-06-01,{status}\n"
 
 
@@ -185,7 +189,10 @@ def test_a_later_file_changes_a_status_with_history_and_refuses_an_impossible_on
     with pytest.raises(CourtListRejected) as caught:
         import_file(engine, vault, back, "t")
     (error,) = caught.value.errors
-    assert (error.line, error.field) == (2, "status") and "satisfied, which is final" in error.reason
+    assert (error.line, error.field) == (
+        2,
+        "status",
+    ) and "satisfied, which is final" in error.reason
     changed = _csv(tmp_path / "d.csv", _row(NAME_LI, ID_LI, "other", amount="5"))
     with pytest.raises(CourtListRejected) as caught:
         import_file(engine, vault, changed, "t")
@@ -288,7 +295,9 @@ def test_an_automatic_probabilistic_link_and_a_late_enrolment(
     zhang = _enrol(engine, vault, ID_ZHANG, "13800138000")
     exact = identity_links.link_exact_matches(engine, "t")
     assert exact.people_changed == (zhang,)
-    (listing_id,) = identity_links.listings_to_resolve(engine, vault).column("listing_id").to_pylist()
+    (listing_id,) = (
+        identity_links.listings_to_resolve(engine, vault).column("listing_id").to_pylist()
+    )
     auto = identity_links.apply_matches(
         engine, [identity_links.Candidate(listing_id, li, 0.999)], [], "matcher"
     )

@@ -159,9 +159,7 @@ def _write_links(
         raise ListingAlreadyLinked("a listing named already has a live link") from None
     links = [court_list.link(store, str(r["link_id"])) for r in rows]
     made = [link for link in links if link is not None]
-    listings = {
-        link.listing_id: court_list.listing(store, link.listing_id) for link in made
-    }
+    listings = {link.listing_id: court_list.listing(store, link.listing_id) for link in made}
     access_log.record_many(
         store,
         [

@@ -263,7 +263,7 @@ api_keys = Table(
     Column("key_id", String(32), primary_key=True),
     Column("partner_id", String(64), ForeignKey("partners.partner_id"), nullable=False, index=True),
     Column("secret_hash", String(64), nullable=False),
-    # Sorted, comma-separated: decisions, events, feedback, reports.
+    # Sorted, comma-separated: decisions, events, feedback, reports, restrictions.
     Column("scopes", String(100), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
@@ -464,7 +464,5 @@ link_reviews = Table(
     UniqueConstraint("listing_id", "person_id", name="uq_link_reviews_pair"),
     CheckConstraint("state IN ('pending', 'approved', 'rejected')", name="state"),
     CheckConstraint("match_probability BETWEEN 0 AND 1", name="probability"),
-    CheckConstraint(
-        "(state = 'pending') = (decided_at IS NULL)", name="decided_unless_pending"
-    ),
+    CheckConstraint("(state = 'pending') = (decided_at IS NULL)", name="decided_unless_pending"),
 )
