@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from kaimen import __version__
 from kaimen.api import (
+    court_routes,
     decision_routes,
     dispute_routes,
     event_routes,
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
         report_routes,
         own_data_routes,
         dispute_routes,
+        court_routes,
     ):
         app.include_router(module.router)
     # Last: its middleware must see every request, those refused before routing included.

@@ -46,7 +46,9 @@ class PartnerOut(Rendered):
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scopes: list[str] = Field(
-        min_length=1, max_length=5, description="decisions, disputes, events, feedback, reports"
+        min_length=1,
+        max_length=6,
+        description="decisions, disputes, events, feedback, reports, restrictions",
     )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 import typer
 
-from kaimen.cli import due_process, intake, models, operations, partners, people
+from kaimen.cli import court, due_process, intake, models, operations, partners, people
 from kaimen.cli.session import session
 
 HELP = (
@@ -63,9 +63,11 @@ COMMANDS: dict[str, Callable[..., None]] = {
 GROUPS: dict[str, typer.Typer] = {
     "audit": operations.audit_app,
     "dispute": due_process.dispute_app,
+    "courtlist": court.courtlist_app,
     "lake": intake.lake_app,
     "partner": partners.partner_app,
     "person": people.person_app,
+    "review": court.review_app,
 }
 
 
