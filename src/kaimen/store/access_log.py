@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select
@@ -74,3 +74,26 @@ def record_if_active(
         return False
     record(connection, person_id, actor, purpose, what, disclosed, now)
     return True
+
+
+def record_many(
+    connection: Connection,
+    rows: Sequence[tuple[str, str, str, str, Mapping[str, JsonValue]]],
+    now: dt.datetime,
+) -> None:
+    """Log many reads or changes at once: (person id, actor, purpose, what, disclosed) each."""
+    if rows:
+        connection.execute(
+            insert(access_log),
+            [
+                {
+                    "person_id": person_id,
+                    "accessed_at": now,
+                    "actor": actor,
+                    "purpose": purpose,
+                    "what": what,
+                    "disclosed": dict(disclosed),
+                }
+                for person_id, actor, purpose, what, disclosed in rows
+            ],
+        )

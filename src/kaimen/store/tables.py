@@ -333,3 +333,138 @@ decisions = Table(
     Column("reasons", JSON, nullable=False),
     Column("score_shared", Boolean, nullable=False),
 )
+
+# -- the court list (judgment defaulters) and the links from its listings to people --------
+
+# Each court list file (or API batch) once, by content hash: the same file twice is a no-op.
+court_list_files = Table(
+    "court_list_files",
+    metadata,
+    Column("file_id", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("name", String(400), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("new_listings", Integer, nullable=False),
+    Column("status_changes", Integer, nullable=False),
+    CheckConstraint("channel IN ('file', 'api')", name="channel"),
+)
+
+# A listing's name and ID number are kept like enrolled identities: keyed hashes to find
+# them, the values only encrypted. A full, valid ID is hashed as enrolment hashes it (so the
+# exact link is a join on hashes); a masked or unverifiable one by its visible pattern.
+court_listings = Table(
+    "court_listings",
+    metadata,
+    Column("listing_id", String(32), primary_key=True),
+    Column("court", String(200), nullable=False),
+    Column("case_number", String(100), nullable=False),
+    Column("amount", Numeric(18, 2), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("judgment_date", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("name_hash", String(64), nullable=False),
+    Column("name_encrypted", Text, nullable=False),
+    Column("id_form", String(10), nullable=False),
+    Column("id_hash", String(64), nullable=True, index=True),
+    Column("id_pattern_hash", String(64), nullable=True, index=True),
+    Column("id_encrypted", Text, nullable=False),
+    # Only what the ID number itself gives (its birth digits, when they are shown).
+    Column("birth_date", Date, nullable=True),
+    Column("file_id", Integer, ForeignKey("court_list_files.file_id"), nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("court", "case_number", name="uq_court_listings_case"),
+    CheckConstraint(
+        "status IN ('entered', 'satisfied', 'overturned', 'settled-pending', 'lifted')",
+        name="status",
+    ),
+    CheckConstraint("id_form IN ('full', 'masked', 'unverified')", name="id_form"),
+    CheckConstraint(
+        "(id_form = 'full' AND id_hash IS NOT NULL AND id_pattern_hash IS NULL)"
+        " OR (id_form <> 'full' AND id_hash IS NULL AND id_pattern_hash IS NOT NULL)",
+        name="id_hashes",
+    ),
+    CheckConstraint("amount >= 0", name="amount"),
+)
+
+# Every status a listing has had, with when and on whose word.
+court_listing_history = Table(
+    "court_listing_history",
+    metadata,
+    Column("history_id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "listing_id",
+        String(32),
+        ForeignKey("court_listings.listing_id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("changed_at", UTCDateTime, nullable=False),
+    Column("old_status", String(16), nullable=True),
+    Column("new_status", String(16), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("file_id", Integer, ForeignKey("court_list_files.file_id"), nullable=True),
+    Column("actor", String(128), nullable=False),
+)
+
+# Which person a listing is about, how that was decided, and its undoing (un-merge). Rows are
+# never deleted (but with the person, on opting out): an undone link stays as the record.
+identity_links = Table(
+    "identity_links",
+    metadata,
+    Column("link_id", String(32), primary_key=True),
+    Column(
+        "listing_id",
+        String(32),
+        ForeignKey("court_listings.listing_id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    Column("method", String(16), nullable=False),
+    Column("match_probability", Numeric(7, 6), nullable=False),
+    Column("approved_by", String(128), nullable=False),
+    Column("linked_at", UTCDateTime, nullable=False),
+    Column("undone_at", UTCDateTime, nullable=True),
+    Column("undone_by", String(128), nullable=True),
+    Column("undo_reason", Text, nullable=True),
+    CheckConstraint("method IN ('exact_id', 'probabilistic', 'review')", name="method"),
+    CheckConstraint("match_probability BETWEEN 0 AND 1", name="probability"),
+    CheckConstraint(
+        "(undone_at IS NULL AND undone_by IS NULL AND undo_reason IS NULL)"
+        " OR (undone_at IS NOT NULL AND undone_by IS NOT NULL AND undo_reason IS NOT NULL)",
+        name="undone_together",
+    ),
+    # At most one live link per listing.
+    PartialUniqueIndex("uq_identity_links_live_listing", "listing_id", "undone_at IS NULL"),
+)
+
+# Candidate links in the middle band of the match probability, for a person to decide.
+link_reviews = Table(
+    "link_reviews",
+    metadata,
+    Column("review_id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "listing_id",
+        String(32),
+        ForeignKey("court_listings.listing_id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    Column("match_probability", Numeric(7, 6), nullable=False),
+    Column("state", String(10), nullable=False, server_default="pending"),
+    Column("queued_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(128), nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("link_id", String(32), ForeignKey("identity_links.link_id"), nullable=True),
+    UniqueConstraint("listing_id", "person_id", name="uq_link_reviews_pair"),
+    CheckConstraint("state IN ('pending', 'approved', 'rejected')", name="state"),
+    CheckConstraint("match_probability BETWEEN 0 AND 1", name="probability"),
+    CheckConstraint(
+        "(state = 'pending') = (decided_at IS NULL)", name="decided_unless_pending"
+    ),
+)
