@@ -17,14 +17,16 @@ from kaimen.domain import profiles
 from kaimen.domain.errors import InputFileError
 from kaimen.dueprocess import settlement
 from kaimen.dueprocess.court_import import import_file as import_court_list
+from kaimen.dueprocess.payment_import import (
+    PaymentsRejected,
+    import_payment_entries,
+    import_payments_file,
+)
 from kaimen.dueprocess.settlement import (
     NotSettlable,
     PaymentDecided,
-    PaymentsRejected,
     ReasonRequired,
     approve_payment,
-    import_payment_entries,
-    import_payments_file,
     lift_due_listings,
     object_to_settlement,
     pending_removals,

@@ -11,6 +11,7 @@ from kaimen.api import (
     me_routes,
     own_data_routes,
     partner_routes,
+    payment_routes,
     people_routes,
     problems,
     report_routes,
@@ -49,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
         me_routes,
         report_routes,
         own_data_routes,
+        payment_routes,
     ):
         app.include_router(module.router)
     # Last: its middleware must see every request, those refused before routing included.
