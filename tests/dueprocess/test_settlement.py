@@ -300,3 +300,24 @@ def test_lifting_schedule_counts_working_days_from_the_payment_date() -> None:
     us = profiles.load("us")
     assert settlement.lift_schedule(us, dt.date(2026, 9, 30))[0] > dt.date(2026, 9, 30)
     assert json.dumps(str(lift_at))
+
+
+def test_a_listing_the_court_list_satisfies_meanwhile_is_not_lifted_over_it(
+    engine: Engine, vault: IdentityVault, tmp_path: Path, listed: dict[str, str]
+) -> None:
+    import_payments_file(
+        engine, vault, CN, _payments(tmp_path / "p.csv", _fine()), "tester", now=IMPORTED
+    )
+    later = tmp_path / "court-later.csv"
+    later.write_text(
+        _court_list(tmp_path)
+        .read_text(encoding="utf-8")
+        .replace("2025-03-01,entered", "2025-03-01,satisfied"),
+        encoding="utf-8",
+    )
+    import_court_list(engine, vault, later, "court-feed", now=_at(dt.date(2026, 10, 8)))
+    assert _status(engine, listed["listing"]) == "satisfied"
+    with engine.connect() as store:
+        assert pending_removals(store, _at(dt.date(2026, 10, 8))) == []
+    assert lift_due_listings(engine, CN, _at(dt.date(2026, 10, 12)), "worker").lifted == ()
+    assert _status(engine, listed["listing"]) == "satisfied"

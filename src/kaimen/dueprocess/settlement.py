@@ -358,6 +358,20 @@ def lift_due_listings(engine: Engine, profile: Profile, now: dt.datetime, actor:
 
     def work(store: Connection) -> LiftReport:
         due = payment_store.pending_settlements(store, due_by=now)
+        statuses = payment_store.listing_statuses(store, [s.listing_id for s in due])
+        # The court list may have moved a listing on meanwhile (satisfied, say): its
+        # settlement ends without a lifting, and the court's word stands.
+        moved = [s for s in due if statuses.get(s.listing_id) != "settled-pending"]
+        for settlement in moved:
+            payment_store.end_settlements(
+                store,
+                [settlement.settlement_id],
+                "objected",
+                actor,
+                now,
+                objection=f"the court list made the listing {statuses.get(settlement.listing_id)}",
+            )
+        due = [s for s in due if statuses.get(s.listing_id) == "settled-pending"]
         if not due:
             return LiftReport((), ())
         listing_ids = [s.listing_id for s in due]
@@ -405,6 +419,8 @@ def pending_removals(store: Connection, now: dt.datetime) -> list[PendingRemoval
     """The clock source for `kaimen sla`: each settled-pending listing, due when the sweep
     lifts it, and overdue once that time has passed without a lifting."""
     due = payment_store.pending_settlements(store)
+    statuses = payment_store.listing_statuses(store, [s.listing_id for s in due])
+    due = [s for s in due if statuses.get(s.listing_id) == "settled-pending"]
     people = payment_store.linked_people(store, [s.listing_id for s in due])
     return [
         PendingRemoval(

@@ -262,6 +262,21 @@ def listings_with_status(connection: Connection, status: str) -> list[OpenListin
     return [OpenListing(*row) for row in connection.execute(query)]
 
 
+def listing_statuses(connection: Connection, listing_ids: Sequence[str]) -> dict[str, str]:
+    """Each listing's status now, by listing."""
+    found: dict[str, str] = {}
+    wanted = sorted(set(listing_ids))
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
+        rows = connection.execute(
+            select(court_listings.c.listing_id, court_listings.c.status).where(
+                court_listings.c.listing_id.in_(chunk)
+            )
+        )
+        found.update({r.listing_id: r.status for r in rows})
+    return found
+
+
 def linked_people(connection: Connection, listing_ids: Sequence[str]) -> dict[str, str]:
     """The person each listing is live-linked to, by listing (unlinked ones left out)."""
     found: dict[str, str] = {}
