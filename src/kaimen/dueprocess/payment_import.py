@@ -29,7 +29,7 @@ from kaimen.dueprocess.payment_rows import COLUMNS, CheckedPayments, check_payme
 from kaimen.dueprocess.settlement import settle_listings
 from kaimen.input_files import locate, read_input, records_table
 from kaimen.matching.payment_records import OpenJudgment, Payment, PaymentMatch, Verdict
-from kaimen.matching.payments import match_payments, normalise_name
+from kaimen.matching.payments import match_payments, normalise_names
 from kaimen.store import audit
 from kaimen.store import payments as payment_store
 from kaimen.store.identity_vault import IdentityVault
@@ -136,9 +136,7 @@ def _protect(vault: IdentityVault, rows: CheckedPayments) -> _Protected:
         name_encrypted=spread(names, vault.encrypt_many(NAME_KIND, named)),
         id_hash=spread(numbers, vault.lookup_hashes(ENROLLED_ID_KIND, numbered)),
         id_encrypted=spread(numbers, vault.encrypt_many(ENROLLED_ID_KIND, numbered)),
-        name_key=spread(
-            names, vault.lookup_hashes(MATCH_NAME_KIND, [normalise_name(n) for n in named])
-        ),
+        name_key=spread(names, vault.lookup_hashes(MATCH_NAME_KIND, normalise_names(named))),
     )
 
 
@@ -146,7 +144,7 @@ def _open_judgments(store: Connection, vault: IdentityVault) -> list[OpenJudgmen
     """Every listing still entered, as matching takes it."""
     listings = payment_store.listings_with_status(store, "entered")
     account_of = payment_store.accounts(store)
-    names = [normalise_name(vault.decrypt(NAME_KIND, x.name_encrypted)) for x in listings]
+    names = normalise_names([vault.decrypt(NAME_KIND, x.name_encrypted) for x in listings])
     name_keys = vault.lookup_hashes(MATCH_NAME_KIND, names)
     return [
         OpenJudgment(

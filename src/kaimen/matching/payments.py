@@ -93,13 +93,14 @@ def normalise_accounts(values: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(text, r"[^0-9A-Z]", "")
 
 
-def normalise_name(name: str) -> str:
-    """A name in the form lookup keys are made of: half-width, no spaces or middle dots, folded
-    case (维吾尔 names are written with ·, Pinyin with or without spaces)."""
-    text = pc.utf8_normalize(text_array([name]), form="NFKC")
-    folded = pc.replace_substring_regex(pc.utf8_lower(text), r"[\s·・.\-]", "")
-    value: str = folded[0].as_py()
-    return value
+def normalise_names(names: Sequence[str]) -> list[str]:
+    """Names in the form lookup keys are made of: half-width, no spaces or middle dots, folded
+    case (Uyghur names are written with ·, Pinyin with or without spaces)."""
+    text = pc.utf8_normalize(text_array(list(names)), form="NFKC")
+    folded: list[str] = pc.replace_substring_regex(
+        pc.utf8_lower(text), r"[\s·・.\-]", ""
+    ).to_pylist()
+    return folded
 
 
 def _payments_table(payments: Sequence[Payment]) -> pa.Table:
