@@ -16,14 +16,17 @@ from kaimen.dueprocess import identity_links
 from kaimen.dueprocess.court_import import CourtListRejected, import_entries, import_file
 from kaimen.dueprocess.court_listings import listing_for_admin
 from kaimen.enrolment import enrol_one
+from kaimen.sharing.own_data import opt_out
 from kaimen.store import access_log, audit, court_list
 from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.tables import (
     audit_log,
     court_listing_history,
     court_listings,
-    identity_links as links_table,
     link_reviews,
+)
+from kaimen.store.tables import (
+    identity_links as links_table,
 )
 from tests.conftest import NOW, make_national_id
 
@@ -35,7 +38,9 @@ NAME_LI = "李四光"
 HEADER = "name,id_number,case_number,court,amount,currency,judgment_date,status\n"
 
 
-def _row(name: str, number: str, case: str, status: str = "entered", amount: str = "1200.50") -> str:
+def _row(
+    name: str, number: str, case: str, status: str = "entered", amount: str = "1200.50"
+) -> str:
     return f"{name},{number},{case},北京市第一中级人民法院,{amount},,2025-06-01,{status}\n"
 
 
@@ -185,7 +190,10 @@ def test_a_later_file_changes_a_status_with_history_and_refuses_an_impossible_on
     with pytest.raises(CourtListRejected) as caught:
         import_file(engine, vault, back, "t")
     (error,) = caught.value.errors
-    assert (error.line, error.field) == (2, "status") and "satisfied, which is final" in error.reason
+    assert (error.line, error.field) == (
+        2,
+        "status",
+    ) and "satisfied, which is final" in error.reason
     changed = _csv(tmp_path / "d.csv", _row(NAME_LI, ID_LI, "other", amount="5"))
     with pytest.raises(CourtListRejected) as caught:
         import_file(engine, vault, changed, "t")
@@ -213,10 +221,9 @@ def test_names_and_numbers_never_reach_logs_or_the_audit_log(
     for secret in (NAME_ZHANG, NAME_LI, ID_ZHANG, MASKED_LI):
         assert secret not in caplog.text
     with engine.connect() as store:
-        details = " ".join(r.details for r in store.execute(select(audit_log)))
-    assert "court_list.imported" in " ".join(
-        r.action for r in engine.connect().execute(select(audit_log))
-    )
+        rows = store.execute(select(audit_log.c.action, audit_log.c.details)).all()
+    details = " ".join(r.details for r in rows)
+    assert "court_list.imported" in {r.action for r in rows}
     for secret in (NAME_ZHANG, NAME_LI, ID_ZHANG, MASKED_LI):
         assert secret not in details
 
@@ -288,7 +295,9 @@ def test_an_automatic_probabilistic_link_and_a_late_enrolment(
     zhang = _enrol(engine, vault, ID_ZHANG, "13800138000")
     exact = identity_links.link_exact_matches(engine, "t")
     assert exact.people_changed == (zhang,)
-    (listing_id,) = identity_links.listings_to_resolve(engine, vault).column("listing_id").to_pylist()
+    (listing_id,) = (
+        identity_links.listings_to_resolve(engine, vault).column("listing_id").to_pylist()
+    )
     auto = identity_links.apply_matches(
         engine, [identity_links.Candidate(listing_id, li, 0.999)], [], "matcher"
     )
@@ -296,3 +305,14 @@ def test_an_automatic_probabilistic_link_and_a_late_enrolment(
     with engine.connect() as store:
         ((link, _),) = court_list.linked_listings(store, li)
     assert link.method == "probabilistic" and link.match_probability == pytest.approx(0.999)
+
+
+def test_opting_out_removes_their_links_but_not_the_court_s_listing(
+    engine: Engine, vault: IdentityVault, tmp_path: Path
+) -> None:
+    zhang = _enrol(engine, vault, ID_ZHANG, "13800138000")
+    import_file(engine, vault, _csv(tmp_path / "a.csv", _row(NAME_ZHANG, ID_ZHANG, "c1")), "t")
+    opt_out(engine, tmp_path / "lake", zhang, "person")
+    assert _count(engine, links_table) == 0 and _count(engine, court_listings) == 1
+    # Nobody to link it to: their identities went with them.
+    assert identity_links.link_exact_matches(engine, "t").linked == 0

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from kaimen import __version__
 from kaimen.api import (
+    court_routes,
     decision_routes,
     event_routes,
     me_routes,
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
         me_routes,
         report_routes,
         own_data_routes,
+        court_routes,
         payment_routes,
     ):
         app.include_router(module.router)

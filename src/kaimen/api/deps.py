@@ -175,6 +175,7 @@ Reader = Annotated[Caller, Depends(require_reader)]
 EventSender = Annotated[Caller, Depends(require_event_sender)]
 DecisionsPartner = Annotated[Caller, Depends(require_partner("decisions"))]
 ReportsPartner = Annotated[Caller, Depends(require_partner("reports"))]
+RestrictionsPartner = Annotated[Caller, Depends(require_partner("restrictions"))]
 FeedbackPartner = Annotated[Caller, Depends(require_partner("feedback"))]
 
 

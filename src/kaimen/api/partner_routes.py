@@ -46,7 +46,7 @@ class PartnerOut(Rendered):
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scopes: list[str] = Field(
-        min_length=1, max_length=4, description="decisions, events, feedback, reports"
+        min_length=1, max_length=5, description="decisions, events, feedback, reports, restrictions"
     )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 import typer
 
-from kaimen.cli import intake, models, operations, partners, payments, people
+from kaimen.cli import court, intake, models, operations, partners, payments, people
 from kaimen.cli.session import session
 
 HELP = (
@@ -60,10 +60,12 @@ COMMANDS: dict[str, Callable[..., None]] = {
 }
 GROUPS: dict[str, typer.Typer] = {
     "audit": operations.audit_app,
+    "courtlist": court.courtlist_app,
     "lake": intake.lake_app,
     "partner": partners.partner_app,
     "payments": payments.payments_app,
     "person": people.person_app,
+    "review": court.review_app,
 }
 
 

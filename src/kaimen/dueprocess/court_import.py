@@ -40,7 +40,15 @@ from kaimen.dueprocess.identity_links import (
     link_exact_in,
     record_listing_change,
 )
-from kaimen.input_files import LINE, bool_values, int64_array, locate, read_input, records_table, text_array
+from kaimen.input_files import (
+    LINE,
+    bool_values,
+    int64_array,
+    locate,
+    read_input,
+    records_table,
+    text_array,
+)
 from kaimen.store import audit, court_list
 from kaimen.store.court_list import Listing
 from kaimen.store.identity_vault import IdentityVault
@@ -79,10 +87,18 @@ def import_file(
     if path.suffix.lower() not in FILE_TYPES:
         raise InputFileError(f"{path.name}: a court list is a .csv or .jsonl file")
     parsed = read_input(path, COLUMNS)
-    if parsed.errors:
-        raise CourtListRejected(locate(path, parsed.errors), parsed.name)
     try:
-        return _import(engine, vault, parsed.table, parsed.sha256, parsed.name, "file", actor, now)
+        return _import(
+            engine,
+            vault,
+            parsed.table,
+            parsed.errors,
+            parsed.sha256,
+            parsed.name,
+            "file",
+            actor,
+            now,
+        )
     except BatchRejected as rejected:
         raise CourtListRejected(locate(path, rejected.errors), parsed.name) from None
 
@@ -97,11 +113,9 @@ def import_entries(
     """Import entries sent over HTTP (each a mapping of COLUMNS); line n is the n-th entry.
     The same entries twice (by content) are a no-op, like the same file twice."""
     table, errors = records_table(entries, COLUMNS)
-    if errors:
-        raise CourtListRejected(errors, "court list")
     canonical = json.dumps([dict(e) for e in entries], sort_keys=True, separators=(",", ":"))
     sha256 = hashlib.sha256(canonical.encode()).hexdigest()
-    return _import(engine, vault, table, sha256, "api", "api", actor, now)
+    return _import(engine, vault, table, errors, sha256, "api", "api", actor, now)
 
 
 @dataclass(frozen=True)
@@ -244,6 +258,7 @@ def _import(
     engine: Engine,
     vault: IdentityVault,
     table: pa.Table,
+    structural: list[RowError],
     sha256: str,
     name: str,
     channel: str,
@@ -256,8 +271,8 @@ def _import(
     if seen is not None:
         return _replay(seen)
     rows = check_rows(table, now.date())
-    if rows.errors:
-        raise CourtListRejected(rows.errors, name)
+    if structural or rows.errors:
+        raise CourtListRejected(structural + rows.errors, name)
     protected = _protect(vault, rows)
     statuses: list[str] = rows.status.to_pylist()
     source = f"{channel}:{sha256[:16]}"

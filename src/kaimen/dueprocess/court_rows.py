@@ -133,7 +133,9 @@ def _in_range(dates: pa.Array, today: dt.date) -> pa.Array:
     return pc.and_(pc.greater_equal(dates, earliest), pc.less_equal(dates, latest))
 
 
-def _id_numbers(rows: _Rows, table: pa.Table, today: dt.date) -> tuple[pa.Array, pa.Array, pa.Array]:
+def _id_numbers(
+    rows: _Rows, table: pa.Table, today: dt.date
+) -> tuple[pa.Array, pa.Array, pa.Array]:
     """(normalised number, form, birth date) of every row."""
     raw = pc.utf8_upper(_tidy(table.column("id_number").combine_chunks()))
     raw = pc.replace_substring(raw, " ", "")
@@ -200,7 +202,8 @@ def check_rows(table: pa.Table, today: dt.date) -> CheckedRows:
     rows.refuse(~_mask(pc.is_valid(judged)), "judgment_date", "not a real date as YYYY-MM-DD")
     rows.refuse(
         ~_mask(_in_range(judged, today)) & _mask(pc.is_valid(judged)),
-        "judgment_date", "must be between 1900-01-01 and today"
+        "judgment_date",
+        "must be between 1900-01-01 and today",
     )
 
     status = pc.utf8_lower(
@@ -253,8 +256,6 @@ def _repeats(
     first_row = first[codes]
     later = np.flatnonzero(first_row != np.arange(len(codes)))
     return [
-        RowError(
-            int(lines[rows[i]]), "case_number", f"repeats line {lines[rows[first_row[i]]]}"
-        )
+        RowError(int(lines[rows[i]]), "case_number", f"repeats line {lines[rows[first_row[i]]]}")
         for i in later
     ]

@@ -124,24 +124,6 @@ def _shown(listing: Listing, link: Link) -> JsonObject:
     }
 
 
-def _link_rows(
-    pairs: Sequence[tuple[str, str, float]], method: str, approver: str, now: dt.datetime
-) -> list[dict[str, object]]:
-    ids = new_ids("K", len(pairs))
-    return [
-        {
-            "link_id": link_id,
-            "listing_id": listing_id,
-            "person_id": person_id,
-            "method": method,
-            "match_probability": _probability(probability),
-            "approved_by": approver,
-            "linked_at": now,
-        }
-        for link_id, (listing_id, person_id, probability) in zip(ids, pairs, strict=True)
-    ]
-
-
 def _write_links(
     store: Connection,
     pairs: Sequence[tuple[str, str, float]],
@@ -150,34 +132,46 @@ def _write_links(
     actor: str,
     now: dt.datetime,
 ) -> list[Link]:
-    """Insert links and log each in its person's access log; `ListingAlreadyLinked` when a
-    listing has a live link already."""
-    rows = _link_rows(pairs, method, approver, now)
+    """Insert links for (listing id, person id, probability) and log each in its person's
+    access log; `ListingAlreadyLinked` when a listing has a live link already."""
+    links = [
+        Link(link_id, listing_id, person_id, method, float(_probability(p)), approver, now)
+        for link_id, (listing_id, person_id, p) in zip(new_ids("K", len(pairs)), pairs, strict=True)
+    ]
     try:
-        court_list.insert_links(store, rows)
+        court_list.insert_links(
+            store,
+            [
+                {
+                    "link_id": k.link_id,
+                    "listing_id": k.listing_id,
+                    "person_id": k.person_id,
+                    "method": k.method,
+                    "match_probability": _probability(k.match_probability),
+                    "approved_by": k.approved_by,
+                    "linked_at": k.linked_at,
+                }
+                for k in links
+            ],
+        )
     except court_list.LinkTaken:
         raise ListingAlreadyLinked("a listing named already has a live link") from None
-    links = [court_list.link(store, str(r["link_id"])) for r in rows]
-    made = [link for link in links if link is not None]
-    listings = {
-        link.listing_id: court_list.listing(store, link.listing_id) for link in made
-    }
+    listings = court_list.listings_by_id(store, [k.listing_id for k in links])
     access_log.record_many(
         store,
         [
             (
-                link.person_id,
+                k.person_id,
                 actor,
                 f"court list: linked to a listing ({method})",
                 LINK_WHAT,
-                _shown(listing, link),
+                _shown(listings[k.listing_id], k),
             )
-            for link in made
-            if (listing := listings[link.listing_id]) is not None
+            for k in links
         ],
         now,
     )
-    return made
+    return links
 
 
 def link_exact_in(store: Connection, actor: str, now: dt.datetime) -> list[str]:
@@ -220,16 +214,20 @@ def record_listing_change(
 ) -> list[str]:
     """Log, for each (listing id, old status, new status), the change in the access log of
     the person the listing is linked to; returns those people."""
-    entries: list[tuple[str, str, str, str, JsonObject]] = []
-    for listing_id, old, new in touched:
-        link = court_list.live_link_of_listing(store, listing_id)
-        listing = court_list.listing(store, listing_id)
-        if link is None or listing is None:
-            continue
-        shown = _shown(listing, link) | {"old_status": old, "status": new}
-        entries.append(
-            (link.person_id, actor, "court list: a listing's status changed", LISTING_WHAT, shown)
+    ids = [listing_id for listing_id, _, _ in touched]
+    links = court_list.live_links_of_listings(store, ids)
+    listings = court_list.listings_by_id(store, [i for i in ids if i in links])
+    entries: list[tuple[str, str, str, str, JsonObject]] = [
+        (
+            links[listing_id].person_id,
+            actor,
+            "court list: a listing's status changed",
+            LISTING_WHAT,
+            _shown(listings[listing_id], links[listing_id]) | {"old_status": old, "status": new},
         )
+        for listing_id, old, new in touched
+        if listing_id in links
+    ]
     access_log.record_many(store, entries, now)
     return sorted({entry[0] for entry in entries})
 

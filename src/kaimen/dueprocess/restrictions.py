@@ -147,9 +147,7 @@ def check_restriction(
         answer = RestrictionAnswer(
             subject, purpose, bool(restricting), restricting, profile.name, note
         )
-        access_log.record(
-            store, subject, actor, ACCESS_PURPOSE, WHAT, _disclosed(answer), stamp
-        )
+        access_log.record(store, subject, actor, ACCESS_PURPOSE, WHAT, _disclosed(answer), stamp)
         audit.append(
             store,
             actor,

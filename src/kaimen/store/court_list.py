@@ -82,9 +82,9 @@ class Link:
     match_probability: float
     approved_by: str
     linked_at: dt.datetime
-    undone_at: dt.datetime | None
-    undone_by: str | None
-    undo_reason: str | None
+    undone_at: dt.datetime | None = None
+    undone_by: str | None = None
+    undo_reason: str | None = None
 
     @property
     def live(self) -> bool:
@@ -261,6 +261,19 @@ def listing(connection: Connection, listing_id: str) -> Listing | None:
     return None if row is None else _listing(row)
 
 
+def listings_by_id(connection: Connection, listing_ids: Sequence[str]) -> dict[str, Listing]:
+    """The listings among `listing_ids`, by id."""
+    wanted = sorted(set(listing_ids))
+    found: dict[str, Listing] = {}
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
+        rows = connection.execute(
+            select(court_listings).where(court_listings.c.listing_id.in_(chunk))
+        )
+        found.update((row.listing_id, _listing(row)) for row in rows)
+    return found
+
+
 def history(connection: Connection, listing_id: str) -> list[StatusChange]:
     """A listing's statuses, oldest first."""
     rows = connection.execute(
@@ -337,6 +350,21 @@ def live_link_of_listing(connection: Connection, listing_id: str) -> Link | None
         )
     ).first()
     return None if row is None else _link(row)
+
+
+def live_links_of_listings(connection: Connection, listing_ids: Sequence[str]) -> dict[str, Link]:
+    """The live link of each of `listing_ids` that has one, by listing id."""
+    wanted = sorted(set(listing_ids))
+    found: dict[str, Link] = {}
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
+        rows = connection.execute(
+            select(identity_links).where(
+                identity_links.c.listing_id.in_(chunk), identity_links.c.undone_at.is_(None)
+            )
+        )
+        found.update((row.listing_id, _link(row)) for row in rows)
+    return found
 
 
 def links_of_listing(connection: Connection, listing_id: str) -> list[Link]:

@@ -263,7 +263,7 @@ api_keys = Table(
     Column("key_id", String(32), primary_key=True),
     Column("partner_id", String(64), ForeignKey("partners.partner_id"), nullable=False, index=True),
     Column("secret_hash", String(64), nullable=False),
-    # Sorted, comma-separated: decisions, events, feedback, reports.
+    # Sorted, comma-separated: decisions, events, feedback, reports, restrictions.
     Column("scopes", String(100), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),

@@ -93,9 +93,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("history_id", name="pk_court_listing_history"),
     )
-    op.create_index(
-        "ix_court_listing_history_listing_id", "court_listing_history", ["listing_id"]
-    )
+    op.create_index("ix_court_listing_history_listing_id", "court_listing_history", ["listing_id"])
     op.create_table(
         "identity_links",
         sa.Column("link_id", sa.String(32), nullable=False),
@@ -151,9 +149,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "state IN ('pending', 'approved', 'rejected')", name="ck_link_reviews_state"
         ),
-        sa.CheckConstraint(
-            "match_probability BETWEEN 0 AND 1", name="ck_link_reviews_probability"
-        ),
+        sa.CheckConstraint("match_probability BETWEEN 0 AND 1", name="ck_link_reviews_probability"),
         sa.CheckConstraint(
             "(state = 'pending') = (decided_at IS NULL)",
             name="ck_link_reviews_decided_unless_pending",
