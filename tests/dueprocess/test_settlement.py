@@ -29,6 +29,7 @@ from kaimen.dueprocess.settlement import (
     approve_payment,
     lift_due_listings,
     object_to_settlement,
+    payments_waiting,
     pending_removals,
     register_collection_account,
     reject_payment,
@@ -269,6 +270,9 @@ def test_unmatched_payments_are_kept_in_the_queue_and_rejection_keeps_them(
     ).replayed_file
     queue = review_queue(engine, vault, "admin", now=IMPORTED)
     assert (queue.review, queue.unmatched) == (0, 1)
+    with engine.connect() as store:
+        (clock,) = payments_waiting(store, IMPORTED)
+    assert clock.source == "payment_review" and clock.ref == queue.items[0].payment.payment_id
     (item,) = queue.items
     assert item.payment.state == "unmatched" and item.payment.listing_id is None
     with pytest.raises(NotSettlable):

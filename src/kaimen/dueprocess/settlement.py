@@ -42,6 +42,8 @@ from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.payments import Settlement, StoredPayment
 
 MAX_REASON = 1000
+# Waiting payments listed among the clocks at most (the queue itself shows them all).
+MAX_CLOCK_ITEMS = 1000
 
 
 class UnknownPayment(NotFound):
@@ -95,9 +97,9 @@ class ReviewQueue:
 
 
 @dataclass(frozen=True)
-class PendingRemoval:
+class SettlementClock:
     """A clock (see `kaimen sla`): a settled-pending listing and when it is lifted at the
-    latest; the fields are the clocks list's `ClockItem`'s."""
+    latest, or a payment waiting for review; the fields are the clocks list's `ClockItem`'s."""
 
     source: str
     ref: str
@@ -415,7 +417,7 @@ def _lift_history(settlement: Settlement, actor: str, now: dt.datetime) -> dict[
     }
 
 
-def pending_removals(store: Connection, now: dt.datetime) -> list[PendingRemoval]:
+def pending_removals(store: Connection, now: dt.datetime) -> list[SettlementClock]:
     """The clock source for `kaimen sla`: each settled-pending listing, due when the sweep
     lifts it, and overdue once that time has passed without a lifting."""
     due = payment_store.pending_settlements(store)
@@ -423,7 +425,7 @@ def pending_removals(store: Connection, now: dt.datetime) -> list[PendingRemoval
     due = [s for s in due if statuses.get(s.listing_id) == "settled-pending"]
     people = payment_store.linked_people(store, [s.listing_id for s in due])
     return [
-        PendingRemoval(
+        SettlementClock(
             "pending_removal",
             s.listing_id,
             people.get(s.listing_id, "court"),
@@ -432,6 +434,23 @@ def pending_removals(store: Connection, now: dt.datetime) -> list[PendingRemoval
             f"paid by {s.payment_id}; to be lifted by {s.last_day.isoformat()}",
         )
         for s in due
+    ]
+
+
+def payments_waiting(store: Connection, now: dt.datetime) -> list[SettlementClock]:
+    """The clock source for the payments review queue. No profile sets a deadline for it, so
+    each waiting payment is listed with its age and no due time."""
+    return [
+        SettlementClock(
+            "payment_review",
+            p.payment_id,
+            "court",
+            None,
+            False,
+            f"{p.state} since {p.received_at.date().isoformat()}: {p.amount} {p.currency}"
+            f" paid {p.paid_on.isoformat()}",
+        )
+        for p in payment_store.waiting(store, limit=MAX_CLOCK_ITEMS)
     ]
 
 
