@@ -13,6 +13,7 @@ from kaimen.api import (
     me_routes,
     own_data_routes,
     partner_routes,
+    payment_routes,
     people_routes,
     problems,
     report_routes,
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
         own_data_routes,
         dispute_routes,
         court_routes,
+        payment_routes,
     ):
         app.include_router(module.router)
     # Last: its middleware must see every request, those refused before routing included.

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 import typer
 
-from kaimen.cli import court, due_process, intake, models, operations, partners, people
+from kaimen.cli import court, due_process, intake, models, operations, partners, payments, people
 from kaimen.cli.session import session
 
 HELP = (
@@ -66,6 +66,7 @@ GROUPS: dict[str, typer.Typer] = {
     "courtlist": court.courtlist_app,
     "lake": intake.lake_app,
     "partner": partners.partner_app,
+    "payments": payments.payments_app,
     "person": people.person_app,
     "review": court.review_app,
 }

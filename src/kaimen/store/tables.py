@@ -614,3 +614,101 @@ link_reviews = Table(
     CheckConstraint("match_probability BETWEEN 0 AND 1", name="probability"),
     CheckConstraint("(state = 'pending') = (decided_at IS NULL)", name="decided_unless_pending"),
 )
+
+# -- settlement reconciliation: payments of judgments, and the lifting they lead to ---------
+
+# The account each court collects judgment payments into, compared with where a payment went.
+court_accounts = Table(
+    "court_accounts",
+    metadata,
+    Column("court", String(200), primary_key=True),
+    Column("account", String(64), nullable=False),
+    Column("registered_at", UTCDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+)
+
+# Each payments file (or API batch) once, by content hash: the same file twice is a no-op.
+payment_imports = Table(
+    "payment_imports",
+    metadata,
+    Column("import_id", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("name", String(400), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("already_held", Integer, nullable=False),
+    Column("matched", Integer, nullable=False),
+    Column("review", Integer, nullable=False),
+    Column("unmatched", Integer, nullable=False),
+    CheckConstraint("channel IN ('file', 'api')", name="channel"),
+)
+
+# Every payment received, never deleted: the payer's name and ID number kept like enrolled
+# identities (keyed hash + encryption); the destination is the court's account, kept clear.
+payments = Table(
+    "payments",
+    metadata,
+    Column("payment_id", String(32), primary_key=True),
+    Column("transaction_id", String(128), nullable=False, unique=True),
+    Column("import_id", Integer, ForeignKey("payment_imports.import_id"), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("payer_name_hash", String(64), nullable=True),
+    Column("payer_name_encrypted", Text, nullable=True),
+    Column("payer_id_hash", String(64), nullable=True, index=True),
+    Column("payer_id_encrypted", Text, nullable=True),
+    Column("amount", Numeric(18, 2), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("destination_account", String(64), nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("state", String(10), nullable=False),
+    # The best candidate (matched: the listing it settled; otherwise the one proposed).
+    Column("listing_id", String(32), ForeignKey("court_listings.listing_id"), nullable=True),
+    Column("match_score", Numeric(5, 4), nullable=False),
+    Column("evidence", JSON, nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(128), nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("note", Text, nullable=True),
+    CheckConstraint("state IN ('matched', 'review', 'unmatched', 'rejected')", name="state"),
+    CheckConstraint("state <> 'matched' OR listing_id IS NOT NULL", name="matched_has_listing"),
+    CheckConstraint("match_score BETWEEN 0 AND 1", name="score"),
+    CheckConstraint("amount > 0", name="amount"),
+    CheckConstraint(
+        "(payer_name_hash IS NULL) = (payer_name_encrypted IS NULL)"
+        " AND (payer_id_hash IS NULL) = (payer_id_encrypted IS NULL)",
+        name="protected_together",
+    ),
+)
+
+# A listing a matched payment moved to settled-pending: when it is lifted at the latest, and
+# how it ended (lifted by the sweep, or returned to entered by the court's objection).
+listing_settlements = Table(
+    "listing_settlements",
+    metadata,
+    Column("settlement_id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "listing_id",
+        String(32),
+        ForeignKey("court_listings.listing_id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("payment_id", String(32), ForeignKey("payments.payment_id"), nullable=False),
+    Column("settled_at", UTCDateTime, nullable=False),
+    # The profile's last day to lift it (local date), and the moment the sweep lifts it:
+    # the first instant of that day, so it is lifted within the deadline, never after.
+    Column("last_day", Date, nullable=False),
+    Column("lift_at", UTCDateTime, nullable=False, index=True),
+    Column("state", String(10), nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("ended_by", String(128), nullable=True),
+    Column("objection", Text, nullable=True),
+    CheckConstraint("state IN ('pending', 'lifted', 'objected')", name="state"),
+    CheckConstraint("(state = 'pending') = (ended_at IS NULL)", name="ended_unless_pending"),
+    CheckConstraint("(state = 'objected') = (objection IS NOT NULL)", name="objection"),
+    # At most one pending settlement per listing.
+    PartialUniqueIndex("uq_listing_settlements_pending", "listing_id", "state = 'pending'"),
+)
