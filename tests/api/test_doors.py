@@ -196,6 +196,22 @@ def test_a_decision_answers_alike_whichever_way_its_body_is_read(doors: Doors) -
     assert after == before + 2
 
 
+def test_the_decision_route_is_documented_as_declared(doors: Doors) -> None:
+    """The short way (`DecisionRoute`) changes nothing in the OpenAPI document: the body is
+    `DecisionIn`, the answer `DecisionOut`, the refusals problem details, and the
+    Authorization header is a parameter."""
+    document = doors.client.get("/openapi.json").json()
+    operation = document["paths"]["/v1/decisions"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/DecisionIn"}
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/DecisionOut"}
+    for status in ("401", "403", "404", "422"):
+        refusal = operation["responses"][status]["content"]["application/json"]["schema"]
+        assert refusal == {"$ref": "#/components/schemas/Problem"}, status
+    assert [p["name"] for p in operation["parameters"]] == ["authorization"]
+
+
 def test_decisions_at_just_below_and_above_the_threshold(doors: Doors) -> None:
     d = doors
     _revoke_all(d)

@@ -1,11 +1,12 @@
 """`POST /v1/decisions` (partner key, scope `decisions`): the route partners call most.
 
-It is a coroutine with no dependencies and one trip to the thread pool, where the service
-checks the key and decides in one transaction. FastAPI runs each plain-function dependency
-(and the check of a plain-function route's response) in the thread pool, a hop each, and
-spends more on resolving dependencies than on anything else in the request. Its router is
-included first: FastAPI tries routes in order, and at a few tens of microseconds each the
-routes before it would cost more than its own statements.
+Its route class (`DecisionRoute`) answers a request with a valid JSON body without FastAPI's
+dependency and parameter machinery, which cost more than the decision's own Python; anything
+else goes through FastAPI as the endpoint declares it. The service checks the key and decides
+in one transaction: on SQLite on the event loop when the write lock is free, on PostgreSQL
+(and on SQLite while another connection writes) in a worker thread. Its router is included
+first: FastAPI tries routes in order, and at a few tens of microseconds each the routes before
+it would cost more than its own statements.
 """
 
 from __future__ import annotations
