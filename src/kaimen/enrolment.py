@@ -2,7 +2,12 @@
 
 A single enrolment of an ID that is already enrolled is a conflict. A bulk file is all or
 nothing like event files, and replaying it is safe: rows that match an existing enrolment
-exactly (same ID, same phone, same person id if given) are counted as already enrolled.
+exactly (same ID, same phone, same person id if given) are counted as already enrolled (a
+replay does not change the name held).
+
+A name is optional (`kaimen.domain.person_names` says what one may hold; a blank cell is no
+name). It is kept like the phone and the ID number, encrypted and behind a keyed hash of its
+comparable form (`kaimen.store.name_index`), for matching court listings to people.
 
 Every enrolment, one person or a file, takes the bulk path: the file's columns are checked in
 Arrow and NumPy (only phones not already in final form go through `normalise_phone` one by
@@ -30,6 +35,16 @@ from sqlalchemy import Engine
 from kaimen.domain import national_id
 from kaimen.domain.errors import BatchRejected, EnrolmentConflict, IdentityRejected, RowError
 from kaimen.domain.events import IDENTIFIER_PATTERN
+from kaimen.domain.person_names import (
+    ALLOWED,
+    CHARACTERS_MESSAGE,
+    LENGTH_MESSAGE,
+    MAX_NAME_CHARACTERS,
+    NAME_KIND,
+    NAME_REASON,
+    WHITESPACE,
+    check_name,
+)
 from kaimen.domain.phone import normalise_phone
 from kaimen.input_files import (
     LINE,
@@ -41,10 +56,10 @@ from kaimen.input_files import (
     records_table,
     text_array,
 )
-from kaimen.store import audit, people
+from kaimen.store import audit, name_index, people
 from kaimen.store.identity_vault import IdentityVault
 
-ENROL_COLUMNS = ("phone", "national_id", "person_id")
+ENROL_COLUMNS = ("phone", "national_id", "person_id", "name")
 Mask = npt.NDArray[np.bool_]
 # Phones already in a final form (E.164, a +86 one a mobile; or a bare mainland mobile) are
 # judged here in bulk; anything else (separators, 00 prefix, errors) by `normalise_phone`.
@@ -102,6 +117,7 @@ class _Checked:
     birth_date: npt.NDArray[np.datetime64]
     phone: pa.Array
     person_id: pa.Array
+    name: pa.Array  # normalised; null where none was given
     explicit_id: Mask
     ok: Mask
     errors: list[RowError]
@@ -134,6 +150,23 @@ def _column(table: pa.Table, name: str) -> pa.Array:
     return table.column(name).combine_chunks()
 
 
+def _check_names(
+    raw: pa.Array, lines: npt.NDArray[np.int64]
+) -> tuple[pa.Array, Mask, list[RowError]]:
+    """Names as `person_names.normalise_name` leaves them (null for a blank cell), whether
+    each row's passed, and the errors, all in Arrow."""
+    spaced = pc.replace_substring_regex(pc.utf8_normalize(raw, "NFC"), WHITESPACE, " ")
+    name = pc.utf8_trim(spaced, " ")
+    given = pc.and_kleene(pc.is_valid(name), pc.not_equal(name, _text("")))
+    length = int64_values(pc.utf8_length(pc.fill_null(name, _text(""))))
+    fits = _mask(given) & (length <= MAX_NAME_CHARACTERS)
+    too_long = _mask(given) & ~fits
+    bad = fits & ~_mask(pc.match_substring_regex(name, ALLOWED))
+    errors = _errors_at(too_long, lines, "name", f"{NAME_REASON}: {LENGTH_MESSAGE}")
+    errors += _errors_at(bad, lines, "name", f"{NAME_REASON}: {CHARACTERS_MESSAGE}")
+    return pc.if_else(given, name, pa.nulls(len(raw), pa.string())), ~(too_long | bad), errors
+
+
 def _check_rows(table: pa.Table, today: dt.date) -> _Checked:
     lines = int64_values(_column(table, LINE))
     raw_id = _column(table, "national_id")
@@ -148,6 +181,8 @@ def _check_rows(table: pa.Table, today: dt.date) -> _Checked:
     ]
     phone, phone_ok, phone_errors = _check_phones(_column(table, "phone"), lines)
     errors += phone_errors
+    name, name_ok, name_errors = _check_names(_column(table, "name"), lines)
+    errors += name_errors
     given = _column(table, "person_id")
     is_given = pc.and_kleene(pc.is_valid(given), pc.not_equal(given, _text("")))
     explicit = _mask(is_given)
@@ -161,8 +196,9 @@ def _check_rows(table: pa.Table, today: dt.date) -> _Checked:
         birth_date=check.birth_dates,
         phone=phone,
         person_id=pc.if_else(is_given, given, _new_person_ids(len(lines))),
+        name=name,
         explicit_id=explicit,
-        ok=~missing & ~invalid & phone_ok & ~bad_id,
+        ok=~missing & ~invalid & phone_ok & name_ok & ~bad_id,
         errors=errors,
     )
 
@@ -188,6 +224,32 @@ def _owners(keys: pa.Array, found: dict[str, str]) -> pa.Array:
 def _rows(mask: Mask) -> pa.Array:
     """Positions where `mask` holds, for `pc.take` (a NumPy mask given to Arrow imports pandas)."""
     return int64_array(np.flatnonzero(mask))
+
+
+def _sealed_names(
+    vault: IdentityVault, names: pa.Array, person_ids: pa.Array
+) -> tuple[list[str | None], list[str | None]] | None:
+    """Lookup hash and ciphertext of each given name (None where none), or None when no row
+    has one. Matching's name reading (pypinyin) is loaded only when a name is given."""
+    if names.null_count == len(names):
+        return None
+    from kaimen.matching.names import normalise_names
+
+    given = _mask(pc.is_valid(names))
+    at = _rows(given)
+    named = pc.take(names, at)
+    keys = pc.fill_null(normalise_names(named)["name_unordered"], _text("")).to_pylist()
+    digests = name_index.lookup_hashes(vault, keys, pc.take(person_ids, at).to_pylist())
+    ciphers = vault.encrypt_many(NAME_KIND, named.to_pylist())
+    # Each row's place among the named rows; rows without a name get null.
+    place = int64_array(np.maximum(np.cumsum(given) - 1, 0))
+    valid = pc.is_valid(names)
+
+    def spread(values: list[str]) -> list[str | None]:
+        taken = pc.take(text_array(list(values)), place)
+        return list(pc.if_else(valid, taken, pa.nulls(len(names), pa.string())).to_pylist())
+
+    return spread(digests), spread(ciphers)
 
 
 def _enrol_table(
@@ -234,8 +296,10 @@ def _enrol_table(
         if errors:
             raise BatchRejected(errors, "enrolment")
         fresh = _rows(~enrolled)
+        fresh_ids = pc.take(person_id, fresh)
+        names = _sealed_names(vault, pc.take(pc.take(checked.name, keep), fresh), fresh_ids)
         new = people.NewPeople(
-            person_id=pc.take(person_id, fresh).to_pylist(),
+            person_id=fresh_ids.to_pylist(),
             birth_date=np.datetime_as_string(
                 checked.birth_date[checked.ok][~enrolled], unit="D"
             ).tolist(),
@@ -245,6 +309,8 @@ def _enrol_table(
             ),
             phone_hash=pc.take(phone_hash, fresh).to_pylist(),
             phone_encrypted=vault.encrypt_many("phone", pc.take(phone, fresh).to_pylist()),
+            name_hash=None if names is None else names[0],
+            name_encrypted=None if names is None else names[1],
         )
         already: list[str] = pc.take(id_owner, _rows(enrolled)).to_pylist()
         people.insert_many(store, new, now)
@@ -286,12 +352,16 @@ def enrol_one(
     actor: str,
     person_id: str | None = None,
     now: dt.datetime | None = None,
+    name: str | None = None,
 ) -> str:
-    """Enrol one person; raises `IdentityRejected` or `EnrolmentConflict` with the reason."""
+    """Enrol one person; raises `IdentityRejected` or `EnrolmentConflict` with the reason.
+    A name, when given, must be one (`IdentityRejected` with reason `name_format`)."""
     now = now or dt.datetime.now(dt.UTC)
     national_id.parse(national_id_value, now.date())
     normalise_phone(phone)
-    row = {"phone": phone, "national_id": national_id_value, "person_id": person_id}
+    if name is not None:
+        name = check_name(name)
+    row = {"phone": phone, "national_id": national_id_value, "person_id": person_id, "name": name}
     try:
         report = enrol_many(engine, vault, [row], [1], actor, now, source="single")
     except BatchRejected as rejected:
@@ -306,7 +376,8 @@ def enrol_one(
 def enrol_file(
     engine: Engine, vault: IdentityVault, path: Path, actor: str, now: dt.datetime | None = None
 ) -> EnrolmentReport:
-    """Enrol everyone in a CSV, JSON Lines or Parquet file with phone, national_id[, person_id]."""
+    """Enrol everyone in a CSV, JSON Lines or Parquet file with phone, national_id[,
+    person_id][, name]."""
     parsed = read_input(path, ENROL_COLUMNS)
     if parsed.errors:
         raise BatchRejected(locate(path, parsed.errors), parsed.name)

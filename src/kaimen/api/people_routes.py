@@ -36,8 +36,11 @@ WHAT_IF_ERRORS = problems.documented(
     summary="Enrol a person (admin)",
 )
 def post_person(body: EnrolmentIn, ws: Store, admin: Admin) -> EnrolmentOut:
-    """Enrol with phone and national ID; the same ID twice is a conflict."""
-    person_id = enrol_one(ws.engine, ws.vault, body.phone, body.national_id, admin.actor)
+    """Enrol with phone, national ID and optionally a name; the same ID twice is a
+    conflict."""
+    person_id = enrol_one(
+        ws.engine, ws.vault, body.phone, body.national_id, admin.actor, name=body.name
+    )
     return EnrolmentOut(person_id=person_id)
 
 

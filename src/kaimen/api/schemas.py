@@ -114,6 +114,12 @@ class EnrolmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     phone: str = Field(max_length=32, description="E.164 or an 11-digit mainland mobile number")
     national_id: str = Field(max_length=32, description="18-character resident ID (GB 11643)")
+    name: str | None = Field(
+        default=None,
+        max_length=256,
+        description="optional: Hanzi or Pinyin, 1-64 letters, spaces, hyphens, apostrophes "
+        "and middle dots (whitespace runs become one space); kept encrypted",
+    )
 
 
 class EnrolmentOut(Rendered):

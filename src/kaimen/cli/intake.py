@@ -80,17 +80,24 @@ def enrol_command(
         str | None, typer.Option(help="Use this person id (default: new).")
     ] = None,
     file: Annotated[
-        Path | None, typer.Option(help="Enrol everyone in a CSV/JSONL/Parquet file instead.")
+        Path | None,
+        typer.Option(
+            help="Enrol everyone in a CSV/JSONL/Parquet file instead (columns phone, "
+            "national_id, optional person_id and name)."
+        ),
     ] = None,
     report: Annotated[
         Path | None, typer.Option(help="Write every problem of a rejected file here.")
     ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="The person's name in Hanzi or Pinyin (optional).")
+    ] = None,
 ) -> None:
-    """Enrol one person (--phone and --national-id) or everyone in --file."""
+    """Enrol one person (--phone and --national-id, optionally --name) or everyone in --file."""
     from kaimen.enrolment import enrol_file, enrol_one
 
-    if file is not None and (phone or national_id):
-        raise fail("use either --file or --phone/--national-id, not both", 2)
+    if file is not None and (phone or national_id or name):
+        raise fail("use either --file or --phone/--national-id/--name, not both", 2)
     if file is None and (not phone or not national_id):
         raise fail("give --phone and --national-id (or --file)", 2)
     ws = session(ctx).workspace
@@ -103,7 +110,9 @@ def enrol_command(
         return
     assert phone is not None and national_id is not None
     new_id = run(
-        lambda: enrol_one(ws.engine, ws.vault, phone, national_id, OPERATOR.actor, person_id)
+        lambda: enrol_one(
+            ws.engine, ws.vault, phone, national_id, OPERATOR.actor, person_id, name=name
+        )
     )
     console.print(f"enrolled as {new_id}")
 

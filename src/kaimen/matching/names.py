@@ -28,6 +28,7 @@ from pypinyin import lazy_pinyin
 from pypinyin.contrib.tone_convert import to_normal
 from pypinyin.pinyin_dict import pinyin_dict
 
+from kaimen.input_files import text_array
 from kaimen.matching.records import NormalisedName
 
 # Surname readings that differ from a character's everyday reading, and compound surnames.
@@ -231,10 +232,12 @@ def normalise_names(names: pa.Array | pa.ChunkedArray) -> pa.Table:
         names.combine_chunks() if isinstance(names, pa.ChunkedArray) else names
     )
     distinct = [normalise_name(v) for v in encoded.dictionary.to_pylist()]
+    # `text_array`, not `pa.array`: Arrow's Python converter loads pandas, and enrolment
+    # reads names through here.
     columns = {
-        "name_hanzi": pa.array([d.hanzi if d else None for d in distinct], pa.string()),
-        "name_pinyin": pa.array([d.pinyin if d else None for d in distinct], pa.string()),
-        "name_unordered": pa.array([d.unordered if d else None for d in distinct], pa.string()),
-        "surname": pa.array([d.surname if d else None for d in distinct], pa.string()),
+        "name_hanzi": text_array([d.hanzi if d else None for d in distinct]),
+        "name_pinyin": text_array([d.pinyin if d else None for d in distinct]),
+        "name_unordered": text_array([d.unordered if d else None for d in distinct]),
+        "surname": text_array([d.surname if d else None for d in distinct]),
     }
     return pa.table({k: pc.take(v, encoded.indices) for k, v in columns.items()})

@@ -47,6 +47,7 @@ class ExportPerson(BaseModel):
     status: str
     phone: str
     national_id: str
+    name: str | None = Field(default=None, description="as given at enrolment, if given")
 
 
 class ExportScore(Section):

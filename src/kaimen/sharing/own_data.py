@@ -70,7 +70,7 @@ from kaimen.store import (
 )
 from kaimen.store.identity_vault import IdentityVault
 
-IDENTITY_FIELDS = {"phone": "phone", "cn_resident_id": "national_id"}
+IDENTITY_FIELDS = {"phone": "phone", "cn_resident_id": "national_id", "name": "name"}
 TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 

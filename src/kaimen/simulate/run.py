@@ -1,6 +1,7 @@
 """`kaimen simulate`: write a population and its events to a folder.
 
-The folder gets `people.csv` (person_id, phone, national_id: the enrolment file),
+The folder gets `people.csv` (person_id, phone, national_id, name: the enrolment file; names
+from `kaimen.simulate.names`, so court listings can be matched to people by name),
 `events.parquet` (or .csv / .jsonl), `traits.parquet` (latent traits, ground truth only) and
 `simulation.json` (parameters and counts). The same arguments always give the same files.
 """
@@ -19,6 +20,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from kaimen.simulate.behaviour import EVENT_SCHEMA, US_PER_DAY, Simulator
+from kaimen.simulate.names import population_names
 from kaimen.simulate.population import make_population
 
 FORMATS = ("parquet", "csv", "jsonl")
@@ -95,7 +97,8 @@ def simulate(
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     population = make_population(rng, people, seed, end.astype(dt.date))
-    pacsv.write_csv(population.enrolment_table(), out / "people.csv")
+    names = population_names(seed, population.national_id)
+    pacsv.write_csv(population.enrolment_table().append_column("name", names), out / "people.csv")
     pq.write_table(population.traits_table(), out / "traits.parquet")
     simulator = Simulator(population, rng, int(end.astype(np.int64)) * US_PER_DAY)
     events_path = out / f"events.{fmt}"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
+from kaimen.domain.person_names import NAME_KIND
 from kaimen.store.tables import identities, people
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ class NewPeople:
     national_id_encrypted: list[str]
     phone_hash: list[str]
     phone_encrypted: list[str]
+    # A name is optional: None where the person gave none (see `name_index` for its hash).
+    name_hash: list[str | None] | None = None
+    name_encrypted: list[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.person_id)
@@ -129,7 +133,7 @@ def insert_people(connection: Connection, new: Iterable[NewPerson], now: dt.date
 
 
 def insert_many(connection: Connection, new: NewPeople, now: dt.datetime) -> int:
-    """Insert people with both identities in the caller's transaction, by COPY on PostgreSQL
+    """Insert people with their identities in the caller's transaction, by COPY on PostgreSQL
     and `executemany` on SQLite; returns how many. A clash with a row already there raises
     SQLAlchemy's `IntegrityError`, as any other write through the store does."""
     try:
@@ -139,7 +143,8 @@ def insert_many(connection: Connection, new: NewPeople, now: dt.datetime) -> int
 
 
 def _identity_rows(new: NewPeople, stamp: str) -> Iterator[tuple[str, ...]]:
-    """Both identities of every new person, as rows of `identities`."""
+    """The identities of every new person (ID number, phone, and name when given), as rows
+    of `identities`."""
     count = len(new)
     for kind, digests, ciphers in (
         ("cn_resident_id", new.national_id_hash, new.national_id_encrypted),
@@ -148,6 +153,13 @@ def _identity_rows(new: NewPeople, stamp: str) -> Iterator[tuple[str, ...]]:
         yield from zip(
             new.person_id, repeat(kind, count), digests, ciphers, repeat(stamp, count), strict=True
         )
+    if new.name_hash is None or new.name_encrypted is None:
+        return
+    for person_id, digest, cipher in zip(
+        new.person_id, new.name_hash, new.name_encrypted, strict=True
+    ):
+        if digest is not None and cipher is not None:
+            yield person_id, NAME_KIND, digest, cipher, stamp
 
 
 def _write(connection: Connection, new: NewPeople, now: dt.datetime) -> int:

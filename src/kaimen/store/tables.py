@@ -62,7 +62,9 @@ identities = Table(
     Column("lookup_hash", String(64), nullable=False),
     Column("encrypted_value", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
-    CheckConstraint("kind IN ('cn_resident_id', 'phone')", name="kind"),
+    # A name is optional and not unique: its lookup hash ends with the person's part (see
+    # store/name_index.py), so (kind, lookup_hash) stays unique for every kind.
+    CheckConstraint("kind IN ('cn_resident_id', 'phone', 'name')", name="kind"),
     UniqueConstraint("kind", "lookup_hash", name="uq_identities_kind_hash"),
     UniqueConstraint("person_id", "kind", name="uq_identities_person_kind"),
 )
