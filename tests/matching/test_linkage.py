@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from kaimen.domain.errors import Rejected
-from kaimen.matching.linkage import classify, link_entries
+from kaimen.matching.linkage import classify, entry_keys, link_entries
+from kaimen.matching.names import normalise_names
+from kaimen.matching.records import Population
 from kaimen.simulate.court_list import enrolled_people
 from kaimen.simulate.names import population_names
 from kaimen.simulate.population import make_population
@@ -193,3 +196,51 @@ def test_bad_entries_are_rejected_with_the_reason(
 def test_an_unusable_share_is_rejected(people: pa.Table) -> None:
     with pytest.raises(Rejected, match="enrolled_share"):
         link_entries(entries(("曾晓明", TARGET_ID, None)), people, enrolled_share=0.0)
+
+
+def test_candidates_narrowed_by_name_key_and_birth_date_decide_as_the_whole_population(
+    people: pa.Table,
+) -> None:
+    """With the population's size and name frequencies, the candidates sharing a name key or
+    a birth date with an entry give the same decisions as everyone."""
+    table = entries(*CLEAR.values(), *HARD.values())
+    keys = entry_keys(table)
+    person_keys = normalise_names(people["name"])["name_unordered"]
+    wanted = pc.or_(
+        pc.fill_null(pc.is_in(person_keys, value_set=pc.drop_null(keys["name_key"])), False),
+        pc.fill_null(
+            pc.is_in(people["birth_date"], value_set=pc.drop_null(keys["birth_date"])), False
+        ),
+    )
+    candidates = people.filter(wanted)
+    assert candidates.num_rows < people.num_rows / 10
+    whole = classify(link_entries(table, people))
+    narrowed = classify(
+        link_entries(table, candidates, population=Population(people.num_rows, people.num_rows))
+    )
+    assert narrowed.column("person_id").to_pylist() == whole.column("person_id").to_pylist()
+    assert narrowed.column("decision").to_pylist() == whole.column("decision").to_pylist()
+    assert np.allclose(
+        narrowed.column("match_probability").to_numpy(),
+        whole.column("match_probability").to_numpy(),
+        atol=0.02,
+    )
+    # Without the population, the few candidates would look like the whole world: the prior
+    # and name frequencies both go wrong.
+    alone = link_entries(table, candidates).column("match_probability").to_numpy()
+    assert not np.allclose(alone, whole.column("match_probability").to_numpy(), atol=0.02)
+
+
+def test_entry_keys_are_the_name_syllables_and_the_birth_date() -> None:
+    keys = entry_keys(
+        entries(
+            ("Xiaoming ZENG", TARGET_ID, None),
+            ("曾晓明", masked(TARGET_ID), BIRTH),
+            (None, None, None),
+        )
+    ).to_pylist()
+    assert keys == [
+        {"name_key": "ming xiao zeng", "birth_date": BIRTH},
+        {"name_key": "ming xiao zeng", "birth_date": BIRTH},
+        {"name_key": None, "birth_date": None},
+    ]

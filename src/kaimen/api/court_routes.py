@@ -53,7 +53,11 @@ class ImportOut(BaseModel):
     new_listings: int
     status_changes: int
     unchanged: int
-    linked: int
+    linked: int = Field(description="listings linked by their full ID number")
+    auto_linked: int = Field(
+        description="listings without a full ID number linked by probabilistic matching"
+    )
+    queued_for_review: int = Field(description="candidate links queued for an admin's review")
     replayed: bool = Field(description="these exact entries were imported before: no change")
     people_changed: list[str] = Field(description="people whose standing changed")
 
@@ -164,7 +168,8 @@ def post_court_list(body: CourtListIn, ws: Store, admin: Admin) -> ImportOut:
     """Each new (court, case number) becomes a listing; one already held may change status
     (entered to satisfied or overturned), which its history records. A bad entry refuses
     them all, named by position and field. Listings whose full ID number is an enrolled
-    person's are linked to them at once."""
+    person's are linked to them at once; the others are matched by name, birth date and the
+    visible digits of their number: linked when sure, else queued for review."""
     entries = [entry.model_dump(exclude_unset=True) for entry in body.entries]
     report = import_entries(ws.engine, ws.vault, entries, admin.actor)
     return ImportOut(
@@ -174,6 +179,8 @@ def post_court_list(body: CourtListIn, ws: Store, admin: Admin) -> ImportOut:
         status_changes=report.status_changes,
         unchanged=report.unchanged,
         linked=report.linked,
+        auto_linked=report.auto_linked,
+        queued_for_review=report.queued_for_review,
         replayed=report.replayed_file,
         people_changed=list(report.people_changed),
     )

@@ -47,7 +47,8 @@ def import_command(
     console.print(
         f"{done.rows:,} rows: {done.new_listings:,} new listings, "
         f"{done.status_changes:,} status changes, {done.unchanged:,} unchanged; "
-        f"{done.linked:,} linked by ID number{_changed(done.people_changed)}",
+        f"{done.linked:,} linked by ID number, {done.auto_linked:,} by matching, "
+        f"{done.queued_for_review:,} queued for review{_changed(done.people_changed)}",
         highlight=False,
     )
 

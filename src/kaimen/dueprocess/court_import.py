@@ -7,7 +7,10 @@ history; any other difference, or a change the listing's status cannot make, ref
 whole file naming the row. Names and ID numbers are hashed and encrypted in bulk through the
 vault and never reach a log line, an error or the audit log (which holds counts and the
 file's hash). After the listings are stored, in the same transaction, every listing whose
-full ID number is an enrolled person's is linked to them (see `identity_links`).
+full ID number is an enrolled person's is linked to them (see `identity_links`). Once that
+has committed, the file's listings without a full ID number are resolved probabilistically
+in a transaction of their own (see `probabilistic_links`): a failure there leaves the
+import in place, and the next import (or `resolve_listings`) takes them up again.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,7 @@ from kaimen.dueprocess.identity_links import (
     link_exact_in,
     record_listing_change,
 )
+from kaimen.dueprocess.probabilistic_links import resolve_listings
 from kaimen.input_files import (
     LINE,
     bool_values,
@@ -78,6 +82,10 @@ class ImportReport:
     linked: int
     replayed_file: bool
     people_changed: tuple[str, ...]
+    # Listings without a full ID number linked by probabilistic matching, and candidates
+    # queued for review (see `probabilistic_links`).
+    auto_linked: int = 0
+    queued_for_review: int = 0
 
 
 def import_file(
@@ -346,7 +354,24 @@ def _import(
             tuple(sorted(set(changed) | set(linked))),
         )
 
-    return audit.audited_transaction(engine, work)
+    imported = audit.audited_transaction(engine, work)
+    return imported if imported.replayed_file else _resolved(engine, vault, imported, actor, now)
+
+
+def _resolved(
+    engine: Engine, vault: IdentityVault, imported: ImportReport, actor: str, now: dt.datetime
+) -> ImportReport:
+    """`imported` after its file's listings without a full ID number were resolved."""
+    with engine.connect() as store:
+        held = court_list.file_by_hash(store, imported.file_sha256)
+    assert held is not None
+    resolved = resolve_listings(engine, vault, actor, now, file_id=held.file_id)
+    return replace(
+        imported,
+        auto_linked=resolved.auto_linked,
+        queued_for_review=resolved.queued,
+        people_changed=tuple(sorted({*imported.people_changed, *resolved.people_changed})),
+    )
 
 
 def _replay(seen: court_list.ImportedFile) -> ImportReport:

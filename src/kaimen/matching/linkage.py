@@ -15,6 +15,12 @@ the chance of none: p_best = 2^w_best / (1 + sum 2^w_i), with w the Splink match
 (log2 posterior odds of each pair alone). Two equally good namesakes each get less than a
 half, and so go to review, never to an automatic link.
 
+`people` may be only the candidates drawn from a larger enrolled population (everyone born on
+an entry's birth date or sharing an entry's name key, say): `population` then gives the
+population's size, for the prior, and the frequency of each name is counted as in the whole
+population. That is exact for every name an entry shares with a candidate as long as the
+candidates hold everyone with that name (see `Population`).
+
 Everything runs in a private in-memory DuckDB connection that is closed on return, so
 nothing is left on disk; Splink's own log lines are held back to warnings and above.
 """
@@ -33,7 +39,7 @@ from splink import DuckDBAPI, Linker
 from kaimen.domain.errors import Rejected
 from kaimen.matching.linkage_inputs import comparable_entries, comparable_people
 from kaimen.matching.linkage_model import settings
-from kaimen.matching.records import LinkDecision, LinkThresholds
+from kaimen.matching.records import LinkDecision, LinkThresholds, Population
 
 # The share of court entries assumed to belong to an enrolled person when the caller has no
 # better estimate (one is: the share of entries with a full ID that matched it exactly).
@@ -111,12 +117,48 @@ def _best_candidates(connection: duckdb.DuckDBPyConnection, predictions: str) ->
     ).to_arrow_table()
 
 
+# The name columns whose matches are adjusted for how common the name is.
+TF_COLUMNS = ("name_hanzi", "name_pinyin")
+
+
+def _population_frequencies(
+    connection: duckdb.DuckDBPyConnection,
+    left: pa.Table,
+    right: pa.Table,
+    population: Population,
+    column: str,
+) -> pa.Table:
+    """A name column's frequencies as Splink counts them over the whole population: the
+    candidates hold everyone with the names that matter, so only the denominator, how many
+    in the population have a value in this column, is the population's. For Hanzi that is
+    estimated from the candidates' share of names written in Hanzi."""
+    named_candidates = right.num_rows - right["name_pinyin"].null_count
+    share = (
+        (right.num_rows - right[column].null_count) / named_candidates if named_candidates else 1.0
+    )
+    total = population.named * share + (left.num_rows - left[column].null_count)
+    connection.register("tf_left", left.select([column]))
+    connection.register("tf_right", right.select([column]))
+    try:
+        return connection.sql(
+            f"""
+            SELECT {column}, CAST(count(*) AS DOUBLE) / {max(total, 1.0)!r} AS tf_{column}
+            FROM (SELECT {column} FROM tf_left UNION ALL SELECT {column} FROM tf_right)
+            WHERE {column} IS NOT NULL GROUP BY {column}
+            """
+        ).to_arrow_table()
+    finally:
+        connection.unregister("tf_left")
+        connection.unregister("tf_right")
+
+
 def link_entries(
     entries: pa.Table,
     people: pa.Table,
     *,
     enrolled_share: float = DEFAULT_ENROLLED_SHARE,
     threads: int | None = None,
+    population: Population | None = None,
 ) -> pa.Table:
     """Each court entry's best enrolled candidate.
 
@@ -124,6 +166,7 @@ def link_entries(
     the entries' order: `entry_key`, `person_id` (null when no candidate was found),
     `match_probability` (0 when none), `match_weight` (the best pair's Splink weight, null
     when none). Raises `Rejected` for a missing or mistyped column or an unusable share.
+    With `population`, `people` are candidates drawn from it (see the module docstring).
     """
     if not 0.0 < enrolled_share <= 1.0:
         raise Rejected(f"enrolled_share must be in (0, 1], got {enrolled_share}")
@@ -134,14 +177,21 @@ def link_entries(
             best = RESULT_SCHEMA.empty_table()
         else:
             api = DuckDBAPI(connection)
+            enrolled = right.num_rows if population is None else population.people
             linker = Linker(
                 [
                     api.register(left, table_name=ENTRIES_SOURCE),
                     api.register(right, table_name=PEOPLE_SOURCE),
                 ],
-                settings(enrolled_share / right.num_rows),
+                settings(enrolled_share / max(enrolled, right.num_rows)),
                 log_level=None,
             )
+            if population is not None:
+                for column in TF_COLUMNS:
+                    counted = _population_frequencies(connection, left, right, population, column)
+                    linker.table_management.register_term_frequency_lookup(
+                        api.register(counted, table_name=f"population_tf_{column}"), column
+                    )
             predictions = linker.inference.predict(
                 threshold_match_weight=WEIGHT_FLOOR, warning_mode="never"
             )
@@ -158,6 +208,22 @@ def link_entries(
             """
         ).to_arrow_table()
     return result.cast(RESULT_SCHEMA)
+
+
+def entry_keys(entries: pa.Table) -> pa.Table:
+    """Each court entry's `name_key` (the sorted Pinyin syllables the name blocks compare)
+    and `birth_date` (given, else read from the ID number), as the model derives them: what
+    candidates are narrowed by before linking (both null when unknown)."""
+    with linkage_connection(threads=1) as connection:
+        left = comparable_entries(connection, entries)
+    return pa.table(
+        {
+            "name_key": left["name_unordered"],
+            "birth_date": pc.cast(
+                pc.strptime(left["birth_text"], format="%Y%m%d", unit="s"), pa.date32()
+            ),
+        }
+    )
 
 
 def classify(matches: pa.Table, thresholds: LinkThresholds | None = None) -> pa.Table:

@@ -38,6 +38,20 @@ class NormalisedName:
 
 
 @dataclass(frozen=True)
+class Population:
+    """The enrolled population that a linkage's people were drawn from as candidates:
+    `people` enrolled (active) in all, `named` of them with a name. The candidates must hold
+    everyone in it who shares a name key with an entry, for name frequencies to be exact."""
+
+    people: int
+    named: int
+
+    def __post_init__(self) -> None:
+        if self.people < 1 or not 0 <= self.named <= self.people:
+            raise Rejected(f"a population needs people >= 1 and 0 <= named <= people, got {self}")
+
+
+@dataclass(frozen=True)
 class LinkThresholds:
     """Match probabilities that split candidates: auto-link at or above `auto_link`, human
     review in [`review`, `auto_link`), no link below `review`."""

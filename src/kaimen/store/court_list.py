@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.court_list import ENROLLED_ID_KIND
@@ -284,14 +284,16 @@ def history(connection: Connection, listing_id: str) -> list[StatusChange]:
     return [StatusChange(r.changed_at, r.old_status, r.new_status, r.source, r.actor) for r in rows]
 
 
-def unlinked_without_full_id(connection: Connection) -> list[Listing]:
-    """Listings with no live link whose ID number is masked or unverifiable: what the
-    probabilistic step resolves. Listings ever linked and unlinked are left out: an un-merge
-    is a person's decision that the step must not undo."""
+def unlinked_without_full_id(connection: Connection, file_id: int | None = None) -> list[Listing]:
+    """Listings with no live link whose ID number is masked or unverifiable (of one import
+    file, when given): what the probabilistic step resolves. Listings ever linked and
+    unlinked are left out: an un-merge is a person's decision that the step must not undo."""
     query = select(court_listings).where(
         court_listings.c.id_form != "full",
         ~exists().where(identity_links.c.listing_id == court_listings.c.listing_id),
     )
+    if file_id is not None:
+        query = query.where(court_listings.c.file_id == file_id)
     return [_listing(r) for r in connection.execute(query.order_by(court_listings.c.listing_id))]
 
 
@@ -319,6 +321,22 @@ def exact_matches(connection: Connection) -> list[tuple[str, str]]:
         .order_by(court_listings.c.listing_id)
     )
     return [(r.listing_id, r.person_id) for r in connection.execute(query)]
+
+
+def exact_link_counts(connection: Connection) -> tuple[int, int]:
+    """(listings with a full ID number ever linked by it, listings with a full ID number):
+    how often a listing belongs to an enrolled person, where that is known."""
+    linked = exists().where(
+        identity_links.c.listing_id == court_listings.c.listing_id,
+        identity_links.c.method == "exact_id",
+    )
+    row = connection.execute(
+        select(
+            func.count().filter(linked),
+            func.count(),
+        ).where(court_listings.c.id_form == "full")
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 def insert_links(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:

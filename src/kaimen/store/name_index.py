@@ -143,10 +143,11 @@ def candidates(
     )
 
 
-def named_people(connection: Connection) -> int:
-    """How many active people gave a name (the denominator of a name's frequency)."""
-    cursor = connection.exec_driver_sql(
-        "SELECT count(*) FROM identities AS i JOIN people AS p ON p.person_id = i.person_id "
-        f"WHERE i.kind = '{NAME_KIND}' AND p.status = 'active'"
-    )
-    return int(cursor.scalar_one())
+def population_counts(connection: Connection) -> tuple[int, int]:
+    """(active people, active people who gave a name): the population candidates are drawn
+    from, for the linkage's prior and name frequencies."""
+    row = connection.exec_driver_sql(
+        "SELECT count(*), count(i.person_id) FROM people AS p LEFT JOIN identities AS i "
+        f"ON i.person_id = p.person_id AND i.kind = '{NAME_KIND}' WHERE p.status = 'active'"
+    ).one()
+    return int(row[0]), int(row[1])
