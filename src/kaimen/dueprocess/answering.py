@@ -1,7 +1,8 @@
 """The furnisher's answer to a dispute: `verified` (the dispute is rejected, the item stands
 and the person's statement travels with it), `corrected` (new values, which for an event
 become a new event superseding the old one, or a described correction), `deleted` or
-`unverifiable` (the item is suppressed).
+`unverifiable` (the item is suppressed). A disputed identity link that ends other than
+`verified` is also undone (see `link_disputes`).
 
 A partner answers the disputes of items it furnished (its key with scope `disputes`); the
 admin answers for the court feed and for the operator's own events. When an item is
@@ -39,6 +40,7 @@ from kaimen.domain.profiles import Profile
 from kaimen.domain.text import readable_problem
 from kaimen.dueprocess import item_standing
 from kaimen.dueprocess.disputable_items import Lookup, resolve
+from kaimen.dueprocess.link_disputes import undo_disputed_link
 from kaimen.dueprocess.rescoring import rescore_now
 from kaimen.ingest.inbox_ingest import accept_events
 from kaimen.store import audit
@@ -194,9 +196,15 @@ def answer_dispute(
         rescore = changed or new_event is not None
         return Answered(closed, new_event, tuple(notified), (closed.person_id,) if rescore else ())
 
-    answered = audit.audited_transaction(engine, work)
+    answered = _link_undone(engine, audit.audited_transaction(engine, work), caller.actor, now)
     note = f"{answered.dispute.item} answered {answer.value} by its furnisher"
     return _rescored(engine, lake_root, profile, answered, note, caller.actor, now)
+
+
+def _link_undone(engine: Engine, answered: Answered, actor: str, now: dt.datetime) -> Answered:
+    """`answered`, with the disputed identity link undone when its end says so."""
+    people = undo_disputed_link(engine, answered.dispute, actor, now)
+    return replace(answered, rescore=tuple(dict.fromkeys((*answered.rescore, *people))))
 
 
 def _rescored(
@@ -258,6 +266,7 @@ def lapse_overdue(
 
         result = audit.audited_transaction(engine, work)
         if result is not None:
+            result = _link_undone(engine, result, actor, now)
             note = f"{result.dispute.item} not answered by its deadline: suppressed"
             lapsed.append(_rescored(engine, lake_root, profile, result, note, actor, now))
     return lapsed

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select
 
+from kaimen.domain.court_list import RESTRICTIVE
 from kaimen.domain.disputes import (
+    COURT,
     KAIMEN,
     DisputeRejected,
     ItemKind,
@@ -23,7 +25,7 @@ from kaimen.domain.disputes import (
 )
 from kaimen.engines.embedded import connect
 from kaimen.lake import reader
-from kaimen.store import inbox, lake_manifest, partners
+from kaimen.store import court_list, inbox, lake_manifest, partners
 from kaimen.store.tables import event_inbox
 
 NOT_YOURS = "no such item in your record"
@@ -114,8 +116,64 @@ def resolve_event(lookup: Lookup, item: ItemRef) -> ResolvedItem | None:
     )
 
 
-# Court listings and identity links join when their tables land (one function each).
-RESOLVERS: dict[ItemKind, Resolver] = {ItemKind.EVENT: resolve_event}
+def resolve_court_listing(lookup: Lookup, item: ItemRef) -> ResolvedItem | None:
+    """A court listing (ref: its listing id), the person's while a live link joins them to
+    it; furnished by the court; negative while its status restricts. Its fields are the
+    court's record, never the name or ID number as published."""
+    listing = court_list.listing(lookup.store, item.ref)
+    if listing is None:
+        return None
+    link = court_list.live_link_of_listing(lookup.store, listing.listing_id)
+    if link is None:
+        return None
+    return ResolvedItem(
+        item=item,
+        person_id=link.person_id,
+        furnisher=COURT,
+        negative=listing.status in RESTRICTIVE,
+        occurred_at=dt.datetime.combine(listing.judgment_date, dt.time(), dt.UTC),
+        fields={
+            "listing_id": listing.listing_id,
+            "court": listing.court,
+            "case_number": listing.case_number,
+            "amount": _text(listing.amount),
+            "currency": listing.currency,
+            "judgment_date": _text(listing.judgment_date),
+            "status": listing.status,
+            "link_id": link.link_id,
+        },
+    )
+
+
+def resolve_identity_link(lookup: Lookup, item: ItemRef) -> ResolvedItem | None:
+    """An identity link (ref: its link id): "that listing is not about me". kaimen made
+    it, so kaimen answers; negative while it is live, since a live link puts a court
+    judgment in the person's record whatever the listing's status."""
+    link = court_list.link(lookup.store, item.ref)
+    if link is None:
+        return None
+    return ResolvedItem(
+        item=item,
+        person_id=link.person_id,
+        furnisher=KAIMEN,
+        negative=link.live,
+        occurred_at=link.linked_at,
+        fields={
+            "link_id": link.link_id,
+            "listing_id": link.listing_id,
+            "method": link.method,
+            "match_probability": f"{link.match_probability:.6f}",
+            "approved_by": link.approved_by,
+            "linked_at": _text(link.linked_at),
+        },
+    )
+
+
+RESOLVERS: dict[ItemKind, Resolver] = {
+    ItemKind.EVENT: resolve_event,
+    ItemKind.COURT_LISTING: resolve_court_listing,
+    ItemKind.IDENTITY_LINK: resolve_identity_link,
+}
 
 
 def resolve(lookup: Lookup, item: ItemRef) -> ResolvedItem:
