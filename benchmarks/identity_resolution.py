@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from kaimen.dueprocess import court_import, probabilistic_links
@@ -86,7 +85,7 @@ def evaluate(args: argparse.Namespace, url: str) -> dict[str, object]:
     finally:
         court_import.resolve_listings = real
     # The same listings, read (untimed) before they are resolved, for the measures below.
-    listings = probabilistic_links._listings(engine, vault, None)  # noqa: SLF001
+    listings = probabilistic_links._listings(engine, vault, None)
     started = time.perf_counter()
     resolved = resolve_listings(engine, vault, "bench", NOW)
     seconds = time.perf_counter() - started
@@ -99,7 +98,7 @@ def evaluate(args: argparse.Namespace, url: str) -> dict[str, object]:
             store, pc.drop_null(keys["birth_date"]).to_pylist(), prefixes
         )
         active, named = name_index.population_counts(store)
-    candidates = probabilistic_links._people(vault, sealed)  # noqa: SLF001
+    candidates = probabilistic_links._people(vault, sealed)
     started = time.perf_counter()
     classify(
         link_entries(

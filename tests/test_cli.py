@@ -591,3 +591,14 @@ def test_simulated_people_file_is_what_the_cli_enrols(tmp_path: Path) -> None:
     assert (tmp_path / "direct" / "people.csv").read_bytes() == (
         tmp_path / "cli" / "people.csv"
     ).read_bytes()
+
+
+def test_enrol_takes_a_name_and_refuses_a_bad_one(env: dict[str, str | None]) -> None:
+    bad = kaimen(env, "enrol", "--phone", "13812345678", "--national-id", GOOD_ID, "--name", "王2")
+    assert bad.exit_code == 1, bad.output
+    assert "name_format:" in bad.stderr
+    good = kaimen(
+        env, "enrol", "--phone", "13812345678", "--national-id", GOOD_ID, "--name", "Wáng Wěi"
+    )
+    assert good.exit_code == 0, good.output
+    assert "people enrolled: 1;" in kaimen(env, "status").stdout

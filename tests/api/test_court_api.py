@@ -28,6 +28,7 @@ SECRET = base64.b64encode(bytes(range(32))).decode()
 ID_ZHANG = make_national_id(birth="19850512", sequence="001")
 ID_LI = make_national_id(birth="19920101", sequence="002")
 MASKED_LI = ID_LI[:6] + "********" + ID_LI[14:]
+ID_WANG = make_national_id("310101", "19880808", "017")
 CASE = "(2025)京01执1号"
 COURT = "北京市第一中级人民法院"
 ENTRY = {
@@ -233,3 +234,27 @@ def test_no_restriction_under_us(court_us: Court) -> None:
     assert answer["profile"] == "us" and "no restriction" in str(answer["note"])
     log = [e for e in access_log_of(c.engine, c.zhang) if e.purpose == "restrictions_check"]
     assert len(log) == 1 and log[0].disclosed["restricted"] is False
+
+
+def test_a_named_enrolment_is_matched_by_a_later_masked_listing(court: Court) -> None:
+    bad = court.client.post(
+        "/v1/people",
+        json={"phone": "13700137000", "national_id": ID_WANG, "name": "Wang Wei 2"},
+        headers=court.admin,
+    )
+    assert bad.status_code == 422 and bad.json()["reason"] == "name_format"
+    made = court.client.post(
+        "/v1/people",
+        json={"phone": "13700137000", "national_id": ID_WANG, "name": "王小伟"},
+        headers=court.admin,
+    )
+    assert made.status_code == 201, made.text
+    wang = made.json()["person_id"]
+    masked = {**ENTRY, "name": "Wang Xiaowei", "id_number": ID_WANG[:6] + "*" * 8 + ID_WANG[14:]}
+    answer = court.client.post(
+        "/v1/admin/court-list", json={"entries": [masked]}, headers=court.admin
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["linked"], body["auto_linked"], body["queued_for_review"]) == (0, 1, 0)
+    assert body["people_changed"] == [wang]

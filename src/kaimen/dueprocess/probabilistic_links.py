@@ -8,10 +8,13 @@ enrolled people by name, birth date and the visible digits of the number (Splink
    people born on a listing's birth date (given, or read from the number), or whose name
    shares a listing's name key (its Pinyin syllables, sorted: the lookup hash of an
    enrolled name starts with the keyed hash of that key, see `store/name_index.py`). These
-   are the linkage's own birth-date and name blocks; its other two (same ID tail; same
-   region and name key) need no narrowing of their own: the name block holds the second,
-   and the first alone finds only a listing whose name and birth date are both unusable,
-   which kaimen would not link on four digits anyway. Candidates' ID numbers and names
+   are the linkage's own birth-date and name blocks, and the name block holds its
+   region-and-name block too. Its ID-tail block has no narrowing of its own (the store
+   keeps no hash of the tail): a listing whose name key differs from the person's (no
+   name, a Pinyin typo) and whose number hides the birth date is not compared. On the
+   simulated list (20,000 people, 1,000 entries) the auto-links were the same as with
+   the whole population and 2 of 591 true links that had reached review were lost, while
+   32 wrong review items (tail-only namesakes) went too. Candidates' ID numbers and names
    are decrypted in bulk, held in memory only and never logged.
 3. `link_entries` scores each listing's candidates with the shipped model, with the prior
    and name frequencies of the whole active population (`Population`), so narrowing
