@@ -60,8 +60,11 @@ class ScoreView:
     history: list[Month]
 
 
-def reason_text(feature: str, value: float | None) -> str:
-    """The catalogue's plain-language reason, with the person's own value."""
+def reason_text(feature: str, value: float | None, detail: str | None = None) -> str:
+    """The catalogue's plain-language reason, with the person's own value (or the reason's
+    own words, for one outside the catalogue such as a court listing)."""
+    if detail is not None:
+        return detail
     spec = CATALOGUE[feature]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"nothing on record for: {spec.description[0].lower()}{spec.description[1:]}"
@@ -78,10 +81,15 @@ def _movers(newer: Snapshot, older: Snapshot) -> list[str]:
         for name in set(newer.points) | set(older.points)
     }
     ranked = sorted((c for c in changes.items() if c[1]), key=lambda c: (-abs(c[1]), c[0]))
-    return [
+    movers = [
         f"{CATALOGUE[name].description.rstrip('.')}: {'+' if delta > 0 else ''}{delta} points"
         for name, delta in ranked[:MOVERS]
     ]
+    deducted = older.deduction - newer.deduction
+    if deducted:
+        sign = "+" if deducted > 0 else ""
+        movers.insert(0, f"court listing deduction: {sign}{deducted} points")
+    return movers
 
 
 def score_view(engine: Engine, person_id: str) -> ScoreView | None:
@@ -112,7 +120,7 @@ def score_view(engine: Engine, person_id: str) -> ScoreView | None:
         thin_file=latest.thin_file,
         dimensions=latest.dimensions,
         reasons=[
-            ExplainedReason(r.feature, r.points_lost, reason_text(r.feature, r.value))
+            ExplainedReason(r.feature, r.points_lost, reason_text(r.feature, r.value, r.detail))
             for r in latest.reasons
         ],
         history=history,
