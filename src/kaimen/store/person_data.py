@@ -23,6 +23,7 @@ from kaimen.store.tables import (
     identities,
     metadata,
     people,
+    score_revisions,
     score_snapshots,
 )
 
@@ -101,7 +102,10 @@ def all_snapshots(connection: Connection, person_id: str) -> list[Snapshot]:
 
 
 # Columns naming a person without a foreign key to `people` (see store.tables).
-UNKEYED_PERSONAL_COLUMNS: tuple[Column[Any], ...] = (score_snapshots.c.person_id,)
+UNKEYED_PERSONAL_COLUMNS: tuple[Column[Any], ...] = (
+    score_snapshots.c.person_id,
+    score_revisions.c.person_id,
+)
 
 
 def personal_columns() -> list[Column[Any]]:

@@ -7,14 +7,14 @@ its model from `models` itself, and people are never deleted (an opt-out erases 
 refers to them but keeps the row), so the keys guarded nothing the batch can break. An
 opt-out still erases a person's snapshots: `store.person_data` lists the table by name.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0013
+Revises: 0012
 """
 
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
