@@ -23,6 +23,8 @@ from kaimen.dueprocess import restrictions, settlement
 from kaimen.dueprocess.court_import import import_file
 from kaimen.dueprocess.payment_import import import_payment_entries
 from kaimen.dueprocess.rescoring import Rescoring
+from kaimen.scoring.direct_reading import read_score_at
+from kaimen.scoring.reading import score_view
 from kaimen.store import audit, partners, scores
 from kaimen.store.tables import audit_log, court_listings, outbox_messages
 from tests.population import BACKENDS, VAULT, Populations, World
@@ -154,6 +156,16 @@ def test_the_journalist_pays_with_a_mistyped_account_and_is_lifted_in_three_work
         recovered = scores.latest(store, person)
     assert recovered is not None and recovered.score == before.score
     assert recovered.reasons == before.reasons
+    # Her history shows both corrections and why, whichever way it is read.
+    view = score_view(world.engine, person)
+    assert view is not None
+    assert [(c.cause, c.score_before, c.score_after) for c in view.corrections] == [
+        ("settlement", expected, before.score),
+        ("court_list", before.score, expected),
+    ]
+    assert "lifted" in view.corrections[0].why
+    url = world.engine.url.render_as_string(hide_password=False)
+    assert read_score_at(url, person, Caller.person(person)) == view
     again = restrictions.check_restriction(
         world.engine, VAULT, CN, airline.actor, "air_travel", person_id=person, now=lift_at
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter
 
@@ -47,6 +47,19 @@ class Month:
 
 
 @dataclass(frozen=True)
+class Correction:
+    """A published score changed between monthly runs, and why (a dispute answered, a court
+    listing entered or lifted, an identity link undone)."""
+
+    revised_at: str
+    month: str
+    score_before: int | None
+    score_after: int | None
+    cause: str
+    why: str
+
+
+@dataclass(frozen=True)
 class ScoreView:
     person_id: str
     month: str
@@ -58,6 +71,8 @@ class ScoreView:
     dimensions: DimensionScores
     reasons: list[ExplainedReason]
     history: list[Month]
+    # Newest first.
+    corrections: list[Correction] = field(default_factory=list)
 
 
 def reason_text(feature: str, value: float | None, detail: str | None = None) -> str:
@@ -92,8 +107,11 @@ def _movers(newer: Snapshot, older: Snapshot) -> list[str]:
     return movers
 
 
-def view_of(person_id: str, snapshots: Sequence[Snapshot]) -> ScoreView | None:
-    """The view of `snapshots` (newest month first); None when there are none."""
+def view_of(
+    person_id: str, snapshots: Sequence[Snapshot], corrections: Sequence[Correction] = ()
+) -> ScoreView | None:
+    """The view of `snapshots` (newest month first) and the corrections made to them since
+    they were published; None when there are none."""
     if not snapshots:
         return None
     latest = snapshots[0]
@@ -122,6 +140,7 @@ def view_of(person_id: str, snapshots: Sequence[Snapshot]) -> ScoreView | None:
             for r in latest.reasons
         ],
         history=history,
+        corrections=list(corrections),
     )
 
 
