@@ -44,6 +44,11 @@ def show_command(
         )
         for reason in view.reasons:
             console.print(f"  - {reason.text} ([red]-{reason.points_lost}[/] points)")
+    for fix in view.corrections:
+        console.print(
+            f"  corrected {fix.revised_at[:16].replace('T', ' ')} ({fix.month}): "
+            f"{fix.score_before} -> {fix.score_after}: {fix.why}"
+        )
     for month in view.history:
         change = "" if month.change is None else f" ({month.change:+d})"
         score = "thin file" if month.score is None else f"{month.score} {month.band}"

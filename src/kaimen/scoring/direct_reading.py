@@ -7,7 +7,14 @@ from __future__ import annotations
 import datetime as dt
 
 from kaimen.domain.callers import Caller
-from kaimen.scoring.score_views import ADMINISTRATION, NoScore, ScoreView, shown, view_of
+from kaimen.scoring.score_views import (
+    ADMINISTRATION,
+    Correction,
+    NoScore,
+    ScoreView,
+    shown,
+    view_of,
+)
 from kaimen.store.score_read_path import score_reader
 
 
@@ -17,7 +24,13 @@ def read_score_at(
     """As `reading.read_score`, on the store at `database_url` (refused, with `StoreNotReady`,
     when its schema is not at the newest revision: migrating is for the other commands)."""
     with score_reader(database_url) as store:
-        view = view_of(person_id, store.history(person_id))
+        corrections = [
+            Correction(
+                r.revised_at.isoformat(), r.month, r.score_before, r.score_after, r.cause, r.note
+            )
+            for r in store.revisions(person_id)
+        ]
+        view = view_of(person_id, store.history(person_id), corrections)
         if view is None:
             raise NoScore(f"no published score for {person_id}")
         if not reader.is_person(person_id):

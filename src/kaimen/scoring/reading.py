@@ -11,21 +11,28 @@ from kaimen.domain.callers import Caller
 from kaimen.domain.json_values import JsonObject
 
 # Re-exported: the view's parts, for those who read it through here.
-from kaimen.scoring.score_views import ADMINISTRATION, view_of
+from kaimen.scoring.score_views import ADMINISTRATION, Correction, view_of
 from kaimen.scoring.score_views import ExplainedReason as ExplainedReason
 from kaimen.scoring.score_views import Month as Month
 from kaimen.scoring.score_views import NoScore as NoScore
 from kaimen.scoring.score_views import ScoreView as ScoreView
 from kaimen.scoring.score_views import reason_text as reason_text
 from kaimen.scoring.score_views import shown as shown
-from kaimen.store import access_log, scores
+from kaimen.store import access_log, score_revisions, scores
 
 
 def score_view(engine: Engine, person_id: str) -> ScoreView | None:
     """None when the person has no published score yet."""
     with engine.connect() as store:
         snapshots = scores.history(store, person_id)
-    return view_of(person_id, snapshots)
+        revisions = score_revisions.of_person(store, person_id)
+    corrections = [
+        Correction(
+            r.revised_at.isoformat(), r.month, r.score_before, r.score_after, r.cause, r.note
+        )
+        for r in revisions
+    ]
+    return view_of(person_id, snapshots, corrections)
 
 
 def log_read(

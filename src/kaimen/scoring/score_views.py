@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter
 
@@ -47,6 +47,19 @@ class Month:
 
 
 @dataclass(frozen=True)
+class Correction:
+    """A published score changed between monthly runs, and why (a dispute answered, a court
+    listing entered or lifted, an identity link undone)."""
+
+    revised_at: str
+    month: str
+    score_before: int | None
+    score_after: int | None
+    cause: str
+    why: str
+
+
+@dataclass(frozen=True)
 class ScoreView:
     person_id: str
     month: str
@@ -58,10 +71,15 @@ class ScoreView:
     dimensions: DimensionScores
     reasons: list[ExplainedReason]
     history: list[Month]
+    # Newest first.
+    corrections: list[Correction] = field(default_factory=list)
 
 
-def reason_text(feature: str, value: float | None) -> str:
-    """The catalogue's plain-language reason, with the person's own value."""
+def reason_text(feature: str, value: float | None, detail: str | None = None) -> str:
+    """The catalogue's plain-language reason, with the person's own value (or the reason's
+    own words, for one outside the catalogue such as a court listing)."""
+    if detail is not None:
+        return detail
     spec = CATALOGUE[feature]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"nothing on record for: {spec.description[0].lower()}{spec.description[1:]}"
@@ -78,14 +96,22 @@ def _movers(newer: Snapshot, older: Snapshot) -> list[str]:
         for name in set(newer.points) | set(older.points)
     }
     ranked = sorted((c for c in changes.items() if c[1]), key=lambda c: (-abs(c[1]), c[0]))
-    return [
+    movers = [
         f"{CATALOGUE[name].description.rstrip('.')}: {'+' if delta > 0 else ''}{delta} points"
         for name, delta in ranked[:MOVERS]
     ]
+    deducted = older.deduction - newer.deduction
+    if deducted:
+        sign = "+" if deducted > 0 else ""
+        movers.insert(0, f"court listing deduction: {sign}{deducted} points")
+    return movers
 
 
-def view_of(person_id: str, snapshots: Sequence[Snapshot]) -> ScoreView | None:
-    """The view of `snapshots` (newest month first); None when there are none."""
+def view_of(
+    person_id: str, snapshots: Sequence[Snapshot], corrections: Sequence[Correction] = ()
+) -> ScoreView | None:
+    """The view of `snapshots` (newest month first) and the corrections made to them since
+    they were published; None when there are none."""
     if not snapshots:
         return None
     latest = snapshots[0]
@@ -110,10 +136,11 @@ def view_of(person_id: str, snapshots: Sequence[Snapshot]) -> ScoreView | None:
         thin_file=latest.thin_file,
         dimensions=latest.dimensions,
         reasons=[
-            ExplainedReason(r.feature, r.points_lost, reason_text(r.feature, r.value))
+            ExplainedReason(r.feature, r.points_lost, reason_text(r.feature, r.value, r.detail))
             for r in latest.reasons
         ],
         history=history,
+        corrections=list(corrections),
     )
 
 

@@ -97,7 +97,7 @@ def _judge(
                 if spec and spec.dimension == dimension and reason not in chosen:
                     chosen.append(reason)
     reasons = tuple(
-        DecisionReason(r.feature, reason_text(r.feature, r.value), r.points_lost)
+        DecisionReason(r.feature, reason_text(r.feature, r.value, r.detail), r.points_lost)
         for r in chosen[:MAX_REASONS]
     )
     return not unmet, short, reasons, tuple(unmet)

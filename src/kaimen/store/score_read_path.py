@@ -16,6 +16,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -40,6 +41,11 @@ JOIN score_runs ON score_runs.month = score_snapshots.month
 WHERE score_snapshots.person_id = {{p}}
 ORDER BY score_snapshots.month DESC, score_runs.published_at DESC
 """
+_REVISIONS = """
+SELECT revised_at, month, score_before, score_after, cause, note
+FROM score_revisions WHERE person_id = {p}
+ORDER BY revised_at DESC, revision_id DESC
+"""
 _STATUS = "SELECT status FROM people WHERE person_id = {p}"
 _LOG = (
     "INSERT INTO access_log (person_id, accessed_at, actor, purpose, what, disclosed) "
@@ -47,16 +53,30 @@ _LOG = (
 )
 SQLITE = {
     "history": _HISTORY.format(p="?"),
+    "revisions": _REVISIONS.format(p="?"),
     "status": _STATUS.format(p="?"),
     "log": _LOG.format(p="?", json="?"),
 }
 POSTGRES = {
     "history": _HISTORY.format(p="%s"),
+    "revisions": _REVISIONS.format(p="%s"),
     # Locking the person's row orders the log against a concurrent opt-out.
     "status": _STATUS.format(p="%s") + " FOR UPDATE",
     "log": _LOG.format(p="%s", json="CAST(%s AS json)"),
 }
 SQLITE_PREFIX, POSTGRES_PREFIX = "sqlite://", "postgresql+psycopg://"
+
+
+@dataclass(frozen=True)
+class RevisionRow:
+    """A score revision as the person's history shows it."""
+
+    revised_at: dt.datetime
+    month: str
+    score_before: int | None
+    score_after: int | None
+    cause: str
+    note: str
 
 
 class StoreNotReady(ConfigurationError):
@@ -124,6 +144,17 @@ class ScoreReader:
                 seen.add(row[0])
                 snapshots.append(_snapshot(person_id, row))
         return snapshots
+
+    def revisions(self, person_id: str) -> list[RevisionRow]:
+        """As `score_revisions.of_person`, newest first."""
+        cursor = self._driver.cursor()
+        try:
+            rows = cursor.execute(self._sql["revisions"], (person_id,)).fetchall()
+        finally:
+            cursor.close()
+        if self._postgres:
+            self._driver.rollback()
+        return [RevisionRow(_utc(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     def record_if_active(
         self,

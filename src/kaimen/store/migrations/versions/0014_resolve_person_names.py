@@ -9,7 +9,7 @@ Revises: 0013
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"  # DEV: "0013" once wt-retain lands
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
