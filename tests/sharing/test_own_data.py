@@ -387,7 +387,7 @@ def test_nothing_names_them_but_their_people_row_and_the_audit_log(world: World)
 def test_the_report_counts_what_was_removed(world: World) -> None:
     r = world.report
     assert r.lake_events_removed == world.lake_rows_of_me
-    assert r.rows_removed["identities"] == 2
+    assert r.rows_removed["identities"] == 3  # phone, ID number and name
     assert r.rows_removed["person_tokens"] == 1
     assert r.rows_removed["consents"] == 1
     assert r.rows_removed["access_log"] == 1
@@ -631,6 +631,7 @@ def test_the_api_serves_the_person_and_refuses_everyone_else(world: World) -> No
     body = exported.json()
     assert body["person"]["person_id"] == person
     assert body["person"]["phone"] == normalise_phone(world.roster[person]["phone"])
+    assert body["person"]["name"] == world.roster[person]["name"]
     assert len(body["events"]) == world.before["rows"][person]
 
     for bad in ({"confirm": False}, {}, {"confirm": True, "also": "this"}):
@@ -644,7 +645,7 @@ def test_the_api_serves_the_person_and_refuses_everyone_else(world: World) -> No
     out = left.json()
     assert out["status"] == "opted_out" and out["person_id"] == person
     assert out["lake_events_removed"] == world.before["rows"][person]
-    assert out["rows_removed"]["identities"] == 2 and out["rows_removed"]["person_tokens"] == 1
+    assert out["rows_removed"]["identities"] == 3 and out["rows_removed"]["person_tokens"] == 1
     # Their token went with everything else.
     assert client.get("/v1/me/export", headers=mine).status_code == 401
     assert client.post("/v1/me/opt-out", json={"confirm": True}, headers=mine).status_code == 401

@@ -46,8 +46,9 @@ def people(simulated: Path) -> pa.Table:
 
 
 def test_people_file_has_the_enrolment_columns_and_one_row_per_person(people: pa.Table) -> None:
-    assert people.column_names == ["person_id", "phone", "national_id"]
+    assert people.column_names == ["person_id", "phone", "national_id", "name"]
     assert people.num_rows == 300
+    assert people.column("name").null_count == 0
     assert people.column("person_id")[0].as_py() == "S0011-00000000"
     assert people.column("person_id")[299].as_py() == "S0011-00000299"
 

@@ -100,6 +100,7 @@ def _full_run(run: Run) -> None:
     with (sim / "people.csv").open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             run.identity(row["phone"], row["national_id"])
+            run.secrets.add(row["name"])  # Hanzi names: kept encrypted, never logged
 
     # Enrolment: a file and one person over the CLI, one over the API, and refusals of each.
     run.kaimen("enrol", "--file", str(sim / "people.csv"))
@@ -112,8 +113,11 @@ def _full_run(run: Run) -> None:
     run.kaimen("enrol", "--phone", "13700137000", "--national-id", bad_id, ok=False)
     phone, national_id = run.identity("+8613600136000", _national_id("19851201", "456"))
     enrolled = run.client.post(
-        "/v1/people", json={"phone": phone, "national_id": national_id}, headers=_bearer(ADMIN)
+        "/v1/people",
+        json={"phone": phone, "national_id": national_id, "name": "Ouyang Xiaoqian"},
+        headers=_bearer(ADMIN),
     )
+    run.secrets.add("Ouyang Xiaoqian")
     assert enrolled.status_code == 201, enrolled.text
     refused = run.client.post(
         "/v1/people", json={"phone": "13500135000", "national_id": bad_id}, headers=_bearer(ADMIN)
