@@ -5,7 +5,7 @@ links.
     flock /work/heavy.lock .venv/bin/python benchmarks/identity_resolution.py --people 100000 \
         --entries 1000 [--database postgresql+psycopg://postgres@127.0.0.1:5432/h_resolve_bench]
 
-A simulated population with names is enrolled (`enrol_many`, names included); a simulated
+A simulated population with names is enrolled from a people.csv (`enrol_file`); a simulated
 court list (`kaimen.simulate.court_list`) is imported without its resolution step, then
 `resolve_listings` runs on its own and is timed. Entries the court-list import refuses (no
 name, no ID number) are left out. Reported: the listings resolved, candidates narrowed in the
@@ -32,10 +32,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from kaimen.dueprocess import court_import, probabilistic_links
 from kaimen.dueprocess.probabilistic_links import Resolution, resolve_listings
-from kaimen.enrolment import enrol_many
+from kaimen.enrolment import enrol_file
 from kaimen.matching.linkage import classify, link_entries
 from kaimen.matching.records import Population
 from kaimen.simulate.court_list import enrolled_people, make_court_list
@@ -55,7 +56,7 @@ def _no_resolution(*_: object, **__: object) -> Resolution:
     return Resolution(0, 0, 0, 0, 0.5, ())
 
 
-def evaluate(args: argparse.Namespace, url: str) -> dict[str, object]:
+def evaluate(args: argparse.Namespace, url: str, scratch: str) -> dict[str, object]:
     population = make_population(np.random.default_rng(args.seed), args.people, args.seed, END)
     names = population_names(args.seed, population.national_id)
     court = make_court_list(np.random.default_rng([args.seed, 1]), population, names, args.entries)
@@ -67,10 +68,10 @@ def evaluate(args: argparse.Namespace, url: str) -> dict[str, object]:
     engine = connect(url)
     migrate(engine)
     vault = IdentityVault(bytes(range(32)))
-    table = population.enrolment_table().append_column("name", names)
-    rows = table.to_pylist()
+    people_file = Path(scratch) / "people.csv"
+    pacsv.write_csv(population.enrolment_table().append_column("name", names), people_file)
     started = time.perf_counter()
-    enrol_many(engine, vault, rows, list(range(1, len(rows) + 1)), "bench", NOW)
+    enrol_file(engine, vault, people_file, "bench", NOW)
     enrol_seconds = time.perf_counter() - started
     listing_rows = [
         {k: (None if v is None else str(v)) for k, v in row.items() if k in IMPORT_COLUMNS}
@@ -220,7 +221,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         urls = [f"sqlite:///{scratch}/bench.sqlite", *(args.database or [])]
         for url in urls:
-            result = evaluate(args, url)
+            result = evaluate(args, url, scratch)
             print(json.dumps(result, indent=2))
             results.append(result)
     Path(args.out + ".json").write_text(json.dumps(results, indent=2) + "\n")

@@ -42,9 +42,10 @@ def lookup_hashes(
     """The lookup hash of each person's name, from its comparable form (`""` when the name
     has none: it is then found by no key)."""
     holders = vault.lookup_hashes(HOLDER_KIND, person_ids)
+    distinct = list(dict.fromkeys(keys))  # common names repeat: each key is hashed once
+    prefix_of = dict(zip(distinct, key_prefixes(vault, distinct), strict=True))
     return [
-        prefix + holder[:HOLDER_CHARS]
-        for prefix, holder in zip(key_prefixes(vault, keys), holders, strict=True)
+        prefix_of[key] + holder[:HOLDER_CHARS] for key, holder in zip(keys, holders, strict=True)
     ]
 
 
