@@ -712,3 +712,21 @@ listing_settlements = Table(
     # At most one pending settlement per listing.
     PartialUniqueIndex("uq_listing_settlements_pending", "listing_id", "state = 'pending'"),
 )
+
+# -- retention: negative items past the profile's retention ---------------------------------
+
+# A negative event past retention: it stops counting (scoring leaves it out, as it leaves out a
+# suppressed one) from `expired_at`, and is purged from the lake, its summaries and the sealed
+# inbox at `purged_at`. The row then stays, with no event data, as the record that the key
+# once held an event (the key index keeps the key too, so a resend is a duplicate).
+expired_items = Table(
+    "expired_items",
+    metadata,
+    Column("item_kind", String(16), primary_key=True),
+    Column("item_ref", String(200), primary_key=True),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    Column("conduct_ended", Date, nullable=False),
+    Column("expired_at", UTCDateTime, nullable=False),
+    Column("purged_at", UTCDateTime, nullable=True, index=True),
+    CheckConstraint("item_kind IN ('event')", name="item_kind"),
+)
