@@ -41,7 +41,7 @@ from kaimen.domain.json_values import JsonObject
 from kaimen.domain.profiles import Profile
 from kaimen.domain.retention import CLOSED_LISTING_STATUSES
 from kaimen.dueprocess.rescoring import rescore_now
-from kaimen.engines.embedded import connect, ibis_connection
+from kaimen.engines.embedded import connect, ibis_connection, temp_table
 from kaimen.features.summary_build import SUMMARIES_DIR, rewrite_summary_redone
 from kaimen.lake import expired_events as lake_expiry
 from kaimen.lake.writer import (
@@ -186,7 +186,7 @@ def purge_expired(engine: Engine, lake_root: Path, now: dt.datetime, actor: str)
             summary_hits = lake_expiry.files_holding(
                 duck, lake_root, [p for _, p in summaries], people, column="person"
             )
-            concerned = backend.create_table(CONCERNED, people, temp=True)
+            concerned = temp_table(backend, CONCERNED, people)
             summary_copies: list[tuple[int, str, int]] = []
             for summary_id, path in summaries:
                 if path in summary_hits:
