@@ -20,13 +20,14 @@ from sqlalchemy import Engine, func, select
 from kaimen.domain import profiles
 from kaimen.dueprocess.court_import import import_file as import_court_list
 from kaimen.dueprocess.rescoring import rescore_now
-from kaimen.dueprocess.retention import sweep_retention
+from kaimen.dueprocess.retention import expire_events, sweep_retention
 from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_one
 from kaimen.features.build import build_features
 from kaimen.ingest.inbox_ingest import accept_events, seal_inbox
 from kaimen.scoring.batch import load_model
 from kaimen.scoring.lake_summaries import summary_paths
+from kaimen.sharing.reports import own_report
 from kaimen.store import access_log, audit, court_list, event_keys, lake_manifest, summary_manifest
 from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.tables import (
@@ -111,6 +112,11 @@ def _arrives(world: World, event: dict[str, str | None], person: str) -> int | N
     )  # fmt: skip
     assert _batch_now(world)[person] == _stored(world.engine)[person]
     return revision.score_after
+
+
+def _unpaid_fines(world: World, person: str) -> int:
+    report = own_report(world.engine, world.lake, person, now=LATER, profile=CN)
+    return report.open_delinquencies.unpaid_fines
 
 
 def _lake_rows_of(world: World, source: str, event_id: str) -> int:
@@ -204,6 +210,11 @@ def test_a_late_repayment_past_five_years_stops_counting_under_cn_and_is_purged(
     # An unpaid fine of 2021 costs points (all time) until its retention ends, then none.
     fined = _arrives(world, _old_unpaid_fine(person), person)
     assert fined is not None and without is not None and fined < without
+    assert _unpaid_fines(world, person) == 1
+    # Expired, not yet purged: reports leave it out already, as scoring does.
+    assert expire_events(world.engine, world.lake, CN, LATER, "worker").events == 1
+    assert _unpaid_fines(world, person) == 0
+    # The sweep re-scores whoever has an expired event not yet purged, then purges.
     (recovered,) = sweep_retention(world.engine, world.lake, CN, LATER, "worker").revisions
     assert (recovered.cause, recovered.score_before, recovered.score_after) == (
         "retention",

@@ -95,11 +95,8 @@ class RetentionRound:
     expiry: Expiry
     purge: Purge
     listings: ListingRemoval
+    people: tuple[str, ...]  # everyone re-scored (those with no published score get none)
     revisions: tuple[Revision, ...]
-
-    @property
-    def people(self) -> tuple[str, ...]:
-        return tuple(sorted({*self.expiry.people, *self.listings.people}))
 
 
 def _closed_before(profile: Profile, cutoff: dt.date) -> dt.datetime:
@@ -290,11 +287,15 @@ def sweep_retention(
     cutoff = profile.retention_cutoff(profile.local_date(now))
     years = profile.negative_retention_years
     expiry = expire_events(engine, lake_root, profile, now, actor)
+    # Everyone with an expired event still in the lake: those just expired, and any whose
+    # re-score a crash interrupted before their events were purged.
+    with engine.connect() as store:
+        waiting = sorted({event.person_id for event in expiry_rows.unpurged(store)})
     revisions = rescore_now(
         engine,
         lake_root,
         profile,
-        expiry.people,
+        waiting,
         CAUSE,
         f"expired by {cutoff.isoformat()}",
         f"negative items whose conduct ended on or before {cutoff.isoformat()} are past the "
@@ -316,4 +317,5 @@ def sweep_retention(
         actor,
         now,
     )
-    return RetentionRound(cutoff, expiry, purge, listings, revisions)
+    people = tuple(sorted({*waiting, *listings.people}))
+    return RetentionRound(cutoff, expiry, purge, listings, people, revisions)
