@@ -4,8 +4,10 @@ The sweep (`sweep_retention`, run by every worker round) takes three steps, each
 transaction with its own audit row (counts only, no personal data), written when the step
 found something to do:
 
-1. **Expire.** One DuckDB query over the lake files the manifest lists finds the negative
-   events whose conduct ended (`domain.retention`, per kind) on or before the profile's
+1. **Expire.** One DuckDB query over the lake files the manifest lists (run when the cutoff
+   has moved, once a day, or a lake file has arrived since the last search; otherwise
+   nothing can have newly expired and the round skips it) finds the negative events whose
+   conduct ended (`domain.retention`, per kind) on or before the profile's
    cutoff (`Profile.retention_cutoff` of today's local date) and records them in
    `expired_items`. Scoring leaves them out from that moment through the same exclusion
    list as a suppressed event (`scoring.exclusions`), and reports too (they read the same
@@ -111,20 +113,24 @@ def expire_events(
     """Step 1: record every negative event past retention as expired (no longer counting)."""
     cutoff = profile.retention_cutoff(profile.local_date(now))
     with engine.connect() as store:
-        files = lake_manifest.files(store)
+        listed = lake_manifest.listed(store)
+        last_file = max((file_id for file_id, _, _ in listed), default=0)
+        if expiry_rows.searched(store, profile.name) == (cutoff, last_file):
+            return Expiry()  # nothing can have expired since the last search
         already = expiry_rows.keys_table(expiry_rows.unpurged(store))
     duck = connect()
     try:
         found = lake_expiry.expired_events(
-            duck, lake_root, files, profile.time_zone, cutoff, already
+            duck, lake_root, [path for _, _, path in listed], profile.time_zone, cutoff, already
         )
     finally:
         duck.close()
-    if found.num_rows == 0:
-        return Expiry()
     people = tuple(sorted(set(found.column("person_id").to_pylist())))
 
     def work(store: Connection) -> None:
+        expiry_rows.mark_searched(store, profile.name, cutoff, last_file, now)
+        if found.num_rows == 0:
+            return
         expiry_rows.record_expired(store, found, now)
         audit.append(
             store,

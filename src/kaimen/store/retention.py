@@ -21,6 +21,7 @@ from kaimen.store.tables import (
     link_reviews,
     listing_settlements,
     payments,
+    retention_marks,
 )
 
 CHUNK = 2_000
@@ -61,6 +62,27 @@ def record_expired(connection: Connection, expired: pa.Table, now: dt.datetime) 
     ]
     for start in range(0, len(rows), CHUNK):
         connection.execute(insert(expired_items), rows[start : start + CHUNK])
+
+
+def searched(connection: Connection, profile: str) -> tuple[dt.date, int] | None:
+    """(cutoff, newest lake file id) of the profile's last expiry search, if any."""
+    row = connection.execute(
+        select(retention_marks.c.cutoff, retention_marks.c.last_file_id).where(
+            retention_marks.c.profile == profile
+        )
+    ).first()
+    return None if row is None else (row.cutoff, int(row.last_file_id))
+
+
+def mark_searched(
+    connection: Connection, profile: str, cutoff: dt.date, last_file_id: int, now: dt.datetime
+) -> None:
+    connection.execute(delete(retention_marks).where(retention_marks.c.profile == profile))
+    connection.execute(
+        insert(retention_marks).values(
+            profile=profile, cutoff=cutoff, last_file_id=last_file_id, searched_at=now
+        )
+    )
 
 
 def unpurged(connection: Connection, person_id: str | None = None) -> list[ExpiredEvent]:

@@ -730,3 +730,15 @@ expired_items = Table(
     Column("purged_at", UTCDateTime, nullable=True, index=True),
     CheckConstraint("item_kind IN ('event')", name="item_kind"),
 )
+
+# Where each profile's expiry search last looked: its cutoff and the newest lake file then.
+# The search reads the whole lake, and nothing can newly expire until the cutoff moves (once
+# a day) or a file arrives, so the worker's round skips it meanwhile.
+retention_marks = Table(
+    "retention_marks",
+    metadata,
+    Column("profile", String(32), primary_key=True),
+    Column("cutoff", Date, nullable=False),
+    Column("last_file_id", Integer, nullable=False),
+    Column("searched_at", UTCDateTime, nullable=False),
+)

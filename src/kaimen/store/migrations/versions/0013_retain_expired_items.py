@@ -1,5 +1,5 @@
 """Retention: negative events past the profile's retention, from when they stop counting until
-(and after) they are purged from the lake.
+(and after) they are purged from the lake; where each profile's expiry search last looked.
 
 Revision ID: 0013
 Revises: 0012
@@ -33,7 +33,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_expired_items_person_id", "expired_items", ["person_id"])
     op.create_index("ix_expired_items_purged_at", "expired_items", ["purged_at"])
+    op.create_table(
+        "retention_marks",
+        sa.Column("profile", sa.String(32), nullable=False),
+        sa.Column("cutoff", sa.Date(), nullable=False),
+        sa.Column("last_file_id", sa.Integer(), nullable=False),
+        sa.Column("searched_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("profile", name="pk_retention_marks"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("retention_marks")
     op.drop_table("expired_items")
