@@ -62,11 +62,21 @@ def fresh_copy(world: World, home: Path) -> None:
             shutil.copy2(entry, home / entry.name)
 
 
-def postgres_store(home: Path, admin: str, database: str) -> str:
-    """A new PostgreSQL database `database` holding a copy of `home`'s SQLite store."""
+BENCH_DATABASE = "h_batch_bench"
+
+
+def drop_database(admin: str, database: str) -> None:
     server = create_engine(f"{admin}/postgres", isolation_level="AUTOCOMMIT")
     with server.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    server.dispose()
+
+
+def postgres_store(home: Path, admin: str, database: str) -> str:
+    """A new PostgreSQL database `database` holding a copy of `home`'s SQLite store."""
+    drop_database(admin, database)
+    server = create_engine(f"{admin}/postgres", isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{database}"'))
     server.dispose()
     url = f"{admin}/{database}"
@@ -97,7 +107,7 @@ def measure(world: World, backend: str, work: Path, admin: str) -> dict[str, obj
     fresh_copy(world, home)
     env = kaimen_env(home)
     if backend == "postgresql":
-        env["KAIMEN_DATABASE_URL"] = postgres_store(home, admin, "h_batch_bench")
+        env["KAIMEN_DATABASE_URL"] = postgres_store(home, admin, BENCH_DATABASE)
     seconds, _, _ = run([str(KAIMEN), "score", "--month", PREVIOUS], env)
     print(f"  {PREVIOUS} scored (not measured): {seconds} s", flush=True)
     ingest = 0.0
@@ -208,6 +218,8 @@ def main() -> None:
     (ROOT / "results" / f"{options.results}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     shutil.rmtree(options.work, ignore_errors=True)
+    if "postgresql" in results:
+        drop_database(options.postgres, BENCH_DATABASE)
 
 
 if __name__ == "__main__":

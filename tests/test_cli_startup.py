@@ -56,25 +56,26 @@ def test_help_imports_no_model_engine_or_database_library(tmp_path: Path) -> Non
     assert not (tmp_path / "home").exists()
 
 
-def test_show_reads_the_store_without_model_or_engine_libraries(tmp_path: Path) -> None:
+def test_show_reads_the_store_without_sqlalchemy_model_or_engine_libraries(
+    tmp_path: Path,
+) -> None:
     home = tmp_path / "home"
     open_store(f"sqlite:///{home / 'kaimen.sqlite'}").dispose()
     imported = imported_by(home, "show", "S2026-00000001")
-    assert "sqlalchemy" in imported
-    # A store at the newest migration is opened without Alembic.
-    assert imported.isdisjoint(MODEL_AND_ENGINE_LIBRARIES | {"alembic", "prometheus_client"})
+    assert "sqlite3" in imported
+    # The store is read through its driver, and not migrated: no SQLAlchemy, no Alembic.
+    assert imported.isdisjoint(
+        MODEL_AND_ENGINE_LIBRARIES | {"sqlalchemy", "alembic", "prometheus_client", "psycopg"}
+    )
 
 
 def test_show_on_sqlite_skips_what_it_does_not_use(tmp_path: Path) -> None:
     home = tmp_path / "home"
     open_store(f"sqlite:///{home / 'kaimen.sqlite'}").dispose()
     modules = modules_imported_by(home, "show", "S2026-00000001")
-    assert "sqlalchemy.dialects.sqlite" in modules
-    # PostgreSQL's dialect and drivers (the store's partial index names it), the vault's
-    # cryptography (no identity value is hashed or shown), Rich's tables and emoji codes.
+    # The vault's cryptography (no identity value is hashed or shown), Rich's tables and
+    # emoji codes.
     unused = {
-        "sqlalchemy.dialects.postgresql",
-        "sqlalchemy.orm",
         "cryptography",
         "numpy",
         "rich.table",

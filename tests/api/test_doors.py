@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from kaimen.api.app import create_app
+from kaimen.api.decision_routes import DecisionOut
 from kaimen.config import Settings
 from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_one
@@ -163,6 +164,52 @@ def test_a_decision_needs_live_consent_for_that_purpose(doors: Doors) -> None:
             select(func.count()).select_from(decisions).where(decisions.c.person_id == d.person_id)
         ).scalar_one()
     assert stored >= 1
+
+
+def test_a_decision_answers_alike_whichever_way_its_body_is_read(doors: Doors) -> None:
+    """A plain `application/json` body takes the route's short way, any other JSON content
+    type (with a charset) FastAPI's documented one: the same status, the same fields in the
+    same order, and a decision row and an access-log row each."""
+    d = doors
+    _revoke_all(d)
+    offer_id = _offer(d, 600)
+    _consent(d, "decision", share_score=True)
+    body = json.dumps({"person_id": d.person_id, "offer_id": offer_id}).encode()
+    with d.engine.connect() as store:
+        before = store.execute(select(func.count()).select_from(decisions)).scalar_one()
+    answers = [
+        d.client.post(
+            "/v1/decisions", content=body, headers={**d.partner, "content-type": content_type}
+        )
+        for content_type in ("application/json", "application/json; charset=utf-8")
+    ]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert [a.headers["content-type"] for a in answers] == ["application/json"] * 2
+    short, documented = (a.json() for a in answers)
+    assert list(short) == list(documented) == list(DecisionOut.model_fields)
+    assert short["decision_id"] != documented["decision_id"]
+    for name in ("offer_id", "approved", "reasons", "unmet", "score", "points_short"):
+        assert short[name] == documented[name], name
+    assert short["score"] is not None
+    with d.engine.connect() as store:
+        after = store.execute(select(func.count()).select_from(decisions)).scalar_one()
+    assert after == before + 2
+
+
+def test_the_decision_route_is_documented_as_declared(doors: Doors) -> None:
+    """The short way (`DecisionRoute`) changes nothing in the OpenAPI document: the body is
+    `DecisionIn`, the answer `DecisionOut`, the refusals problem details, and the
+    Authorization header is a parameter."""
+    document = doors.client.get("/openapi.json").json()
+    operation = document["paths"]["/v1/decisions"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/DecisionIn"}
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/DecisionOut"}
+    for status in ("401", "403", "404", "422"):
+        refusal = operation["responses"][status]["content"]["application/json"]["schema"]
+        assert refusal == {"$ref": "#/components/schemas/Problem"}, status
+    assert [p["name"] for p in operation["parameters"]] == ["authorization"]
 
 
 def test_decisions_at_just_below_and_above_the_threshold(doors: Doors) -> None:

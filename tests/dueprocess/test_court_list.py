@@ -316,3 +316,18 @@ def test_opting_out_removes_their_links_but_not_the_court_s_listing(
     assert _count(engine, links_table) == 0 and _count(engine, court_listings) == 1
     # Nobody to link it to: their identities went with them.
     assert identity_links.link_exact_matches(engine, "t").linked == 0
+
+
+def test_a_file_still_listing_a_settled_case_as_entered_changes_nothing(
+    engine: Engine, vault: IdentityVault, tmp_path: Path
+) -> None:
+    import_file(engine, vault, _csv(tmp_path / "a.csv", _row(NAME_LI, ID_LI, "c1")), "t")
+    with engine.begin() as store:
+        listing_id = store.execute(select(court_listings.c.listing_id)).scalar_one()
+        court_list.set_statuses(store, [(listing_id, "settled-pending")], NOW)
+    later = _csv(tmp_path / "b.csv", _row(NAME_LI, ID_LI, "c1", amount="1200.5"))
+    report = import_file(engine, vault, later, "t")
+    assert (report.status_changes, report.unchanged) == (0, 1)
+    with engine.connect() as store:
+        listing = court_list.listing(store, listing_id)
+    assert listing is not None and listing.status == "settled-pending"

@@ -122,7 +122,7 @@ def test_a_file_changing_a_held_event_is_refused_and_leaves_nothing(
     consistent(engine, lake_root)
 
 
-@pytest.mark.parametrize("fail", ["manifest", "keys"])
+@pytest.mark.parametrize("fail", ["manifest", "keys", "lake write"])
 def test_a_crash_between_lake_write_and_manifest_counts_nothing(
     engine: Engine,
     lake_root: Path,
@@ -139,6 +139,8 @@ def test_a_crash_between_lake_write_and_manifest_counts_nothing(
 
     if fail == "manifest":
         monkeypatch.setattr(lake_manifest, "record_batch", crash)
+    elif fail == "lake write":  # in the writer thread, while the keys go into the index
+        monkeypatch.setattr(file_ingest, "store_new_rows", crash)
     else:
         monkeypatch.setattr(event_keys, "add", crash)
     with pytest.raises(RuntimeError):
@@ -290,3 +292,33 @@ def test_catching_up_indexes_a_lake_written_before_the_index(
     assert key_index.catch_up(engine, lake_root, "ops") == 0
     again = ingest_file(engine, lake_root, f.write(tmp_path / "b.csv", events), "t")
     assert (again.new, again.duplicate) == (0, 24)
+
+
+def test_content_hash_is_the_one_already_stored() -> None:
+    """Hashes sit in the key index and are compared with ones computed later: a rewrite of the
+    expression (for speed) must give the values earlier versions stored, every field counted
+    and recorded_at left out (these two were computed by the original `||` chain)."""
+    rows = """SELECT * FROM (VALUES
+        ('bank-a', 'e-1', 'P001', 'loan_repayment', TIMESTAMPTZ '2026-08-09 10:30:00+00',
+         TIMESTAMPTZ '2026-08-09 11:00:00+00', 1, 500.00::DECIMAL(18,2), 'CNY', NULL,
+         DATE '2026-08-10', DATE '2026-08-09', 'on_time', 'bank-a',
+         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+        ('shop', 'e-2', 'P002', 'payment', TIMESTAMPTZ '2026-01-02 03:04:05.678901+00', NULL,
+         1, 12.50::DECIMAL(18,2), 'CNY', 'groceries', NULL, NULL, NULL, NULL,
+         NULL, NULL, NULL, NULL, NULL, 'P003', NULL, NULL, NULL)
+    ) AS t(source, event_id, person_id, kind, occurred_at, recorded_at, schema_version, amount,
+        currency, merchant_category, due_date, paid_date, status, partner, item, deposit,
+        outcome, attribute, value, friend_id, action, case_number, court)"""
+    connection = connect()
+    try:
+        hashes = connection.execute(
+            f"SELECT event_id, {CONTENT_HASH_SQL} FROM ({rows}) ORDER BY event_id"
+        ).fetchall()
+        moved_record = connection.execute(
+            f"SELECT {CONTENT_HASH_SQL} FROM ({rows.replace('11:00:00', '12:00:00')}) "
+            "WHERE event_id = 'e-1'"
+        ).fetchall()
+    finally:
+        connection.close()
+    assert hashes == [("e-1", 6735081780803072119), ("e-2", 5014223906213133495)]
+    assert moved_record == [(6735081780803072119,)]

@@ -19,6 +19,7 @@ from kaimen.domain.disputes import Answer, ItemRef
 from kaimen.domain.snapshots import SNAPSHOT_COLUMNS
 from kaimen.dueprocess import answering, disputing
 from kaimen.engines.embedded import ibis_connection
+from kaimen.scoring import court_penalty
 from kaimen.scoring.batch import load_model, snapshot_table
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
@@ -58,9 +59,10 @@ def _batch_now(world: World) -> dict[str, dict[str, object]]:
     with world.engine.connect() as store:
         enrolled = people.active_ids(store)
         excluded = excluded_events(store, world.lake, CN)
+        deductions = court_penalty.deductions(store, CN)
     model = load_model(world.engine)
     paths = summary_paths(world.engine, world.lake)
-    table = snapshot_table(backend, paths, LAST, enrolled, model, LATER, excluded)
+    table = snapshot_table(backend, paths, LAST, enrolled, model, LATER, excluded, deductions)
     return {row["person_id"]: _row(row) for row in table.to_pylist()}
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from sqlalchemy import Engine, event, func, select
 from kaimen.domain.errors import KaimenError
 from kaimen.sharing import consenting, deciding, offering, partnering
 from kaimen.sharing.authentication import REFUSED, CredentialRefused, ScopeMissing
+from kaimen.store import decision_path
+from kaimen.store.database import SQLITE_BUSY_TIMEOUT_MS
 from kaimen.store.tables import access_log, decisions, score_snapshots
 from tests.population import LAST, Population, World
 
@@ -204,3 +208,68 @@ def test_concurrent_decisions_lose_no_rows(world: World, setting: Setting) -> No
         answered = [d for d in pool.map(one, people) if d is not None]
     assert len(answered) == len(set(answered)) == 96 - len(people[::8])
     assert _rows(world.engine) == (before[0] + len(answered), before[1] + len(answered))
+
+
+def test_a_decision_that_may_not_wait_is_refused_whole_while_another_connection_writes(
+    world: World, setting: Setting
+) -> None:
+    """`wait=False` (the API's decision on the event loop): on SQLite, while another
+    connection holds the write lock, `WriterBusy` at once and nothing read or written; the
+    same decision that may wait is made once the lock is free. PostgreSQL never waits for
+    such a lock, so it decides either way."""
+    engine = world.engine
+    person = setting.consented[-1]
+    before = _rows(engine)
+    used: list[Any] = []
+
+    def checked_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        used.append(dbapi_connection)
+
+    writer = engine.raw_connection()
+    event.listen(engine, "checkout", checked_out)
+    try:
+        if engine.dialect.name == "sqlite":
+            writer.driver_connection.execute("BEGIN IMMEDIATE")
+            started = time.perf_counter()
+            with pytest.raises(deciding.WriterBusy):
+                deciding.decide(engine, setting.key, setting.offer_id, person, wait=False)
+            assert time.perf_counter() - started < 1.0  # refused, not after a busy timeout
+            assert _rows(engine) == before
+            # The refused connection went back to the pool waiting as every other does.
+            busy = used[-1].execute("PRAGMA busy_timeout").fetchone()[0]
+            assert busy == SQLITE_BUSY_TIMEOUT_MS
+            writer.driver_connection.rollback()
+        answer = deciding.decide(engine, setting.key, setting.offer_id, person, wait=False)
+    finally:
+        event.remove(engine, "checkout", checked_out)
+        writer.close()
+    assert answer.decision.person_id == person
+    assert _rows(engine) == (before[0] + 1, before[1] + 1)
+
+
+def test_a_decision_that_may_not_wait_is_refused_while_a_thread_of_ours_writes(
+    world: World, setting: Setting
+) -> None:
+    """On SQLite a decision already waiting in this process keeps its turn: one that may not
+    wait is refused (`WriterBusy`) rather than overtaking it."""
+    if world.engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite has one writer")
+    engine = world.engine
+    before = _rows(engine)
+    inside, release = threading.Event(), threading.Event()
+
+    def slow() -> None:
+        with decision_path.transaction(engine):
+            inside.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=slow)
+    holder.start()
+    try:
+        assert inside.wait(10)
+        with pytest.raises(deciding.WriterBusy):
+            deciding.decide(engine, setting.key, setting.offer_id, setting.consented[0], wait=False)
+    finally:
+        release.set()
+        holder.join()
+    assert _rows(engine) == before

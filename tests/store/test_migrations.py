@@ -249,3 +249,20 @@ def test_0007_goes_back_to_text_and_integers_with_the_same_values(empty_database
     migrate(engine)
     _assert_rows_read_back(engine)
     engine.dispose()
+
+
+def test_0013_drops_the_snapshot_keys_and_the_downgrade_restores_them(
+    empty_database_url: str,
+) -> None:
+    engine = connect(empty_database_url)
+    migrate(engine)
+    assert inspect(engine).get_foreign_keys("score_snapshots") == []
+    downgrade(engine, "0012")
+    keys = inspect(engine).get_foreign_keys("score_snapshots")
+    assert sorted((k["referred_table"], tuple(k["constrained_columns"])) for k in keys) == [
+        ("models", ("model_version",)),
+        ("people", ("person_id",)),
+    ]
+    migrate(engine)
+    assert inspect(engine).get_foreign_keys("score_snapshots") == []
+    engine.dispose()

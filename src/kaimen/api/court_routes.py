@@ -15,6 +15,7 @@ from kaimen.api.partner_routes import IDENTIFIER, MAX_ID
 from kaimen.domain.profiles import RestrictionPurpose
 from kaimen.dueprocess import court_listings, identity_links, restrictions
 from kaimen.dueprocess.court_import import import_entries
+from kaimen.dueprocess.rescoring import Rescoring
 
 router = APIRouter()
 MAX_ENTRIES = 10_000
@@ -166,7 +167,9 @@ def post_court_list(body: CourtListIn, ws: Store, admin: Admin) -> ImportOut:
     them all, named by position and field. Listings whose full ID number is an enrolled
     person's are linked to them at once."""
     entries = [entry.model_dump(exclude_unset=True) for entry in body.entries]
-    report = import_entries(ws.engine, ws.vault, entries, admin.actor)
+    report = import_entries(
+        ws.engine, ws.vault, entries, admin.actor, rescoring=Rescoring(ws.lake_root, ws.profile())
+    )
     return ImportOut(
         file_sha256=report.file_sha256,
         rows=report.rows,
@@ -255,7 +258,10 @@ def _decided(change: identity_links.LinkChange) -> DecidedOut:
     summary="Approve a candidate: link the listing to the person (admin)",
 )
 def approve(review_id: ReviewPath, ws: Store, admin: Admin) -> DecidedOut:
-    return _decided(identity_links.approve_review(ws.engine, review_id, admin.actor))
+    rescoring = Rescoring(ws.lake_root, ws.profile())
+    return _decided(
+        identity_links.approve_review(ws.engine, review_id, admin.actor, rescoring=rescoring)
+    )
 
 
 @router.post(
@@ -278,7 +284,13 @@ def reject(review_id: ReviewPath, ws: Store, admin: Admin) -> DecidedOut:
 )
 def undo_link(link_id: LinkPath, body: UnlinkIn, ws: Store, admin: Admin) -> UnlinkOut:
     """The person is no longer linked to the listing, and no automatic step links it again."""
-    change = identity_links.unlink(ws.engine, link_id, admin.actor, body.reason)
+    change = identity_links.unlink(
+        ws.engine,
+        link_id,
+        admin.actor,
+        body.reason,
+        rescoring=Rescoring(ws.lake_root, ws.profile()),
+    )
     assert change.link is not None
     return UnlinkOut(
         link=LinkOut.model_validate(change.link), people_changed=list(change.people_changed)

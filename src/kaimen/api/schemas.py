@@ -134,6 +134,15 @@ class MonthOut(Rendered):
     why: list[str] = Field(description="the characteristics that moved it most")
 
 
+class CorrectionOut(Rendered):
+    revised_at: str = Field(description="when the published score was corrected (UTC)")
+    month: str
+    score_before: int | None
+    score_after: int | None
+    cause: str = Field(description="dispute, court_list, identity_link, settlement, retention")
+    why: str
+
+
 class ScoreOut(Rendered):
     person_id: str
     month: str
@@ -145,6 +154,9 @@ class ScoreOut(Rendered):
     dimensions: dict[str, int | None] = Field(description="0-100 per dimension")
     reasons: list[ReasonOut]
     history: list[MonthOut]
+    corrections: list[CorrectionOut] = Field(
+        description="changes to published scores between monthly runs, newest first, and why"
+    )
 
 
 class ChangeOut(Rendered):

@@ -3,6 +3,7 @@ command parses its options, calls one service and prints the result."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterable
 
@@ -102,4 +103,13 @@ def app_for(args: list[str]) -> typer.Typer:
 def main() -> None:
     # The settings are read (and logging set up) by the root command, once a command is
     # chosen: `kaimen --help` ends before that and so stays quick.
-    app_for(sys.argv[1:])(obj=_FromMain())
+    try:
+        app_for(sys.argv[1:])(obj=_FromMain())
+    finally:
+        # The interpreter's last collection walks every object the imports made (SQLAlchemy,
+        # Pydantic, Arrow) only to free memory the process is about to give back: 0.3-0.5 s
+        # measured after `kaimen enrol --file`, a tenth of the command. Frozen objects are
+        # skipped; atexit handlers still run and streams are flushed, and what only a reference
+        # cycle holds is left to the operating system, which closes its files and sockets
+        # (every transaction has committed or rolled back by then).
+        gc.freeze()

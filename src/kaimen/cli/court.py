@@ -37,10 +37,15 @@ def import_command(
     Columns: name, id_number, case_number, court, amount, currency (CNY), judgment_date,
     status (entered, satisfied or overturned)."""
     from kaimen.dueprocess.court_import import import_file
+    from kaimen.dueprocess.rescoring import Rescoring
 
     ws = session(ctx).workspace
     with spinner(f"importing {path.name}"):
-        done = run(lambda: import_file(ws.engine, ws.vault, path, OPERATOR.actor), report)
+        rescoring = Rescoring(ws.lake_root, ws.profile())
+        done = run(
+            lambda: import_file(ws.engine, ws.vault, path, OPERATOR.actor, rescoring=rescoring),
+            report,
+        )
     if done.replayed_file:
         console.print(f"this exact file was imported before ({done.rows:,} rows): no change")
         return
@@ -93,9 +98,11 @@ def unlink_command(
 ) -> None:
     """Un-merge: the person is no longer linked to the listing."""
     from kaimen.dueprocess.identity_links import unlink
+    from kaimen.dueprocess.rescoring import Rescoring
 
     ws = session(ctx).workspace
-    change = run(lambda: unlink(ws.engine, link_id, OPERATOR.actor, reason))
+    rescoring = Rescoring(ws.lake_root, ws.profile())
+    change = run(lambda: unlink(ws.engine, link_id, OPERATOR.actor, reason, rescoring=rescoring))
     console.print(f"link {link_id} undone{_changed(change.people_changed)}", highlight=False)
 
 
@@ -135,9 +142,11 @@ def review_approve_command(
 ) -> None:
     """Link the candidate's listing to its person."""
     from kaimen.dueprocess.identity_links import approve_review
+    from kaimen.dueprocess.rescoring import Rescoring
 
     ws = session(ctx).workspace
-    change = run(lambda: approve_review(ws.engine, review_id, OPERATOR.actor))
+    rescoring = Rescoring(ws.lake_root, ws.profile())
+    change = run(lambda: approve_review(ws.engine, review_id, OPERATOR.actor, rescoring=rescoring))
     assert change.link is not None
     console.print(
         f"review {review_id} approved: link {change.link.link_id}{_changed(change.people_changed)}",

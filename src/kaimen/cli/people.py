@@ -24,10 +24,11 @@ def show_command(
     ctx: typer.Context, person_id: Annotated[str, typer.Argument(help="The person's id.")]
 ) -> None:
     """A person's latest score, band, dimensions, reasons and history."""
-    from kaimen.scoring.reading import read_score
+    # Through the database driver alone: importing SQLAlchemy took most of the start-up.
+    from kaimen.scoring.direct_reading import read_score_at
 
-    ws = session(ctx).workspace
-    view = run(lambda: read_score(ws.engine, person_id, OPERATOR))
+    url = session(ctx).settings.resolved_database_url
+    view = run(lambda: read_score_at(url, person_id, OPERATOR))
     if view.thin_file:
         console.print(f"{person_id}, {view.month}: [bold]thin file[/]: too little history to score")
     else:
@@ -43,6 +44,11 @@ def show_command(
         )
         for reason in view.reasons:
             console.print(f"  - {reason.text} ([red]-{reason.points_lost}[/] points)")
+    for fix in view.corrections:
+        console.print(
+            f"  corrected {fix.revised_at[:16].replace('T', ' ')} ({fix.month}): "
+            f"{fix.score_before} -> {fix.score_after}: {fix.why}"
+        )
     for month in view.history:
         change = "" if month.change is None else f" ({month.change:+d})"
         score = "thin file" if month.score is None else f"{month.score} {month.band}"

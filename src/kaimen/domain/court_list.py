@@ -35,6 +35,14 @@ _NEXT: dict[str, frozenset[str]] = {
 }
 
 
+# A court's file that still says `entered` for a listing kaimen has moved on (a matched
+# payment, a lifting past its deadline) is yesterday's list, not an objection: the court
+# objects through the API. Such a row leaves the listing as it is.
+FILE_LAGS: frozenset[tuple[str, str]] = frozenset(
+    {("settled-pending", "entered"), ("lifted", "entered")}
+)
+
+
 def transition_problem(old: str, new: str) -> str | None:
     """Why a listing cannot move from `old` to `new`, or None when it can (or stays)."""
     if old == new or new in _NEXT.get(old, frozenset()):

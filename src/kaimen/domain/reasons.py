@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The reason an active court listing gives: not a characteristic of the model, a deduction
+# after it (the profile's `court_listing_penalty`), with the listing said in full.
+COURT_LISTING = "court_listing"
+
 
 @dataclass(frozen=True, slots=True)
 class Reason:
@@ -13,3 +17,6 @@ class Reason:
     feature: str
     points_lost: int
     value: float | None
+    # Said in full where no catalogue template fits: a court listing names its case, court,
+    # amount and date ("court judgment ... unpaid since ...").
+    detail: str | None = None

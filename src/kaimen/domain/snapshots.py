@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kaimen.domain.reasons import Reason
+from kaimen.domain.reasons import COURT_LISTING, Reason
 from kaimen.domain.scores import Dimension, DimensionScores
 
 # A month's snapshots as a table, one column each, as the batch makes them and the store
@@ -41,6 +41,11 @@ class Snapshot:
     points: Mapping[str, int]
 
     @property
+    def deduction(self) -> int:
+        """Points taken off after the model: an active court listing's."""
+        return sum(r.points_lost for r in self.reasons if r.feature == COURT_LISTING)
+
+    @property
     def raw_score(self) -> int:
-        """The unclipped sum of the points."""
-        return sum(self.points.values())
+        """The unclipped sum of the points, less any deduction."""
+        return sum(self.points.values()) - self.deduction

@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine
 
 from kaimen.domain.court_list import (
     ENROLLED_ID_KIND,
+    FILE_LAGS,
     ID_PATTERN_KIND,
     ID_VALUE_KIND,
     NAME_KIND,
@@ -40,6 +41,7 @@ from kaimen.dueprocess.identity_links import (
     link_exact_in,
     record_listing_change,
 )
+from kaimen.dueprocess.rescoring import Rescoring, rescore_touched
 from kaimen.input_files import (
     LINE,
     bool_values,
@@ -52,6 +54,7 @@ from kaimen.input_files import (
 from kaimen.store import audit, court_list
 from kaimen.store.court_list import Listing
 from kaimen.store.identity_vault import IdentityVault
+from kaimen.store.score_revisions import Revision
 
 # Only these file types: a court list is text a court publishes.
 FILE_TYPES = (".csv", ".jsonl", ".ndjson")
@@ -78,17 +81,25 @@ class ImportReport:
     linked: int
     replayed_file: bool
     people_changed: tuple[str, ...]
+    # The re-scores of people_changed, published at once.
+    revisions: tuple[Revision, ...] = ()
 
 
 def import_file(
-    engine: Engine, vault: IdentityVault, path: Path, actor: str, now: dt.datetime | None = None
+    engine: Engine,
+    vault: IdentityVault,
+    path: Path,
+    actor: str,
+    now: dt.datetime | None = None,
+    rescoring: Rescoring | None = None,
 ) -> ImportReport:
-    """Import a CSV or JSON Lines court list (see COLUMNS); all or nothing."""
+    """Import a CSV or JSON Lines court list (see COLUMNS); all or nothing. The people whose
+    standing changed are re-scored at once (given `rescoring`)."""
     if path.suffix.lower() not in FILE_TYPES:
         raise InputFileError(f"{path.name}: a court list is a .csv or .jsonl file")
     parsed = read_input(path, COLUMNS)
     try:
-        return _import(
+        report = _import(
             engine,
             vault,
             parsed.table,
@@ -101,6 +112,27 @@ def import_file(
         )
     except BatchRejected as rejected:
         raise CourtListRejected(locate(path, rejected.errors), parsed.name) from None
+    return _rescored(engine, rescoring, report, actor, now)
+
+
+def _rescored(
+    engine: Engine,
+    rescoring: Rescoring | None,
+    report: ImportReport,
+    actor: str,
+    now: dt.datetime | None,
+) -> ImportReport:
+    revisions = rescore_touched(
+        engine,
+        rescoring,
+        report.people_changed,
+        "court_list",
+        report.file_sha256,
+        "the court list changed: a judgment was linked to you or its status changed",
+        actor,
+        now,
+    )
+    return replace(report, revisions=revisions)
 
 
 def import_entries(
@@ -109,13 +141,15 @@ def import_entries(
     entries: Sequence[Mapping[str, str | None]],
     actor: str,
     now: dt.datetime | None = None,
+    rescoring: Rescoring | None = None,
 ) -> ImportReport:
     """Import entries sent over HTTP (each a mapping of COLUMNS); line n is the n-th entry.
     The same entries twice (by content) are a no-op, like the same file twice."""
     table, errors = records_table(entries, COLUMNS)
     canonical = json.dumps([dict(e) for e in entries], sort_keys=True, separators=(",", ":"))
     sha256 = hashlib.sha256(canonical.encode()).hexdigest()
-    return _import(engine, vault, table, errors, sha256, "api", "api", actor, now)
+    report = _import(engine, vault, table, errors, sha256, "api", "api", actor, now)
+    return _rescored(engine, rescoring, report, actor, now)
 
 
 @dataclass(frozen=True)
@@ -206,6 +240,8 @@ def _against_held(
                     "may change (a correction is disputed, not re-imported)",
                 )
             )
+        if (listing.status, statuses[row]) in FILE_LAGS:
+            continue
         problem = transition_problem(listing.status, statuses[row])
         if problem:
             errors.append(RowError(line, "status", f"listing {listing.listing_id}: {problem}"))

@@ -69,6 +69,21 @@ class CheckedRows:
         return len(self.line)
 
 
+def _text(value: str) -> pa.Scalar:
+    """An Arrow text scalar: a plain Python argument to a compute function goes through
+    `pa.scalar`, which imports pandas (over a second) into a command that reads a CSV."""
+    return text_array([value])[0]
+
+
+def _number(value: int) -> pa.Scalar:
+    return int64_array(np.array([value]))[0]
+
+
+def _day(value: dt.date) -> pa.Scalar:
+    days = (value - dt.date(1970, 1, 1)).days
+    return pc.cast(int64_array(np.array([days])).cast(pa.int32()), pa.date32())[0]
+
+
 def _mask(array: pa.Array | pa.ChunkedArray) -> Mask:
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
@@ -79,7 +94,7 @@ def _tidy(array: pa.Array) -> pa.Array:
     """Unicode NFKC, trimmed, inner runs of white space as one space; empty as null."""
     text = pc.utf8_trim_whitespace(pc.utf8_normalize(array, "NFKC"))
     text = pc.replace_substring_regex(text, r"\s+", " ")
-    return pc.if_else(pc.equal(text, ""), pa.nulls(len(text), pa.string()), text)
+    return pc.if_else(pc.equal(text, _text("")), pa.nulls(len(text), pa.string()), text)
 
 
 class _Rows:
@@ -109,7 +124,9 @@ def _text_field(
     value = _tidy(table.column(field).combine_chunks())
     if required:
         rows.refuse(~_mask(pc.is_valid(value)), field, "missing")
-    rows.refuse(_mask(pc.greater(pc.utf8_length(value), longest)), field, f"longer than {longest}")
+    rows.refuse(
+        _mask(pc.greater(pc.utf8_length(value), _number(longest))), field, f"longer than {longest}"
+    )
     rows.refuse(
         _mask(pc.match_substring_regex(value, _UNREADABLE)),
         field,
@@ -128,8 +145,7 @@ def _dates(text: pa.Array) -> pa.Array:
 
 def _in_range(dates: pa.Array, today: dt.date) -> pa.Array:
     """True where a date lies between 1900-01-01 and today, null where there is none."""
-    earliest = pa.scalar(_EARLIEST, pa.date32())
-    latest = pa.scalar(today, pa.date32())
+    earliest, latest = _day(_EARLIEST), _day(today)
     return pc.and_(pc.greater_equal(dates, earliest), pc.less_equal(dates, latest))
 
 
@@ -145,7 +161,7 @@ def _id_numbers(
         "id_number",
         f"must be {ID_LENGTH} characters: digits, X last, and {MASK} for a masked digit",
     )
-    number = pc.fill_null(raw, "")
+    number = pc.fill_null(raw, _text(""))
     masked = _mask(pc.match_substring(number, MASK))
     check = national_id.check_many(number.to_pylist(), today)
     valid = np.array([reason == "" for reason in check.reasons], dtype=bool)
@@ -159,7 +175,7 @@ def _id_numbers(
             pc.utf8_slice_codeunits(digits, 0, 4),
             pc.utf8_slice_codeunits(digits, 4, 6),
             pc.utf8_slice_codeunits(digits, 6, 8),
-            "-",
+            _text("-"),
         ),
         pa.nulls(len(digits), pa.string()),
     )
@@ -188,7 +204,7 @@ def check_rows(table: pa.Table, today: dt.date) -> CheckedRows:
     )
 
     currency = pc.utf8_upper(
-        pc.fill_null(_tidy(table.column("currency").combine_chunks()), DEFAULT_CURRENCY)
+        pc.fill_null(_tidy(table.column("currency").combine_chunks()), _text(DEFAULT_CURRENCY))
     )
     rows.refuse(
         ~_mask(pc.is_in(currency, value_set=text_array(sorted(ISO_4217)))),
@@ -207,7 +223,7 @@ def check_rows(table: pa.Table, today: dt.date) -> CheckedRows:
     )
 
     status = pc.utf8_lower(
-        pc.fill_null(_tidy(table.column("status").combine_chunks()), DEFAULT_STATUS)
+        pc.fill_null(_tidy(table.column("status").combine_chunks()), _text(DEFAULT_STATUS))
     )
     rows.refuse(
         ~_mask(pc.is_in(status, value_set=text_array(list(FILE_STATUSES)))),
@@ -239,7 +255,7 @@ def check_rows(table: pa.Table, today: dt.date) -> CheckedRows:
 
 def case_keys(court: pa.Array, case_number: pa.Array) -> pa.Array:
     """One text key per (court, case number); the separator appears in neither."""
-    return pc.binary_join_element_wise(court, case_number, "\x1f")
+    return pc.binary_join_element_wise(court, case_number, _text("\x1f"))
 
 
 def _repeats(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import pyarrow as pa
@@ -29,10 +29,12 @@ from kaimen.domain.errors import Conflict, NotFound, Rejected
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.text import readable_problem
 from kaimen.dueprocess.court_ids import new_ids
+from kaimen.dueprocess.rescoring import Rescoring, rescore_touched
 from kaimen.input_files import text_array
 from kaimen.store import access_log, audit, court_list, person_data
 from kaimen.store.court_list import Link, Listing, Review
 from kaimen.store.identity_vault import IdentityVault
+from kaimen.store.score_revisions import Revision
 
 LINK_WHAT = "identity_link"
 LISTING_WHAT = "court_listing"
@@ -80,6 +82,8 @@ class LinkChange:
     link: Link | None
     review: Review | None
     people_changed: tuple[str, ...]
+    # The re-scores of people_changed, published at once.
+    revisions: tuple[Revision, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -362,7 +366,11 @@ def _open_review(store: Connection, review_id: int) -> Review:
 
 
 def approve_review(
-    engine: Engine, review_id: int, actor: str, now: dt.datetime | None = None
+    engine: Engine,
+    review_id: int,
+    actor: str,
+    now: dt.datetime | None = None,
+    rescoring: Rescoring | None = None,
 ) -> LinkChange:
     """Link the candidate's listing to its person (method `review`, approved by `actor`);
     the listing's other pending candidates are rejected with it."""
@@ -401,7 +409,24 @@ def approve_review(
         )
         return LinkChange(link, court_list.review(store, review_id), (link.person_id,))
 
-    return audit.audited_transaction(engine, work)
+    change = audit.audited_transaction(engine, work)
+    note = "a court judgment was linked to you after review"
+    return _rescored(engine, rescoring, change, note, actor, stamp)
+
+
+def _rescored(
+    engine: Engine,
+    rescoring: Rescoring | None,
+    change: LinkChange,
+    note: str,
+    actor: str,
+    now: dt.datetime,
+) -> LinkChange:
+    ref = change.link.link_id if change.link is not None else ""
+    revisions = rescore_touched(
+        engine, rescoring, change.people_changed, "identity_link", ref, note, actor, now
+    )
+    return replace(change, revisions=revisions)
 
 
 def reject_review(
@@ -427,7 +452,12 @@ def reject_review(
 
 
 def unlink(
-    engine: Engine, link_id: str, actor: str, reason: str, now: dt.datetime | None = None
+    engine: Engine,
+    link_id: str,
+    actor: str,
+    reason: str,
+    now: dt.datetime | None = None,
+    rescoring: Rescoring | None = None,
 ) -> LinkChange:
     """Undo a live link (un-merge): the person is no longer linked to the listing, and no
     automatic step links it again. The reason stays on the link (not in the audit log: it
@@ -472,4 +502,6 @@ def unlink(
         )
         return LinkChange(undone, None, (found.person_id,))
 
-    return audit.audited_transaction(engine, work)
+    change = audit.audited_transaction(engine, work)
+    note = f"a court judgment's link to you was undone: {reason}"
+    return _rescored(engine, rescoring, change, note, actor, stamp)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -40,4 +41,40 @@ def rescore_now(
         rescore_people(
             engine, backend, lake_root, profile, people, cause, cause_ref, note, actor, now
         )
+    )
+
+
+@dataclass(frozen=True)
+class Rescoring:
+    """What a due-process service needs to re-score the people its change touched: the lake
+    their events are in and the profile whose rules count them. Every door passes one."""
+
+    lake_root: Path
+    profile: Profile
+
+
+def rescore_touched(
+    engine: Engine,
+    rescoring: Rescoring | None,
+    person_ids: Iterable[str],
+    cause: str,
+    cause_ref: str,
+    note: str,
+    actor: str,
+    now: dt.datetime | None,
+) -> tuple[Revision, ...]:
+    """`rescore_now` for a service given a `Rescoring`; nothing without one (a caller that
+    only stores, such as a bulk load the monthly batch will score)."""
+    if rescoring is None:
+        return ()
+    return rescore_now(
+        engine,
+        rescoring.lake_root,
+        rescoring.profile,
+        person_ids,
+        cause,
+        cause_ref,
+        note,
+        actor,
+        now or dt.datetime.now(dt.UTC),
     )

@@ -25,24 +25,28 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
 from kaimen.domain.court_list import NAME_KIND
 from kaimen.domain.errors import Conflict, NotFound, Rejected
-from kaimen.domain.json_values import JsonValue
+from kaimen.domain.json_values import JsonObject, JsonValue
 from kaimen.domain.profiles import Profile
 from kaimen.dueprocess.clock_item import ClockItem
 from kaimen.dueprocess.court_listings import UnknownListing
 from kaimen.dueprocess.identity_links import record_listing_change
-from kaimen.store import audit, court_list
+from kaimen.dueprocess.rescoring import Rescoring, rescore_touched
+from kaimen.store import audit, court_list, disclosure_recipients, outbox
 from kaimen.store import payments as payment_store
 from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.payments import Settlement, StoredPayment
+from kaimen.store.score_revisions import Revision
 
 MAX_REASON = 1000
+# The outbox topic of a lifted listing's notice to partners that saw the person's record.
+LISTING_LIFTED = "court_list.lifted"
 # Waiting payments listed among the clocks at most (the queue itself shows them all).
 MAX_CLOCK_ITEMS = 1000
 
@@ -78,6 +82,8 @@ class SettlementChange:
 class LiftReport:
     lifted: tuple[str, ...]
     people_changed: tuple[str, ...]
+    # The re-scores of people_changed, published at once.
+    revisions: tuple[Revision, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -340,7 +346,13 @@ def object_to_settlement(
     return audit.audited_transaction(engine, work)
 
 
-def lift_due_listings(engine: Engine, profile: Profile, now: dt.datetime, actor: str) -> LiftReport:
+def lift_due_listings(
+    engine: Engine,
+    profile: Profile,
+    now: dt.datetime,
+    actor: str,
+    rescoring: Rescoring | None = None,
+) -> LiftReport:
     """The sweep: lift every settled-pending listing whose lifting time (the first instant of
     its last day; see the module docstring) has come by `now`. `profile` is the one the
     lifting times were counted in (they are stored when a listing is settled, so a sweep never
@@ -371,19 +383,57 @@ def lift_due_listings(engine: Engine, profile: Profile, now: dt.datetime, actor:
         people = record_listing_change(
             store, [(listing, "settled-pending", "lifted") for listing in listing_ids], actor, now
         )
+        told = _tell_lifted(store, listing_ids, now)
         audit.append(
             store,
             actor,
             "court_list.lifted",
             details={
                 "listings": list[JsonValue](listing_ids),
+                "partners_told": told,
                 "late": [s.listing_id for s in due if now >= _deadline_end(s, profile)],
             },
             now=now,
         )
         return LiftReport(tuple(listing_ids), tuple(people))
 
-    return audit.audited_transaction(engine, work)
+    report = audit.audited_transaction(engine, work)
+    revisions = rescore_touched(
+        engine,
+        rescoring,
+        report.people_changed,
+        "settlement",
+        ",".join(report.lifted),
+        "a court judgment was paid and its listing lifted",
+        actor,
+        now,
+    )
+    return replace(report, revisions=revisions)
+
+
+def _tell_lifted(store: Connection, listing_ids: Sequence[str], now: dt.datetime) -> int:
+    """An outbox notice to every partner that saw the linked person's record (a decision, a
+    report, a restriction check) since the judgment: the listing they may have relied on is
+    lifted. Returns how many notices were queued."""
+    links = court_list.live_links_of_listings(store, listing_ids)
+    listings = court_list.listings_by_id(store, list(links))
+    told = 0
+    for listing_id, link in sorted(links.items()):
+        listing = listings[listing_id]
+        since = dt.datetime.combine(listing.judgment_date, dt.time(), dt.UTC)
+        for partner_id in disclosure_recipients.partners_since(store, link.person_id, since):
+            payload: JsonObject = {
+                "person_id": link.person_id,
+                "item_kind": "court_listing",
+                "item_ref": listing_id,
+                "case_number": listing.case_number,
+                "court": listing.court,
+                "status": "lifted",
+                "since": now.isoformat(),
+            }
+            outbox.enqueue(store, partner_id, LISTING_LIFTED, payload, now)
+            told += 1
+    return told
 
 
 def _deadline_end(settlement: Settlement, profile: Profile) -> dt.datetime:

@@ -78,6 +78,17 @@ def feature(
     return register
 
 
+def sum_where(value: ir.NumericValue, condition: ir.BooleanValue) -> ir.NumericScalar:
+    """The sum of `value` over the rows where `condition` holds (null when there are none).
+
+    A CASE inside the sum rather than `sum(where=...)`: DuckDB runs each FILTER clause as
+    its own selection over the rows, which made the windowed sums three times slower.
+    """
+    import ibis
+
+    return ibis.cases((condition, value)).sum()
+
+
 def total_of(s: ir.Table, columns: list[str]) -> ir.IntegerValue:
     total: ir.IntegerValue = s[columns[0]]
     for column in columns[1:]:
@@ -100,7 +111,7 @@ SERIOUS = [f"{family}_late_90" for family in FAMILIES.values()] + DEFAULTED
 )
 def late_repayments_12m(s: ir.Table, w: Window) -> ir.Value:
     """Bills, rent, utilities and loan instalments paid late in the last 12 months."""
-    return total_of(s, LATE).sum(where=w.within(s, 12))
+    return sum_where(total_of(s, LATE), w.within(s, 12))
 
 
 @feature(
@@ -111,7 +122,7 @@ def late_repayments_12m(s: ir.Table, w: Window) -> ir.Value:
 )
 def serious_delinquencies_24m(s: ir.Table, w: Window) -> ir.Value:
     """Defaults and payments 90 or more days late in the last 24 months."""
-    return total_of(s, SERIOUS).sum(where=w.within(s, 24))
+    return sum_where(total_of(s, SERIOUS), w.within(s, 24))
 
 
 @feature(
@@ -123,8 +134,8 @@ def serious_delinquencies_24m(s: ir.Table, w: Window) -> ir.Value:
 def on_time_share_12m(s: ir.Table, w: Window) -> ir.Value:
     """Share of repayments in the last 12 months that were on time (empty if none)."""
     window = w.within(s, 12)
-    on_time = total_of(s, ON_TIME).sum(where=window)
-    every = (total_of(s, ON_TIME) + total_of(s, LATE) + total_of(s, DEFAULTED)).sum(where=window)
+    on_time = sum_where(total_of(s, ON_TIME), window)
+    every = sum_where(total_of(s, ON_TIME) + total_of(s, LATE) + total_of(s, DEFAULTED), window)
     return on_time.cast("float64") / every.nullif(0).cast("float64")
 
 
@@ -136,8 +147,8 @@ def on_time_share_12m(s: ir.Table, w: Window) -> ir.Value:
 )
 def repayments_12m(s: ir.Table, w: Window) -> ir.Value:
     """Repayments of any kind recorded in the last 12 months: how deep the file is."""
-    return (total_of(s, ON_TIME) + total_of(s, LATE) + total_of(s, DEFAULTED)).sum(
-        where=w.within(s, 12)
+    return sum_where(
+        total_of(s, ON_TIME) + total_of(s, LATE) + total_of(s, DEFAULTED), w.within(s, 12)
     )
 
 
@@ -164,7 +175,7 @@ def open_judgments(s: ir.Table, w: Window) -> ir.Value:
 )
 def rental_problems_12m(s: ir.Table, w: Window) -> ir.Value:
     """Rentals returned late, damaged or left unpaid in the last 12 months."""
-    return (s.rentals_late + s.rentals_damaged + s.rentals_unpaid).sum(where=w.within(s, 12))
+    return sum_where(s.rentals_late + s.rentals_damaged + s.rentals_unpaid, w.within(s, 12))
 
 
 @feature(Dimension.BEHAVIOUR, "ascending", True, "{value} fines not paid")
@@ -184,8 +195,8 @@ def unpaid_fines(s: ir.Table, w: Window) -> ir.Value:
 def risky_spend_share_6m(s: ir.Table, w: Window) -> ir.Value:
     """Share of purchases in the last 6 months at gaming or luxury merchants."""
     window = w.within(s, 6)
-    risky = s.risky_payments.sum(where=window).cast("float64")
-    return risky / s.payments.sum(where=window).nullif(0).cast("float64")
+    risky = sum_where(s.risky_payments, window).cast("float64")
+    return risky / sum_where(s.payments, window).nullif(0).cast("float64")
 
 
 # -- fulfilment capacity ----------------------------------------------------------------
@@ -194,7 +205,7 @@ def risky_spend_share_6m(s: ir.Table, w: Window) -> ir.Value:
 )
 def monthly_spend_6m(s: ir.Table, w: Window) -> ir.Value:
     """Average monthly spending over the last 6 months."""
-    return s.spend.sum(where=w.within(s, 6)).fill_null(0).cast("float64") / 6
+    return sum_where(s.spend, w.within(s, 6)).fill_null(0).cast("float64") / 6
 
 
 @feature(
@@ -206,15 +217,16 @@ def monthly_spend_6m(s: ir.Table, w: Window) -> ir.Value:
 def rent_utility_on_time_share_12m(s: ir.Table, w: Window) -> ir.Value:
     """Share of rent and utility payments in the last 12 months that were on time."""
     window = w.within(s, 12)
-    on_time = (s.rent_on_time + s.utility_on_time).sum(where=window).cast("float64")
-    every = (
+    on_time = sum_where(s.rent_on_time + s.utility_on_time, window).cast("float64")
+    every = sum_where(
         s.rent_on_time
         + s.utility_on_time
         + s.rent_late
         + s.utility_late
         + s.rent_defaulted
-        + s.utility_defaulted
-    ).sum(where=window)
+        + s.utility_defaulted,
+        window,
+    )
     return on_time / every.nullif(0).cast("float64")
 
 
@@ -226,7 +238,10 @@ def rent_utility_on_time_share_12m(s: ir.Table, w: Window) -> ir.Value:
 )
 def active_months_6m(s: ir.Table, w: Window) -> ir.Value:
     """Months among the last 6 with at least one purchase: a sign of steady means."""
-    return s.occurred_month.nunique(where=w.within(s, 6) & (s.payments > 0))
+    import ibis
+
+    # A CASE rather than a FILTER clause, as in `sum_where`.
+    return ibis.cases((w.within(s, 6) & (s.payments > 0), s.occurred_month)).nunique()
 
 
 # -- identity facts ---------------------------------------------------------------------

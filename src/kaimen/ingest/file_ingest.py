@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import duckdb
@@ -167,41 +168,56 @@ def _store(
     tell: Callable[[str], None],
 ) -> int:
     """Write the new rows as the final per-month files and list them with their keys, in
-    one transaction; KeysTaken (after removing the files) if some key is indexed already."""
+    one transaction; KeysTaken (after removing the files) if some key is indexed already.
+
+    The engine writes the files in a worker thread while this one indexes the keys: the
+    store's half of that work (a PostgreSQL backend, SQLite's C code) runs beside the
+    engine's instead of after it. The transaction commits only once both are done.
+    """
     tell(f"writing {result.new:,} new events")
-    written: list[WrittenFile] = store_new_rows(connection, result, months, lake_root)
-    try:
-        keys = connection.sql(
-            f"SELECT source, event_id, {CONTENT_HASH_SQL} AS {CONTENT_HASH} "
-            f"FROM ({result.new_rows_sql}) ORDER BY source, event_id"
-        ).to_arrow_table()
-        with engine.begin() as store:
-            batch_id = lake_manifest.record_batch(
-                store,
-                channel="file",
-                received_at=now,
-                events_total=result.total,
-                events_new=result.new,
-                files=file_records(written),
-                file_sha256=sha256,
-                file_name=path.name[:400],
-            )
-            event_keys.add(store, keys.cast(KEYS_SCHEMA))
-            audit.append(
-                store,
-                actor,
-                "events.ingested",
-                details={
-                    "batch_id": batch_id,
-                    "file_sha256": sha256,
-                    "total": result.total,
-                    "new": result.new,
-                    "duplicate": result.duplicates,
-                },
-                now=now,
-            )
-    except BaseException:
-        for file in written:
-            (lake_root / file.path).unlink(missing_ok=True)
-        raise
+    keys = connection.sql(
+        f"SELECT source, event_id, {CONTENT_HASH_SQL} AS {CONTENT_HASH} "
+        f"FROM ({result.new_rows_sql}) ORDER BY source, event_id"
+    ).to_arrow_table()
+    with ThreadPoolExecutor(1, thread_name_prefix="lake-writer") as pool:
+        writing = pool.submit(store_new_rows, connection, result, months, lake_root)
+        try:
+            with engine.begin() as store:
+                event_keys.add(store, keys.cast(KEYS_SCHEMA))
+                written: list[WrittenFile] = writing.result()
+                batch_id = lake_manifest.record_batch(
+                    store,
+                    channel="file",
+                    received_at=now,
+                    events_total=result.total,
+                    events_new=result.new,
+                    files=file_records(written),
+                    file_sha256=sha256,
+                    file_name=path.name[:400],
+                )
+                audit.append(
+                    store,
+                    actor,
+                    "events.ingested",
+                    details={
+                        "batch_id": batch_id,
+                        "file_sha256": sha256,
+                        "total": result.total,
+                        "new": result.new,
+                        "duplicate": result.duplicates,
+                    },
+                    now=now,
+                )
+        except BaseException:
+            _remove_written(lake_root, writing)
+            raise
     return batch_id
+
+
+def _remove_written(lake_root: Path, writing: Future[list[WrittenFile]]) -> None:
+    """Once the writer has stopped, remove the files it wrote (none are listed)."""
+    wait([writing])
+    if writing.cancelled() or writing.exception() is not None:
+        return  # what it placed before failing is unlisted, as after a crash
+    for file in writing.result():
+        (lake_root / file.path).unlink(missing_ok=True)

@@ -3,7 +3,8 @@
 `snapshot_columns(card, features)` turns a feature table (an Ibis table with `person_id`,
 `thin_file` and a column per characteristic) into the columns a published snapshot holds:
 score, band, the 0-100 sub-score of each dimension, the reasons and the points as JSON
-text. The engine computes everything where the data lives; no value passes through Python.
+text (compact, with no spaces: it is stored for every person every month). The engine
+computes everything where the data lives; no value passes through Python.
 They are exactly the numbers of `scorecard.points`, `dimension_scores` and `reasons` (with
 no threshold): points per bin as CASE expressions, reasons as the points lost against each
 characteristic's best bin, ranked largest first with ties in card order, at most
@@ -90,14 +91,14 @@ def _reasons_text(card: Scorecard, table: ir.Table) -> ir.StringValue:
             else_=ibis.null("string"),
         )
         # Places fill from the first: a null item ends the list, and null absorbs the comma.
-        text = text + (item if place == 0 else ibis.literal(", ") + item).fill_null("")
+        text = text + (item if place == 0 else ibis.literal(",") + item).fill_null("")
     return text + ibis.literal("]")
 
 
 def _points_text(card: Scorecard, points: Sequence[ir.IntegerValue]) -> ir.StringValue:
     text: ir.StringValue = ibis.literal("{")
     for i, (c, p) in enumerate(zip(card.characteristics, points, strict=True)):
-        text = text + ibis.literal(f'{", " if i else ""}"{c.name}": ') + p.cast("string")
+        text = text + ibis.literal(f'{"," if i else ""}"{c.name}":') + p.cast("string")
     return text + ibis.literal("}")
 
 
@@ -135,9 +136,9 @@ def _ranked(card: Scorecard, features: ir.Table) -> ir.Table:
             for i in range(k)
         },
         **{
-            f"_item_{i}": ibis.literal(f'{{"feature": "{c.name}", "points_lost": ')
+            f"_item_{i}": ibis.literal(f'{{"feature":"{c.name}","points_lost":')
             + losses[i].cast("string")
-            + ibis.literal(', "value": ')
+            + ibis.literal(',"value":')
             + _number_text(t[c.name])
             + ibis.literal("}")
             for i, c in enumerate(cs)

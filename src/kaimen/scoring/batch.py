@@ -38,6 +38,8 @@ from kaimen.model.card_snapshots import snapshot_columns
 from kaimen.model.challenger import Challenger
 from kaimen.model.library_versions import VersionDrift, version_drift
 from kaimen.model.scorecard import Scorecard, published_score
+from kaimen.scoring import court_penalty
+from kaimen.scoring.court_penalty import Deductions
 from kaimen.scoring.datasets import feature_arrays
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
@@ -152,17 +154,21 @@ def snapshot_table(
     model: tuple[str, Scorecard | Challenger],
     now: dt.datetime,
     excluded: ExcludedEvents,
+    deductions: Deductions,
     person_ids: Sequence[str] | None = None,
 ) -> pa.Table:
     """The snapshot rows of `enrolled` (everyone, or the people of `person_ids`) at
-    `month`, ordered by person: one code path for the monthly batch and the single-person
-    re-score, so a re-scored person gets what the batch would give them."""
+    `month`, ordered by person, with the excluded events left out and the court listings'
+    deductions made: one code path for the monthly batch and the single-person re-score,
+    so a re-scored person gets what the batch would give them."""
     version, loaded = model
     features = _features(backend, paths, month, enrolled, excluded, person_ids)
     if isinstance(loaded, Scorecard):
         # The card runs in the engine, in the same query as the features.
-        return to_arrow(backend, snapshot_columns(loaded, features).order_by("person_id"))
-    return _challenger_snapshots(wrap(loaded), backend, features, month, version, now)
+        table = to_arrow(backend, snapshot_columns(loaded, features).order_by("person_id"))
+    else:
+        table = _challenger_snapshots(wrap(loaded), backend, features, month, version, now)
+    return court_penalty.apply(table, deductions)
 
 
 @timed_step("score")
@@ -191,9 +197,12 @@ def score_month(
     refresh_summaries(engine, backend, lake_root, now)
     with engine.connect() as store:
         excluded = excluded_events(store, lake_root, profile)
+        deductions = court_penalty.deductions(store, profile)
     paths = summary_paths(engine, lake_root)
     with timed_step("features_and_scores"):
-        table = snapshot_table(backend, paths, month, enrolled, (version, loaded), now, excluded)
+        table = snapshot_table(
+            backend, paths, month, enrolled, (version, loaded), now, excluded, deductions
+        )
     thin_files = pc.sum(table.column("thin_file")).as_py() or 0
     scored_bands = pc.value_counts(pc.drop_null(table.column("band"))).to_pylist()
     bands = {str(b["values"]): int(b["counts"]) for b in scored_bands}

@@ -1,130 +1,38 @@
-"""A person's score as they read it: latest score, band, dimensions, reasons, and history
-with the change since the month before and the characteristics that moved it."""
+"""A person's score as they read it, from the store through SQLAlchemy (the API's and the
+services' way); `direct_reading` reads the same through the driver alone."""
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from dataclasses import dataclass
 
-from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
 from kaimen.domain.callers import Caller
-from kaimen.domain.errors import NotFound
 from kaimen.domain.json_values import JsonObject
-from kaimen.domain.scores import BANDS, DimensionScores
-from kaimen.domain.snapshots import Snapshot
-from kaimen.features.catalogue import CATALOGUE
-from kaimen.store import access_log, scores
 
-MOVERS = 3
-
-
-class NoScore(NotFound):
-    """The person has no published score (unknown, not yet scored, or a thin file)."""
-
-    # Over HTTP, the same words whoever asks about whomever.
-    public_detail = "no published score for this person"
-
-
-@dataclass(frozen=True)
-class ExplainedReason:
-    """A snapshot's reason as the person reads it."""
-
-    feature: str
-    points_lost: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Month:
-    month: str
-    score: int | None
-    band: str | None
-    change: int | None
-    why: list[str]
-
-
-@dataclass(frozen=True)
-class ScoreView:
-    person_id: str
-    month: str
-    model_version: str
-    score: int | None
-    band: str | None
-    colour: str | None
-    thin_file: bool
-    dimensions: DimensionScores
-    reasons: list[ExplainedReason]
-    history: list[Month]
-
-
-def reason_text(feature: str, value: float | None) -> str:
-    """The catalogue's plain-language reason, with the person's own value."""
-    spec = CATALOGUE[feature]
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"nothing on record for: {spec.description[0].lower()}{spec.description[1:]}"
-    shown: int | float = int(value) if float(value).is_integer() else value
-    return spec.reason.format(value=shown)
-
-
-def _movers(newer: Snapshot, older: Snapshot) -> list[str]:
-    if newer.model_version != older.model_version:
-        # Points of different models do not compare: say what happened instead.
-        return [f"the model changed from {older.model_version} to {newer.model_version}"]
-    changes = {
-        name: newer.points.get(name, 0) - older.points.get(name, 0)
-        for name in set(newer.points) | set(older.points)
-    }
-    ranked = sorted((c for c in changes.items() if c[1]), key=lambda c: (-abs(c[1]), c[0]))
-    return [
-        f"{CATALOGUE[name].description.rstrip('.')}: {'+' if delta > 0 else ''}{delta} points"
-        for name, delta in ranked[:MOVERS]
-    ]
+# Re-exported: the view's parts, for those who read it through here.
+from kaimen.scoring.score_views import ADMINISTRATION, Correction, view_of
+from kaimen.scoring.score_views import ExplainedReason as ExplainedReason
+from kaimen.scoring.score_views import Month as Month
+from kaimen.scoring.score_views import NoScore as NoScore
+from kaimen.scoring.score_views import ScoreView as ScoreView
+from kaimen.scoring.score_views import reason_text as reason_text
+from kaimen.scoring.score_views import shown as shown
+from kaimen.store import access_log, score_revisions, scores
 
 
 def score_view(engine: Engine, person_id: str) -> ScoreView | None:
     """None when the person has no published score yet."""
     with engine.connect() as store:
         snapshots = scores.history(store, person_id)
-    if not snapshots:
-        return None
-    latest = snapshots[0]
-    history: list[Month] = []
-    for index, snapshot in enumerate(snapshots):
-        older = snapshots[index + 1] if index + 1 < len(snapshots) else None
-        change = (
-            snapshot.score - older.score
-            if older is not None and snapshot.score is not None and older.score is not None
-            else None
+        revisions = score_revisions.of_person(store, person_id)
+    corrections = [
+        Correction(
+            r.revised_at.isoformat(), r.month, r.score_before, r.score_after, r.cause, r.note
         )
-        why = _movers(snapshot, older) if older is not None and change else []
-        history.append(Month(snapshot.month, snapshot.score, snapshot.band, change, why))
-    colour = next((b.colour for b in BANDS if b.name == latest.band), None)
-    return ScoreView(
-        person_id=person_id,
-        month=latest.month,
-        model_version=latest.model_version,
-        score=latest.score,
-        band=latest.band,
-        colour=colour,
-        thin_file=latest.thin_file,
-        dimensions=latest.dimensions,
-        reasons=[
-            ExplainedReason(r.feature, r.points_lost, reason_text(r.feature, r.value))
-            for r in latest.reasons
-        ],
-        history=history,
-    )
-
-
-def shown(view: object) -> JsonObject:
-    """What a reader was shown, for the person's access log: the record as JSON, without the
-    id the reader already named."""
-    fields: JsonObject = TypeAdapter(type(view)).dump_python(view, mode="json")
-    fields.pop("person_id", None)
-    return fields
+        for r in revisions
+    ]
+    return view_of(person_id, snapshots, corrections)
 
 
 def log_read(
@@ -143,7 +51,7 @@ def log_read(
             store,
             person_id,
             reader.actor,
-            "administration",
+            ADMINISTRATION,
             what,
             disclosed,
             now or dt.datetime.now(dt.UTC),

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from kaimen.domain.profiles import Profile
 from kaimen.domain.scores import Dimension
 from kaimen.features.summary_build import refresh_summaries
+from kaimen.scoring import court_penalty
 from kaimen.scoring.batch import snapshot_table
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
@@ -66,10 +67,11 @@ def rescore_person(
     refresh_summaries(engine, backend, lake_root, now)
     with engine.connect() as store:
         excluded = excluded_events(store, lake_root, profile, person_id)
+        deductions = court_penalty.deductions(store, profile, person_id)
     paths = summary_paths(engine, lake_root)
     enrolled = pa.table({"person_id": pa.array([person_id], pa.string())})
     table = snapshot_table(
-        backend, paths, snapshot.month, enrolled, model, now, excluded, [person_id]
+        backend, paths, snapshot.month, enrolled, model, now, excluded, deductions, [person_id]
     )
     values = _values(table)
     with engine.begin() as store:

@@ -97,7 +97,7 @@ def _judge(
                 if spec and spec.dimension == dimension and reason not in chosen:
                     chosen.append(reason)
     reasons = tuple(
-        DecisionReason(r.feature, reason_text(r.feature, r.value), r.points_lost)
+        DecisionReason(r.feature, reason_text(r.feature, r.value, r.detail), r.points_lost)
         for r in chosen[:MAX_REASONS]
     )
     return not unmet, short, reasons, tuple(unmet)
@@ -123,6 +123,9 @@ def _disclosed(answer: Answer) -> JsonObject:
 
 
 SCOPE = "decisions"
+# Raised by `decide(..., wait=False)` when SQLite's write lock is held elsewhere; nothing was
+# read or written, and the same call with `wait=True` will wait its turn.
+WriterBusy = decision_path.WriterBusy
 
 
 def decide(
@@ -131,19 +134,21 @@ def decide(
     offer_id: int,
     person_id: str,
     now: dt.datetime | None = None,
+    wait: bool = True,
 ) -> Answer:
     """Decide for the partner whose API key (scope `decisions`) this is: check the key,
     read the offer, the consent and the snapshot, store the decision and log the access, on
     one connection and in one transaction (see `kaimen.store.decision_path`).
 
     A refused key raises `CredentialRefused` (or `ScopeMissing`) and nothing about the person
-    is read; without a live consent nothing of theirs is read either; neither writes."""
+    is read; without a live consent nothing of theirs is read either; neither writes. With
+    `wait=False`, `WriterBusy` instead of waiting for SQLite's write lock."""
     now = now or dt.datetime.now(dt.UTC)
     parsed = partners.parse_key(api_key)
     if parsed is None:
         raise CredentialRefused(REFUSED)
     key_id, secret_hash = parsed
-    with decision_path.transaction(engine) as store:
+    with decision_path.transaction(engine, wait) as store:
         grounds = store.grounds(key_id, secret_hash, SCOPE, offer_id, person_id, now)
         key = grounds.key
         if key is None or not partners.opens(key.secret_hash, not key.live, secret_hash):

@@ -11,7 +11,10 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from sqlalchemy import Connection, and_, bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -492,3 +495,39 @@ def close_other_reviews(
             .values(state="rejected", decided_by=actor, decided_at=now)
         )
     return people_ids
+
+
+def counted_links(
+    connection: Connection, statuses: Sequence[str], person_id: str | None = None
+) -> pa.Table:
+    """Live links to listings in `statuses` (of one person, or all) as Arrow columns:
+    person_id, link_id, listing_id, case_number, court, amount, currency, judgment_date."""
+    import pyarrow as pa
+
+    query = (
+        select(
+            identity_links.c.person_id,
+            identity_links.c.link_id,
+            court_listings.c.listing_id,
+            court_listings.c.case_number,
+            court_listings.c.court,
+            court_listings.c.amount,
+            court_listings.c.currency,
+            court_listings.c.judgment_date,
+        )
+        .join(court_listings, court_listings.c.listing_id == identity_links.c.listing_id)
+        .where(identity_links.c.undone_at.is_(None), court_listings.c.status.in_(list(statuses)))
+    )
+    if person_id is not None:
+        query = query.where(identity_links.c.person_id == person_id)
+    rows = connection.execute(query).all()
+    names = ("person_id", "link_id", "listing_id", "case_number", "court")
+    columns = [list(values) for values in zip(*rows, strict=True)] or [[] for _ in range(8)]
+    return pa.table(
+        {
+            **{name: pa.array(columns[i], pa.string()) for i, name in enumerate(names)},
+            "amount": pa.array(columns[5], pa.decimal128(18, 2)),
+            "currency": pa.array(columns[6], pa.string()),
+            "judgment_date": pa.array(columns[7], pa.date32()),
+        }
+    )

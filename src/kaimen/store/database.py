@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -14,6 +13,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from kaimen.domain.errors import ConfigurationError
+from kaimen.store.json_text import JSON_TEXT as JSON_TEXT
+from kaimen.store.revisions import newest_revision as newest_revision
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -22,20 +23,18 @@ if TYPE_CHECKING:
 # command takes to read a score, and a store at the newest revision does not need it.
 
 
+# How long a statement waits for another connection's write lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers work during a long ingest; foreign keys are off in SQLite by default.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
-
-
-# What JSON columns are written with: records hold no cycles, so the check for them (a
-# bookkeeping step for every list and object) is left out; the monthly batch writes two JSON
-# values a person.
-JSON_TEXT = json.JSONEncoder(check_circular=False).encode
 
 
 # A pool pre-ping is a round trip on every checkout, as dear as a decision's own read. A
@@ -138,15 +137,6 @@ def is_current(engine: Engine) -> bool:
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision() == head
-
-
-def newest_revision() -> str:
-    """The newest migration's revision, read from the file names: each migration file is
-    named after its revision (`0007_...py` holds revision "0007")."""
-    versions = resources.files("kaimen.store") / "migrations" / "versions"
-    return max(
-        entry.name.split("_", 1)[0] for entry in versions.iterdir() if entry.name[0].isdigit()
-    )
 
 
 def stored_revision(engine: Engine) -> str | None:

@@ -23,20 +23,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import URL, Engine
 
 from kaimen.domain.decisions import Decision
 from kaimen.domain.json_values import JsonValue
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import Dimension
 from kaimen.domain.snapshots import Snapshot
-from kaimen.store.database import JSON_TEXT
+from kaimen.store.database import JSON_TEXT, SQLITE_BUSY_TIMEOUT_MS
 from kaimen.store.offers import Offer
 
 # Written with SQLite's named parameters (`:name`); PostgreSQL's text is derived below. No
@@ -282,9 +283,16 @@ class DecisionTransaction:
             self._cursor.execute(statement, params)
 
 
+class WriterBusy(Exception):
+    """SQLite's write lock is held (by another thread or process), and the caller asked not to
+    wait for it: nothing was read or written."""
+
+
 # SQLite has one writer at a time. Threads of this process take turns on a lock, which wakes
 # the next at once; left to SQLite's busy handler they would sleep in steps of milliseconds.
-_SQLITE_WRITERS: dict[str, threading.Lock] = {}
+# By URL, parsed (hashable): rendering it as text costs more than a statement.
+_SQLITE_WRITERS: dict[URL, threading.Lock] = {}
+SQLITE_BUSY = 5  # SQLite's primary result code for a lock held elsewhere
 
 
 @contextmanager
@@ -298,10 +306,24 @@ def _committed(driver: Any) -> Iterator[None]:
     driver.commit()
 
 
+def _begin_without_waiting(driver: Any) -> None:
+    """BEGIN IMMEDIATE, or `WriterBusy` at once if another connection is writing."""
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode & 0xFF == SQLITE_BUSY:  # extended codes keep it low
+            raise WriterBusy("another connection holds the write lock") from error
+        raise
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
 @contextmanager
-def transaction(engine: Engine) -> Iterator[DecisionTransaction]:
+def transaction(engine: Engine, wait: bool = True) -> Iterator[DecisionTransaction]:
     """One connection from the engine's pool and one transaction on it, committed when the
-    block ends and rolled back if it raises."""
+    block ends and rolled back if it raises. On SQLite, `wait=False` raises `WriterBusy`
+    instead of waiting for the write lock (PostgreSQL has no such lock to wait for)."""
     pooled = engine.raw_connection()
     driver: Any = pooled.driver_connection
     try:
@@ -312,12 +334,20 @@ def transaction(engine: Engine) -> Iterator[DecisionTransaction]:
             with _committed(driver):
                 yield DecisionTransaction(driver, postgres=True)
             return
-        with _SQLITE_WRITERS.setdefault(str(engine.url), threading.Lock()):
+        writers = _SQLITE_WRITERS.setdefault(engine.url, threading.Lock())
+        if not writers.acquire(blocking=wait):
+            raise WriterBusy("another thread of this process is writing")
+        try:
             # IMMEDIATE: the write lock from the start, so the read and the writes see one
             # state of the database (a deferred transaction that read first could be refused
             # the upgrade to writing).
-            driver.execute("BEGIN IMMEDIATE")
+            if wait:
+                driver.execute("BEGIN IMMEDIATE")
+            else:
+                _begin_without_waiting(driver)
             with _committed(driver):
                 yield DecisionTransaction(driver, postgres=False)
+        finally:
+            writers.release()
     finally:
         pooled.close()

@@ -13,12 +13,13 @@ PARTNER_ACTOR = "partner:"
 
 
 def partners_since(connection: Connection, person_id: str, since: dt.datetime | None) -> list[str]:
-    """Partner ids with a decision or a logged report about the person at or after `since`
-    (all time when None), sorted."""
+    """Partner ids with a decision, a logged report or a restriction check about the person
+    at or after `since` (all time when None), sorted."""
     decided = select(decisions.c.partner_id).where(decisions.c.person_id == person_id)
     reported = select(access_log.c.actor).where(
         access_log.c.person_id == person_id,
-        access_log.c.purpose == "report",
+        # A report, or a restriction check: both told the partner of the person's record.
+        access_log.c.purpose.in_(("report", "restrictions_check")),
         access_log.c.actor.startswith(PARTNER_ACTOR),
     )
     if since is not None:

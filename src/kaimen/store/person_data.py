@@ -17,7 +17,15 @@ from sqlalchemy import Column, Connection, Table, delete, select, tuple_, update
 
 from kaimen.domain.snapshots import Snapshot
 from kaimen.store.scores import published_query, snapshot_of
-from kaimen.store.tables import event_inbox, event_keys, identities, metadata, people
+from kaimen.store.tables import (
+    event_inbox,
+    event_keys,
+    identities,
+    metadata,
+    people,
+    score_revisions,
+    score_snapshots,
+)
 
 
 @dataclass(frozen=True)
@@ -93,9 +101,17 @@ def all_snapshots(connection: Connection, person_id: str) -> list[Snapshot]:
     return [snapshot_of(r) for r in connection.execute(published_query(person_id))]
 
 
+# Columns naming a person without a foreign key to `people` (see store.tables).
+UNKEYED_PERSONAL_COLUMNS: tuple[Column[Any], ...] = (
+    score_snapshots.c.person_id,
+    score_revisions.c.person_id,
+)
+
+
 def personal_columns() -> list[Column[Any]]:
     """Every column referring to a person, children before parents (the order to delete in)."""
-    found: list[Column[Any]] = []
+    # Nothing refers to the unkeyed ones' tables, so they can go first.
+    found: list[Column[Any]] = list(UNKEYED_PERSONAL_COLUMNS)
     for table in reversed(metadata.sorted_tables):
         if table is people:
             continue

@@ -21,6 +21,8 @@ from kaimen.store.tables import score_runs
 # Rows per round of writing while publishing: large enough that a round's overhead does not
 # count, small enough that only one round's Python values or CSV text are held at once.
 PUBLISH_CHUNK = 50_000
+# SQLite's page cache while publishing, in KiB as its pragma takes it (negative).
+PUBLISH_CACHE_KIB = -256 * 1024
 
 _SCHEMA = pa.schema(
     [
@@ -33,7 +35,8 @@ _SCHEMA = pa.schema(
         ("points", pa.string()),
     ]
 )
-_JSON_TEXT = json.JSONEncoder(check_circular=False).encode
+# Compact, as the engine writes it (model.card_snapshots): stored for everyone every month.
+_JSON_TEXT = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
 
 
 def snapshot_table(snapshots: Iterable[Snapshot]) -> pa.Table:
@@ -60,13 +63,22 @@ def _insert_sqlite(connection: Connection, month: str, version: str, table: pa.T
     names = ", ".join(("month", "model_version", *SNAPSHOT_COLUMNS))
     marks = ", ".join("?" * (len(SNAPSHOT_COLUMNS) + 2))
     statement = f"INSERT INTO score_snapshots ({names}) VALUES ({marks})"
-    for batch in table.to_batches(PUBLISH_CHUNK):
-        count = batch.num_rows
-        # Columns become Python values in C, then rows by zip: no per-person code. Given
-        # tuples, exec_driver_sql hands them to the driver's executemany as they are.
-        values = [batch.column(name).to_pylist() for name in SNAPSHOT_COLUMNS]
-        months, versions = [month] * count, [version] * count
-        connection.exec_driver_sql(statement, list(zip(months, versions, *values, strict=True)))
+    # Each person's new row goes next to their earlier months in the key's index: all over
+    # an index that grows by a month of people each month. With SQLite's default 2 MB page
+    # cache most of those pages were read and spilled again and again.
+    previous = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    connection.exec_driver_sql(f"PRAGMA cache_size = {PUBLISH_CACHE_KIB}")
+    try:
+        for batch in table.to_batches(PUBLISH_CHUNK):
+            count = batch.num_rows
+            # Columns become Python values in C, then rows by zip: no per-person code. Given
+            # tuples, exec_driver_sql hands them to the driver's executemany as they are.
+            values = [batch.column(name).to_pylist() for name in SNAPSHOT_COLUMNS]
+            months, versions = [month] * count, [version] * count
+            rows = list(zip(months, versions, *values, strict=True))
+            connection.exec_driver_sql(statement, rows)
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")
 
 
 def _copy_postgres(connection: Connection, month: str, version: str, table: pa.Table) -> None:
