@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from kaimen.domain.profiles import Profile
 from kaimen.dueprocess.answering import lapse_overdue
 from kaimen.dueprocess.outbox_delivery import DeliveryRound, deliver_due
-from kaimen.dueprocess.rescoring import rescore_now
+from kaimen.dueprocess.rescoring import Rescoring
 from kaimen.dueprocess.retention import RetentionRound, sweep_retention
 from kaimen.dueprocess.settlement import LiftReport, lift_due_listings
 from kaimen.store import audit
@@ -106,19 +106,7 @@ def lift_listings(
     engine: Engine, lake_root: Path, profile: Profile, now: dt.datetime
 ) -> LiftReport:
     """Lift every settled-pending listing whose time has come, and re-score its people."""
-    lifted = lift_due_listings(engine, profile, now, WORKER)
-    rescore_now(
-        engine,
-        lake_root,
-        profile,
-        lifted.people_changed,
-        "settlement",
-        f"{len(lifted.lifted)} listing(s) lifted",
-        "the court judgment was paid: its listing was lifted by the profile's deadline",
-        WORKER,
-        now,
-    )
-    return lifted
+    return lift_due_listings(engine, profile, now, WORKER, Rescoring(lake_root, profile))
 
 
 def run_worker(

@@ -1,8 +1,8 @@
 """Retention: negative events past the profile's retention, from when they stop counting until
 (and after) they are purged from the lake; where each profile's expiry search last looked.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 
 import sqlalchemy as sa
@@ -10,8 +10,8 @@ from alembic import op
 
 from kaimen.store.types import UTCDateTime
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
