@@ -233,6 +233,7 @@ def purge_expired(engine: Engine, lake_root: Path, now: dt.datetime, actor: str)
         for copy_path in written:
             copy_path.unlink(missing_ok=True)
         duck.close()
+        backend.disconnect()
     return Purge(len(pending), lake_rows, len(lake_copies), len(summary_copies), inbox_rows)
 
 
