@@ -172,7 +172,7 @@ def test_a_message_that_never_gets_through_becomes_a_dead_letter(world: World) -
         done = deliver_due(world.engine, VAULT, at, rng=random.Random(1))
         at += dt.timedelta(seconds=outbox_delivery.MAX_DELAY_SECONDS + 1)
     assert len(done.dead) == 1
-    view = clocks.sla_view(world.engine, at)
+    view = clocks.sla_view(world.engine, world.profile, at)
     assert view.outbox.dead == 1 and view.outbox.pending == 0
     dead = [i for i in view.items if i.source == "dead_letter"]
     assert len(dead) == 1 and dead[0].overdue and "no webhook set" in dead[0].detail

@@ -293,10 +293,10 @@ def post_admin_answer(
     response_model=SlaOut,
     tags=["disputes"],
     responses=problems.documented(401, 403),
-    summary="Every running clock: disputes, furnisher notices, the outbox (admin)",
+    summary="Every running clock: disputes, notices, the outbox, removals, reviews (admin)",
 )
 def get_sla(ws: Store, admin: Admin) -> SlaOut:
-    view = clocks.sla_view(ws.engine)
+    view = clocks.sla_view(ws.engine, ws.profile())
     return SlaOut(
         at=view.at,
         overdue=view.overdue,

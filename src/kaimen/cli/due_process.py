@@ -128,10 +128,11 @@ def dispute_list_command(
 
 
 def sla_command(ctx: typer.Context) -> None:
-    """Every running clock: open disputes, furnisher notices, the outbox and dead letters."""
+    """Every running clock: disputes, furnisher notices, the outbox, pending removals, reviews."""
     from kaimen.dueprocess import clocks
 
-    view = run(lambda: clocks.sla_view(session(ctx).workspace.engine))
+    ws = session(ctx).workspace
+    view = run(lambda: clocks.sla_view(ws.engine, ws.profile()))
     table = titled_table(f"clocks at {view.at:%Y-%m-%d %H:%M} UTC")
     for column in ("clock", "ref", "subject", "due (UTC)", "overdue", "detail"):
         table.add_column(column)
@@ -171,10 +172,15 @@ def worker_command(
 
     def show(done: Round) -> None:
         delivery = done.delivery
+        kept = done.retention
         console.print(
             f"lapsed {len(done.lapsed)}, notices late {len(done.notices_late)}, "
+            f"lifted {len(done.lifted.lifted)}, "
+            f"expired {0 if kept is None else kept.expiry.events}, "
+            f"purged {0 if kept is None else kept.purge.events}, "
+            f"listings removed {0 if kept is None else kept.listings.listings}, "
             f"delivered {len(delivery.delivered)}, retrying {len(delivery.retrying)}, "
-            f"dead {len(delivery.dead)}, to re-score {len(done.rescore)}"
+            f"dead {len(delivery.dead)}, re-scored {len(done.rescore)}"
         )
 
     run(

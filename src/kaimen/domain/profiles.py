@@ -70,6 +70,10 @@ class Profile(BaseModel):
     listing_lift_after_payment: Period = Field(
         description="time to lift a court listing once its judgment is paid"
     )
+    review_within: Period = Field(
+        description="time for a person to decide an item in a review queue (a candidate "
+        "identity link, a payment matching no judgment for sure)"
+    )
     negative_retention_years: int = Field(
         ge=1, le=20, description="negative items stop counting this long after the conduct ended"
     )
@@ -139,6 +143,23 @@ class Profile(BaseModel):
             return conduct_ended.replace(year=conduct_ended.year + years)
         except ValueError:  # 29 February, in a year that has none
             return conduct_ended.replace(year=conduct_ended.year + years, day=28)
+
+    def retention_cutoff(self, today: dt.date) -> dt.date:
+        """The last day of conduct whose negative items have stopped counting by `today`:
+        an item expires when `retention_ends(conduct_ended) <= today`, that is when
+        `conduct_ended <= retention_cutoff(today)` (`retention_ends` never decreases, so one
+        date splits expired from counting; a query filters on it instead of calling
+        `retention_ends` per item)."""
+        years = self.negative_retention_years
+        try:
+            cutoff = today.replace(year=today.year - years)
+        except ValueError:  # 29 February, in a year that has none
+            cutoff = today.replace(year=today.year - years, day=28)
+        # 29 February ends its retention on 28 February: step on while the next day has
+        # expired too, so the cutoff agrees with `retention_ends` on every date.
+        while self.retention_ends(cutoff + dt.timedelta(days=1)) <= today:
+            cutoff += dt.timedelta(days=1)
+        return cutoff
 
     def allows_section(self, section: str) -> bool:
         return section in self.report_sections

@@ -34,6 +34,7 @@ from kaimen.domain.court_list import NAME_KIND
 from kaimen.domain.errors import Conflict, NotFound, Rejected
 from kaimen.domain.json_values import JsonObject, JsonValue
 from kaimen.domain.profiles import Profile
+from kaimen.dueprocess.clock_item import ClockItem
 from kaimen.dueprocess.court_listings import UnknownListing
 from kaimen.dueprocess.identity_links import record_listing_change
 from kaimen.dueprocess.rescoring import Rescoring, rescore_touched
@@ -100,19 +101,6 @@ class ReviewQueue:
     items: tuple[QueuedPayment, ...]
     review: int
     unmatched: int
-
-
-@dataclass(frozen=True)
-class SettlementClock:
-    """A clock (see `kaimen sla`): a settled-pending listing and when it is lifted at the
-    latest, or a payment waiting for review; the fields are the clocks list's `ClockItem`'s."""
-
-    source: str
-    ref: str
-    subject: str
-    due_at: dt.datetime | None
-    overdue: bool
-    detail: str
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
@@ -467,7 +455,7 @@ def _lift_history(settlement: Settlement, actor: str, now: dt.datetime) -> dict[
     }
 
 
-def pending_removals(store: Connection, now: dt.datetime) -> list[SettlementClock]:
+def pending_removals(store: Connection, now: dt.datetime) -> list[ClockItem]:
     """The clock source for `kaimen sla`: each settled-pending listing, due when the sweep
     lifts it, and overdue once that time has passed without a lifting."""
     due = payment_store.pending_settlements(store)
@@ -475,7 +463,7 @@ def pending_removals(store: Connection, now: dt.datetime) -> list[SettlementCloc
     due = [s for s in due if statuses.get(s.listing_id) == "settled-pending"]
     people = payment_store.linked_people(store, [s.listing_id for s in due])
     return [
-        SettlementClock(
+        ClockItem(
             "pending_removal",
             s.listing_id,
             people.get(s.listing_id, "court"),
@@ -487,21 +475,28 @@ def pending_removals(store: Connection, now: dt.datetime) -> list[SettlementCloc
     ]
 
 
-def payments_waiting(store: Connection, now: dt.datetime) -> list[SettlementClock]:
-    """The clock source for the payments review queue. No profile sets a deadline for it, so
-    each waiting payment is listed with its age and no due time."""
-    return [
-        SettlementClock(
-            "payment_review",
-            p.payment_id,
-            "court",
-            None,
-            False,
-            f"{p.state} since {p.received_at.date().isoformat()}: {p.amount} {p.currency}"
-            f" paid {p.paid_on.isoformat()}",
+def payments_waiting(
+    store: Connection, now: dt.datetime, profile: Profile | None = None
+) -> list[ClockItem]:
+    """The clock source for the payments review queue: each waiting payment with its age,
+    due the profile's `review_within` after it was received (no due time without a
+    profile)."""
+    items = []
+    for p in payment_store.waiting(store, limit=MAX_CLOCK_ITEMS):
+        due = None if profile is None else profile.deadline(p.received_at, profile.review_within)
+        items.append(
+            ClockItem(
+                "payment_review",
+                p.payment_id,
+                "court",
+                due,
+                due is not None and due <= now,
+                f"{p.state} since {p.received_at.date().isoformat()} "
+                f"({(now - p.received_at).days} days): {p.amount} {p.currency}"
+                f" paid {p.paid_on.isoformat()}",
+            )
         )
-        for p in payment_store.waiting(store, limit=MAX_CLOCK_ITEMS)
-    ]
+    return items
 
 
 def register_collection_account(

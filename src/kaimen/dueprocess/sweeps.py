@@ -1,6 +1,9 @@
 """The worker's rounds: the deadline sweeps (an unanswered dispute lapses and its item is
-suppressed; a furnisher notice past its deadline is flagged and audited) and the outbox.
-`run_worker` repeats them on a schedule until told to stop, checking between steps."""
+suppressed; a furnisher notice past its deadline is flagged and audited; a settled-pending
+court listing whose lifting time has come is lifted; negative items past retention stop
+counting, are purged, and closed court listings past it removed) and the outbox. Every
+sweep that changes someone's standing re-scores them at once. `run_worker` repeats the
+rounds on a schedule until told to stop, checking between steps."""
 
 from __future__ import annotations
 
@@ -15,6 +18,9 @@ from sqlalchemy import Connection, Engine
 from kaimen.domain.profiles import Profile
 from kaimen.dueprocess.answering import lapse_overdue
 from kaimen.dueprocess.outbox_delivery import DeliveryRound, deliver_due
+from kaimen.dueprocess.rescoring import Rescoring
+from kaimen.dueprocess.retention import RetentionRound, sweep_retention
+from kaimen.dueprocess.settlement import LiftReport, lift_due_listings
 from kaimen.store import audit
 from kaimen.store import disputes as dispute_rows
 from kaimen.store.identity_vault import IdentityVault
@@ -27,7 +33,9 @@ class Round:
     lapsed: tuple[str, ...]  # disputes closed for want of an answer
     notices_late: tuple[str, ...]  # disputes whose furnisher was not told in time
     delivery: DeliveryRound
-    rescore: tuple[str, ...]  # people to re-score now
+    rescore: tuple[str, ...]  # people re-scored now
+    lifted: LiftReport  # settled-pending listings lifted
+    retention: RetentionRound | None  # None: the round stopped before it
 
 
 def flag_late_notices(engine: Engine, now: dt.datetime, actor: str = WORKER) -> list[str]:
@@ -67,15 +75,38 @@ def run_round(
     now: dt.datetime | None = None,
     stop: threading.Event | None = None,
 ) -> Round:
-    """One round: lapse overdue disputes, flag late notices, deliver the outbox (each step
-    skipped once `stop` is set)."""
+    """One round: lapse overdue disputes, flag late notices, lift due listings (re-scoring
+    their people), the retention sweep, deliver the outbox (each step skipped once `stop`
+    is set)."""
     now = now or dt.datetime.now(dt.UTC)
     stopped = stop.is_set if stop is not None else (lambda: False)
     lapsed = [] if stopped() else lapse_overdue(engine, lake_root, profile, WORKER, now)
     late = [] if stopped() else flag_late_notices(engine, now)
+    lifted = LiftReport((), ()) if stopped() else lift_listings(engine, lake_root, profile, now)
+    retention = None if stopped() else sweep_retention(engine, lake_root, profile, now, WORKER)
     delivery = DeliveryRound() if stopped() else deliver_due(engine, vault, now)
-    rescore = tuple(sorted({p for a in lapsed for p in a.rescore}))
-    return Round(tuple(a.dispute.dispute_id for a in lapsed), tuple(late), delivery, rescore)
+    rescore = tuple(
+        sorted(
+            {p for a in lapsed for p in a.rescore}
+            | set(lifted.people_changed)
+            | set(() if retention is None else retention.people)
+        )
+    )
+    return Round(
+        tuple(a.dispute.dispute_id for a in lapsed),
+        tuple(late),
+        delivery,
+        rescore,
+        lifted,
+        retention,
+    )
+
+
+def lift_listings(
+    engine: Engine, lake_root: Path, profile: Profile, now: dt.datetime
+) -> LiftReport:
+    """Lift every settled-pending listing whose time has come, and re-score its people."""
+    return lift_due_listings(engine, profile, now, WORKER, Rescoring(lake_root, profile))
 
 
 def run_worker(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import duckdb
 import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
 
 
 def connect(
@@ -39,3 +41,16 @@ def ibis_connection(
     if memory_limit:
         backend.raw_sql(f"SET memory_limit = '{memory_limit}'")
     return backend
+
+
+def temp_table(backend: ibis.BaseBackend, name: str, rows: pa.Table) -> ir.Table:
+    """`rows` as the embedded backend's temporary table `name` (replacing one so named): a
+    table of the backend's own, which an expression written to a file may read, unlike an
+    in-memory table."""
+    connection: duckdb.DuckDBPyConnection = backend.con
+    connection.register(f"{name}_rows", rows)
+    try:
+        connection.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM "{name}_rows"')
+    finally:
+        connection.unregister(f"{name}_rows")
+    return backend.table(name)

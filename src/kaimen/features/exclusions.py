@@ -64,9 +64,14 @@ def summaries_without(
     events = read_parquet(backend, excluded.lake_paths)
     if PARTITION in events.columns:
         events = events.drop(PARTITION)
-    events = events.semi_join(concerned, "person_id").anti_join(
-        left_out, ["person_id", "source", "event_id"]
+    return with_people_redone(
+        s, events.anti_join(left_out, ["person_id", "source", "event_id"]), concerned
     )
-    redone = summarise(events)
+
+
+def with_people_redone(s: ir.Table, events: ir.Table, concerned: ir.Table) -> ir.Table:
+    """Summary rows `s` with the rows of the people in `concerned` (a `person_id` column)
+    made again from `events` (theirs are picked out): exactly the rows those events give."""
+    redone = summarise(events.semi_join(concerned, "person_id"))
     redone = redone.select(*(redone[name].cast(kind) for name, kind in s.schema().items()))
     return s.anti_join(concerned, "person_id").union(redone)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 
 from kaimen.engines import spark
 from kaimen.engines.parquet_files import SPARK, read_parquet
+from kaimen.features.exclusions import with_people_redone
 from kaimen.features.summaries import summarise
 from kaimen.lake.atomic_parquet import DuckDBRows, IbisRows, Rows, WrittenRows, write_parquet
 from kaimen.lake.schema import PARTITION
@@ -86,4 +88,25 @@ def rewrite_summary_without(
         {"person": person_id},
     )
     placed = write_parquet(lake_root, _summary_file(), rows)
+    return placed.path, placed.rows
+
+
+def rewrite_summary_redone(
+    backend: ibis.BaseBackend,
+    lake_root: Path,
+    path: str,
+    covered: Sequence[Path],
+    concerned: ibis.Table,
+) -> tuple[str, int]:
+    """A copy of summary file `path` with the rows of the people in `concerned` (a table of
+    the backend's, with `person_id`) made again from `covered`, the lake files it summarises
+    as they are now (after events left them); returns its path and row count. Everyone
+    else's rows are copied as they are. The old file stays until the caller has listed the
+    new one, then the caller deletes it."""
+    s = read_parquet(backend, [lake_root / path])
+    events = read_parquet(backend, covered)
+    if PARTITION in events.columns:
+        events = events.drop(PARTITION)
+    rows = with_people_redone(s, events, concerned)
+    placed = write_parquet(lake_root, _summary_file(), _rows(backend, rows))
     return placed.path, placed.rows

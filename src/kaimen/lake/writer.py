@@ -105,6 +105,24 @@ def rewrite_without(
     return WrittenFile(month, placed.path, placed.rows, placed.sha256)
 
 
+def rewrite_without_events(
+    connection: duckdb.DuckDBPyConnection, root: Path, month: str, path: str, keys: str
+) -> WrittenFile:
+    """A copy of lake file `path` without the events whose (source, event_id) are in the
+    registered relation `keys`, beside it: same month, sort order and format as
+    `write_months`. As with `rewrite_without`, the old file stays until the store lists the
+    copy, and the caller deletes it after that commit."""
+    rows = DuckDBRows(
+        connection,
+        f"SELECT * FROM read_parquet({sql_path(root / path)}, hive_partitioning = false) "
+        f"ANTI JOIN {keys} USING (source, event_id) ORDER BY {EVENT_ORDER}",
+        {},
+        ROW_GROUP_ROWS,
+    )
+    placed = write_parquet(root, _event_file(month), rows)
+    return WrittenFile(month, placed.path, placed.rows, placed.sha256)
+
+
 def unlisted_files(root: Path, listed: Iterable[str], folders: Sequence[str]) -> list[Path]:
     """Files under `folders` of the lake that the store does not list: left by a crash
     between writing a file and listing it, or between unlisting one and deleting it. Only

@@ -38,7 +38,9 @@ from kaimen.domain.snapshots import Snapshot
 from kaimen.dueprocess.report_section import DisputesSection, disputes_section
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.catalogue import DEFAULTED, Window, total_of
+from kaimen.features.exclusions import ExcludedEvents, summaries_without
 from kaimen.features.summaries import FAMILIES
+from kaimen.scoring.exclusions import excluded_events
 from kaimen.sharing.deciding import NOT_FOUND, PersonNotFound
 from kaimen.store import access_log, audit, consents, scores, summary_manifest
 from kaimen.store.tables import score_runs
@@ -132,13 +134,19 @@ def _sum(value: Any) -> Any:
 
 
 def figures(
-    backend: ibis.BaseBackend, summary_paths: list[Path], person_id: str, as_of: str
+    backend: ibis.BaseBackend,
+    summary_paths: list[Path],
+    person_id: str,
+    as_of: str,
+    excluded: ExcludedEvents | None = None,
 ) -> tuple[OnTimeRecord, Delinquencies]:
-    """The report's figures for one person as of `as_of`, in one query over the summaries."""
+    """The report's figures for one person as of `as_of`, in one query over the summaries,
+    with the events that do not count in the score (`excluded`: suppressed, expired, ...)
+    left out as the score leaves them out."""
     if not summary_paths:
         return OnTimeRecord(0, 0, 0, 0, None), Delinquencies(0, 0, 0, 0, 0, 0)
     window = Window(as_of)
-    s = backend.read_parquet([str(p) for p in summary_paths])
+    s = summaries_without(backend, summary_paths, excluded or ExcludedEvents(), [person_id])
     # The same point-in-time rule as the features the score was built from.
     s = s.filter(
         (s.person_id == person_id) & (s.known_month <= as_of) & (s.occurred_month <= as_of)
@@ -196,7 +204,8 @@ def _build(
     if as_of is None:
         raise NothingPublished("no month has been scored and published yet; nothing to report")
     paths = [lake_root / p for p in summary_manifest.paths(store)]
-    record, delinquencies = figures(backend, paths, person_id, as_of)
+    excluded = excluded_events(store, lake_root, profile, person_id)
+    record, delinquencies = figures(backend, paths, person_id, as_of, excluded)
     return Report(
         report_id=str(uuid.uuid4()),
         person_id=person_id,

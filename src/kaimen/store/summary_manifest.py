@@ -57,3 +57,16 @@ def replace(connection: Connection, summary_file_id: int, path: str, rows: int) 
         .where(summary_files.c.summary_file_id == summary_file_id)
         .values(path=path, rows=rows)
     )
+
+
+def covered(connection: Connection) -> dict[int, list[tuple[int, str]]]:
+    """summary_file_id -> (file_id, path) of the lake files it summarises, oldest first."""
+    query = (
+        select(summarised_lake_files.c.summary_file_id, lake_files.c.file_id, lake_files.c.path)
+        .join(lake_files, lake_files.c.file_id == summarised_lake_files.c.file_id)
+        .order_by(summarised_lake_files.c.summary_file_id, lake_files.c.file_id)
+    )
+    found: dict[int, list[tuple[int, str]]] = {}
+    for r in connection.execute(query):
+        found.setdefault(r.summary_file_id, []).append((r.file_id, r.path))
+    return found

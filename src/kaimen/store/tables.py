@@ -717,3 +717,33 @@ listing_settlements = Table(
     # At most one pending settlement per listing.
     PartialUniqueIndex("uq_listing_settlements_pending", "listing_id", "state = 'pending'"),
 )
+
+# -- retention: negative items past the profile's retention ---------------------------------
+
+# A negative event past retention: it stops counting (scoring leaves it out, as it leaves out a
+# suppressed one) from `expired_at`, and is purged from the lake, its summaries and the sealed
+# inbox at `purged_at`. The row then stays, with no event data, as the record that the key
+# once held an event (the key index keeps the key too, so a resend is a duplicate).
+expired_items = Table(
+    "expired_items",
+    metadata,
+    Column("item_kind", String(16), primary_key=True),
+    Column("item_ref", String(200), primary_key=True),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    Column("conduct_ended", Date, nullable=False),
+    Column("expired_at", UTCDateTime, nullable=False),
+    Column("purged_at", UTCDateTime, nullable=True, index=True),
+    CheckConstraint("item_kind IN ('event')", name="item_kind"),
+)
+
+# Where each profile's expiry search last looked: its cutoff and the newest lake file then.
+# The search reads the whole lake, and nothing can newly expire until the cutoff moves (once
+# a day) or a file arrives, so the worker's round skips it meanwhile.
+retention_marks = Table(
+    "retention_marks",
+    metadata,
+    Column("profile", String(32), primary_key=True),
+    Column("cutoff", Date, nullable=False),
+    Column("last_file_id", Integer, nullable=False),
+    Column("searched_at", UTCDateTime, nullable=False),
+)
