@@ -2,14 +2,14 @@
 and encrypted like the phone and the ID number; see store/name_index.py for why its lookup
 hash stays unique).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
