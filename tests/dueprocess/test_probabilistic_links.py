@@ -4,6 +4,7 @@ visible digits, right after an import's exact links."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,22 @@ def test_the_report_counts_match_the_store(
     assert report.auto_linked == len(live) == 1
     assert report.queued_for_review == len(pending) == 1
     assert {link.person_id for link in live.values()} == {enrolled["target"]}
+
+
+def test_resolution_logs_no_name_and_no_number(
+    engine: Engine,
+    vault: IdentityVault,
+    enrolled: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.DEBUG)
+    try:
+        report = import_entries(
+            engine, vault, [_entry("Zeng Xiaoming", masked(TARGET_ID), "c1")], "court"
+        )
+    finally:
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    assert report.auto_linked == 1
+    for secret in ("Zeng Xiaoming", "曾晓明", TARGET_ID, masked(TARGET_ID)):
+        assert secret not in caplog.text
