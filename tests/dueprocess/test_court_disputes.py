@@ -23,7 +23,7 @@ from kaimen.domain.disputes import (
     ItemRef,
     ItemState,
 )
-from kaimen.dueprocess import answering, disputing, identity_links
+from kaimen.dueprocess import answering, disputing, identity_links, restrictions
 from kaimen.dueprocess.court_import import import_entries
 from kaimen.enrolment import enrol_one
 from kaimen.store import audit, court_list
@@ -44,6 +44,7 @@ class Court:
 
     def __init__(self, engine: Engine, vault: IdentityVault, tmp_path: Path) -> None:
         self.engine = engine
+        self.vault = vault
         self.lake_root = tmp_path / "lake"
         self.evidence_dir = tmp_path / "evidence"
         self.wang = enrol_one(engine, vault, "13800138000", ID_WANG, "t", now=NOW, name="王伟")
@@ -84,6 +85,11 @@ class Court:
             found = dispute_rows.item_state(store, item)
         return None if found is None else found.state
 
+    def restricted(self, person_id: str) -> bool:
+        return restrictions.check_restriction(
+            self.engine, self.vault, PROFILE, "partner:airline", "air_travel", person_id, now=NOW
+        ).restricted
+
     def live_links(self, person_id: str) -> list[court_list.Link]:
         with self.engine.connect() as store:
             return [link for link, _ in court_list.linked_listings(store, person_id)]
@@ -101,6 +107,7 @@ def test_a_person_disputes_a_listing_and_the_court_s_deletion_suppresses_it(cour
     filed = court.file(court.wang, item)
     assert filed.dispute.furnisher == COURT
     assert court.state(item) is ItemState.DISPUTED
+    assert court.restricted(court.wang)  # pending: the court's restriction still stands
     with pytest.raises(DisputeNotFound):
         answering.answer_dispute(
             court.engine,
@@ -113,6 +120,7 @@ def test_a_person_disputes_a_listing_and_the_court_s_deletion_suppresses_it(cour
     answered = court.answer(filed.dispute.dispute_id, Answer.DELETED)
     assert answered.dispute.state is DisputeState.DELETED
     assert court.state(item) is ItemState.SUPPRESSED
+    assert not court.restricted(court.wang)  # the court deleted it: nothing restricts
     # The listing is suppressed for scoring; the link itself was not what was disputed.
     assert court.live_links(court.wang) == [court.link]
     assert audit.verify(court.engine) > 0

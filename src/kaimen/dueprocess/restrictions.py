@@ -19,10 +19,11 @@ from sqlalchemy import Connection, Engine
 
 from kaimen.domain import national_id as resident_id
 from kaimen.domain.court_list import ENROLLED_ID_KIND, RESTRICTIVE
+from kaimen.domain.disputes import FINAL_ITEM_STATES, ItemKind
 from kaimen.domain.errors import NotFound, Rejected
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.profiles import RESTRICTION_PURPOSES, Profile
-from kaimen.store import access_log, audit, court_list, people
+from kaimen.store import access_log, audit, court_list, disputes, people
 from kaimen.store.identity_vault import IdentityVault
 
 SCOPE = "restrictions"
@@ -125,6 +126,13 @@ def check_restriction(
 
     def work(store: Connection) -> RestrictionAnswer:
         subject = _person(store, vault, person_id, national_id, stamp.date())
+        # A listing or link a dispute ended (suppressed, corrected) restricts nothing; one
+        # disputed and pending still does: the restriction is the court's, not a score.
+        ended = {
+            (s.item.kind, s.item.ref)
+            for s in disputes.states_of_person(store, subject)
+            if s.state in FINAL_ITEM_STATES
+        }
         restricting = tuple(
             RestrictingListing(
                 listing.case_number,
@@ -135,8 +143,11 @@ def check_restriction(
                 listing.status,
                 basis,
             )
-            for _, listing in court_list.linked_listings(store, subject)
-            if basis is not None and listing.status in RESTRICTIVE
+            for link, listing in court_list.linked_listings(store, subject)
+            if basis is not None
+            and listing.status in RESTRICTIVE
+            and (ItemKind.COURT_LISTING, listing.listing_id) not in ended
+            and (ItemKind.IDENTITY_LINK, link.link_id) not in ended
         )
         note = (
             None
