@@ -25,6 +25,7 @@ from kaimen.dueprocess.payment_import import import_payment_entries
 from kaimen.dueprocess.rescoring import Rescoring
 from kaimen.scoring.direct_reading import read_score_at
 from kaimen.scoring.reading import score_view
+from kaimen.sharing.reports import own_report
 from kaimen.store import audit, partners, scores
 from kaimen.store.tables import audit_log, court_listings, outbox_messages
 from tests.population import BACKENDS, VAULT, Populations, World
@@ -90,6 +91,13 @@ def test_the_journalist_pays_with_a_mistyped_account_and_is_lifted_in_three_work
     assert court_reason.points_lost == CN.court_listing_penalty
     assert court_reason.detail == (
         f"court judgment {CASE} at {COURT}, 5,000.00 CNY unpaid since 2026-06-01"
+    )
+
+    # Her report shows the listing (under cn; eu withholds court listings from reports).
+    (shown,) = own_report(world.engine, world.lake, person, profile=CN).court_list or ()
+    assert (shown.case_number, shown.status, shown.disputed) == (CASE, "entered", False)
+    assert (
+        own_report(world.engine, world.lake, person, profile=profiles.load("eu")).court_list is None
     )
 
     # An airline asks before selling her a ticket: refused, with the case and the law.
@@ -166,6 +174,7 @@ def test_the_journalist_pays_with_a_mistyped_account_and_is_lifted_in_three_work
     assert "lifted" in view.corrections[0].why
     url = world.engine.url.render_as_string(hide_password=False)
     assert read_score_at(url, person, Caller.person(person)) == view
+    assert own_report(world.engine, world.lake, person, profile=CN).court_list == ()
     again = restrictions.check_restriction(
         world.engine, VAULT, CN, airline.actor, "air_travel", person_id=person, now=lift_at
     )

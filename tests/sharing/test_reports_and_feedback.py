@@ -440,7 +440,7 @@ def test_a_report_by_hand(world: World) -> None:
         "total": 5,
     }
     assert "90+" in owed["definition"]
-    assert body["court_list"] is None and "court-list" in body["court_list_note"]
+    assert body["court_list"] == [] and "Court listings" in body["court_list_note"]
     assert body["standing"]["month"] == LAST
 
 

@@ -99,6 +99,16 @@ class DisputesOut(BaseModel):
     statements: list[StatementOut]
 
 
+class ReportedListingOut(BaseModel):
+    case_number: str
+    court: str
+    amount: str
+    currency: str
+    judgment_date: str
+    status: str = Field(description="entered, or settled-pending (paid, waiting to be lifted)")
+    disputed: bool = Field(description="the person disputes it; the furnisher has not answered")
+
+
 class ReportOut(BaseModel):
     report_id: str
     person_id: str
@@ -108,7 +118,10 @@ class ReportOut(BaseModel):
     standing: StandingOut
     rent_and_utilities: OnTimeOut = Field(description="over the 12 months ending with as_of")
     open_delinquencies: DelinquenciesOut
-    court_list: None = Field(description="always empty until court lists are checked")
+    court_list: list[ReportedListingOut] | None = Field(
+        description="standing court listings linked to the person; empty where the "
+        "jurisdiction's profile withholds them"
+    )
     court_list_note: str
     disputes: DisputesOut | None = Field(
         default=None, description="open disputes and the person's statements, where allowed"

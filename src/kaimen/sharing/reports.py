@@ -31,6 +31,8 @@ import ibis
 from sqlalchemy import Connection, Engine, func, select
 
 from kaimen.domain import profiles
+from kaimen.domain.court_list import RESTRICTIVE
+from kaimen.domain.disputes import FINAL_ITEM_STATES, ItemKind, ItemState
 from kaimen.domain.errors import Conflict, Rejected
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.profiles import Profile
@@ -42,7 +44,15 @@ from kaimen.features.exclusions import ExcludedEvents, summaries_without
 from kaimen.features.summaries import FAMILIES
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.sharing.deciding import NOT_FOUND, PersonNotFound
-from kaimen.store import access_log, audit, consents, scores, summary_manifest
+from kaimen.store import (
+    access_log,
+    audit,
+    consents,
+    court_list,
+    disputes,
+    scores,
+    summary_manifest,
+)
 from kaimen.store.tables import score_runs
 
 WINDOW_MONTHS = 12
@@ -55,9 +65,11 @@ DEFINITION = (
     "and court judgments entered and not satisfied or overturned, all time"
 )
 COURT_LIST_NOTE = (
-    "Public court lists are not consulted yet: the court-list check has not landed. "
-    "Judgments reported to kaimen as events are counted under open_judgments."
+    "Court listings linked to the person that still stand (entered, or settled and waiting to "
+    "be lifted), not taken out by a dispute. Judgments reported to kaimen as events are "
+    "counted under open_judgments."
 )
+COURT_LIST_WITHHELD = "this jurisdiction's profile does not let a report hold court listings"
 THIN_FILE_NOTE = "too little history to score yet (thin file)"
 NOT_SCORED_NOTE = "not scored yet: enrolled after the latest published month"
 
@@ -100,6 +112,17 @@ class Delinquencies:
 
 
 @dataclass(frozen=True)
+class ReportedListing:
+    case_number: str
+    court: str
+    amount: str
+    currency: str
+    judgment_date: str
+    status: str
+    disputed: bool
+
+
+@dataclass(frozen=True)
 class Report:
     report_id: str
     person_id: str
@@ -109,7 +132,8 @@ class Report:
     standing: Standing
     rent_and_utilities: OnTimeRecord
     open_delinquencies: Delinquencies
-    court_list: None
+    # None where the profile withholds court listings from reports.
+    court_list: tuple[ReportedListing, ...] | None
     court_list_note: str
     # Open disputes and the person's statements on verified items, as the profile allows.
     disputes: DisputesSection | None = None
@@ -215,10 +239,42 @@ def _build(
         standing=_standing(scores.latest(store, person_id)),
         rent_and_utilities=record,
         open_delinquencies=delinquencies,
-        court_list=None,
-        court_list_note=COURT_LIST_NOTE,
+        court_list=_court_list(store, person_id, profile),
+        court_list_note=(
+            COURT_LIST_NOTE if profile.allows_section("court_list") else COURT_LIST_WITHHELD
+        ),
         disputes=disputes_section(store, person_id, profile),
     )
+
+
+def _court_list(
+    store: Connection, person_id: str, profile: Profile
+) -> tuple[ReportedListing, ...] | None:
+    """The person's standing court listings, each saying whether it is under dispute; those a
+    dispute ended (suppressed, corrected), or whose link one ended, are left out."""
+    if not profile.allows_section("court_list"):
+        return None
+    states = {
+        (s.item.kind, s.item.ref): s.state for s in disputes.states_of_person(store, person_id)
+    }
+    listed = []
+    for link, listing in court_list.linked_listings(store, person_id):
+        listing_state = states.get((ItemKind.COURT_LISTING, listing.listing_id))
+        link_state = states.get((ItemKind.IDENTITY_LINK, link.link_id))
+        if listing.status not in RESTRICTIVE or {listing_state, link_state} & FINAL_ITEM_STATES:
+            continue
+        listed.append(
+            ReportedListing(
+                listing.case_number,
+                listing.court,
+                f"{listing.amount:.2f}",
+                listing.currency,
+                listing.judgment_date.isoformat(),
+                listing.status,
+                ItemState.DISPUTED in (listing_state, link_state),
+            )
+        )
+    return tuple(listed)
 
 
 def check_purpose(purpose: str) -> str:
