@@ -23,6 +23,7 @@ from kaimen.scoring import court_penalty
 from kaimen.scoring.batch import load_model, snapshot_table
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
+from kaimen.sharing import consenting, deciding, offering, partnering
 from kaimen.store import audit, lake_manifest, people, score_revisions
 from kaimen.store.tables import score_snapshots
 from tests.population import BACKENDS, LAST, Populations, World
@@ -93,6 +94,24 @@ def test_a_disputed_late_payment_stops_counting_at_once_and_counts_again_when_ve
     before = _stored(world.engine)
     assert _batch_now(world) == before  # nothing excluded yet: the batch agrees
 
+    # A lender that asks about her sees that she disputes an item, and nothing else about it.
+    partnering.add_partner(world.engine, "rescore-lender", "Lender", "admin")
+    issued = partnering.issue_key(world.engine, "rescore-lender", ["decisions"], "admin")
+    offer = offering.publish_offer(
+        world.engine, "rescore-lender", offering.OfferTerms("Card", "a card", 650), "partner"
+    )
+    consenting.grant_consent(
+        world.engine,
+        person,
+        consenting.ConsentRequest("rescore-lender", "decision", share_score=False),
+        f"person:{person}",
+        LATER - dt.timedelta(days=1),
+    )
+
+    def decided() -> deciding.Answer:
+        return deciding.decide(world.engine, issued.secret, offer.offer_id, person)
+
+    assert not decided().under_dispute
     filed = disputing.file_dispute(
         world.engine,
         world.lake,
@@ -104,6 +123,7 @@ def test_a_disputed_late_payment_stops_counting_at_once_and_counts_again_when_ve
         "I paid this on time; the slip is attached.",
         now=LATER,
     )
+    assert decided().under_dispute
     (revision,) = filed.revisions
     assert (revision.person_id, revision.month, revision.cause) == (person, LAST, "dispute")
     assert revision.score_before == before[person]["score"]
@@ -128,6 +148,7 @@ def test_a_disputed_late_payment_stops_counting_at_once_and_counts_again_when_ve
         now=LATER + dt.timedelta(days=3),
     )
     (back,) = answered.revisions
+    assert not decided().under_dispute
     assert back.score_after == before[person]["score"]
     assert _stored(world.engine) == before == _batch_now(world)
 

@@ -57,6 +57,10 @@ class DecisionOut(BaseModel):
     score: int | None = Field(description="only when the person consented to share it")
     points_short: int | None = Field(description="only when the person consented to share it")
     decided_at: dt.datetime
+    under_dispute: bool = Field(
+        description="the person disputes an item on their record and its furnisher has not "
+        "answered yet (the score already leaves it out where the jurisdiction says so)"
+    )
 
 
 async def _decision(engine: Engine, key: str, body: DecisionIn) -> deciding.Answer:
@@ -98,6 +102,7 @@ async def _decided(request: Request, body: DecisionIn, authorization: str | None
         score=decision.score if shared else None,
         points_short=decision.points_short if shared else None,
         decided_at=decision.decided_at,
+        under_dispute=answer.under_dispute,
     )
     return Response(rendered.model_dump_json(), media_type="application/json")
 

@@ -51,6 +51,8 @@ class Answer:
     decision: Decision
     offer_name: str
     unmet: tuple[str, ...]
+    # The person disputes an item on their record and its furnisher has not answered yet.
+    under_dispute: bool = False
 
 
 def covering(losses: list[int], shortfall: int) -> int:
@@ -112,6 +114,7 @@ def _disclosed(answer: Answer) -> JsonObject:
         "approved": decision.approved,
         "reasons": [r.text for r in decision.reasons],
         "unmet": list(answer.unmet),
+        "under_dispute": answer.under_dispute,
     }
     if decision.score_shared:
         shown |= {
@@ -176,7 +179,7 @@ def decide(
             reasons=reasons,
             score_shared=grounds.share_score,
         )
-        answer = Answer(decision, offer.name, unmet)
+        answer = Answer(decision, offer.name, unmet, grounds.open_disputes > 0)
         actor = Caller.partner(key.partner_id, key_id, key.scopes).actor
         disclosure = decision_path.Disclosure(
             actor, f"decision: {offer.purpose}", "decision", _disclosed(answer)

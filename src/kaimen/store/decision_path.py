@@ -59,7 +59,9 @@ o AS (
     WHERE offers.offer_id = :offer_id AND offers.withdrawn_at IS NULL
 ),
 c AS (
-    SELECT consents.share_score
+    SELECT consents.share_score,
+           (SELECT count(*) FROM disputes
+            WHERE disputes.person_id = :person_id AND disputes.state = 'open') AS open_disputes
     FROM consents
     JOIN people ON people.person_id = consents.person_id
     JOIN k ON consents.partner_id = k.partner_id
@@ -85,7 +87,7 @@ s AS (
 )
 SELECT k.partner_id, k.secret_hash, k.scopes, k.live,
        o.offer_id, o.name, o.purpose, o.min_score, o.min_band, o.min_dimensions,
-       c.share_score,
+       c.share_score, c.open_disputes,
        s.*
 FROM k
 LEFT JOIN o ON 1 = 1
@@ -149,6 +151,8 @@ class Grounds:
     offer: Offer | None
     share_score: bool | None
     snapshot: Snapshot | None
+    # Disputes of the person's items awaiting an answer (only with the consent).
+    open_disputes: int = 0
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,7 @@ def _grounds(
         return Grounds(None, None, None, None)
     partner_id, secret_hash, scopes, live = row[:4]
     key = KeyOnRecord(partner_id, secret_hash, tuple(scopes.split(",")), bool(live))
-    offer_id, name, purpose, min_score, min_band, min_dimensions, share = row[4:11]
+    offer_id, name, purpose, min_score, min_band, min_dimensions, share, disputed = row[4:12]
     offer = (
         None
         if offer_id is None
@@ -188,10 +192,10 @@ def _grounds(
         )
     )
     snapshot = None
-    month, model_version, published_at, score, band, thin_file = row[11:17]
+    month, model_version, published_at, score, band, thin_file = row[12:18]
     if month is not None:
-        dimensions = dict(zip(Dimension, row[17 : 17 + len(_DIMENSIONS)], strict=True))
-        reasons, points = row[17 + len(_DIMENSIONS) :]
+        dimensions = dict(zip(Dimension, row[18 : 18 + len(_DIMENSIONS)], strict=True))
+        reasons, points = row[18 + len(_DIMENSIONS) :]
         snapshot = Snapshot(
             person_id,
             month,
@@ -204,7 +208,8 @@ def _grounds(
             tuple(Reason(**reason) for reason in _json(reasons)),
             _json(points),
         )
-    return Grounds(key, offer, None if share is None else bool(share), snapshot)
+    shared = None if share is None else bool(share)
+    return Grounds(key, offer, shared, snapshot, int(disputed or 0))
 
 
 def _sqlite_time(value: dt.datetime) -> str:
