@@ -23,7 +23,7 @@ from kaimen.domain.disputes import (
     ItemRef,
     ItemState,
 )
-from kaimen.dueprocess import answering, disputing, identity_links, restrictions
+from kaimen.dueprocess import answering, disputing, identity_links, restrictions, sweeps
 from kaimen.dueprocess.court_import import import_entries
 from kaimen.enrolment import enrol_one
 from kaimen.store import audit, court_list
@@ -166,3 +166,25 @@ def test_a_lapsed_link_dispute_un_merges(court: Court) -> None:
     # Un-merged for good: the exact step does not link the listing again.
     assert identity_links.link_exact_matches(court.engine, "t", due).linked == 0
     assert court.live_links(court.wang) == []
+
+
+def test_a_person_enrolled_after_the_import_is_linked_by_the_next_worker_round(
+    engine: Engine, vault: IdentityVault, tmp_path: Path
+) -> None:
+    late = make_national_id(birth="19700303", sequence="005")
+    entry: dict[str, str | None] = {
+        "name": "张伟",
+        "id_number": late,
+        "case_number": "(2025)京0101执88号",
+        "court": "北京市东城区人民法院",
+        "amount": "1200.00",
+        "judgment_date": "2025-07-01",
+    }
+    assert import_entries(engine, vault, [entry], "court", NOW).linked == 0
+    person = enrol_one(engine, vault, "13700137000", late, "t", now=NOW)
+    done = sweeps.run_round(engine, vault, tmp_path / "lake", PROFILE, NOW)
+    assert done.linked == 1
+    with engine.connect() as store:
+        ((link, listing),) = court_list.linked_listings(store, person)
+    assert (link.method, listing.case_number) == ("exact_id", "(2025)京0101执88号")
+    assert sweeps.run_round(engine, vault, tmp_path / "lake", PROFILE, NOW).linked == 0

@@ -198,16 +198,32 @@ def link_exact_in(store: Connection, actor: str, now: dt.datetime) -> list[str]:
     return sorted({link.person_id for link in links})
 
 
-def link_exact_matches(engine: Engine, actor: str, now: dt.datetime | None = None) -> MatchReport:
+def link_exact_matches(
+    engine: Engine,
+    actor: str,
+    now: dt.datetime | None = None,
+    rescoring: Rescoring | None = None,
+) -> MatchReport:
     """Link every listing an enrolled person's ID number matches exactly (for listings
-    imported before their person enrolled)."""
+    imported before their person enrolled), and re-score the people linked."""
     stamp = _now(now)
 
     def work(store: Connection) -> MatchReport:
         changed = link_exact_in(store, actor, stamp)
         return MatchReport(len(changed), 0, tuple(changed))
 
-    return audit.audited_transaction(engine, work)
+    report = audit.audited_transaction(engine, work)
+    rescore_touched(
+        engine,
+        rescoring,
+        report.people_changed,
+        "identity_link",
+        "exact_id",
+        "a court judgment was linked to you by your ID number",
+        actor,
+        stamp,
+    )
+    return report
 
 
 def record_listing_change(

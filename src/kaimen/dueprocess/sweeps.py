@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from kaimen.domain.profiles import Profile
 from kaimen.dueprocess.answering import lapse_overdue
+from kaimen.dueprocess.identity_links import MatchReport, link_exact_matches
 from kaimen.dueprocess.outbox_delivery import DeliveryRound, deliver_due
 from kaimen.dueprocess.rescoring import Rescoring
 from kaimen.dueprocess.retention import RetentionRound, sweep_retention
@@ -36,6 +37,7 @@ class Round:
     rescore: tuple[str, ...]  # people re-scored now
     lifted: LiftReport  # settled-pending listings lifted
     retention: RetentionRound | None  # None: the round stopped before it
+    linked: int = 0  # listings linked by ID number to people who enrolled after their import
 
 
 def flag_late_notices(engine: Engine, now: dt.datetime, actor: str = WORKER) -> list[str]:
@@ -82,12 +84,19 @@ def run_round(
     stopped = stop.is_set if stop is not None else (lambda: False)
     lapsed = [] if stopped() else lapse_overdue(engine, lake_root, profile, WORKER, now)
     late = [] if stopped() else flag_late_notices(engine, now)
+    # Listings imported before their person enrolled: linked (and re-scored) here.
+    linked = (
+        MatchReport(0, 0, ())
+        if stopped()
+        else link_exact_matches(engine, WORKER, now, Rescoring(lake_root, profile))
+    )
     lifted = LiftReport((), ()) if stopped() else lift_listings(engine, lake_root, profile, now)
     retention = None if stopped() else sweep_retention(engine, lake_root, profile, now, WORKER)
     delivery = DeliveryRound() if stopped() else deliver_due(engine, vault, now)
     rescore = tuple(
         sorted(
             {p for a in lapsed for p in a.rescore}
+            | set(linked.people_changed)
             | set(lifted.people_changed)
             | set(() if retention is None else retention.people)
         )
@@ -99,6 +108,7 @@ def run_round(
         rescore,
         lifted,
         retention,
+        linked.linked,
     )
 
 
