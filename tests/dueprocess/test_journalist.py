@@ -25,6 +25,7 @@ from kaimen.dueprocess.payment_import import import_payment_entries
 from kaimen.dueprocess.rescoring import Rescoring
 from kaimen.scoring.direct_reading import read_score_at
 from kaimen.scoring.reading import score_view
+from kaimen.sharing.own_data import export
 from kaimen.sharing.reports import own_report
 from kaimen.store import audit, partners, scores
 from kaimen.store.tables import audit_log, court_listings, outbox_messages
@@ -92,6 +93,10 @@ def test_the_journalist_pays_with_a_mistyped_account_and_is_lifted_in_three_work
     assert court_reason.detail == (
         f"court judgment {CASE} at {COURT}, 5,000.00 CNY unpaid since 2026-06-01"
     )
+
+    # Her own export holds the listing and how it was linked to her.
+    (mine,) = export(world.engine, VAULT, world.lake, person, IMPORTED).court_listings
+    assert (mine.case_number, mine.link_method, mine.status) == (CASE, "exact_id", "entered")
 
     # Her report shows the listing (under cn; eu withholds court listings from reports).
     (shown,) = own_report(world.engine, world.lake, person, profile=CN).court_list or ()
@@ -175,6 +180,9 @@ def test_the_journalist_pays_with_a_mistyped_account_and_is_lifted_in_three_work
     url = world.engine.url.render_as_string(hide_password=False)
     assert read_score_at(url, person, Caller.person(person)) == view
     assert own_report(world.engine, world.lake, person, profile=CN).court_list == ()
+    exported = export(world.engine, VAULT, world.lake, person, lift_at)
+    assert [(m.status, m.case_number) for m in exported.court_listings] == [("lifted", CASE)]
+    assert [c.cause for c in exported.score_corrections] == ["settlement", "court_list"]
     again = restrictions.check_restriction(
         world.engine, VAULT, CN, airline.actor, "air_travel", person_id=person, now=lift_at
     )

@@ -112,6 +112,43 @@ class ExportDecision(Section):
     score_shared: bool
 
 
+class ExportListing(BaseModel):
+    """A court listing linked to the person, and how the link was made."""
+
+    listing_id: str
+    case_number: str
+    court: str
+    amount: str
+    currency: str
+    judgment_date: str
+    status: str
+    link_id: str
+    link_method: str
+    match_probability: float
+    linked_at: str
+
+
+class ExportDispute(BaseModel):
+    dispute_id: str
+    item_kind: str
+    item_ref: str
+    furnisher: str
+    state: str
+    statement: str
+    filed_at: str
+    answer_due_at: str
+    answered_at: str | None
+
+
+class ExportCorrection(BaseModel):
+    revised_at: str
+    month: str
+    score_before: int | None
+    score_after: int | None
+    cause: str
+    why: str
+
+
 class ExportDocument(BaseModel):
     """Everything kaimen holds about the person. Events keep every field they were reported
     with, `source` naming who reported them; times are ISO 8601 in UTC, amounts exact text."""
@@ -126,3 +163,10 @@ class ExportDocument(BaseModel):
     consents: list[ExportConsent]
     access_log: list[ExportAccess] = Field(description="who read my data, newest first")
     decisions: list[ExportDecision] = Field(description="partners' decisions about me")
+    court_listings: list[ExportListing] = Field(
+        default_factory=list, description="court listings linked to me, live links only"
+    )
+    disputes: list[ExportDispute] = Field(default_factory=list, description="newest first")
+    score_corrections: list[ExportCorrection] = Field(
+        default_factory=list, description="published scores corrected since, and why"
+    )

@@ -52,7 +52,10 @@ from kaimen.sharing.export_document import FORMAT as FORMAT
 from kaimen.sharing.export_document import (
     ExportAccess,
     ExportConsent,
+    ExportCorrection,
     ExportDecision,
+    ExportDispute,
+    ExportListing,
     ExportPerson,
     ExportScore,
     utc_text,
@@ -62,12 +65,15 @@ from kaimen.store import (
     access_log,
     audit,
     consents,
+    court_list,
     decisions,
     event_keys,
     lake_manifest,
     person_data,
+    score_revisions,
     summary_manifest,
 )
+from kaimen.store import disputes as dispute_rows
 from kaimen.store.identity_vault import IdentityVault
 
 IDENTITY_FIELDS = {"phone": "phone", "cn_resident_id": "national_id", "name": "name"}
@@ -161,6 +167,9 @@ def export(
         granted = consents.of_person(store, person_id)
         log = access_log.of_person(store, person_id)
         decided = decisions.of_person(store, person_id)
+        listed = court_list.linked_listings(store, person_id)
+        disputed = dispute_rows.of_person(store, person_id)
+        revised = score_revisions.of_person(store, person_id)
     connection = connect()
     try:
         events = lake_events(connection, lake_root, files, person_id)
@@ -191,6 +200,47 @@ def export(
         consents=[ExportConsent.of(c, now) for c in granted],
         access_log=[ExportAccess.model_validate(a) for a in log],
         decisions=[ExportDecision.model_validate(d) for d in decided],
+        court_listings=[
+            ExportListing(
+                listing_id=listing.listing_id,
+                case_number=listing.case_number,
+                court=listing.court,
+                amount=f"{listing.amount:.2f}",
+                currency=listing.currency,
+                judgment_date=listing.judgment_date.isoformat(),
+                status=listing.status,
+                link_id=link.link_id,
+                link_method=link.method,
+                match_probability=float(link.match_probability),
+                linked_at=utc_text(link.linked_at),
+            )
+            for link, listing in listed
+        ],
+        disputes=[
+            ExportDispute(
+                dispute_id=d.dispute_id,
+                item_kind=d.item.kind.value,
+                item_ref=d.item.ref,
+                furnisher=d.furnisher,
+                state=d.state.value,
+                statement=d.statement,
+                filed_at=utc_text(d.filed_at),
+                answer_due_at=utc_text(d.answer_due_at),
+                answered_at=None if d.answered_at is None else utc_text(d.answered_at),
+            )
+            for d in disputed
+        ],
+        score_corrections=[
+            ExportCorrection(
+                revised_at=utc_text(r.revised_at),
+                month=r.month,
+                score_before=r.score_before,
+                score_after=r.score_after,
+                cause=r.cause,
+                why=r.note,
+            )
+            for r in revised
+        ],
     )
 
 
