@@ -100,3 +100,25 @@ def test_a_custom_profile_file_is_checked_in_full(tmp_path: Path) -> None:
     broken.write_text("name = ", "utf-8")
     with pytest.raises(ConfigurationError, match="not valid TOML"):
         profiles.load(str(broken))
+
+
+def test_profiles_hold_the_connections_and_points_switches() -> None:
+    cn, us, eu = (profiles.load(name) for name in profiles.SHIPPED)
+    assert cn.connections.allowed and us.connections.allowed and not eu.connections.allowed
+    assert 0 < us.connections.cap <= cn.connections.cap <= 30
+    assert cn.points_programme.allowed and not eu.points_programme.allowed
+    assert "AI Act" in (eu.points_programme.off_because or "")
+    for profile in (cn, us):
+        assert not {"education", "employment", "licences", "social_services"} & set(
+            profile.points_programme.privilege_contexts
+        )
+
+
+def test_a_profile_naming_an_unknown_privilege_context_is_refused(tmp_path: Path) -> None:
+    text = (
+        Path(profiles.__file__).parent.joinpath("jurisdictions/us.toml").read_text("utf-8")
+    ).replace('"civic"]', '"civic", "dating"]')
+    path = tmp_path / "us-dating.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="privilege_contexts"):
+        profiles.load(str(path))

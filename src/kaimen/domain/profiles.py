@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kaimen.domain.connections import ConnectionsRules
+from kaimen.domain.contexts import CONTEXTS, Context
 from kaimen.domain.errors import ConfigurationError
 from kaimen.domain.working_days import add_working_days, check_calendar
 
@@ -50,6 +52,30 @@ class Period(BaseModel):
     def __str__(self) -> str:
         kind = "working days" if self.unit == "working_days" else "days"
         return f"{self.days} {kind}"
+
+
+class PointsProgrammeRules(BaseModel):
+    """A profile's switch for a points programme, and where its privileges may apply."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    allowed: bool
+    off_because: str | None = Field(
+        default=None,
+        max_length=500,
+        description="why the programme is off, shown to whoever asks for it (required when off)",
+    )
+    privilege_contexts: tuple[Context, ...] = Field(
+        default=(), description=f"contexts privileges may apply in, of: {', '.join(CONTEXTS)}"
+    )
+
+    @model_validator(mode="after")
+    def _explained_when_off(self) -> Self:
+        if not self.allowed and not (self.off_because or "").strip():
+            raise ValueError("the points programme is off: say why in off_because")
+        if not self.allowed and self.privilege_contexts:
+            raise ValueError("the points programme is off: it can allow no privilege contexts")
+        return self
 
 
 class Profile(BaseModel):
@@ -86,6 +112,12 @@ class Profile(BaseModel):
     restrictions: dict[RestrictionPurpose, str] = Field(
         default_factory=dict,
         description="purposes an active court listing restricts, each with its legal basis",
+    )
+    connections: ConnectionsRules = Field(
+        description="whether friends' scores may count, and how little they may move a score"
+    )
+    points_programme: PointsProgrammeRules = Field(
+        description="whether a points programme may run, and where its privileges may apply"
     )
 
     @field_validator("time_zone")

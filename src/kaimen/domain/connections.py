@@ -1,0 +1,107 @@
+"""The connections dimension's bound: how much a person's friends may move their score.
+
+The idea kaimen takes from the systems it learns from ("if your friends are all high-score
+people, it's good for you") is kept, and the spiral it caused is designed out:
+
+- Each consenting friend adds a weight that is never negative under the default
+  (`positive_only`): a friend scoring at or below `pivot` adds nothing, a friend at 950 adds
+  `per_friend`. Adding a friend can therefore never lower a score, and dropping a low-scoring
+  friend never raises one: the incentive to cut people off is zero.
+- The sum is capped at `cap` points, small against the 600-point range, so no friend's
+  withdrawal, score change or departure moves anyone by more than `cap`.
+- The points never carry a score across a band edge on their own: they stop at the top (or
+  the bottom) of the band the score is in without them.
+- Friends' scores are their previous published month's scores *before* their own
+  connections points (the "base" score): nothing feeds back within a month, and no loop
+  runs through the graph across months either.
+
+With `positive_only = false` (a profile may choose it; none shipped does) a friend below
+`pivot` subtracts, symmetrically, and the total lies within `cap // 2` either side, so the
+largest possible movement is still `cap`.
+
+This module holds the rule for one person as plain arithmetic; the batch computes the same
+rule for the whole population in the engine, and a test holds the two equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from kaimen.domain.scores import SCORE_MAX, SCORE_MIN, band_of
+
+
+class ConnectionsRules(BaseModel):
+    """A profile's switch and bound for the connections dimension."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    allowed: bool
+    off_because: str | None = Field(
+        default=None,
+        max_length=500,
+        description="why the dimension is off, shown to whoever asks for it (required when off)",
+    )
+    cap: int = Field(
+        default=15, ge=0, le=30, description="the most, in points, friends can move a score"
+    )
+    per_friend: float = Field(
+        default=3.0, gt=0, le=30, description="what one friend at 950 adds before the cap"
+    )
+    pivot: int = Field(
+        default=650,
+        ge=SCORE_MIN,
+        lt=SCORE_MAX,
+        description="a friend's base score at or below this adds nothing",
+    )
+    positive_only: bool = True
+
+    @model_validator(mode="after")
+    def _explained_when_off(self) -> Self:
+        if not self.allowed and not (self.off_because or "").strip():
+            raise ValueError("connections are off: say why in off_because")
+        return self
+
+    @property
+    def low(self) -> int:
+        """The lowest total friends' points can reach."""
+        return 0 if self.positive_only else -(self.cap // 2)
+
+    @property
+    def high(self) -> int:
+        """The highest total friends' points can reach."""
+        return self.cap if self.positive_only else self.cap // 2
+
+
+def friend_weight(friend_base_score: int, rules: ConnectionsRules) -> float:
+    """What one consenting friend with this base score adds (never negative by default)."""
+    share = (friend_base_score - rules.pivot) / (SCORE_MAX - rules.pivot)
+    if rules.positive_only:
+        share = max(0.0, share)
+    return rules.per_friend * min(1.0, max(-1.0, share))
+
+
+def friends_points(friend_base_scores: Iterable[int], rules: ConnectionsRules) -> int:
+    """Friends' points before the band rule: the sum of their weights rounded half away from
+    zero (as the engine rounds), then held within the cap."""
+    if not rules.allowed:
+        return 0
+    total = sum(friend_weight(s, rules) for s in friend_base_scores)
+    rounded = int(total + 0.5) if total >= 0 else -int(-total + 0.5)
+    return min(rules.high, max(rules.low, rounded))
+
+
+def within_band(base_score: int, points: int) -> int:
+    """`points` cut so that `base_score + points` stays in the band of `base_score`."""
+    band = band_of(base_score)
+    return min(band.high - base_score, max(band.low - base_score, points))
+
+
+def connections_points(
+    base_score: int, friend_base_scores: Iterable[int], rules: ConnectionsRules
+) -> int:
+    """What a person's consenting friends add to (or, off the default, take from) their
+    base score: capped, and never across a band edge."""
+    return within_band(base_score, friends_points(friend_base_scores, rules))
