@@ -9,7 +9,17 @@ from collections.abc import Callable, Iterable
 
 import typer
 
-from kaimen.cli import court, due_process, intake, models, operations, partners, payments, people
+from kaimen.cli import (
+    court,
+    due_process,
+    intake,
+    models,
+    operations,
+    partners,
+    payments,
+    people,
+    sandbox,
+)
 from kaimen.cli.session import session
 
 HELP = (
@@ -70,6 +80,7 @@ GROUPS: dict[str, typer.Typer] = {
     "payments": payments.payments_app,
     "person": people.person_app,
     "review": court.review_app,
+    "sandbox": sandbox.sandbox_app,
 }
 
 
