@@ -9,7 +9,17 @@ from collections.abc import Callable, Iterable
 
 import typer
 
-from kaimen.cli import court, due_process, intake, models, operations, partners, payments, people
+from kaimen.cli import (
+    connections,
+    court,
+    due_process,
+    intake,
+    models,
+    operations,
+    partners,
+    payments,
+    people,
+)
 from kaimen.cli.session import session
 
 HELP = (
@@ -63,6 +73,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
 }
 GROUPS: dict[str, typer.Typer] = {
     "audit": operations.audit_app,
+    "connections": connections.connections_app,
     "dispute": due_process.dispute_app,
     "courtlist": court.courtlist_app,
     "lake": intake.lake_app,

@@ -93,6 +93,24 @@ class ConnectionsOff(Rejected):
         return {"profile": self.profile, "off_because": self.because}
 
 
+class ConnectionsNotRequirable(Rejected):
+    """An offer asked for a minimum connections sub-score. No offer may: friends' points are
+    the person's choice, lent by friends who may withdraw, and a door that opened only for
+    people with well-scored friends would make people drop low-scoring ones, the spiral
+    the bound exists to prevent."""
+
+    problem = "connections-not-requirable"
+    title = "An offer may not require connections"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "an offer may not require a connections sub-score: friends' points are each "
+            "person's own choice and their friends' consent, and a door opened only to people "
+            "with well-scored friends would make them drop the others; remove 'connections' "
+            "from min_dimensions"
+        )
+
+
 def friend_lift(friend_base_score: int, rules: ConnectionsRules) -> int:
     """How far a friend's base score lies above `pivot`, in points, held within one span
     (`SCORE_MAX - pivot`) either side, and never below 0 by default: whole points, so a sum

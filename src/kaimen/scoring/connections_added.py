@@ -35,6 +35,8 @@ from kaimen.store import connections as connection_rows
 from kaimen.store import lake_manifest
 from kaimen.store.connections import BASE_SCHEMA, POINTS_SCHEMA
 
+# Later than any month: `run_before(NEWEST)` is the newest published run.
+NEWEST = "9999-12"
 _SCORES = range(SCORE_MIN, SCORE_MAX + 1)
 _BAND_LOW = pa.array([next(b.low for b in BANDS if b.low <= s <= b.high) for s in _SCORES])
 _BAND_HIGH = pa.array([next(b.high for b in BANDS if b.low <= s <= b.high) for s in _SCORES])
@@ -69,10 +71,10 @@ def friends_points_table(
     return to_arrow(backend, points.order_by("person_id")).cast(POINTS_SCHEMA)
 
 
-def _friends_of(
+def friends_of(
     backend: ibis.BaseBackend, lake_paths: Sequence[Path], month: str, person_ids: Sequence[str]
 ) -> list[str]:
-    """The friends of `person_ids` at the end of `month` (a re-score's few people)."""
+    """The friends of `person_ids` at the end of `month` (a few people's)."""
     if not lake_paths:
         return []
     friends = friendships(friend_events(backend, lake_paths), month, person_ids)
@@ -151,8 +153,21 @@ def add_friends(
             lenders = connection_rows.base_scores(store, *previous)
     else:
         # A few people: read only their friends' base scores.
-        friend_ids = _friends_of(backend, lake_paths, month, wanted)
+        friend_ids = friends_of(backend, lake_paths, month, wanted)
         with engine.connect() as store:
             lenders = connection_rows.base_scores(store, *previous, friend_ids)
     friends = friends_points_table(backend, lake_paths, month, opted_in, lenders, rules, wanted)
     return apply(table, friends, rules)
+
+
+def friends_now(
+    engine: Engine, backend: ibis.BaseBackend, lake_root: Path, person_id: str
+) -> list[str]:
+    """The person's friends at the end of the newest published month (those a change of
+    theirs can move now); none before any month is published."""
+    with engine.connect() as store:
+        newest = connection_rows.run_before(store, NEWEST)
+        lake_paths = [lake_root / path for path in lake_manifest.files(store)]
+    if newest is None:
+        return []
+    return friends_of(backend, lake_paths, newest[0], [person_id])

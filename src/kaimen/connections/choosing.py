@@ -1,0 +1,191 @@
+"""A person's two choices about connections, each off until they say otherwise.
+
+- **Opt in (or out)**: their consenting friends' points count in their own score.
+- **Lend (or withdraw)**: their score counts for their friends who opted in.
+
+Each change is one transaction: the choice with who made it and when, an audit row and an
+access-log row (so the person sees every change to their choices, whoever made it). Only the
+person themselves, or the admin acting for them, may make it. A change takes effect at once:
+after it commits, the people whose score it moves are re-scored through the batch's own code
+(the person, on opting in or out; their opted-in friends, on lending or withdrawing), and each
+moves by at most the profile's cap. Under a profile that switches the dimension off (`eu`)
+every one of these is refused, saying why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine
+
+from kaimen.domain.callers import Caller
+from kaimen.domain.connections import ConnectionsOff
+from kaimen.domain.errors import Forbidden, NotFound
+from kaimen.domain.profiles import Profile
+from kaimen.engines.embedded import ibis_connection
+from kaimen.scoring.connections_added import friends_now
+from kaimen.scoring.rescore import rescore_people
+from kaimen.store import access_log, audit, people
+from kaimen.store import connections as connection_rows
+from kaimen.store.connections import Choice, Choices
+from kaimen.store.score_revisions import Revision
+
+__all__ = ["ChoiceMade", "Choices", "lend", "opt_in", "opt_out", "withdraw"]
+
+ACCESS_PURPOSE = "connections"
+ACCESS_WHAT = "connections"
+# The audit action of each change, and the note a re-score it causes carries.
+_CHANGES: dict[tuple[Choice, bool], tuple[str, str]] = {
+    ("counts_friends", True): (
+        "connections.opted_in",
+        "you opted in: your consenting friends' points count, within the cap",
+    ),
+    ("counts_friends", False): (
+        "connections.opted_out",
+        "you opted out: your friends no longer count in your score",
+    ),
+    ("lends_score", True): (
+        "connections.lent",
+        "a friend lent you their score: it counts, within the cap",
+    ),
+    ("lends_score", False): (
+        "connections.withdrawn",
+        "a friend withdrew their score: it no longer counts",
+    ),
+}
+
+
+class NotEnrolled(NotFound):
+    """No active person by that id (or not one this caller may act for)."""
+
+
+@dataclass(frozen=True)
+class ChoiceMade:
+    choices: Choices
+    # The re-scores the change caused, published at once (empty when nobody's score moved
+    # or nobody had a published score yet).
+    revisions: tuple[Revision, ...] = ()
+
+
+def check_on(profile: Profile) -> None:
+    """Refuse (ConnectionsOff, saying why) under a profile that switches connections off."""
+    rules = profile.connections
+    if not rules.allowed:
+        raise ConnectionsOff(profile.name, rules.off_because or "the profile switches it off")
+
+
+def acting_for(caller: Caller, person_id: str) -> None:
+    """The person themselves, or the admin acting for them."""
+    if not (caller.kind == "admin" or caller.is_person(person_id)):
+        raise Forbidden("only the person, or the admin acting for them, may do this")
+
+
+def _set(
+    engine: Engine,
+    profile: Profile,
+    caller: Caller,
+    person_id: str,
+    choice: Choice,
+    on: bool,
+    lake_root: Path | None,
+    now: dt.datetime | None,
+) -> ChoiceMade:
+    check_on(profile)
+    acting_for(caller, person_id)
+    now = now or dt.datetime.now(dt.UTC)
+    action, note = _CHANGES[(choice, on)]
+
+    def work(store: Connection) -> Choices:
+        # Locks the person's row: two changes take turns, and an opt-out waits or is waited for.
+        if people.status_of(store, person_id, lock=True) != "active":
+            raise NotEnrolled(f"{person_id} is not an enrolled person")
+        before = connection_rows.choices_of(store, person_id)
+        made = connection_rows.set_choice(store, person_id, choice, on, caller.actor, now)
+        details = {"choice": choice, "on": on, "was": bool(getattr(before, choice))}
+        audit.append(store, caller.actor, action, subject=person_id, details=details, now=now)
+        access_log.record(store, person_id, caller.actor, ACCESS_PURPOSE, ACCESS_WHAT, details, now)
+        return made
+
+    made = audit.audited_transaction(engine, work)
+    if lake_root is None:
+        return ChoiceMade(made)
+    moved = _moved_by(engine, lake_root, profile, person_id, choice)
+    if not moved:
+        return ChoiceMade(made)
+    revisions = rescore_people(
+        engine,
+        ibis_connection(),
+        lake_root,
+        profile,
+        moved,
+        "connections",
+        action,
+        note,
+        caller.actor,
+        now,
+    )
+    return ChoiceMade(made, tuple(revisions))
+
+
+def _moved_by(
+    engine: Engine, lake_root: Path, profile: Profile, person_id: str, choice: Choice
+) -> Sequence[str]:
+    """Whose published score the change can move: the person (their own opt-in), or their
+    friends who opted in (their lending)."""
+    if choice == "counts_friends":
+        return [person_id]
+    friends = friends_now(engine, ibis_connection(), lake_root, person_id)
+    with engine.connect() as store:
+        opted = connection_rows.opted_in(store, friends)
+    return [str(p) for p in opted.column("person_id").to_pylist()]
+
+
+def opt_in(
+    engine: Engine,
+    profile: Profile,
+    caller: Caller,
+    person_id: str,
+    lake_root: Path | None = None,
+    now: dt.datetime | None = None,
+) -> ChoiceMade:
+    """Let the person's consenting friends count in their score (within the cap)."""
+    return _set(engine, profile, caller, person_id, "counts_friends", True, lake_root, now)
+
+
+def opt_out(
+    engine: Engine,
+    profile: Profile,
+    caller: Caller,
+    person_id: str,
+    lake_root: Path | None = None,
+    now: dt.datetime | None = None,
+) -> ChoiceMade:
+    """Stop the person's friends counting in their score."""
+    return _set(engine, profile, caller, person_id, "counts_friends", False, lake_root, now)
+
+
+def lend(
+    engine: Engine,
+    profile: Profile,
+    caller: Caller,
+    person_id: str,
+    lake_root: Path | None = None,
+    now: dt.datetime | None = None,
+) -> ChoiceMade:
+    """Let the person's score count for their friends who opted in."""
+    return _set(engine, profile, caller, person_id, "lends_score", True, lake_root, now)
+
+
+def withdraw(
+    engine: Engine,
+    profile: Profile,
+    caller: Caller,
+    person_id: str,
+    lake_root: Path | None = None,
+    now: dt.datetime | None = None,
+) -> ChoiceMade:
+    """Stop the person's score counting for their friends."""
+    return _set(engine, profile, caller, person_id, "lends_score", False, lake_root, now)
