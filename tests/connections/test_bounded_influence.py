@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from kaimen.connections import choosing, reading
+from kaimen.connections.choosing import CHANGES
 from kaimen.domain import profiles
 from kaimen.domain.callers import Caller
 from kaimen.domain.connections import ConnectionsOff, connections_points, sub_score
@@ -50,6 +51,7 @@ CN = profiles.load("cn")
 EU = profiles.load("eu")
 CAP = CN.connections.cap
 ADMIN = Caller.admin("test")
+LEND, WITHDRAW = CHANGES["lend"], CHANGES["withdraw"]
 SEPTEMBER, OCTOBER, NOVEMBER, DECEMBER = "2026-09", "2026-10", "2026-11", "2026-12"
 
 
@@ -271,7 +273,9 @@ def test_a_low_scoring_friend_never_lowers_a_score(scenario: Scenario) -> None:
     low = _scores(engine, OCTOBER)[scenario.low]
     assert low is not None and low < CN.connections.pivot
     before = _x_now(scenario)
-    made = choosing.lend(engine, CN, Caller.person(scenario.low), scenario.low, scenario.world.lake)
+    made = choosing.change(
+        engine, CN, Caller.person(scenario.low), scenario.low, LEND, scenario.world.lake
+    )
     assert made.choices.lends_score
     (revision,) = [r for r in made.revisions if r.person_id == scenario.x]
     assert revision.score_before == revision.score_after == before[0]
@@ -282,7 +286,9 @@ def test_a_low_scoring_friend_never_lowers_a_score(scenario: Scenario) -> None:
 def test_a_friends_withdrawal_moves_a_person_by_at_most_the_cap(scenario: Scenario) -> None:
     engine = scenario.world.engine
     before, (added_before, counted_before) = _x_now(scenario)
-    made = choosing.withdraw(engine, CN, Caller.person(scenario.g), scenario.g, scenario.world.lake)
+    made = choosing.change(
+        engine, CN, Caller.person(scenario.g), scenario.g, WITHDRAW, scenario.world.lake
+    )
     assert not made.choices.lends_score
     (revision,) = [r for r in made.revisions if r.person_id == scenario.x]
     after, (added, counted) = _x_now(scenario)
@@ -334,11 +340,11 @@ def test_reading_my_connections_shows_who_counts_and_logs_it(scenario: Scenario)
 
 def test_under_eu_the_dimension_is_off_and_says_why(scenario: Scenario) -> None:
     world = scenario.world
-    for change in (choosing.opt_in, choosing.opt_out, choosing.lend, choosing.withdraw):
+    for wanted in CHANGES.values():
         with pytest.raises(
             ConnectionsOff, match=r"eu profile: the EU AI Act \(art\. 5\(1\)\(c\)\)"
         ):
-            change(world.engine, EU, ADMIN, scenario.x, world.lake)
+            choosing.change(world.engine, EU, ADMIN, scenario.x, wanted, world.lake)
     # People who opted in under another profile get nothing added under eu: their score is
     # exactly the batch's without friends.
     score_month(world.engine, ibis_connection(), world.lake, DECEMBER, "test", NOW, profile=EU)

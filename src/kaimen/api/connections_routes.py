@@ -16,8 +16,10 @@ from pydantic import Field
 from kaimen.api import problems
 from kaimen.api.deps import Person, Store, person_id_of
 from kaimen.api.schemas import Rendered
+from kaimen.config import Workspace
 from kaimen.connections import choosing, reading
-from kaimen.connections.choosing import ChoiceMade
+from kaimen.connections.choosing import CHANGES, Change, ChoiceMade
+from kaimen.domain.callers import Caller
 
 router = APIRouter()
 RESPONSES = problems.documented(
@@ -78,11 +80,6 @@ def _made(made: ChoiceMade) -> ChoiceOut:
     return ChoiceOut(choices=ChoicesOut.model_validate(made.choices), rescored=rescored)
 
 
-def _change(action: Callable[..., ChoiceMade], ws: Store, me: Person) -> ChoiceOut:
-    made = action(ws.engine, ws.profile(), me, person_id_of(me), ws.lake_root)
-    return _made(made)
-
-
 @router.get(
     "/v1/me/connections",
     response_model=MyConnectionsOut,
@@ -95,45 +92,22 @@ def get_connections(ws: Store, me: Person) -> MyConnectionsOut:
     return MyConnectionsOut.model_validate(read)
 
 
-@router.post(
-    "/v1/me/connections/opt-in",
-    response_model=ChoiceOut,
-    tags=["me"],
-    responses=RESPONSES,
-    summary="Let my consenting friends' points count in my score, within the cap",
-)
-def post_opt_in(ws: Store, me: Person) -> ChoiceOut:
-    return _change(choosing.opt_in, ws, me)
+def _route(wanted: Change) -> Callable[[Workspace, Caller], ChoiceOut]:
+    """The person's route for one change (the four differ only in the change)."""
+
+    def endpoint(ws: Store, me: Person) -> ChoiceOut:
+        made = choosing.change(ws.engine, ws.profile(), me, person_id_of(me), wanted, ws.lake_root)
+        return _made(made)
+
+    endpoint.__name__ = f"post_{wanted.name.replace('-', '_')}"
+    return endpoint
 
 
-@router.post(
-    "/v1/me/connections/opt-out",
-    response_model=ChoiceOut,
-    tags=["me"],
-    responses=RESPONSES,
-    summary="Stop my friends counting in my score",
-)
-def post_opt_out(ws: Store, me: Person) -> ChoiceOut:
-    return _change(choosing.opt_out, ws, me)
-
-
-@router.post(
-    "/v1/me/connections/lend",
-    response_model=ChoiceOut,
-    tags=["me"],
-    responses=RESPONSES,
-    summary="Let my score count for my friends who opted in",
-)
-def post_lend(ws: Store, me: Person) -> ChoiceOut:
-    return _change(choosing.lend, ws, me)
-
-
-@router.post(
-    "/v1/me/connections/withdraw",
-    response_model=ChoiceOut,
-    tags=["me"],
-    responses=RESPONSES,
-    summary="Stop my score counting for my friends",
-)
-def post_withdraw(ws: Store, me: Person) -> ChoiceOut:
-    return _change(choosing.withdraw, ws, me)
+for _wanted in CHANGES.values():
+    router.post(
+        f"/v1/me/connections/{_wanted.name}",
+        response_model=ChoiceOut,
+        tags=["me"],
+        responses=RESPONSES,
+        summary=_wanted.does.replace("the person's", "my").replace("their", "my"),
+    )(_route(_wanted))

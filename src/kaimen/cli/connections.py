@@ -4,15 +4,13 @@ dimension off (`eu`) each command refuses with the profile's reason and exit sta
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from typing import Annotated
 
 import typer
 
 from kaimen.cli.session import OPERATOR, session
 from kaimen.cli.terminal import console, run
-
-if TYPE_CHECKING:
-    from kaimen.connections.choosing import ChoiceMade
 
 # Services are imported inside each command: they bring SQLAlchemy and the engines, which
 # `kaimen --help` must not pay for.
@@ -24,50 +22,40 @@ connections_app = typer.Typer(
 PersonId = Annotated[str, typer.Argument(help="The person the admin acts for.")]
 
 
-def _change(ctx: typer.Context, person_id: str, name: str) -> None:
-    from kaimen.connections import choosing
+def _command(name: str) -> Callable[[typer.Context, str], None]:
+    """The command for one change (the four differ only in the change)."""
 
-    action = {
-        "opt-in": choosing.opt_in,
-        "opt-out": choosing.opt_out,
-        "lend": choosing.lend,
-        "withdraw": choosing.withdraw,
-    }[name]
-    ws = session(ctx).workspace
-    made: ChoiceMade = run(
-        lambda: action(ws.engine, ws.profile(), OPERATOR, person_id, ws.lake_root)
-    )
-    c = made.choices
-    console.print(
-        f"{person_id}: friends count for them: {'yes' if c.counts_friends else 'no'}; "
-        f"their score counts for friends: {'yes' if c.lends_score else 'no'}"
-    )
-    for r in made.revisions:
-        console.print(f"  re-scored {r.person_id} ({r.month}): {r.score_before} -> {r.score_after}")
+    def command(ctx: typer.Context, person_id: PersonId) -> None:
+        from kaimen.connections import choosing
 
+        ws = session(ctx).workspace
+        wanted = choosing.CHANGES[name]
+        made = run(
+            lambda: choosing.change(
+                ws.engine, ws.profile(), OPERATOR, person_id, wanted, ws.lake_root
+            )
+        )
+        c = made.choices
+        console.print(
+            f"{person_id}: friends count for them: {'yes' if c.counts_friends else 'no'}; "
+            f"their score counts for friends: {'yes' if c.lends_score else 'no'}"
+        )
+        for r in made.revisions:
+            console.print(
+                f"  re-scored {r.person_id} ({r.month}): {r.score_before} -> {r.score_after}"
+            )
 
-@connections_app.command("opt-in")
-def opt_in_command(ctx: typer.Context, person_id: PersonId) -> None:
-    """Let the person's consenting friends count in their score, within the cap."""
-    _change(ctx, person_id, "opt-in")
+    return command
 
 
-@connections_app.command("opt-out")
-def opt_out_command(ctx: typer.Context, person_id: PersonId) -> None:
-    """Stop the person's friends counting in their score."""
-    _change(ctx, person_id, "opt-out")
-
-
-@connections_app.command("lend")
-def lend_command(ctx: typer.Context, person_id: PersonId) -> None:
-    """Let the person's score count for their friends who opted in."""
-    _change(ctx, person_id, "lend")
-
-
-@connections_app.command("withdraw")
-def withdraw_command(ctx: typer.Context, person_id: PersonId) -> None:
-    """Stop the person's score counting for their friends."""
-    _change(ctx, person_id, "withdraw")
+# The changes' names and help, here so that `kaimen --help` need not import the service.
+for _name, _does in (
+    ("opt-in", "Let the person's consenting friends count in their score, within the cap."),
+    ("opt-out", "Stop the person's friends counting in their score."),
+    ("lend", "Let the person's score count for their friends who opted in."),
+    ("withdraw", "Stop the person's score counting for their friends."),
+):
+    connections_app.command(_name, help=_does)(_command(_name))
 
 
 @connections_app.command("show")

@@ -33,28 +33,61 @@ from kaimen.store import connections as connection_rows
 from kaimen.store.connections import Choice, Choices
 from kaimen.store.score_revisions import Revision
 
-__all__ = ["ChoiceMade", "Choices", "lend", "opt_in", "opt_out", "withdraw"]
+__all__ = ["CHANGES", "Change", "ChoiceMade", "Choices", "change"]
 
 ACCESS_PURPOSE = "connections"
 ACCESS_WHAT = "connections"
-# The audit action of each change, and the note a re-score it causes carries.
-_CHANGES: dict[tuple[Choice, bool], tuple[str, str]] = {
-    ("counts_friends", True): (
-        "connections.opted_in",
-        "you opted in: your consenting friends' points count, within the cap",
-    ),
-    ("counts_friends", False): (
-        "connections.opted_out",
-        "you opted out: your friends no longer count in your score",
-    ),
-    ("lends_score", True): (
-        "connections.lent",
-        "a friend lent you their score: it counts, within the cap",
-    ),
-    ("lends_score", False): (
-        "connections.withdrawn",
-        "a friend withdrew their score: it no longer counts",
-    ),
+
+
+@dataclass(frozen=True)
+class Change:
+    """One of the four changes: the door's name for it, the choice it sets and to what, what
+    it does (as the doors describe it), its audit action and the note its re-scores carry."""
+
+    name: str
+    choice: Choice
+    on: bool
+    does: str
+    action: str
+    note: str
+
+
+CHANGES: dict[str, Change] = {
+    c.name: c
+    for c in (
+        Change(
+            "opt-in",
+            "counts_friends",
+            True,
+            "Let the person's consenting friends count in their score, within the cap.",
+            "connections.opted_in",
+            "you opted in: your consenting friends' points count, within the cap",
+        ),
+        Change(
+            "opt-out",
+            "counts_friends",
+            False,
+            "Stop the person's friends counting in their score.",
+            "connections.opted_out",
+            "you opted out: your friends no longer count in your score",
+        ),
+        Change(
+            "lend",
+            "lends_score",
+            True,
+            "Let the person's score count for their friends who opted in.",
+            "connections.lent",
+            "a friend lent you their score: it counts, within the cap",
+        ),
+        Change(
+            "withdraw",
+            "lends_score",
+            False,
+            "Stop the person's score counting for their friends.",
+            "connections.withdrawn",
+            "a friend withdrew their score: it no longer counts",
+        ),
+    )
 }
 
 
@@ -83,20 +116,21 @@ def acting_for(caller: Caller, person_id: str) -> None:
         raise Forbidden("only the person, or the admin acting for them, may do this")
 
 
-def _set(
+def change(
     engine: Engine,
     profile: Profile,
     caller: Caller,
     person_id: str,
-    choice: Choice,
-    on: bool,
-    lake_root: Path | None,
-    now: dt.datetime | None,
+    wanted: Change,
+    lake_root: Path | None = None,
+    now: dt.datetime | None = None,
 ) -> ChoiceMade:
+    """Make one change to the person's choices; with `lake_root`, re-score at once the people
+    whose score it moves (without, their next monthly run counts it)."""
     check_on(profile)
     acting_for(caller, person_id)
     now = now or dt.datetime.now(dt.UTC)
-    action, note = _CHANGES[(choice, on)]
+    choice, on, action, note = wanted.choice, wanted.on, wanted.action, wanted.note
 
     def work(store: Connection) -> Choices:
         # Locks the person's row: two changes take turns, and an opt-out waits or is waited for.
@@ -141,51 +175,3 @@ def _moved_by(
     with engine.connect() as store:
         opted = connection_rows.opted_in(store, friends)
     return [str(p) for p in opted.column("person_id").to_pylist()]
-
-
-def opt_in(
-    engine: Engine,
-    profile: Profile,
-    caller: Caller,
-    person_id: str,
-    lake_root: Path | None = None,
-    now: dt.datetime | None = None,
-) -> ChoiceMade:
-    """Let the person's consenting friends count in their score (within the cap)."""
-    return _set(engine, profile, caller, person_id, "counts_friends", True, lake_root, now)
-
-
-def opt_out(
-    engine: Engine,
-    profile: Profile,
-    caller: Caller,
-    person_id: str,
-    lake_root: Path | None = None,
-    now: dt.datetime | None = None,
-) -> ChoiceMade:
-    """Stop the person's friends counting in their score."""
-    return _set(engine, profile, caller, person_id, "counts_friends", False, lake_root, now)
-
-
-def lend(
-    engine: Engine,
-    profile: Profile,
-    caller: Caller,
-    person_id: str,
-    lake_root: Path | None = None,
-    now: dt.datetime | None = None,
-) -> ChoiceMade:
-    """Let the person's score count for their friends who opted in."""
-    return _set(engine, profile, caller, person_id, "lends_score", True, lake_root, now)
-
-
-def withdraw(
-    engine: Engine,
-    profile: Profile,
-    caller: Caller,
-    person_id: str,
-    lake_root: Path | None = None,
-    now: dt.datetime | None = None,
-) -> ChoiceMade:
-    """Stop the person's score counting for their friends."""
-    return _set(engine, profile, caller, person_id, "lends_score", False, lake_root, now)
