@@ -10,7 +10,7 @@ batch computed without friends (`snapshot_table`, the code path both share):
 - a person not opted in gets exactly what they would without this feature;
 - an opted-in person gets their base score plus the domain rule's points over their
   consenting friends' previous-month base scores (engine == domain for everyone);
-- F's score falling, G withdrawing consent and H leaving kaimen each move X by at most the
+- F's score falling, G withdrawing consent and H leaving kaimen (X re-scored at once) each move X by at most the
   cap; L lending never lowers X;
 - under `eu` the dimension is off: nothing is added, and every service says why.
 """
@@ -39,7 +39,6 @@ from kaimen.scoring.batch import load_model, score_month, snapshot_table
 from kaimen.scoring.connections_added import friends_of
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
-from kaimen.scoring.rescore import rescore_person
 from kaimen.sharing.own_data import opt_out as leave_kaimen
 from kaimen.store import connections as connection_rows
 from kaimen.store import lake_manifest, people
@@ -301,22 +300,10 @@ def test_a_friends_withdrawal_moves_a_person_by_at_most_the_cap(scenario: Scenar
 def test_a_friends_departure_moves_a_person_by_at_most_the_cap(scenario: Scenario) -> None:
     world = scenario.world
     before, (added_before, counted_before) = _x_now(scenario)
-    leave_kaimen(world.engine, world.lake, scenario.h, "test", now=NOW)
-    revision = rescore_person(
-        world.engine,
-        ibis_connection(),
-        world.lake,
-        CN,
-        scenario.x,
-        "test",
-        "h-left",
-        "H left",
-        "test",
-        NOW,
-    )
-    assert revision is not None
+    # H leaves: the opted-in friends who counted H (X among them) are re-scored at once.
+    report = leave_kaimen(world.engine, world.lake, scenario.h, "test", now=NOW, profile=CN)
+    assert report.friends_rescored >= 1
     after, (added, counted) = _x_now(scenario)
-    assert revision.score_after == after
     assert counted == counted_before - 1
     assert 0 < before - after <= CAP
     assert after - added == before - added_before

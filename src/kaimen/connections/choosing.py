@@ -171,7 +171,44 @@ def _moved_by(
     friends who opted in (their lending)."""
     if choice == "counts_friends":
         return [person_id]
+    return opted_in_friends(engine, lake_root, profile, person_id)
+
+
+def opted_in_friends(
+    engine: Engine, lake_root: Path, profile: Profile, person_id: str
+) -> list[str]:
+    """The person's friends (at the newest published month) who opted in: those whose
+    score the person's score can move. None where the profile switches connections off."""
+    if not profile.connections.allowed:
+        return []
     friends = friends_now(engine, ibis_connection(), lake_root, person_id)
     with engine.connect() as store:
         opted = connection_rows.opted_in(store, friends)
     return [str(p) for p in opted.column("person_id").to_pylist()]
+
+
+def rescore_after_departure(
+    engine: Engine,
+    lake_root: Path,
+    profile: Profile,
+    friends: Sequence[str],
+    actor: str,
+    now: dt.datetime,
+) -> tuple[Revision, ...]:
+    """Re-score at once the opted-in friends of someone who left kaimen (`friends`, found
+    with `opted_in_friends` before they left): their score no longer counts for anyone."""
+    if not friends:
+        return ()
+    revisions = rescore_people(
+        engine,
+        ibis_connection(),
+        lake_root,
+        profile,
+        friends,
+        "connections",
+        "connections.friend_left",
+        "a friend left kaimen: their score no longer counts",
+        actor,
+        now,
+    )
+    return tuple(revisions)
