@@ -411,6 +411,11 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/feedback"): {"partner"},
     ("GET", "/v1/me/export"): {"person"},
     ("POST", "/v1/me/opt-out"): {"person"},
+    ("GET", "/v1/me/connections"): {"person"},
+    ("POST", "/v1/me/connections/opt-in"): {"person"},
+    ("POST", "/v1/me/connections/opt-out"): {"person"},
+    ("POST", "/v1/me/connections/lend"): {"person"},
+    ("POST", "/v1/me/connections/withdraw"): {"person"},
 }
 
 

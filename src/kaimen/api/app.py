@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from kaimen import __version__
 from kaimen.api import (
+    connections_routes,
     court_routes,
     decision_routes,
     dispute_routes,
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
         people_routes,
         partner_routes,
         me_routes,
+        connections_routes,
         report_routes,
         own_data_routes,
         dispute_routes,

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 import typer
 
 from kaimen.cli import (
+    connections,
     court,
     due_process,
     intake,
@@ -73,6 +74,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
 }
 GROUPS: dict[str, typer.Typer] = {
     "audit": operations.audit_app,
+    "connections": connections.connections_app,
     "dispute": due_process.dispute_app,
     "courtlist": court.courtlist_app,
     "lake": intake.lake_app,

@@ -179,7 +179,11 @@ def person_opt_out_command(
         raise fail("opting out removes the person's data for good; add --yes to confirm")
     ws = session(ctx).workspace
     with spinner(f"removing {person_id}'s data"):
-        report = run(lambda: own_data.opt_out(ws.engine, ws.lake_root, person_id, OPERATOR.actor))
+        report = run(
+            lambda: own_data.opt_out(
+                ws.engine, ws.lake_root, person_id, OPERATOR.actor, profile=ws.profile()
+            )
+        )
     removed = ", ".join(f"{n} {table}" for table, n in sorted(report.rows_removed.items()) if n)
     console.print(
         f"{person_id} opted out: {report.lake_events_removed:,} events removed from "

@@ -30,6 +30,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from kaimen.domain.errors import Rejected
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN, band_of
 
 
@@ -75,20 +76,63 @@ class ConnectionsRules(BaseModel):
         return self.cap if self.positive_only else self.cap // 2
 
 
+class ConnectionsOff(Rejected):
+    """The jurisdiction's profile switches the connections dimension off: nothing about it
+    can be chosen or read, and the refusal says why (the profile's `off_because`)."""
+
+    status = 403
+    problem = "connections-off"
+    title = "Connections are off"
+
+    def __init__(self, profile: str, because: str) -> None:
+        super().__init__(f"the connections dimension is off under the {profile} profile: {because}")
+        self.profile = profile
+        self.because = because
+
+    def extra(self) -> dict[str, object]:
+        return {"profile": self.profile, "off_because": self.because}
+
+
+class ConnectionsNotRequirable(Rejected):
+    """An offer asked for a minimum connections sub-score. No offer may: friends' points are
+    the person's choice, lent by friends who may withdraw, and a door that opened only for
+    people with well-scored friends would make people drop low-scoring ones, the spiral
+    the bound exists to prevent."""
+
+    problem = "connections-not-requirable"
+    title = "An offer may not require connections"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "an offer may not require a connections sub-score: friends' points are each "
+            "person's own choice and their friends' consent, and a door opened only to people "
+            "with well-scored friends would make them drop the others; remove 'connections' "
+            "from min_dimensions"
+        )
+
+
+def friend_lift(friend_base_score: int, rules: ConnectionsRules) -> int:
+    """How far a friend's base score lies above `pivot`, in points, held within one span
+    (`SCORE_MAX - pivot`) either side, and never below 0 by default: whole points, so a sum
+    of them is exact in any engine."""
+    span = SCORE_MAX - rules.pivot
+    return min(span, max(0 if rules.positive_only else -span, friend_base_score - rules.pivot))
+
+
 def friend_weight(friend_base_score: int, rules: ConnectionsRules) -> float:
     """What one consenting friend with this base score adds (never negative by default)."""
-    share = (friend_base_score - rules.pivot) / (SCORE_MAX - rules.pivot)
-    if rules.positive_only:
-        share = max(0.0, share)
-    return rules.per_friend * min(1.0, max(-1.0, share))
+    return rules.per_friend * friend_lift(friend_base_score, rules) / (SCORE_MAX - rules.pivot)
 
 
 def friends_points(friend_base_scores: Iterable[int], rules: ConnectionsRules) -> int:
     """Friends' points before the band rule: the sum of their weights rounded half away from
-    zero (as the engine rounds), then held within the cap."""
+    zero, then held within the cap. The lifts are summed as integers and scaled once
+    (`per_friend * lifts / span`, in that order), as the engine computes it, so the two agree
+    to the bit whatever order the friends come in."""
     if not rules.allowed:
         return 0
-    total = sum(friend_weight(s, rules) for s in friend_base_scores)
+    lifts = sum(friend_lift(s, rules) for s in friend_base_scores)
+    total = rules.per_friend * lifts / (SCORE_MAX - rules.pivot)
     rounded = int(total + 0.5) if total >= 0 else -int(-total + 0.5)
     return min(rules.high, max(rules.low, rounded))
 
@@ -105,3 +149,18 @@ def connections_points(
     """What a person's consenting friends add to (or, off the default, take from) their
     base score: capped, and never across a band edge."""
     return within_band(base_score, friends_points(friend_base_scores, rules))
+
+
+# The connections sub-score of everyone whose friends move nothing: the card has no
+# connections characteristic, so this is what every snapshot held before friends could count.
+NEUTRAL_SUB_SCORE = 50
+
+
+def sub_score(points: int, rules: ConnectionsRules) -> int:
+    """The connections sub-score (0-100) of a person whose friends add `points` (after the
+    band rule): 50 when they move nothing, as for everyone not opted in, 100 at the cap, and
+    0 at the most a profile counting both directions can take off. Rounded half to even."""
+    reach = max(rules.high, -rules.low)
+    if reach == 0:
+        return NEUTRAL_SUB_SCORE
+    return NEUTRAL_SUB_SCORE + round(NEUTRAL_SUB_SCORE * points / reach)

@@ -38,13 +38,13 @@ from kaimen.model.card_snapshots import snapshot_columns
 from kaimen.model.challenger import Challenger
 from kaimen.model.library_versions import VersionDrift, version_drift
 from kaimen.model.scorecard import Scorecard, published_score
-from kaimen.scoring import court_penalty
+from kaimen.scoring import connections_added, court_penalty
 from kaimen.scoring.court_penalty import Deductions
 from kaimen.scoring.datasets import feature_arrays
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import NoModel, Scored, ScoringModel, load_model, wrap
-from kaimen.store import audit, people, score_publishing, scores
+from kaimen.store import audit, connections, people, score_publishing, scores
 from kaimen.telemetry.steps import note_step, timed_step
 
 __all__ = ["NoModel", "ScoreReport", "load_model", "score_month"]
@@ -203,12 +203,15 @@ def score_month(
         table = snapshot_table(
             backend, paths, month, enrolled, (version, loaded), now, excluded, deductions
         )
+        added = connections_added.add_friends(engine, backend, lake_root, profile, month, table)
+        table = added.table
     thin_files = pc.sum(table.column("thin_file")).as_py() or 0
     scored_bands = pc.value_counts(pc.drop_null(table.column("band"))).to_pylist()
     bands = {str(b["values"]): int(b["counts"]) for b in scored_bands}
     with timed_step("publish"), engine.begin() as store:
         note_step(people=table.num_rows, thin_files=int(thin_files))
         everyone = score_publishing.publish_table(store, month, version, table, now)
+        connections.write_points(store, month, version, added.points)
         audit.append(
             store,
             actor,

@@ -21,12 +21,12 @@ from sqlalchemy import Engine
 from kaimen.domain.profiles import Profile
 from kaimen.domain.scores import Dimension
 from kaimen.features.summary_build import refresh_summaries
-from kaimen.scoring import court_penalty
+from kaimen.scoring import connections_added, court_penalty
 from kaimen.scoring.batch import snapshot_table
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import load_model
-from kaimen.store import audit, score_revisions, scores
+from kaimen.store import audit, connections, score_revisions, scores
 from kaimen.store.score_revisions import Revision, SnapshotValues
 
 
@@ -73,7 +73,13 @@ def rescore_person(
     table = snapshot_table(
         backend, paths, snapshot.month, enrolled, model, now, excluded, deductions, [person_id]
     )
-    values = _values(table)
+    added = connections_added.add_friends(
+        engine, backend, lake_root, profile, snapshot.month, table, [person_id]
+    )
+    values = _values(added.table)
+    # What friends added, kept with the revised snapshot (none: not opted in, or no score).
+    rows = added.points.to_pylist()
+    points = (rows[0]["points"], rows[0]["friends_counted"]) if rows else None
     with engine.begin() as store:
         revision = score_revisions.revise(
             store,
@@ -87,6 +93,9 @@ def rescore_person(
             now,
         )
         if revision is not None:
+            connections.replace_points(
+                store, person_id, snapshot.month, snapshot.model_version, points
+            )
             audit.append(
                 store,
                 actor,

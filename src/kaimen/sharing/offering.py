@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine
 
+from kaimen.domain.connections import ConnectionsNotRequirable
+from kaimen.domain.scores import Dimension
 from kaimen.store import audit, offers
 from kaimen.store.offers import Offer
 
@@ -28,7 +30,10 @@ class OfferTerms:
 def publish_offer(
     engine: Engine, partner_id: str, terms: OfferTerms, actor: str, now: dt.datetime | None = None
 ) -> Offer:
-    """Publish an offer; every threshold is checked against the score's scales."""
+    """Publish an offer; every threshold is checked against the score's scales, and none
+    may be on the connections sub-score (ConnectionsNotRequirable)."""
+    if Dimension.CONNECTIONS.value in terms.min_dimensions:
+        raise ConnectionsNotRequirable()
 
     def work(store: Connection) -> Offer:
         offer = offers.publish(

@@ -33,9 +33,11 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection, Engine
 
+from kaimen.connections.choosing import opted_in_friends, rescore_after_departure
 from kaimen.domain.callers import Caller
 from kaimen.domain.errors import Conflict, NotFound, Unauthenticated
 from kaimen.domain.json_values import JsonObject
+from kaimen.domain.profiles import Profile
 from kaimen.engines.embedded import connect
 from kaimen.features.summary_build import SUMMARIES_DIR, rewrite_summary_without
 from kaimen.ingest.deduplication import CONTENT_HASH_SQL
@@ -108,6 +110,8 @@ class OptOutReport:
     # Old files that could not be deleted after the commit (unlisted; the next opt-out
     # deletes them).
     files_left: list[str] = field(default_factory=list)
+    # Friends who counted the person in their score (connections), re-scored at once.
+    friends_rescored: int = 0
 
 
 def _require_active(store: Connection, person_id: str) -> person_data.PersonRecord:
@@ -298,12 +302,16 @@ def opt_out(
     person_id: str,
     actor: str,
     now: dt.datetime | None = None,
+    profile: Profile | None = None,
 ) -> OptOutReport:
     """Remove the person's data from the store and the lake and stop scoring them, all or
-    nothing (see the module docstring for how, and for what a crash leaves)."""
+    nothing (see the module docstring for how, and for what a crash leaves). With the
+    `profile`, friends whose score counted theirs (connections) are re-scored at once after."""
     now = now or dt.datetime.now(dt.UTC)
     with engine.connect() as store:
         _require_active(store, person_id)
+    # Found before the links to them are cut.
+    friends = [] if profile is None else opted_in_friends(engine, lake_root, profile, person_id)
     connection = connect()
     written: list[Path] = []  # copies not yet listed: deleted if the transaction fails
     try:
@@ -400,6 +408,11 @@ def opt_out(
         summary_files_rewritten=len(summary_copies),
         orphan_files_removed=len(orphans),
         files_left=left,
+        friends_rescored=len(
+            []
+            if profile is None
+            else rescore_after_departure(engine, lake_root, profile, friends, actor, now)
+        ),
     )
 
 

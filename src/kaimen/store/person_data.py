@@ -18,6 +18,7 @@ from sqlalchemy import Column, Connection, Table, delete, select, tuple_, update
 from kaimen.domain.snapshots import Snapshot
 from kaimen.store.scores import published_query, snapshot_of
 from kaimen.store.tables import (
+    connection_points,
     event_inbox,
     event_keys,
     identities,
@@ -105,6 +106,7 @@ def all_snapshots(connection: Connection, person_id: str) -> list[Snapshot]:
 UNKEYED_PERSONAL_COLUMNS: tuple[Column[Any], ...] = (
     score_snapshots.c.person_id,
     score_revisions.c.person_id,
+    connection_points.c.person_id,
 )
 
 

@@ -747,3 +747,37 @@ retention_marks = Table(
     Column("last_file_id", Integer, nullable=False),
     Column("searched_at", UTCDateTime, nullable=False),
 )
+
+# -- connections: friends' bounded influence (kaimen.domain.connections) ----------------------
+
+# Each person's two choices, both off until they say otherwise, with who set each and when:
+# whether their friends may count in their own score (`counts_friends`), and whether their
+# score may count for their friends (`lends_score`). Erased with the person.
+connection_choices = Table(
+    "connection_choices",
+    metadata,
+    Column("person_id", String(64), ForeignKey("people.person_id"), primary_key=True),
+    Column("counts_friends", Boolean, nullable=False, server_default=false()),
+    Column("counts_friends_at", UTCDateTime, nullable=True),
+    Column("counts_friends_by", String(128), nullable=True),
+    Column("lends_score", Boolean, nullable=False, server_default=false()),
+    Column("lends_score_at", UTCDateTime, nullable=True),
+    Column("lends_score_by", String(128), nullable=True),
+)
+
+# What friends added to a published snapshot (after the band rule) and how many counted: a
+# snapshot's score less these points is the person's base score, the one their friends'
+# next month reads. One row per opted-in person with a score, written with the snapshots
+# (no foreign key, as they: published in bulk; an opt-out erases the rows by name).
+connection_points = Table(
+    "connection_points",
+    metadata,
+    Column("person_id", String(64), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("points", SmallInteger, nullable=False),
+    Column("friends_counted", Integer, nullable=False),
+    UniqueConstraint("person_id", "month", "model_version", name="uq_connection_points_key"),
+    CheckConstraint("points BETWEEN -30 AND 30", name="points_range"),
+    CheckConstraint("friends_counted >= 0", name="friends_counted"),
+)
