@@ -11,7 +11,7 @@ from alembic import op
 
 from kaimen.store.types import UTCDateTime
 
-revision = "0019"
+revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
