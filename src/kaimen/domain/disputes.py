@@ -21,6 +21,7 @@ class ItemKind(StrEnum):
     EVENT = "event"  # an event in the lake; a partner's incident is an event it furnished
     COURT_LISTING = "court_listing"
     IDENTITY_LINK = "identity_link"
+    POINTS_ENTRY = "points_entry"  # a points ledger entry (ref: its entry id)
 
 
 class DisputeState(StrEnum):
