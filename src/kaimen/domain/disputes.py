@@ -89,6 +89,10 @@ class ItemRef:
     def event(cls, source: str, event_id: str) -> ItemRef:
         return cls(ItemKind.EVENT, f"{source}/{event_id}")
 
+    @classmethod
+    def points_entry(cls, entry_id: str) -> ItemRef:
+        return cls(ItemKind.POINTS_ENTRY, entry_id)
+
     def event_key(self) -> tuple[str, str]:
         """(source, event_id) of an event item."""
         source, _, event_id = self.ref.partition("/")

@@ -335,7 +335,7 @@ def problems(rulebook: Rulebook, profile: Profile) -> list[Problem]:
     for rule in rulebook.rules:
         found.extend(_rule_problems(rule))
     found.extend(_grade_problems(rulebook))
-    allowed = set(programme.privilege_contexts)
+    allowed: set[str] = set(programme.privilege_contexts)
     for privilege in rulebook.privileges:
         found.extend(_privilege_problems(rulebook, privilege, allowed, profile))
     return found

@@ -27,7 +27,8 @@ def month_index(month: str) -> int:
 def _month_indices(dates: pa.ChunkedArray) -> npt.NDArray[np.int64]:
     years = pc.year(dates).to_numpy(zero_copy_only=False).astype(np.int64)
     months = pc.month(dates).to_numpy(zero_copy_only=False).astype(np.int64)
-    return years * 12 + months - 1
+    indices: npt.NDArray[np.int64] = years * 12 + months - 1
+    return indices
 
 
 def replayed(entries: pa.Table, month: str, base: int, disputed_count: bool) -> pa.Table:

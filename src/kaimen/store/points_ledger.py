@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kaimen.domain.disputes import ItemKind, ItemState
@@ -56,7 +56,7 @@ PRIOR_SCHEMA = pa.schema(
 )
 
 
-def _columns(rows: Sequence[Row[Any]], schema: pa.Schema) -> pa.Table:
+def _columns(rows: Sequence[Row[*tuple[Any, ...]]], schema: pa.Schema) -> pa.Table:
     """Result rows as Arrow columns (transposed by zip, in C: no per-row code of ours)."""
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
     return pa.table(
@@ -140,6 +140,13 @@ def in_force(connection: Connection) -> InstalledRulebook | None:
     return None if row is None else InstalledRulebook(**row._mapping)
 
 
+def rulebook(connection: Connection, rulebook_id: str) -> InstalledRulebook | None:
+    row = connection.execute(
+        select(points_rulebooks).where(points_rulebooks.c.rulebook_id == rulebook_id)
+    ).first()
+    return None if row is None else InstalledRulebook(**row._mapping)
+
+
 def award_keys(connection: Connection, period: dt.date) -> pa.Table:
     """(rule_id, source, event_id) of every award for events of the month starting `period`:
     what an award run of that month must not award again."""
@@ -179,7 +186,7 @@ def add_awards(
             insert(points_ledger).values(rulebook_id=rulebook_id, entry_kind=AWARD, awarded_at=now),
             rows,
         )
-    return table.num_rows
+    return int(table.num_rows)
 
 
 def replay_rows(connection: Connection, person_id: str | None = None) -> pa.Table:
@@ -212,7 +219,7 @@ def _entry(row: object) -> Entry:
     return Entry(**values, state=None if state is None else ItemState(state))
 
 
-def _entries_query():  # type: ignore[no-untyped-def]
+def _entries_query() -> Select[Any]:
     return select(points_ledger, item_states.c.state).outerjoin(
         item_states,
         and_(
@@ -227,7 +234,13 @@ def entries_of(connection: Connection, person_id: str) -> list[Entry]:
     rows = connection.execute(
         _entries_query()
         .where(points_ledger.c.person_id == person_id)
-        .order_by(points_ledger.c.period, points_ledger.c.awarded_at, points_ledger.c.entry_id)
+        .order_by(
+            points_ledger.c.period,
+            points_ledger.c.awarded_at,
+            points_ledger.c.rule_id,
+            points_ledger.c.source,
+            points_ledger.c.event_id,
+        )
     )
     return [_entry(r) for r in rows]
 
