@@ -15,6 +15,7 @@ from kaimen.api import (
     partner_routes,
     payment_routes,
     people_routes,
+    points_routes,
     problems,
     report_routes,
     request_limits,
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
         dispute_routes,
         court_routes,
         payment_routes,
+        points_routes,
     ):
         app.include_router(module.router)
     # Last: its middleware must see every request, those refused before routing included.

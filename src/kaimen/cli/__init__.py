@@ -9,7 +9,17 @@ from collections.abc import Callable, Iterable
 
 import typer
 
-from kaimen.cli import court, due_process, intake, models, operations, partners, payments, people
+from kaimen.cli import (
+    court,
+    due_process,
+    intake,
+    models,
+    operations,
+    partners,
+    payments,
+    people,
+    points,
+)
 from kaimen.cli.session import session
 
 HELP = (
@@ -69,6 +79,7 @@ GROUPS: dict[str, typer.Typer] = {
     "partner": partners.partner_app,
     "payments": payments.payments_app,
     "person": people.person_app,
+    "points": points.points_app,
     "review": court.review_app,
 }
 
