@@ -338,3 +338,10 @@ def test_the_award_run_and_installs_are_audited(points: Points) -> None:
         ]
     assert actions.count("points.rulebook_installed") == 1
     assert actions[-1] == "points.awarded"
+
+
+def test_erasure_is_the_only_way_entries_leave_the_ledger() -> None:
+    from kaimen.store import person_data
+
+    tables = {column.table.name for column in person_data.personal_columns()}
+    assert {"points_ledger", "points_balances"} <= tables

@@ -19,11 +19,24 @@ ITEM_KINDS_BEFORE = "item_kind IN ('event', 'court_listing', 'identity_link')"
 ITEM_KINDS = "item_kind IN ('event', 'court_listing', 'identity_link', 'points_entry')"
 
 
-def _item_kinds(condition: str) -> None:
+# 0009 gave the check the name "ck_disputes_item_kind", which the naming convention
+# prefixed again: in the database it is "ck_disputes_ck_disputes_item_kind". A plain name
+# here is prefixed the same way; `op.f` marks a name as final. The new check takes the name
+# the tables declare, and the downgrade puts back 0009's.
+KIND_CHECK = "ck_disputes_item_kind"
+
+
+def upgrade_item_kinds() -> None:
     # SQLite alters a CHECK only by copying the table, which batch mode does.
     with op.batch_alter_table("disputes") as batch:
-        batch.drop_constraint("ck_disputes_item_kind", type_="check")
-        batch.create_check_constraint("item_kind", condition)
+        batch.drop_constraint(KIND_CHECK, type_="check")
+        batch.create_check_constraint(op.f(KIND_CHECK), ITEM_KINDS)
+
+
+def downgrade_item_kinds() -> None:
+    with op.batch_alter_table("disputes") as batch:
+        batch.drop_constraint(op.f(KIND_CHECK), type_="check")
+        batch.create_check_constraint(KIND_CHECK, ITEM_KINDS_BEFORE)
 
 
 def upgrade() -> None:
@@ -95,11 +108,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("person_id", name="pk_points_balances"),
     )
-    _item_kinds(ITEM_KINDS)
+    upgrade_item_kinds()
 
 
 def downgrade() -> None:
-    _item_kinds(ITEM_KINDS_BEFORE)
+    downgrade_item_kinds()
     op.drop_table("points_balances")
     op.drop_table("points_ledger")
     op.drop_index("ix_points_rulebooks_installed_at", "points_rulebooks")
