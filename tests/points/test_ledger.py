@@ -345,3 +345,17 @@ def test_erasure_is_the_only_way_entries_leave_the_ledger() -> None:
 
     tables = {column.table.name for column in person_data.personal_columns()}
     assert {"points_ledger", "points_balances"} <= tables
+
+
+def test_a_yearly_cap_holds_whatever_order_the_months_are_awarded_in(points: Points) -> None:
+    defaults = [rent("dan", f"D-{m}", f"2026-{m:02d}-03", "defaulted") for m in (4, 6)]
+    accept_events(points.engine, points.lake_root, defaults, "admin", NOW)
+    points.award("2026-04")
+    points.award("2026-06")
+    # rent_defaulted: -40 each, at most 80 a year: both count.
+    assert [e.points for e in points.entries("dan")] == [-40, -40]
+    # A default of May arrives after June was awarded: the year's cap is full already.
+    late = rent("dan", "D-5", "2026-05-03", "defaulted")
+    accept_events(points.engine, points.lake_root, [late], "admin", NOW)
+    assert points.award("2026-05").entries == 0
+    assert [e.event_id for e in points.entries("dan")] == ["D-4", "D-6"]

@@ -143,8 +143,10 @@ def _priors(store: Connection, rulebook: Rulebook, period: dt.date) -> pa.Table:
     yearly = [r.id for r in rulebook.rules if r.cap is not None and r.cap.per == "year"]
     return pa.concat_tables(
         [
-            ledger.totals_since(store, monthly, period, period),
-            ledger.totals_since(store, yearly, period.replace(month=1), period),
+            ledger.totals_between(store, monthly, period, period),
+            # The whole year: a late event of an earlier month, awarded after later months
+            # were, still finds the year's cap as full as it is.
+            ledger.totals_between(store, yearly, period.replace(month=1), period.replace(month=12)),
         ]
     )
 

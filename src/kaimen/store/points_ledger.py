@@ -158,7 +158,7 @@ def award_keys(connection: Connection, period: dt.date) -> pa.Table:
     return _columns(rows, KEY_SCHEMA)
 
 
-def totals_since(
+def totals_between(
     connection: Connection, rule_ids: list[str], first: dt.date, last: dt.date
 ) -> pa.Table:
     """Points already in the ledger per (person, rule) for months `first` to `last`
