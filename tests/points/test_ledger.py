@@ -5,6 +5,7 @@ decay, the person's own reading, a privilege check, and a deduction disputed and
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import ibis
@@ -165,6 +166,9 @@ def test_a_month_is_awarded_within_caps_and_once(points: Points) -> None:
     assert by_person["ben"] == [("rent_paid_late", "R-2", -15), ("rent_paid_late", "R-3", -15)]
     assert by_person["cat"] == [("rental_damaged_or_unpaid", "B-9", -25)]
     assert by_person["dan"] == []
+    # An award is named by its key, the same on every engine and every run.
+    key = f"award/rent_paid_on_time/{LANDLORD}/R-1"
+    assert points.entries("ann")[0].entry_id == hashlib.md5(key.encode()).hexdigest()
     assert (report.entries, report.points, report.people) == (9, 15 - 30 - 25, 3)
     assert {p: points.stored(p).balance for p in ("ann", "ben", "cat")} == {
         "ann": 1015,

@@ -126,7 +126,13 @@ def award_expression(
     size_awarded = scored.cap.isnull().ifelse(size, ibis.least(size, room))
     awarded = scored.mutate(points=sign * size_awarded).filter(ibis._["points"] != 0)
     return awarded.select(
-        entry_id=ibis.uuid().cast("string"),
+        # Named by its key (md5 of award/rule/source/event: no `/` in any of them), so the
+        # same award has the same id on every engine (Spark has no random UUID in Ibis).
+        entry_id=(
+            ibis.literal("award/")
+            .concat(awarded.rule_id, "/", awarded.source, "/", awarded.event_id)
+            .hexdigest("md5")
+        ),
         person_id=awarded.person_id,
         rule_id=awarded.rule_id,
         source=awarded.source,
