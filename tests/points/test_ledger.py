@@ -363,3 +363,34 @@ def test_a_yearly_cap_holds_whatever_order_the_months_are_awarded_in(points: Poi
     accept_events(points.engine, points.lake_root, [late], "admin", NOW)
     assert points.award("2026-05").entries == 0
     assert [e.event_id for e in points.entries("dan")] == ["D-4", "D-6"]
+
+
+def test_a_disputed_event_takes_its_awards_with_it(points: Points) -> None:
+    points.award("2026-01")
+    filed = disputing.file_dispute(
+        points.engine,
+        points.lake_root,
+        points.evidence,
+        points.profile,
+        Caller.person("cat"),
+        "cat",
+        ItemRef.event("bikes", "B-9"),
+        "I returned the bike undamaged; the photo shows it.",
+        now=NOW,
+    )
+    # cn: the disputed event does not count, nor do the points it earned.
+    assert points.stored("cat").balance == 1000
+    answering.answer_dispute(
+        points.engine,
+        points.lake_root,
+        points.profile,
+        Caller.admin(),
+        filed.dispute.dispute_id,
+        Answer.DELETED,
+        now=NOW + dt.timedelta(days=1),
+    )
+    entries = points.entries("cat")
+    assert [(e.entry_kind, e.points) for e in entries] == [("award", -25), ("reversal", 25)]
+    assert points.stored("cat").balance == 1000
+    # The deleted event earns nothing when the month is run again.
+    assert points.award("2026-01", NOW + dt.timedelta(days=2)).entries == 0

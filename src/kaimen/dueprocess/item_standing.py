@@ -61,6 +61,11 @@ def move(
         dispute_rows.set_item_state(
             store, dispute.item, dispute.person_id, state, dispute.dispute_id, now
         )
+    if dispute.item.kind is ItemKind.EVENT:
+        source, event_id = dispute.item.event_key()
+        corrections.event_standing_moved(
+            store, source, event_id, state, dispute.dispute_id, profile, now
+        )
     if dispute.item.kind is ItemKind.POINTS_ENTRY:
         # Points are no part of the credit score: the entry's ledger and stored balance
         # change here, and nobody needs re-scoring.

@@ -50,6 +50,34 @@ def standing_moved(
     return reversed_now
 
 
+def event_standing_moved(
+    store: Connection,
+    source: str,
+    event_id: str,
+    state: ItemState | None,
+    dispute_id: str,
+    profile: Profile,
+    now: dt.datetime,
+) -> int:
+    """An event's dispute moved it: once it is suppressed or corrected, every award made for
+    it is reversed (a correction is a new event, which the next award run scores on its
+    own); while it is disputed, replays read its awards as disputed. The stored balances of
+    its people are replayed again. Returns how many awards were reversed."""
+    awards = ledger.awards_of_event(store, source, event_id)
+    if state in FINAL_ITEM_STATES:
+        for award in awards:  # the few awards of one event, one per rule that scored it
+            ledger.reverse(
+                store,
+                award,
+                str(uuid.uuid4()),
+                f"dispute {dispute_id} ended with its event {state.value if state else ''}",
+                now,
+            )
+    for person_id in {award.person_id for award in awards}:
+        _replay_stored(store, person_id, profile, now)
+    return len(awards) if state in FINAL_ITEM_STATES else 0
+
+
 def _replay_stored(store: Connection, person_id: str, profile: Profile, now: dt.datetime) -> None:
     stored = ledger.stored_balance(store, person_id)
     if stored is None:

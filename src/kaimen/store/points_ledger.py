@@ -192,7 +192,8 @@ def add_awards(
 def replay_rows(connection: Connection, person_id: str | None = None) -> pa.Table:
     """What a replay reads of the ledger (everyone's, or one person's), with whether each
     entry is disputed and pending."""
-    disputed = (
+    # An entry is disputed when it is, or when the event it was awarded for is.
+    entries = (
         select(item_states.c.item_ref)
         .where(
             item_states.c.item_kind == ItemKind.POINTS_ENTRY.value,
@@ -200,13 +201,22 @@ def replay_rows(connection: Connection, person_id: str | None = None) -> pa.Tabl
         )
         .scalar_subquery()
     )
+    events = (
+        select(item_states.c.item_ref)
+        .where(
+            item_states.c.item_kind == ItemKind.EVENT.value,
+            item_states.c.state == ItemState.DISPUTED.value,
+        )
+        .scalar_subquery()
+    )
+    event_ref = points_ledger.c.source + "/" + points_ledger.c.event_id
     query = select(
         points_ledger.c.person_id,
         points_ledger.c.points,
         points_ledger.c.period,
         points_ledger.c.expires_on,
         points_ledger.c.halves_every_months,
-        points_ledger.c.entry_id.in_(disputed).label("disputed"),
+        (points_ledger.c.entry_id.in_(entries) | event_ref.in_(events)).label("disputed"),
     )
     if person_id is not None:
         query = query.where(points_ledger.c.person_id == person_id)
@@ -248,6 +258,20 @@ def entries_of(connection: Connection, person_id: str) -> list[Entry]:
 def entry(connection: Connection, entry_id: str) -> Entry | None:
     row = connection.execute(_entries_query().where(points_ledger.c.entry_id == entry_id)).first()
     return None if row is None else _entry(row)
+
+
+def awards_of_event(connection: Connection, source: str, event_id: str) -> list[Entry]:
+    """The awards made for one event that no reversal has cancelled yet."""
+    reversed_ids = select(points_ledger.c.reverses).where(points_ledger.c.reverses.is_not(None))
+    rows = connection.execute(
+        _entries_query().where(
+            points_ledger.c.source == source,
+            points_ledger.c.event_id == event_id,
+            points_ledger.c.entry_kind == AWARD,
+            points_ledger.c.entry_id.not_in(reversed_ids),
+        )
+    )
+    return [_entry(r) for r in rows]
 
 
 def reversal_of(connection: Connection, entry_id: str) -> Entry | None:
