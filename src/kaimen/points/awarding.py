@@ -100,6 +100,10 @@ def award_expression(
     source, event_id) that must not count."""
     if PARTITION in events.columns:
         events = events.drop(PARTITION)
+    # Only the kinds the rules read are deduplicated: every copy of an event has its kind
+    # (the ingest refuses a second version with other content), so filtering first keeps
+    # the same events and leaves the engine a fraction of the rows to partition.
+    events = events.filter(events.kind.isin(sorted({r.event.kind for r in rulebook.rules})))
     first = ibis.window(group_by=["source", "event_id"], order_by=["recorded_at", "occurred_at"])
     events = events.mutate(_n=ibis.row_number().over(first)).filter(ibis._["_n"] == 0)
     if excluded.num_rows:
