@@ -16,6 +16,7 @@ from kaimen.api import (
     partner_routes,
     payment_routes,
     people_routes,
+    points_routes,
     problems,
     report_routes,
     request_limits,
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
         dispute_routes,
         court_routes,
         payment_routes,
+        points_routes,
     ):
         app.include_router(module.router)
     # Last: its middleware must see every request, those refused before routing included.

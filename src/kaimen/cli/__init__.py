@@ -19,6 +19,7 @@ from kaimen.cli import (
     partners,
     payments,
     people,
+    points,
     sandbox,
 )
 from kaimen.cli.session import session
@@ -81,6 +82,7 @@ GROUPS: dict[str, typer.Typer] = {
     "partner": partners.partner_app,
     "payments": payments.payments_app,
     "person": people.person_app,
+    "points": points.points_app,
     "review": court.review_app,
     "sandbox": sandbox.sandbox_app,
 }

@@ -8,7 +8,7 @@ from typing import Literal
 
 ADMIN = "admin"
 # What a partner's API key may be used for.
-SCOPES = ("decisions", "disputes", "events", "feedback", "reports", "restrictions")
+SCOPES = ("decisions", "disputes", "events", "feedback", "points", "reports", "restrictions")
 # A partner id: lower-case letters, digits and hyphens, 3-64, starting and ending with a
 # letter or digit.
 PARTNER_ID_PATTERN = r"[a-z0-9][a-z0-9\-]{1,62}[a-z0-9]"

@@ -24,3 +24,25 @@ Context = Literal[
     "social_services",  # welfare, subsidies, public housing, health care
 ]
 CONTEXTS: tuple[str, ...] = get_args(Context)
+
+# The contexts each event kind's facts belong to: the one definition the points rulebook's
+# validator (and anything else that keeps consequences in their context) reads. A kind with
+# no context here (purchases, identity facts, friend links) belongs to none in which a
+# privilege may be opened or closed: what a person buys, who they are and whom they know
+# are not conduct a programme may reward or punish anywhere.
+EVENT_CONTEXTS: dict[str, tuple[Context, ...]] = {
+    "payment": (),
+    "loan_repayment": ("lending",),
+    # A credit card bill is credit; a phone bill is a telecoms service.
+    "bill_repayment": ("lending", "utilities"),
+    "rent_payment": ("renting",),
+    "utility_payment": ("utilities",),
+    "rental": ("renting",),
+    # The catalogue's fines are traffic and parking fines.
+    "fine": ("transport",),
+    "attribute": (),
+    "friend_link": (),
+    "donation": ("civic",),
+    # The court list holds civil judgments for unpaid debts.
+    "court_judgment": ("lending",),
+}

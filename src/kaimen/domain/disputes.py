@@ -21,6 +21,7 @@ class ItemKind(StrEnum):
     EVENT = "event"  # an event in the lake; a partner's incident is an event it furnished
     COURT_LISTING = "court_listing"
     IDENTITY_LINK = "identity_link"
+    POINTS_ENTRY = "points_entry"  # a points ledger entry (ref: its entry id)
 
 
 class DisputeState(StrEnum):
@@ -87,6 +88,10 @@ class ItemRef:
     @classmethod
     def event(cls, source: str, event_id: str) -> ItemRef:
         return cls(ItemKind.EVENT, f"{source}/{event_id}")
+
+    @classmethod
+    def points_entry(cls, entry_id: str) -> ItemRef:
+        return cls(ItemKind.POINTS_ENTRY, entry_id)
 
     def event_key(self) -> tuple[str, str]:
         """(source, event_id) of an event item."""

@@ -25,7 +25,7 @@ from kaimen.domain.disputes import (
 )
 from kaimen.engines.embedded import connect
 from kaimen.lake import reader
-from kaimen.store import court_list, inbox, lake_manifest, partners
+from kaimen.store import court_list, inbox, lake_manifest, partners, points_ledger
 from kaimen.store.tables import event_inbox
 
 NOT_YOURS = "no such item in your record"
@@ -169,10 +169,35 @@ def resolve_identity_link(lookup: Lookup, item: ItemRef) -> ResolvedItem | None:
     )
 
 
+def resolve_points_entry(lookup: Lookup, item: ItemRef) -> ResolvedItem | None:
+    """A points ledger entry (ref: its entry id). kaimen's award run wrote it, so kaimen
+    answers; negative while it is a deduction that no reversal has cancelled."""
+    entry = points_ledger.entry(lookup.store, item.ref)
+    if entry is None:
+        return None
+    cancelled = points_ledger.reversal_of(lookup.store, entry.entry_id) is not None
+    return ResolvedItem(
+        item=item,
+        person_id=entry.person_id,
+        furnisher=KAIMEN,
+        negative=entry.entry_kind == points_ledger.AWARD and entry.points < 0 and not cancelled,
+        occurred_at=dt.datetime.combine(entry.period, dt.time(), dt.UTC),
+        fields={
+            "entry_id": entry.entry_id,
+            "rule_id": entry.rule_id,
+            "event": f"{entry.source}/{entry.event_id}",
+            "points": str(entry.points),
+            "period": _text(entry.period),
+            "expires_on": "" if entry.expires_on is None else _text(entry.expires_on),
+        },
+    )
+
+
 RESOLVERS: dict[ItemKind, Resolver] = {
     ItemKind.EVENT: resolve_event,
     ItemKind.COURT_LISTING: resolve_court_listing,
     ItemKind.IDENTITY_LINK: resolve_identity_link,
+    ItemKind.POINTS_ENTRY: resolve_points_entry,
 }
 
 

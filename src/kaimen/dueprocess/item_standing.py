@@ -12,9 +12,10 @@ import datetime as dt
 
 from sqlalchemy import Connection
 
-from kaimen.domain.disputes import FINAL_ITEM_STATES, ItemState
+from kaimen.domain.disputes import FINAL_ITEM_STATES, ItemKind, ItemState
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.profiles import Profile
+from kaimen.points import corrections
 from kaimen.store import disclosure_recipients, outbox
 from kaimen.store import disputes as dispute_rows
 from kaimen.store.disputes import DisputeRecord
@@ -60,6 +61,16 @@ def move(
         dispute_rows.set_item_state(
             store, dispute.item, dispute.person_id, state, dispute.dispute_id, now
         )
+    if dispute.item.kind is ItemKind.EVENT:
+        source, event_id = dispute.item.event_key()
+        corrections.event_standing_moved(
+            store, source, event_id, state, dispute.dispute_id, profile, now
+        )
+    if dispute.item.kind is ItemKind.POINTS_ENTRY:
+        # Points are no part of the credit score: the entry's ledger and stored balance
+        # change here, and nobody needs re-scoring.
+        corrections.standing_moved(store, dispute.item.ref, state, dispute.dispute_id, profile, now)
+        return False
     return counts(before, profile) != counts(state, profile)
 
 

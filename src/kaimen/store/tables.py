@@ -393,7 +393,10 @@ disputes = Table(
     # The furnisher's corrected values ({field: value}) and/or its described correction.
     Column("correction", JSON, nullable=True),
     Column("correction_note", Text, nullable=True),
-    CheckConstraint("item_kind IN ('event', 'court_listing', 'identity_link')", name="item_kind"),
+    CheckConstraint(
+        "item_kind IN ('event', 'court_listing', 'identity_link', 'points_entry')",
+        name="item_kind",
+    ),
     CheckConstraint(
         "state IN ('open', 'verified', 'corrected', 'deleted', 'unverifiable', 'lapsed')",
         name="state",
@@ -780,4 +783,69 @@ connection_points = Table(
     UniqueConstraint("person_id", "month", "model_version", name="uq_connection_points_key"),
     CheckConstraint("points BETWEEN -30 AND 30", name="points_range"),
     CheckConstraint("friends_counted >= 0", name="friends_counted"),
+)
+
+# -- the points programme: rulebooks, the ledger, balances ----------------------------------
+
+# Each rulebook installed, as its text (the YAML that was validated), named by its hash. The
+# newest installed is the one in force; older ones stay, since ledger entries name theirs.
+points_rulebooks = Table(
+    "points_rulebooks",
+    metadata,
+    Column("rulebook_id", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("profile", String(32), nullable=False),
+    Column("installed_at", UTCDateTime, nullable=False, index=True),
+    Column("installed_by", String(80), nullable=False),
+)
+
+# The ledger: append-only. An entry is never updated, and deleted only with the person's
+# erasure; a mistake is undone by a reversal, an entry of the opposite points that names the
+# one it reverses and copies its month, expiry and decay, so the two cancel in every replay.
+# An award is unique per (rule, event): running a month twice adds nothing.
+points_ledger = Table(
+    "points_ledger",
+    metadata,
+    Column("entry_id", String(36), primary_key=True),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    Column("rulebook_id", String(64), ForeignKey("points_rulebooks.rulebook_id"), nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("entry_kind", String(16), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("points", Integer, nullable=False),
+    # The first day of the month of the event: where decay and expiry count from.
+    Column("period", Date, nullable=False),
+    # The first day of the month in which the entry no longer counts (none: it never ends).
+    Column("expires_on", Date, nullable=True),
+    Column("halves_every_months", Integer, nullable=True),
+    Column("awarded_at", UTCDateTime, nullable=False),
+    Column("reverses", String(36), ForeignKey("points_ledger.entry_id"), nullable=True),
+    Column("reason", Text, nullable=True),
+    UniqueConstraint(
+        "rule_id", "source", "event_id", "entry_kind", name="uq_points_ledger_award_once"
+    ),
+    UniqueConstraint("reverses", name="uq_points_ledger_reversed_once"),
+    CheckConstraint("entry_kind IN ('award', 'reversal')", name="entry_kind"),
+    CheckConstraint(
+        "(entry_kind = 'reversal') = (reverses IS NOT NULL)", name="reversal_names_entry"
+    ),
+    # Deductions end (the validator refuses a rule that never expires; this holds the rows).
+    CheckConstraint(
+        "entry_kind = 'reversal' OR points >= 0 OR expires_on IS NOT NULL",
+        name="deductions_expire",
+    ),
+)
+
+# Each person's balance as the newest award run computed it, as of the end of `month`: what
+# a replay of the ledger at that month gives (a test holds the two equal).
+points_balances = Table(
+    "points_balances",
+    metadata,
+    Column("person_id", String(64), ForeignKey("people.person_id"), primary_key=True),
+    Column("month", String(7), nullable=False),
+    Column("balance", Integer, nullable=False),
+    Column("rulebook_id", String(64), nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
 )
