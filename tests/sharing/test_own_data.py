@@ -25,6 +25,9 @@ from typer.testing import CliRunner
 from kaimen.api.app import create_app
 from kaimen.cli import app as cli_app
 from kaimen.config import Settings
+from kaimen.connections import choosing as connection_choosing
+from kaimen.domain import profiles
+from kaimen.domain.callers import Caller
 from kaimen.domain.errors import BatchRejected
 from kaimen.domain.phone import normalise_phone
 from kaimen.engines.embedded import ibis_connection
@@ -32,6 +35,7 @@ from kaimen.ingest.event_rules import OPTED_OUT
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import accept_events, seal_inbox
 from kaimen.lake.schema import LAKE_SCHEMA
+from kaimen.points import awarding, rulebooks
 from kaimen.scoring.batch import score_month
 from kaimen.sharing import deciding, own_data
 from kaimen.store import (
@@ -688,3 +692,39 @@ def test_the_command_line_exports_and_opts_out(
     assert twice.exit_code == 1 and "already opted out" in twice.stderr
     assert _rows_naming(world.engine, person) == {}
     assert _parquet_naming(world.lake, person) == {}
+
+
+def test_the_export_holds_my_connection_choices_and_my_points_ledger(world: World) -> None:
+    person = world.others[3]
+    profile = profiles.load("cn")
+    admin = Caller.admin()
+    connection_choosing.change(
+        world.engine, profile, Caller.person(person), person, connection_choosing.CHANGES["lend"]
+    )
+    rulebooks.install(world.engine, profile, admin, "lawful", NOW)
+    month = NOW.strftime("%Y-%m")
+    paid = {
+        "source": "landlord-export",
+        "event_id": "RENT-EXPORT-1",
+        "person_id": person,
+        "kind": "rent_payment",
+        "occurred_at": NOW.strftime("%Y-%m-01T09:00:00+00:00"),
+        "amount": "3000.00",
+        "currency": "CNY",
+        "due_date": NOW.strftime("%Y-%m-01"),
+        "paid_date": NOW.strftime("%Y-%m-01"),
+        "status": "on_time",
+    }
+    accept_events(world.engine, world.lake, [paid], "admin", NOW)
+    seal_inbox(world.engine, world.lake, "test", now=NOW)
+    awarding.award_month(world.engine, ibis_connection(), world.lake, profile, admin, month, NOW)
+
+    document = own_data.export(world.engine, VAULT, world.lake, person, now=NOW)
+
+    assert document.connections is not None
+    assert (document.connections.lends_score, document.connections.counts_friends) == (True, False)
+    assert document.connections.lends_score_set_at is not None
+    assert document.connections.counts_friends_set_at is None
+    awards = [e for e in document.points_ledger if e.event_id == "RENT-EXPORT-1"]
+    assert [(e.source, e.kind, e.month) for e in awards] == [("landlord-export", "award", month)]
+    assert awards[0].points > 0

@@ -149,6 +149,38 @@ class ExportCorrection(BaseModel):
     why: str
 
 
+class ExportConnections(BaseModel):
+    counts_friends: bool = Field(description="my friends' scores may count in mine")
+    counts_friends_set_at: str | None
+    lends_score: bool = Field(description="my score may count for my friends")
+    lends_score_set_at: str | None
+    points_added: list[ExportFriendsPoints] = Field(
+        default_factory=list, description="what friends added to each published score"
+    )
+
+
+class ExportFriendsPoints(BaseModel):
+    month: str
+    model_version: str
+    points: int
+    friends_counted: int
+
+
+class ExportPointsEntry(BaseModel):
+    entry_id: str
+    rule_id: str
+    kind: str = Field(description="award or reversal")
+    source: str
+    event_id: str
+    points: int
+    month: str
+    expires_on: str | None
+    halves_every_months: int | None
+    awarded_at: str
+    reverses: str | None
+    reason: str | None
+
+
 class ExportDocument(BaseModel):
     """Everything kaimen holds about the person. Events keep every field they were reported
     with, `source` naming who reported them; times are ISO 8601 in UTC, amounts exact text."""
@@ -169,4 +201,10 @@ class ExportDocument(BaseModel):
     disputes: list[ExportDispute] = Field(default_factory=list, description="newest first")
     score_corrections: list[ExportCorrection] = Field(
         default_factory=list, description="published scores corrected since, and why"
+    )
+    connections: ExportConnections | None = Field(
+        default=None, description="my choices about friends' scores, and what friends added"
+    )
+    points_ledger: list[ExportPointsEntry] = Field(
+        default_factory=list, description="every entry of my points ledger, oldest first"
     )

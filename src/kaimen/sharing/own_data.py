@@ -53,12 +53,15 @@ from kaimen.lake.writer import (
 from kaimen.sharing.export_document import FORMAT as FORMAT
 from kaimen.sharing.export_document import (
     ExportAccess,
+    ExportConnections,
     ExportConsent,
     ExportCorrection,
     ExportDecision,
     ExportDispute,
+    ExportFriendsPoints,
     ExportListing,
     ExportPerson,
+    ExportPointsEntry,
     ExportScore,
     utc_text,
 )
@@ -75,7 +78,9 @@ from kaimen.store import (
     score_revisions,
     summary_manifest,
 )
+from kaimen.store import connections as connection_rows
 from kaimen.store import disputes as dispute_rows
+from kaimen.store import points_ledger
 from kaimen.store.identity_vault import IdentityVault
 
 IDENTITY_FIELDS = {"phone": "phone", "cn_resident_id": "national_id", "name": "name"}
@@ -174,6 +179,9 @@ def export(
         listed = court_list.linked_listings(store, person_id)
         disputed = dispute_rows.of_person(store, person_id)
         revised = score_revisions.of_person(store, person_id)
+        choices = connection_rows.choices_of(store, person_id)
+        friends_added = connection_rows.points_history(store, person_id)
+        ledger = points_ledger.entries_of(store, person_id)
     connection = connect()
     try:
         events = lake_events(connection, lake_root, files, person_id)
@@ -245,7 +253,43 @@ def export(
             )
             for r in revised
         ],
+        connections=ExportConnections(
+            counts_friends=choices.counts_friends,
+            counts_friends_set_at=_utc_or_none(choices.counts_friends_at),
+            lends_score=choices.lends_score,
+            lends_score_set_at=_utc_or_none(choices.lends_score_at),
+            points_added=[
+                ExportFriendsPoints(
+                    month=m.month,
+                    model_version=m.model_version,
+                    points=m.points,
+                    friends_counted=m.friends_counted,
+                )
+                for m in friends_added
+            ],
+        ),
+        points_ledger=[
+            ExportPointsEntry(
+                entry_id=e.entry_id,
+                rule_id=e.rule_id,
+                kind=e.entry_kind,
+                source=e.source,
+                event_id=e.event_id,
+                points=e.points,
+                month=e.period.strftime("%Y-%m"),
+                expires_on=None if e.expires_on is None else e.expires_on.isoformat(),
+                halves_every_months=e.halves_every_months,
+                awarded_at=utc_text(e.awarded_at),
+                reverses=e.reverses,
+                reason=e.reason,
+            )
+            for e in ledger
+        ],
     )
+
+
+def _utc_or_none(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else utc_text(moment)
 
 
 def _holders(

@@ -176,6 +176,27 @@ def points_of(
     return None if row is None else (row.points, row.friends_counted)
 
 
+@dataclass(frozen=True)
+class MonthPoints:
+    """What friends added to one of the person's published snapshots."""
+
+    month: str
+    model_version: str
+    points: int
+    friends_counted: int
+
+
+def points_history(connection: Connection, person_id: str) -> list[MonthPoints]:
+    """Every month's points friends added to the person's snapshots, oldest first."""
+    p = connection_points.c
+    rows = connection.execute(
+        select(p.month, p.model_version, p.points, p.friends_counted)
+        .where(p.person_id == person_id)
+        .order_by(p.month, p.model_version)
+    )
+    return [MonthPoints(r.month, r.model_version, r.points, r.friends_counted) for r in rows]
+
+
 def replace_points(
     connection: Connection,
     person_id: str,
