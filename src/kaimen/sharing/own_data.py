@@ -75,12 +75,12 @@ from kaimen.store import (
     event_keys,
     lake_manifest,
     person_data,
+    points_ledger,
     score_revisions,
     summary_manifest,
 )
 from kaimen.store import connections as connection_rows
 from kaimen.store import disputes as dispute_rows
-from kaimen.store import points_ledger
 from kaimen.store.identity_vault import IdentityVault
 
 IDENTITY_FIELDS = {"phone": "phone", "cn_resident_id": "national_id", "name": "name"}
