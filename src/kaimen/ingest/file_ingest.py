@@ -1,7 +1,9 @@
 """`kaimen ingest PATH`: a CSV, JSON Lines or Parquet file into the lake, all or nothing.
 
-The file is read in chunks; each chunk is judged and typed in one engine pass and kept in
-the engine (which spills to disk past its memory limit). Only when every chunk is clean are
+A Parquet file the engine can read as it is (`parquet_input`) is judged and typed where it
+lies, in one parallel engine pass; any other file is read in chunks, each judged and typed
+in one engine pass. Either way the judged rows stay in the engine (which spills to disk past
+its memory limit). Only when every row is clean are
 the final sorted per-month files written, in one pass: nothing is staged and read back.
 
 Deduplication is an anti-join. Within the file it is done in the engine. Against what kaimen
@@ -133,6 +135,8 @@ def _judge(
     """Judge every chunk into the engine table `judged`; BatchRejected listing the bad rows."""
     load_people(connection, engine)
     if _judge_in_place(connection, path, now):
+        (rows,) = connection.execute(f"SELECT count(*) FROM {JUDGED}").fetchall()[0]
+        tell(f"checked {rows:,} rows")
         return
     errors: list[RowError] = []
     checked_rows = 0
