@@ -266,7 +266,7 @@ def _jsonl_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[Inp
 
 
 # Arrow types that stay as they are (the rules judge them natively); all else becomes text.
-def _keeps_type(arrow_type: pa.DataType) -> bool:
+def keeps_type(arrow_type: pa.DataType) -> bool:
     return bool(
         pa.types.is_string(arrow_type)
         or pa.types.is_timestamp(arrow_type)
@@ -291,7 +291,7 @@ def _parquet_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[I
         columns: dict[str, pa.Array] = {}
         for name in present:
             column = batch.column(name)
-            if not _keeps_type(column.type):
+            if not keeps_type(column.type):
                 try:
                     column = pc.cast(column, pa.string())
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

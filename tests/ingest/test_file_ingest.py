@@ -325,6 +325,36 @@ def test_csv_jsonl_and_parquet_store_the_same_lake_content(
     assert by_format["via-csv"] == by_format["via-jsonl"] == by_format["via-parquet"]
 
 
+def test_a_parquet_file_read_in_place_and_one_read_in_chunks_store_the_same_events(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    """A float column sends a Parquet file through the chunked reader; the same events with
+    the amount as text are judged where they lie. Both say how many rows they checked and
+    store identical events; a replay of either is a no-op."""
+    heard: list[str] = []
+    in_place = f.write(tmp_path / "in_place.parquet", f.sample_events(source="in-place"))
+    table = pq.read_table(in_place)
+    chunked_table = table.set_column(
+        table.schema.get_field_index("source"), "source", pa.array(["chunked"] * table.num_rows)
+    )
+    amount = table.schema.get_field_index("amount")
+    chunked_table = chunked_table.set_column(
+        amount, "amount", chunked_table.column("amount").cast(pa.float64())
+    )
+    chunked = tmp_path / "chunked.parquet"
+    pq.write_table(chunked_table, chunked)
+    for path in (in_place, chunked):
+        report = ingest_file(engine, lake_root, path, "tester", now=NOW, progress=heard.append)
+        assert (report.total, report.new, report.duplicate) == (44, 44, 0)
+        assert ingest_file(engine, lake_root, path, "tester", now=NOW).replayed_file
+    assert heard.count("checked 44 rows") == 2
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for row in f.lake_events(engine, lake_root):
+        row.pop("content_hash", None)
+        by_source.setdefault(row.pop("source"), []).append(row)
+    assert by_source["in-place"] == by_source["chunked"]
+
+
 def test_typed_parquet_columns_store_the_same_events_as_text(
     engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
 ) -> None:

@@ -62,3 +62,26 @@ def test_bulk_encryption_uses_a_fresh_nonce_per_value(vault: IdentityVault) -> N
     tokens = vault.encrypt_many("phone", values)
     assert len({base64.b64decode(t)[:12] for t in tokens}) == 500
     assert {vault.decrypt("phone", t) for t in tokens} == {"+8613800138000"}
+
+
+def test_bulk_hashes_are_the_standard_hmac_of_kind_and_value() -> None:
+    """The keyed states copied per value give the bytes of the standard library's HMAC, for
+    values of every length around SHA-256's block and beyond ASCII (stored hashes stay valid)."""
+    secret = bytes(range(32))
+    vault = IdentityVault(secret)
+    key = hkdf_key(secret, b"kaimen identity lookup v1")
+    values = ["", "+8613800138000", "张三", "x" * 55, "y" * 64, "z" * 200, "11010519491231002X"]
+    for kind in ("cn_resident_id", "phone", "name"):
+        expected = [
+            hmac.digest(key, f"{kind}:{value}".encode(), hashlib.sha256).hex() for value in values
+        ]
+        assert vault.lookup_hashes(kind, values) == expected
+        assert [vault.lookup_hash(kind, value) for value in values] == expected
+
+
+def test_bulk_encryption_draws_a_nonce_per_value(vault: IdentityVault) -> None:
+    values = ["+8613800138000"] * 50 + ["11010519491231002X"]
+    tokens = vault.encrypt_many("phone", values)
+    assert len(set(tokens)) == len(tokens)
+    assert len({base64.b64decode(t)[:12] for t in tokens}) == len(tokens)
+    assert vault.decrypt_many("phone", tokens) == values

@@ -45,6 +45,7 @@ EARLIEST = "1900-01-01"
 TIMESTAMP_SHAPE = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
 OFFSET_SHAPE = r"([Zz]|[+-]\d{2}(:?\d{2})?)"
 AMOUNT_SHAPE = rf"\d{{1,12}}(\.\d{{1,{AMOUNT_DECIMALS}}})?"
+RAW = "raw"  # the relation the rules read
 TYPED = "__t"  # suffix of a column's typed value inside the query
 # Someone who opted out left for good: nothing about them is accepted again, from anyone.
 OPTED_OUT = "opted out of kaimen, so no events about them are accepted: "
@@ -78,6 +79,11 @@ def arrival_of(name: str, arrow_type: pa.DataType) -> str:
     if kind is FieldType.DECIMAL and pa.types.is_floating(arrow_type):
         return Arrival.FLOAT
     return Arrival.WRONG
+
+
+def needs_text(schema: pa.Schema) -> bool:
+    """Some input column of `schema` must be turned into text before the rules judge it."""
+    return any(arrival_of(n, schema.field(n).type) == Arrival.WRONG for n in INPUT_COLUMNS)
 
 
 def _q(text: str) -> str:
@@ -544,15 +550,28 @@ def check_chunk(
             raw = raw.set_column(
                 raw.schema.get_field_index(name), name, pc.cast(column, pa.string())
             )
-    connection.register("raw", raw)
+    connection.register(RAW, raw)
     try:
-        limit = now + dt.timedelta(seconds=CLOCK_SKEW_SECONDS)
-        connection.execute(
-            f"CREATE OR REPLACE TEMP TABLE {into} AS {rules_sql(raw.schema)}",
-            {"now_limit": limit.isoformat(), "received_at": now.isoformat()},
-        )
+        return check_relation(connection, raw.schema, now, into, max_errors)
     finally:
-        connection.unregister("raw")
+        connection.unregister(RAW)
+
+
+def check_relation(
+    connection: duckdb.DuckDBPyConnection,
+    schema: pa.Schema,
+    now: dt.datetime,
+    into: str = "checked",
+    max_errors: int | None = None,
+) -> CheckedChunk:
+    """Judge and type the relation named `raw` (of `schema`: the input columns and `_line`,
+    none of a type `arrival_of` calls wrong) into temp table `into`; `check_chunk` of rows
+    the engine reads itself, such as a Parquet file."""
+    limit = now + dt.timedelta(seconds=CLOCK_SKEW_SECONDS)
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE {into} AS {rules_sql(schema)}",
+        {"now_limit": limit.isoformat(), "received_at": now.isoformat()},
+    )
     query = f"SELECT {LINE}, problems FROM {into} WHERE len(problems) > 0 ORDER BY {LINE}"
     if max_errors is not None:
         query += f" LIMIT {int(max_errors)}"

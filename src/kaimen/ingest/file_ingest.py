@@ -1,7 +1,9 @@
 """`kaimen ingest PATH`: a CSV, JSON Lines or Parquet file into the lake, all or nothing.
 
-The file is read in chunks; each chunk is judged and typed in one engine pass and kept in
-the engine (which spills to disk past its memory limit). Only when every chunk is clean are
+A Parquet file the engine can read as it is (`parquet_input`) is judged and typed where it
+lies, in one parallel engine pass; any other file is read in chunks, each judged and typed
+in one engine pass. Either way the judged rows stay in the engine (which spills to disk past
+its memory limit). Only when every row is clean are
 the final sorted per-month files written, in one pass: nothing is staged and read back.
 
 Deduplication is an anti-join. Within the file it is done in the engine. Against what kaimen
@@ -26,7 +28,14 @@ from sqlalchemy import Engine
 from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.engines.embedded import connect
 from kaimen.ingest.deduplication import CONTENT_HASH_SQL, KEYS_SCHEMA, Classification, classify
-from kaimen.ingest.event_rules import INPUT_COLUMNS, check_chunk
+from kaimen.ingest.event_rules import (
+    INPUT_COLUMNS,
+    RAW,
+    check_chunk,
+    check_relation,
+    needs_text,
+)
+from kaimen.ingest.parquet_input import parquet_view
 from kaimen.ingest.pipeline import (
     MAX_REPORTED_ERRORS,
     IngestReport,
@@ -125,6 +134,10 @@ def _judge(
 ) -> None:
     """Judge every chunk into the engine table `judged`; BatchRejected listing the bad rows."""
     load_people(connection, engine)
+    if _judge_in_place(connection, path, now):
+        (rows,) = connection.execute(f"SELECT count(*) FROM {JUDGED}").fetchall()[0]
+        tell(f"checked {rows:,} rows")
+        return
     errors: list[RowError] = []
     checked_rows = 0
     created = False
@@ -146,6 +159,24 @@ def _judge(
     connection.execute("DROP TABLE IF EXISTS checked")
     if not created:  # an empty file
         connection.execute(f"CREATE TEMP TABLE {JUDGED} AS {_empty_judged(connection, now)}")
+
+
+def _judge_in_place(connection: duckdb.DuckDBPyConnection, path: Path, now: dt.datetime) -> bool:
+    """Judge a Parquet file the engine can read as it is, in one pass, into `judged`;
+    False (and nothing done) for a file to read in chunks. `judged` keeps the (empty)
+    `problems` column: everything after selects its columns by name."""
+    schema = parquet_view(connection, path, INPUT_COLUMNS, RAW)
+    if schema is None:
+        return False
+    try:
+        if needs_text(schema):
+            return False
+        checked = check_relation(connection, schema, now, JUDGED, MAX_REPORTED_ERRORS)
+    finally:
+        connection.execute(f"DROP VIEW IF EXISTS {RAW}")
+    if checked.errors:
+        raise BatchRejected(checked.errors, path.name)
+    return True
 
 
 def _empty_judged(connection: duckdb.DuckDBPyConnection, now: dt.datetime) -> str:

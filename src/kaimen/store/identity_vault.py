@@ -11,7 +11,6 @@ import base64
 import binascii
 import functools
 import hashlib
-import hmac
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
 
 SECRET_BYTES = 32
 NONCE_BYTES = 12
+_SHA256_BLOCK = 64
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:
@@ -53,6 +53,11 @@ class IdentityVault:
         return _derive(self._secret, b"kaimen identity lookup v1")
 
     @functools.cached_property
+    def _hmac_key_block(self) -> bytes:
+        """The lookup key padded to SHA-256's 64-byte block, as HMAC keys its two states."""
+        return self._hash_key.ljust(_SHA256_BLOCK, b"\0")
+
+    @functools.cached_property
     def _aead(self) -> AESGCM:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -63,12 +68,22 @@ class IdentityVault:
         return self.lookup_hashes(kind, [value])[0]
 
     def lookup_hashes(self, kind: str, values: Sequence[str]) -> list[str]:
-        """`lookup_hash` of each value. A keyed hash is per value by nature; this keeps it one
-        tight loop over OpenSSL's one-shot HMAC."""
-        key, prefix = self._hash_key, f"{kind}:"
-        return [
-            hmac.digest(key, (prefix + value).encode(), hashlib.sha256).hex() for value in values
-        ]
+        """`lookup_hash` of each value, in one tight loop. HMAC (RFC 2104) is built from two
+        SHA-256 states keyed once (the inner one has also taken the kind's prefix) and copied
+        per value: half the cost of the one-shot `hmac.digest`, which keys both again for
+        every value. The same bytes as `hmac.digest(key, f"{kind}:{value}", sha256)`."""
+        inner = hashlib.sha256(bytes(b ^ 0x36 for b in self._hmac_key_block))
+        outer = hashlib.sha256(bytes(b ^ 0x5C for b in self._hmac_key_block))
+        inner.update(f"{kind}:".encode())
+        hashes: list[str] = []
+        append, inner_copy, outer_copy = hashes.append, inner.copy, outer.copy
+        for value in values:
+            state = inner_copy()
+            state.update(value.encode())
+            final = outer_copy()
+            final.update(state.digest())
+            append(final.hexdigest())
+        return hashes
 
     def encrypt(self, kind: str, value: str) -> str:
         """Base64 of nonce + AES-GCM ciphertext, bound to `kind`."""
@@ -76,14 +91,13 @@ class IdentityVault:
 
     def encrypt_many(self, kind: str, values: Sequence[str]) -> list[str]:
         """`encrypt` of each value, each under its own random nonce (all drawn at once)."""
-        nonces = os.urandom(NONCE_BYTES * len(values))
-        seal, bound = self._aead.encrypt, kind.encode()
-        sealed: list[str] = []
-        for start, value in zip(range(0, len(nonces), NONCE_BYTES), values, strict=True):
-            nonce = nonces[start : start + NONCE_BYTES]
-            token = nonce + seal(nonce, value.encode(), bound)
-            sealed.append(binascii.b2a_base64(token, newline=False).decode("ascii"))
-        return sealed
+        drawn = os.urandom(NONCE_BYTES * len(values))
+        nonces = [drawn[at : at + NONCE_BYTES] for at in range(0, len(drawn), NONCE_BYTES)]
+        seal, bound, encode = self._aead.encrypt, kind.encode(), binascii.b2a_base64
+        return [
+            encode(nonce + seal(nonce, value.encode(), bound), newline=False).decode("ascii")
+            for nonce, value in zip(nonces, values, strict=True)
+        ]
 
     def decrypt(self, kind: str, token: str) -> str:
         return self.decrypt_many(kind, [token])[0]
