@@ -39,9 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
     # First: the route partners call most, and routes are tried in order.
     app.include_router(decision_routes.router)
     # Inside the request limits (added next, so run first): they cap its bodies too.
-    app.add_middleware(
-        decision_routes.DecisionFastPath, route=decision_routes.decision_route()
-    )
+    app.add_middleware(decision_routes.DecisionFastPath, route=decision_routes.decision_route())
     request_limits.install(app)
 
     @app.get("/healthz", tags=["operations"])

@@ -19,6 +19,7 @@ one at a time, a few dozen under load, so the answer to a lone question waits fo
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,8 @@ from kaimen.store import decision_path
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
+_log = logging.getLogger(__name__)
+
 # Questions answered together at most: a batch this size takes a few milliseconds, and the
 # ones beyond it wait for the next.
 MAX_BATCH = 64
@@ -41,6 +44,9 @@ POSTGRES_CONNECTIONS = 3
 # SQLite batches waiting for another connection's write lock, in worker threads, at most (one
 # writer at a time: more would only wait).
 SQLITE_WAITING_THREADS = 4
+# Decisions committed on the event loop between two checkpoints of SQLite's WAL in a worker
+# thread (about a thousand pages of WAL, SQLite's own default, at four or so pages each).
+SQLITE_CHECKPOINT_EVERY = 250
 
 _Pending = tuple[decision_path.Question, "asyncio.Future[deciding.Answer]"]
 
@@ -60,6 +66,8 @@ class DecisionBatches:
         self._on_postgres_now = 0  # batches at the server (at most one per connection)
         self._waiting = CapacityLimiter(SQLITE_WAITING_THREADS)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._uncheckpointed = 0
+        self._checkpointing = False
 
     async def decide(self, api_key: str, offer_id: int, person_id: str) -> deciding.Answer:
         """`deciding.decide`, answered with whatever else is asked meanwhile."""
@@ -102,11 +110,23 @@ class DecisionBatches:
                 _settle(batch, error)
                 continue
             _settle(batch, results)
+            self._uncheckpointed += len(batch)
+            if self._uncheckpointed >= SQLITE_CHECKPOINT_EVERY and not self._checkpointing:
+                self._start(self._checkpoint())
 
     def _start(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)  # held, or the loop may drop it midway
         task.add_done_callback(self._tasks.discard)
+
+    async def _checkpoint(self) -> None:
+        self._checkpointing, self._uncheckpointed = True, 0
+        try:
+            await to_thread.run_sync(decision_path.checkpoint, self._engine)
+        except Exception:  # the next commit that checkpoints itself does it then
+            _log.warning("checkpoint of the decisions' WAL failed", exc_info=True)
+        finally:
+            self._checkpointing = False
 
     async def _in_thread(self, batch: list[_Pending]) -> None:
         questions = [asked for asked, _ in batch]

@@ -143,7 +143,9 @@ POSTGRES_READ = _pyformat(READ)
 POSTGRES_WRITE = _pyformat(POSTGRES_WRITE)
 
 # The same read for many questions: one row per question, in their order, each read exactly
-# as above with the question's values in place of the parameters (a lateral subquery).
+# as above with the question's values in place of the parameters (a lateral subquery). Arrays
+# go in binary (`%(name)b`): psycopg quotes each element of a text array with a regular
+# expression, which cost more than the rest of the batch's Python.
 _QUESTION = ("key_id", "secret_hash", "scope_pattern", "offer_id", "person_id", "now")
 _QUESTION_TYPES = ("text", "text", "text", "bigint", "text", "timestamptz")
 _PER_QUESTION = READ
@@ -151,7 +153,7 @@ for _name in _QUESTION:
     _PER_QUESTION = re.sub(rf"(?<!:):{_name}\b", f"q.{_name}", _PER_QUESTION)
 POSTGRES_READ_MANY = (
     "SELECT g.* FROM unnest("
-    + ", ".join(f"%({n})s::{t}[]" for n, t in zip(_QUESTION, _QUESTION_TYPES, strict=True))
+    + ", ".join(f"%({n})b::{t}[]" for n, t in zip(_QUESTION, _QUESTION_TYPES, strict=True))
     + f") WITH ORDINALITY AS q({', '.join(_QUESTION)}, position) "
     f"LEFT JOIN LATERAL ({_PER_QUESTION}) g ON true ORDER BY q.position"
 )
@@ -178,7 +180,7 @@ _WRITTEN = (
 # statement that writes, so in the write's own transaction. Returns the ids written.
 POSTGRES_RECORD_MANY = f"""
 WITH v AS (
-    SELECT * FROM unnest({", ".join(f"%({n})s::{t}[]" for n, t in _WRITTEN)})
+    SELECT * FROM unnest({", ".join(f"%({n})b::{t}[]" for n, t in _WRITTEN)})
         AS v({", ".join(n for n, _ in _WRITTEN)})
 ),
 d AS (
@@ -402,15 +404,41 @@ _SQLITE_WRITERS: dict[URL, threading.Lock] = {}
 SQLITE_BUSY = 5  # SQLite's primary result code for a lock held elsewhere
 
 
+# SQLite's default: a commit that leaves this many pages or more in the WAL copies them back
+# into the database file, and syncs it, before it returns.
+SQLITE_AUTOCHECKPOINT_PAGES = 1000
+
+
 @contextmanager
-def _committed(driver: Any) -> Iterator[None]:
-    """Commit when the block ends, roll back if it raises."""
+def _committed(driver: Any, checkpoint: bool = True) -> Iterator[None]:
+    """Commit when the block ends, roll back if it raises. `checkpoint=False` (SQLite): the
+    commit never copies the WAL back into the database file itself (see `checkpoint`)."""
     try:
         yield
     except BaseException:
         driver.rollback()
         raise
-    driver.commit()
+    if checkpoint:
+        driver.commit()
+        return
+    driver.execute("PRAGMA wal_autocheckpoint=0")
+    try:
+        driver.commit()
+    finally:
+        driver.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy SQLite's WAL back into the database file as far as no reader still needs it
+    (a passive checkpoint: it waits for no one and no one waits for it). For the decisions
+    committed on the event loop, which leave that to a worker thread: with the sync of the
+    database file it takes milliseconds, and on the event loop nothing else would run."""
+    pooled = engine.raw_connection()
+    try:
+        driver: Any = pooled.driver_connection
+        driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        pooled.close()
 
 
 def _begin_without_waiting(driver: Any) -> None:
@@ -430,7 +458,8 @@ def _begin_without_waiting(driver: Any) -> None:
 def transaction(engine: Engine, wait: bool = True) -> Iterator[DecisionTransaction]:
     """One connection from the engine's pool and one transaction on it, committed when the
     block ends and rolled back if it raises. On SQLite, `wait=False` raises `WriterBusy`
-    instead of waiting for the write lock (PostgreSQL has no such lock to wait for)."""
+    instead of waiting for the write lock (PostgreSQL has no such lock to wait for), and its
+    commit leaves the WAL for `checkpoint`."""
     pooled = engine.raw_connection()
     driver: Any = pooled.driver_connection
     try:
@@ -452,7 +481,8 @@ def transaction(engine: Engine, wait: bool = True) -> Iterator[DecisionTransacti
                 driver.execute("BEGIN IMMEDIATE")
             else:
                 _begin_without_waiting(driver)
-            with _committed(driver):
+            # On the event loop (`wait=False`) the WAL is checkpointed elsewhere.
+            with _committed(driver, checkpoint=wait):
                 yield DecisionTransaction(driver, postgres=False)
         finally:
             writers.release()
