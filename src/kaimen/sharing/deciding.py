@@ -185,7 +185,7 @@ def decide_many(
                 asked.key_id, asked.secret_hash, SCOPE, asked.offer_id, asked.person_id, asked.now
             )
             try:
-                answer, disclosure = _answered(asked, grounds)
+                answer, disclosure = answered(asked, grounds)
             except KaimenError as refusal:
                 results.append(refusal)
                 continue
@@ -207,7 +207,7 @@ async def decide_many_async(
     decided: list[tuple[Decision, decision_path.Disclosure]] = []
     for asked, found in zip(questions, grounds, strict=True):
         try:
-            answer, disclosure = _answered(asked, found)
+            answer, disclosure = answered(asked, found)
         except KaimenError as refusal:
             results.append(refusal)
             continue
@@ -224,7 +224,7 @@ async def decide_many_async(
     ]
 
 
-def _answered(
+def answered(
     asked: decision_path.Question, grounds: decision_path.Grounds
 ) -> tuple[Answer, decision_path.Disclosure]:
     """The answer to one question on what was read for it, with the access-log row it
