@@ -37,7 +37,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import URL, Engine
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 # Written with SQLite's named parameters (`:name`); PostgreSQL's text is derived below. No
 # `::` casts in it, so the conversion cannot touch anything but parameters.
 _DIMENSIONS = tuple(d.value for d in Dimension)
+_DIMENSION_MEMBERS = tuple(Dimension)  # iterating the enum itself costs a call per member
 READ = f"""
 WITH k AS (
     SELECT partner_id, secret_hash, scopes, revoked_at IS NULL AS live,
@@ -283,7 +284,7 @@ def _grounds(
     snapshot = None
     month, model_version, published_at, score, band, thin_file = row[12:18]
     if month is not None:
-        dimensions = dict(zip(Dimension, row[18 : 18 + len(_DIMENSIONS)], strict=True))
+        dimensions = dict(zip(_DIMENSION_MEMBERS, row[18 : 18 + len(_DIMENSIONS)], strict=True))
         reasons, points = row[18 + len(_DIMENSIONS) :]
         snapshot = Snapshot(
             person_id,
@@ -383,7 +384,10 @@ def _written(
         "approved": decision.approved,
         "score": decision.score,
         "points_short": decision.points_short,
-        "reasons": JSON_TEXT([asdict(reason) for reason in decision.reasons]),
+        # `asdict` would deep-copy each field: the three, as the record names them.
+        "reasons": JSON_TEXT(
+            [{"feature": r.feature, "text": r.text, "points": r.points} for r in decision.reasons]
+        ),
         "score_shared": decision.score_shared,
         "actor": disclosure.actor,
         "purpose": disclosure.purpose,
