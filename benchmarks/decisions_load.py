@@ -649,7 +649,8 @@ def _statement_counts(traced: list[str]) -> list[str]:
     """Each distinct statement's opening, with how many times it ran, in order."""
     counts: dict[str, int] = {}
     for statement in traced:
-        opening = " ".join(statement.split())[:100]
+        # The trace shows each row's values: an insert is counted by its columns alone.
+        opening = " ".join(statement.split()).split(" VALUES (")[0][:100]
         counts[opening] = counts.get(opening, 0) + 1
     return [f"{n} x {opening}" for opening, n in counts.items()]
 
