@@ -43,6 +43,7 @@ statements by SQLite's trace). Results go to benchmarks/results/decisions_load.j
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import datetime as dt
 import http.client
@@ -81,7 +82,7 @@ from kaimen.enrolment import enrol_file
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.scoring.batch import score_month
 from kaimen.scoring.training import train
-from kaimen.sharing import deciding
+from kaimen.sharing import deciding, decision_batches
 from kaimen.simulate.run import last_full_month, simulate
 from kaimen.store import partners
 from kaimen.store.database import connect, open_store
@@ -568,9 +569,9 @@ def profile(
     url: str, key: str, offer_id: int, consented: list[str], iterations: int
 ) -> dict[str, Any]:
     """The decision in this process, against the same store with the server stopped, one
-    call at a time: pool checkouts per decision (counted by a pool event), the statements a
-    decision sends on SQLite (the driver's trace), mean wall and CPU milliseconds, and
-    cProfile's top entries."""
+    call at a time and then in batches as the server makes them: pool checkouts (counted by a
+    pool event), the statements sent on SQLite (the driver's trace), mean wall and CPU
+    milliseconds, and cProfile's top entries (one at a time)."""
     engine = connect(url)  # exactly the server's engine
     checkouts = [0]
     traced: list[str] = []
@@ -611,8 +612,47 @@ def profile(
     stats = pstats.Stats(profiler, stream=buffer)
     stats.sort_stats("tottime").print_stats(14)
     results["cprofile_decide_top_tottime"] = _profile_lines(buffer.getvalue())
+    # As the server decides: `BATCH` questions at once through `decision_batches`, in one
+    # event loop (the first batch traced and counted, the others timed).
+    checkouts[0] = 0
+    traced.clear()
+    tracing[0] = True
+    asyncio.run(_asked_in_batches(engine, key, offer_id, people[:BATCH]))
+    tracing[0] = False
+    results["sqlite_statements_per_batch"] = _statement_counts(traced)
+    results["checkouts_per_batch"] = checkouts[0]
+    decided = iterations // BATCH * BATCH
+    wall, cpu = time.perf_counter(), time.process_time()
+    asyncio.run(_asked_in_batches(engine, key, offer_id, people[:decided]))
+    results["batch_size"] = BATCH
+    results["batched_wall_ms"] = round((time.perf_counter() - wall) / decided * 1000, 3)
+    results["batched_cpu_ms"] = round((time.process_time() - cpu) / decided * 1000, 3)
     engine.dispose()
     return results
+
+
+BATCH = 16  # as many as the load client has requests in flight
+
+
+async def _asked_in_batches(engine: Engine, key: str, offer_id: int, people: list[str]) -> None:
+    """`people`'s decisions, `BATCH` asked at once at a time, as the server asks them."""
+    batches = decision_batches.batches_for(engine)
+    try:
+        for start in range(0, len(people), BATCH):
+            chunk = people[start : start + BATCH]
+            await asyncio.gather(*(batches.decide(key, offer_id, p) for p in chunk))
+    finally:
+        batches.close()
+
+
+def _statement_counts(traced: list[str]) -> list[str]:
+    """Each distinct statement's opening, with how many times it ran, in order."""
+    counts: dict[str, int] = {}
+    for statement in traced:
+        # The trace shows each row's values: an insert is counted by its columns alone.
+        opening = " ".join(statement.split()).split(" VALUES (")[0][:100]
+        counts[opening] = counts.get(opening, 0) + 1
+    return [f"{n} x {opening}" for opening, n in counts.items()]
 
 
 def _profile_lines(text: str) -> list[str]:
@@ -970,6 +1010,22 @@ def write_results(results: dict[str, Any]) -> None:
             if prof["sqlite_statements_per_decision"]:
                 lines += ["", "Statements one decision sends (SQLite trace):", ""]
                 lines += [f"- `{t}`" for t in prof["sqlite_statements_per_decision"]]
+            if "batched_cpu_ms" in prof:
+                lines += [
+                    "",
+                    f"As the server decides, {prof['batch_size']} questions at once through "
+                    f"`decision_batches`: {prof['batched_wall_ms']} ms wall, "
+                    f"{prof['batched_cpu_ms']} ms CPU a decision; "
+                    f"{prof['checkouts_per_batch']} pool checkouts a batch"
+                    + (
+                        " (PostgreSQL: the batches' own async connections)."
+                        if backend == "postgresql"
+                        else "."
+                    ),
+                ]
+                if prof["sqlite_statements_per_batch"]:
+                    lines += ["", "Statements one batch sends (SQLite trace):", ""]
+                    lines += [f"- `{t}`" for t in prof["sqlite_statements_per_batch"]]
             lines += [
                 "",
                 "cProfile, top by own time:",

@@ -141,6 +141,13 @@ def test_a_chunked_body_over_the_cap_is_refused_with_problem_details(client: Tes
     assert other.status_code == 413
     assert other.json()["detail"] == "request bodies here are at most 65,536 bytes"
     assert client.get("/v1/partners", headers=AUTH).json() == []
+    # A decision with a partner's key is answered without FastAPI (`DecisionFastPath`), and
+    # still inside the cap: valid JSON padded past it is refused, not decided.
+    key = {"Authorization": f"Bearer kmk_{'0' * 16}_{'x' * 43}", **JSON}
+    decision = json.dumps({"person_id": "S1", "offer_id": 1}).encode() + b" " * MAX_BODY_BYTES
+    refused = chunked(client, "/v1/decisions", decision, key)
+    assert refused.status_code == 413
+    assert refused.json()["detail"] == "request bodies here are at most 65,536 bytes"
 
 
 def test_a_chunked_body_under_the_cap_is_read_as_usual(client: TestClient) -> None:

@@ -167,9 +167,10 @@ def test_a_decision_needs_live_consent_for_that_purpose(doors: Doors) -> None:
 
 
 def test_a_decision_answers_alike_whichever_way_its_body_is_read(doors: Doors) -> None:
-    """A plain `application/json` body takes the route's short way, any other JSON content
-    type (with a charset) FastAPI's documented one: the same status, the same fields in the
-    same order, and a decision row and an access-log row each."""
+    """A plain `application/json` body takes the short way (`DecisionFastPath`), any other
+    JSON content type (with a charset) FastAPI's documented one: the same status, the same
+    fields in the same order, the very bytes pydantic writes for `DecisionOut`, and a decision
+    row and an access-log row each."""
     d = doors
     _revoke_all(d)
     offer_id = _offer(d, 600)
@@ -185,6 +186,10 @@ def test_a_decision_answers_alike_whichever_way_its_body_is_read(doors: Doors) -
     ]
     assert [a.status_code for a in answers] == [200, 200]
     assert [a.headers["content-type"] for a in answers] == ["application/json"] * 2
+    for answer in answers:  # written without the model, to the byte as the model writes it
+        model = DecisionOut.model_validate_json(answer.content)
+        assert answer.content == model.model_dump_json().encode()
+        assert all(r.points is not None for r in model.reasons)
     short, documented = (a.json() for a in answers)
     assert list(short) == list(documented) == list(DecisionOut.model_fields)
     assert short["decision_id"] != documented["decision_id"]
@@ -197,7 +202,7 @@ def test_a_decision_answers_alike_whichever_way_its_body_is_read(doors: Doors) -
 
 
 def test_the_decision_route_is_documented_as_declared(doors: Doors) -> None:
-    """The short way (`DecisionRoute`) changes nothing in the OpenAPI document: the body is
+    """The short way (`DecisionFastPath`) changes nothing in the OpenAPI document: the body is
     `DecisionIn`, the answer `DecisionOut`, the refusals problem details, and the
     Authorization header is a parameter."""
     document = doors.client.get("/openapi.json").json()

@@ -5,6 +5,7 @@ very next request, and no row lost when decisions run at once."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 import threading
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from psycopg import AsyncConnection
 from sqlalchemy import Engine, event, func, select
 
 from kaimen.domain.errors import KaimenError
-from kaimen.sharing import consenting, deciding, offering, partnering
+from kaimen.sharing import consenting, deciding, decision_batches, offering, partnering
 from kaimen.sharing.authentication import REFUSED, CredentialRefused, ScopeMissing
 from kaimen.store import decision_path
 from kaimen.store.database import SQLITE_BUSY_TIMEOUT_MS
@@ -273,3 +275,161 @@ def test_a_decision_that_may_not_wait_is_refused_while_a_thread_of_ours_writes(
         release.set()
         holder.join()
     assert _rows(engine) == before
+
+
+# -- the API's decisions, in batches (kaimen.sharing.decision_batches) ------------------------
+
+
+def _asked_together(engine: Engine, asks: list[tuple[str, int, str]]) -> list[object]:
+    """Every question asked at once in one event loop, as the API asks them: each one's
+    answer, or the error it got."""
+
+    async def ask() -> list[object]:
+        batches = decision_batches.batches_for(engine)
+        try:
+            return await asyncio.gather(
+                *(batches.decide(key, offer, person) for key, offer, person in asks),
+                return_exceptions=True,
+            )
+        finally:
+            batches.close()
+
+    return asyncio.run(ask())
+
+
+def test_decisions_asked_together_leave_one_decision_row_and_one_access_log_row_each(
+    world: World, setting: Setting
+) -> None:
+    """Questions that arrive together are answered in one batch (on SQLite one transaction:
+    one pooled connection for all of them) and each gets its own rows, or its own refusal
+    and nothing written."""
+    engine = world.engine
+    people = setting.consented * 2
+    asks = [(setting.key, setting.offer_id, person) for person in people]
+    asks += [
+        (setting.key, setting.offer_id, setting.without_consent),
+        (setting.key, setting.offer_id + 999, setting.consented[0]),
+        (setting.reports_key, setting.offer_id, setting.consented[0]),
+        (setting.key[:-1] + "x", setting.offer_id, setting.consented[0]),
+    ]
+    checkouts: list[int] = []
+
+    def counted(*_: Any) -> None:
+        checkouts.append(1)
+
+    before = _rows(engine)
+    event.listen(engine, "checkout", counted)
+    try:
+        results = _asked_together(engine, asks)
+    finally:
+        event.remove(engine, "checkout", counted)
+    answers = [r for r in results if isinstance(r, deciding.Answer)]
+    assert [type(r) for r in results[len(people) :]] == [
+        deciding.PersonNotFound,
+        deciding.OfferNotFound,
+        ScopeMissing,
+        CredentialRefused,
+    ]
+    assert [a.decision.person_id for a in answers] == people
+    assert len({a.decision.decision_id for a in answers}) == len(people)
+    assert _rows(engine) == (before[0] + len(people), before[1] + len(people))
+    with engine.connect() as store:
+        stored = set(
+            store.execute(
+                select(decisions.c.decision_id).where(
+                    decisions.c.decision_id.in_([a.decision.decision_id for a in answers])
+                )
+            ).scalars()
+        )
+    assert stored == {a.decision.decision_id for a in answers}
+    if engine.dialect.name == "sqlite":
+        assert len(checkouts) == 1  # one transaction for the whole batch
+    else:
+        assert checkouts == []  # the batches' own async connections
+
+
+def test_a_revocation_refuses_the_very_next_batched_request(world: World, setting: Setting) -> None:
+    engine = world.engine
+    person = setting.consented[3]
+    [first] = _asked_together(engine, [(setting.key, setting.offer_id, person)])
+    assert isinstance(first, deciding.Answer)
+    [live] = [c for c in consenting.consents_of(engine, person) if c.revoked_at is None]
+    now = dt.datetime.now(dt.UTC)
+    consenting.revoke_consent(engine, person, live.consent_id, f"person:{person}", now)
+    before = _rows(engine)
+    [refused] = _asked_together(engine, [(setting.key, setting.offer_id, person)])
+    assert isinstance(refused, deciding.PersonNotFound)
+    assert _rows(engine) == before
+    request = consenting.ConsentRequest(PARTNER, "decision")
+    consenting.grant_consent(engine, person, request, f"person:{person}", now)
+
+
+def test_a_consent_revoked_between_the_read_and_the_write_writes_nothing(
+    world: World, setting: Setting
+) -> None:
+    """On PostgreSQL a batch reads in one statement and writes in another (autocommit): the
+    write checks the consent itself, so a revocation committed in between leaves no row and
+    the decision is refused."""
+    engine = world.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite holds the write lock from the read to the write")
+    person = setting.consented[4]
+    conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def read_then_write(revoke: bool) -> set[str]:
+        async with await AsyncConnection.connect(conninfo, autocommit=True) as connection:
+            asked = deciding.question(setting.key, setting.offer_id, person)
+            [grounds] = await decision_path.read_many(connection, [asked], deciding.SCOPE)
+            answer, disclosure = deciding.answered(asked, grounds)
+            if revoke:
+                [live] = [c for c in consenting.consents_of(engine, person) if not c.revoked_at]
+                consenting.revoke_consent(
+                    engine, person, live.consent_id, f"person:{person}", dt.datetime.now(dt.UTC)
+                )
+            written = await decision_path.record_many_async(
+                connection, [(answer.decision, disclosure)]
+            )
+            assert written <= {answer.decision.decision_id}
+            return written
+
+    before = _rows(engine)
+    assert asyncio.run(read_then_write(revoke=True)) == set()
+    assert _rows(engine) == before
+    request = consenting.ConsentRequest(PARTNER, "decision")
+    consenting.grant_consent(engine, person, request, f"person:{person}", dt.datetime.now(dt.UTC))
+    assert len(asyncio.run(read_then_write(revoke=False))) == 1
+    assert _rows(engine) == (before[0] + 1, before[1] + 1)
+
+
+def test_a_batch_waits_in_a_thread_while_another_connection_writes(
+    world: World, setting: Setting
+) -> None:
+    """On SQLite a batch runs on the event loop only while the write lock is free; else it
+    waits for the lock in a worker thread, and is answered when the lock is released. The
+    connection it committed on keeps SQLite's automatic checkpoints."""
+    engine = world.engine
+    if engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite has one writer")
+    before = _rows(engine)
+    writer = engine.raw_connection()
+    writer.driver_connection.execute("BEGIN IMMEDIATE")
+    released = threading.Timer(0.5, writer.driver_connection.rollback)
+    released.start()
+    try:
+        started = time.perf_counter()
+        [answer] = _asked_together(engine, [(setting.key, setting.offer_id, setting.consented[5])])
+        assert time.perf_counter() - started >= 0.4  # it waited for the lock
+    finally:
+        released.join()
+        writer.close()
+    assert isinstance(answer, deciding.Answer)
+    assert _rows(engine) == (before[0] + 1, before[1] + 1)
+    # On the loop (no writer now): the commit leaves checkpoints to a thread, then restores.
+    _asked_together(engine, [(setting.key, setting.offer_id, setting.consented[5])])
+    pooled = engine.raw_connection()
+    try:
+        pages = pooled.driver_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    finally:
+        pooled.close()
+    assert pages == decision_path.SQLITE_AUTOCHECKPOINT_PAGES
+    decision_path.checkpoint(engine)

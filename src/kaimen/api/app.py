@@ -38,9 +38,11 @@ def create_app(settings: Settings) -> FastAPI:
     # A partner key on `POST /v1/decisions` is looked up with the decision; a request refused
     # for its body is checked first, so that its caller learns nothing from the refusal.
     problems.install(app, before_invalid=check_before_invalid)
-    request_limits.install(app)
     # First: the route partners call most, and routes are tried in order.
     app.include_router(decision_routes.router)
+    # Inside the request limits (added next, so run first): they cap its bodies too.
+    app.add_middleware(decision_routes.DecisionFastPath, route=decision_routes.decision_route())
+    request_limits.install(app)
 
     @app.get("/healthz", tags=["operations"])
     def health() -> dict[str, str]:

@@ -1,38 +1,35 @@
 """`POST /v1/decisions` (partner key, scope `decisions`): the route partners call most.
 
-Its route class (`DecisionRoute`) answers a request with a valid JSON body without FastAPI's
-dependency and parameter machinery, which cost more than the decision's own Python; anything
-else goes through FastAPI as the endpoint declares it. The service checks the key and decides
-in one transaction: on SQLite on the event loop when the write lock is free, on PostgreSQL
-(and on SQLite while another connection writes) in a worker thread. Its router is included
-first: FastAPI tries routes in order, and at a few tens of microseconds each the routes before
-it would cost more than its own statements.
+A request with a JSON body that is valid as it stands and a partner's key is answered by
+`DecisionFastPath`, plain ASGI inside the request-limit and telemetry middleware, without
+Starlette's request and response objects or FastAPI's routing, dependency and parameter
+machinery, which together cost more than the decision's own Python. Anything else (another
+content type, invalid JSON, a body the model refuses, no partner key) goes the documented way,
+through FastAPI, so every refusal and the OpenAPI document are the ones the endpoint declares.
+Both answer through `decision_batches`, which checks the key and decides in one transaction,
+together with the other decisions asked meanwhile.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Coroutine
-from typing import Any
+import json
 
-from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
-from sqlalchemy import Engine
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kaimen.api import problems
-from kaimen.api.deps import Authorization, key_checked_by_service, partner_key
+from kaimen.api.deps import Authorization, bearer, key_checked_by_service, partner_key
 from kaimen.api.partner_routes import IDENTIFIER, MAX_ID
 from kaimen.config import Workspace
+from kaimen.domain.errors import KaimenError
 from kaimen.sharing import deciding
+from kaimen.sharing.authentication import is_partner_key
+from kaimen.sharing.decision_batches import batches_for
 
-# Threads deciding at once, by dialect. SQLite has one writer: more than a few threads only
-# wait for it, and each waiter makes the interpreter lock change hands more often. PostgreSQL
-# decisions mostly wait on round trips, so they take the thread pool's default (40, as many as
-# the engine's pool has connections).
-_DECIDING = {"sqlite": CapacityLimiter(4)}
+PATH = "/v1/decisions"
 
 
 class DecisionIn(BaseModel):
@@ -63,48 +60,39 @@ class DecisionOut(BaseModel):
     )
 
 
-async def _decision(engine: Engine, key: str, body: DecisionIn) -> deciding.Answer:
-    """The decision, on SQLite right here on the event loop when the write lock is free (about
-    half a millisecond, and one writer at a time anyway: a thread would only add a hand-over
-    of the interpreter lock each way), else in a worker thread that waits its turn."""
-    if engine.dialect.name == "sqlite":
-        try:
-            return deciding.decide(engine, key, body.offer_id, body.person_id, wait=False)
-        except deciding.WriterBusy:
-            pass
-    return await to_thread.run_sync(
-        deciding.decide,
-        engine,
-        key,
-        body.offer_id,
-        body.person_id,
-        limiter=_DECIDING.get(engine.dialect.name),
-    )
+# Compact, UTF-8 as it is: the bytes pydantic writes for `DecisionOut`.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
+def _rendered(answer: deciding.Answer) -> bytes:
+    """The answer as `DecisionOut` JSON: the bytes FastAPI would send for the model (a test
+    holds them to it), written directly from the typed records the service returned: building
+    and serialising the models cost more than the rest of the rendering."""
+    decision = answer.decision
+    shared = decision.score_shared
+    content = {
+        "decision_id": decision.decision_id,
+        "offer_id": decision.offer_id,
+        "approved": decision.approved,
+        "reasons": [
+            {"text": r.text, "points": r.points if shared else None} for r in decision.reasons
+        ],
+        "unmet": list(answer.unmet),
+        "score": decision.score if shared else None,
+        "points_short": decision.points_short if shared else None,
+        # As pydantic writes an aware datetime: ISO 8601, UTC as "Z".
+        "decided_at": decision.decided_at.isoformat().replace("+00:00", "Z"),
+        "under_dispute": answer.under_dispute,
+    }
+    return _JSON(content).encode()
 
 
 async def _decided(request: Request, body: DecisionIn, authorization: str | None) -> Response:
-    """The decision for a valid body, rendered as `DecisionOut` JSON (the same bytes FastAPI
-    would send for the model, without its second validation of what was just built)."""
+    """The documented endpoint's answer for a valid body."""
     workspace: Workspace = request.app.state.workspace
     key = await partner_key(request, authorization, deciding.SCOPE)
-    answer = await _decision(workspace.engine, key, body)
-    decision = answer.decision
-    shared = decision.score_shared
-    rendered = DecisionOut(
-        decision_id=decision.decision_id,
-        offer_id=decision.offer_id,
-        approved=decision.approved,
-        reasons=[
-            DecisionReasonOut(text=r.text, points=r.points if shared else None)
-            for r in decision.reasons
-        ],
-        unmet=list(answer.unmet),
-        score=decision.score if shared else None,
-        points_short=decision.points_short if shared else None,
-        decided_at=decision.decided_at,
-        under_dispute=answer.under_dispute,
-    )
-    return Response(rendered.model_dump_json(), media_type="application/json")
+    answer = await batches_for(workspace.engine).decide(key, body.offer_id, body.person_id)
+    return Response(_rendered(answer), media_type="application/json")
 
 
 def _headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
@@ -118,38 +106,91 @@ def _headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
     return content_type, authorization
 
 
-class DecisionRoute(APIRoute):
-    """`POST /v1/decisions` with a short way for the request every partner sends: a JSON
-    body that is valid as it stands is parsed and validated in one step
-    (`DecisionIn.model_validate_json`), and the endpoint's work runs without FastAPI's
-    dependency and parameter machinery, which costs more than the decision's own Python.
-    Anything else (another content type, invalid JSON, a body the model refuses) goes the
-    documented way, through FastAPI, so every refusal and the OpenAPI document are the ones
-    the endpoint declares."""
+_JSON_HEADERS = ((b"content-type", b"application/json"),)
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        documented = super().get_route_handler()
 
-        async def handler(request: Request) -> Response:
-            content_type, authorization = _headers(request.scope)
-            if content_type != b"application/json":
-                return await documented(request)
-            try:
-                body = DecisionIn.model_validate_json(await request.body())
-            except ValidationError:
-                return await documented(request)
-            return await _decided(
-                request, body, None if authorization is None else authorization.decode("latin-1")
+class DecisionFastPath:
+    """ASGI middleware answering `POST /v1/decisions` for a valid JSON body and a partner's
+    key (see the module docstring); every other request goes on to `app` untouched, and a
+    decision request it does not answer goes on with its body as read. Install it inside the
+    request-limit middleware (which caps the body) and the telemetry middleware (which logs
+    and counts it as the route's)."""
+
+    def __init__(self, app: ASGIApp, route: APIRoute) -> None:
+        self.app = app
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        content_type, authorization = _headers(scope)
+        if content_type != b"application/json":
+            await self.app(scope, receive, send)
+            return
+        body, rest = await _body(receive)
+        if rest is not None:  # the client left, or the body was over the cap (answered)
+            return
+        token = bearer(None if authorization is None else authorization.decode("latin-1"))
+        try:
+            if token is None or not is_partner_key(token):
+                raise ValueError("not a partner's key: the documented path answers")
+            asked = DecisionIn.model_validate_json(body)
+        except (ValueError, ValidationError):  # ValidationError is a ValueError too
+            await self.app(scope, _replay(body, receive), send)
+            return
+        scope["route"] = self.route  # what the telemetry names the request by
+        workspace: Workspace = scope["app"].state.workspace
+        try:
+            answer = await batches_for(workspace.engine).decide(
+                token, asked.offer_id, asked.person_id
             )
+        except KaimenError as refused:
+            await problems.refusal(refused)(scope, receive, send)
+            return
+        content = _rendered(answer)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", str(len(content)).encode()), *_JSON_HEADERS],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
 
-        return handler
+
+async def _body(receive: Receive) -> tuple[bytes, Message | None]:
+    """The whole request body; with the message that ended it early, if one did."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), message
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), None
 
 
-router = APIRouter(route_class=DecisionRoute)
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` for an app that reads a body already read: the body first, then whatever
+    the connection says next (a disconnect)."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
+
+
+router = APIRouter()
 
 
 @router.post(
-    "/v1/decisions",
+    PATH,
     response_model=DecisionOut,
     tags=["decisions"],
     responses=problems.documented(401, 403, 404, 422),
@@ -165,3 +206,8 @@ async def post_decision(
     person consented to share them. Every decision is stored and in the person's access
     log."""
     return await _decided(request, body, authorization)
+
+
+def decision_route() -> APIRoute:
+    """The route `post_decision` is declared as (what the telemetry names a request by)."""
+    return next(r for r in router.routes if isinstance(r, APIRoute) and r.path == PATH)

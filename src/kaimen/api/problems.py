@@ -50,6 +50,15 @@ def problem(
     return ProblemResponse(body, status_code=status)
 
 
+def refusal(error: KaimenError) -> JSONResponse:
+    """The problem details a kaimen error is shown as."""
+    title = error.title or HTTPStatus(error.status).phrase
+    response = problem(error.status, title, error.detail, problem_type(error), **error.extra())
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
 def problem_type(error: KaimenError) -> str:
     """The URI naming the kind of problem (RFC 9457 `type`)."""
     return f"urn:kaimen:problem:{error.problem}"
@@ -102,11 +111,7 @@ def install(
 
     @app.exception_handler(KaimenError)
     async def _refused(_: Request, exc: KaimenError) -> JSONResponse:
-        title = exc.title or HTTPStatus(exc.status).phrase
-        response = problem(exc.status, title, exc.detail, problem_type(exc), **exc.extra())
-        if exc.status == 401:
-            response.headers["WWW-Authenticate"] = "Bearer"
-        return response
+        return refusal(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

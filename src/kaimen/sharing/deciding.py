@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from kaimen.domain.callers import Caller
 from kaimen.domain.decisions import Decision, DecisionReason
-from kaimen.domain.errors import NotFound
+from kaimen.domain.errors import KaimenError, NotFound
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import BANDS, MAX_REASONS
@@ -29,6 +31,9 @@ from kaimen.features.catalogue import CATALOGUE
 from kaimen.scoring.reading import reason_text
 from kaimen.sharing.authentication import REFUSED, CredentialRefused, scope_missing
 from kaimen.store import decision_path, offers, partners
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
 
 NOT_FOUND = "no such person, or no consent for this use"
 
@@ -146,43 +151,114 @@ def decide(
     A refused key raises `CredentialRefused` (or `ScopeMissing`) and nothing about the person
     is read; without a live consent nothing of theirs is read either; neither writes. With
     `wait=False`, `WriterBusy` instead of waiting for SQLite's write lock."""
-    now = now or dt.datetime.now(dt.UTC)
+    [answer] = decide_many(engine, [question(api_key, offer_id, person_id, now)], wait)
+    if isinstance(answer, KaimenError):
+        raise answer
+    return answer
+
+
+def question(
+    api_key: str, offer_id: int, person_id: str, now: dt.datetime | None = None
+) -> decision_path.Question:
+    """The question a decision reads for; `CredentialRefused` at once for a malformed key,
+    which never reaches the store."""
     parsed = partners.parse_key(api_key)
     if parsed is None:
         raise CredentialRefused(REFUSED)
     key_id, secret_hash = parsed
+    return decision_path.Question(
+        key_id, secret_hash, offer_id, person_id, now or dt.datetime.now(dt.UTC)
+    )
+
+
+def decide_many(
+    engine: Engine, questions: Sequence[decision_path.Question], wait: bool = True
+) -> list[Answer | KaimenError]:
+    """`decide` for each question, all in one transaction on one connection (a group
+    commit): each answer, or the refusal that question got (nothing of its own written). An
+    unexpected error writes nothing for any of them."""
+    results: list[Answer | KaimenError] = []
+    decided: list[tuple[Decision, decision_path.Disclosure]] = []
     with decision_path.transaction(engine, wait) as store:
-        grounds = store.grounds(key_id, secret_hash, SCOPE, offer_id, person_id, now)
-        key = grounds.key
-        if key is None or not partners.opens(key.secret_hash, not key.live, secret_hash):
-            raise CredentialRefused(REFUSED)
-        if SCOPE not in key.scopes:
-            raise scope_missing(SCOPE)
-        offer = grounds.offer
-        if offer is None:
-            raise OfferNotFound(f"no open offer {offer_id} of yours")
-        if grounds.share_score is None:
-            raise PersonNotFound(NOT_FOUND)
-        snapshot = grounds.snapshot
-        approved, short, reasons, unmet = _judge(snapshot, offer)
-        decision = Decision(
-            decision_id=str(uuid.uuid4()),
-            partner_id=key.partner_id,
-            offer_id=offer.offer_id,
-            person_id=person_id,
-            decided_at=now,
-            month=snapshot.month if snapshot else None,
-            model_version=snapshot.model_version if snapshot else None,
-            approved=approved,
-            score=snapshot.score if snapshot else None,
-            points_short=short,
-            reasons=reasons,
-            score_shared=grounds.share_score,
-        )
-        answer = Answer(decision, offer.name, unmet, grounds.open_disputes > 0)
-        actor = Caller.partner(key.partner_id, key_id, key.scopes).actor
-        disclosure = decision_path.Disclosure(
-            actor, f"decision: {offer.purpose}", "decision", _disclosed(answer)
-        )
-        store.record(decision, disclosure)
-        return answer
+        for asked in questions:
+            grounds = store.grounds(
+                asked.key_id, asked.secret_hash, SCOPE, asked.offer_id, asked.person_id, asked.now
+            )
+            try:
+                answer, disclosure = answered(asked, grounds)
+            except KaimenError as refusal:
+                results.append(refusal)
+                continue
+            results.append(answer)
+            decided.append((answer.decision, disclosure))
+        store.record_many(decided)
+    return results
+
+
+async def decide_many_async(
+    connection: AsyncConnection[Any], questions: Sequence[decision_path.Question]
+) -> list[Answer | KaimenError]:
+    """`decide_many` on PostgreSQL through an async connection, in two statements: one read
+    for every question, then one write of every decision with its access-log row, which
+    writes each only while the person's consent is still live. A decision whose consent was
+    revoked in between is refused like one without consent, and nothing of it written."""
+    grounds = await decision_path.read_many(connection, questions, SCOPE)
+    results: list[Answer | KaimenError] = []
+    decided: list[tuple[Decision, decision_path.Disclosure]] = []
+    for asked, found in zip(questions, grounds, strict=True):
+        try:
+            answer, disclosure = answered(asked, found)
+        except KaimenError as refusal:
+            results.append(refusal)
+            continue
+        results.append(answer)
+        decided.append((answer.decision, disclosure))
+    if not decided:
+        return results
+    written = await decision_path.record_many_async(connection, decided)
+    return [
+        result
+        if isinstance(result, KaimenError) or result.decision.decision_id in written
+        else PersonNotFound(NOT_FOUND)
+        for result in results
+    ]
+
+
+def answered(
+    asked: decision_path.Question, grounds: decision_path.Grounds
+) -> tuple[Answer, decision_path.Disclosure]:
+    """The answer to one question on what was read for it, with the access-log row it
+    writes; a refusal raises (`CredentialRefused`, `ScopeMissing`, `OfferNotFound`,
+    `PersonNotFound`)."""
+    key = grounds.key
+    if key is None or not partners.opens(key.secret_hash, not key.live, asked.secret_hash):
+        raise CredentialRefused(REFUSED)
+    if SCOPE not in key.scopes:
+        raise scope_missing(SCOPE)
+    offer = grounds.offer
+    if offer is None:
+        raise OfferNotFound(f"no open offer {asked.offer_id} of yours")
+    if grounds.share_score is None:
+        raise PersonNotFound(NOT_FOUND)
+    snapshot = grounds.snapshot
+    approved, short, reasons, unmet = _judge(snapshot, offer)
+    decision = Decision(
+        decision_id=str(uuid.uuid4()),
+        partner_id=key.partner_id,
+        offer_id=offer.offer_id,
+        person_id=asked.person_id,
+        decided_at=asked.now,
+        month=snapshot.month if snapshot else None,
+        model_version=snapshot.model_version if snapshot else None,
+        approved=approved,
+        score=snapshot.score if snapshot else None,
+        points_short=short,
+        reasons=reasons,
+        score_shared=grounds.share_score,
+    )
+    answer = Answer(decision, offer.name, unmet, grounds.open_disputes > 0)
+    actor = Caller.partner(key.partner_id, asked.key_id, key.scopes).actor
+    disclosure = decision_path.Disclosure(
+        actor, f"decision: {offer.purpose}", "decision", _disclosed(answer)
+    )
+    return answer, disclosure
