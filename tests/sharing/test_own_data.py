@@ -695,7 +695,7 @@ def test_the_command_line_exports_and_opts_out(
 
 
 def test_the_export_holds_my_connection_choices_and_my_points_ledger(world: World) -> None:
-    person = world.others[3]
+    person = world.others[7]
     profile = profiles.load("cn")
     admin = Caller.admin()
     connection_choosing.change(
