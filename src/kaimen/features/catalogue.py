@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 # Ibis is imported only inside the aggregates that call it: reading a published score needs
 # the catalogue's reasons and descriptions, and `kaimen show` must not pay for Ibis.
 Monotone = Literal["ascending", "descending", "auto"]
-Aggregate: TypeAlias = "Callable[[ir.Table, Window], ir.Value]"
+Aggregate: TypeAlias = "Callable[[ir.Table, Window], ir.Value | TwoSteps]"
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,13 @@ class Window:
 
     def within(self, s: ir.Table, months: int) -> ir.BooleanValue:
         return s.occurred_month > self.start(months)
+
+    def months_ago(self, s: ir.Table) -> ir.IntegerValue:
+        """How many months before as_of each row occurred (0 for as_of itself)."""
+        year, month = int(self.as_of[:4]), int(self.as_of[5:])
+        occurred = s.occurred_month
+        index = occurred.substr(0, 4).cast("int64") * 12 + occurred.substr(5, 2).cast("int64")
+        return (year * 12 + month) - index
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,59 @@ def sum_where(value: ir.NumericValue, condition: ir.BooleanValue) -> ir.NumericS
     import ibis
 
     return ibis.cases((condition, value)).sum()
+
+
+# Distinct months as bits of one integer: bit i set when a row occurred i months before
+# as_of. An OR of integers is as cheap as a sum, where COUNT(DISTINCT month) made the engine
+# keep a set per person: the two distinct counts took about a quarter of the feature query's
+# CPU (measured at 100k people).
+MONTH_BITS = 62
+
+
+def _bit_count(mask: ir.IntegerValue) -> ir.IntegerValue:
+    """How many bits of `mask` are set: `bit_count`, which DuckDB and Spark SQL both have
+    (Ibis has no operation for it, so it is called by name)."""
+    import ibis
+
+    @ibis.udf.scalar.builtin(name="bit_count")  # type: ignore[untyped-decorator]
+    def bit_count(value: int) -> int:  # type: ignore[empty-body]
+        """The engine's own bit_count."""
+
+    counted: ir.IntegerValue = bit_count(mask)
+    return counted.cast("int64")
+
+
+@dataclass(frozen=True)
+class TwoSteps:
+    """A feature made in two steps: aggregates per person (`parts`), then `finish` over their
+    results, so an expression that uses an aggregate several times computes it once. With
+    `beyond`, a per-person count (`person_id`, `count`) of what the parts cannot hold, added
+    to the finished value (0 for people it does not list)."""
+
+    parts: dict[str, ir.Value]
+    finish: Callable[[dict[str, ir.Value]], ir.Value]
+    beyond: ir.Table | None = None
+
+
+def distinct_months(s: ir.Table, w: Window, months: int | None, where: ir.BooleanValue) -> TwoSteps:
+    """How many distinct months the rows where `where` holds occurred in, within the last
+    `months` months (all time for None): as bits of one integer for the last MONTH_BITS
+    months; rows older than that (rare: over five years) are counted apart, exactly."""
+    import ibis
+
+    ago = w.months_ago(s)
+    bit = ibis.literal(1, type="int64") << ago
+    # Month names compare as text, so the engine can skip files by their statistics.
+    recent = s.occurred_month > w.start(MONTH_BITS)
+    mask = ibis.cases((where & recent, bit)).bit_or()
+    beyond = None
+    if months is None or months > MONTH_BITS:
+        old = s.filter(where & ~recent)
+        if months is not None:
+            old = old.filter(w.within(old, months))
+        months_of = old.select("person_id", "occurred_month").distinct()
+        beyond = months_of.group_by("person_id").aggregate(count=months_of.count())
+    return TwoSteps({"mask": mask}, lambda part: _bit_count(part["mask"].fill_null(0)), beyond)
 
 
 def total_of(s: ir.Table, columns: list[str]) -> ir.IntegerValue:
@@ -153,9 +213,11 @@ def repayments_12m(s: ir.Table, w: Window) -> ir.Value:
 
 
 @feature(Dimension.CREDIT_HISTORY, "descending", False, "only {value} months of history")
-def history_months(s: ir.Table, w: Window) -> ir.Value:
+def history_months(s: ir.Table, w: Window) -> TwoSteps:
     """Months with any recorded activity, all time."""
-    return s.occurred_month.nunique()
+    import ibis
+
+    return distinct_months(s, w, None, ibis.literal(True))
 
 
 @feature(Dimension.CREDIT_HISTORY, "ascending", True, "{value} court judgments not satisfied")
@@ -236,12 +298,9 @@ def rent_utility_on_time_share_12m(s: ir.Table, w: Window) -> ir.Value:
     False,
     "purchases in only {value} of the last 6 months",
 )
-def active_months_6m(s: ir.Table, w: Window) -> ir.Value:
+def active_months_6m(s: ir.Table, w: Window) -> TwoSteps:
     """Months among the last 6 with at least one purchase: a sign of steady means."""
-    import ibis
-
-    # A CASE rather than a FILTER clause, as in `sum_where`.
-    return ibis.cases((w.within(s, 6) & (s.payments > 0), s.occurred_month)).nunique()
+    return distinct_months(s, w, 6, w.within(s, 6) & (s.payments > 0))
 
 
 # -- identity facts ---------------------------------------------------------------------
