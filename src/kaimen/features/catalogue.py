@@ -117,6 +117,19 @@ def _bit_count(mask: ir.IntegerValue) -> ir.IntegerValue:
     return counted.cast("int64")
 
 
+def _bit_or(bits: ir.IntegerValue) -> ir.IntegerScalar:
+    """The bitwise OR of `bits` over the rows (null when there are none): `bit_or`, by name,
+    as DuckDB and Spark SQL both call it (Ibis compiles its own BitOr for DuckDB only)."""
+    import ibis
+
+    @ibis.udf.agg.builtin(name="bit_or")  # type: ignore[untyped-decorator]
+    def bit_or(value: int) -> int:  # type: ignore[empty-body]
+        """The engine's own bit_or."""
+
+    combined: ir.IntegerScalar = bit_or(bits)
+    return combined
+
+
 @dataclass(frozen=True)
 class TwoSteps:
     """A feature made in two steps: aggregates per person (`parts`), then `finish` over their
@@ -136,10 +149,12 @@ def distinct_months(s: ir.Table, w: Window, months: int | None, where: ir.Boolea
     import ibis
 
     ago = w.months_ago(s)
-    bit = ibis.literal(1, type="int64") << ago
+    # 2**ago as a 64-bit integer (exact: a double holds powers of two exactly). Not a shift
+    # of the literal 1: Spark types that 1 as a 32-bit int and shifts modulo 32.
+    bit = (ibis.literal(2.0) ** ago).cast("int64")
     # Month names compare as text, so the engine can skip files by their statistics.
     recent = s.occurred_month > w.start(MONTH_BITS)
-    mask = ibis.cases((where & recent, bit)).bit_or()
+    mask = _bit_or(ibis.cases((where & recent, bit)))
     beyond = None
     if months is None or months > MONTH_BITS:
         old = s.filter(where & ~recent)
@@ -158,8 +173,13 @@ def latest(value: ir.Value, at: ir.TimestampValue) -> ir.Value:
     same answer, nulls in `value` kept) took a tenth off the feature query's CPU.
     """
     import ibis
+    from ibis.common.exceptions import IbisError
 
-    if ibis.get_backend(value).name != "duckdb":
+    try:
+        engine = ibis.get_backend(value).name
+    except IbisError:  # an unbound table: no engine known yet, so the portable form
+        engine = None
+    if engine != "duckdb":
         return value.argmax(at, where=at.notnull())
 
     @ibis.udf.agg.builtin(name="arg_max_null")  # type: ignore[untyped-decorator]
