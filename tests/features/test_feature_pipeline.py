@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.build import build_features
-from kaimen.features.catalogue import CATALOGUE, Window
+from kaimen.features.catalogue import CATALOGUE, MONTH_BITS, Window
 from kaimen.features.summary_build import refresh_summaries
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.store import summary_manifest
@@ -93,6 +93,26 @@ def test_counts_and_windows_are_exact(engine: Engine, lake: Path, tmp_path: Path
     assert row["education_rank"] == 5  # the later fact wins
     assert row["history_months"] == 9  # 2025-10 and eight months of 2026
     assert Window("2026-10").start(12) == "2025-10"
+
+
+def test_months_are_counted_once_however_far_back(
+    engine: Engine, lake: Path, tmp_path: Path
+) -> None:
+    """Distinct months are bits for the last MONTH_BITS months and counted apart before
+    that: each month once, whichever side of that line and however many rows it has."""
+    months = ["2026-10", "2026-09", "2021-09", "2021-08", "2019-01", "2012-03", "1999-12"]
+    events = [
+        _repayment(f"{month}-{day}", f"{month}-{day}T10:00:00+08:00", "on_time")
+        for month in months
+        for day in ("05", "20")
+    ]
+    events.append(_repayment("late-known", "2021-08-07T10:00:00+08:00", "late"))
+    events[-1]["recorded_at"] = "2026-10-02T10:00:00+08:00"  # same month, another row
+    _ingest(engine, lake, tmp_path, "one", events)
+    assert Window("2026-10").start(MONTH_BITS) == "2021-08"  # the line falls between two
+    assert _row(_features(engine, lake, "2026-10"), "P001")["history_months"] == len(months)
+    assert _row(_features(engine, lake, "2026-09"), "P001")["history_months"] == 6
+    assert _row(_features(engine, lake, "2021-09"), "P001")["history_months"] == 5
 
 
 def test_a_later_event_never_changes_an_earlier_month(

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import ibis
+import ibis.expr.types as ir
 import pyarrow as pa
 
 from kaimen.engines.parquet_files import to_arrow
-from kaimen.features.catalogue import CATALOGUE, Window
+from kaimen.features.catalogue import CATALOGUE, TwoSteps, Window
 from kaimen.features.exclusions import ExcludedEvents, summaries_without
 
 THIN_FILE_REPAYMENTS = 3
@@ -29,11 +30,37 @@ def features_expression(
     s = summaries_without(backend, summary_paths, excluded or ExcludedEvents(), person_ids)
     # Only what had happened, and was known, by the end of as_of.
     s = s.filter((s.known_month <= as_of) & (s.occurred_month <= as_of))
-    aggregates = {name: f.aggregate(s, window) for name, f in CATALOGUE.items()}
+    aggregates: dict[str, ir.Value] = {}
+    two_steps: dict[str, TwoSteps] = {}
+    for name, f in CATALOGUE.items():
+        made = f.aggregate(s, window)
+        if isinstance(made, TwoSteps):
+            two_steps[name] = made
+            aggregates |= {f"_{name}_{part}": v for part, v in made.parts.items()}
+        else:
+            aggregates[name] = made
     table = s.group_by("person_id").aggregate(**aggregates)
+    if two_steps:
+        finished = {
+            name: made.finish({part: table[f"_{name}_{part}"] for part in made.parts})
+            for name, made in two_steps.items()
+        }
+        kept = [finished[n].name(n) if n in finished else table[n] for n in CATALOGUE]
+        table = table.select("person_id", *kept)
+        for name, made in two_steps.items():
+            if made.beyond is not None:
+                table = _add_beyond(table, name, made.beyond)
     thin = (table.repayments_12m < THIN_FILE_REPAYMENTS) | (table.history_months < THIN_FILE_MONTHS)
     # Unordered: whoever needs an order asks for it once, at the end of the query it is in.
     return table.mutate(thin_file=thin)
+
+
+def _add_beyond(table: ir.Table, name: str, beyond: ir.Table) -> ir.Table:
+    """`table` with `beyond`'s per-person count added to column `name`."""
+    extra = beyond.select(_person=beyond.person_id, _count=beyond["count"])
+    joined = table.left_join(extra, table.person_id == extra._person)
+    added = (joined[name] + joined._count.fill_null(0)).name(name)
+    return joined.select(*(added if c == name else joined[c] for c in table.columns))
 
 
 def build_features(

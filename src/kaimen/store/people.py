@@ -227,8 +227,15 @@ def active_ids(connection: Connection) -> pa.Table:
     """person_id of every active person, as one Arrow column, for joins in the engine."""
     import pyarrow as pa
 
-    query = select(people.c.person_id).where(people.c.status == "active")
-    return pa.table({"person_id": pa.array(connection.execute(query).scalars().all(), pa.string())})
+    # On the driver's own cursor: a million ids through SQLAlchemy's result rows cost about
+    # a second more than the query itself, inside the monthly batch.
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("SELECT person_id FROM people WHERE status = 'active'")
+        ids = [row[0] for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+    return pa.table({"person_id": pa.array(ids, pa.string())})
 
 
 def status_of(connection: Connection, person_id: str, lock: bool = False) -> str | None:
