@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from kaimen.domain.scores import BANDS, SCORE_MAX, SCORE_MIN, Band, band_of
 
-# The drawing's own units (the SVG's viewBox), not pixels: it scales to its box.
-WIDTH, HEIGHT = 300, 180
 CX, CY, RADIUS = 150.0, 160.0, 120.0
-DIAL = RADIUS - 28.0
+# The dial rides on the arc, at the score.
+DIAL = RADIUS
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from babel.dates import format_date
+from babel.dates import format_skeleton
 from babel.numbers import format_decimal
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
@@ -36,7 +36,7 @@ class Chrome:
 def _month_label(month: str, language: Language) -> str:
     """'2026-10' as the language writes a month: 'October 2026', '2026年10月'."""
     year, number = month.split("-")
-    return format_date(dt.date(int(year), int(number), 1), "MMMM y", locale=language.locale)
+    return format_skeleton("yMMMM", dt.date(int(year), int(number), 1), locale=language.locale)
 
 
 @functools.cache
