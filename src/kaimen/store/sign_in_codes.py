@@ -8,6 +8,7 @@ import secrets
 
 from sqlalchemy import Connection, insert, select, update
 
+from kaimen.store.people import status_of
 from kaimen.store.tables import people, sign_in_codes
 
 # Letters and digits a person cannot misread for one another (no 0/O, 1/I/L).
@@ -26,12 +27,7 @@ def _hash(code: str) -> str:
 
 def issue(connection: Connection, person_id: str, now: dt.datetime, lifetime: dt.timedelta) -> str:
     """A new code for an active person, live for `lifetime`; raises KeyError for anyone else."""
-    known = connection.execute(
-        select(people.c.person_id).where(
-            people.c.person_id == person_id, people.c.status == "active"
-        )
-    ).first()
-    if known is None:
+    if status_of(connection, person_id) != "active":
         raise KeyError(person_id)
     code = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
     connection.execute(

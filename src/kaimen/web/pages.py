@@ -161,6 +161,7 @@ def sign_out(request: Request, session: Checked) -> Response:
 
 @router.post("/language")
 def choose_language(
+    request: Request,
     session: Checked,
     language: Annotated[str, Form(max_length=16)],
     next_path: Annotated[str | None, Form(alias="next", max_length=2048)] = None,
@@ -175,6 +176,7 @@ def choose_language(
             path="/",
             samesite="lax",
             httponly=True,
+            secure=request.url.scheme == "https",
         )
     return response
 
