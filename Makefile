@@ -11,7 +11,7 @@ UV_VERSION := 0.13.8
 # without it, pins already in the lock are kept wherever pyproject still allows them.
 LOCK_ARGS ?=
 
-.PHONY: demo test lint pytest venv lock clean
+.PHONY: demo test lint pytest venv lock clean browser messages
 
 # The pinned set first, then kaimen itself without resolving again; `pip check` fails
 # when pyproject asks for something the lock does not hold (run `make lock`). uv (pinned)
@@ -44,8 +44,32 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+# The browser tests drive Debian's Chromium (never a browser Playwright downloads) and need
+# CJK fonts to draw the Chinese pages: installed from Debian's packages when missing, as root
+# or through sudo.
+BROWSER_PACKAGES := chromium fonts-noto-cjk
+browser:
+	@if [ ! -x /usr/bin/chromium ] || ! dpkg-query -W -f='$${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed"; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; \
+		elif command -v sudo >/dev/null; then SUDO=sudo; \
+		else echo "the browser tests need: apt-get install $(BROWSER_PACKAGES) (as root)" >&2; exit 1; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); \
+	fi
+
+pytest: $(STAMP) browser
 	$(BIN)/pytest
+
+# The web pages' catalogues: extract every message, then add the new ones to each language's
+# .po file (translate them there; a test fails while one is missing). The .po files are the
+# only source: they are compiled in memory when the app starts.
+WEB := src/kaimen/web
+messages: $(STAMP)
+	pot=$$(mktemp) && trap 'rm -f "$$pot"' EXIT && \
+	(cd $(WEB) && $(CURDIR)/$(BIN)/pybabel -q extract -F babel.cfg --no-location --omit-header \
+		--sort-output -o "$$pot" .) && \
+	$(BIN)/pybabel -q update -i "$$pot" -d $(WEB)/locales -D messages -l zh_Hans \
+		--no-fuzzy-matching --ignore-obsolete -w 100
 
 test: lint pytest
 

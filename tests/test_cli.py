@@ -211,6 +211,7 @@ def test_demo_runs_end_to_end(env: dict[str, str | None]) -> None:
     assert "scored" in result.stdout
     # enrol, ingest, train (scorecard and challenger), two months
     assert "audit log verified: 6 rows" in result.stdout
+    assert re.search(r"http://127\.0\.0\.1:8000/sign-in\?code=[A-Z2-9]{10}", result.stdout)
     demo = next(Path(str(env["KAIMEN_HOME"])).glob("demo-3-300-18-*"))
     assert (demo / "events.parquet").is_file()
 

@@ -3,6 +3,8 @@ they open: what every service call needs, resolved once per process."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -120,6 +122,14 @@ class Settings(BaseSettings):
             else self._generated("secret.key", new_secret())
         )
         return IdentityVault(decode_secret(text))
+
+    def session_key(self) -> bytes:
+        """The key that signs the web app's session cookies: derived from KAIMEN_SECRET_KEY
+        (a key for this use only), or generated in `home`."""
+        if self.secret_key:
+            secret = self.secret_key.get_secret_value().encode()
+            return hmac.new(secret, b"kaimen.web.session", hashlib.sha256).digest()
+        return self._generated("session.key", secrets.token_urlsafe(32)).encode()
 
     def secret_values(self) -> list[str]:
         """The configured secrets, for the logs to mask wherever they might appear."""

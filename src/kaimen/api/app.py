@@ -24,6 +24,7 @@ from kaimen.api import (
 from kaimen.api.deps import check_before_invalid
 from kaimen.api.observability import install as install_observability
 from kaimen.config import Settings
+from kaimen.web import site as web
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -63,6 +64,8 @@ def create_app(settings: Settings) -> FastAPI:
         points_routes,
     ):
         app.include_router(module.router)
+    # The web app at `/`, after every API route: the API keeps its own paths.
+    web.mount(app, settings, workspace)
     # Last: its middleware must see every request, those refused before routing included.
     install_observability(app, workspace.engine, settings)
     # Resolved once: every route reaches them through `api.deps`.

@@ -49,7 +49,10 @@ def serve_command(
     token_note = (
         "from KAIMEN_ADMIN_TOKEN" if settings.admin_token else f"in {settings.home / 'admin.token'}"
     )
-    console.print(f"kaimen {__version__} on http://{host}:{port}/docs (admin token {token_note})")
+    console.print(
+        f"kaimen {__version__} on http://{host}:{port}/ (the web app; the API's docs at /docs; "
+        f"admin token {token_note})"
+    )
     # Uvicorn's own lines go through kaimen's JSON handler; its access log would repeat ours.
     uvicorn.run(api, host=host, port=port, log_config=None, access_log=False)
 
@@ -78,6 +81,16 @@ def demo_command(
     score_command(ctx, previous)
     score_command(ctx, last)
     console.print(f"audit log verified: {verify_audit(session(ctx).workspace.engine):,} rows")
-    console.print("try: kaimen show S" + f"{seed % 10_000:04d}-00000001")
+    person_id = f"S{seed % 10_000:04d}-00000001"
+    console.print(f"try: kaimen show {person_id}")
+    from kaimen.sharing.signing_in import issue_sign_in_code
+
+    issued = run(lambda: issue_sign_in_code(session(ctx).workspace.engine, person_id, "cli"))
+    console.print(
+        f"the web app, as {person_id} (single use, ten minutes): "
+        f"http://127.0.0.1:8000/sign-in?code={issued.code}",
+        highlight=False,
+        soft_wrap=True,
+    )
     if serve:
         serve_command(ctx, "127.0.0.1", 8000)

@@ -133,6 +133,27 @@ def token_command(
     console.print(token, highlight=False)
 
 
+@person_app.command("sign-in-code")
+def person_sign_in_code_command(
+    ctx: typer.Context,
+    person_id: Annotated[str, typer.Argument(help="The person's id.")],
+    base_url: Annotated[
+        str, typer.Option(help="The web app's address, for the link.")
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """A short-lived, single-use code (and link) that signs the person in to the web app."""
+    from urllib.parse import urlencode
+
+    from kaimen.sharing.signing_in import issue_sign_in_code
+
+    ws = session(ctx).workspace
+    issued = run(lambda: issue_sign_in_code(ws.engine, person_id, OPERATOR.actor))
+    link = f"{base_url.rstrip('/')}/sign-in?{urlencode({'code': issued.code})}"
+    console.print(issued.code, highlight=False)
+    console.print(link, highlight=False, soft_wrap=True)
+    errors.print(f"single use, until {issued.expires_at:%Y-%m-%d %H:%M} UTC")
+
+
 @person_app.command("export")
 def person_export_command(
     ctx: typer.Context,

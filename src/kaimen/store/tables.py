@@ -258,6 +258,18 @@ person_tokens = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+# One-time sign-in codes for the web app: shown once (by the CLI), only their hash kept;
+# single use (used_at) and short-lived (expires_at).
+sign_in_codes = Table(
+    "sign_in_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,
