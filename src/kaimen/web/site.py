@@ -23,7 +23,7 @@ from kaimen.web.sessions import SessionCodec
 
 # Paths that belong to the API: an unknown one there is the API's 404 (problem details) and a
 # known one with the wrong method its 405, never a web page.
-API_PREFIXES = ("/v1/", "/docs", "/redoc", "/openapi.json", "/metrics", "/healthz")
+API_PREFIXES = ("/v1/", "/docs", "/redoc", "/openapi.json", "/metrics", "/healthz", "/readyz")
 
 
 class WebMount(Mount):
