@@ -23,6 +23,7 @@ from kaimen.cli import app as cli_app
 from kaimen.config import Settings
 from kaimen.domain.scores import BANDS, Dimension
 from kaimen.enrolment import enrol_one
+from kaimen.sharing import partnering
 from kaimen.sharing.authentication import issue_person_token
 from kaimen.sharing.signing_in import CODE_LIFETIME, issue_sign_in_code
 from kaimen.store.tables import audit_log
@@ -223,25 +224,67 @@ def test_a_code_is_read_whatever_the_case_and_separators(site: Site) -> None:
     assert sign_in(site, f" {code[:5].lower()}-{code[5:]} ").status_code == 303
 
 
-def test_sign_in_with_the_persons_token_but_not_the_admins(site: Site) -> None:
+def sign_in_with(site: Site, credential: str) -> TestClient:
+    form = {"token": credential, "csrf_token": csrf_of(site.client.get("/sign-in").text)}
+    return site.client.post(  # type: ignore[return-value]
+        "/sign-in/token", data=form, follow_redirects=False
+    )
+
+
+def a_partner(site: Site, name: str) -> str:
+    """A new partner with one live key; the key."""
+    engine = site.client.app.state.workspace.engine  # type: ignore[attr-defined]
+    partnering.add_partner(engine, name, f"{name} Ltd", "admin")
+    return partnering.issue_key(engine, name, ["decisions"], "admin").secret
+
+
+def test_a_token_or_key_signs_each_role_in_to_its_own_pages(site: Site) -> None:
     engine = site.client.app.state.workspace.engine  # type: ignore[attr-defined]
     token = issue_person_token(engine, site.person_id)
-    for refused in (ADMIN, "kmk_nope_nope", token + "x"):
-        form = {"token": refused, "csrf_token": csrf_of(site.client.get("/sign-in").text)}
-        response = site.client.post("/sign-in/token", data=form, follow_redirects=False)
+    key = a_partner(site, "lender-tokens")
+    for refused in ("kmk_nope_nope", token + "x", ADMIN + "x", key[:-1]):
+        response = sign_in_with(site, refused)
         assert response.status_code == 401
-        assert "live token" in response.text and 'aria-invalid="true"' in response.text
-    form = {"token": token, "csrf_token": csrf_of(site.client.get("/sign-in").text)}
-    response = site.client.post("/sign-in/token", data=form, follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"] == "/me"
+        assert "not a live token or key" in response.text and 'aria-invalid="true"' in response.text
+    for credential, landing, other in (
+        (token, "/me", "/partner"),
+        (key, "/partner", "/admin"),
+        (ADMIN, "/admin", "/me"),
+    ):
+        site.client.cookies.clear()
+        response = sign_in_with(site, credential)
+        assert response.status_code == 303 and response.headers["location"] == landing
+        assert site.client.get(landing).status_code == 200
+        # Another role's page is refused, not shown.
+        assert site.client.get(other, follow_redirects=False).status_code == 403
+    console = site.client.get("/admin")
+    assert "lender-tokens" in console.text
+    with engine.connect() as store:
+        actions = {r.action for r in store.execute(select(audit_log.c.action))}
+    assert {"person.signed_in", "partner.signed_in", "admin.signed_in"} <= actions
 
 
-def test_sign_out_ends_the_session(site: Site) -> None:
+def test_sign_out_ends_the_session_on_the_server(site: Site) -> None:
     sign_in(site, site.code())
+    stolen = site.client.cookies.get("kaimen_session")
     token = csrf_of(site.client.get("/me").text)
     response = site.client.post("/sign-out", data={"csrf_token": token}, follow_redirects=False)
     assert response.status_code == 303
     assert site.client.get("/me", follow_redirects=False).headers["location"] == "/sign-in"
+    # A copy of the cookie taken before signing out opens nothing either.
+    site.client.cookies.clear()
+    site.client.cookies.set("kaimen_session", str(stolen))
+    assert site.client.get("/me", follow_redirects=False).headers["location"] == "/sign-in"
+
+
+def test_a_revoked_key_ends_the_partners_session_at_once(site: Site) -> None:
+    engine = site.client.app.state.workspace.engine  # type: ignore[attr-defined]
+    key = a_partner(site, "lender-revoked")
+    assert sign_in_with(site, key).status_code == 303
+    assert site.client.get("/partner").status_code == 200
+    key_id = partnering.keys_of(engine, "lender-revoked")[0].key_id
+    partnering.revoke_key(engine, key_id, "admin")
+    assert site.client.get("/partner", follow_redirects=False).headers["location"] == "/sign-in"
 
 
 def test_the_cli_prints_a_code_and_its_link(site: Site) -> None:

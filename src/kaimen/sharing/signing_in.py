@@ -1,5 +1,8 @@
-"""Signing a person in to the web app: a one-time code issued by the operator (the demo's
-way in), or the person's own API token. Each sign-in and each code issued has its audit row."""
+"""Signing in to the web app: a person with a one-time code issued by the operator (the
+demo's way in) or their own API token; a partner with one of its live API keys; the admin with
+the admin token. Each sign-in opens a session held in the store (the browser's cookie carries
+only its secret), so signing out, a revoked key or leaving ends it at once. Each sign-in, sign-out
+and code issued has its audit row."""
 
 from __future__ import annotations
 
@@ -12,17 +15,28 @@ from kaimen.domain.callers import Caller
 from kaimen.domain.errors import Unauthenticated
 from kaimen.sharing.authentication import identify
 from kaimen.sharing.own_data import NotEnrolled
-from kaimen.store import audit, sign_in_codes
+from kaimen.store import audit, sign_in_codes, web_sessions
 
 # Long enough to copy a code from a terminal to a browser; short, since it is a password.
 CODE_LIFETIME = dt.timedelta(minutes=10)
+# A signed-in session ends this long after sign-in, whatever happens in between.
+SESSION_LIFETIME = dt.timedelta(hours=12)
 # The same words whatever was wrong, so a refusal tells a guesser nothing.
 CODE_REFUSED = "this sign-in code is not valid: it may be mistyped, used already or expired"
-TOKEN_REFUSED = "this is not a person's live token"  # noqa: S105 - words, not a secret
+TOKEN_REFUSED = "this is not a live token or key"  # noqa: S105 - words, not a secret
 
 
 class SignInRefused(Unauthenticated):
     """A sign-in code or token that lets nobody in."""
+
+
+@dataclass(frozen=True)
+class WebSignIn:
+    """Who signed in, and the secret of their new session (for the browser's cookie only)."""
+
+    caller: Caller
+    secret: str
+    expires_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -49,48 +63,91 @@ def issue_sign_in_code(
     return audit.audited_transaction(engine, work)
 
 
-def sign_in_with_code(engine: Engine, code: str, now: dt.datetime | None = None) -> Caller:
-    """The person whose live code this is, the code used up; `SignInRefused` otherwise."""
+def _open(store: Connection, caller: Caller, at: dt.datetime, how: str) -> WebSignIn:
+    secret = web_sessions.open_session(
+        store,
+        caller.kind,
+        at,
+        SESSION_LIFETIME,
+        person_id=caller.person_id,
+        partner_id=caller.partner_id,
+        key_id=caller.key_id,
+    )
+    audit.append(
+        store,
+        caller.actor,
+        f"{caller.kind}.signed_in",
+        subject=caller.person_id or caller.partner_id or caller.actor,
+        details={"with": how},
+        now=at,
+    )
+    return WebSignIn(caller, secret, at + SESSION_LIFETIME)
+
+
+def sign_in_with_code(engine: Engine, code: str, now: dt.datetime | None = None) -> WebSignIn:
+    """A session for the person whose live code this is, the code used up; `SignInRefused`
+    otherwise."""
     at = now or dt.datetime.now(dt.UTC)
 
-    def work(store: Connection) -> str | None:
+    def work(store: Connection) -> WebSignIn | None:
         person_id = sign_in_codes.redeem(store, code, at)
-        if person_id is not None:
-            audit.append(
-                store,
-                f"person:{person_id}",
-                "person.signed_in",
-                subject=person_id,
-                details={"with": "code"},
-                now=at,
-            )
-        return person_id
+        return None if person_id is None else _open(store, Caller.person(person_id), at, "code")
 
-    person_id = audit.audited_transaction(engine, work)
-    if person_id is None:
+    signed = audit.audited_transaction(engine, work)
+    if signed is None:
         raise SignInRefused(CODE_REFUSED)
-    return Caller.person(person_id)
+    return signed
 
 
-def sign_in_with_token(
-    engine: Engine, admin_token: str, token: str, now: dt.datetime | None = None
-) -> Caller:
-    """The person whose live API token this is; `SignInRefused` for anything else (a partner's
-    key or the admin's token signs nobody in to a person's pages)."""
-    caller = identify(engine, admin_token, token)
-    if caller is None or caller.kind != "person" or caller.person_id is None:
+def sign_in_with_credential(
+    engine: Engine, admin_token: str, presented: str, now: dt.datetime | None = None
+) -> WebSignIn:
+    """A session for whoever `presented` lets in through the API (a person's live token, a
+    partner's live key, the admin token); `SignInRefused` for anything else."""
+    caller = identify(engine, admin_token, presented)
+    if caller is None:
         raise SignInRefused(TOKEN_REFUSED)
-    person_id = caller.person_id
+    at = now or dt.datetime.now(dt.UTC)
+    how = {"person": "token", "partner": "key", "admin": "token"}[caller.kind]
+    return audit.audited_transaction(engine, lambda store: _open(store, caller, at, how))
+
+
+def session_caller(engine: Engine, secret: str, now: dt.datetime | None = None) -> Caller | None:
+    """The caller of a live session, or None (unknown, ended, expired, person gone, key
+    revoked)."""
+    with engine.connect() as store:
+        found = web_sessions.live(store, secret, now or dt.datetime.now(dt.UTC))
+    if found is None:
+        return None
+    if found.kind == "person" and found.person_id is not None:
+        return Caller.person(found.person_id)
+    if found.kind == "partner" and found.partner_id is not None and found.key_id is not None:
+        return Caller.partner(found.partner_id, found.key_id, found.scopes)
+    return Caller.admin()
+
+
+def sign_out(engine: Engine, secret: str, now: dt.datetime | None = None) -> None:
+    """End the session (a session already ended or unknown is left as it is)."""
+    at = now or dt.datetime.now(dt.UTC)
 
     def work(store: Connection) -> None:
+        found = web_sessions.live(store, secret, at)
+        if found is None:
+            return
+        web_sessions.end(store, secret, at)
+        actor = (
+            f"person:{found.person_id}"
+            if found.kind == "person"
+            else f"partner:{found.partner_id}"
+            if found.kind == "partner"
+            else "admin"
+        )
         audit.append(
             store,
-            caller.actor,
-            "person.signed_in",
-            subject=person_id,
-            details={"with": "token"},
-            now=now or dt.datetime.now(dt.UTC),
+            actor,
+            f"{found.kind}.signed_out",
+            subject=found.person_id or found.partner_id or actor,
+            now=at,
         )
 
     audit.audited_transaction(engine, work)
-    return caller

@@ -270,6 +270,29 @@ sign_in_codes = Table(
     Column("used_at", UTCDateTime, nullable=True),
 )
 
+# The web app's sessions, held here so that ending one (signing out, a revoked key, leaving)
+# takes effect at once; the browser's cookie carries only the secret, of which only the hash is
+# kept. A partner's session rides on one of its keys and lasts while that key does.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=True, index=True),
+    Column("partner_id", String(64), ForeignKey("partners.partner_id"), nullable=True, index=True),
+    Column("key_id", String(32), ForeignKey("api_keys.key_id"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    CheckConstraint(
+        "(kind = 'person' AND person_id IS NOT NULL AND partner_id IS NULL)"
+        " OR (kind = 'partner' AND partner_id IS NOT NULL AND key_id IS NOT NULL"
+        " AND person_id IS NULL)"
+        " OR (kind = 'admin' AND person_id IS NULL AND partner_id IS NULL)",
+        name="kind",
+    ),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -68,6 +68,8 @@ class Guard(BaseHTTPMiddleware):
         except Exception:
             # The log has the details; the person gets a page that names none of them.
             _log.exception("web page failed: %s %s", request.method, request.url.path)
+            # The error page must render even when the store cannot be reached.
+            request.state.caller = None
             response = render(request, "error.html", status_code=500, status=500)
         session: Session = request.state.session
         if session != held:

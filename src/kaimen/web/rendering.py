@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from kaimen.web.callers import caller_of
 from kaimen.web.languages import LANGUAGES, Language, translations
 from kaimen.web.sessions import CSRF_FIELD, Session
 
@@ -30,6 +31,7 @@ class Chrome:
     csrf: str
     csrf_field: str
     signed_in: bool
+    role: str | None  # "person", "partner" or "admin" when signed in
     here: str  # this page's path and query, for the language switch to come back to
 
 
@@ -57,13 +59,15 @@ def environment(language: Language) -> Environment:
 
 def chrome(request: Request) -> Chrome:
     session: Session = request.state.session
+    caller = caller_of(request)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return Chrome(
         language=request.state.language,
         languages=LANGUAGES,
         csrf=session.csrf,
         csrf_field=CSRF_FIELD,
-        signed_in=session.person_id is not None,
+        signed_in=caller is not None,
+        role=None if caller is None else caller.kind,
         here=here,
     )
 

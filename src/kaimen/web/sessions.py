@@ -1,13 +1,12 @@
-"""The browser's session: a signed cookie holding the CSRF token and, once signed in, whose
-pages these are. Signed (itsdangerous, HMAC-SHA256) so it cannot be forged or edited; it
-holds no secret and no personal data beyond the opaque person id."""
+"""The browser's session cookie: the CSRF token and, once signed in, the secret of a session
+held in the store (`sharing.signing_in`). Signed (itsdangerous, HMAC-SHA256) so it cannot be
+forged or edited; who is signed in, and whether they still are, is the store's to say."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, ValidationError
@@ -15,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 COOKIE = "kaimen_session"
-# A signed-in session ends this long after sign-in, whatever happens in between.
+# The cookie outlives no session: the store ends sessions sooner (see `SESSION_LIFETIME`).
 LIFETIME_SECONDS = 12 * 3600
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -23,24 +22,22 @@ CSRF_HEADER = "x-csrf-token"
 
 class _Stored(BaseModel):
     csrf: str
-    person_id: str | None = None
-    signed_in_at: int | None = None
+    secret: str | None = None
 
 
 @dataclass(frozen=True)
 class Session:
     csrf: str
-    person_id: str | None = None
-    signed_in_at: int | None = None
+    secret: str | None = None  # the store's session, once signed in
 
     @classmethod
     def fresh(cls) -> Session:
         return cls(csrf=secrets.token_urlsafe(32))
 
-    def signed_in(self, person_id: str) -> Session:
-        """A new session for `person_id`, with a new CSRF token: nothing from before the
-        sign-in (a token someone else may have planted) carries over."""
-        return Session(secrets.token_urlsafe(32), person_id, int(time.time()))
+    def signed_in(self, secret: str) -> Session:
+        """A new session for the store's session `secret`, with a new CSRF token: nothing
+        from before the sign-in (a token someone else may have planted) carries over."""
+        return Session(secrets.token_urlsafe(32), secret)
 
     def signed_out(self) -> Session:
         return Session.fresh()
@@ -66,20 +63,11 @@ class SessionCodec:
             stored = _Stored.model_validate(loaded)
         except (BadSignature, ValidationError):
             return None
-        session = Session(stored.csrf, stored.person_id, stored.signed_in_at)
-        if session.signed_in_at is not None and (
-            time.time() - session.signed_in_at > LIFETIME_SECONDS
-        ):
-            return replace(session, person_id=None, signed_in_at=None)
-        return session
+        return Session(stored.csrf, stored.secret)
 
     def write(self, response: Response, session: Session, secure: bool) -> None:
         value = self._serializer.dumps(
-            _Stored(
-                csrf=session.csrf,
-                person_id=session.person_id,
-                signed_in_at=session.signed_in_at,
-            ).model_dump()
+            _Stored(csrf=session.csrf, secret=session.secret).model_dump()
         )
         response.set_cookie(
             COOKIE,

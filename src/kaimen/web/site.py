@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -18,6 +18,7 @@ from kaimen.config import Settings, Workspace
 from kaimen.domain.errors import KaimenError
 from kaimen.web import pages
 from kaimen.web.guard import Guard
+from kaimen.web.pages.access import NotSignedIn
 from kaimen.web.rendering import render
 from kaimen.web.sessions import SessionCodec
 
@@ -50,6 +51,10 @@ def _http(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", status_code=exc.status_code, status=exc.status_code)
 
 
+def _not_signed_in(request: Request, exc: Exception) -> Response:
+    return RedirectResponse("/sign-in", status_code=303)
+
+
 def _invalid(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", status_code=400, status=400)
 
@@ -62,6 +67,7 @@ def web_app(workspace: Workspace, admin_token: str, session_key: bytes) -> FastA
     app.add_exception_handler(KaimenError, _refused)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(NotSignedIn, _not_signed_in)
     app.add_middleware(Guard, codec=SessionCodec(session_key))
     app.mount("/static", StaticFiles(packages=[("kaimen.web", "static")]), name="static")
     app.include_router(pages.router)

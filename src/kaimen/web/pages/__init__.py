@@ -1,0 +1,11 @@
+"""The web app's pages, one module per role; `router` holds them all."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from kaimen.web.pages import admin, partner, person, signing
+
+router = APIRouter()
+for module in (signing, person, partner, admin):
+    router.include_router(module.router)
