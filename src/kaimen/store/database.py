@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 # How long a statement waits for another connection's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_MMAP_BYTES = 1 << 30
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -35,10 +34,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    # Pages read through a memory map instead of a read() into each connection's own small
-    # cache (2 MB): a decision's lookups in a store of 100,000 people went from about 55 to
-    # 45 us. Address space, not memory: the pages are the operating system's file cache.
-    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     cursor.close()
 
 
