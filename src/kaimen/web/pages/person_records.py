@@ -43,7 +43,7 @@ MAX_ID = 2**63 - 1
 ITEM_MAX = 220
 NOTICES = ("granted", "revoked", "filed")
 
-# Words the templates translate by value: purposes, states, kinds of item and of event.
+# Words the templates translate by value: purposes and states.
 WORDS = (
     N_("decision"),
     N_("report"),
@@ -59,18 +59,21 @@ WORDS = (
     N_("lapsed"),
     N_("disputed"),
     N_("suppressed"),
-    N_("event"),
-    N_("court_listing"),
-    N_("identity_link"),
-    N_("points_entry"),
-    N_("loan_repayment"),
-    N_("bill_repayment"),
-    N_("rent_payment"),
-    N_("utility_payment"),
-    N_("rental"),
-    N_("fine"),
-    N_("court_judgment"),
 )
+# The kinds of item (and of event) a person may dispute, as the page names them.
+KIND_WORDS = {
+    "event": N_("event"),
+    "court_listing": N_("court listing"),
+    "identity_link": N_("link to a court listing"),
+    "points_entry": N_("points deduction"),
+    "loan_repayment": N_("loan repayment"),
+    "bill_repayment": N_("bill repayment"),
+    "rent_payment": N_("rent payment"),
+    "utility_payment": N_("utility payment"),
+    "rental": N_("rental"),
+    "fine": N_("fine"),
+    "court_judgment": N_("court judgment"),
+}
 # What each state of a dispute means for the person, in plain words.
 DISPUTE_MEANINGS = {
     "open": N_(
@@ -289,6 +292,7 @@ def _disputes_page(
         disputes=[
             _shown(v, now) for v in disputing.disputes_of(workspace.engine, caller, person_id)
         ],
+        kinds=KIND_WORDS,
         max_words=profile.statement_max_words,
         max_files=MAX_EVIDENCE_FILES,
         max_megabytes=MAX_EVIDENCE_BYTES // (1024 * 1024),
