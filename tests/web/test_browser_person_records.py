@@ -6,6 +6,7 @@ widths in both languages and checked (see `browsing.check_every_page`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import urllib.error
@@ -17,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 from sqlalchemy import select
 
-from kaimen.sharing import offering, partnering
+from kaimen.sharing import consenting, offering, partnering
 from kaimen.sharing.authentication import issue_person_token
 from kaimen.sharing.signing_in import issue_sign_in_code
 from kaimen.store.tables import people
@@ -48,7 +49,7 @@ def _http(live: Live, method: str, path: str, token: str, body: Any = None) -> t
 def lender(live: Live) -> tuple[str, int]:
     """A partner on the live server with a decisions key and an offer anyone scored meets."""
     partnering.add_partner(live.engine, PARTNER, "Lender in the browser", "admin")
-    key = partnering.issue_key(live.engine, PARTNER, ["decisions"], "admin").secret
+    key = partnering.issue_key(live.engine, PARTNER, ["decisions", "reports"], "admin").secret
     offer = offering.publish_offer(
         live.engine, PARTNER, offering.OfferTerms("Small loan", "loan", 350), "admin"
     )
@@ -162,6 +163,29 @@ def _sign_in_as(page: Page, live: Live, person_id: str) -> None:
     page.goto(f"{live.base}/sign-in?code={issue_sign_in_code(live.engine, person_id, 'cli').code}")
     page.locator("#code").press("Enter")
     page.wait_for_url(f"{live.base}/me")
+
+
+def test_a_report_a_partner_read_is_on_the_decisions_page_with_its_purpose(
+    browser: Browser, live: Live, lender: tuple[str, int]
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    request = consenting.ConsentRequest(PARTNER, "report")
+    consenting.grant_consent(live.engine, live.person_id, request, "test", now)
+    purpose = "tenancy application 7731"
+    body = {"person_id": live.person_id, "purpose": purpose}
+    status, report = _http(live, "POST", "/v1/reports", lender[0], body)
+    assert status == 200, report
+    watched = open_page(browser)
+    page = watched.page
+    sign_in_person(page, live)
+    page.goto(f"{live.base}/me/decisions")
+    shown = page.locator(".record.report")
+    assert shown.count() == 1
+    assert f"partner:{PARTNER}" in (shown.text_content() or "")
+    assert purpose in (shown.text_content() or "")
+    assert report["report_id"] in (shown.text_content() or "")
+    assert watched.problems == []
+    page.context.close()
 
 
 def test_the_export_is_a_download_of_the_apis_document(browser: Browser, live: Live) -> None:

@@ -319,6 +319,11 @@ def test_granting_and_revoking_on_the_page_is_what_the_api_and_the_partner_see(
             "expires_on",
             "within ten years",
         ),
+        (
+            {"partner": LENDER, "purpose": "decision", "until": "date", "expires_on": "9999-12-31"},
+            "expires_on",
+            "within ten years",
+        ),
     ],
 )
 def test_a_bad_consent_is_refused_beside_its_field_and_nothing_is_stored(
@@ -423,6 +428,7 @@ def test_a_dispute_with_no_file_chosen_is_filed_without_evidence(person: Person)
         ({"item": f"event:{LENDER}/NOPE", "statement": "Not mine."}, None, "item", "no such item"),
         ({"item": "ITEM", "statement": "   "}, None, "statement", "Say what is wrong"),
         ({"item": "ITEM", "statement": "word " * 2000}, None, "statement", "words"),
+        ({"item": "ITEM", "statement": "x" * 10_001}, None, "statement", "at most 10000"),
         (
             {"item": "ITEM", "statement": "Not mine."},
             [("evidence", ("x.pdf", b"MZ\x90\x00", "application/pdf"))],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
@@ -170,8 +170,10 @@ def _checked_grant(
         except ValueError:
             errors.append(("expires_on", "date"))
         else:
-            # The consent holds to the end of the chosen day (UTC).
-            expires_at = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+            # The consent holds to the end of the chosen day (UTC); the last day of the
+            # calendar has no day after it, and is far beyond any consent anyway.
+            end = day + dt.timedelta(days=1) if day < dt.date.max else day
+            expires_at = dt.datetime.combine(end, dt.time(), dt.UTC)
             if expires_at <= now:
                 errors.append(("expires_on", "past"))
             elif expires_at > now + MAX_CONSENT:
@@ -179,7 +181,7 @@ def _checked_grant(
     elif form.until != "revoked":
         errors.append(("until", "until"))
     if errors:
-        return ConsentForm(**{**form.__dict__, "errors": tuple(errors)}), None
+        return replace(form, errors=tuple(errors)), None
     return form, consenting.ConsentRequest(form.partner, form.purpose, expires_at, form.share_score)
 
 
@@ -294,6 +296,7 @@ def _disputes_page(
         ],
         kinds=KIND_WORDS,
         max_words=profile.statement_max_words,
+        max_characters=MAX_STATEMENT_CHARACTERS,
         max_files=MAX_EVIDENCE_FILES,
         max_megabytes=MAX_EVIDENCE_BYTES // (1024 * 1024),
         form=form,
@@ -335,7 +338,8 @@ def file_dispute(
     caller: PersonCaller,
     session: Checked,
     item: Annotated[str, Form(max_length=ITEM_MAX)] = "",
-    statement: Annotated[str, Form(max_length=MAX_STATEMENT_CHARACTERS * 2)] = "",
+    # Longer than a statement may be, so an overlong one is refused beside its field.
+    statement: Annotated[str, Form(max_length=MAX_STATEMENT_CHARACTERS * 4)] = "",
     evidence: Annotated[list[UploadFile | str] | None, File()] = None,
 ) -> Response:
     person_id = _person(caller)
