@@ -18,6 +18,7 @@ __all__ = [
     "Partner",
     "PartnerKeys",
     "add_partner",
+    "consentable_partners",
     "issue_key",
     "keys_of",
     "list_partners",
@@ -62,6 +63,13 @@ def list_partners(engine: Engine) -> list[PartnerKeys]:
             PartnerKeys(p, tuple(partners.keys_of(store, p.partner_id)))
             for p in partners.all_partners(store)
         ]
+
+
+def consentable_partners(engine: Engine) -> list[Partner]:
+    """The partners a person may give consent to: every registered partner, by id and name
+    (never their keys)."""
+    with engine.connect() as store:
+        return partners.all_partners(store)
 
 
 def keys_of(engine: Engine, partner_id: str) -> list[ApiKey]:

@@ -8,7 +8,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from babel.dates import format_skeleton
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.numbers import format_decimal
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
@@ -54,6 +54,12 @@ def environment(language: Language) -> Environment:
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["month"] = lambda month: _month_label(month, language)
     env.filters["number"] = lambda value: format_decimal(value, locale=language.locale)
+    # Times are shown in UTC, as the API gives them, in the language's own order.
+    env.filters["when"] = lambda moment: (
+        format_datetime(moment.astimezone(dt.UTC), "medium", tzinfo=dt.UTC, locale=language.locale)
+        + " UTC"
+    )
+    env.filters["day"] = lambda day: format_date(day, "medium", locale=language.locale)
     return env
 
 
