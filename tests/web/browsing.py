@@ -5,6 +5,7 @@ sideways scrolling, no script or Content-Security-Policy error, and axe-core cle
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import socket
@@ -99,7 +100,14 @@ def _moved_person(engine: Engine) -> str:
 
 def serve_live(populations: Populations) -> Iterator[Live]:
     with populations.copy("scored", "sqlite") as population:
-        settings = Settings(home=population.home, admin_token=ADMIN, database_url=population.url)
+        # The population's identities are sealed with the tests' vault key: the server needs
+        # it to read them back (an export, a court-list match).
+        settings = Settings(
+            home=population.home,
+            admin_token=ADMIN,
+            database_url=population.url,
+            secret_key=base64.b64encode(bytes(range(32))).decode(),
+        )
         app = create_app(settings)
         engine = app.state.workspace.engine
         person_id = _moved_person(engine)
