@@ -36,7 +36,7 @@ def catch_up(engine: Engine, lake_root: Path, actor: str, memory_limit: str | No
                 f"{key_hash} AS {event_keys.KEY_HASH}, {key_check} AS {event_keys.KEY_CHECK} "
                 f"FROM {reader.files_sql(lake_root, files)} QUALIFY row_number() OVER "
                 "(PARTITION BY source, event_id ORDER BY recorded_at, occurred_at) = 1 "
-                "ORDER BY source, event_id"
+                f"ORDER BY {event_keys.KEY_HASH}"
             ).to_arrow_table()
             assert held is not None
             keys = list(
