@@ -274,7 +274,7 @@ def test_0020_converts_every_indexed_key_to_the_compact_index(
     from kaimen.store import event_keys
 
     engine = connect(empty_database_url)
-    migrate(engine, "0018")
+    migrate(engine, "0019")
     held = [("bank-a", f"e-{i}", i * 11) for i in range(6)]
     # Over one conversion chunk: the rows are read in key order, a chunk at a time.
     held += [("shop", f"x-{i:06d}", -i) for i in range(50_010)]
@@ -291,7 +291,7 @@ def test_0020_converts_every_indexed_key_to_the_compact_index(
     assert sorted(zip(*(found.column(i).to_pylist() for i in range(3)), strict=True)) == sorted(
         held
     )
-    downgrade(engine, "0018")
+    downgrade(engine, "0019")
     with engine.connect() as store:
         left = store.execute(sa.text("SELECT count(*) FROM event_keys")).scalar_one()
     assert left == 0  # only the inbox's keys come back (none here): index-keys does the rest

@@ -12,7 +12,7 @@ written out here rather than imported, so this revision keeps meaning what it me
 Downgrading keeps only the inbox's keys: run `kaimen lake index-keys` after it.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 """
 
 import hashlib
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
