@@ -121,6 +121,16 @@ def enrol(client: TestClient, phone: str, national_id: str) -> Any:
     )
 
 
+def api_and_page(client: TestClient, phone: str, national_id: str) -> tuple[Any, Any]:
+    """The API's answer to an enrolment (the admin's route), then the page's to the same."""
+    api = client.post(
+        "/v1/people",
+        json={"phone": phone, "national_id": national_id},
+        headers={"Authorization": f"Bearer {ADMIN}"},
+    )
+    return api, enrol(client, phone, national_id)
+
+
 def test_the_home_page_starts_the_credit_journey(site: Site) -> None:
     home = site.client().get("/")
     assert '<a class="button" href="/enrol">Start my credit journey</a>' in home.text
@@ -179,12 +189,7 @@ def test_a_refusal_shows_the_apis_words_beside_its_field_and_stores_nothing(
 ) -> None:
     client = site.client()
     before = _people(site.engine)
-    api = client.post(
-        "/v1/people",
-        json={"phone": phone, "national_id": national_id},
-        headers={"Authorization": f"Bearer {ADMIN}"},
-    )
-    response = enrol(client, phone, national_id)
+    api, response = api_and_page(client, phone, national_id)
     assert api.status_code == response.status_code == 422
     error = re.search(rf'<p class="error" id="{field}-error">([^<]+)</p>', response.text)
     assert error and html.unescape(error.group(1)) == api.json()["detail"]
@@ -206,12 +211,7 @@ def test_an_enrolled_id_is_a_conflict_with_the_apis_words_and_a_way_to_sign_in(
     before = _people(site.engine)
     for phone in ("13912345604", "13912345699"):
         client = site.client()
-        api = client.post(
-            "/v1/people",
-            json={"phone": phone, "national_id": national_id},
-            headers={"Authorization": f"Bearer {ADMIN}"},
-        )
-        response = enrol(client, phone, national_id)
+        api, response = api_and_page(client, phone, national_id)
         assert api.status_code == response.status_code == 409
         assert f'id="national_id-error">{api.json()["detail"]}</p>' in response.text
         assert '<a href="/sign-in">sign in instead</a>' in response.text
