@@ -10,6 +10,8 @@ UV_VERSION := 0.13.8
 # `make lock LOCK_ARGS=--upgrade` moves every pin to the newest allowed release;
 # without it, pins already in the lock are kept wherever pyproject still allows them.
 LOCK_ARGS ?=
+# `make demo DEMO_ARGS="--port 8001 --people 5000"`: options of `kaimen demo` (see its --help).
+DEMO_ARGS ?=
 
 .PHONY: demo test lint pytest venv lock clean browser messages
 
@@ -36,7 +38,7 @@ lock:
 		--custom-compile-command 'make lock' $(LOCK_ARGS) --quiet -o $(LOCK)
 
 demo: $(STAMP)
-	$(BIN)/kaimen demo
+	$(BIN)/kaimen demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -209,9 +209,16 @@ def test_demo_runs_end_to_end(env: dict[str, str | None]) -> None:
     assert "duplicate 0, rejected 0" in result.stdout
     assert "out-of-time AUC" in result.stdout
     assert "scored" in result.stdout
-    # enrol, ingest, train (scorecard and challenger), two months
-    assert "audit log verified: 6 rows" in result.stdout
+    # enrol, ingest, train (scorecard and challenger), two months, the month monitored
+    assert "audit log verified: 7 rows" in result.stdout
+    assert "model card:" in result.stdout
     assert re.search(r"http://127\.0\.0\.1:8000/sign-in\?code=[A-Z2-9]{10}", result.stdout)
+    # The partner signs in with a live key of its own; the admin with the admin token.
+    key = re.search(
+        r"a partner \(demo-shop, one offer\): .* paste the API key (\S+)", result.stdout
+    )
+    assert key is not None
+    assert "the admin (model card" in result.stdout and "admin.token" in result.stdout
     demo = next(Path(str(env["KAIMEN_HOME"])).glob("demo-3-300-18-*"))
     assert (demo / "events.parquet").is_file()
 

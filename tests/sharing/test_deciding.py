@@ -10,6 +10,7 @@ import datetime as dt
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -433,3 +434,17 @@ def test_a_batch_waits_in_a_thread_while_another_connection_writes(
         pooled.close()
     assert pages == decision_path.SQLITE_AUTOCHECKPOINT_PAGES
     decision_path.checkpoint(engine)
+
+
+def test_decision_ids_are_version_7_uuids_of_the_decision_time() -> None:
+    """Time-ordered (RFC 9562 version 7): ids of decisions made together sort together, and
+    those made later sort later; the rest is random."""
+    at = dt.datetime(2026, 12, 4, 22, 30, 1, 234_000, tzinfo=dt.UTC)
+    ids = [deciding.time_ordered_id(at + dt.timedelta(milliseconds=i)) for i in range(50)]
+    assert ids == sorted(ids)
+    assert len({deciding.time_ordered_id(at) for _ in range(1000)}) == 1000
+    for text in ids[:3]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+    assert int(ids[0].replace("-", "")[:12], 16) == int(at.timestamp() * 1000)

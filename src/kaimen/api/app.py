@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from kaimen import __version__
 from kaimen.api import (
@@ -27,10 +28,26 @@ from kaimen.config import Settings
 from kaimen.web import site as web
 
 
+class KaimenApp(FastAPI):
+    """FastAPI with `POST /v1/decisions` answered ahead of the middleware stack when it can
+    be (`decision_routes.DecisionFastPath`), everything else as FastAPI answers it."""
+
+    decisions: decision_routes.DecisionFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.decisions is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.decisions(scope, receive, send)
+
+    async def _stack(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Open the store (migrating it) and build the app around it."""
     workspace = settings.workspace()
-    app = FastAPI(
+    app = KaimenApp(
         title="kaimen",
         version=__version__,
         description="Credit and trust scoring that the people it scores can see, "
@@ -41,8 +58,10 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(app, before_invalid=check_before_invalid)
     # First: the route partners call most, and routes are tried in order.
     app.include_router(decision_routes.router)
-    # Inside the request limits (added next, so run first): they cap its bodies too.
-    app.add_middleware(decision_routes.DecisionFastPath, route=decision_routes.decision_route())
+    # Ahead of the middleware (see `KaimenApp`); what it leaves goes through all of it.
+    app.decisions = decision_routes.DecisionFastPath(
+        app._stack, app, decision_routes.decision_route()
+    )
     request_limits.install(app)
 
     @app.get("/healthz", tags=["operations"])

@@ -1,9 +1,10 @@
 """`POST /v1/decisions` (partner key, scope `decisions`): the route partners call most.
 
 A request with a JSON body that is valid as it stands and a partner's key is answered by
-`DecisionFastPath`, plain ASGI inside the request-limit and telemetry middleware, without
-Starlette's request and response objects or FastAPI's routing, dependency and parameter
-machinery, which together cost more than the decision's own Python. Anything else (another
+`DecisionFastPath`, plain ASGI ahead of the middleware stack (it does the telemetry's and the
+request limits' part itself), without Starlette's request and response objects or FastAPI's
+routing, dependency and parameter machinery, which together cost more than the decision's own
+Python. Anything else (another
 content type, invalid JSON, a body the model refuses, no partner key) goes the documented way,
 through FastAPI, so every refusal and the OpenAPI document are the ones the endpoint declares.
 Both answer through `decision_batches`, which checks the key and decides in one transaction,
@@ -15,14 +16,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kaimen.api import problems
 from kaimen.api.deps import Authorization, bearer, key_checked_by_service, partner_key
+from kaimen.api.observability import RequestTelemetry
 from kaimen.api.partner_routes import IDENTIFIER, MAX_ID
+from kaimen.api.request_limits import MAX_BODY_BYTES
 from kaimen.config import Workspace
 from kaimen.domain.errors import KaimenError
 from kaimen.sharing import deciding
@@ -95,43 +99,56 @@ async def _decided(request: Request, body: DecisionIn, authorization: str | None
     return Response(_rendered(answer), media_type="application/json")
 
 
-def _headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
-    """(Content-Type, Authorization) as sent, the first of each."""
-    content_type = authorization = None
+def _headers(scope: Scope) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """(Content-Type, Authorization, Content-Length) as sent, the first of each."""
+    content_type = authorization = length = None
     for name, value in scope["headers"]:
-        if name == b"content-type" and content_type is None:
-            content_type = value
-        elif name == b"authorization" and authorization is None:
-            authorization = value
-    return content_type, authorization
+        if name == b"content-type":
+            content_type = content_type or value
+        elif name == b"authorization":
+            authorization = authorization or value
+        elif name == b"content-length":
+            length = length or value
+    return content_type, authorization, length
 
 
 _JSON_HEADERS = ((b"content-type", b"application/json"),)
 
 
 class DecisionFastPath:
-    """ASGI middleware answering `POST /v1/decisions` for a valid JSON body and a partner's
-    key (see the module docstring); every other request goes on to `app` untouched, and a
-    decision request it does not answer goes on with its body as read. Install it inside the
-    request-limit middleware (which caps the body) and the telemetry middleware (which logs
-    and counts it as the route's)."""
+    """The outermost ASGI layer of the app: answers `POST /v1/decisions` for a JSON body of
+    declared length within the cap and a partner's key (see the module docstring), with the
+    request id, log line and metrics of `RequestTelemetry`, ahead of the middleware stack
+    (whose layers cost, together, about what the decision's own Python does). Every other
+    request goes to `app`, the whole stack, untouched; a decision request it does not answer
+    goes on with its body as read, to be refused or answered the documented way (a body
+    without Content-Length is capped by the request-limit middleware as it arrives)."""
 
-    def __init__(self, app: ASGIApp, route: APIRoute) -> None:
+    def __init__(self, app: ASGIApp, site: FastAPI, route: APIRoute) -> None:
         self.app = app
+        self.site = site
         self.route = route
+        self.telemetry = RequestTelemetry(app, site)
+        self._engine: Engine | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        content_type, authorization = _headers(scope)
-        if content_type != b"application/json":
+        content_type, authorization, length = _headers(scope)
+        if (
+            content_type != b"application/json"
+            or not authorization
+            or length is None
+            or not length.isdigit()  # bytes.isdigit: ASCII digits only
+            or int(length) > MAX_BODY_BYTES
+        ):
             await self.app(scope, receive, send)
             return
         body, rest = await _body(receive)
-        if rest is not None:  # the client left, or the body was over the cap (answered)
+        if rest is not None:  # the client left
             return
-        token = bearer(None if authorization is None else authorization.decode("latin-1"))
+        token = bearer(authorization.decode("latin-1"))
         try:
             if token is None or not is_partner_key(token):
                 raise ValueError("not a partner's key: the documented path answers")
@@ -140,23 +157,28 @@ class DecisionFastPath:
             await self.app(scope, _replay(body, receive), send)
             return
         scope["route"] = self.route  # what the telemetry names the request by
-        workspace: Workspace = scope["app"].state.workspace
-        try:
-            answer = await batches_for(workspace.engine).decide(
-                token, asked.offer_id, asked.person_id
+        if self._engine is None:
+            workspace: Workspace = self.site.state.workspace
+            self._engine = workspace.engine
+        engine = self._engine
+
+        async def decided(scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                answer = await batches_for(engine).decide(token, asked.offer_id, asked.person_id)
+            except KaimenError as refused:
+                await problems.refusal(refused)(scope, receive, send)
+                return
+            content = _rendered(answer)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", b"%d" % len(content)), *_JSON_HEADERS],
+                }
             )
-        except KaimenError as refused:
-            await problems.refusal(refused)(scope, receive, send)
-            return
-        content = _rendered(answer)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-length", str(len(content)).encode()), *_JSON_HEADERS],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
+            await send({"type": "http.response.body", "body": content})
+
+        await self.telemetry.observed(decided, scope, receive, send)
 
 
 async def _body(receive: Receive) -> tuple[bytes, Message | None]:

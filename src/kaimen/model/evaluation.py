@@ -185,3 +185,23 @@ def calibration_by_band(
         "all", int(people.sum()), float(y.sum()), float(p.sum()), float(variance.sum())
     )
     return rows, overall
+
+
+def roc_points(bad: npt.ArrayLike, score: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """The ROC curve of telling bads by a low score: at each cut-off (a distinct score), the
+    share of goods (false positives) and of bads (true positives) scoring at or below it,
+    from (0, 0) to (1, 1). Collinear points are dropped: the curve, and its area, are kept."""
+    is_bad, s = _inputs(bad, score)
+    good_share, bad_share, _ = roc_curve(is_bad, -s, drop_intermediate=True)
+    return good_share.astype(np.float64), bad_share.astype(np.float64)
+
+
+def ks_points(bad: npt.ArrayLike, score: npt.ArrayLike) -> tuple[IntArray, FloatArray, FloatArray]:
+    """The KS chart: each distinct score, and the shares of bads and of goods scoring at or
+    below it. KS is the largest gap between the two (`ks`)."""
+    is_bad, s = _inputs(bad, score)
+    cut_offs = np.unique(s)
+    bad_scores, good_scores = np.sort(s[is_bad]), np.sort(s[~is_bad])
+    bad_share = np.searchsorted(bad_scores, cut_offs, side="right") / bad_scores.size
+    good_share = np.searchsorted(good_scores, cut_offs, side="right") / good_scores.size
+    return cut_offs.astype(np.int64), bad_share.astype(np.float64), good_share.astype(np.float64)

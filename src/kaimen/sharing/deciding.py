@@ -13,7 +13,7 @@ one connection and one transaction per decision, whatever door it came through.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -219,6 +219,27 @@ async def decide_many_async(
     ]
 
 
+def time_ordered_id(at: dt.datetime) -> str:
+    """A UUID version 7 (RFC 9562): `at` in milliseconds, then 74 random bits. Decisions made
+    together sort together, so a batch's ids go to one or two pages of the primary key's index
+    instead of one random page each (a random UUID's), which every commit then writes out; the
+    time it gives away is the answer's own `decided_at`."""
+    random_bits = int.from_bytes(os.urandom(10))
+    value = (
+        (int(at.timestamp() * 1000) & _MILLISECONDS) << 80
+        | 0x7 << 76  # version
+        | (random_bits >> 62 & 0xFFF) << 64
+        | 0b10 << 62  # variant
+        | random_bits & _LOW_62
+    )
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+_MILLISECONDS = (1 << 48) - 1
+_LOW_62 = (1 << 62) - 1
+
+
 def answered(
     asked: decision_path.Question, grounds: decision_path.Grounds
 ) -> tuple[Answer, decision_path.Disclosure]:
@@ -238,7 +259,7 @@ def answered(
     snapshot = grounds.snapshot
     approved, short, reasons, unmet = _judge(snapshot, offer)
     decision = Decision(
-        decision_id=str(uuid.uuid4()),
+        decision_id=time_ordered_id(asked.now),
         partner_id=key.partner_id,
         offer_id=offer.offer_id,
         person_id=asked.person_id,

@@ -29,8 +29,9 @@ from kaimen.store.json_text import JSON_TEXT
 from kaimen.store.revisions import newest_revision
 
 _DIMENSIONS = tuple(d.value for d in Dimension)
+# A person's published snapshots, newest first (the decision path reads the first).
 # `{p}` is the dialect's parameter marker: `?` for sqlite3, `%s` for psycopg.
-_HISTORY = f"""
+SNAPSHOT_HISTORY = f"""
 SELECT score_snapshots.month, score_snapshots.model_version, score_runs.published_at,
        score_snapshots.score, score_snapshots.band, score_snapshots.thin_file,
        {", ".join(f"score_snapshots.{d}" for d in _DIMENSIONS)},
@@ -52,13 +53,13 @@ _LOG = (
     "VALUES ({p}, {p}, {p}, {p}, {p}, {json})"
 )
 SQLITE = {
-    "history": _HISTORY.format(p="?"),
+    "history": SNAPSHOT_HISTORY.format(p="?"),
     "revisions": _REVISIONS.format(p="?"),
     "status": _STATUS.format(p="?"),
     "log": _LOG.format(p="?", json="?"),
 }
 POSTGRES = {
-    "history": _HISTORY.format(p="%s"),
+    "history": SNAPSHOT_HISTORY.format(p="%s"),
     "revisions": _REVISIONS.format(p="%s"),
     # Locking the person's row orders the log against a concurrent opt-out.
     "status": _STATUS.format(p="%s") + " FOR UPDATE",

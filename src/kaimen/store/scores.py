@@ -76,6 +76,16 @@ def published_models(connection: Connection, month: str) -> list[str]:
     return list(connection.execute(query).scalars())
 
 
+def months_published_with(connection: Connection, model_version: str) -> list[str]:
+    """The months published with `model_version`, oldest first."""
+    query = (
+        select(score_runs.c.month)
+        .where(score_runs.c.model_version == model_version)
+        .order_by(score_runs.c.month)
+    )
+    return list(connection.execute(query).scalars())
+
+
 class MonthColumns(TypedDict):
     """A published month's snapshots as columns, in no particular order: `thin_file` as 0 or
     1 and `points` as JSON text, which is how an engine reads them whole."""
