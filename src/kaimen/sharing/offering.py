@@ -1,4 +1,5 @@
-"""Partners' offers: publish, list and withdraw (a partner with scope `decisions`)."""
+"""Partners' offers: publish, list and withdraw (a partner with scope `decisions`); and the
+open offers as a person sees them against their own latest score (`offers_for`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine
 
+from kaimen.domain.callers import Caller
 from kaimen.domain.connections import ConnectionsNotRequirable
+from kaimen.domain.errors import Forbidden
 from kaimen.domain.scores import Dimension
-from kaimen.store import audit, offers
+from kaimen.store import audit, offers, partners, scores
 from kaimen.store.offers import Offer
 
-__all__ = ["Offer", "OfferTerms", "offers_of", "publish_offer", "withdraw_offer"]
+__all__ = [
+    "Offer",
+    "OfferTerms",
+    "PersonsOffer",
+    "offers_for",
+    "offers_of",
+    "publish_offer",
+    "withdraw_offer",
+]
 
 
 @dataclass(frozen=True)
@@ -69,3 +80,55 @@ def withdraw_offer(
         return offer
 
     return audit.audited_transaction(engine, work)
+
+
+@dataclass(frozen=True)
+class PersonsOffer:
+    """An open offer against a person's latest published score: unlocked when the score and
+    every sub-score it asks for reach its minimums; else what is still missing."""
+
+    offer_id: int
+    partner_id: str
+    partner_name: str
+    name: str
+    purpose: str
+    required_score: int  # the offer's minimum score, or its band's floor when higher
+    unlocked: bool
+    # Points the score still needs (0 when it is enough); None without a published score.
+    points_needed: int | None
+    # Sub-scores below the offer's minimum: (dimension, the offer's minimum).
+    dimensions_short: tuple[tuple[Dimension, int], ...]
+
+
+def offers_for(engine: Engine, person_id: str, reader: Caller) -> list[PersonsOffer]:
+    """Every open offer, unlocked first, then by the points still needed. Only the person
+    reads this (nothing is disclosed to a partner: it is the person's own score)."""
+    if not reader.is_person(person_id):
+        raise Forbidden("only the person sees the offers against their own score")
+    with engine.connect() as store:
+        history = scores.history(store, person_id)
+        live = offers.open_offers(store)
+        names = {p.partner_id: p.name for p in partners.all_partners(store)}
+    latest = history[0] if history else None
+    score = None if latest is None else latest.score
+    found: list[PersonsOffer] = []
+    for offer in live:
+        needed = None if score is None else max(0, offer.required_score - score)
+        short = tuple(offer.unmet_dimensions({} if latest is None else latest.dimensions))
+        found.append(
+            PersonsOffer(
+                offer.offer_id,
+                offer.partner_id,
+                names.get(offer.partner_id, offer.partner_id),
+                offer.name,
+                offer.purpose,
+                offer.required_score,
+                needed == 0 and not short,
+                needed,
+                short,
+            )
+        )
+    return sorted(
+        found,
+        key=lambda o: (not o.unlocked, o.points_needed is None, o.points_needed or 0, o.offer_id),
+    )

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 
 from kaimen.domain.errors import Conflict, NotFound, Rejected
-from kaimen.domain.scores import BANDS, SCORE_MAX, SCORE_MIN, Dimension
+from kaimen.domain.scores import BANDS, SCORE_MAX, SCORE_MIN, Dimension, DimensionScores
 from kaimen.domain.text import readable_problem
 from kaimen.store.tables import offers
 
@@ -38,6 +38,23 @@ class Offer:
     min_dimensions: Mapping[Dimension, int] = field(default_factory=dict)
     created_at: dt.datetime | None = None
     withdrawn_at: dt.datetime | None = None
+
+    @property
+    def required_score(self) -> int:
+        """The score that opens the offer: its minimum, or its band's floor when higher."""
+        if self.min_band is None:
+            return self.min_score
+        band = next(b for b in BANDS if b.name == self.min_band)
+        return max(self.min_score, band.low)
+
+    def unmet_dimensions(self, dimensions: DimensionScores) -> list[tuple[Dimension, int]]:
+        """Each sub-score the offer asks for that `dimensions` falls short of (none on record
+        falls short), with the offer's minimum, in the dimensions' order."""
+        return [
+            (dimension, floor)
+            for dimension, floor in sorted(self.min_dimensions.items())
+            if (value := dimensions.get(dimension)) is None or value < floor
+        ]
 
 
 def _offer(r: Row[Any]) -> Offer:
@@ -113,6 +130,14 @@ def get(connection: Connection, offer_id: int) -> Offer | None:
 def of_partner(connection: Connection, partner_id: str) -> list[Offer]:
     rows = connection.execute(
         select(offers).where(offers.c.partner_id == partner_id).order_by(offers.c.offer_id)
+    )
+    return [_offer(r) for r in rows]
+
+
+def open_offers(connection: Connection) -> list[Offer]:
+    """Every partner's offers not withdrawn, oldest first."""
+    rows = connection.execute(
+        select(offers).where(offers.c.withdrawn_at.is_(None)).order_by(offers.c.offer_id)
     )
     return [_offer(r) for r in rows]
 
