@@ -40,6 +40,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ADMIN = "an-admin-token-of-some-length"
+# The tests' vault key (tests.population.VAULT), as KAIMEN_SECRET_KEY spells it.
+VAULT_SECRET = base64.b64encode(bytes(range(32))).decode()
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "web"
 WIDTHS = {"phone": 360, "desktop": 1280}
 LOCALES = {"en": "en-GB", "zh-Hans": "zh-CN"}
@@ -106,7 +108,7 @@ def serve_live(populations: Populations) -> Iterator[Live]:
             home=population.home,
             admin_token=ADMIN,
             database_url=population.url,
-            secret_key=base64.b64encode(bytes(range(32))).decode(),
+            secret_key=VAULT_SECRET,
         )
         app = create_app(settings)
         engine = app.state.workspace.engine
