@@ -494,7 +494,7 @@ def test_a_dispute_filed_by_a_person_is_answered_from_the_console(console: Conso
     listing = client.get("/partner/disputes").text
     assert f"/partner/disputes/{dispute_id}" in listing and "web-L1" in listing
     assert filed.dispute.answer_due_at.isoformat() in listing
-    assert "awaits your answer" in client.get("/partner").text
+    assert "Disputes awaiting your answer: 1" in client.get("/partner").text
     page = client.get(f"/partner/disputes/{dispute_id}").text
     assert "I repaid this loan; the record is wrong." in page
     # A correction without values or a description is refused beside the field; still open.
