@@ -24,6 +24,7 @@ __all__ = [
     "Reach",
     "Thresholds",
     "change_thresholds",
+    "check_thresholds",
     "offers_of",
     "publish_offer",
     "reach",
@@ -170,13 +171,19 @@ def _reach(count: int) -> Reach:
     return Reach(count if count >= SMALLEST_COUNT else None)
 
 
+def check_thresholds(thresholds: Thresholds) -> dict[Dimension, int]:
+    """The dimension minimums, once the thresholds pass every check an offer's do
+    (OfferRejected naming the field, ConnectionsNotRequirable); nothing is read or stored."""
+    _no_connections(thresholds.min_dimensions)
+    return offers.check_thresholds(
+        thresholds.min_score, thresholds.min_band, thresholds.min_dimensions
+    )
+
+
 def reach(engine: Engine, thresholds: Thresholds) -> Reach:
     """How many people's latest published scores meet `thresholds` (checked as an offer's
     are: OfferRejected, ConnectionsNotRequirable): what a partner sees before saving them."""
-    _no_connections(thresholds.min_dimensions)
-    dimensions = offers.check_thresholds(
-        thresholds.min_score, thresholds.min_band, thresholds.min_dimensions
-    )
+    dimensions = check_thresholds(thresholds)
     with engine.connect() as store:
         [count] = offer_reach.count_meeting(
             store, [_floor(thresholds.min_score, thresholds.min_band, dimensions)]

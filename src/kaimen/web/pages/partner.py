@@ -174,9 +174,15 @@ def _threshold_form(values: dict[str, str], form: Form) -> offering.Thresholds |
             form.refuse(
                 f"min_{dimension}", f"the minimum for {dimension} must be a whole number 0-100"
             )
-    if min_score is None or form.errors:
+    if min_score is None or any(name.startswith("min_") for name in form.errors):
         return None
-    return offering.Thresholds(min_score, values.get("min_band") or None, dimensions)
+    thresholds = offering.Thresholds(min_score, values.get("min_band") or None, dimensions)
+    try:
+        offering.check_thresholds(thresholds)
+    except (offering.OfferRejected, ConnectionsNotRequirable) as refused:
+        _refused(form, refused, "min_score")
+        return None
+    return thresholds
 
 
 def _refused(form: Form, error: KaimenError, fallback: str) -> None:
