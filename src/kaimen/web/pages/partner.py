@@ -383,16 +383,7 @@ def confirm_withdraw(request: Request, caller: PartnerCaller, offer_id: OfferPat
     offer = _own_offer(request, caller, offer_id)
     if offer is None or offer.withdrawn_at is not None:
         return _not_found(request)
-    return _page(
-        request,
-        caller,
-        "partner_confirm.html",
-        what="withdraw",
-        offer=offer,
-        key=None,
-        own_key=False,
-        error=None,
-    )
+    return _confirm(request, caller, "withdraw", offer, None, 200)
 
 
 @router.post("/partner/offers/{offer_id}/withdraw")
@@ -407,18 +398,34 @@ def withdraw(
         if refused.status == 404:
             return _not_found(request)
         offer = _own_offer(request, caller, offer_id)
-        return _page(
-            request,
-            caller,
-            "partner_confirm.html",
-            status=409,
-            what="withdraw",
-            offer=offer,
-            key=None,
-            own_key=False,
-            error=refused.detail,
-        )
+        return _confirm(request, caller, "withdraw", offer, refused.detail, 409)
     return see_other("/partner/offers")
+
+
+def _confirm(
+    request: Request,
+    caller: Caller,
+    what: str,
+    subject: offering.Offer | partnering.ApiKey | None,
+    error: str | None,
+    status: int = 200,
+) -> Response:
+    """The page asking before an offer is withdrawn or a key revoked (and saying why not,
+    when the service refused)."""
+    if subject is None:
+        return _not_found(request)
+    key = subject if isinstance(subject, partnering.ApiKey) else None
+    return _page(
+        request,
+        caller,
+        "partner_confirm.html",
+        status=status,
+        what=what,
+        offer=None if key is not None else subject,
+        key=key,
+        own_key=key is not None and key.key_id == caller.key_id,
+        error=error,
+    )
 
 
 # -- the decisions log ---------------------------------------------------------------------
@@ -824,16 +831,7 @@ def confirm_revoke(request: Request, caller: PartnerCaller, key_id: KeyPath) -> 
     key = _own_key(request, caller, key_id)
     if key is None or key.revoked_at is not None:
         return _not_found(request)
-    return _page(
-        request,
-        caller,
-        "partner_confirm.html",
-        what="revoke",
-        offer=None,
-        key=key,
-        own_key=key_id == caller.key_id,
-        error=None,
-    )
+    return _confirm(request, caller, "revoke", key, None, 200)
 
 
 @router.post("/partner/keys/{key_id}/revoke")
@@ -845,17 +843,7 @@ def revoke(request: Request, caller: PartnerCaller, session: Checked, key_id: Ke
         if refused.status == 404:
             return _not_found(request)
         key = _own_key(request, caller, key_id)
-        return _page(
-            request,
-            caller,
-            "partner_confirm.html",
-            status=refused.status,
-            what="revoke",
-            offer=None,
-            key=key,
-            own_key=key_id == caller.key_id,
-            error=refused.detail,
-        )
+        return _confirm(request, caller, "revoke", key, refused.detail, refused.status)
     if key_id == caller.key_id:
         # The session rode on this key: it has ended with it; the browser's cookie goes too.
         if session.secret is not None:
