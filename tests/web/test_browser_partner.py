@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from kaimen.sharing import offering, partnering
-from tests.web.browsing import Live, check_every_page, open_page
+from tests.web.browsing import Live, check_every_page, open_page, sign_in_person
 
 pytestmark = pytest.mark.browser
 PARTNER = "web-lender"
@@ -186,6 +186,46 @@ def test_a_dispute_filed_through_the_api_is_answered_in_the_console(
     with urllib.request.urlopen(request, timeout=30) as response:
         states = {d["dispute_id"]: d["state"] for d in json.load(response)}
     assert states[dispute_id] == "deleted"
+    assert watched.problems == []
+
+
+def test_a_dispute_filed_on_the_persons_page_appears_in_the_partners_console(
+    browser: Browser, live: Live, partner: Partner
+) -> None:
+    sent = call(
+        live,
+        "POST",
+        "/v1/feedback",
+        partner.key,
+        {
+            "kind": "rental",
+            "person_id": live.person_id,
+            "reference": "bike-web-2",
+            "outcome": "damaged_unpaid",
+            "item": "bike",
+            "deposit": "waived",
+            "occurred_at": "2026-11-21T10:00:00+00:00",
+        },
+    )
+    assert sent["received"] == "new"
+    person = open_page(browser)
+    sign_in_person(person.page, live)
+    person.page.goto(f"{live.base}/me/disputes")
+    person.page.locator("#item").select_option(f"event:{PARTNER}/bike-web-2")
+    person.page.locator("#statement").fill("The bike had a flat tyre when I took it.")
+    person.page.get_by_role("button", name="File the dispute").click()
+    person.page.wait_for_url(f"{live.base}/me/disputes?done=filed")
+    assert person.problems == []
+    person.page.context.close()
+
+    watched = open_page(browser)
+    page = watched.page
+    sign_in_partner(page, live, partner.key)
+    page.get_by_role("link", name="Disputes", exact=True).click()
+    row = page.locator("tr", has_text="bike-web-2")
+    expect(row).to_be_visible()
+    row.get_by_role("link", name=re.compile("Answer")).click()
+    expect(page.locator(".statement")).to_have_text("The bike had a flat tyre when I took it.")
     assert watched.problems == []
 
 
