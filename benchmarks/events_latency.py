@@ -24,7 +24,7 @@ vault work is not what this measures). Lake events are generated once with DuckD
 as kaimen stores a file batch: `write_months` writes the sorted month files (under
 `--work`/lake, hard-linked into each store's lake), and each store lists them with
 `lake_manifest.record_batch` in the transaction where `event_keys.add` indexes their keys
-(sorted, as file ingest sends them). After building, the store's writes are flushed (a
+(in key_hash order, as file ingest sends them). After building, the store's writes are flushed (a
 PostgreSQL CHECKPOINT, a SQLite WAL checkpoint) so the first requests do not pay for the
 build. Each measured request sends 100 new events about random enrolled people.
 
@@ -61,7 +61,7 @@ from sqlalchemy import Engine, func, select, text
 from kaimen.api.app import create_app
 from kaimen.config import Settings
 from kaimen.engines.embedded import connect
-from kaimen.ingest.deduplication import CONTENT_HASH_SQL, KEYS_SCHEMA
+from kaimen.ingest.deduplication import CONTENT_HASH_SQL
 from kaimen.ingest.pipeline import months_in
 from kaimen.lake.writer import write_months
 from kaimen.store import event_keys, lake_manifest
@@ -121,7 +121,7 @@ def _write_chunk(
     connection: duckdb.DuckDBPyConnection, lake: Path, start: int, stop: int, population: int
 ) -> LakeChunk:
     """Events start..stop-1 (payments over 24 months about `population` people) as month
-    files under `lake`, and their keys (sorted, as file ingest indexes them) as Parquet."""
+    files under `lake`, and their keys (in key_hash order, as file ingest indexes them) as Parquet."""
     connection.execute(
         f"""CREATE OR REPLACE TEMP TABLE batch AS
         SELECT *, strftime(occurred_at, '%Y-%m') AS month FROM (
@@ -145,9 +145,11 @@ def _write_chunk(
     written = write_months(connection, "SELECT * FROM batch", months_in(connection, "batch"), lake)
     keys = lake.parent / "keys" / f"{start:012d}-{stop:012d}.parquet"
     keys.parent.mkdir(parents=True, exist_ok=True)
+    key_hash, key_check = event_keys.key_sql()
     connection.execute(
-        f"COPY (SELECT source, event_id, {CONTENT_HASH_SQL} AS content_hash FROM batch "
-        f"ORDER BY source, event_id) TO '{keys}' (FORMAT parquet, COMPRESSION zstd)"
+        f"COPY (SELECT source, event_id, {CONTENT_HASH_SQL} AS content_hash, "
+        f"{key_hash} AS key_hash, {key_check} AS key_check FROM batch "
+        f"ORDER BY key_hash) TO '{keys}' (FORMAT parquet, COMPRESSION zstd)"
     )
     files = [lake_manifest.FileRecord(f.month, f.path, f.rows, f.sha256) for f in written]
     return LakeChunk(start, stop, files, keys)
@@ -206,7 +208,7 @@ def add_lake(engine: Engine, lake_root: Path, shared: Path, chunks: list[LakeChu
             target = lake_root / file.path
             target.parent.mkdir(parents=True, exist_ok=True)
             os.link(shared / file.path, target)
-        keys = pq.read_table(chunk.keys).cast(KEYS_SCHEMA)
+        keys = pq.read_table(chunk.keys).cast(event_keys.HASHED_SCHEMA)
         with engine.begin() as store:
             lake_manifest.record_batch(
                 store,

@@ -11,7 +11,7 @@ the same run, each in its own child process:
 - `kaimen ingest FILE` on a fresh SQLite store (and on PostgreSQL with --postgres): judge every
   row, deduplicate, write the sorted month files, index the keys, all or nothing;
 - what maintaining the key index alone costs: the keys of the lake kaimen wrote inserted
-  by `event_keys.add` into an empty index (executemany on SQLite, COPY on PostgreSQL).
+  by `event_keys.add` into an empty index (executemany on SQLite, binary COPY on PostgreSQL).
 
 Target (issue 10): kaimen at least 0.75x the ceiling. Results: benchmarks/results/ingest_speed.*
 """
@@ -74,17 +74,19 @@ INDEX_ONLY = """
 import sys, time, duckdb
 from kaimen.store.database import connect, migrate
 from kaimen.store import event_keys
-from kaimen.ingest.deduplication import CONTENT_HASH_SQL, KEYS_SCHEMA
+from kaimen.ingest.deduplication import CONTENT_HASH_SQL
 source, url = sys.argv[1], sys.argv[2]
 c = duckdb.connect()
 c.execute("SET TimeZone = 'UTC'")
-keys = c.sql(f"SELECT source, event_id, {CONTENT_HASH_SQL} AS content_hash FROM "
-             f"read_parquet('{source}/**/*.parquet') ORDER BY source, event_id").to_arrow_table()
+key_hash, key_check = event_keys.key_sql()
+keys = c.sql(f"SELECT source, event_id, {CONTENT_HASH_SQL} AS content_hash, "
+             f"{key_hash} AS key_hash, {key_check} AS key_check FROM "
+             f"read_parquet('{source}/**/*.parquet') ORDER BY key_hash").to_arrow_table()
 engine = connect(url)
 migrate(engine)
 started = time.perf_counter()
 with engine.begin() as store:
-    event_keys.add(store, keys.cast(KEYS_SCHEMA))
+    event_keys.add(store, keys)
 print(f"{time.perf_counter() - started:.2f}")
 """
 

@@ -70,8 +70,20 @@ class World:
         return sorted((self.folder / "monthly" / f"m={LAST}").glob("*.parquet"))
 
 
-def run(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Run a child; (seconds, its own peak RSS in MiB, its output)."""
+@dataclass(frozen=True)
+class Child:
+    """A finished child: wall seconds, its own CPU seconds (user + system, every thread),
+    peak RSS in MiB and its output. The CPU time says what the work cost when the box is
+    shared and the wall time says more about the neighbours."""
+
+    seconds: float
+    cpu_seconds: float
+    peak_mib: int
+    output: str
+
+
+def run_child(args: list[str], env: dict[str, str]) -> Child:
+    """Run a child to its end; a failure stops the benchmark with the child's output."""
     started = time.perf_counter()
     process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output = process.stdout.read().decode() if process.stdout else ""
@@ -79,7 +91,14 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     seconds = round(time.perf_counter() - started, 2)
     if status != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{output}")
-    return seconds, round(usage.ru_maxrss / 1024), output.strip()
+    cpu = round(usage.ru_utime + usage.ru_stime, 2)
+    return Child(seconds, cpu, round(usage.ru_maxrss / 1024), output.strip())
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Run a child; (seconds, its own peak RSS in MiB, its output)."""
+    child = run_child(args, env)
+    return child.seconds, child.peak_mib, child.output
 
 
 def kaimen_env(home: Path) -> dict[str, str]:

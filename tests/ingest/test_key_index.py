@@ -21,6 +21,7 @@ from kaimen.lake import atomic_parquet, reader
 from kaimen.sharing import own_data
 from kaimen.store import event_keys, lake_manifest, people
 from kaimen.store.identity_vault import IdentityVault
+from kaimen.store.tables import event_key_collisions
 from kaimen.store.tables import event_keys as key_rows
 from tests.conftest import NOW
 from tests.ingest import events_factory as f
@@ -36,12 +37,15 @@ def enrolled(engine: Engine, vault: IdentityVault) -> list[str]:
     return f.enrol(engine, vault)
 
 
-def index(engine: Engine) -> dict[tuple[str, str], int]:
+def index(engine: Engine) -> dict[tuple[int, int], int]:
+    """(key_hash, key_check) -> content hash of every indexed key, collisions included."""
     with engine.connect() as store:
         rows = store.execute(
-            select(key_rows.c.source, key_rows.c.event_id, key_rows.c.content_hash)
+            select(key_rows.c.key_hash, key_rows.c.key_check, key_rows.c.content_hash)
         )
-        return {(s, e): h for s, e, h in rows}
+        indexed = {(k, c): h for k, c, h in rows}
+        collided = store.execute(select(event_key_collisions)).all()
+    return indexed | {event_keys.key_hashes(s, e): h for s, e, h in collided}
 
 
 def lake_keys(engine: Engine, lake_root: Path) -> dict[tuple[str, str], int]:
@@ -70,7 +74,7 @@ def inbox_keys(engine: Engine) -> dict[tuple[str, str], int]:
 def consistent(engine: Engine, lake_root: Path) -> dict[tuple[str, str], int]:
     """The index says exactly what the lake and the inbox hold; returns it."""
     held = lake_keys(engine, lake_root) | inbox_keys(engine)
-    assert index(engine) == held
+    assert index(engine) == {event_keys.key_hashes(s, e): h for (s, e), h in held.items()}
     return held
 
 
@@ -322,3 +326,60 @@ def test_content_hash_is_the_one_already_stored() -> None:
         connection.close()
     assert hashes == [("e-1", 6735081780803072119), ("e-2", 5014223906213133495)]
     assert moved_record == [(6735081780803072119,)]
+
+
+def test_the_engine_hashes_keys_as_the_store_does() -> None:
+    """A file's key hashes come from the engine, a request's from Python: the same numbers."""
+    keys = [("bank-a", "e-1"), ("shop", "é中-2"), ("s" * 64, "e" * 128), ("", "")]
+    key_hash, key_check = event_keys.key_sql()
+    connection = connect()
+    try:
+        computed = [
+            connection.execute(
+                f"SELECT {key_hash}, {key_check} FROM "
+                "(SELECT $source::VARCHAR AS source, $event::VARCHAR AS event_id)",
+                {"source": s, "event": e},
+            ).fetchall()[0]
+            for s, e in keys
+        ]
+    finally:
+        connection.close()
+    assert computed == [event_keys.key_hashes(s, e) for s, e in keys]
+    assert len(set(computed)) == len(keys) and all(h >= 0 and c >= 0 for h, c in computed)
+
+
+def _hold_key_hash_of(engine: Engine, source: str, event_id: str) -> None:
+    """Index another key with the same key_hash as (source, event_id): a collision."""
+    key_hash, key_check = event_keys.key_hashes(source, event_id)
+    with engine.begin() as store:
+        store.execute(
+            key_rows.insert().values(key_hash=key_hash, key_check=key_check ^ 1, content_hash=7)
+        )
+
+
+@pytest.mark.parametrize("door", ["request", "file"])
+def test_a_key_whose_hash_another_key_holds_is_kept_by_its_full_key(
+    engine: Engine, lake_root: Path, tmp_path: Path, enrolled: list[str], door: str
+) -> None:
+    events = f.sample_events(6)
+    _hold_key_hash_of(engine, events[2]["source"], events[2]["event_id"])
+    if door == "request":
+        stored = accept_events(engine, lake_root, events, "admin", now=NOW)
+    else:
+        stored = ingest_file(engine, lake_root, f.write(tmp_path / "a.csv", events), "t")
+    assert (stored.new, stored.duplicate) == (6, 0)
+    with engine.connect() as store:
+        collided = store.execute(select(event_key_collisions)).all()
+        known = event_keys.lookup(store, [(e["source"], e["event_id"]) for e in events])
+    assert [(s, e) for s, e, _ in collided] == [(events[2]["source"], events[2]["event_id"])]
+    assert known.num_rows == 6
+    # Resent: a duplicate, found by its full key; changed: refused as any conflict is.
+    again = accept_events(engine, lake_root, events, "admin", now=NOW)
+    assert (again.new, again.duplicate) == (0, 6)
+    changed = {**events[2], "occurred_at": "2026-08-02T10:00:00Z"}
+    with pytest.raises(BatchRejected) as caught:
+        accept_events(engine, lake_root, [changed], "admin", now=NOW)
+    assert f.problems(caught.value) == [(1, "event_id", CONFLICT)]
+    with engine.begin() as store:
+        assert event_keys.forget(store, [(events[2]["source"], events[2]["event_id"])]) == 1
+        assert store.execute(select(event_key_collisions)).all() == []

@@ -266,3 +266,33 @@ def test_0013_drops_the_snapshot_keys_and_the_downgrade_restores_them(
     migrate(engine)
     assert inspect(engine).get_foreign_keys("score_snapshots") == []
     engine.dispose()
+
+
+def test_0020_converts_every_indexed_key_to_the_compact_index(
+    empty_database_url: str,
+) -> None:
+    from kaimen.store import event_keys
+
+    engine = connect(empty_database_url)
+    migrate(engine, "0019")
+    held = [("bank-a", f"e-{i}", i * 11) for i in range(6)]
+    # Over one conversion chunk: the rows are read in key order, a chunk at a time.
+    held += [("shop", f"x-{i:06d}", -i) for i in range(50_010)]
+    with engine.begin() as store:
+        store.execute(
+            sa.text("INSERT INTO event_keys (source, event_id, content_hash) VALUES (:s, :e, :h)"),
+            [{"s": s, "e": e, "h": h} for s, e, h in held],
+        )
+    migrate(engine)
+    keys = [(s, e) for s, e, _ in held]
+    with engine.connect() as store:
+        found = event_keys.lookup(store, keys)
+        assert event_keys.count(store) == len(held)
+    assert sorted(zip(*(found.column(i).to_pylist() for i in range(3)), strict=True)) == sorted(
+        held
+    )
+    downgrade(engine, "0019")
+    with engine.connect() as store:
+        left = store.execute(sa.text("SELECT count(*) FROM event_keys")).scalar_one()
+    assert left == 0  # only the inbox's keys come back (none here): index-keys does the rest
+    engine.dispose()

@@ -5,6 +5,7 @@ sideways scrolling, no script or Content-Security-Policy error, and axe-core cle
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import socket
@@ -39,6 +40,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ADMIN = "an-admin-token-of-some-length"
+# The tests' vault key (tests.population.VAULT), as KAIMEN_SECRET_KEY spells it.
+VAULT_SECRET = base64.b64encode(bytes(range(32))).decode()
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "web"
 WIDTHS = {"phone": 360, "desktop": 1280}
 LOCALES = {"en": "en-GB", "zh-Hans": "zh-CN"}
@@ -99,7 +102,14 @@ def _moved_person(engine: Engine) -> str:
 
 def serve_live(populations: Populations) -> Iterator[Live]:
     with populations.copy("scored", "sqlite") as population:
-        settings = Settings(home=population.home, admin_token=ADMIN, database_url=population.url)
+        # The population's identities are sealed with the tests' vault key: the server needs
+        # it to read them back (an export, a court-list match).
+        settings = Settings(
+            home=population.home,
+            admin_token=ADMIN,
+            database_url=population.url,
+            secret_key=VAULT_SECRET,
+        )
         app = create_app(settings)
         engine = app.state.workspace.engine
         person_id = _moved_person(engine)

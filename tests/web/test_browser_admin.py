@@ -14,7 +14,15 @@ from playwright.sync_api import Browser, Page
 from kaimen.config import Settings
 from kaimen.scoring.models import list_models
 from tests.population import Populations
-from tests.web.browsing import ADMIN, LOCALES, Live, check_every_page, open_page, serve_live
+from tests.web.browsing import (
+    ADMIN,
+    LOCALES,
+    VAULT_SECRET,
+    Live,
+    check_every_page,
+    open_page,
+    serve_live,
+)
 from tests.web.test_admin_pages import seed_queues
 
 pytestmark = pytest.mark.browser
@@ -28,7 +36,10 @@ def live(populations: Populations) -> Iterator[Live]:
         database = served.engine.url.database
         assert database is not None
         settings = Settings(
-            home=Path(database).parent, admin_token=ADMIN, database_url=str(served.engine.url)
+            home=Path(database).parent,
+            admin_token=ADMIN,
+            database_url=str(served.engine.url),
+            secret_key=VAULT_SECRET,
         )
         workspace = settings.workspace()
         seed_queues(workspace)

@@ -1,4 +1,5 @@
-"""The person's own view (their token only): consents, the access log, decisions about them."""
+"""The person's own view (their token only): consents, the access log, decisions about them,
+the offers their score opens."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from kaimen.api.schemas import Rendered
 from kaimen.domain.callers import PARTNER_ID_PATTERN
 from kaimen.domain.decisions import DecisionReason
 from kaimen.domain.json_values import JsonObject
-from kaimen.sharing import consenting, disclosures
+from kaimen.sharing import consenting, disclosures, offering
 from kaimen.sharing.consenting import Consent
 
 router = APIRouter()
@@ -138,4 +139,34 @@ def get_decisions(ws: Store, me: Person) -> list[MyDecisionOut]:
     return [
         MyDecisionOut.model_validate(d)
         for d in disclosures.decisions_about(ws.engine, person_id_of(me))
+    ]
+
+
+class MyOfferOut(Rendered):
+    offer_id: int
+    partner_id: str
+    partner_name: str
+    name: str
+    purpose: str
+    required_score: int = Field(
+        description="the offer's minimum score (its band's floor if higher)"
+    )
+    unlocked: bool = Field(description="my latest score and sub-scores reach every minimum")
+    points_needed: int | None = Field(description="points my score still needs; empty: no score")
+    dimensions_short: dict[str, int] = Field(
+        description="sub-scores below the offer's minimum: dimension -> the minimum"
+    )
+
+
+@router.get(
+    "/v1/me/offers",
+    response_model=list[MyOfferOut],
+    tags=["me"],
+    responses=PERSON_ONLY,
+    summary="Every open offer against my latest score: unlocked, or the points still needed",
+)
+def get_offers(ws: Store, me: Person) -> list[MyOfferOut]:
+    return [
+        MyOfferOut.model_validate({**asdict(o), "dimensions_short": dict(o.dimensions_short)})
+        for o in offering.offers_for(ws.engine, person_id_of(me), me)
     ]

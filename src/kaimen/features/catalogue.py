@@ -9,14 +9,13 @@ batch and the single-person rescore.
 
 from __future__ import annotations
 
-import datetime as dt  # the UDF's annotations below are read at run time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from kaimen.domain.months import is_month
 from kaimen.domain.scores import Dimension
-from kaimen.features.summaries import FAMILIES
+from kaimen.features.summaries import FAMILIES, latest
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -163,31 +162,6 @@ def distinct_months(s: ir.Table, w: Window, months: int | None, where: ir.Boolea
         months_of = old.select("person_id", "occurred_month").distinct()
         beyond = months_of.group_by("person_id").aggregate(count=months_of.count())
     return TwoSteps({"mask": mask}, lambda part: _bit_count(part["mask"].fill_null(0)), beyond)
-
-
-def latest(value: ir.Value, at: ir.TimestampValue) -> ir.Value:
-    """`value` on the row with the latest `at` (rows without `at` left out; null if none).
-
-    Ibis writes an argmax as an ordered aggregate on DuckDB (FIRST ... ORDER BY), which
-    makes the engine keep and sort each person's rows: DuckDB's own `arg_max_null` (the
-    same answer, nulls in `value` kept) took a tenth off the feature query's CPU.
-    """
-    import ibis
-    from ibis.common.exceptions import IbisError
-
-    try:
-        engine = ibis.get_backend(value).name
-    except IbisError:  # an unbound table: no engine known yet, so the portable form
-        engine = None
-    if engine != "duckdb":
-        return value.argmax(at, where=at.notnull())
-
-    @ibis.udf.agg.builtin(name="arg_max_null")  # type: ignore[untyped-decorator]
-    def arg_max_null(arg: int, val: dt.datetime) -> int:  # type: ignore[empty-body]
-        """DuckDB's arg_max_null."""
-
-    found: ir.Value = arg_max_null(value, at)
-    return found.cast(value.type())
 
 
 def total_of(s: ir.Table, columns: list[str]) -> ir.IntegerValue:

@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.engines.embedded import connect
-from kaimen.ingest.deduplication import CONTENT_HASH_SQL, KEYS_SCHEMA, Classification, classify
+from kaimen.ingest.deduplication import CONTENT_HASH_SQL, Classification, classify
 from kaimen.ingest.event_rules import (
     INPUT_COLUMNS,
     RAW,
@@ -109,6 +109,7 @@ def ingest_file(
                         actor,
                         now,
                         tell,
+                        careful=attempt > 0,
                     )
                     break
                 except event_keys.KeysTaken:
@@ -197,24 +198,29 @@ def _store(
     actor: str,
     now: dt.datetime,
     tell: Callable[[str], None],
+    careful: bool = False,
 ) -> int:
     """Write the new rows as the final per-month files and list them with their keys, in
-    one transaction; KeysTaken (after removing the files) if some key is indexed already.
+    one transaction; KeysTaken (after removing the files) if some key is indexed already
+    (or, unless `careful`, if some key's key_hash is: see `event_keys.add`).
 
     The engine writes the files in a worker thread while this one indexes the keys: the
     store's half of that work (a PostgreSQL backend, SQLite's C code) runs beside the
     engine's instead of after it. The transaction commits only once both are done.
     """
     tell(f"writing {result.new:,} new events")
+    key_hash, key_check = event_keys.key_sql()
+    # In key_hash order, the index's own: each insert lands next to the one before.
     keys = connection.sql(
-        f"SELECT source, event_id, {CONTENT_HASH_SQL} AS {CONTENT_HASH} "
-        f"FROM ({result.new_rows_sql}) ORDER BY source, event_id"
+        f"SELECT source, event_id, {CONTENT_HASH_SQL} AS {CONTENT_HASH}, "
+        f"{key_hash} AS {event_keys.KEY_HASH}, {key_check} AS {event_keys.KEY_CHECK} "
+        f"FROM ({result.new_rows_sql}) ORDER BY {event_keys.KEY_HASH}"
     ).to_arrow_table()
     with ThreadPoolExecutor(1, thread_name_prefix="lake-writer") as pool:
         writing = pool.submit(store_new_rows, connection, result, months, lake_root)
         try:
             with engine.begin() as store:
-                event_keys.add(store, keys.cast(KEYS_SCHEMA))
+                event_keys.add(store, keys, careful=careful)
                 written: list[WrittenFile] = writing.result()
                 batch_id = lake_manifest.record_batch(
                     store,

@@ -102,7 +102,11 @@ def accept_events(
             try:
                 with engine.begin() as store:
                     inbox.add(store, new, now)
-                    event_keys.add(store, new.select(KEYS_SCHEMA.names))
+                    event_keys.add(
+                        store,
+                        event_keys.with_key_hashes(new.select(KEYS_SCHEMA.names)),
+                        careful=True,
+                    )
                     # After the insert, so this transaction already writes: whoever opted
                     # out meanwhile is seen here, or their opt-out waits and removes these.
                     departed = _opted_out(store, new)

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 from kaimen.engines.embedded import connect
-from kaimen.ingest.deduplication import CONTENT_HASH_SQL, KEYS_SCHEMA
+from kaimen.ingest.deduplication import CONTENT_HASH_SQL
 from kaimen.lake import reader
 from kaimen.lake.writer import exclusive
 from kaimen.store import audit, event_keys, lake_manifest
@@ -30,11 +30,13 @@ def catch_up(engine: Engine, lake_root: Path, actor: str, memory_limit: str | No
             if not files:
                 return 0
             # The first recorded version of a key, as readers count it.
+            key_hash, key_check = event_keys.key_sql()
             held = connection.sql(
-                f"SELECT source, event_id, {CONTENT_HASH_SQL} AS content_hash "
+                f"SELECT source, event_id, {CONTENT_HASH_SQL} AS content_hash, "
+                f"{key_hash} AS {event_keys.KEY_HASH}, {key_check} AS {event_keys.KEY_CHECK} "
                 f"FROM {reader.files_sql(lake_root, files)} QUALIFY row_number() OVER "
                 "(PARTITION BY source, event_id ORDER BY recorded_at, occurred_at) = 1 "
-                "ORDER BY source, event_id"
+                f"ORDER BY {event_keys.KEY_HASH}"
             ).to_arrow_table()
             assert held is not None
             keys = list(
@@ -52,7 +54,7 @@ def catch_up(engine: Engine, lake_root: Path, actor: str, memory_limit: str | No
             )
             missing = held.filter(pc.invert(pc.is_in(joined, value_set=indexed)))
             with engine.begin() as store:
-                event_keys.add(store, missing.cast(KEYS_SCHEMA))
+                event_keys.add(store, missing, careful=True)
                 if missing.num_rows:
                     audit.append(
                         store,

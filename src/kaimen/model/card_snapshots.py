@@ -77,16 +77,33 @@ def _number_text(value: ir.Value) -> ir.StringValue:
     return ibis.ifelse(missing, ibis.literal("null"), number.cast("string"))
 
 
+def _item(name: str, loss: ir.IntegerValue, value: ir.Value) -> ir.StringValue:
+    """One reason as JSON."""
+    return (
+        ibis.literal(f'{{"feature":"{name}","points_lost":')
+        + loss.cast("string")
+        + ibis.literal(',"value":')
+        + _number_text(value)
+        + ibis.literal("}")
+    )
+
+
 def _reasons_text(card: Scorecard, table: ir.Table) -> ir.StringValue:
     """The reasons as a JSON array, largest loss first, ties in card order, at most
-    MAX_REASONS, losses above 0 only (from the `_loss_i`, `_rank_i` and `_item_i` columns)."""
+    MAX_REASONS, losses above 0 only (from the `_loss_i` and `_rank_i` columns)."""
     k = len(card.characteristics)
     text: ir.StringValue = ibis.literal("[")
     for place in range(min(MAX_REASONS, k)):
+        # Each reason's text is made inside the branch that picks it, so only for the few
+        # characteristics a row names (a number as text is costly: made for every
+        # characteristic of every row, the reasons were a third of the scorecard's work).
         item = ibis.cases(
             *(
-                ((table[f"_rank_{i}"] == place) & (table[f"_loss_{i}"] > 0), table[f"_item_{i}"])
-                for i in range(k)
+                (
+                    (table[f"_rank_{i}"] == place) & (table[f"_loss_{i}"] > 0),
+                    _item(c.name, table[f"_loss_{i}"], table[c.name]),
+                )
+                for i, c in enumerate(card.characteristics)
             ),
             else_=ibis.null("string"),
         )
@@ -104,8 +121,8 @@ def _points_text(card: Scorecard, points: Sequence[ir.IntegerValue]) -> ir.Strin
 
 def _ranked(card: Scorecard, features: ir.Table) -> ir.Table:
     """`features` with, per characteristic i, its points (`_points_i`), the points it lost
-    against its best bin (`_loss_i`), its place among the losses (`_rank_i`) and its reason
-    as JSON (`_item_i`). One projection per stage, so each refers to the last one's columns
+    against its best bin (`_loss_i`) and its place among the losses (`_rank_i`). One
+    projection per stage, so each refers to the last one's columns
     rather than repeating its CASE expressions (which made the SQL text grow as k^3)."""
     cs = card.characteristics
     k = len(cs)
@@ -134,14 +151,6 @@ def _ranked(card: Scorecard, features: ir.Table) -> ir.Table:
                 or [_int(0)]
             )
             for i in range(k)
-        },
-        **{
-            f"_item_{i}": ibis.literal(f'{{"feature":"{c.name}","points_lost":')
-            + losses[i].cast("string")
-            + ibis.literal(',"value":')
-            + _number_text(t[c.name])
-            + ibis.literal("}")
-            for i, c in enumerate(cs)
         },
     )
 

@@ -219,6 +219,52 @@ def plan_to_target(
     )
 
 
+@dataclass(frozen=True)
+class Choice:
+    """One value a what-if may try for a characteristic: one per bin of the card, the value
+    in it nearest the person's own (as a plan would name it); `value` None is the missing
+    bin, offered only to someone who has nothing on record (a record cannot be un-made)."""
+
+    label: str
+    value: float | str | None
+    points: int
+
+
+@dataclass(frozen=True)
+class Choices:
+    """The values a what-if may try for one characteristic, in the card's bin order, and
+    which of them is the person's now."""
+
+    feature: str
+    current_value: float | str | None
+    current: int  # index into `choices`
+    choices: tuple[Choice, ...]
+
+
+def choices_of(
+    card: Scorecard, values: Mapping[str, Value], actionable: Collection[str]
+) -> tuple[Choices, ...]:
+    """The choices for each actionable characteristic of the card, in card order."""
+    scorer = CardScorer(card)
+    found: list[Choices] = []
+    for c in card.characteristics:
+        if c.name not in actionable:
+            continue
+        value = values[c.name]
+        current_bin = scorer.bin_of(c.name, value)
+        bins = [
+            Choice(label, _value_in_bin(c, j, value), points)
+            for j, (label, points) in enumerate(zip(c.labels, c.points, strict=True))
+        ]
+        if current_bin < 0:
+            bins.insert(0, Choice(MISSING_LABEL, None, c.missing_points))
+        current: float | str | None = (
+            None if is_missing(value) else value if isinstance(value, str) else float(value)  # type: ignore[arg-type]
+        )
+        found.append(Choices(c.name, current, max(current_bin, 0), tuple(bins)))
+    return tuple(found)
+
+
 def apply(values: Mapping[str, Value], changes: Collection[Change]) -> dict[str, Value]:
     """The person's values with a plan's changes made."""
     out = dict(values)

@@ -22,7 +22,15 @@ from kaimen.features.build import build_features
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.model.card_scorer import Value
 from kaimen.model.scorecard import Scorecard
-from kaimen.model.whatif import Change, Plan, WhatIf, plan_to_target, what_if
+from kaimen.model.whatif import (
+    Change,
+    Choices,
+    Plan,
+    WhatIf,
+    choices_of,
+    plan_to_target,
+    what_if,
+)
 from kaimen.scoring.datasets import feature_arrays
 from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import load_model
@@ -181,6 +189,53 @@ def try_changes(
         new_score=result.new_score,
         points_change=result.points_change,
         tried=dict(changes),
+    )
+    log_read(engine, person_id, reader, "whatif", shown(answer))
+    return answer
+
+
+@dataclass(frozen=True)
+class Tryable(Choices):
+    """A characteristic a what-if may change, with what it measures in the catalogue's words."""
+
+    description: str
+
+
+@dataclass(frozen=True)
+class WhatIfStart:
+    """Where a what-if starts: the latest published score and, for each actionable
+    characteristic on its card, the values it may try (for sliders)."""
+
+    person_id: str
+    month: str
+    model_version: str
+    score: int
+    tryable: tuple[Tryable, ...]
+
+
+def what_if_start(
+    engine: Engine,
+    lake_root: Path,
+    person_id: str,
+    reader: Caller,
+    backend: ibis.BaseBackend | None = None,
+) -> WhatIfStart:
+    """The actionable characteristics and the values each may take, from the person's
+    latest score; logged for the person when someone else asks."""
+    begin = start(engine, backend or ibis_connection(), lake_root, person_id)
+    tried = what_if(begin.card, begin.values, {})
+    answer = WhatIfStart(
+        person_id=person_id,
+        month=begin.month,
+        model_version=begin.model_version,
+        score=tried.score,
+        tryable=tuple(
+            Tryable(
+                **{f.name: getattr(c, f.name) for f in dataclasses.fields(c)},
+                description=describe(c.feature),
+            )
+            for c in choices_of(begin.card, begin.values, actionable())
+        ),
     )
     log_read(engine, person_id, reader, "whatif", shown(answer))
     return answer

@@ -8,9 +8,17 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from kaimen.store import audit, consents
-from kaimen.store.consents import Consent
+from kaimen.store.consents import MAX_CONSENT, PURPOSES, Consent
 
-__all__ = ["Consent", "ConsentRequest", "consents_of", "grant_consent", "revoke_consent"]
+__all__ = [
+    "MAX_CONSENT",
+    "PURPOSES",
+    "Consent",
+    "ConsentRequest",
+    "consents_of",
+    "grant_consent",
+    "revoke_consent",
+]
 
 
 @dataclass(frozen=True)

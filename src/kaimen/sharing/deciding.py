@@ -25,7 +25,7 @@ from kaimen.domain.decisions import Decision, DecisionReason
 from kaimen.domain.errors import KaimenError, NotFound
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.reasons import Reason
-from kaimen.domain.scores import BANDS, MAX_REASONS
+from kaimen.domain.scores import MAX_REASONS
 from kaimen.domain.snapshots import Snapshot
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.scoring.reading import reason_text
@@ -79,11 +79,8 @@ def _judge(
     """(approved, points short, reasons, unmet requirements) of the snapshot against the offer."""
     if snapshot is None or snapshot.score is None:
         return False, None, (), ("too little history to score yet (thin file)",)
-    minimum = offer.min_score
+    minimum = offer.required_score
     unmet: list[str] = []
-    if offer.min_band is not None:
-        band = next(b for b in BANDS if b.name == offer.min_band)
-        minimum = max(minimum, band.low)
     if snapshot.score < minimum:
         unmet.append(f"score below the offer's minimum of {minimum}")
     short = max(0, minimum - snapshot.score)
@@ -92,17 +89,15 @@ def _judge(
     # changes how a score is shown, not which characteristics cost it.
     needed = covering([r.points_lost for r in ranked], minimum - snapshot.raw_score)
     chosen: list[Reason] = ranked[:needed] if short else []
-    for dimension, floor in sorted(offer.min_dimensions.items()):
-        value = snapshot.dimensions.get(dimension)
-        if value is None or value < floor:
-            # Not the sub-score itself: like the score, it is the person's to share.
-            unmet.append(
-                f"{dimension.replace('_', ' ')} sub-score below the offer's minimum of {floor}"
-            )
-            for reason in ranked:
-                spec = CATALOGUE.get(reason.feature)
-                if spec and spec.dimension == dimension and reason not in chosen:
-                    chosen.append(reason)
+    for dimension, floor in offer.unmet_dimensions(snapshot.dimensions):
+        # Not the sub-score itself: like the score, it is the person's to share.
+        unmet.append(
+            f"{dimension.replace('_', ' ')} sub-score below the offer's minimum of {floor}"
+        )
+        for reason in ranked:
+            spec = CATALOGUE.get(reason.feature)
+            if spec and spec.dimension == dimension and reason not in chosen:
+                chosen.append(reason)
     reasons = tuple(
         DecisionReason(r.feature, reason_text(r.feature, r.value, r.detail), r.points_lost)
         for r in chosen[:MAX_REASONS]

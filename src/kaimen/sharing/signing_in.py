@@ -13,9 +13,11 @@ from sqlalchemy import Connection, Engine
 
 from kaimen.domain.callers import Caller
 from kaimen.domain.errors import Unauthenticated
+from kaimen.enrolment import enrol_one
 from kaimen.sharing.authentication import identify
 from kaimen.sharing.own_data import NotEnrolled
 from kaimen.store import audit, sign_in_codes, web_sessions
+from kaimen.store.identity_vault import IdentityVault
 
 # Long enough to copy a code from a terminal to a browser; short, since it is a password.
 CODE_LIFETIME = dt.timedelta(minutes=10)
@@ -24,6 +26,9 @@ SESSION_LIFETIME = dt.timedelta(hours=12)
 # The same words whatever was wrong, so a refusal tells a guesser nothing.
 CODE_REFUSED = "this sign-in code is not valid: it may be mistyped, used already or expired"
 TOKEN_REFUSED = "this is not a live token or key"  # noqa: S105 - words, not a secret
+# Who enrolled someone who enrolled themselves on the web, in the audit log (there is no
+# person id to name before the enrolment).
+SELF_ENROLMENT = "web:self-enrolment"
 
 
 class SignInRefused(Unauthenticated):
@@ -110,6 +115,22 @@ def sign_in_with_credential(
     at = now or dt.datetime.now(dt.UTC)
     how = {"person": "token", "partner": "key", "admin": "token"}[caller.kind]
     return audit.audited_transaction(engine, lambda store: _open(store, caller, at, how))
+
+
+def sign_in_after_enrolment(
+    engine: Engine,
+    vault: IdentityVault,
+    phone: str,
+    national_id: str,
+    now: dt.datetime | None = None,
+) -> WebSignIn:
+    """Enrol a person who came to the web app on their own (`enrol_one`: the API's rules and
+    refusals, `IdentityRejected` or `EnrolmentConflict`, nothing stored on one), then open
+    their session, with its own audit row."""
+    at = now or dt.datetime.now(dt.UTC)
+    person_id = enrol_one(engine, vault, phone, national_id, SELF_ENROLMENT, now=at)
+    caller = Caller.person(person_id)
+    return audit.audited_transaction(engine, lambda store: _open(store, caller, at, "enrolment"))
 
 
 def session_caller(engine: Engine, secret: str, now: dt.datetime | None = None) -> Caller | None:

@@ -150,6 +150,24 @@ def of_person(connection: Connection, person_id: str) -> list[DisputeRecord]:
     return [_record(r) for r in rows]
 
 
+def of_furnisher(connection: Connection, furnisher: str, closed_limit: int) -> list[DisputeRecord]:
+    """The disputes addressed to `furnisher`: every open one, soonest deadline first, then the
+    `closed_limit` most recently closed."""
+    d = disputes.c
+    open_rows = connection.execute(
+        select(disputes)
+        .where(d.furnisher == furnisher, d.state == DisputeState.OPEN.value)
+        .order_by(d.answer_due_at, d.dispute_id)
+    )
+    closed_rows = connection.execute(
+        select(disputes)
+        .where(d.furnisher == furnisher, d.state != DisputeState.OPEN.value)
+        .order_by(d.answered_at.desc(), d.dispute_id)
+        .limit(closed_limit)
+    )
+    return [_record(r) for r in (*open_rows, *closed_rows)]
+
+
 def latest_of_item(connection: Connection, item: ItemRef) -> DisputeRecord | None:
     """The item's newest dispute, if it was ever disputed."""
     row = connection.execute(

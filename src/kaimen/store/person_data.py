@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, delete, select, tuple_, update
+from sqlalchemy import Column, Connection, Table, delete, select, update
 
 from kaimen.domain.snapshots import Snapshot
+from kaimen.store import event_keys as key_index
 from kaimen.store.scores import published_query, snapshot_of
 from kaimen.store.tables import (
     connection_points,
     event_inbox,
-    event_keys,
     identities,
     metadata,
     people,
@@ -158,8 +158,7 @@ def cut_inbox_links(connection: Connection, person_id: str) -> tuple[int, int]:
     waiting = select(event_inbox.c.source, event_inbox.c.event_id).where(
         linking[0], linking[1].is_(None)
     )
-    key = tuple_(event_keys.c.source, event_keys.c.event_id)
-    connection.execute(delete(event_keys).where(key.in_(waiting)))
+    key_index.forget(connection, [(s, e) for s, e in connection.execute(waiting)])
     dropped = connection.execute(
         delete(event_inbox).where(linking[0], linking[1].is_(None))
     ).rowcount

@@ -137,18 +137,28 @@ event_inbox = Table(
     UniqueConstraint("source", "event_id", name="uq_event_inbox_source_event"),
 )
 
-# Every event kaimen holds (in the lake or waiting in the inbox), by key, with a 63-bit hash
-# of its content: what a new batch is checked against, so that checking costs the batch's
-# keys and not the lake. Written in the transaction that lists a file batch's lake files or
-# stores a request's inbox rows, so it says exactly what the lake and inbox hold. Compact on
-# purpose (it has a row per event): no surrogate id, and on SQLite no rowid either.
+# Every event kaimen holds (in the lake or waiting in the inbox), by a compact key, with a
+# 63-bit hash of its content: what a new batch is checked against, so that checking costs
+# the batch's keys and not the lake. Written in the transaction that lists a file batch's lake
+# files or stores a request's inbox rows, so it says exactly what the lake and inbox hold.
+# Compact on purpose (a row per event): three integers, the key as two 63-bit halves of the
+# MD5 of `source \x1f event_id` (`kaimen.store.event_keys`), no rowid on SQLite.
 event_keys = Table(
     "event_keys",
+    metadata,
+    Column("key_hash", BigInteger, primary_key=True, autoincrement=False),
+    Column("key_check", BigInteger, nullable=False),
+    Column("content_hash", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# The full key of an event whose key_hash another indexed key holds (a few in ten billion).
+event_key_collisions = Table(
+    "event_key_collisions",
     metadata,
     Column("source", String(64), primary_key=True),
     Column("event_id", String(128), primary_key=True),
     Column("content_hash", BigInteger, nullable=False),
-    sqlite_with_rowid=False,
 )
 
 summary_files = Table(

@@ -8,7 +8,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from babel.dates import format_skeleton
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.numbers import format_decimal
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
@@ -41,6 +41,14 @@ def _month_label(month: str, language: Language) -> str:
     return format_skeleton("yMMMM", dt.date(int(year), int(number), 1), locale=language.locale)
 
 
+def _when_label(at: dt.datetime, language: Language) -> str:
+    """A moment as the language writes one, in UTC (as the store keeps it): '4 Dec 2026, 22:24 UTC'."""
+    return (
+        format_datetime(at.astimezone(dt.UTC), "medium", tzinfo=dt.UTC, locale=language.locale)
+        + " UTC"
+    )
+
+
 @functools.cache
 def environment(language: Language) -> Environment:
     env = Environment(
@@ -54,6 +62,8 @@ def environment(language: Language) -> Environment:
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["month"] = lambda month: _month_label(month, language)
     env.filters["number"] = lambda value: format_decimal(value, locale=language.locale)
+    env.filters["when"] = lambda at: _when_label(at, language)
+    env.filters["day"] = lambda day: format_date(day, "medium", locale=language.locale)
     return env
 
 

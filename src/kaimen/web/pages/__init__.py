@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from kaimen.web.pages import admin, partner, person, signing
+from kaimen.web.pages import admin, partner, person, person_records, signing
 
 router = APIRouter()
-for module in (signing, person, partner, admin):
+for module in (signing, person, person_records, partner, admin):
     router.include_router(module.router)

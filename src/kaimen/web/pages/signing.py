@@ -31,7 +31,8 @@ def home(request: Request) -> Response:
     caller = caller_of(request)
     if caller is not None:
         return see_other(LANDING[caller.kind])
-    return render(request, "home.html")
+    # After leaving (`person_records.leave`): the session is gone, the page says it is done.
+    return render(request, "home.html", left=request.query_params.get("left") == "1")
 
 
 @router.get("/sign-in")
