@@ -14,11 +14,11 @@ together with the other decisions asked meanwhile.
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic_core import to_json
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -64,10 +64,6 @@ class DecisionOut(BaseModel):
     )
 
 
-# Compact, UTF-8 as it is: the bytes pydantic writes for `DecisionOut`.
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-
-
 def _rendered(answer: deciding.Answer) -> bytes:
     """The answer as `DecisionOut` JSON: the bytes FastAPI would send for the model (a test
     holds them to it), written directly from the typed records the service returned: building
@@ -88,7 +84,8 @@ def _rendered(answer: deciding.Answer) -> bytes:
         "decided_at": decision.decided_at.isoformat().replace("+00:00", "Z"),
         "under_dispute": answer.under_dispute,
     }
-    return _JSON(content).encode()
+    # pydantic-core's serialiser: compact, UTF-8 as it is, as FastAPI writes the model.
+    return to_json(content)
 
 
 async def _decided(request: Request, body: DecisionIn, authorization: str | None) -> Response:

