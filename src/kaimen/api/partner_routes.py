@@ -6,18 +6,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaimen.api import problems
 from kaimen.api.deps import Admin, DecisionsPartner, Store, partner_id_of
+from kaimen.api.json_bodies import api_router
 from kaimen.api.schemas import Rendered
 from kaimen.domain.callers import PARTNER_ID_PATTERN
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
 from kaimen.sharing import offering, partnering
 
-router = APIRouter()
+router = api_router()
 # Database integers are 32-bit on PostgreSQL: a larger id is simply not there.
 MAX_ID = 2**31 - 1
 PARTNER_ID = rf"^{PARTNER_ID_PATTERN}$"
