@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from kaimen import api
 from kaimen.api.json_bodies import JsonBodyRoute
+from kaimen.api.partner_routes import OfferIn
+from kaimen.api.schemas import WhatIfIn
 from kaimen.config import Settings
 from kaimen.store import partners
 from tests.api.conftest import TOKEN
@@ -82,3 +85,28 @@ def test_every_api_route_reads_its_body_refusing_duplicated_keys() -> None:
     for name in modules:
         routes = importlib.import_module(f"kaimen.api.{name}").router.routes
         assert routes and all(isinstance(r, JsonBodyRoute) for r in routes), name
+
+
+@pytest.mark.parametrize("literal", ["true", "false"])
+def test_a_json_boolean_is_not_an_amount(
+    client: TestClient, engine: Engine, settings: Settings, literal: str
+) -> None:
+    event = json.dumps({**f.event("payment", "bool-1"), "amount": "AMOUNT"})
+    body = '{"events": [' + event.replace('"AMOUNT"', literal) + "]}"
+    response = client.post("/v1/events", content=body, headers=AUTH)
+    assert response.status_code == 422, response.text
+    assert {e["field"] for e in response.json()["errors"]} == {"amount"}
+    assert f.state(engine, settings.lake_root)["event_inbox"] == 0
+
+
+def test_api_models_refuse_a_boolean_where_a_number_is_expected() -> None:
+    with pytest.raises(ValidationError):
+        OfferIn.model_validate_json(
+            '{"name": "n", "purpose": "p", "min_score": 600, "min_dimensions": {"repayment": true}}'
+        )
+    with pytest.raises(ValidationError):
+        WhatIfIn.model_validate_json('{"values": {"on_time_share": true}}')
+    # Numbers are still numbers, and text still a category.
+    asked = WhatIfIn.model_validate_json('{"values": {"on_time_share": 1, "job": "a"}}')
+    assert asked.values == {"on_time_share": 1.0, "job": "a"}
+    assert isinstance(asked.values["on_time_share"], float)

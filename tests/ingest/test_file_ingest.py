@@ -461,3 +461,17 @@ def test_lake_files_are_sorted_by_person_with_plain_parquet_types(
         assert str(logical["due_date"].logical_type) == "Date"
         assert str(logical["schema_version"].logical_type) == "Int(bitWidth=16, isSigned=true)"
         assert str(logical["source"].logical_type) == "String"
+
+
+@pytest.mark.parametrize("literal", ["true", "false"])
+def test_a_json_lines_boolean_is_not_an_amount(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str], literal: str
+) -> None:
+    good = json.dumps(f.event("payment", "bool-0"))
+    bad = json.dumps({**f.event("payment", "bool-1"), "amount": "X"}).replace('"X"', literal)
+    path = tmp_path / "booleans.jsonl"
+    path.write_text(f"{good}\n{bad}\n")
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, path, "tester", now=NOW)
+    assert [(line, field) for line, field, _ in f.problems(caught.value)] == [(2, "amount")]
+    assert f.state(engine, lake_root)["event_inbox"] == 0

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from kaimen.api import problems
 from kaimen.api.deps import Admin, DecisionsPartner, Store, partner_id_of
@@ -69,9 +69,9 @@ class OfferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
     purpose: Name = Field(description="what the offer is for, shown to the person")
-    min_score: int = Field(ge=SCORE_MIN, le=SCORE_MAX)
+    min_score: StrictInt = Field(ge=SCORE_MIN, le=SCORE_MAX)
     min_band: str | None = Field(default=None, max_length=16)
-    min_dimensions: dict[str, int] = Field(
+    min_dimensions: dict[str, StrictInt] = Field(
         default_factory=dict, max_length=5, description="dimension -> minimum 0-100 sub-score"
     )
 
