@@ -110,3 +110,15 @@ def test_api_models_refuse_a_boolean_where_a_number_is_expected() -> None:
     asked = WhatIfIn.model_validate_json('{"values": {"on_time_share": 1, "job": "a"}}')
     assert asked.values == {"on_time_share": 1.0, "job": "a"}
     assert isinstance(asked.values["on_time_share"], float)
+
+
+def test_an_error_repeats_only_a_short_prefix_of_a_long_key_or_value(client: TestClient) -> None:
+    key = "k" * 30_000
+    body = json.dumps({"partner_id": "shop", "name": "Shop"})[:-1] + f', "{key}": 1, "{key}": 2}}'
+    refused = client.post("/v1/partners", content=body, headers=AUTH)
+    assert refused.status_code == 422
+    assert len(refused.content) < 1000
+    values = {"values": {"x" * 30_000: "y" * 30_000}}
+    refused = client.post("/v1/people/P001/whatif", json=values, headers=AUTH)
+    assert refused.status_code == 422
+    assert len(refused.content) < 1000

@@ -475,3 +475,19 @@ def test_a_json_lines_boolean_is_not_an_amount(
         ingest_file(engine, lake_root, path, "tester", now=NOW)
     assert [(line, field) for line, field, _ in f.problems(caught.value)] == [(2, "amount")]
     assert f.state(engine, lake_root)["event_inbox"] == 0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_rejected_file_repeats_only_a_short_prefix_of_what_it_refuses(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str], suffix: str
+) -> None:
+    huge = "\u4e2d" * 100_000
+    event = f.event("payment", "long-1", person_id="q" * 100_000, currency=huge)
+    event |= {"z" * 100_000: "1", "source": "s" * 100_000}
+    path = f.write(tmp_path / f"long{suffix}", [f.event("payment", "ok-1"), event])
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, path, "tester", now=NOW)
+    assert caught.value.errors
+    for error in caught.value.errors:
+        assert len(error.field) <= 41 and len(error.reason) <= 200, error
+    assert len(str(caught.value)) <= 300
