@@ -491,3 +491,19 @@ def test_a_rejected_file_repeats_only_a_short_prefix_of_what_it_refuses(
     for error in caught.value.errors:
         assert len(error.field) <= 41 and len(error.reason) <= 200, error
     assert len(str(caught.value)) <= 300
+
+
+def test_an_event_on_the_day_of_birth_in_beijing_time_is_accepted(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    # P001 was born on 1990-03-07 (by the ID number: a date in China). 01:00 that day in
+    # Beijing is still 6 March in UTC.
+    born_that_day = f.event("payment", "birth-1", "P001", occurred_at="1990-03-07T01:00:00+08:00")
+    path = f.write(tmp_path / "birthday.jsonl", [born_that_day])
+    assert ingest(engine, lake_root, path) == (1, 1, 0)
+    # The evening before, in Beijing, is before they were born, whatever the offset written.
+    for stamp in ("1990-03-06T23:59:00+08:00", "1990-03-06T15:59:00Z"):
+        before = f.event("payment", "birth-0", "P001", occurred_at=stamp)
+        with pytest.raises(BatchRejected) as caught:
+            ingest_file(engine, lake_root, f.write(tmp_path / "before.jsonl", [before]), "t")
+        assert f.problems(caught.value) == [(1, "occurred_at", "is before the person was born")]
