@@ -122,3 +122,23 @@ def test_an_error_repeats_only_a_short_prefix_of_a_long_key_or_value(client: Tes
     refused = client.post("/v1/people/P001/whatif", json=values, headers=AUTH)
     assert refused.status_code == 422
     assert len(refused.content) < 1000
+
+
+def test_a_fine_paid_over_http_needs_its_case_in_the_lake_or_the_inbox(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
+    paid = f.event("fine", "paid-1", "P001", status="paid", case_number="F-50")
+    refused = client.post("/v1/events", json={"events": [paid]}, headers=AUTH)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {
+            "line": 1,
+            "field": "case_number",
+            "reason": "no fine with case number F-50 was recorded for this person",
+        }
+    ]
+    issued = f.event("fine", "issued-1", "P001", status="issued", case_number="F-50")
+    assert client.post("/v1/events", json={"events": [issued]}, headers=AUTH).status_code == 200
+    # The original waits in the inbox: it records the case.
+    accepted = client.post("/v1/events", json={"events": [paid]}, headers=AUTH)
+    assert accepted.status_code == 200, accepted.text

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from kaimen.domain.errors import BatchRejected
+from kaimen.domain.prohibited import PROHIBITED
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.store import audit
 from kaimen.store.identity_vault import IdentityVault
@@ -507,3 +508,66 @@ def test_an_event_on_the_day_of_birth_in_beijing_time_is_accepted(
         with pytest.raises(BatchRejected) as caught:
             ingest_file(engine, lake_root, f.write(tmp_path / "before.jsonl", [before]), "t")
         assert f.problems(caught.value) == [(1, "occurred_at", "is before the person was born")]
+
+
+def test_a_fine_paid_or_a_judgment_resolved_needs_its_case_on_record(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    paid = f.event("fine", "paid-1", "P001", status="paid", case_number="F-99")
+    overturned = f.event(
+        "court_judgment", "over-1", "P002", status="overturned", case_number="(2026) Jing 77"
+    )
+    unnamed = f.event("fine", "paid-2", "P003", status="paid", case_number=None)
+    path = f.write(
+        tmp_path / "resolved.jsonl", [f.event("payment", "ok-1"), paid, overturned, unnamed]
+    )
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, path, "tester", now=NOW)
+    assert f.problems(caught.value) == [
+        (2, "case_number", "no fine with case number F-99 was recorded for this person"),
+        (
+            3,
+            "case_number",
+            "no court_judgment with case number (2026) Jing 77 was recorded for this person",
+        ),
+        (4, "case_number", "a paid fine must name its case"),
+    ]
+    assert f.state(engine, lake_root)["event_inbox"] == 0
+    assert f.state(engine, lake_root)["lake_files"] == 0
+    # The original in the same file, or already in the lake, records the case.
+    issued = f.event("fine", "issued-1", "P001", status="issued", case_number="F-99")
+    entered = f.event(
+        "court_judgment", "enter-1", "P002", status="entered", case_number="(2026) Jing 77"
+    )
+    assert ingest(engine, lake_root, f.write(tmp_path / "a.jsonl", [paid, issued])) == (2, 2, 0)
+    assert ingest(engine, lake_root, f.write(tmp_path / "b.jsonl", [entered])) == (1, 1, 0)
+    assert ingest(engine, lake_root, f.write(tmp_path / "c.jsonl", [overturned])) == (1, 1, 0)
+    # Another person's case is not this person's.
+    theirs = f.event("fine", "paid-3", "P004", status="paid", case_number="F-99")
+    with pytest.raises(BatchRejected):
+        ingest_file(engine, lake_root, f.write(tmp_path / "d.jsonl", [theirs]), "tester", now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("value", "criterion"),
+    [
+        ("HIV positive", "health"),
+        ("Party membership committee", "political_opinion"),
+        ("宗教事务局", "religion"),
+        ("精神疾病 clinic", "health"),
+    ],
+)
+def test_a_free_text_attribute_naming_a_prohibited_category_is_refused(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str], value: str, criterion: str
+) -> None:
+    named = f.event("attribute", "attr-1", "P001", attribute="employer", value=value)
+    path = f.write(tmp_path / "attributes.jsonl", [f.event("payment", "ok-1"), named])
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, path, "tester", now=NOW)
+    [(line, field, reason)] = f.problems(caught.value)
+    assert (line, field) == (2, "value")
+    assert reason.startswith(f"names a prohibited category ({PROHIBITED[criterion]})"), reason
+    assert f.state(engine, lake_root)["event_inbox"] == 0
+    # An ordinary employer goes in.
+    fine = f.event("attribute", "attr-2", "P001", attribute="employer", value="Beijing Bus Co.")
+    assert ingest(engine, lake_root, f.write(tmp_path / "ok.jsonl", [fine])) == (1, 1, 0)

@@ -37,6 +37,7 @@ from kaimen.domain.events import (
     FieldType,
 )
 from kaimen.domain.national_id import BIRTH_TIME_ZONE
+from kaimen.domain.prohibited import PROHIBITED, sql_pattern
 from kaimen.domain.text import ECHO_CHARS, ELLIPSIS
 from kaimen.input_files import LINE
 from kaimen.lake.schema import PARTITION
@@ -361,6 +362,15 @@ def _cross_field_problems() -> list[str]:
             _naming(f"{attr} must be one of {', '.join(values)}, not ", "value"),
         )
         for attr, values in ATTRIBUTE_VALUES.items()
+    ] + [
+        # A free-text value (an employer's name) must not record a special category: the
+        # same words the points rulebook refuses to score.
+        (
+            f"kind = 'attribute' AND value IS NOT NULL "
+            f"AND regexp_matches(value, {_q(sql_pattern(criterion))})",
+            _q(f"names a prohibited category ({label}); such data is not recorded"),
+        )
+        for criterion, label in PROHIBITED.items()
     ]
     return [
         _first(
