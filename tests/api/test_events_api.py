@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,38 +10,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from kaimen.api.app import create_app
 from kaimen.config import Settings
 from kaimen.domain.events import ENVELOPE, EVENT_KINDS
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import seal_inbox
 from kaimen.store import consents, partners
-from kaimen.store.identity_vault import IdentityVault
+from tests.api.conftest import TOKEN
 from tests.conftest import NOW
 from tests.ingest import events_factory as f
 
-TOKEN = "admin-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(
-        home=tmp_path / "home",
-        database_url=database_url,
-        secret_key=base64.b64encode(bytes(range(32))).decode(),
-        admin_token=TOKEN,
-    )
-
-
-@pytest.fixture
-def client(settings: Settings, engine: Engine, vault: IdentityVault) -> Iterator[TestClient]:
-    f.enrol(engine, vault)
-    app = create_app(settings)
-    with TestClient(app) as test_client:
-        yield test_client
-    app.state.workspace.engine.dispose()
 
 
 @pytest.fixture

@@ -100,8 +100,8 @@ FIELD_CASES: dict[str, tuple[dict[str, str], list[tuple[str, str]]]] = {
         [("due_date", "is in the future")],
     ),
     "before-birth": (
-        # P001 was born on 1990-03-07.
-        bad(occurred_at="1990-03-06T23:59:59Z"),
+        # P001 was born on 1990-03-07 (in China): 23:59:59 the evening before, Beijing time.
+        bad(occurred_at="1990-03-06T15:59:59Z"),
         [("occurred_at", "is before the person was born")],
     ),
     "due-date-before-birth": (

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from kaimen.domain.errors import BatchRejected
+from kaimen.domain.prohibited import PROHIBITED
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.store import audit
 from kaimen.store.identity_vault import IdentityVault
@@ -461,3 +462,112 @@ def test_lake_files_are_sorted_by_person_with_plain_parquet_types(
         assert str(logical["due_date"].logical_type) == "Date"
         assert str(logical["schema_version"].logical_type) == "Int(bitWidth=16, isSigned=true)"
         assert str(logical["source"].logical_type) == "String"
+
+
+@pytest.mark.parametrize("literal", ["true", "false"])
+def test_a_json_lines_boolean_is_not_an_amount(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str], literal: str
+) -> None:
+    good = json.dumps(f.event("payment", "bool-0"))
+    bad = json.dumps({**f.event("payment", "bool-1"), "amount": "X"}).replace('"X"', literal)
+    path = tmp_path / "booleans.jsonl"
+    path.write_text(f"{good}\n{bad}\n")
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, path, "tester", now=NOW)
+    assert [(line, field) for line, field, _ in f.problems(caught.value)] == [(2, "amount")]
+    assert f.state(engine, lake_root)["event_inbox"] == 0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_rejected_file_repeats_only_a_short_prefix_of_what_it_refuses(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str], suffix: str
+) -> None:
+    huge = "\u4e2d" * 100_000
+    event = f.event("payment", "long-1", person_id="q" * 100_000, currency=huge)
+    event |= {"z" * 100_000: "1", "source": "s" * 100_000}
+    path = f.write(tmp_path / f"long{suffix}", [f.event("payment", "ok-1"), event])
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, path, "tester", now=NOW)
+    assert caught.value.errors
+    for error in caught.value.errors:
+        assert len(error.field) <= 41 and len(error.reason) <= 200, error
+    assert len(str(caught.value)) <= 300
+
+
+def test_an_event_on_the_day_of_birth_in_beijing_time_is_accepted(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    # P001 was born on 1990-03-07 (by the ID number: a date in China). 01:00 that day in
+    # Beijing is still 6 March in UTC.
+    born_that_day = f.event("payment", "birth-1", "P001", occurred_at="1990-03-07T01:00:00+08:00")
+    path = f.write(tmp_path / "birthday.jsonl", [born_that_day])
+    assert ingest(engine, lake_root, path) == (1, 1, 0)
+    # The evening before, in Beijing, is before they were born, whatever the offset written.
+    for stamp in ("1990-03-06T23:59:00+08:00", "1990-03-06T15:59:00Z"):
+        before = f.event("payment", "birth-0", "P001", occurred_at=stamp)
+        with pytest.raises(BatchRejected) as caught:
+            ingest_file(engine, lake_root, f.write(tmp_path / "before.jsonl", [before]), "t")
+        assert f.problems(caught.value) == [(1, "occurred_at", "is before the person was born")]
+
+
+def test_a_fine_paid_or_a_judgment_resolved_needs_its_case_on_record(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    paid = f.event("fine", "paid-1", "P001", status="paid", case_number="F-99")
+    overturned = f.event(
+        "court_judgment", "over-1", "P002", status="overturned", case_number="(2026) Jing 77"
+    )
+    unnamed = f.event("fine", "paid-2", "P003", status="paid", case_number=None)
+    path = f.write(
+        tmp_path / "resolved.jsonl", [f.event("payment", "ok-1"), paid, overturned, unnamed]
+    )
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, path, "tester", now=NOW)
+    assert f.problems(caught.value) == [
+        (2, "case_number", "no fine with case number F-99 was recorded for this person"),
+        (
+            3,
+            "case_number",
+            "no court_judgment with case number (2026) Jing 77 was recorded for this person",
+        ),
+        (4, "case_number", "a paid fine must name its case"),
+    ]
+    assert f.state(engine, lake_root)["event_inbox"] == 0
+    assert f.state(engine, lake_root)["lake_files"] == 0
+    # The original in the same file, or already in the lake, records the case.
+    issued = f.event("fine", "issued-1", "P001", status="issued", case_number="F-99")
+    entered = f.event(
+        "court_judgment", "enter-1", "P002", status="entered", case_number="(2026) Jing 77"
+    )
+    assert ingest(engine, lake_root, f.write(tmp_path / "a.jsonl", [paid, issued])) == (2, 2, 0)
+    assert ingest(engine, lake_root, f.write(tmp_path / "b.jsonl", [entered])) == (1, 1, 0)
+    assert ingest(engine, lake_root, f.write(tmp_path / "c.jsonl", [overturned])) == (1, 1, 0)
+    # Another person's case is not this person's.
+    theirs = f.event("fine", "paid-3", "P004", status="paid", case_number="F-99")
+    with pytest.raises(BatchRejected):
+        ingest_file(engine, lake_root, f.write(tmp_path / "d.jsonl", [theirs]), "tester", now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("value", "criterion"),
+    [
+        ("HIV positive", "health"),
+        ("Party membership committee", "political_opinion"),
+        ("宗教事务局", "religion"),
+        ("精神疾病 clinic", "health"),
+    ],
+)
+def test_a_free_text_attribute_naming_a_prohibited_category_is_refused(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str], value: str, criterion: str
+) -> None:
+    named = f.event("attribute", "attr-1", "P001", attribute="employer", value=value)
+    path = f.write(tmp_path / "attributes.jsonl", [f.event("payment", "ok-1"), named])
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(engine, lake_root, path, "tester", now=NOW)
+    [(line, field, reason)] = f.problems(caught.value)
+    assert (line, field) == (2, "value")
+    assert reason.startswith(f"names a prohibited category ({PROHIBITED[criterion]})"), reason
+    assert f.state(engine, lake_root)["event_inbox"] == 0
+    # An ordinary employer goes in.
+    fine = f.event("attribute", "attr-2", "P001", attribute="employer", value="Beijing Bus Co.")
+    assert ingest(engine, lake_root, f.write(tmp_path / "ok.jsonl", [fine])) == (1, 1, 0)

@@ -12,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN, Dimension
+from kaimen.domain.value_domains import ValueDomain
+from kaimen.features.catalogue import CATALOGUE, DOMAINS
 from kaimen.model.binning import CharacteristicSpec
 from kaimen.model.card_scorer import CardScorer, Value
 from kaimen.model.scorecard import Characteristic, Scorecard, fit_scorecard, points, raw_score
@@ -230,16 +232,16 @@ def test_a_hand_checked_plan() -> None:
 
 def test_free_what_if() -> None:
     values: dict[str, float | None] = {"late": 5.0, "fines": 2.0, "age": 1.0}
-    result = what_if(_hand_card(), values, {"late": 0.0, "fines": None})
+    result = what_if(_hand_card(), values, {"late": 0.0, "fines": None}, {})
     assert (result.raw_score, result.new_raw_score) == (320, 420)
     assert (result.score, result.new_score) == (350, 420)
     assert result.points_change == {"late": 100}
     with pytest.raises(WhatIfRejected, match="not on the card: shoe_size"):
-        what_if(_hand_card(), values, {"shoe_size": 1.0})
+        what_if(_hand_card(), values, {"shoe_size": 1.0}, {})
     with pytest.raises(WhatIfRejected, match="late: expected a finite number"):
-        what_if(_hand_card(), values, {"late": math.inf})
+        what_if(_hand_card(), values, {"late": math.inf}, {})
     with pytest.raises(WhatIfRejected, match="late: expected a finite number"):
-        what_if(_hand_card(), values, {"late": "3"})  # type: ignore[dict-item]
+        what_if(_hand_card(), values, {"late": "3"}, {})  # type: ignore[dict-item]
 
 
 def test_a_target_outside_the_range_is_refused() -> None:
@@ -291,7 +293,24 @@ def test_categorical_characteristics_score_and_plan_exactly() -> None:
             if change.feature == "housing":
                 assert isinstance(change.new_value, str)
     with pytest.raises(WhatIfRejected, match="housing: expected a category"):
-        what_if(card_, values, {"housing": 3.0})
-    assert what_if(card_, values, {"housing": "own"}).new_raw_score == scorer.raw(
+        what_if(card_, values, {"housing": 3.0}, {})
+    assert what_if(card_, values, {"housing": "own"}, {}).new_raw_score == scorer.raw(
         {**values, "housing": "own"}
     )
+
+
+def test_a_value_outside_its_characteristics_domain_is_refused() -> None:
+    values: dict[str, float | None] = {"late": 2.0, "fines": 1.0, "age": 1.0}
+    domains = {"late": ValueDomain(0, 10_000, whole=True)}
+    for bad, why in ((1e308, "between 0 and 10000"), (-1.0, "between 0 and 10000")):
+        with pytest.raises(WhatIfRejected, match=f"late: {why} expected"):
+            what_if(_hand_card(), values, {"late": bad}, domains)
+    with pytest.raises(WhatIfRejected, match="late: a whole number expected"):
+        what_if(_hand_card(), values, {"late": 2.5}, domains)
+    # Within the domain, and a characteristic without one, are tried as before.
+    assert what_if(_hand_card(), values, {"late": 0.0, "fines": 1e308}, domains).points_change
+
+
+def test_every_catalogue_feature_has_a_domain() -> None:
+    assert set(DOMAINS) == set(CATALOGUE)
+    assert DOMAINS["on_time_share_12m"] == ValueDomain(0.0, 1.0)

@@ -15,7 +15,7 @@ from kaimen.cli import app
 from kaimen.config import Settings
 from kaimen.domain.scores import SCORE_MAX
 from kaimen.engines.embedded import ibis_connection
-from kaimen.features.catalogue import CATALOGUE
+from kaimen.features.catalogue import CATALOGUE, DOMAINS
 from kaimen.model.card_scorer import CardScorer
 from kaimen.model.whatif import WhatIfRejected, apply
 from kaimen.scoring import way_up
@@ -144,3 +144,22 @@ def test_the_cli_shows_the_way_up(world: World, monkeypatch: pytest.MonkeyPatch)
     assert result.exit_code == 1 and "between 350 and 950" in result.output
     with pytest.raises(WhatIfRejected):
         way_up.free_what_if(world.engine, ibis_connection(), world.lake, me, {name: math.inf})
+
+
+def test_a_what_if_outside_a_characteristics_domain_is_refused(world: World) -> None:
+    me = _scored(world)[0][0]
+    card = way_up.start(world.engine, ibis_connection(), world.lake, me).card
+    names = [c.name for c in card.characteristics if c.kind != "categorical" and c.name in DOMAINS]
+    assert names
+    client = TestClient(create_app(Settings(home=world.home, admin_token=ADMIN)))
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    for name in names:
+        high = DOMAINS[name].high
+        for value in (1e308, -1, high + 1):
+            refused = client.post(
+                f"/v1/people/{me}/whatif", json={"values": {name: value}}, headers=admin
+            )
+            assert refused.status_code == 422, (name, value, refused.text)
+            assert refused.json()["detail"].startswith(f"{name}: between "), refused.text
+        tried = client.post(f"/v1/people/{me}/whatif", json={"values": {name: high}}, headers=admin)
+        assert tried.status_code == 200, tried.text

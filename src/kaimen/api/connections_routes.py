@@ -10,18 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from fastapi import APIRouter
 from pydantic import Field
 
 from kaimen.api import problems
 from kaimen.api.deps import Person, Store, person_id_of
+from kaimen.api.json_bodies import api_router
 from kaimen.api.schemas import Rendered
 from kaimen.config import Workspace
 from kaimen.connections import choosing, reading
 from kaimen.connections.choosing import CHANGES, Change, ChoiceMade
 from kaimen.domain.callers import Caller
 
-router = APIRouter()
+router = api_router()
 RESPONSES = problems.documented(
     401, 403, s403="only the person, with their own token; or connections are off here"
 )

@@ -6,18 +6,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaimen.api import problems
 from kaimen.api.deps import Admin, RestrictionsPartner, Store
+from kaimen.api.json_bodies import api_router
 from kaimen.api.partner_routes import IDENTIFIER, MAX_ID
 from kaimen.domain.profiles import RestrictionPurpose
 from kaimen.dueprocess import court_listings, identity_links, restrictions
 from kaimen.dueprocess.court_import import import_entries
 from kaimen.dueprocess.rescoring import Rescoring
 
-router = APIRouter()
+router = api_router()
 MAX_ENTRIES = 10_000
 ListingPath = Annotated[str, Path(pattern=r"^L[0-9A-F]{16}$")]
 LinkPath = Annotated[str, Path(pattern=r"^K[0-9A-F]{16}$")]

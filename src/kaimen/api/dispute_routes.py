@@ -9,11 +9,12 @@ import binascii
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaimen.api import problems
 from kaimen.api.deps import Admin, DisputesPartner, Person, PersonPath, Store, person_id_of
+from kaimen.api.json_bodies import api_router
 from kaimen.api.schemas import Rendered
 from kaimen.domain.callers import Caller
 from kaimen.domain.disputes import (
@@ -31,7 +32,7 @@ from kaimen.domain.disputes import (
 from kaimen.dueprocess import answering, clocks, disputing, webhooks
 from kaimen.dueprocess.disputing import DisputeView
 
-router = APIRouter()
+router = api_router()
 DisputePath = Annotated[str, Path(min_length=36, max_length=36)]
 RecipientPath = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9\-]{1,62}[a-z0-9]$")]
 MAX_BASE64 = (MAX_EVIDENCE_BYTES + 2) // 3 * 4

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from kaimen.api import problems
 from kaimen.api.deps import EventSender, Store
+from kaimen.api.json_bodies import api_router
 from kaimen.api.schemas import EventBatch, IngestResult, event_records
 from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.domain.text import is_unicode
 from kaimen.sharing.feedback import receive_events
 
-router = APIRouter()
+router = api_router()
 
 
 @router.post(

@@ -7,11 +7,12 @@ import datetime as dt
 from dataclasses import asdict
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from kaimen.api import problems
 from kaimen.api.deps import Person, Store, person_id_of
+from kaimen.api.json_bodies import api_router
 from kaimen.api.partner_routes import MAX_ID
 from kaimen.api.schemas import Rendered
 from kaimen.domain.callers import PARTNER_ID_PATTERN
@@ -20,7 +21,7 @@ from kaimen.domain.json_values import JsonObject
 from kaimen.sharing import consenting, disclosures, offering
 from kaimen.sharing.consenting import Consent
 
-router = APIRouter()
+router = api_router()
 PERSON_ONLY = problems.documented(401, 403, 422, s403="only the person, with their own token")
 Purpose = Literal["decision", "report", "feedback"]
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from kaimen.api import problems
 from kaimen.api.deps import Person, Store, person_id_of
+from kaimen.api.json_bodies import api_router
 from kaimen.sharing import own_data
 
-router = APIRouter()
+router = api_router()
 ERRORS = problems.documented(401, 403, s403="only the person, with their own token")
 
 

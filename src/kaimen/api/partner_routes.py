@@ -6,18 +6,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from kaimen.api import problems
 from kaimen.api.deps import Admin, DecisionsPartner, Store, partner_id_of
+from kaimen.api.json_bodies import api_router
 from kaimen.api.schemas import Rendered
 from kaimen.domain.callers import PARTNER_ID_PATTERN
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
 from kaimen.sharing import offering, partnering
 
-router = APIRouter()
+router = api_router()
 # Database integers are 32-bit on PostgreSQL: a larger id is simply not there.
 MAX_ID = 2**31 - 1
 PARTNER_ID = rf"^{PARTNER_ID_PATTERN}$"
@@ -68,9 +69,9 @@ class OfferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
     purpose: Name = Field(description="what the offer is for, shown to the person")
-    min_score: int = Field(ge=SCORE_MIN, le=SCORE_MAX)
+    min_score: StrictInt = Field(ge=SCORE_MIN, le=SCORE_MAX)
     min_band: str | None = Field(default=None, max_length=16)
-    min_dimensions: dict[str, int] = Field(
+    min_dimensions: dict[str, StrictInt] = Field(
         default_factory=dict, max_length=5, description="dimension -> minimum 0-100 sub-score"
     )
 

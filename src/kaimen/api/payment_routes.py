@@ -8,11 +8,12 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaimen.api import problems
 from kaimen.api.deps import Admin, Store
+from kaimen.api.json_bodies import api_router
 from kaimen.domain.json_values import JsonObject
 from kaimen.dueprocess.payment_import import import_payment_entries
 from kaimen.dueprocess.settlement import (
@@ -24,7 +25,7 @@ from kaimen.dueprocess.settlement import (
     review_queue,
 )
 
-router = APIRouter()
+router = api_router()
 MAX_REQUEST_PAYMENTS = 10_000
 PaymentPath = Annotated[str, Path(pattern=r"^P[0-9A-F]{16}$", description="a payment id")]
 ListingPath = Annotated[str, Path(pattern=r"^L[0-9A-F]{16}$", description="a listing id")]

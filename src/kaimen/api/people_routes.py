@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from kaimen.api import problems
 from kaimen.api.deps import Admin, PersonPath, Reader, Store
+from kaimen.api.json_bodies import api_router
 from kaimen.api.schemas import (
     EnrolmentIn,
     EnrolmentOut,
@@ -21,7 +22,7 @@ from kaimen.enrolment import enrol_one
 from kaimen.scoring.reading import read_score
 from kaimen.scoring.way_up import plan_for, try_changes
 
-router = APIRouter()
+router = api_router()
 WHAT_IF_ERRORS = problems.documented(
     401, 404, 409, 422, s404="no score", s409="the model cannot answer a what-if"
 )

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaimen.api import problems
 from kaimen.api.deps import AnyCaller, Person, PersonPath, Store, person_id_of
+from kaimen.api.json_bodies import api_router
 from kaimen.api.schemas import Rendered
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.points import standing
 
-router = APIRouter()
+router = api_router()
 
 
 class EntryOut(Rendered):

@@ -96,6 +96,9 @@ def _reason(item: Mapping[str, Any]) -> str:
     prefix."""
     reason = str(item.get("msg", "invalid"))
     context = item.get("ctx") or {}
+    if item.get("type") == "json_invalid" and isinstance(context.get("error"), str):
+        # What is wrong with the JSON (a duplicated key, a missing comma), not only that it is.
+        return f"{reason}: {excerpt(context['error'])}"
     for key in _ECHOED_CONTEXT:
         value = context.get(key)
         if isinstance(value, str) and excerpt(value) != value:

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from kaimen.api import problems
@@ -20,10 +20,11 @@ from kaimen.api.deps import (
     partner_id_of,
     person_id_of,
 )
+from kaimen.api.json_bodies import api_router
 from kaimen.domain.events import IDENTIFIER_PATTERN, MAX_AMOUNT
 from kaimen.sharing import feedback, reports
 
-router = APIRouter()
+router = api_router()
 NOTHING_PUBLISHED = {"s409": "no month has been published yet"}
 NO_CONSENT = {"s404": "no such person, or no live consent for this use (the same answer)"}
 

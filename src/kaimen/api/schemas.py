@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    create_model,
+)
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
@@ -27,12 +35,13 @@ _UNSHOWN: Any = SkipJsonSchema
 
 
 def _annotation(spec: FieldSpec) -> Any:
-    """Text, or for numbers text or a JSON number: the ingest rules judge the text either way.
+    """Text, or for numbers text or a JSON number (strictly: `true` is not 1): the ingest
+    rules judge the text either way.
     Only the envelope's required fields are capped here: a capped string must be valid
     Unicode, and other text is left to the rules, which name what is wrong with it."""
     text: Any = Annotated[str, Field(max_length=MAX_FIELD_CHARS)] if spec.required else str
     if spec.type in (FieldType.DECIMAL, FieldType.INTEGER):
-        return text | int | float
+        return text | StrictInt | StrictFloat
     return text
 
 
@@ -194,7 +203,7 @@ Category = Annotated[str, StringConstraints(max_length=200)]
 
 class WhatIfIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    values: dict[CharacteristicName, float | Category | None] = Field(
+    values: dict[CharacteristicName, StrictFloat | Category | None] = Field(
         min_length=1,
         max_length=64,
         description="characteristic -> the value to try (null: nothing on record)",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from kaimen.domain.text import excerpt
+
 
 class KaimenError(Exception):
     """Base of every error kaimen raises on purpose.
@@ -112,6 +114,11 @@ class RowError:
     line: int
     field: str
     reason: str
+
+    def __post_init__(self) -> None:
+        # A field outside the catalogue is named by the input (a file's column, a JSON key):
+        # an error repeats no more of it than a short prefix, whichever door renders it.
+        object.__setattr__(self, "field", excerpt(self.field))
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.field}: {self.reason}"

@@ -26,6 +26,9 @@ PROVINCE_CODES: frozenset[int] = frozenset(
 WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
 CHECK_CHARS = "10X98765432"
 EARLIEST_BIRTH = dt.date(1900, 1, 1)
+# The birth date in the number is a date in China: a moment is on or after it when its date
+# in Beijing time is.
+BIRTH_TIME_ZONE = "Asia/Shanghai"
 
 REASONS = ("format", "region", "birth_date", "check_digit")
 

@@ -17,7 +17,6 @@ declaration. Every problem is reported at once, each naming its rule or privileg
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -29,6 +28,7 @@ from kaimen.domain.contexts import CONTEXTS, EVENT_CONTEXTS
 from kaimen.domain.errors import Rejected
 from kaimen.domain.events import EVENT_KINDS, FIELDS, FieldType
 from kaimen.domain.profiles import Profile
+from kaimen.domain.prohibited import PROHIBITED, TOPICS
 
 IDENT = r"^[a-z][a-z0-9_]{0,63}$"
 MAX_POINTS = 1000
@@ -46,90 +46,6 @@ LAWFUL_CONDUCT: dict[str, tuple[str, ...]] = {
     "family_care": (),
     "volunteering": (),
     "corruption": (),
-}
-
-# Criteria no programme may score: the special categories of personal data (GDPR art. 9(1),
-# PIPL art. 28's sensitive information) and speech (ICCPR art. 19: a rumour is answered by
-# a court, not by points).
-PROHIBITED: dict[str, str] = {
-    "political_opinion": "political opinions",
-    "religion": "religious or philosophical beliefs",
-    "ethnicity": "racial or ethnic origin",
-    "health": "health",
-    "genetics": "genetic data",
-    "biometrics": "biometric data",
-    "sexual_orientation": "sex life or sexual orientation",
-    "union_membership": "trade union membership",
-    "speech": "speech and expression",
-}
-
-# Words that name a prohibited topic, in English and Chinese: what catches a rule whose
-# declaration looks lawful but whose words say otherwise.
-_TOPIC_WORDS: dict[str, tuple[str, ...]] = {
-    "political_opinion": (
-        r"\bpolitic",
-        r"\bprotest",
-        r"\bpetition",
-        r"\bdissent",
-        r"\bparty members?hip",
-        "上访",
-        "政治",
-    ),
-    "religion": (
-        r"\breligio",
-        r"\bchurch",
-        r"\bmosque",
-        r"\btemple",
-        r"\bworship",
-        r"\bprayer",
-        r"\bcult\b",
-        "宗教",
-        "信仰",
-        "邪教",
-    ),
-    "ethnicity": (r"\bethnic", r"\bracial", r"\brace\b", r"\buyghur", r"\btibetan", "民族"),
-    "health": (
-        r"\bhealth",
-        r"\bdisease",
-        r"\billness",
-        r"\bhiv\b",
-        r"\bpregnan",
-        r"\bdisabilit",
-        r"\bmental",
-        "健康",
-        "疾病",
-    ),
-    "genetics": (r"\bgenetic", r"\bgenes?\b", r"\bdna\b", "基因"),
-    "biometrics": (r"\bbiometric", r"\bfingerprint", r"\bfacial", r"\bface scan", "指纹", "人脸"),
-    "sexual_orientation": (
-        r"\bsexual",
-        r"\bgay\b",
-        r"\blesbian",
-        r"\bhomosexual",
-        r"\blgbt",
-        "同性",
-    ),
-    "union_membership": (
-        r"\btrade unions?\b",
-        r"\blabou?r unions?\b",
-        r"\bunion (member|dues|activit)",
-        r"\bunioni[sz]",
-        "工会",
-    ),
-    "speech": (
-        r"\brumou?rs?\b",
-        r"\bspeech\b",
-        r"\bonline (post|comment)",
-        r"\bsocial media\b",
-        r"\bweibo\b",
-        r"\bcriticis",
-        "谣言",
-        "言论",
-    ),
-}
-_TOPICS = {
-    criterion: re.compile("|".join(words), re.IGNORECASE)
-    for criterion, words in _TOPIC_WORDS.items()
 }
 
 Reason = Literal[
@@ -366,7 +282,7 @@ def _prohibited(subject: str, words: str, declared: str | None) -> list[Problem]
     found: list[Problem] = []
     for criterion, label in PROHIBITED.items():
         said = [f"declares it scores {criterion}"] if declared == criterion else []
-        match = _TOPICS[criterion].search(words)
+        match = TOPICS[criterion].search(words)
         if match:
             said.append(f"its words name it ({match.group(0).strip()!r})")
         if said:

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
+from kaimen.domain.events import MAX_AMOUNT
 from kaimen.domain.months import is_month
 from kaimen.domain.scores import Dimension
+from kaimen.domain.value_domains import ValueDomain
 from kaimen.features.summaries import FAMILIES, latest
 
 if TYPE_CHECKING:
@@ -342,3 +344,29 @@ def has_vehicle(s: ir.Table, w: Window) -> ir.Value:
 def friends_on_platform(s: ir.Table, w: Window) -> ir.Value:
     """Friend links added minus removed (kept out of the model until influence is bounded)."""
     return (s.friends_added - s.friends_removed).sum()
+
+
+# What each feature's value can be: what a what-if may try. Counts are whole and at most
+# COUNT_MAX (no one has more events of a kind in a window; the ingest caps make more a data
+# error); a share is a fraction.
+COUNT_MAX = 10_000
+_COUNT = ValueDomain(0, COUNT_MAX, whole=True)
+_SHARE = ValueDomain(0.0, 1.0)
+DOMAINS: dict[str, ValueDomain] = {
+    "late_repayments_12m": _COUNT,
+    "serious_delinquencies_24m": _COUNT,
+    "on_time_share_12m": _SHARE,
+    "repayments_12m": _COUNT,
+    "history_months": ValueDomain(0, 1200, whole=True),
+    "open_judgments": _COUNT,
+    "rental_problems_12m": _COUNT,
+    "unpaid_fines": _COUNT,
+    "risky_spend_share_6m": _SHARE,
+    "monthly_spend_6m": ValueDomain(0.0, float(MAX_AMOUNT) * COUNT_MAX),
+    "rent_utility_on_time_share_12m": _SHARE,
+    "active_months_6m": ValueDomain(0, 6, whole=True),
+    "education_rank": ValueDomain(0, 6, whole=True),
+    "has_employer": ValueDomain(0, 1, whole=True),
+    "has_vehicle": ValueDomain(0, 1, whole=True),
+    "friends_on_platform": _COUNT,
+}

@@ -36,6 +36,8 @@ from kaimen.domain.events import (
     SUPPORTED_SCHEMA_VERSIONS,
     FieldType,
 )
+from kaimen.domain.national_id import BIRTH_TIME_ZONE
+from kaimen.domain.prohibited import PROHIBITED, sql_pattern
 from kaimen.domain.text import ECHO_CHARS, ELLIPSIS
 from kaimen.input_files import LINE
 from kaimen.lake.schema import PARTITION
@@ -193,7 +195,10 @@ def _timestamp_cases(name: str, arrival: str) -> list[tuple[str, str]]:
         (f"{typed} > now_limit", _q("is in the future")),
         (f"{typed} < TIMESTAMPTZ '{EARLIEST} 00:00:00+00'", _q("is before 1900")),
         (
-            f"birth_date IS NOT NULL AND {typed} < CAST(birth_date AS TIMESTAMPTZ)",
+            # By the date in the birth date's own time zone, not at UTC midnight: 01:00 in
+            # Beijing on the day of birth is the day before in UTC.
+            f"birth_date IS NOT NULL AND "
+            f"CAST(timezone({_q(BIRTH_TIME_ZONE)}, {typed}) AS DATE) < birth_date",
             _q("is before the person was born"),
         ),
     ]
@@ -357,6 +362,15 @@ def _cross_field_problems() -> list[str]:
             _naming(f"{attr} must be one of {', '.join(values)}, not ", "value"),
         )
         for attr, values in ATTRIBUTE_VALUES.items()
+    ] + [
+        # A free-text value (an employer's name) must not record a special category: the
+        # same words the points rulebook refuses to score.
+        (
+            f"kind = 'attribute' AND value IS NOT NULL "
+            f"AND regexp_matches(value, {_q(sql_pattern(criterion))})",
+            _q(f"names a prohibited category ({label}); such data is not recorded"),
+        )
+        for criterion, label in PROHIBITED.items()
     ]
     return [
         _first(

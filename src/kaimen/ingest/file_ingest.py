@@ -45,6 +45,7 @@ from kaimen.ingest.pipeline import (
     opted_out_rows,
     settle,
     store_new_rows,
+    unrecorded_cases,
     unsealed_keys,
 )
 from kaimen.input_files import LINE, file_sha256, iter_input, locate
@@ -92,6 +93,9 @@ def ingest_file(
             departed = opted_out_rows(connection, engine, JUDGED)
             if departed:
                 raise BatchRejected(locate(path, departed[:MAX_REPORTED_ERRORS]), path.name)
+            unrecorded = unrecorded_cases(connection, engine, lake_root, JUDGED)
+            if unrecorded:
+                raise BatchRejected(locate(path, unrecorded[:MAX_REPORTED_ERRORS]), path.name)
             # Within the file only: the key index answers for everything else.
             result = classify(connection, JUDGED, lake_root, [])
             if result.errors:

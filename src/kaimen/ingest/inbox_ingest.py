@@ -23,7 +23,13 @@ from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.engines.embedded import connect
 from kaimen.ingest.deduplication import CONTENT_HASH_SQL, KEYS_SCHEMA, classify
 from kaimen.ingest.event_rules import INPUT_COLUMNS, OPTED_OUT, check_chunk
-from kaimen.ingest.pipeline import IngestReport, file_records, load_named_people, months_in
+from kaimen.ingest.pipeline import (
+    IngestReport,
+    file_records,
+    load_named_people,
+    months_in,
+    unrecorded_cases,
+)
 from kaimen.input_files import LINE, records_table
 from kaimen.lake.schema import CONTENT_HASH, LAKE_SCHEMA, PARTITION
 from kaimen.lake.writer import exclusive, write_months
@@ -89,6 +95,9 @@ def accept_events(
     connection = connect(threads=1)
     try:
         keys = _judged(connection, engine, records, now)
+        unrecorded = unrecorded_cases(connection, engine, lake_root, "hashed")
+        if unrecorded:
+            raise BatchRejected(unrecorded, "request")
         for attempt in range(ATTEMPTS):
             with engine.connect() as store:
                 known = event_keys.lookup(store, keys)

@@ -12,9 +12,11 @@ import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 from kaimen.domain.errors import BatchRejected, RowError
+from kaimen.domain.text import excerpt
 from kaimen.ingest.deduplication import KEYS_SCHEMA, Classification, classify
 from kaimen.ingest.event_rules import OPTED_OUT, register_people
 from kaimen.input_files import LINE
+from kaimen.lake import reader
 from kaimen.lake.schema import CONTENT_HASH, PARTITION
 from kaimen.lake.writer import WrittenFile, write_months
 from kaimen.store import inbox, lake_manifest, people
@@ -65,6 +67,88 @@ def opted_out_rows(
     finally:
         connection.unregister("departed")
     return [RowError(int(line), field, OPTED_OUT + value) for line, field, value in rows]
+
+
+# A resolution (kind, status) and the event that opens its case: a fine is paid only once
+# issued, a judgment satisfied or overturned only once entered.
+RESOLUTIONS = {
+    ("fine", "paid"): ("fine", "issued"),
+    ("court_judgment", "satisfied"): ("court_judgment", "entered"),
+    ("court_judgment", "overturned"): ("court_judgment", "entered"),
+}
+
+
+def _pairs_sql(pairs: Sequence[tuple[str, str]]) -> str:
+    return " OR ".join(f"(kind = '{k}' AND status = '{s}')" for k, s in sorted(set(pairs)))
+
+
+def unrecorded_cases(
+    connection: duckdb.DuckDBPyConnection, engine: Engine, root: Path, staged: str
+) -> list[RowError]:
+    """Rows of `staged` that pay a fine or resolve a judgment whose case was never recorded
+    for that person: no event opening it (same kind, person and case number) in `staged`,
+    the lake or the inbox. One anti-join in DuckDB, whatever the number of rows; the lake is
+    read only for the people named by a resolution."""
+    resolving, opening = _pairs_sql(list(RESOLUTIONS)), _pairs_sql(list(RESOLUTIONS.values()))
+    connection.execute(
+        "CREATE OR REPLACE TEMP TABLE resolutions AS "
+        f"SELECT {LINE}, kind, status, person_id, case_number FROM {staged} WHERE {resolving}"
+    )
+    counted = connection.execute("SELECT count(*) FROM resolutions").fetchone()
+    if counted is None or counted[0] == 0:
+        connection.execute("DROP TABLE resolutions")
+        return []
+    people_named = [
+        str(r[0])
+        for r in connection.execute(
+            "SELECT DISTINCT person_id FROM resolutions WHERE case_number IS NOT NULL"
+        ).fetchall()
+    ]
+    with engine.connect() as store:
+        files = lake_manifest.files(store)
+        waiting = inbox.unsealed_cases(store, list(RESOLUTIONS.values()), people_named)
+    connection.register(
+        "inbox_cases",
+        pa.table(
+            {
+                "kind": pa.array([w[0] for w in waiting], pa.string()),
+                "person_id": pa.array([w[1] for w in waiting], pa.string()),
+                "case_number": pa.array([w[2] for w in waiting], pa.string()),
+            }
+        ),
+    )
+    connection.register("named", pa.table({"person_id": pa.array(people_named, pa.string())}))
+    lake = (
+        f"UNION ALL SELECT kind, person_id, case_number FROM {reader.files_sql(root, files)} "
+        f"WHERE ({opening}) AND person_id IN (SELECT person_id FROM named)"
+        if files and people_named
+        else ""
+    )
+    try:
+        rows = connection.execute(
+            f"""WITH opened AS (
+                SELECT kind, person_id, case_number FROM {staged} WHERE {opening}
+                UNION ALL SELECT kind, person_id, case_number FROM inbox_cases {lake})
+            SELECT r.{LINE}, r.kind, r.status, r.case_number FROM resolutions r
+            WHERE r.case_number IS NULL OR NOT EXISTS (
+                SELECT 1 FROM opened o WHERE o.kind = r.kind AND o.person_id = r.person_id
+                AND o.case_number = r.case_number)
+            ORDER BY 1"""
+        ).fetchall()
+    finally:
+        connection.unregister("inbox_cases")
+        connection.unregister("named")
+        connection.execute("DROP TABLE resolutions")
+    return [
+        RowError(
+            int(line),
+            "case_number",
+            f"a {status} {kind} must name its case"
+            if case is None
+            else f"no {kind} with case number {excerpt(case)} was recorded for this person",
+        )
+        for line, kind, status, case in rows
+    ]
 
 
 def months_in(connection: duckdb.DuckDBPyConnection, relation: str) -> list[str]:

@@ -30,6 +30,7 @@ import numpy as np
 from kaimen.domain.errors import Rejected
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
 from kaimen.domain.text import excerpt
+from kaimen.domain.value_domains import ValueDomain
 from kaimen.model.card_scorer import CardScorer, Value, is_missing
 from kaimen.model.scorecard import MISSING_LABEL, Characteristic, Scorecard
 
@@ -273,8 +274,15 @@ def apply(values: Mapping[str, Value], changes: Collection[Change]) -> dict[str,
     return out
 
 
-def what_if(card: Scorecard, values: Mapping[str, Value], changes: Mapping[str, Value]) -> WhatIf:
-    """The score with some characteristics set to other values (None = nothing on record)."""
+def what_if(
+    card: Scorecard,
+    values: Mapping[str, Value],
+    changes: Mapping[str, Value],
+    domains: Mapping[str, ValueDomain],
+) -> WhatIf:
+    """The score with some characteristics set to other values (None = nothing on record).
+    A number must lie in its characteristic's domain, when `domains` has one: a share of 1e308
+    scores (in the card's last bin) but is no answer to any real question."""
     unknown = sorted(set(changes) - set(card.names))
     if unknown:
         raise WhatIfRejected(
@@ -299,6 +307,10 @@ def what_if(card: Scorecard, values: Mapping[str, Value], changes: Mapping[str, 
             raise WhatIfRejected(
                 f"{name}: expected a finite number or null, got {excerpt(repr(value))}"
             )
+        domain = domains.get(name)
+        refusal = None if domain is None else domain.refusal(float(value))
+        if refusal is not None:
+            raise WhatIfRejected(f"{name}: {refusal} expected, got {excerpt(repr(value))}")
     scorer = CardScorer(card)
     before = scorer.points(values)
     after = scorer.points({**values, **changes})

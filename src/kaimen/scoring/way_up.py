@@ -19,7 +19,7 @@ from kaimen.domain.callers import Caller
 from kaimen.domain.errors import Conflict
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.build import build_features
-from kaimen.features.catalogue import CATALOGUE
+from kaimen.features.catalogue import CATALOGUE, DOMAINS
 from kaimen.model.card_scorer import Value
 from kaimen.model.scorecard import Scorecard
 from kaimen.model.whatif import (
@@ -104,7 +104,7 @@ def free_what_if(
 ) -> tuple[Start, WhatIf]:
     """The score if some characteristics had other values."""
     begin = start(engine, backend, lake_root, person_id)
-    return begin, what_if(begin.card, begin.values, changes)
+    return begin, what_if(begin.card, begin.values, changes, DOMAINS)
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ def what_if_start(
     """The actionable characteristics and the values each may take, from the person's
     latest score; logged for the person when someone else asks."""
     begin = start(engine, backend or ibis_connection(), lake_root, person_id)
-    tried = what_if(begin.card, begin.values, {})
+    tried = what_if(begin.card, begin.values, {}, DOMAINS)
     answer = WhatIfStart(
         person_id=person_id,
         month=begin.month,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from kaimen.store.tables import event_inbox
 
@@ -46,6 +46,31 @@ def unsealed(connection: Connection) -> tuple[list[int], pa.Table]:
     )
     table = pa.table([pa.array(c) for c in columns[1:]], names=list(EVENT_COLUMNS))
     return [int(str(i)) for i in columns[0]], table
+
+
+def unsealed_cases(
+    connection: Connection, originals: Sequence[tuple[str, str]], people: Sequence[str]
+) -> list[tuple[str, str, str]]:
+    """(kind, person_id, case_number) of the events waiting to be sealed whose (kind, status)
+    is one of `originals`, about one of `people`."""
+    found: list[tuple[str, str, str]] = []
+    for start in range(0, len(people), KEY_CHUNK):
+        rows = connection.execute(
+            select(event_inbox.c.kind, event_inbox.c.person_id, event_inbox.c.case_number)
+            .where(event_inbox.c.sealed_batch_id.is_(None))
+            .where(event_inbox.c.case_number.is_not(None))
+            .where(event_inbox.c.person_id.in_(people[start : start + KEY_CHUNK]))
+            .where(
+                or_(
+                    *(
+                        and_(event_inbox.c.kind == k, event_inbox.c.status == s)
+                        for k, s in originals
+                    )
+                )
+            )
+        )
+        found += [(r.kind, r.person_id, r.case_number) for r in rows]
+    return found
 
 
 def unsealed_keys(connection: Connection) -> list[tuple[str, str, int]]:

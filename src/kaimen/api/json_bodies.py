@@ -1,0 +1,73 @@
+"""JSON request bodies that refuse a duplicated key, for every route of the API.
+
+Python's `json` (Starlette's `Request.json`) keeps the last of two equal keys, so
+`{"person_id": "A", ..., "person_id": "B"}` would be read as about B while a proxy, a log or
+a signature check that keeps the first reads it as about A. Every API router is built with
+`JsonBodyRoute`, whose requests parse their bodies with `loads`; the refusal reaches the
+caller as FastAPI's own invalid-JSON error (422), naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
+
+from kaimen.domain.text import excerpt
+
+
+class _Duplicated(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Duplicated(key)
+            seen.add(key)
+    return members
+
+
+def loads(body: bytes | str) -> Any:
+    """`json.loads`, refusing an object with a key twice (`json.JSONDecodeError` naming it,
+    at most a short prefix of it)."""
+    try:
+        return json.loads(body, object_pairs_hook=_unique)
+    except _Duplicated as duplicated:
+        # The position is not known inside the hook; the key says where.
+        raise json.JSONDecodeError(f"duplicate key {excerpt(duplicated.key)!r}", "", 0) from None
+
+
+class JsonBodyRequest(Request):
+    """A request whose JSON body is read with `loads`."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = loads(await self.body())
+        return self._json
+
+
+class JsonBodyRoute(APIRoute):
+    """A route whose body, when JSON, is read with `loads`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handled(request: Request) -> Response:
+            return await handler(JsonBodyRequest(request.scope, request.receive))
+
+        return handled
+
+
+def api_router() -> APIRouter:
+    """A router for the API's routes: every one of them is built with one (a test holds them
+    to it)."""
+    return APIRouter(route_class=JsonBodyRoute)
