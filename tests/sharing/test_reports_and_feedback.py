@@ -157,15 +157,33 @@ def _crafted(person_id: str) -> list[dict[str, str]]:
             deposit="waived",
             outcome="unpaid",
         ),
-        # fines: two issued, one paid (all time)
+        # fines: two issued, one paid (all time; a paid fine names its case)
         _event(
-            "f1", "fine", "2025-03-01T10:00:00Z", status="issued", amount="200.00", currency="CNY"
+            "f1",
+            "fine",
+            "2025-03-01T10:00:00Z",
+            status="issued",
+            amount="200.00",
+            currency="CNY",
+            case_number="F-1",
         ),
         _event(
-            "f2", "fine", "2026-02-01T10:00:00Z", status="issued", amount="200.00", currency="CNY"
+            "f2",
+            "fine",
+            "2026-02-01T10:00:00Z",
+            status="issued",
+            amount="200.00",
+            currency="CNY",
+            case_number="F-2",
         ),
         _event(
-            "f3", "fine", "2026-03-01T10:00:00Z", status="paid", amount="200.00", currency="CNY"
+            "f3",
+            "fine",
+            "2026-03-01T10:00:00Z",
+            status="paid",
+            amount="200.00",
+            currency="CNY",
+            case_number="F-1",
         ),
         # judgments: two entered, one satisfied (all time)
         _event(
