@@ -175,6 +175,15 @@ def sign_in_person(page: Page, live: Live) -> None:
     page.wait_for_url(f"{live.base}/me")
 
 
+def tab_to(page: Page, element_id: str, presses: int = 60) -> None:
+    """Move the focus to `#element_id` with the Tab key alone (fails when it cannot be reached)."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == element_id:
+            return
+    pytest.fail(f"#{element_id} cannot be reached with Tab")
+
+
 def chart_pixels(page: Page) -> int:
     """Pixels the history chart painted: 0 for a chart that drew nothing."""
     drawn: int = page.evaluate(

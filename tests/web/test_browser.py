@@ -15,6 +15,7 @@ from tests.web.browsing import (
     check_every_page,
     open_page,
     sign_in_person,
+    tab_to,
 )
 
 pytestmark = pytest.mark.browser
@@ -25,12 +26,7 @@ def test_keyboard_sign_in_and_the_gauge_equals_the_api(browser: Browser, live: L
     page = watched.page
     page.goto(f"{live.base}/sign-in")
     # Keyboard alone: Tab to the code's field, type, Enter.
-    for _ in range(20):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.id") == "code":
-            break
-    else:
-        pytest.fail("the code's field cannot be reached with Tab")
+    tab_to(page, "code", presses=20)
     page.keyboard.type(live.code())
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live.base}/me")

@@ -22,6 +22,7 @@ from tests.web.browsing import (
     check_every_page,
     open_page,
     sign_in_person,
+    tab_to,
 )
 
 pytestmark = pytest.mark.browser
@@ -55,14 +56,6 @@ def api_what_if(live: Live, values: dict[str, object]) -> dict[str, object]:
     return loaded
 
 
-def _tab_to(page: Page, element_id: str) -> None:
-    for _ in range(30):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.id") == element_id:
-            return
-    pytest.fail(f"#{element_id} cannot be reached with Tab")
-
-
 def test_enrolling_with_the_keyboard_alone_lands_on_my_page(browser: Browser, live: Live) -> None:
     watched = open_page(browser)
     page = watched.page
@@ -76,9 +69,9 @@ def test_enrolling_with_the_keyboard_alone_lands_on_my_page(browser: Browser, li
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live.base}/enrol")
     phone, national_id = _new_identity()
-    _tab_to(page, "phone")
+    tab_to(page, "phone")
     page.keyboard.type("12345")
-    _tab_to(page, "national_id")
+    tab_to(page, "national_id")
     page.keyboard.type(national_id)
     page.keyboard.press("Enter")
     # Refused beside the field, focused there, what was typed kept.

@@ -23,7 +23,15 @@ from kaimen.sharing.authentication import issue_person_token
 from kaimen.sharing.signing_in import issue_sign_in_code
 from kaimen.store.tables import people
 from tests.conftest import make_national_id
-from tests.web.browsing import ADMIN, LOCALES, Live, check_every_page, open_page, sign_in_person
+from tests.web.browsing import (
+    ADMIN,
+    LOCALES,
+    Live,
+    check_every_page,
+    open_page,
+    sign_in_person,
+    tab_to,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -62,14 +70,6 @@ def _decide(live: Live, lender: tuple[str, int]) -> tuple[int, Any]:
     return _http(live, "POST", "/v1/decisions", key, body)
 
 
-def _tab_to(page: Page, element_id: str) -> None:
-    for _ in range(60):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.id") == element_id:
-            return
-    pytest.fail(f"#{element_id} cannot be reached with Tab")
-
-
 def test_a_consent_given_by_keyboard_and_revoked_in_one_click_stops_the_partner(
     browser: Browser, live: Live, lender: tuple[str, int]
 ) -> None:
@@ -84,12 +84,12 @@ def test_a_consent_given_by_keyboard_and_revoked_in_one_click_stops_the_partner(
     assert page.locator("#partner").input_value() == ""
 
     # The keyboard alone: type-ahead in the list, Space on each choice, Enter to send.
-    _tab_to(page, "partner")
+    tab_to(page, "partner")
     page.keyboard.type("Lender in the")
     assert page.locator("#partner").input_value() == PARTNER
-    _tab_to(page, "purpose-decision")
+    tab_to(page, "purpose-decision")
     page.keyboard.press("Space")
-    _tab_to(page, "until-revoked")
+    tab_to(page, "until-revoked")
     page.keyboard.press("Space")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live.base}/me/consents?done=granted")
@@ -292,7 +292,7 @@ def test_leaving_with_its_confirmation_erases_and_ends_the_session(
     # Without the confirmation nothing happens.
     page.get_by_role("button", name="Erase my data and leave").click()
     assert page.locator("#understood").get_attribute("aria-invalid") == "true"
-    _tab_to(page, "understood")
+    tab_to(page, "understood")
     page.keyboard.press("Space")
     page.get_by_role("button", name="Erase my data and leave").click()
     page.wait_for_url(f"{live.base}/?left=1")
