@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 from kaimen.domain import national_id
+from kaimen.domain.audit_groups import REGION_KIND, SEX_KIND
 from kaimen.domain.errors import BatchRejected, EnrolmentConflict, IdentityRejected, RowError
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.domain.person_names import (
@@ -297,6 +298,7 @@ def _enrol_table(
             raise BatchRejected(errors, "enrolment")
         fresh = _rows(~enrolled)
         fresh_ids = pc.take(person_id, fresh)
+        fresh_values: list[str] = pc.take(id_value, fresh).to_pylist()
         names = _sealed_names(vault, pc.take(pc.take(checked.name, keep), fresh), fresh_ids)
         new = people.NewPeople(
             person_id=fresh_ids.to_pylist(),
@@ -304,13 +306,17 @@ def _enrol_table(
                 checked.birth_date[checked.ok][~enrolled], unit="D"
             ).tolist(),
             national_id_hash=pc.take(id_hash, fresh).to_pylist(),
-            national_id_encrypted=vault.encrypt_many(
-                "cn_resident_id", pc.take(id_value, fresh).to_pylist()
-            ),
+            national_id_encrypted=vault.encrypt_many("cn_resident_id", fresh_values),
             phone_hash=pc.take(phone_hash, fresh).to_pylist(),
             phone_encrypted=vault.encrypt_many("phone", pc.take(phone, fresh).to_pylist()),
             name_hash=None if names is None else names[0],
             name_encrypted=None if names is None else names[1],
+            sex_encrypted=vault.encrypt_many(
+                SEX_KIND, [national_id.sex_of(v) for v in fresh_values]
+            ),
+            region_encrypted=vault.encrypt_many(
+                REGION_KIND, [national_id.province_of(v) for v in fresh_values]
+            ),
         )
         already: list[str] = pc.take(id_owner, _rows(enrolled)).to_pylist()
         people.insert_many(store, new, now)

@@ -12,6 +12,7 @@ from kaimen.api import (
     decision_routes,
     dispute_routes,
     event_routes,
+    fairness_routes,
     me_routes,
     own_data_routes,
     partner_routes,
@@ -81,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         court_routes,
         payment_routes,
         points_routes,
+        fairness_routes,
     ):
         app.include_router(module.router)
     # The web app at `/`, after every API route: the API keeps its own paths.

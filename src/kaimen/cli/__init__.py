@@ -63,6 +63,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "train": models.train_command,
     "score": models.score_command,
     "monitor": models.monitor_command,
+    "fairness": models.fairness_command,
     "promote": models.promote_command,
     "models": models.models_command,
     "show": people.show_command,

@@ -1,4 +1,4 @@
-"""The model's life: train, score a month, monitor, promote, list the registry."""
+"""The model's life: train, score a month, monitor, judge fairness, promote, list the registry."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from kaimen.cli.terminal import console, errors, month_option, run, spinner, tit
 from kaimen.domain.scores import BANDS
 
 if TYPE_CHECKING:
+    from kaimen.scoring.fairness import FairnessReport
     from kaimen.scoring.monitoring import MonitoringReport
     from kaimen.scoring.training import TrainingReport
 
@@ -189,6 +190,84 @@ def monitor_command(
             )
         )
     print_monitoring(report)
+
+
+def print_fairness(report: FairnessReport, paths: tuple[Path, Path]) -> None:
+    figures = report.figures
+    console.print(
+        f"fairness of {report.model} ({report.kind}) on {report.month}: {figures.people:,} people, "
+        f"outcomes in {report.outcomes}; groups under {figures.min_group} people suppressed "
+        f"({figures.suppressed})"
+    )
+    table = titled_table("by group (impact: lowest ratio over the cut-offs)")
+    for column in ("attribute", "group", "people", "AUC", "bad", "predicted", "impact"):
+        table.add_column(column, justify="left" if column in ("attribute", "group") else "right")
+    for g in figures.groups:
+        if g.suppressed:
+            table.add_row(g.attribute, g.group, "suppressed", "", "", "", "")
+            continue
+        ratios = [a.impact_ratio for a in g.approvals if a.impact_ratio is not None]
+        table.add_row(
+            g.attribute,
+            g.group,
+            f"{g.people:,}",
+            "-" if g.auc is None else f"{g.auc:.3f}",
+            _share(g.observed_bad_rate, 2),
+            _share(g.predicted_bad_rate, 2),
+            f"{min(ratios):.2f}" if ratios else "-",
+        )
+    console.print(table)
+    cutoffs = ", ".join(f"{c.name} at {c.score}" for c in figures.cutoffs) or "none (no live offer)"
+    console.print(f"cut-offs: {cutoffs}", highlight=False)
+    for finding in figures.findings:
+        console.print(f"[yellow]flagged:[/] {finding}", highlight=False)
+    if not figures.findings:
+        console.print("no group flagged")
+    console.print(f"report:\n  {paths[0]}\n  {paths[1]}", soft_wrap=True)
+
+
+def fairness_command(
+    ctx: typer.Context,
+    model: Annotated[
+        str | None, typer.Option(help="Model version (default: the champion).")
+    ] = None,
+    month: Annotated[
+        str | None,
+        typer.Option(help="Month to judge, YYYY-MM (default: the latest with known outcomes)."),
+    ] = None,
+    min_group: Annotated[
+        int | None,
+        typer.Option(help="Smallest group reported, smaller ones suppressed (default 50)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the report (default KAIMEN_HOME/model_cards)."),
+    ] = None,
+) -> None:
+    """AUC, approval at each live offer and calibration by sex, age band and region, with the
+    four-fifths rule; kaimen monitor adds the latest report to the model card."""
+    from kaimen.scoring.fairness import fairness_path, fairness_report
+
+    if month is not None:
+        month = month_option(month, "--month")
+    ws = session(ctx).workspace
+    folder = out if out is not None else ws.model_cards_dir
+    with spinner("judging fairness"):
+        report = run(
+            lambda: fairness_report(
+                ws.engine,
+                ws.backend(),
+                ws.lake_root,
+                ws.vault,
+                OPERATOR.actor,
+                model,
+                month,
+                min_group,
+                folder,
+            )
+        )
+    json_path = fairness_path(folder, report.model)
+    print_fairness(report, (json_path, json_path.with_suffix(".md")))
 
 
 def promote_command(

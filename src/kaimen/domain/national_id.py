@@ -3,8 +3,10 @@
 Checks run in a fixed order and the first failure is the reason: `format` (18 ASCII
 characters, 17 digits then a digit or X), `region` (a province-level prefix of GB/T 2260),
 `birth_date` (a real calendar date, not in the future, not before 1900) and `check_digit`
-(ISO 7064 MOD 11-2). Only the birth date is ever kept from the number's content: region and
-sex digits could proxy for protected traits, so kaimen does not store them.
+(ISO 7064 MOD 11-2). The birth date is the only fact from the number's content that scoring
+uses. Sex (the 17th digit's parity) and the province (the first two digits) could proxy for
+protected traits: they are kept only for the fairness audit, encrypted in a table of their own
+that no feature or model reads (`kaimen.scoring.fairness`).
 """
 
 from __future__ import annotations
@@ -105,6 +107,21 @@ def check_many(values: list[str], today: dt.date) -> BulkCheck:
     reasons[pending & (expected != codes[:, 17])] = "check_digit"
     births[reasons != ""] = np.datetime64("NaT")
     return BulkCheck(normalised, [str(r) for r in reasons], births)
+
+
+def sex_of(value: str) -> str:
+    """'male' or 'female' from a valid number's 17th digit (odd for men, GB 11643-1999)."""
+    return "male" if int(value[16]) % 2 else "female"
+
+
+def province_of(value: str) -> str:
+    """The two-digit province-level code a valid number starts with.
+
+    Only the province is kept, not the six-digit county code: the county is where the number
+    was first issued, not where someone lives, and its thousands of values would leave nearly
+    every group too small to report while, with the birth date and sex, nearly naming people.
+    """
+    return value[:2]
 
 
 def reason_message(reason: str) -> str:

@@ -17,6 +17,7 @@ from pydantic import Field
 from kaimen.domain.model_metrics import Evaluation
 from kaimen.domain.records import FrozenRecord
 from kaimen.model.evaluation import Calibration
+from kaimen.model.fairness import FairnessReport
 from kaimen.model.stability import Level, StabilityItem
 
 FORMAT = "kaimen.model_card"
@@ -178,6 +179,8 @@ class ModelCard(FrozenRecord):
     stability: Stability
     outcomes: Outcomes
     limits: tuple[str, ...]
+    # The latest `kaimen fairness` report of this model, when one was made (left out if not).
+    fairness: FairnessReport | None = None
 
     def to_json(self) -> str:
         """The card's JSON document, indented, keys in the order of the fields."""

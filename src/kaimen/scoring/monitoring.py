@@ -76,6 +76,7 @@ from kaimen.model.stability import (
     worst_level,
 )
 from kaimen.scoring.datasets import OUTCOME_MONTHS, add_months, feature_arrays, labels_expression
+from kaimen.scoring.fairness import latest_report
 from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import NoModel, read_artifact, wrap
 from kaimen.scoring.training import probability_of_bad
@@ -510,6 +511,9 @@ def monitor(
             _limits(loaded, training, month, stability, outcomes, metrics, rebuilt_mismatches)
         ),
     )
+    fairness = latest_report(out_dir, record.version)
+    if fairness is not None:
+        model_card = model_card.model_copy(update={"fairness": fairness})
     json_path, markdown_path = write_card(model_card, out_dir)
     with engine.begin() as store:
         audit.append(

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.person_names import NAME_KIND
-from kaimen.store.tables import identities, people
+from kaimen.store.tables import fairness_traits, identities, people
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,6 +51,10 @@ class NewPeople:
     # A name is optional: None where the person gave none (see `name_index` for its hash).
     name_hash: list[str | None] | None = None
     name_encrypted: list[str | None] | None = None
+    # Sex and province for the fairness audit alone (`tables.fairness_traits`), encrypted;
+    # None leaves them to the report's backfill.
+    sex_encrypted: list[str] | None = None
+    region_encrypted: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.person_id)
@@ -162,12 +166,23 @@ def _identity_rows(new: NewPeople, stamp: str) -> Iterator[tuple[str, ...]]:
             yield person_id, NAME_KIND, digest, cipher, stamp
 
 
+def _trait_rows(new: NewPeople, stamp: str) -> Iterator[tuple[str, ...]]:
+    """The fairness audit's row of every new person, when enrolment sealed them."""
+    if new.sex_encrypted is None or new.region_encrypted is None:
+        return
+    for person_id, sex, region in zip(
+        new.person_id, new.sex_encrypted, new.region_encrypted, strict=True
+    ):
+        yield person_id, sex, region, stamp
+
+
 def _write(connection: Connection, new: NewPeople, now: dt.datetime) -> int:
     count = len(new)
     if not count:
         return 0
     people_columns = "people (person_id, birth_date, enrolled_at)"
     identity_columns = "identities (person_id, kind, lookup_hash, encrypted_value, created_at)"
+    trait_columns = "fairness_traits (person_id, sex_encrypted, region_encrypted, recorded_at)"
     cursor = _driver(connection).cursor()
     try:
         if _is_postgres(connection):
@@ -178,6 +193,7 @@ def _write(connection: Connection, new: NewPeople, now: dt.datetime) -> int:
                 zip(new.person_id, new.birth_date, repeat(stamp, count), strict=True),
             )
             _copy(cursor, f"COPY {identity_columns} FROM STDIN", _identity_rows(new, stamp))
+            _copy(cursor, f"COPY {trait_columns} FROM STDIN", _trait_rows(new, stamp))
             return count
         cursor.executemany(
             f"INSERT INTO {people_columns} VALUES (?, ?, ?)",
@@ -191,6 +207,10 @@ def _write(connection: Connection, new: NewPeople, now: dt.datetime) -> int:
         stamp = _sqlite_text(identities.c.created_at, now, connection)
         cursor.executemany(
             f"INSERT INTO {identity_columns} VALUES (?, ?, ?, ?, ?)", _identity_rows(new, stamp)
+        )
+        stamp = _sqlite_text(fairness_traits.c.recorded_at, now, connection)
+        cursor.executemany(
+            f"INSERT INTO {trait_columns} VALUES (?, ?, ?, ?)", _trait_rows(new, stamp)
         )
         return count
     finally:

@@ -69,6 +69,18 @@ identities = Table(
     UniqueConstraint("person_id", "kind", name="uq_identities_person_kind"),
 )
 
+# Sex and province from the ID number, kept only for the fairness audit: encrypted, read by
+# `store/fairness_traits.py` alone (an import contract holds it), never a model input. The
+# foreign key makes opting out delete the row (`person_data.erase`).
+fairness_traits = Table(
+    "fairness_traits",
+    metadata,
+    Column("person_id", String(64), ForeignKey("people.person_id"), primary_key=True),
+    Column("sex_encrypted", Text, nullable=False),
+    Column("region_encrypted", Text, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+)
+
 ingest_batches = Table(
     "ingest_batches",
     metadata,
