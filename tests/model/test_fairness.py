@@ -29,7 +29,7 @@ def _figures(min_group: int = 10) -> FairnessFigures:
 
 def test_groups_in_order_with_figures_and_ratios() -> None:
     figures = _figures()
-    women, men, other = figures.groups
+    women, men, _ = figures.groups
     assert [g.group for g in figures.groups] == ["female", "male", "other"]
     assert women.people == 40 and men.people == 40
     assert women.auc is not None and women.auc > 0.8
@@ -51,7 +51,7 @@ def test_a_small_group_is_suppressed_and_never_the_reference() -> None:
 
 def test_four_fifths_rule_is_flagged() -> None:
     score = np.array([700] * 50 + [700] * 20 + [500] * 30)
-    bad = np.array(([0, 1] * 50))
+    bad = np.array([0, 1] * 50)
     sex = ["female"] * 50 + ["male"] * 50
     figures = fairness_figures(bad, score, np.full(100, 0.5), {"sex": sex}, CUTOFFS, 10)
     women, men = figures.groups
