@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,6 +180,8 @@ def test_model_card_gets_the_fairness_section(audited: Audited, tmp_path: Path) 
     assert card.card.fairness is not None and card.card.fairness.month == KNOWN
     markdown = card.markdown_path.read_text(encoding="utf-8")
     assert "## Fairness: " in markdown and "### Approval and disparate impact" in markdown
+    # A table needs the blank line before it to be one.
+    assert re.search(r"^Cut-offs: .*\n\n\| attribute \| group \| cut-off", markdown, re.M)
     assert json.loads(card.json_path.read_text(encoding="utf-8"))["fairness"]["month"] == KNOWN
 
 

@@ -22,6 +22,7 @@ import ibis
 import numpy as np
 import pyarrow as pa
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain import national_id
 from kaimen.domain.audit_groups import (
@@ -64,6 +65,9 @@ METHOD = (
     "minimum score or band floor; sub-score minimums are not applied).",
     "Disparate-impact ratio: a group's approval rate over that of the best-approved reported "
     "group of the same attribute; below 0.8 breaks the four-fifths rule and is flagged.",
+    "The four-fifths rule is a screen, not a verdict: for a small group or a low approval "
+    "rate, chance alone moves the ratio a lot; read a flag beside the group's size and its "
+    "calibration (a group approved less but calibrated is scored for its observed risk).",
     "Sex and province come from the ID number (17th digit; first two digits); the age band "
     "from the birth date at the month's end. None of them is a model input.",
 )
@@ -105,6 +109,14 @@ def _month(reach: str | None, asked: str | None) -> str:
 def backfill(engine: Engine, vault: IdentityVault, now: dt.datetime) -> int:
     """Give each active person enrolled before the fairness table existed their row, from
     their ID number (decrypted for memory only); returns how many were added."""
+    try:
+        return _backfill(engine, vault, now)
+    except IntegrityError:
+        # Another report filled the same people at the same moment: their rows are there.
+        return 0
+
+
+def _backfill(engine: Engine, vault: IdentityVault, now: dt.datetime) -> int:
     with engine.begin() as store:
         missing = fairness_traits.without_traits(store)
         if not missing:
