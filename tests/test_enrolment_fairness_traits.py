@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from kaimen.domain.audit_groups import REGION_KIND, SEX_KIND
+from kaimen.domain.audit_groups import TRAITS_KIND, split_traits
 from kaimen.enrolment import enrol_many, enrol_one
 from kaimen.sharing.own_data import opt_out
 from kaimen.store.identity_vault import IdentityVault
@@ -22,9 +22,8 @@ WOMAN = make_national_id(region="110101", birth="19920101", sequence="024")
 def _traits(engine: Engine, vault: IdentityVault) -> dict[str, tuple[str, str]]:
     with engine.connect() as store:
         rows = store.execute(select(fairness_traits)).all()
-    sexes = vault.decrypt_many(SEX_KIND, [r.sex_encrypted for r in rows])
-    regions = vault.decrypt_many(REGION_KIND, [r.region_encrypted for r in rows])
-    return {r.person_id: (s, g) for r, s, g in zip(rows, sexes, regions, strict=True)}
+    opened = vault.decrypt_many(TRAITS_KIND, [r.traits_encrypted for r in rows])
+    return {r.person_id: split_traits(t) for r, t in zip(rows, opened, strict=True)}
 
 
 def test_enrolment_seals_sex_and_province(engine: Engine, vault: IdentityVault) -> None:
@@ -40,9 +39,16 @@ def test_enrolment_seals_sex_and_province(engine: Engine, vault: IdentityVault) 
     woman = report.person_ids[0]
     assert _traits(engine, vault) == {man: ("male", "44"), woman: ("female", "11")}
     with engine.connect() as store:
-        ciphers = store.execute(select(fairness_traits.c.sex_encrypted)).scalars().all()
-    # Each value under its own nonce: the same sex does not give the same ciphertext.
-    assert "male" not in " ".join(ciphers) and len(set(ciphers)) == 2
+        ciphers = store.execute(select(fairness_traits.c.traits_encrypted)).scalars().all()
+    assert not any(" " in c for c in ciphers) and len(set(ciphers)) == 2  # base64, not clear
+
+
+def test_each_seal_has_its_own_nonce(vault: IdentityVault) -> None:
+    """The same sex and province never give the same ciphertext, so equal ciphertexts cannot
+    tell who shares a group."""
+    sealed = vault.encrypt_many(TRAITS_KIND, ["male 44", "male 44"])
+    assert sealed[0] != sealed[1]
+    assert vault.decrypt_many(TRAITS_KIND, sealed) == ["male 44", "male 44"]
 
 
 def test_replayed_enrolment_adds_no_second_row(engine: Engine, vault: IdentityVault) -> None:

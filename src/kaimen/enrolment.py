@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 from kaimen.domain import national_id
-from kaimen.domain.audit_groups import REGION_KIND, SEX_KIND
+from kaimen.domain.audit_groups import TRAITS_KIND, traits_of
 from kaimen.domain.errors import BatchRejected, EnrolmentConflict, IdentityRejected, RowError
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.domain.person_names import (
@@ -311,12 +311,7 @@ def _enrol_table(
             phone_encrypted=vault.encrypt_many("phone", pc.take(phone, fresh).to_pylist()),
             name_hash=None if names is None else names[0],
             name_encrypted=None if names is None else names[1],
-            sex_encrypted=vault.encrypt_many(
-                SEX_KIND, [national_id.sex_of(v) for v in fresh_values]
-            ),
-            region_encrypted=vault.encrypt_many(
-                REGION_KIND, [national_id.province_of(v) for v in fresh_values]
-            ),
+            traits_encrypted=vault.encrypt_many(TRAITS_KIND, [traits_of(v) for v in fresh_values]),
         )
         already: list[str] = pc.take(id_owner, _rows(enrolled)).to_pylist()
         people.insert_many(store, new, now)

@@ -7,7 +7,14 @@ import datetime as dt
 import pytest
 
 from kaimen.domain import national_id
-from kaimen.domain.audit_groups import PROVINCES, age_band, age_on, region_label
+from kaimen.domain.audit_groups import (
+    PROVINCES,
+    age_band,
+    age_on,
+    region_label,
+    split_traits,
+    traits_of,
+)
 from kaimen.domain.national_id import PROVINCE_CODES
 from tests.conftest import make_national_id
 
@@ -21,6 +28,12 @@ def test_province_is_the_first_two_digits() -> None:
     assert national_id.province_of(make_national_id(region="440305")) == "44"
     assert region_label("44") == "44 Guangdong"
     assert {int(code) for code in PROVINCES} == set(PROVINCE_CODES)
+
+
+def test_traits_are_kept_as_one_text() -> None:
+    value = make_national_id(region="440305", sequence="013")
+    assert traits_of(value) == "male 44"
+    assert split_traits(traits_of(value)) == ("male", "44")
 
 
 @pytest.mark.parametrize(

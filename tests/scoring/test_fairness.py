@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from kaimen.api.app import create_app
 from kaimen.cli import app as cli_app
 from kaimen.config import Settings
-from kaimen.domain.audit_groups import REGION_KIND, SEX_KIND
+from kaimen.domain.audit_groups import TRAITS_KIND, split_traits
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.build import features_expression
 from kaimen.features.catalogue import CATALOGUE
@@ -96,11 +96,12 @@ def test_enrolment_keeps_sex_and_region_encrypted_for_everyone(audited: Audited)
             .where(identities.c.kind == "cn_resident_id")
         ).scalar_one()
     assert len(rows) == people  # the backfill gave everyone removed their row again
-    sexes = VAULT.decrypt_many(SEX_KIND, [r.sex_encrypted for r in rows])
-    regions = VAULT.decrypt_many(REGION_KIND, [r.region_encrypted for r in rows])
-    assert set(sexes) == {"female", "male"}
-    assert all(len(r) == 2 and r.isdigit() for r in regions)
-    assert not any(r.sex_encrypted in ("female", "male") for r in rows)  # never in clear
+    opened = [
+        split_traits(t) for t in VAULT.decrypt_many(TRAITS_KIND, [r.traits_encrypted for r in rows])
+    ]
+    assert {sex for sex, _ in opened} == {"female", "male"}
+    assert all(len(region) == 2 and region.isdigit() for _, region in opened)
+    assert not any(" " in r.traits_encrypted for r in rows)  # never in clear (base64 has no space)
 
 
 def test_backfill_is_audited_and_happens_once(audited: Audited) -> None:

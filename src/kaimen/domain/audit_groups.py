@@ -10,8 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-# The identity vault binds each ciphertext to its kind: a sex cannot be read back as a region.
-SEX_KIND, REGION_KIND = "fairness_sex", "fairness_region"
+from kaimen.domain import national_id
+
+# The identity vault binds each ciphertext to its kind. Sex and province are sealed together,
+# one value per person ("female 44"): one encryption per enrolment, not two.
+TRAITS_KIND = "fairness_traits"
 
 Attribute = Literal["sex", "age_band", "region"]
 ATTRIBUTES: tuple[Attribute, ...] = ("sex", "age_band", "region")
@@ -87,3 +90,14 @@ def region_label(code: str) -> str:
     """'44 Guangdong' for a province code; the bare code when it names no province."""
     name = PROVINCES.get(code)
     return f"{code} {name}" if name else code
+
+
+def traits_of(value: str) -> str:
+    """What the audit keeps of a valid ID number: its sex and province, as one text."""
+    return f"{national_id.sex_of(value)} {national_id.province_of(value)}"
+
+
+def split_traits(text: str) -> tuple[str, str]:
+    """(sex, province code) of a `traits_of` text."""
+    sex, _, province = text.partition(" ")
+    return sex, province

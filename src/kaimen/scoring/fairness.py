@@ -24,15 +24,15 @@ import pyarrow as pa
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from kaimen.domain import national_id
 from kaimen.domain.audit_groups import (
     AGE_BANDS,
-    REGION_KIND,
-    SEX_KIND,
     SEXES,
+    TRAITS_KIND,
     age_band,
     age_on,
     region_label,
+    split_traits,
+    traits_of,
 )
 from kaimen.domain.errors import Conflict, Rejected
 from kaimen.engines.parquet_files import read_parquet
@@ -122,11 +122,10 @@ def _backfill(engine: Engine, vault: IdentityVault, now: dt.datetime) -> int:
         if not missing:
             return 0
         ids = vault.decrypt_many("cn_resident_id", [cipher for _, cipher in missing])
-        sexes = vault.encrypt_many(SEX_KIND, [national_id.sex_of(v) for v in ids])
-        regions = vault.encrypt_many(REGION_KIND, [national_id.province_of(v) for v in ids])
+        sealed = vault.encrypt_many(TRAITS_KIND, [traits_of(v) for v in ids])
         rows = [
-            SealedTraits(person_id, sex, region)
-            for (person_id, _), sex, region in zip(missing, sexes, regions, strict=True)
+            SealedTraits(person_id, traits)
+            for (person_id, _), traits in zip(missing, sealed, strict=True)
         ]
         fairness_traits.insert_many(store, rows, now)
         audit.append(store, "system", "fairness.backfilled", details={"people": len(rows)}, now=now)
@@ -139,12 +138,14 @@ def _groups(
     """Each person's sex, age band and region label ('' for one with no row: opted out)."""
     with engine.connect() as store:
         audited = fairness_traits.audited_people(store)
-    sexes = vault.decrypt_many(SEX_KIND, [a.traits.sex_encrypted for a in audited])
-    regions = vault.decrypt_many(REGION_KIND, [a.traits.region_encrypted for a in audited])
+    opened = [
+        split_traits(t)
+        for t in vault.decrypt_many(TRAITS_KIND, [a.traits.traits_encrypted for a in audited])
+    ]
     month_end = dt.date.fromisoformat(add_months(month, 1) + "-01") - dt.timedelta(days=1)
     by_person = {
         a.traits.person_id: (sex, age_band(age_on(a.birth_date, month_end)), region_label(region))
-        for a, sex, region in zip(audited, sexes, regions, strict=True)
+        for a, (sex, region) in zip(audited, opened, strict=True)
     }
     rows = [by_person.get(p, ("", "", "")) for p in person_ids]
     return {

@@ -18,11 +18,10 @@ from kaimen.store.tables import fairness_traits, identities, people
 
 @dataclass(frozen=True)
 class SealedTraits:
-    """One person's sex and province as the vault sealed them."""
+    """One person's sex and province as the vault sealed them (`audit_groups.traits_of`)."""
 
     person_id: str
-    sex_encrypted: str
-    region_encrypted: str
+    traits_encrypted: str
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,7 @@ def insert_many(connection: Connection, rows: Sequence[SealedTraits], now: dt.da
             [
                 {
                     "person_id": r.person_id,
-                    "sex_encrypted": r.sex_encrypted,
-                    "region_encrypted": r.region_encrypted,
+                    "traits_encrypted": r.traits_encrypted,
                     "recorded_at": now,
                 }
                 for r in rows
@@ -73,8 +71,7 @@ def audited_people(connection: Connection) -> list[AuditedPerson]:
     query = (
         select(
             fairness_traits.c.person_id,
-            fairness_traits.c.sex_encrypted,
-            fairness_traits.c.region_encrypted,
+            fairness_traits.c.traits_encrypted,
             people.c.birth_date,
         )
         .join(people, people.c.person_id == fairness_traits.c.person_id)
@@ -82,6 +79,6 @@ def audited_people(connection: Connection) -> list[AuditedPerson]:
         .order_by(fairness_traits.c.person_id)
     )
     return [
-        AuditedPerson(SealedTraits(person_id, sex, region), birth)
-        for person_id, sex, region, birth in connection.execute(query)
+        AuditedPerson(SealedTraits(person_id, traits), birth)
+        for person_id, traits, birth in connection.execute(query)
     ]

@@ -53,8 +53,7 @@ class NewPeople:
     name_encrypted: list[str | None] | None = None
     # Sex and province for the fairness audit alone (`tables.fairness_traits`), encrypted;
     # None leaves them to the report's backfill.
-    sex_encrypted: list[str] | None = None
-    region_encrypted: list[str] | None = None
+    traits_encrypted: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.person_id)
@@ -168,12 +167,10 @@ def _identity_rows(new: NewPeople, stamp: str) -> Iterator[tuple[str, ...]]:
 
 def _trait_rows(new: NewPeople, stamp: str) -> Iterator[tuple[str, ...]]:
     """The fairness audit's row of every new person, when enrolment sealed them."""
-    if new.sex_encrypted is None or new.region_encrypted is None:
+    if new.traits_encrypted is None:
         return
-    for person_id, sex, region in zip(
-        new.person_id, new.sex_encrypted, new.region_encrypted, strict=True
-    ):
-        yield person_id, sex, region, stamp
+    for person_id, traits in zip(new.person_id, new.traits_encrypted, strict=True):
+        yield person_id, traits, stamp
 
 
 def _write(connection: Connection, new: NewPeople, now: dt.datetime) -> int:
@@ -182,7 +179,7 @@ def _write(connection: Connection, new: NewPeople, now: dt.datetime) -> int:
         return 0
     people_columns = "people (person_id, birth_date, enrolled_at)"
     identity_columns = "identities (person_id, kind, lookup_hash, encrypted_value, created_at)"
-    trait_columns = "fairness_traits (person_id, sex_encrypted, region_encrypted, recorded_at)"
+    trait_columns = "fairness_traits (person_id, traits_encrypted, recorded_at)"
     cursor = _driver(connection).cursor()
     try:
         if _is_postgres(connection):
@@ -209,9 +206,7 @@ def _write(connection: Connection, new: NewPeople, now: dt.datetime) -> int:
             f"INSERT INTO {identity_columns} VALUES (?, ?, ?, ?, ?)", _identity_rows(new, stamp)
         )
         stamp = _sqlite_text(fairness_traits.c.recorded_at, now, connection)
-        cursor.executemany(
-            f"INSERT INTO {trait_columns} VALUES (?, ?, ?, ?)", _trait_rows(new, stamp)
-        )
+        cursor.executemany(f"INSERT INTO {trait_columns} VALUES (?, ?, ?)", _trait_rows(new, stamp))
         return count
     finally:
         cursor.close()

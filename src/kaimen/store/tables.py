@@ -76,8 +76,8 @@ fairness_traits = Table(
     "fairness_traits",
     metadata,
     Column("person_id", String(64), ForeignKey("people.person_id"), primary_key=True),
-    Column("sex_encrypted", Text, nullable=False),
-    Column("region_encrypted", Text, nullable=False),
+    # `audit_groups.traits_of`: "female 44", sealed by the identity vault.
+    Column("traits_encrypted", Text, nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
 )
 

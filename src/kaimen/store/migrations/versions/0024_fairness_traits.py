@@ -22,8 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "fairness_traits",
         sa.Column("person_id", sa.String(64), nullable=False),
-        sa.Column("sex_encrypted", sa.Text(), nullable=False),
-        sa.Column("region_encrypted", sa.Text(), nullable=False),
+        sa.Column("traits_encrypted", sa.Text(), nullable=False),
         sa.Column("recorded_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["person_id"], ["people.person_id"], name="fk_fairness_traits_person_id"
