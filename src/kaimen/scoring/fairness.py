@@ -106,17 +106,17 @@ def _month(reach: str | None, asked: str | None) -> str:
     return asked
 
 
-def backfill(engine: Engine, vault: IdentityVault, now: dt.datetime) -> int:
+def backfill(engine: Engine, vault: IdentityVault, actor: str, now: dt.datetime) -> int:
     """Give each active person enrolled before the fairness table existed their row, from
     their ID number (decrypted for memory only); returns how many were added."""
     try:
-        return _backfill(engine, vault, now)
+        return _backfill(engine, vault, actor, now)
     except IntegrityError:
         # Another report filled the same people at the same moment: their rows are there.
         return 0
 
 
-def _backfill(engine: Engine, vault: IdentityVault, now: dt.datetime) -> int:
+def _backfill(engine: Engine, vault: IdentityVault, actor: str, now: dt.datetime) -> int:
     with engine.begin() as store:
         missing = fairness_traits.without_traits(store)
         if not missing:
@@ -128,7 +128,7 @@ def _backfill(engine: Engine, vault: IdentityVault, now: dt.datetime) -> int:
             for (person_id, _), traits in zip(missing, sealed, strict=True)
         ]
         fairness_traits.insert_many(store, rows, now)
-        audit.append(store, "system", "fairness.backfilled", details={"people": len(rows)}, now=now)
+        audit.append(store, actor, "fairness.backfilled", details={"people": len(rows)}, now=now)
     return len(rows)
 
 
@@ -183,7 +183,7 @@ def fairness_report(
     now = now or dt.datetime.now(dt.UTC)
     version, loaded = load_model(engine, model_version)
     model = wrap(loaded)
-    backfill(engine, vault, now)
+    backfill(engine, vault, actor, now)
     refresh_summaries(engine, backend, lake_root, now)
     paths = summary_paths(engine, lake_root)
     reach = _lake_reach(backend, paths, now)
