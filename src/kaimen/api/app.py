@@ -7,6 +7,7 @@ from starlette.types import Receive, Scope, Send
 
 from kaimen import __version__
 from kaimen.api import (
+    audit_routes,
     connections_routes,
     court_routes,
     decision_routes,
@@ -81,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         court_routes,
         payment_routes,
         points_routes,
+        audit_routes,
     ):
         app.include_router(module.router)
     # The web app at `/`, after every API route: the API keeps its own paths.
