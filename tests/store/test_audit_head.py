@@ -148,7 +148,9 @@ def test_a_rewritten_and_rehashed_chain_is_caught(
             )
             prev = forged
     assert audit.verify(engine) == 3
-    with pytest.raises(AuditChainBroken, match=r"row 2: its hash differs from the head signed on line 2"):
+    with pytest.raises(
+        AuditChainBroken, match=r"row 2: its hash differs from the head signed on line 2"
+    ):
         audit.verify(engine, heads=heads)
 
 

@@ -118,9 +118,7 @@ class HeadSigner:
     def sign(self, head: Head, at: dt.datetime | None = None) -> SignedHead:
         signed_at = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
         signature = self._key.sign(message(head, signed_at))
-        return SignedHead(
-            head.seq, head.row_hash, signed_at, base64.b64encode(signature).decode()
-        )
+        return SignedHead(head.seq, head.row_hash, signed_at, base64.b64encode(signature).decode())
 
 
 @dataclass(frozen=True)
