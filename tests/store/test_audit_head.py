@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,58 @@ def test_an_unwritable_head_file_never_fails_the_transaction(
     _append(engine, 1)
     assert audit.verify(engine) == 1
     assert "audit head 1 not written" in caplog.text
+
+
+class _HeldWitness(audit_head.HeadWitness):
+    """Its first write waits until the test lets it go: what a slow sync looks like."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, audit_head.HeadSigner(audit_head.new_key()))
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def record(self, head: audit_head.Head) -> audit_head.SignedHead:
+        if not self.started.is_set():
+            self.started.set()
+            assert self.release.wait(10)
+        return super().record(head)
+
+
+def test_heads_arriving_during_a_write_are_written_once_as_the_furthest(tmp_path: Path) -> None:
+    witness = _HeldWitness(tmp_path / "heads.log")
+    first = threading.Thread(target=witness.committed, args=(audit_head.Head(1, "1" * 64),))
+    first.start()
+    assert witness.started.wait(10)
+    # These return at once: the writer already at work writes for them.
+    for seq in (3, 2):
+        witness.committed(audit_head.Head(seq, str(seq) * 64))
+    witness.release.set()
+    first.join(10)
+    written = list(audit_head.read_heads(witness.file.path, witness.file.public_key))
+    assert [line.head.seq for line in written] == [1, 3]
+    witness.committed(audit_head.Head(2, "2" * 64))  # behind what is written: nothing new
+    assert len(witness.file.path.read_text().splitlines()) == 2
+
+
+def test_concurrent_writers_leave_a_head_for_the_last_commit(
+    engine: Engine, witness: audit_head.HeadWitness
+) -> None:
+    def work(worker: int) -> None:
+        for n in range(4):
+            audit.audited_transaction(
+                engine,
+                lambda connection, n=n: audit.append(
+                    connection, "tester", "thing.done", subject=f"W{worker}-{n}", now=T0
+                ),
+                attempts=50,
+            )
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    heads = _heads(witness)
+    seqs = [line.head.seq for line in heads]
+    assert seqs == sorted(set(seqs)) and seqs[-1] == 24 and len(seqs) <= 24
+    assert audit.verify(engine, heads=heads) == 24
