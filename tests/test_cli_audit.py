@@ -62,7 +62,7 @@ def test_a_deleted_tail_and_a_forged_head_fail_verify(tmp_path: Path, database_u
     assert _kaimen(env, "audit", "verify").exit_code == 0
     caught = _kaimen(env, "audit", "verify", "--head", str(heads))
     assert caught.exit_code == 1
-    assert "audit log row 2: row 2 missing: the log ends at row 1, but line 2 of the head file" in (
+    assert "audit log row 2: missing: the log ends at row 1, but line 2 of the head file" in (
         caught.output
     )
     assert "the newest rows were deleted" in caught.output

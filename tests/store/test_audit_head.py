@@ -116,7 +116,7 @@ def test_a_deleted_tail_is_caught_and_named(
     with pytest.raises(AuditChainBroken) as caught:
         audit.verify(engine, heads=heads)
     assert caught.value.seq == 4
-    assert "rows 4-5 missing: the log ends at row 3" in str(caught.value)
+    assert "row 4: missing (and every row to 5): the log ends at row 3" in str(caught.value)
     assert "line 5 of the head file" in str(caught.value)
 
 
@@ -124,7 +124,7 @@ def test_one_deleted_newest_row_is_caught(engine: Engine, witness: audit_head.He
     _append(engine, 2)
     with engine.begin() as connection:
         connection.execute(delete(audit_log).where(audit_log.c.seq == 2))
-    with pytest.raises(AuditChainBroken, match=r"row 2 missing: the log ends at row 1"):
+    with pytest.raises(AuditChainBroken, match=r"row 2: missing: the log ends at row 1"):
         audit.verify(engine, heads=_heads(witness))
 
 

@@ -125,10 +125,10 @@ def verify(engine: Engine, chunk: int = 10_000, heads: Iterable[HeadLine] = ()) 
         reach = max(signed)
         line = min(signed[reach], key=lambda held: held.number)
         last = expected_seq - 1
-        missing = f"row {reach}" if reach == expected_seq else f"rows {expected_seq}-{reach}"
+        also = "" if reach == expected_seq else f" (and every row to {reach})"
         raise AuditChainBroken(
             expected_seq,
-            f"{missing} missing: the log ends at row {last}, but line {line.number} of the head "
+            f"missing{also}: the log ends at row {last}, but line {line.number} of the head "
             f"file signed the chain's head at row {reach} at {_moment(line)} (the newest rows "
             "were deleted)",
         )
