@@ -168,12 +168,12 @@ class HeadWitness:
         try:
             for _ in range(self.ROUNDS):
                 with self._lock:
-                    head, self._waiting = self._waiting, None
-                if head is None:
+                    furthest, self._waiting = self._waiting, None
+                if furthest is None:
                     return
-                self.record(head)
+                self.record(furthest)
                 with self._lock:
-                    self._written = max(self._written, head.seq)
+                    self._written = max(self._written, furthest.seq)
         finally:
             with self._lock:
                 self._writing = False
