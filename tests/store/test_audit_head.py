@@ -191,35 +191,19 @@ def test_an_unwritable_head_file_never_fails_the_transaction(
     assert "audit head 1 not written" in caplog.text
 
 
-class _HeldWitness(audit_head.HeadWitness):
-    """Its first write waits until the test lets it go: what a slow sync looks like."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, audit_head.HeadSigner(audit_head.new_key()))
-        self.started = threading.Event()
-        self.release = threading.Event()
-
-    def record(self, head: audit_head.Head) -> audit_head.SignedHead:
-        if not self.started.is_set():
-            self.started.set()
-            assert self.release.wait(10)
-        return super().record(head)
-
-
-def test_heads_arriving_during_a_write_are_written_once_as_the_furthest(tmp_path: Path) -> None:
-    witness = _HeldWitness(tmp_path / "heads.log")
-    first = threading.Thread(target=witness.committed, args=(audit_head.Head(1, "1" * 64),))
-    first.start()
-    assert witness.started.wait(10)
-    # These return at once: the writer already at work writes for them.
-    for seq in (3, 2):
-        witness.committed(audit_head.Head(seq, str(seq) * 64))
-    witness.release.set()
-    first.join(10)
+def test_a_head_is_in_the_file_when_the_commit_returns_and_never_written_backwards(
+    tmp_path: Path,
+) -> None:
+    witness = audit_head.HeadWitness(
+        tmp_path / "heads.log", audit_head.HeadSigner(audit_head.new_key())
+    )
+    witness.committed(audit_head.Head(3, "3" * 64))
+    assert len(witness.file.path.read_text().splitlines()) == 1
+    # A head behind one already written (its transaction committed first, checked in last).
+    witness.committed(audit_head.Head(2, "2" * 64))
+    witness.committed(audit_head.Head(4, "4" * 64))
     written = list(audit_head.read_heads(witness.file.path, witness.file.public_key))
-    assert [line.head.seq for line in written] == [1, 3]
-    witness.committed(audit_head.Head(2, "2" * 64))  # behind what is written: nothing new
-    assert len(witness.file.path.read_text().splitlines()) == 2
+    assert [line.head.seq for line in written] == [3, 4]
 
 
 def test_concurrent_writers_leave_a_head_for_the_last_commit(

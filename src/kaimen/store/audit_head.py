@@ -3,8 +3,8 @@
 Deleting the newest rows of a hash chain leaves a shorter chain that still verifies. Only a
 record of how far the chain once reached, kept where the database operator cannot rewrite it
 alone, shows the loss. Each line of the head file is one head (sequence, row hash, time)
-signed with Ed25519 by a key kept in KAIMEN_HOME; the file is opened O_APPEND and synced per
-line, and belongs on storage that only appends (`chattr +a`, a WORM mount, a log shipper), so
+signed with Ed25519 by a key kept in KAIMEN_HOME; the file is only appended to (O_APPEND, then
+fsync), and belongs on storage that only appends (`chattr +a`, a WORM mount, a log shipper), so
 rewriting it takes a second party.
 
 A head is written when a transaction that appended to the chain has committed (the pool's
@@ -15,6 +15,7 @@ before it.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import binascii
 import datetime as dt
@@ -134,51 +135,83 @@ class HeadFile:
         return public_key_text(self.public_key)
 
 
+def _fsync(path: Path) -> None:
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        _log.error(
+            "audit head file %s not synced: %s", path, error.strerror or type(error).__name__
+        )
+
+
+class _Syncer:
+    """One thread for the process that syncs each head file written to since its last sync."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._unsynced: set[Path] = set()
+        self._thread: threading.Thread | None = None
+
+    def written(self, path: Path) -> None:
+        with self._changed:
+            self._unsynced.add(path)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="audit-head-sync", daemon=True
+                )
+                self._thread.start()
+                # A command that exits at once still leaves its heads synced.
+                atexit.register(self.sync_all)
+            self._changed.notify()
+
+    def sync_all(self) -> None:
+        with self._changed:
+            paths, self._unsynced = self._unsynced, set()
+        for path in paths:
+            _fsync(path)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: bool(self._unsynced))
+            self.sync_all()
+
+
+_syncer = _Syncer()
+
+
 class HeadWitness:
-    """Signs committed heads and appends them, synced, to the head file.
+    """Signs committed heads and appends them to the head file.
 
-    A sync costs milliseconds, more than many audited transactions: so heads are group-
-    committed. The first committer to arrive writes; those arriving meanwhile only leave their
-    head and return, and the writer then writes the furthest of them (one head vouches for
-    every row before it). A head no further than one already written is not written again.
+    The line is written (one O_APPEND write) before the committing transaction returns: from
+    then on no one can take it back through the database, and a crash of the process keeps it.
+    The fsync, which guards against the machine losing power and costs milliseconds (more than
+    an audited transaction on SQLite), follows on the process's syncing thread, one sync for
+    every line written meanwhile. A head no further than one already written is not written
+    again: one head vouches for every row before it.
     """
-
-    # A writer serves at most this many rounds, then leaves what is left to the next
-    # committer: no one request pays for a busy minute's heads.
-    ROUNDS = 4
 
     def __init__(self, path: Path, signer: HeadSigner) -> None:
         self.file = HeadFile(path, signer.public_key)
         self._signer = signer
         self._lock = threading.Lock()
-        self._waiting: Head | None = None
         self._written = 0
-        self._writing = False
 
     def committed(self, head: Head) -> None:
         """A transaction moved the chain to `head` and committed."""
         with self._lock:
             if head.seq <= self._written:
                 return
-            if self._waiting is None or head.seq > self._waiting.seq:
-                self._waiting = head
-            if self._writing:
-                return
-            self._writing = True
-        try:
-            for _ in range(self.ROUNDS):
-                with self._lock:
-                    furthest, self._waiting = self._waiting, None
-                if furthest is None:
-                    return
-                self.record(furthest)
-                with self._lock:
-                    self._written = max(self._written, furthest.seq)
-        finally:
-            with self._lock:
-                self._writing = False
+            self.record(head, sync=False)
+            self._written = head.seq
+        _syncer.written(self.file.path)
 
-    def record(self, head: Head) -> SignedHead:
+    def record(self, head: Head, sync: bool = True) -> SignedHead:
+        """Sign `head` and append it (synced at once unless told otherwise)."""
         signed = self._signer.sign(head)
         data = (signed.line() + "\n").encode()
         self.file.path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,7 +220,8 @@ class HeadWitness:
         descriptor = os.open(self.file.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(descriptor, data)
-            os.fsync(descriptor)
+            if sync:
+                os.fsync(descriptor)
         finally:
             os.close(descriptor)
         return signed
