@@ -7,9 +7,10 @@ On SQLite (a file store in a temporary folder) and on PostgreSQL when `--postgre
 server (a fresh database is made and dropped), each case runs `--transactions` audited
 transactions (`audit.audited_transaction` with one `audit.append`, as a service does) in one
 thread and then spread over 8 threads, on a fresh store without a head witness and on one with
-(Ed25519 signature, O_APPEND write and fsync of each head written, after the commit). Reported:
-transactions per second, the ratio with the witness to without, and how many head lines were
-written (fewer than transactions when heads arriving during a sync were written as one).
+(Ed25519 signature and O_APPEND write of each head after its commit, the fsync on the
+process's syncing thread). Reported: transactions per second, the ratio with the witness to
+without, and how many head lines were written (fewer than transactions when a head arrived
+behind one already written).
 Results go to benchmarks/results/audit_head.json and .md.
 """
 
@@ -134,8 +135,9 @@ def main() -> None:
         f"`.venv/bin/python benchmarks/audit_head.py --transactions {args.transactions}"
         f"{' --postgres URL' if args.postgres else ''}`; {machine}; {when}; {load}.\n\n"
         "Each transaction appends one audit row and commits; with the witness, each commit that "
-        "moved the chain signs its head (Ed25519) and appends it to the head file with an fsync, "
-        "heads arriving during a sync being written as the furthest of them.\n\n"
+        "moved the chain signs its head (Ed25519) and appends it to the head file before it "
+        "returns (a head behind one already written is skipped), and the process's syncing "
+        "thread fsyncs the file once for every line written meanwhile.\n\n"
         + "\n".join(table)
         + "\n"
     )
