@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import ibis
     from sqlalchemy import Engine
 
+    from kaimen.store.audit_head import HeadFile
     from kaimen.store.identity_vault import IdentityVault
 
 # Ibis, SQLAlchemy (with Alembic) and the vault's cryptography are imported where they are
@@ -43,6 +44,8 @@ class Workspace:
     profile_choice: str = profiles.DEFAULT
     # Dispute evidence files, by content hash (KAIMEN_HOME/evidence).
     evidence_dir: Path = Path(".kaimen/evidence")
+    # Where the audit chain's signed heads are appended, and the key that checks them.
+    audit_heads: HeadFile | None = None
 
     def profile(self) -> profiles.Profile:
         """The jurisdiction profile KAIMEN_PROFILE chose, loaded (and checked) on first use."""
@@ -78,6 +81,9 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int | None = None
     # The jurisdiction: `cn`, `us`, `eu`, or the path of a profile file (see domain/profiles).
     profile: str = profiles.DEFAULT
+    # The append-only file of the audit chain's signed heads (default KAIMEN_HOME/
+    # audit-heads.log): put it where the database's operator cannot rewrite it alone.
+    audit_head_file: Path | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -96,6 +102,10 @@ class Settings(BaseSettings):
     @property
     def lake_root(self) -> Path:
         return (self.home / "lake").resolve()
+
+    @property
+    def resolved_audit_head_file(self) -> Path:
+        return (self.audit_head_file or self.home / "audit-heads.log").resolve()
 
     @property
     def step_runs(self) -> Path:
@@ -137,10 +147,17 @@ class Settings(BaseSettings):
 
     def workspace(self) -> Workspace:
         """Open (and migrate) the store; the lake and model folders of `home`."""
+        from kaimen.store import audit_head
         from kaimen.store.database import open_store
 
+        engine = open_store(self.resolved_database_url)
+        witness = audit_head.HeadWitness(
+            self.resolved_audit_head_file,
+            audit_head.HeadSigner(self._generated("audit-head.key", audit_head.new_key())),
+        )
+        audit_head.attach(engine, witness)
         return Workspace(
-            engine=open_store(self.resolved_database_url),
+            engine=engine,
             vault=self.vault(),
             lake_root=self.lake_root,
             models_dir=self.home / "models",
@@ -148,6 +165,7 @@ class Settings(BaseSettings):
             pipeline=self.pipeline(),
             profile_choice=self.profile,
             evidence_dir=(self.home / "evidence").resolve(),
+            audit_heads=witness.file,
         )
 
     def pipeline(self) -> EngineChoice:

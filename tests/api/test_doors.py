@@ -421,6 +421,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/me/connections/opt-out"): {"person"},
     ("POST", "/v1/me/connections/lend"): {"person"},
     ("POST", "/v1/me/connections/withdraw"): {"person"},
+    # Any live credential: see api/audit_routes.py for why.
+    ("GET", "/v1/audit/head"): {"admin", "partner", "reporter", "person"},
 }
 
 

@@ -7,6 +7,7 @@ from starlette.types import Receive, Scope, Send
 
 from kaimen import __version__
 from kaimen.api import (
+    audit_routes,
     connections_routes,
     court_routes,
     decision_routes,
@@ -83,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         payment_routes,
         points_routes,
         fairness_routes,
+        audit_routes,
     ):
         app.include_router(module.router)
     # The web app at `/`, after every API route: the API keeps its own paths.

@@ -26,14 +26,55 @@ audit_app = typer.Typer(help="Inspect the tamper-evident audit log.", no_args_is
 
 
 @audit_app.command("verify")
-def audit_verify_command(ctx: typer.Context) -> None:
-    """Check the audit log's hash chain; names the first bad row if any."""
-    from kaimen.operations.status import verify_audit
+def audit_verify_command(
+    ctx: typer.Context,
+    head: Annotated[
+        Path | None,
+        typer.Option(
+            "--head",
+            help="A file of signed heads (KAIMEN_AUDIT_HEAD_FILE): the chain must still hold "
+            "every one, which catches deleted newest rows.",
+        ),
+    ] = None,
+    public_key: Annotated[
+        str | None,
+        typer.Option(
+            help="The published public key to check the heads with (base64), rather than "
+            "this home's own.",
+        ),
+    ] = None,
+) -> None:
+    """Check the audit log's hash chain (and with --head, its signed heads); names the first
+    bad row if any."""
+    from kaimen.operations.status import verify_audit, verify_audit_heads
 
     ws = session(ctx).workspace
-    with spinner("verifying the audit log"):
-        rows = run(lambda: verify_audit(ws.engine))
-    console.print(f"audit log verified: {rows:,} rows, chain intact")
+    if head is None:
+        with spinner("verifying the audit log"):
+            rows = run(lambda: verify_audit(ws.engine))
+        console.print(f"audit log verified: {rows:,} rows, chain intact")
+        return
+    with spinner("verifying the audit log and its signed heads"):
+        verified = run(lambda: verify_audit_heads(ws.engine, head, ws.audit_heads, public_key))
+    console.print(
+        f"audit log verified: {verified.rows:,} rows, chain intact; it holds all "
+        f"{verified.heads:,} signed heads in {head} (the furthest at row {verified.reach:,})",
+        highlight=False,
+    )
+
+
+@audit_app.command("head")
+def audit_head_command(ctx: typer.Context) -> None:
+    """Show the newest signed head of the audit chain and the public key that checks it."""
+    from kaimen.operations.status import newest_audit_head
+
+    published = run(lambda: newest_audit_head(session(ctx).workspace.audit_heads))
+    console.print(
+        f"row {published.seq:,}, hash {published.row_hash}, signed "
+        f"{published.signed_at:%Y-%m-%d %H:%M:%S} UTC\nsignature (Ed25519): "
+        f"{published.signature}\npublic key: {published.public_key}",
+        highlight=False,
+    )
 
 
 def serve_command(

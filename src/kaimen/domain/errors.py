@@ -163,3 +163,14 @@ class AuditChainBroken(KaimenError):
     def __init__(self, seq: int, message: str) -> None:
         super().__init__(f"audit log row {seq}: {message}")
         self.seq = seq
+
+
+class AuditHeadInvalid(KaimenError):
+    """A line of the audit head file is not a head the published key signed."""
+
+    status = 500
+    problem = "audit-head-invalid"
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"audit head file line {line}: {message}")
+        self.line = line

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, func, insert, select
@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.errors import AuditChainBroken
 from kaimen.domain.json_values import JsonValue
+from kaimen.store.audit_head import Head, HeadLine, note_append
 from kaimen.store.tables import audit_log
 
 T = TypeVar("T")
@@ -75,13 +76,19 @@ def append(
             row_hash=row_hash,
         )
     )
+    note_append(connection, Head(seq, row_hash))
     # The action and whom it concerns (ids only); never the details.
     _log.info("audit %s", action, extra={"action": action, "subject": subject, "actor": actor})
     return seq
 
 
-def verify(engine: Engine, chunk: int = 10_000) -> int:
-    """Check the whole chain; returns the number of rows, or raises naming the first bad row."""
+def verify(engine: Engine, chunk: int = 10_000, heads: Iterable[HeadLine] = ()) -> int:
+    """Check the whole chain, and that it still holds every signed head in `heads` (the same
+    hash at the head's sequence); returns the number of rows, or raises naming the first bad
+    row."""
+    signed: dict[int, list[HeadLine]] = {}
+    for line in heads:
+        signed.setdefault(line.head.seq, []).append(line)
     prev = GENESIS
     expected_seq = 1
     with engine.connect() as connection:
@@ -104,9 +111,32 @@ def verify(engine: Engine, chunk: int = 10_000) -> int:
             )
             if recomputed != row.row_hash:
                 raise AuditChainBroken(row.seq, "content does not match its hash (edited)")
+            for line in signed.pop(row.seq, ()):
+                if line.head.row_hash != row.row_hash:
+                    raise AuditChainBroken(
+                        row.seq,
+                        f"its hash differs from the head signed on line {line.number} of the "
+                        f"head file at {_moment(line)} (this row or one before it was "
+                        "rewritten and the chain rehashed)",
+                    )
             prev = row.row_hash
             expected_seq += 1
+    if signed:
+        reach = max(signed)
+        line = min(signed[reach], key=lambda held: held.number)
+        last = expected_seq - 1
+        also = "" if reach == expected_seq else f" (and every row to {reach})"
+        raise AuditChainBroken(
+            expected_seq,
+            f"missing{also}: the log ends at row {last}, but line {line.number} of the head "
+            f"file signed the chain's head at row {reach} at {_moment(line)} (the newest rows "
+            "were deleted)",
+        )
     return expected_seq - 1
+
+
+def _moment(line: HeadLine) -> str:
+    return line.head.signed_at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def count(engine: Engine) -> int:
