@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from kaimen.domain.errors import BatchRejected, NothingToRead, RowError
 from kaimen.engines.embedded import connect
@@ -53,6 +54,7 @@ from kaimen.lake.atomic_parquet import is_disk_full, storage_full
 from kaimen.lake.schema import CONTENT_HASH
 from kaimen.lake.writer import WrittenFile, exclusive
 from kaimen.store import audit, event_keys, lake_manifest
+from kaimen.store.disk_full import is_store_full
 from kaimen.telemetry.steps import note_step, timed_step
 
 SPILL_DIR = "_spill"
@@ -86,10 +88,12 @@ def ingest_file(
         return _ingest_new(
             engine, lake_root, path, sha256, actor, now, chunk_rows, memory_limit, tell
         )
-    except (OSError, duckdb.Error) as exc:
+    except (OSError, duckdb.Error, DBAPIError) as exc:
         # Raised in the engine's spill, or the store's: the lake's writer names its own.
         if is_disk_full(exc):
             raise storage_full(exc) from exc
+        if is_store_full(exc):
+            raise storage_full(getattr(exc, "orig", exc)) from exc
         raise
 
 
