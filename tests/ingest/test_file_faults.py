@@ -326,3 +326,29 @@ def test_files_a_crash_left_unlisted_are_swept_by_the_next_ingest(
     assert not (month / "part-crashed.parquet").exists()
     assert not list((lake_root / "_incoming").glob("*"))
     assert _glob_rows(lake_root) == _manifest_rows(engine) == 54
+
+
+def test_every_file_door_refuses_empty_cut_and_foreign_files_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    env = _env(tmp_path / "home", f"sqlite:///{tmp_path / 'kaimen.sqlite'}")
+    gb18030, _ = _foreign(tmp_path / "gb.csv", "gb18030")
+    cases = [
+        (["ingest", str(EMPTY_FILES["header-only.csv"](tmp_path / "h.csv"))], "holds no rows"),
+        (["ingest", str(EMPTY_FILES["empty.jsonl"](tmp_path / "e.jsonl"))], "holds no rows"),
+        (["ingest", str(_zero_rows(tmp_path / "z.parquet", typed=False))], "holds no rows"),
+        (["ingest", str(_text(tmp_path / "cut.csv", HEADER + "bank-a,e1"))], "line 2: *: has 2"),
+        (["ingest", str(gb18030)], "line 3 is not UTF-8 text"),
+        (["enrol", "--file", str(_text(tmp_path / "p.csv", "phone,national_id\n"))], "no rows"),
+        (["enrol", "--file", str(_text(tmp_path / "pc.csv", "phone,national_id\n138"))], "has 1"),
+        (["courtlist", "import", str(_text(tmp_path / "c.jsonl", ""))], "holds no rows"),
+        (["payments", "import", str(_text(tmp_path / "pay.csv", "transaction_id\n"))], "no rows"),
+    ]
+    # One process makes the store first: nine migrating one new SQLite file at once race.
+    assert _finish(_kaimen(env, "status"))[0] == 0
+    processes = [_kaimen(env, *args) for args, _ in cases]
+    for (args, says), process in zip(cases, processes, strict=True):
+        code, output = _finish(process)
+        assert code == 1, (args, output)
+        assert "Traceback" not in output, (args, output)
+        assert says in output, (args, output)
