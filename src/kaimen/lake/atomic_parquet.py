@@ -4,7 +4,8 @@ Every file (new events, an opt-out's rewritten copies, summaries) is written und
 `_incoming/`, synced to disk, renamed to its place and its folder synced, so a reader never
 sees a half-written file and a crash leaves at most a complete file nobody lists. Listing
 it in the store is the caller's job, in the caller's transaction: the file counts as part
-of the lake only once that commits. A failure here removes whatever it wrote.
+of the lake only once that commits. A failure here removes whatever it wrote; a write
+refused for want of space is raised as `StorageFull`, which says so.
 """
 
 from __future__ import annotations

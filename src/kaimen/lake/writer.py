@@ -51,8 +51,9 @@ def write_months(
 
     Each file is sorted by person and time, so per-person aggregation reads clustered data.
     It is placed atomically (`atomic_parquet`); it counts as part of the lake only once the
-    store lists it, so a crash leaves at most an unlisted file behind, never a half-visible
-    batch. A month left with no rows gets no file.
+    store lists it, so a crash leaves at most an unlisted file behind (the next ingest
+    sweeps it), never a half-visible batch; a failure at a later month removes the months
+    already placed. A month left with no rows gets no file.
     """
     written: list[WrittenFile] = []
     columns = _lake_columns()
