@@ -201,7 +201,7 @@ def test_lake_index_keys_finds_an_ingested_lake_already_indexed(
     assert "audit log verified: 2 rows" in verified.stdout, verified.output
 
 
-def test_demo_runs_end_to_end(env: dict[str, str | None]) -> None:
+def test_demo_runs_end_to_end(env: dict[str, str | None], tmp_path: Path) -> None:
     result = kaimen(env, "demo", "--people", "300", "--months", "18", "--seed", "3", "--no-serve")
     assert result.exit_code == 0, result.output
     assert "simulated 300 people over 18 months" in result.stdout
@@ -219,8 +219,32 @@ def test_demo_runs_end_to_end(env: dict[str, str | None]) -> None:
     )
     assert key is not None
     assert "the admin (model card" in result.stdout and "admin.token" in result.stdout
-    demo = next(Path(str(env["KAIMEN_HOME"])).glob("demo-3-300-18-*"))
+    home = Path(str(env["KAIMEN_HOME"]))
+    demo = next(home.glob("demo-3-300-18-*"))
     assert (demo / "events.parquet").is_file()
+    # The simulated people (every phone and ID number) are enrolled, encrypted, and the
+    # file they came in is gone, with the court list and payments naming them.
+    for name in ("people.csv", "court-list.csv", "payments.csv"):
+        assert not (demo / name).exists(), name
+    again = simulate(300, 18, 3, tmp_path / "again", last_full_month(dt.date.today()))
+    with Path(again.people_file).open(encoding="utf-8", newline="") as handle:
+        people = list(csv.DictReader(handle))
+    assert _held_in_clear(home, people) == []
+    opted = kaimen(env, "person", "opt-out", people[2]["person_id"], "--yes")
+    assert opted.exit_code == 0, opted.output
+    assert _held_in_clear(home, people) == []
+
+
+def _held_in_clear(home: Path, people: list[dict[str, str]]) -> list[str]:
+    """Files under `home` holding any of `people`'s phone or ID numbers as plain text."""
+    numbers = [p["phone"].encode() for p in people] + [p["national_id"].encode() for p in people]
+    numbers += [p["phone"].removeprefix("+86").encode() for p in people]
+    found = []
+    for path in sorted(home.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            found += [f"{path.relative_to(home)}" for n in numbers if n in data][:1]
+    return found
 
 
 # -- enrolling one person ----------------------------------------------------------------------

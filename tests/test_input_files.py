@@ -11,8 +11,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 
-from kaimen.input_files import bool_values, int64_array, int64_values, read_input, text_array
+from kaimen.domain.errors import InputFileError, NothingToRead
+from kaimen.input_files import (
+    BadByte,
+    bool_values,
+    first_bad_byte,
+    int64_array,
+    int64_values,
+    read_input,
+    text_array,
+)
 
 COLUMNS = ("person_id", "phone", "national_id")
 
@@ -63,3 +73,65 @@ def test_the_bridges_keep_values_offsets_and_nulls() -> None:
     assert text.to_pylist() == ["a", None, "", "ë"]
     with_nulls = pc.equal(text, text_array(["a", "b", "", "x"]))
     assert bool_values(with_nulls).tolist() == [True, False, True, False]
+
+
+def test_a_csv_whose_only_row_is_cut_names_that_row(tmp_path: Path) -> None:
+    csv = tmp_path / "people.csv"
+    csv.write_text("person_id,phone,national_id\nA1,1380")
+    parsed = read_input(csv, COLUMNS)
+    assert [(e.line, e.field, e.reason) for e in parsed.errors] == [
+        (2, "*", "has 2 fields, the header has 3")
+    ]
+    assert parsed.table.num_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("people.csv", b""),
+        ("people.csv", b"person_id,phone,national_id\n"),
+        ("people.csv", b"person_id,phone,national_id\n\n"),
+        ("people.jsonl", b""),
+        ("people.jsonl", b"\n \n"),
+    ],
+)
+def test_a_file_without_rows_is_refused_as_empty(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(NothingToRead, match=f"{name}: the file holds no rows"):
+        read_input(path, COLUMNS)
+
+
+def test_a_zero_row_parquet_file_is_refused_as_empty(tmp_path: Path) -> None:
+    path = tmp_path / "people.parquet"
+    pq.write_table(pa.table({name: pa.array([], pa.string()) for name in COLUMNS}), path)
+    with pytest.raises(NothingToRead):
+        read_input(path, COLUMNS)
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "utf-16", "latin-1"])
+def test_text_in_another_encoding_is_refused_with_its_line_and_a_hint(
+    tmp_path: Path, encoding: str
+) -> None:
+    path = tmp_path / "people.csv"
+    text = (
+        "person_id,phone,national_id\nA1,1,x\nA2,1,é张\n"
+        if encoding != "latin-1"
+        else ("person_id,phone,national_id\nA1,1,x\nA2,1,café\n")
+    )
+    path.write_bytes(text.encode(encoding))
+    with pytest.raises(InputFileError) as refused:
+        read_input(path, COLUMNS)
+    line = 1 if encoding == "utf-16" else 3  # UTF-16's byte-order mark comes first
+    assert f"people.csv: line {line} is not UTF-8 text" in str(refused.value)
+    assert "re-save it as UTF-8" in str(refused.value)
+
+
+def test_the_first_bad_byte_is_found_past_good_multibyte_text(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes('{"name": "张三"}\n'.encode() * 3 + b'{"name": "\xd5\xc5"}\n')
+    assert first_bad_byte(path) == BadByte(4, 11, 0xD5)
+    path.write_bytes(b'{"a": "x"}\n{"a": "\x00"}\n')  # UTF-16 text without its mark
+    assert first_bad_byte(path) == BadByte(2, 8, 0)
+    path.write_bytes('{"name": "张三"}\n'.encode())
+    assert first_bad_byte(path) is None

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from kaimen.domain.errors import InputFileError, RowError
+from kaimen.domain.errors import InputFileError, NothingToRead, RowError
 
 LINE = "_line"
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -126,9 +126,13 @@ def _unknown(names: Sequence[str], allowed: Sequence[str], line: int) -> list[Ro
 
 def _csv_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[InputChunk]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), None)
-    if not header:
-        raise InputFileError(f"{path.name}: empty CSV file (a header line is required)")
+        records = csv.reader(handle)
+        header = next(records, None)
+        # Arrow's reader cannot size a header with no line after it; and a header alone is
+        # refused like an empty file, so look for one non-blank line past it.
+        has_rows = any(row for row in records)
+    if not header or not has_rows:
+        raise NothingToRead(path.name)
     errors = _unknown(header, allowed, 1)
     if errors:
         yield InputChunk(_complete({}, _no_lines(), allowed), errors)
@@ -172,6 +176,16 @@ def _csv_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[Input
                 _complete(piece, int64_array(lines[start : start + rows]), allowed),
                 chunk_errors if start == 0 else [],
             )
+    if len(skipped) > reported:
+        # Every row after the last block was malformed (a file whose only line is cut):
+        # Arrow hands over no batch for them, but they are still the file's problems.
+        yield InputChunk(
+            _complete({}, _no_lines(), allowed),
+            [
+                RowError(number, "*", f"has {actual} fields, the header has {expected}")
+                for number, expected, actual in skipped[reported:]
+            ],
+        )
 
 
 def locate(path: Path, errors: list[RowError]) -> list[RowError]:
@@ -244,7 +258,7 @@ def _jsonl_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[Inp
         table = table.set_column(table.schema.get_field_index(LINE), LINE, line_array)
         return InputChunk(table, chunk_errors)
 
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
@@ -316,12 +330,54 @@ def iter_input(path: Path, allowed: Sequence[str], rows: int = 1_000_000) -> Ite
             f"{path.name}: unknown file type {path.suffix!r}; use .csv, .jsonl or .parquet"
         )
     chunks = {"csv": _csv_chunks, "jsonl": _jsonl_chunks, "parquet": _parquet_chunks}[kind]
+    seen = 0
     try:
-        yield from chunks(path, allowed, rows)
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path.name}: not UTF-8 text ({exc.reason})") from exc
-    except pa.ArrowInvalid as exc:
+        for chunk in chunks(path, allowed, rows):
+            seen += chunk.table.num_rows + len(chunk.errors)
+            yield chunk
+    except (UnicodeDecodeError, pa.ArrowInvalid) as exc:
+        bad = first_bad_byte(path) if kind != "parquet" else None
+        if bad is not None:
+            raise _not_utf8(path, bad) from exc
         raise InputFileError(f"{path.name}: cannot be parsed as {kind} ({exc})") from exc
+    if not seen:
+        raise NothingToRead(path.name)
+
+
+@dataclass(frozen=True)
+class BadByte:
+    """Where a text file stops being UTF-8: 1-based line, and byte within that line."""
+
+    line: int
+    column: int
+    value: int
+
+
+def first_bad_byte(path: Path) -> BadByte | None:
+    """The first byte that is not UTF-8 text (or is NUL, which UTF-16 text is full of).
+
+    Read line by line in binary: a newline byte never occurs inside a UTF-8 sequence, so
+    each line decodes on its own and a person can be told where to look.
+    """
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            nul = line.find(b"\0")
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                at = exc.start if nul < 0 else min(exc.start, nul)
+                return BadByte(number, at + 1, line[at])
+            if nul >= 0:
+                return BadByte(number, nul + 1, 0)
+    return None
+
+
+def _not_utf8(path: Path, bad: BadByte) -> InputFileError:
+    return InputFileError(
+        f"{path.name}: line {bad.line} is not UTF-8 text (byte {bad.column} of the line is "
+        f"0x{bad.value:02X}); the file is likely in another encoding (GB18030, UTF-16, "
+        "Latin-1): re-save it as UTF-8 and send it again"
+    )
 
 
 def read_input(path: Path, allowed: Sequence[str]) -> InputTable:

@@ -128,15 +128,38 @@ def _demo_partner(ctx: typer.Context) -> str:
 DEMO_COURT, DEMO_ACCOUNT = "北京市东城区人民法院", "6222021001123456789"
 
 
-def _demo_court_list(ctx: typer.Context, out: Path) -> None:
+def _demo_enrol(ctx: typer.Context, people_file: Path) -> list[dict[str, str]]:
+    """Enrol everyone in the simulated `people_file`, then delete it; returns the few people
+    the demo's court list names. The file holds every phone and ID number in clear, and
+    once the store holds them (encrypted) it must not stay in KAIMEN_HOME, even when
+    enrolment fails."""
+    try:
+        with people_file.open(encoding="utf-8", newline="") as handle:
+            listed = list(itertools.islice(csv.DictReader(handle), 2, 7))
+        enrol_command(ctx, None, None, None, people_file, None)
+    finally:
+        people_file.unlink(missing_ok=True)
+    return listed
+
+
+def _demo_court_list(ctx: typer.Context, out: Path, people: list[dict[str, str]]) -> None:
     """A few court listings of the demo's people and two payments, so that the admin's
     queues and clocks have something in them; imported as `kaimen courtlist import` and
-    `kaimen payments import` would (the same files again change nothing)."""
+    `kaimen payments import` would (the same files again change nothing). Both files name
+    people by ID number, so each is deleted once imported."""
+    listings, paid = out / "court-list.csv", out / "payments.csv"
+    try:
+        _import_demo_files(ctx, listings, paid, people)
+    finally:
+        listings.unlink(missing_ok=True)
+        paid.unlink(missing_ok=True)
+
+
+def _import_demo_files(
+    ctx: typer.Context, listings: Path, paid: Path, people: list[dict[str, str]]
+) -> None:
     from kaimen.cli import court, payments
 
-    with (out / "people.csv").open(encoding="utf-8", newline="") as handle:
-        people = list(itertools.islice(csv.DictReader(handle), 2, 7))
-    listings = out / "court-list.csv"
     with listings.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["name", "id_number", "case_number", "court", "amount", "judgment_date"])
@@ -155,7 +178,6 @@ def _demo_court_list(ctx: typer.Context, out: Path) -> None:
             )
     court.import_command(ctx, listings, None)
     payments.account_command(ctx, DEMO_COURT, DEMO_ACCOUNT)
-    paid = out / "payments.csv"
     with paid.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
@@ -192,7 +214,7 @@ def demo_command(
     last = last_full_month(dt.date.today())
     out = home / f"demo-{seed}-{people_count}-{months}-{last}"
     simulate_command(people_count, months, seed, out, last, "parquet")
-    enrol_command(ctx, None, None, None, out / "people.csv", None)
+    named_in_court = _demo_enrol(ctx, out / "people.csv")
     ingest_command(ctx, out / "events.parquet", None)
     train_command(ctx, last)
     previous = (dt.date.fromisoformat(last + "-01") - dt.timedelta(days=1)).strftime("%Y-%m")
@@ -201,7 +223,7 @@ def demo_command(
     monitor_command(ctx, last)
     console.print(f"audit log verified: {verify_audit(session(ctx).workspace.engine):,} rows")
     key = _demo_partner(ctx)
-    _demo_court_list(ctx, out)
+    _demo_court_list(ctx, out, named_in_court)
     person_id = f"S{seed % 10_000:04d}-00000001"
     from kaimen.sharing.signing_in import issue_sign_in_code
 

@@ -154,6 +154,23 @@ class InputFileError(Rejected):
     problem = "unreadable-file"
 
 
+class NothingToRead(InputFileError):
+    """A file with no rows (empty, or a header alone): refused rather than taken as a batch
+    of none, since an empty export is most often one that failed upstream."""
+
+    problem = "empty-file"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name}: the file holds no rows: nothing to ingest, nothing was stored")
+
+
+class StorageFull(KaimenError):
+    """The disk (or a file size limit) stopped a write; whatever was begun was undone."""
+
+    status = 507
+    problem = "storage-full"
+
+
 class AuditChainBroken(KaimenError):
     """The audit log does not verify; `seq` names the first row that fails."""
 

@@ -22,10 +22,10 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
-from kaimen.domain.errors import BatchRejected, RowError
+from kaimen.domain.errors import BatchRejected, NothingToRead, RowError
 from kaimen.engines.embedded import connect
 from kaimen.ingest.deduplication import CONTENT_HASH_SQL, Classification, classify
 from kaimen.ingest.event_rules import (
@@ -45,13 +45,16 @@ from kaimen.ingest.pipeline import (
     opted_out_rows,
     settle,
     store_new_rows,
+    sweep_unlisted,
     unrecorded_cases,
     unsealed_keys,
 )
-from kaimen.input_files import LINE, file_sha256, iter_input, locate
+from kaimen.input_files import file_sha256, iter_input, locate
+from kaimen.lake.atomic_parquet import is_disk_full, storage_full
 from kaimen.lake.schema import CONTENT_HASH
 from kaimen.lake.writer import WrittenFile, exclusive
 from kaimen.store import audit, event_keys, lake_manifest
+from kaimen.store.disk_full import is_store_full
 from kaimen.telemetry.steps import note_step, timed_step
 
 SPILL_DIR = "_spill"
@@ -78,18 +81,59 @@ def ingest_file(
     tell = progress or (lambda _message: None)
     now = now or dt.datetime.now(dt.UTC)
     sha256 = file_sha256(path)
+    replayed = _replayed(engine, sha256)
+    if replayed is not None:
+        return replayed
+    try:
+        return _ingest_new(
+            engine, lake_root, path, sha256, actor, now, chunk_rows, memory_limit, tell
+        )
+    except (OSError, duckdb.Error, DBAPIError) as exc:
+        # Raised in the engine's spill, or the store's: the lake's writer names its own.
+        if is_disk_full(exc):
+            raise storage_full(exc) from exc
+        if is_store_full(exc):
+            raise storage_full(getattr(exc, "orig", exc)) from exc
+        raise
+
+
+def _replayed(engine: Engine, sha256: str) -> IngestReport | None:
+    """The report of this exact file's earlier batch, if there is one."""
     with engine.connect() as store:
         previous = lake_manifest.batch_for_file(store, sha256)
-    if previous is not None:
-        return IngestReport(
-            previous.events_total, 0, previous.events_total, previous.batch_id, replayed_file=True
-        )
+    if previous is None:
+        return None
+    return IngestReport(
+        previous.events_total, 0, previous.events_total, previous.batch_id, replayed_file=True
+    )
+
+
+def _ingest_new(
+    engine: Engine,
+    lake_root: Path,
+    path: Path,
+    sha256: str,
+    actor: str,
+    now: dt.datetime,
+    chunk_rows: int,
+    memory_limit: str | None,
+    tell: Callable[[str], None],
+) -> IngestReport:
     connection = connect(memory_limit=memory_limit, temp_directory=lake_root / SPILL_DIR)
     try:
         _judge(connection, engine, path, now, chunk_rows, tell)
         months = months_in(connection, JUDGED)
         tell("deduplicating")
         with exclusive(lake_root):
+            # Again, under the lock: another process may have stored this same file while
+            # this one judged it, and its batch owns the file's hash.
+            replayed = _replayed(engine, sha256)
+            if replayed is not None:
+                tell("the same file was ingested meanwhile")
+                return replayed
+            swept = sweep_unlisted(engine, lake_root)
+            if swept:
+                tell(f"removed {swept:,} unlisted file(s) an interrupted write left")
             departed = opted_out_rows(connection, engine, JUDGED)
             if departed:
                 raise BatchRejected(locate(path, departed[:MAX_REPORTED_ERRORS]), path.name)
@@ -141,6 +185,8 @@ def _judge(
     load_people(connection, engine)
     if _judge_in_place(connection, path, now):
         (rows,) = connection.execute(f"SELECT count(*) FROM {JUDGED}").fetchall()[0]
+        if not rows:
+            raise NothingToRead(path.name)
         tell(f"checked {rows:,} rows")
         return
     errors: list[RowError] = []
@@ -162,8 +208,6 @@ def _judge(
     if errors:
         raise BatchRejected(locate(path, errors[:MAX_REPORTED_ERRORS]), path.name)
     connection.execute("DROP TABLE IF EXISTS checked")
-    if not created:  # an empty file
-        connection.execute(f"CREATE TEMP TABLE {JUDGED} AS {_empty_judged(connection, now)}")
 
 
 def _judge_in_place(connection: duckdb.DuckDBPyConnection, path: Path, now: dt.datetime) -> bool:
@@ -182,13 +226,6 @@ def _judge_in_place(connection: duckdb.DuckDBPyConnection, path: Path, now: dt.d
     if checked.errors:
         raise BatchRejected(checked.errors, path.name)
     return True
-
-
-def _empty_judged(connection: duckdb.DuckDBPyConnection, now: dt.datetime) -> str:
-    empty = pa.table({name: pa.array([], pa.string()) for name in INPUT_COLUMNS})
-    empty = empty.append_column(LINE, pa.array([], pa.int64()))
-    check_chunk(connection, empty, now)
-    return "SELECT * EXCLUDE (problems) FROM checked"
 
 
 def _store(

@@ -28,6 +28,7 @@ from kaimen.ingest.pipeline import (
     file_records,
     load_named_people,
     months_in,
+    sweep_unlisted,
     unrecorded_cases,
 )
 from kaimen.input_files import LINE, records_table
@@ -161,6 +162,7 @@ def seal_inbox(
                 ids, pending = inbox.unsealed(store)
             if not ids:
                 return IngestReport(0, 0, 0)
+            sweep_unlisted(engine, lake_root)
             connection.register("sealing", pending.cast(INBOX_SCHEMA))
             months = months_in(connection, "sealing")
             written = write_months(connection, "SELECT * FROM sealing", months, lake_root)

@@ -18,7 +18,13 @@ from kaimen.ingest.event_rules import OPTED_OUT, register_people
 from kaimen.input_files import LINE
 from kaimen.lake import reader
 from kaimen.lake.schema import CONTENT_HASH, PARTITION
-from kaimen.lake.writer import WrittenFile, write_months
+from kaimen.lake.writer import (
+    EVENTS_DIR,
+    INCOMING_DIR,
+    WrittenFile,
+    unlisted_files,
+    write_months,
+)
 from kaimen.store import inbox, lake_manifest, people
 
 # A report lists at most this many problems; a file that bad needs fixing at its source.
@@ -201,6 +207,22 @@ def unsealed_keys(engine: Engine) -> pa.Table:
         },
         schema=KEYS_SCHEMA,
     )
+
+
+def sweep_unlisted(engine: Engine, root: Path) -> int:
+    """Delete event files (and staged ones) the store does not list; returns how many.
+
+    A process killed between placing a file and committing its listing leaves one behind,
+    which kaimen's readers ignore (they read the manifest) but a raw glob over the lake
+    would count. Call it holding `exclusive`: every writer of the lake holds it, so no file
+    in flight is mistaken for debris.
+    """
+    with engine.connect() as store:
+        listed = lake_manifest.files(store)
+    debris = unlisted_files(root, listed, (EVENTS_DIR, INCOMING_DIR))
+    for path in debris:
+        path.unlink(missing_ok=True)
+    return len(debris)
 
 
 def file_records(written: Sequence[WrittenFile]) -> list[lake_manifest.FileRecord]:

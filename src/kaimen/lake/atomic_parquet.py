@@ -4,11 +4,13 @@ Every file (new events, an opt-out's rewritten copies, summaries) is written und
 `_incoming/`, synced to disk, renamed to its place and its folder synced, so a reader never
 sees a half-written file and a crash leaves at most a complete file nobody lists. Listing
 it in the store is the caller's job, in the caller's transaction: the file counts as part
-of the lake only once that commits. A failure here removes whatever it wrote.
+of the lake only once that commits. A failure here removes whatever it wrote; a write
+refused for want of space is raised as `StorageFull`, which says so.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import uuid
@@ -21,6 +23,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow.parquet as pq
 
+from kaimen.domain.errors import StorageFull
 from kaimen.lake.sql_paths import sql_path
 
 INCOMING_DIR = "_incoming"
@@ -96,13 +99,37 @@ def _place(root: Path, relative: str, rows: Rows, keep_empty: bool) -> PlacedFil
         staged.replace(target)
         placed = True
         _sync_folder(target.parent)
-    except BaseException:
+    except BaseException as exc:
         if placed:
             target.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise storage_full(exc) from exc
         raise
     finally:
         staged.unlink(missing_ok=True)
     return PlacedFile(relative, count, digest)
+
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+# DuckDB reports its own failed writes as text, with the system's message in it.
+_FULL_MESSAGES = tuple(os.strerror(code) for code in sorted(_FULL_ERRNOS))
+
+
+def storage_full(error: BaseException) -> StorageFull:
+    """The refusal a person sees for `error` (see `is_disk_full`)."""
+    return StorageFull(
+        "the disk is full (or a file size limit was reached), so nothing was stored: "
+        f"free some space and run the same command again ({error})"
+    )
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether `error` is a write refused for want of space (or over a file size limit)."""
+    if isinstance(error, OSError):
+        return error.errno in _FULL_ERRNOS
+    if isinstance(error, duckdb.Error):
+        return any(message in str(error) for message in _FULL_MESSAGES)
+    return False
 
 
 def _write(rows: Rows, path: Path) -> None:

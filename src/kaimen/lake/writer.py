@@ -51,21 +51,30 @@ def write_months(
 
     Each file is sorted by person and time, so per-person aggregation reads clustered data.
     It is placed atomically (`atomic_parquet`); it counts as part of the lake only once the
-    store lists it, so a crash leaves at most an unlisted file behind, never a half-visible
-    batch. A month left with no rows gets no file.
+    store lists it, so a crash leaves at most an unlisted file behind (the next ingest
+    sweeps it), never a half-visible batch; a failure at a later month removes the months
+    already placed. A month left with no rows gets no file.
     """
     written: list[WrittenFile] = []
     columns = _lake_columns()
-    for month in sorted(months):
-        rows = DuckDBRows(
-            connection,
-            f"SELECT {columns} FROM ({rows_sql}) WHERE {PARTITION} = $month ORDER BY {EVENT_ORDER}",
-            {"month": month},
-            ROW_GROUP_ROWS,
-        )
-        placed = write_parquet_unless_empty(root, _event_file(month), rows)
-        if placed is not None:
-            written.append(WrittenFile(month, placed.path, placed.rows, placed.sha256))
+    try:
+        for month in sorted(months):
+            rows = DuckDBRows(
+                connection,
+                f"SELECT {columns} FROM ({rows_sql}) WHERE {PARTITION} = $month "
+                f"ORDER BY {EVENT_ORDER}",
+                {"month": month},
+                ROW_GROUP_ROWS,
+            )
+            placed = write_parquet_unless_empty(root, _event_file(month), rows)
+            if placed is not None:
+                written.append(WrittenFile(month, placed.path, placed.rows, placed.sha256))
+    except BaseException:
+        # A later month failed (a full disk, say): the months already placed are nobody's,
+        # and a raw glob over the lake must not count them.
+        for file in written:
+            (root / file.path).unlink(missing_ok=True)
+        raise
     return written
 
 
