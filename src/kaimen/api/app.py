@@ -8,6 +8,7 @@ from starlette.types import Receive, Scope, Send
 from kaimen import __version__
 from kaimen.api import (
     connections_routes,
+    contract,
     court_routes,
     decision_routes,
     dispute_routes,
@@ -85,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     # The web app at `/`, after every API route: the API keeps its own paths.
     web.mount(app, settings, workspace)
+    contract.install(app)
     # Last: its middleware must see every request, those refused before routing included.
     install_observability(app, workspace.engine, settings)
     # Resolved once: every route reaches them through `api.deps`.
