@@ -9,15 +9,12 @@ import dataclasses
 import json
 import logging
 import socket
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -27,6 +24,7 @@ from kaimen.api.request_limits import MAX_BODY_BYTES, MAX_EVENTS_BODY_BYTES
 from kaimen.config import Settings
 from kaimen.store.identity_vault import IdentityVault
 from tests.ingest import events_factory as f
+from tests.live_server import serving
 
 TOKEN = "admin-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -262,20 +260,8 @@ PORTS = {"sqlite": 8611, "postgresql": 8612}
 @pytest.fixture
 def served(app: FastAPI, request: pytest.FixtureRequest) -> Iterator[str]:
     """The app behind a real uvicorn server on one of this module's ports."""
-    backend = request.node.callspec.params["database_url"]
-    port = PORTS[backend]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serving(app, PORTS[request.node.callspec.params["database_url"]]) as base:
+        yield base
 
 
 def _raw_chunked(
