@@ -156,6 +156,17 @@ def test_an_undeclared_query_parameter_is_refused(client: TestClient) -> None:
     assert client.get("/v1/admin/reviews", params={"limit": "5"}, headers=AUTH).is_success
 
 
+def test_the_decision_fast_path_refuses_a_query_parameter_too(client: TestClient) -> None:
+    client.post("/v1/partners", json={"partner_id": "shop", "name": "Shop"}, headers=AUTH)
+    issued = client.post("/v1/partners/shop/keys", json={"scopes": ["decisions"]}, headers=AUTH)
+    key = {"Authorization": f"Bearer {issued.json()['key']}"}
+    asked = {"person_id": "P1", "offer_id": 1}
+    refused = client.post("/v1/decisions?offer=2", json=asked, headers=key)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "offer"
+    assert client.post("/v1/decisions", json=asked, headers=key).status_code == 404
+
+
 def test_batches_of_payments_and_court_rows_have_the_batch_cap() -> None:
     # 10,000 payments of a few hundred bytes each never fit the small cap.
     assert body_cap("/v1/admin/payments") == MAX_EVENTS_BODY_BYTES

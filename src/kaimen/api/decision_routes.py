@@ -136,7 +136,8 @@ class DecisionFastPath:
             return
         content_type, authorization, length = _headers(scope)
         if (
-            content_type != b"application/json"
+            scope["query_string"]  # the route takes none: the documented path refuses it
+            or content_type != b"application/json"
             or not authorization
             or length is None
             or not length.isdigit()  # bytes.isdigit: ASCII digits only
