@@ -17,7 +17,7 @@ from kaimen.api.deps import Admin, PersonPath, ReportsPartner
 from kaimen.api.json_bodies import api_router
 from kaimen.api.request_limits import MAX_EVENTS_BODY_BYTES, body_cap
 from kaimen.domain.callers import SCOPES
-from kaimen.domain.scores import BANDS
+from kaimen.domain.scores import BANDS, DIMENSIONS
 from kaimen.scoring.way_up import what_if_domains
 from tests.api.conftest import TOKEN
 
@@ -96,7 +96,7 @@ def test_the_schema_is_as_strict_as_the_checks(client: TestClient) -> None:
     band = schemas["OfferIn"]["properties"]["min_band"]["anyOf"][0]
     assert band["enum"] == [b.name for b in BANDS]
     dimensions = schemas["OfferIn"]["properties"]["min_dimensions"]
-    assert "connections" not in dimensions["propertyNames"]["enum"]
+    assert dimensions["propertyNames"]["enum"] == list(DIMENSIONS)
     values = schemas["WhatIfIn"]["properties"]["values"]
     assert values["additionalProperties"] is False
     assert set(values["properties"]) == set(what_if_domains())

@@ -15,7 +15,7 @@ from kaimen.api.json_bodies import api_router
 from kaimen.api.schemas import BandName, OneOf, Rendered, WholeNumber
 from kaimen.domain.callers import PARTNER_ID_PATTERN, SCOPES
 from kaimen.domain.events import IDENTIFIER_PATTERN
-from kaimen.domain.scores import DIMENSIONS, SCORE_MAX, SCORE_MIN, Dimension
+from kaimen.domain.scores import DIMENSIONS, SCORE_MAX, SCORE_MIN
 from kaimen.sharing import offering, partnering
 
 router = api_router()
@@ -26,10 +26,9 @@ IDENTIFIER = rf"^{IDENTIFIER_PATTERN}$"
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 PartnerPath = Annotated[str, Path(min_length=3, max_length=64, pattern=PARTNER_ID)]
 Scope = Annotated[str, OneOf(SCOPES)]
-# An offer may not require a connections sub-score (`offering.ConnectionsNotRequirable`).
-DimensionName = Annotated[
-    str, OneOf(tuple(d for d in DIMENSIONS if d != Dimension.CONNECTIONS.value))
-]
+# Connections too: requiring it is refused by the service, which says why
+# (`offering.ConnectionsNotRequirable`).
+DimensionName = Annotated[str, OneOf(DIMENSIONS)]
 SubScore = Annotated[WholeNumber, Field(ge=0, le=100)]
 
 
