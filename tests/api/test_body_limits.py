@@ -8,6 +8,8 @@ import base64
 import dataclasses
 import json
 import logging
+import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from kaimen.api.request_limits import MAX_BODY_BYTES, MAX_EVENTS_BODY_BYTES
 from kaimen.config import Settings
 from kaimen.store.identity_vault import IdentityVault
 from tests.ingest import events_factory as f
+from tests.live_server import serving
 
 TOKEN = "admin-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -247,3 +250,97 @@ def test_a_schema_error_repeats_only_a_short_prefix_of_its_value(client: TestCli
     response = client.post("/v1/events", json={"events": [short]}, headers=AUTH)
     [reason] = reasons(response).values()
     assert reason.startswith("Input tag 'nonsense' found")
+
+
+# -- over a real socket --------------------------------------------------------------------
+
+PORTS = {"sqlite": 8611, "postgresql": 8612}
+
+
+@pytest.fixture
+def served(app: FastAPI, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The app behind a real uvicorn server on one of this module's ports."""
+    with serving(app, PORTS[request.node.callspec.params["database_url"]]) as base:
+        yield base
+
+
+def _raw_chunked(
+    base: str, path: str, headers: dict[str, str], body: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    """POST `body` in 16 KiB chunks of HTTP/1.1 chunked transfer coding over a plain socket,
+    stopping early if the server answers (and closes) before the body is all sent."""
+    host, port = base.removeprefix("http://").split(":")
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}",
+        "Transfer-Encoding: chunked",
+        "Connection: close",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        try:
+            for start in range(0, len(body), 16 * KIB):
+                chunk = body[start : start + 16 * KIB]
+                connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            connection.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered before the end: the answer is what the test reads
+        answer = b""
+        while True:
+            try:
+                data = connection.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            answer += data
+    head, _, content = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    answered = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+    if answered.get("transfer-encoding") == "chunked":
+        content = _unchunked(content)
+    return int(status_line.split()[1]), answered, content
+
+
+def _unchunked(content: bytes) -> bytes:
+    out = b""
+    while content:
+        size, _, rest = content.partition(b"\r\n")
+        length = int(size, 16)
+        if length == 0:
+            break
+        out += rest[:length]
+        content = rest[length + 2 :]
+    return out
+
+
+def test_a_real_server_caps_a_chunked_body_as_it_arrives(served: str) -> None:
+    partner = json.dumps({"partner_id": "shop", "name": "x" * MAX_BODY_BYTES}).encode()
+    status, headers, content = _raw_chunked(served, "/v1/partners", {**AUTH, **JSON}, partner)
+    assert (status, headers["content-type"]) == (413, PROBLEM)
+    assert json.loads(content)["detail"] == "request bodies here are at most 65,536 bytes"
+    # The decisions fast path (`KaimenApp`) hands a body without a length to the capped stack.
+    key = {"Authorization": f"Bearer kmk_{'0' * 16}_{'x' * 43}", **JSON}
+    decision = json.dumps({"person_id": "S1", "offer_id": 1}).encode() + b" " * MAX_BODY_BYTES
+    status, headers, content = _raw_chunked(served, "/v1/decisions", key, decision)
+    assert (status, headers["content-type"]) == (413, PROBLEM)
+    events = b"x" * (MAX_EVENTS_BODY_BYTES + 1)
+    status, _, content = _raw_chunked(served, "/v1/events", {**AUTH, **JSON}, events)
+    assert status == 413
+    assert json.loads(content)["detail"] == "request bodies here are at most 16,777,216 bytes"
+    assert _partners(served) == []
+
+
+def _partners(base: str) -> list[str]:
+    asked = urllib.request.Request(f"{base}/v1/partners", headers=AUTH)
+    with urllib.request.urlopen(asked, timeout=30) as answer:
+        return [p["partner_id"] for p in json.loads(answer.read())]
+
+
+def test_a_real_server_reads_a_chunked_body_under_the_cap(served: str) -> None:
+    # Padded with JSON's own white space to several chunks.
+    body = json.dumps({"partner_id": "shop", "name": "Shop"}).encode() + b" " * 60_000
+    status, _, content = _raw_chunked(served, "/v1/partners", {**AUTH, **JSON}, body)
+    assert status == 201, content
+    assert _partners(served) == ["shop"]

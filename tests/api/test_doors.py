@@ -204,7 +204,7 @@ def test_a_decision_answers_alike_whichever_way_its_body_is_read(doors: Doors) -
 def test_the_decision_route_is_documented_as_declared(doors: Doors) -> None:
     """The short way (`DecisionFastPath`) changes nothing in the OpenAPI document: the body is
     `DecisionIn`, the answer `DecisionOut`, the refusals problem details, and the
-    Authorization header is a parameter."""
+    credentials the bearer scheme."""
     document = doors.client.get("/openapi.json").json()
     operation = document["paths"]["/v1/decisions"]["post"]
     body = operation["requestBody"]["content"]["application/json"]["schema"]
@@ -212,9 +212,10 @@ def test_the_decision_route_is_documented_as_declared(doors: Doors) -> None:
     answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert answer == {"$ref": "#/components/schemas/DecisionOut"}
     for status in ("401", "403", "404", "422"):
-        refusal = operation["responses"][status]["content"]["application/json"]["schema"]
-        assert refusal == {"$ref": "#/components/schemas/Problem"}, status
-    assert [p["name"] for p in operation["parameters"]] == ["authorization"]
+        refusal = operation["responses"][status]["content"]["application/problem+json"]
+        assert refusal["schema"] == {"$ref": "#/components/schemas/Problem"}, status
+    assert "parameters" not in operation
+    assert operation["security"] == [{"bearer": []}]
 
 
 def test_decisions_at_just_below_and_above_the_threshold(doors: Doors) -> None:
@@ -279,7 +280,8 @@ def test_band_and_dimension_minimums(doors: Doors) -> None:
         json={"name": "x", "purpose": "y", "min_score": 600, "min_dimensions": {"shoe": 1}},
         headers=d.partner,
     )
-    assert bad.status_code == 422 and "unknown dimension" in bad.text
+    # Refused by the schema, which names the dimensions an offer may require.
+    assert bad.status_code == 422 and "'credit_history'" in bad.text
     assert (
         d.client.post(
             "/v1/offers",
@@ -350,7 +352,8 @@ def test_keys_are_shown_once_stored_hashed_and_revocable(doors: Doors) -> None:
     bad_scope = d.client.post(
         "/v1/partners/hotel-one/keys", json={"scopes": ["scores"]}, headers=d.admin
     )
-    assert bad_scope.status_code == 422 and "unknown scope" in bad_scope.text
+    # Refused by the schema, which names the scopes there are.
+    assert bad_scope.status_code == 422 and "'restrictions'" in bad_scope.text
     assert (
         d.client.post(
             "/v1/partners", json={"partner_id": "Bad Id!", "name": "x"}, headers=d.admin

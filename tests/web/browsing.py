@@ -9,14 +9,11 @@ import base64
 import dataclasses
 import json
 import socket
-import threading
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import Engine, and_, select
@@ -27,6 +24,7 @@ from kaimen.config import Settings
 from kaimen.sharing.authentication import issue_person_token
 from kaimen.sharing.signing_in import issue_sign_in_code
 from kaimen.store.tables import score_snapshots
+from tests.live_server import serving
 from tests.population import LAST, PREVIOUS, Populations
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -114,21 +112,10 @@ def serve_live(populations: Populations) -> Iterator[Live]:
         engine = app.state.workspace.engine
         person_id = _moved_person(engine)
         token = issue_person_token(engine, person_id)
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
         try:
-            yield Live(f"http://127.0.0.1:{port}", engine, person_id, token)
+            with serving(app, _free_port()) as base:
+                yield Live(base, engine, person_id, token)
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
             engine.dispose()
 
 

@@ -9,6 +9,7 @@ from kaimen import __version__
 from kaimen.api import (
     audit_routes,
     connections_routes,
+    contract,
     court_routes,
     decision_routes,
     dispute_routes,
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     # The web app at `/`, after every API route: the API keeps its own paths.
     web.mount(app, settings, workspace)
+    contract.install(app)
     # Last: its middleware must see every request, those refused before routing included.
     install_observability(app, workspace.engine, settings)
     # Resolved once: every route reaches them through `api.deps`.

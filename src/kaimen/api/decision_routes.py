@@ -17,7 +17,7 @@ import datetime as dt
 
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import to_json
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +28,7 @@ from kaimen.api.json_bodies import api_router
 from kaimen.api.observability import RequestTelemetry
 from kaimen.api.partner_routes import IDENTIFIER, MAX_ID
 from kaimen.api.request_limits import MAX_BODY_BYTES
+from kaimen.api.schemas import WholeNumber
 from kaimen.config import Workspace
 from kaimen.domain.errors import KaimenError
 from kaimen.sharing import deciding
@@ -40,7 +41,7 @@ PATH = "/v1/decisions"
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     person_id: str = Field(min_length=1, max_length=64, pattern=IDENTIFIER)
-    offer_id: StrictInt = Field(ge=1, le=MAX_ID)
+    offer_id: WholeNumber = Field(ge=1, le=MAX_ID)
 
 
 class DecisionReasonOut(BaseModel):
@@ -135,7 +136,8 @@ class DecisionFastPath:
             return
         content_type, authorization, length = _headers(scope)
         if (
-            content_type != b"application/json"
+            scope["query_string"]  # the route takes none: the documented path refuses it
+            or content_type != b"application/json"
             or not authorization
             or length is None
             or not length.isdigit()  # bytes.isdigit: ASCII digits only

@@ -22,6 +22,13 @@ from kaimen.scoring.reading import NoScore
 from kaimen.sharing.authentication import REFUSED, identify, is_partner_key
 
 _Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+# The scopes whose calls are rate limited (per key, and per partner and person): a route
+# admitting a partner with one of them may answer 429.
+LIMITED_SCOPES = frozenset({"decisions", "reports"})
+# What each dependency below may refuse with, beside what the dependencies it declares
+# refuse with: the OpenAPI document (`api.contract`) derives every route's refusals from the
+# dependencies it declares, so a new route is documented by declaring them.
+REFUSALS: dict[Callable[..., Any], frozenset[int]] = {}
 Authorization = Annotated[str | None, Header(description="Bearer TOKEN or API key")]
 PersonPath = Annotated[str, Path(max_length=64, pattern=rf"^{IDENTIFIER_PATTERN}$")]
 
@@ -93,7 +100,12 @@ def require_partner(scope: str) -> Callable[[Caller], Caller]:
         return caller
 
     dependency.__name__ = f"require_partner_{scope}"
+    REFUSALS[dependency] = _partner_refusals(scope)
     return dependency
+
+
+def _partner_refusals(scope: str) -> frozenset[int]:
+    return frozenset({403, 429} if scope in LIMITED_SCOPES else {403})
 
 
 # Routes whose partner key the service checks itself, in its own transaction, by endpoint:
@@ -109,6 +121,7 @@ def key_checked_by_service(scope: str) -> Callable[[_Endpoint], _Endpoint]:
 
     def mark(endpoint: _Endpoint) -> _Endpoint:
         _KEY_CHECKED_BY_SERVICE[endpoint] = scope
+        REFUSALS[endpoint] = _partner_refusals(scope) | {401}
         return endpoint
 
     return mark
@@ -168,6 +181,16 @@ def require_event_sender(caller: AnyCaller) -> Caller:
         raise Forbidden("this API key lacks the 'events' scope")
     raise Forbidden("only the admin or a partner's key with scope 'events' may do this")
 
+
+REFUSALS.update(
+    {
+        require_caller: frozenset({401}),
+        require_admin: frozenset({403}),
+        require_person: frozenset({403}),
+        require_reader: frozenset({404}),
+        require_event_sender: frozenset({403}),
+    }
+)
 
 Admin = Annotated[Caller, Depends(require_admin)]
 Person = Annotated[Caller, Depends(require_person)]

@@ -33,7 +33,9 @@ from kaimen.dueprocess import answering, clocks, disputing, webhooks
 from kaimen.dueprocess.disputing import DisputeView
 
 router = api_router()
-DisputePath = Annotated[str, Path(min_length=36, max_length=36)]
+DisputePath = Annotated[
+    str, Path(min_length=36, max_length=36, pattern=r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
+]
 RecipientPath = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9\-]{1,62}[a-z0-9]$")]
 MAX_BASE64 = (MAX_EVIDENCE_BYTES + 2) // 3 * 4
 FILED = problems.documented(401, 403, 404, 409, 422, s404="no such item of yours")

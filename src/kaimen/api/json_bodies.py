@@ -14,6 +14,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from kaimen.domain.text import excerpt
@@ -61,10 +63,33 @@ class JsonBodyRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
+        declared = _query_names(self.dependant)
+
         async def handled(request: Request) -> Response:
+            # A query parameter the route does not declare is refused, not ignored: a caller
+            # who misspells `limit` learns so instead of getting the default.
+            unknown = sorted(set(request.query_params) - declared)
+            if unknown:
+                raise RequestValidationError(
+                    [
+                        {
+                            "type": "extra_forbidden",
+                            "loc": ("query", name),
+                            "msg": "Extra inputs are not permitted",
+                        }
+                        for name in unknown
+                    ]
+                )
             return await handler(JsonBodyRequest(request.scope, request.receive))
 
         return handled
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    names = {p.alias for p in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_names(dependency)
+    return frozenset(names)
 
 
 def api_router() -> APIRouter:

@@ -30,9 +30,15 @@ class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     partner_id: str = Field(min_length=3, max_length=64, pattern=rf"^{PARTNER_ID_PATTERN}$")
     purpose: Purpose
-    expires_at: AwareDatetime | None = Field(default=None, description="none: until revoked")
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="none: until revoked; else in the future and within ten years (a "
+        "schema cannot say so: a time outside them is refused with 422)",
+    )
     share_score: StrictBool = Field(
-        default=False, description="decision only: the partner may see the score and points"
+        default=False,
+        description="decision only (422 for another purpose): the partner may see the score "
+        "and points",
     )
 
 
@@ -88,7 +94,14 @@ def get_consents(ws: Store, me: Person) -> list[ConsentOut]:
     response_model=ConsentOut,
     status_code=201,
     tags=["me"],
-    responses=PERSON_ONLY,
+    responses=problems.documented(
+        401,
+        403,
+        422,
+        s403="only the person, with their own token",
+        s422="invalid input, an expiry not in the future or more than ten years ahead, or a "
+        "shared score outside a decision consent; nothing stored",
+    ),
     summary="Grant a partner consent for one purpose (the person)",
 )
 def post_consent(body: ConsentIn, ws: Store, me: Person) -> ConsentOut:

@@ -7,15 +7,15 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from kaimen.api import problems
 from kaimen.api.deps import Admin, DecisionsPartner, Store, partner_id_of
 from kaimen.api.json_bodies import api_router
-from kaimen.api.schemas import Rendered
-from kaimen.domain.callers import PARTNER_ID_PATTERN
+from kaimen.api.schemas import BandName, OneOf, Rendered, WholeNumber
+from kaimen.domain.callers import PARTNER_ID_PATTERN, SCOPES
 from kaimen.domain.events import IDENTIFIER_PATTERN
-from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
+from kaimen.domain.scores import DIMENSIONS, SCORE_MAX, SCORE_MIN
 from kaimen.sharing import offering, partnering
 
 router = api_router()
@@ -24,7 +24,12 @@ MAX_ID = 2**31 - 1
 PARTNER_ID = rf"^{PARTNER_ID_PATTERN}$"
 IDENTIFIER = rf"^{IDENTIFIER_PATTERN}$"
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-PartnerPath = Annotated[str, Path(max_length=64, pattern=PARTNER_ID)]
+PartnerPath = Annotated[str, Path(min_length=3, max_length=64, pattern=PARTNER_ID)]
+Scope = Annotated[str, OneOf(SCOPES)]
+# Connections too: requiring it is refused by the service, which says why
+# (`offering.ConnectionsNotRequirable`).
+DimensionName = Annotated[str, OneOf(DIMENSIONS)]
+SubScore = Annotated[WholeNumber, Field(ge=0, le=100)]
 
 
 class PartnerIn(BaseModel):
@@ -46,17 +51,15 @@ class PartnerOut(Rendered):
 
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    scopes: list[str] = Field(
-        min_length=1,
-        max_length=6,
-        description="decisions, disputes, events, feedback, reports, restrictions",
+    scopes: list[Scope] = Field(
+        min_length=1, max_length=len(SCOPES), description="what the key may be used for"
     )
 
 
 class KeyOut(Rendered):
     key_id: str
     partner_id: str
-    scopes: list[str]
+    scopes: list[Scope]
     created_at: dt.datetime
     revoked_at: dt.datetime | None
 
@@ -69,9 +72,9 @@ class OfferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
     purpose: Name = Field(description="what the offer is for, shown to the person")
-    min_score: StrictInt = Field(ge=SCORE_MIN, le=SCORE_MAX)
-    min_band: str | None = Field(default=None, max_length=16)
-    min_dimensions: dict[str, StrictInt] = Field(
+    min_score: WholeNumber = Field(ge=SCORE_MIN, le=SCORE_MAX)
+    min_band: BandName | None = None
+    min_dimensions: dict[DimensionName, SubScore] = Field(
         default_factory=dict, max_length=5, description="dimension -> minimum 0-100 sub-score"
     )
 
@@ -82,7 +85,7 @@ class OfferOut(Rendered):
     name: str
     purpose: str
     min_score: int
-    min_band: str | None
+    min_band: BandName | None
     min_dimensions: dict[str, int]
     withdrawn_at: dt.datetime | None
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kaimen.api.route_table import allowed_methods
 from kaimen.domain.errors import KaimenError
 from kaimen.domain.text import excerpt
 
@@ -147,11 +148,15 @@ def install(
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = HTTPStatus(exc.status_code).phrase
         response = problem(exc.status_code, title, str(exc.detail))
         # Keep what the exception asked for: Allow on a 405, WWW-Authenticate on a 401.
         response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = allowed_methods(app.routes, request.scope)
+            if allowed:
+                response.headers["Allow"] = ", ".join(allowed)
         return response
 
     @app.exception_handler(Exception)

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from fastapi import Body
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import WithJsonSchema
 
 from kaimen.api import problems
 from kaimen.api.deps import (
@@ -21,6 +22,7 @@ from kaimen.api.deps import (
     person_id_of,
 )
 from kaimen.api.json_bodies import api_router
+from kaimen.api.schemas import BandName
 from kaimen.domain.events import IDENTIFIER_PATTERN, MAX_AMOUNT
 from kaimen.sharing import feedback, reports
 
@@ -45,8 +47,26 @@ Purpose = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=reports.MAX_PURPOSE),
     Field(description="why you ask, in your words; shown to the person in their access log"),
 ]
+# As JSON: a number, or a decimal in text (the schema says which texts pydantic reads as one
+# within the bounds: a bare "string" would promise any text).
+_AMOUNT_TEXT = rf"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{{0,{len(str(MAX_AMOUNT)) - 2}}}(\.[0-9]{{1,2}})?|{MAX_AMOUNT}(\.00?)?)$"
 Amount = Annotated[
-    Decimal, Field(gt=0, le=MAX_AMOUNT, decimal_places=2, description="at most 2 decimals")
+    Decimal,
+    Field(gt=0, le=MAX_AMOUNT, decimal_places=2, description="at most 2 decimals"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": MAX_AMOUNT,
+                    "multipleOf": 0.01,
+                },
+                {"type": "string", "pattern": _AMOUNT_TEXT},
+            ],
+            "description": "at most 2 decimals",
+        }
+    ),
 ]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. CNY")]
 
@@ -59,7 +79,7 @@ class ReportIn(BaseModel):
 
 class StandingOut(BaseModel):
     status: Literal["scored", "thin_file", "not_scored"]
-    band: str | None = Field(description="from the latest published score; none unless scored")
+    band: BandName | None = Field(description="from the latest published score; none unless scored")
     month: str | None = Field(description="the month of that score")
     note: str | None = Field(description="why there is no band, in plain words")
 

@@ -24,9 +24,13 @@ _API = "/v1/"
 _DISCONNECT: Message = {"type": "http.disconnect"}
 
 
+# Batches: events, a bank's payments (up to 10,000 of up to ~900 bytes each), court lists.
+BATCH_PATHS = frozenset({"/v1/events", "/v1/admin/payments", "/v1/admin/court-list"})
+
+
 def body_cap(path: str) -> int:
     """The most bytes a request body to `path` may hold."""
-    if path == "/v1/events" or path.startswith(EVIDENCE_PATHS):
+    if path in BATCH_PATHS or path.startswith(EVIDENCE_PATHS):
         return MAX_EVENTS_BODY_BYTES
     return MAX_BODY_BYTES
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictFloat,
@@ -14,7 +16,8 @@ from pydantic import (
     create_model,
 )
 from pydantic.config import JsonDict
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
+from pydantic_core import PydanticCustomError, core_schema
 
 from kaimen.domain.events import (
     ENVELOPE,
@@ -25,6 +28,9 @@ from kaimen.domain.events import (
     FieldSpec,
     FieldType,
 )
+from kaimen.domain.scores import BANDS
+from kaimen.domain.value_domains import ValueDomain
+from kaimen.scoring.way_up import what_if_domains
 
 MAX_REQUEST_EVENTS = 10_000
 MAX_FIELD_CHARS = 400
@@ -144,7 +150,7 @@ class ReasonOut(Rendered):
 class MonthOut(Rendered):
     month: str
     score: int | None
-    band: str | None
+    band: BandName | None
     change: int | None = Field(description="points since the month before")
     why: list[str] = Field(description="the characteristics that moved it most")
 
@@ -158,12 +164,40 @@ class CorrectionOut(Rendered):
     why: str
 
 
+def _json_integer(value: Any) -> Any:
+    """A JSON integer as JSON Schema reads one: 2.0 is the integer 2, while true and "2" are
+    no numbers at all (pydantic's strict integers refuse 2.0, its lax ones accept "2")."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise PydanticCustomError("int_from_float", "Input should be a whole number")
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_json_integer)]
+
+
+class OneOf:
+    """A text that is one of `choices`: an enum in the OpenAPI document, checked as one."""
+
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        return core_schema.literal_schema(list(self.choices))
+
+
+BandName = Annotated[str, OneOf(tuple(b.name for b in BANDS))]
+
+
 class ScoreOut(Rendered):
     person_id: str
     month: str
     model_version: str
     score: int | None = Field(description="350-950; empty for a thin file")
-    band: str | None
+    band: BandName | None
     colour: str | None
     thin_file: bool
     dimensions: dict[str, int | None] = Field(description="0-100 per dimension")
@@ -201,12 +235,53 @@ CharacteristicName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{
 Category = Annotated[str, StringConstraints(max_length=200)]
 
 
+def _domain_schema(domain: ValueDomain) -> JsonDict:
+    schema: JsonDict = {
+        "type": ["number", "null"],
+        "minimum": domain.low,
+        "maximum": domain.high,
+    }
+    if domain.whole:
+        schema["multipleOf"] = 1
+    return schema
+
+
+def _known_characteristics(values: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(values) - set(what_if_domains()))
+    if unknown:
+        raise PydanticCustomError(
+            "unknown_characteristic",
+            "not a characteristic a what-if can change: {names}",
+            {"names": ", ".join(unknown)},
+        )
+    return values
+
+
+# The characteristics a what-if may change and the values each can take, from their one
+# definition (the feature catalogue's domains); the champion card may use fewer (422).
+WhatIfValues = Annotated[
+    dict[CharacteristicName, StrictFloat | Category | None],
+    AfterValidator(_known_characteristics),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {
+                name: _domain_schema(domain) for name, domain in sorted(what_if_domains().items())
+            },
+            "additionalProperties": False,
+            "minProperties": 1,
+        }
+    ),
+]
+
+
 class WhatIfIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    values: dict[CharacteristicName, StrictFloat | Category | None] = Field(
+    values: WhatIfValues = Field(
         min_length=1,
         max_length=64,
-        description="characteristic -> the value to try (null: nothing on record)",
+        description="characteristic -> the value to try (null: nothing on record); a "
+        "characteristic the champion card does not use is refused (422)",
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from kaimen.domain.callers import Caller
 from kaimen.domain.errors import Conflict
+from kaimen.domain.value_domains import ValueDomain
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.build import build_features
 from kaimen.features.catalogue import CATALOGUE, DOMAINS
@@ -239,3 +240,8 @@ def what_if_start(
     )
     log_read(engine, person_id, reader, "whatif", shown(answer))
     return answer
+
+
+def what_if_domains() -> Mapping[str, ValueDomain]:
+    """The characteristics a what-if may change and the values each can take."""
+    return DOMAINS
