@@ -164,6 +164,10 @@ def test_refusals(audited: Audited) -> None:
         engine, lake = world.engine, world.lake
         with pytest.raises(FairnessUnavailable, match="not known yet"):
             fairness_report(engine, ibis_connection(), lake, VAULT, "t", month=PREVIOUS, now=NOW)
+        # Schemathesis found year 0 crashing the month's end: months before the lake are refused.
+        for early in ("0000-01", "1999-12"):
+            with pytest.raises(FairnessUnavailable, match="the lake begins at"):
+                fairness_report(engine, ibis_connection(), lake, VAULT, "t", month=early, now=NOW)
         with pytest.raises(NoModel):
             fairness_report(engine, ibis_connection(), lake, VAULT, "t", "no-such-model", now=NOW)
         with pytest.raises(BadGroupSize):

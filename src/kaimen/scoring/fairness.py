@@ -81,22 +81,33 @@ class BadGroupSize(Rejected):
     """The smallest group to report must be a positive whole number."""
 
 
-def _lake_reach(backend: ibis.BaseBackend, paths: list[Path], now: dt.datetime) -> str | None:
-    """The last month that has ended and that the lake holds events for."""
+def _lake_span(
+    backend: ibis.BaseBackend, paths: list[Path], now: dt.datetime
+) -> tuple[str, str] | None:
+    """The first month the lake holds events for, and the last that has ended."""
     if not paths:
         return None
-    latest = read_parquet(backend, paths).occurred_month.max().execute()
-    if latest is None:
+    summaries = read_parquet(backend, paths)
+    span = summaries.aggregate(
+        first=summaries.occurred_month.min(), latest=summaries.occurred_month.max()
+    ).to_pyarrow()
+    first, latest = span.column("first")[0].as_py(), span.column("latest")[0].as_py()
+    if latest is None or first is None:
         return None
-    return min(str(latest), add_months(now.astimezone(dt.UTC).strftime("%Y-%m"), -1))
+    return str(first), min(str(latest), add_months(now.astimezone(dt.UTC).strftime("%Y-%m"), -1))
 
 
-def _month(reach: str | None, asked: str | None) -> str:
-    if reach is None:
+def _month(span: tuple[str, str] | None, asked: str | None) -> str:
+    if span is None:
         raise FairnessUnavailable("the lake holds no events: nothing to judge the model on")
+    first, reach = span
     if asked is None:
         return add_months(reach, -OUTCOME_MONTHS)
     Window(asked)  # validates the month
+    if asked < first:
+        raise FairnessUnavailable(
+            f"the lake begins at {first}: there is nothing to judge the model on in {asked}"
+        )
     if add_months(asked, OUTCOME_MONTHS) > reach:
         raise FairnessUnavailable(
             f"the outcomes of {asked} ({add_months(asked, 1)}..{add_months(asked, OUTCOME_MONTHS)}) "
@@ -186,9 +197,10 @@ def fairness_report(
     backfill(engine, vault, actor, now)
     refresh_summaries(engine, backend, lake_root, now)
     paths = summary_paths(engine, lake_root)
-    reach = _lake_reach(backend, paths, now)
-    chosen = _month(reach, month)
-    assert reach is not None  # _month refused an empty lake
+    span = _lake_span(backend, paths, now)
+    chosen = _month(span, month)
+    assert span is not None  # _month refused an empty lake
+    reach = span[1]
     table: pa.Table = labelled_examples(backend, paths, chosen, reach)
     raw = model.raw_scores(feature_arrays(table))
     groups = _groups(engine, vault, table.column("person_id").to_pylist(), chosen)
