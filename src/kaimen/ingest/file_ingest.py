@@ -42,6 +42,7 @@ from kaimen.ingest.pipeline import (
     file_records,
     load_people,
     months_in,
+    negative_alerts,
     opted_out_rows,
     settle,
     store_new_rows,
@@ -51,7 +52,7 @@ from kaimen.ingest.pipeline import (
 from kaimen.input_files import LINE, file_sha256, iter_input, locate
 from kaimen.lake.schema import CONTENT_HASH
 from kaimen.lake.writer import WrittenFile, exclusive
-from kaimen.store import audit, event_keys, lake_manifest
+from kaimen.store import alerts, audit, event_keys, lake_manifest
 from kaimen.telemetry.steps import note_step, timed_step
 
 SPILL_DIR = "_spill"
@@ -220,6 +221,8 @@ def _store(
         f"{key_hash} AS {event_keys.KEY_HASH}, {key_check} AS {event_keys.KEY_CHECK} "
         f"FROM ({result.new_rows_sql}) ORDER BY {event_keys.KEY_HASH}"
     ).to_arrow_table()
+    # Before the writer thread takes the engine's connection.
+    negative = negative_alerts(connection, result.new_rows_sql)
     with ThreadPoolExecutor(1, thread_name_prefix="lake-writer") as pool:
         writing = pool.submit(store_new_rows, connection, result, months, lake_root)
         try:
@@ -236,6 +239,7 @@ def _store(
                     file_sha256=sha256,
                     file_name=path.name[:400],
                 )
+                alerts.raise_many(store, negative, now)
                 audit.append(
                     store,
                     actor,
