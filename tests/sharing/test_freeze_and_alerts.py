@@ -9,11 +9,15 @@ import asyncio
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 
 from kaimen.domain.errors import BatchRejected
+from kaimen.dueprocess import identity_links
+from kaimen.dueprocess.court_import import import_file
+from kaimen.enrolment import enrol_one
 from kaimen.ingest.inbox_ingest import accept_events
 from kaimen.sharing import (
     consenting,
@@ -26,8 +30,11 @@ from kaimen.sharing import (
     reports,
 )
 from kaimen.store import access_log, alerts, score_publishing
+from kaimen.store.identity_vault import IdentityVault
+from kaimen.store.tables import alerts as alert_rows
 from kaimen.store.tables import decisions, score_snapshots
-from tests.population import LAST, Population, World
+from tests.conftest import NOW, make_national_id
+from tests.population import LAST, PREVIOUS, Population, World
 from tests.store.score_rows import enrol, register_models, snapshot
 
 PARTNER = "freeze-lender"
@@ -260,3 +267,50 @@ def test_a_score_change_of_twenty_points_is_alerted_once(engine: Engine) -> None
     assert changed == {"P1": ["score_change"], "P2": [], "P3": ["score_change"], "P4": []}
     [alert] = freezing.alerts_of(engine, "P3")
     assert (alert.details["from_score"], alert.details["to_score"]) == (600, 580)
+
+
+def test_a_court_list_match_is_alerted_once(
+    engine: Engine, vault: IdentityVault, tmp_path: Path
+) -> None:
+    number = make_national_id(birth="19850512", sequence="001")
+    zhang = enrol_one(engine, vault, "13800138000", number, "tester", now=NOW)
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "name,id_number,case_number,court,amount,currency,judgment_date,status\n"
+        f"张三丰,{number},(2025)京01执1号,北京市第一中级人民法院,1200.50,,2025-06-01,entered\n",
+        encoding="utf-8",
+    )
+    assert import_file(engine, vault, path, "tester", now=NOW).linked == 1
+    assert import_file(engine, vault, path, "tester", now=NOW).replayed_file
+    assert identity_links.link_exact_matches(engine, "tester").linked == 0
+    [alert] = freezing.alerts_of(engine, zhang)
+    assert alert.kind is alerts.AlertKind.COURT_LIST_MATCH
+    assert alert.details["case_number"] == "(2025)京01执1号"
+    assert alert.ref.startswith("K")
+
+
+def test_the_monthly_publication_alerts_every_change_of_twenty_points(world: World) -> None:
+    """The world's two months were published by `score_month`: exactly the people whose
+    score moved 20 points or more between them have an alert of it, one each."""
+    with world.engine.connect() as store:
+        rows = store.execute(
+            select(score_snapshots.c.person_id, score_snapshots.c.month, score_snapshots.c.score)
+        ).all()
+        raised = store.execute(
+            select(alert_rows.c.person_id, alert_rows.c.ref).where(
+                alert_rows.c.kind == "score_change"
+            )
+        ).all()
+    scores: dict[str, dict[str, int | None]] = {}
+    for person_id, month, score in rows:
+        scores.setdefault(person_id, {})[month] = score
+    expected = {
+        person_id
+        for person_id, by_month in scores.items()
+        if by_month.get(PREVIOUS) is not None
+        and by_month.get(LAST) is not None
+        and abs(by_month[LAST] - by_month[PREVIOUS]) >= alerts.SCORE_CHANGE_POINTS  # type: ignore[operator]
+    }
+    assert expected  # the simulated months move some scores that far
+    assert sorted(p for p, _ in raised) == sorted(expected)
+    assert {ref.split("/")[0] for _, ref in raised} == {LAST}
