@@ -26,6 +26,7 @@ from kaimen.sharing import (
     feedback,
     freezing,
     offering,
+    own_data,
     partnering,
     reports,
 )
@@ -34,7 +35,7 @@ from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.tables import alerts as alert_rows
 from kaimen.store.tables import decisions, score_snapshots
 from tests.conftest import NOW, make_national_id
-from tests.population import LAST, PREVIOUS, Population, World
+from tests.population import LAST, PREVIOUS, VAULT, Population, World
 from tests.store.score_rows import enrol, register_models, snapshot
 
 PARTNER = "freeze-lender"
@@ -309,8 +310,21 @@ def test_the_monthly_publication_alerts_every_change_of_twenty_points(world: Wor
         for person_id, by_month in scores.items()
         if by_month.get(PREVIOUS) is not None
         and by_month.get(LAST) is not None
-        and abs(by_month[LAST] - by_month[PREVIOUS]) >= alerts.SCORE_CHANGE_POINTS  # type: ignore[operator]
+        and abs((by_month[LAST] or 0) - (by_month[PREVIOUS] or 0)) >= alerts.SCORE_CHANGE_POINTS
     }
     assert expected  # the simulated months move some scores that far
     assert sorted(p for p, _ in raised) == sorted(expected)
     assert {ref.split("/")[0] for _, ref in raised} == {LAST}
+
+
+def test_the_export_holds_the_alerts_and_the_freeze(world: World, setting: Setting) -> None:
+    engine, person = world.engine, setting.person
+    _freeze(engine, person, True)
+    try:
+        document = own_data.export(engine, VAULT, world.lake, person)
+    finally:
+        _freeze(engine, person, False)
+    assert document.person.frozen_at is not None
+    exported = [(a.alert_id, a.kind, a.ref) for a in document.alerts]
+    held = [(a.alert_id, a.kind.value, a.ref) for a in freezing.alerts_of(engine, person)]
+    assert exported == held and held
