@@ -113,6 +113,39 @@ def test_a_consent_given_by_keyboard_and_revoked_in_one_click_stops_the_partner(
     page.context.close()
 
 
+def test_a_freeze_on_the_page_stops_the_partner_until_it_is_lifted(
+    browser: Browser, live: Live, lender: tuple[str, int]
+) -> None:
+    request = consenting.ConsentRequest(PARTNER, "decision")
+    now = dt.datetime.now(dt.UTC)
+    granted = consenting.grant_consent(live.engine, live.person_id, request, "test", now)
+    watched = open_page(browser)
+    page = watched.page
+    try:
+        sign_in_person(page, live)
+        page.goto(f"{live.base}/me/alerts")
+        page.locator('form[action="/me/freeze"] button').click()
+        page.wait_for_url(f"{live.base}/me/alerts?done=frozen")
+        # The partner is told what it is told about an unknown person.
+        refused = _decide(live, lender)
+        unknown = _http(
+            live, "POST", "/v1/decisions", lender[0], {"person_id": "S9999", "offer_id": lender[1]}
+        )
+        assert refused == unknown and refused[0] == 404
+        page.goto(f"{live.base}/me/alerts")
+        assert page.locator(".alert-new").first.is_visible()
+        assert page.get_by_text(PARTNER).first.is_visible()
+        page.locator('form[action="/me/unfreeze"] button').click()
+        page.wait_for_url(f"{live.base}/me/alerts?done=unfrozen")
+        assert _decide(live, lender)[0] == 200
+        assert watched.problems == []
+    finally:
+        page.context.close()
+        consenting.revoke_consent(
+            live.engine, live.person_id, granted.consent_id, "test", dt.datetime.now(dt.UTC)
+        )
+
+
 def test_a_dispute_filed_on_the_page_is_stored_as_the_api_shows_it(
     browser: Browser, live: Live, lender: tuple[str, int], tmp_path: Path
 ) -> None:
@@ -223,6 +256,7 @@ PAGES = (
     "consents",
     "consents-refused",
     "access-log",
+    "alerts",
     "decisions",
     "disputes",
     "disputes-refused",

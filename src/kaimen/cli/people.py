@@ -17,7 +17,10 @@ from kaimen.cli.terminal import console, errors, fail, run, spinner
 # libraries (Ibis, DuckDB, pandas, LightGBM, scikit-learn) that `kaimen --help` and the other
 # commands must not pay for.
 
-person_app = typer.Typer(help="A person's own data: export it, or opt out.", no_args_is_help=True)
+person_app = typer.Typer(
+    help="A person's own data: export it, opt out, freeze it, read their alerts.",
+    no_args_is_help=True,
+)
 
 
 def show_command(
@@ -215,3 +218,78 @@ def person_opt_out_command(
     )
     for left in report.files_left:
         errors.print(f"could not delete old file {left} (unlisted; the next opt-out removes it)")
+
+
+def _freeze(ctx: typer.Context, person_id: str, frozen: bool) -> None:
+    import datetime as dt
+
+    from kaimen.sharing import freezing
+
+    ws = session(ctx).workspace
+    now = dt.datetime.now(dt.UTC)
+    state = run(lambda: freezing.set_freeze(ws.engine, person_id, frozen, OPERATOR.actor, now))
+    if state.frozen_at is not None:
+        console.print(f"{person_id}: file frozen since {state.frozen_at:%Y-%m-%d %H:%M} UTC")
+    else:
+        console.print(f"{person_id}: file not frozen")
+
+
+@person_app.command("freeze")
+def person_freeze_command(
+    ctx: typer.Context, person_id: Annotated[str, typer.Argument(help="The person's id.")]
+) -> None:
+    """Freeze a person's file (on their request): partners get no decision, report or
+    event about them, as without consent, and each attempt is logged and alerted."""
+    _freeze(ctx, person_id, True)
+
+
+@person_app.command("unfreeze")
+def person_unfreeze_command(
+    ctx: typer.Context, person_id: Annotated[str, typer.Argument(help="The person's id.")]
+) -> None:
+    """Unfreeze a person's file (on their request); effective for the next request."""
+    _freeze(ctx, person_id, False)
+
+
+@person_app.command("alerts")
+def person_alerts_command(
+    ctx: typer.Context,
+    person_id: Annotated[str, typer.Argument(help="The person's id.")],
+    unread: Annotated[bool, typer.Option("--unread", help="Unread alerts only.")] = False,
+) -> None:
+    """A person's alerts, newest first: inquiries, score changes, negative items, court-list
+    matches and attempts on a frozen file."""
+    from kaimen.sharing import freezing
+
+    ws = session(ctx).workspace
+    found = run(lambda: freezing.alerts_of(ws.engine, person_id, unread_only=unread))
+    if not found:
+        console.print(f"{person_id}: no {'unread ' if unread else ''}alerts")
+    for alert in found:
+        state = "read" if alert.read_at else "new"
+        details = json.dumps(alert.details, ensure_ascii=False, sort_keys=True)
+        console.print(
+            f"{alert.alert_id}  {alert.raised_at:%Y-%m-%d %H:%M}  {state:4}  "
+            f"{alert.kind.value}  {alert.ref}  {details}",
+            highlight=False,
+            markup=False,
+        )
+
+
+@person_app.command("alert-read")
+def person_alert_read_command(
+    ctx: typer.Context,
+    person_id: Annotated[str, typer.Argument(help="The person's id.")],
+    alert_id: Annotated[int, typer.Argument(help="The alert's number.", min=1)],
+) -> None:
+    """Mark one of a person's alerts read."""
+    import datetime as dt
+
+    from kaimen.sharing import freezing
+
+    ws = session(ctx).workspace
+    now = dt.datetime.now(dt.UTC)
+    alert = run(
+        lambda: freezing.mark_alert_read(ws.engine, person_id, alert_id, OPERATOR.actor, now)
+    )
+    console.print(f"alert {alert.alert_id} read", highlight=False)

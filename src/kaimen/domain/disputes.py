@@ -164,6 +164,19 @@ NEGATIVE_EVENT_VALUES: dict[str, tuple[str, frozenset[str]]] = {
 }
 
 
+def negative_event_sql() -> str:
+    """The events that can lower a score (`is_negative_event`), as one SQL filter over the
+    lake's columns (`kind`, `status`, `outcome`)."""
+
+    def quoted(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    return " OR ".join(
+        f"(kind = {quoted(kind)} AND {field} IN ({', '.join(quoted(v) for v in sorted(values))}))"
+        for kind, (field, values) in NEGATIVE_EVENT_VALUES.items()
+    )
+
+
 def is_negative_event(fields: dict[str, str]) -> bool:
     """Whether an event (its fields as text) is one that can lower a score."""
     rule = NEGATIVE_EVENT_VALUES.get(fields.get("kind", ""))

@@ -31,7 +31,7 @@ from kaimen.domain.text import readable_problem
 from kaimen.dueprocess.court_ids import new_ids
 from kaimen.dueprocess.rescoring import Rescoring, rescore_touched
 from kaimen.input_files import text_array
-from kaimen.store import access_log, audit, court_list, person_data
+from kaimen.store import access_log, alerts, audit, court_list, person_data
 from kaimen.store.court_list import Link, Listing, Review
 from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.score_revisions import Revision
@@ -161,6 +161,23 @@ def _write_links(
     except court_list.LinkTaken:
         raise ListingAlreadyLinked("a listing named already has a live link") from None
     listings = court_list.listings_by_id(store, [k.listing_id for k in links])
+    alerts.raise_many(
+        store,
+        [
+            alerts.NewAlert(
+                k.person_id,
+                alerts.AlertKind.COURT_LIST_MATCH,
+                k.link_id,
+                {
+                    "court": listings[k.listing_id].court,
+                    "case_number": listings[k.listing_id].case_number,
+                    "item": f"identity_link:{k.link_id}",
+                },
+            )
+            for k in links
+        ],
+        now,
+    )
     access_log.record_many(
         store,
         [

@@ -16,11 +16,11 @@ from sqlalchemy import Engine
 
 from kaimen.domain.court_list import RESTRICTIVE
 from kaimen.domain.disputes import (
-    NEGATIVE_EVENT_VALUES,
     ItemKind,
     ItemRef,
     ItemState,
     is_negative_event,
+    negative_event_sql,
 )
 from kaimen.engines.embedded import connect
 from kaimen.lake import reader
@@ -37,19 +37,6 @@ class NegativeItem:
     state: ItemState | None  # None: it counts as it is
 
 
-def _negative_sql() -> str:
-    """The events that can lower a score (`is_negative_event`), as one filter the engine runs
-    over the person's events."""
-
-    def quoted(text: str) -> str:
-        return "'" + text.replace("'", "''") + "'"
-
-    return " OR ".join(
-        f"(kind = {quoted(kind)} AND {field} IN ({', '.join(quoted(v) for v in sorted(values))}))"
-        for kind, (field, values) in NEGATIVE_EVENT_VALUES.items()
-    )
-
-
 def _events(lake_root: Path, files: list[str], person_id: str) -> list[NegativeItem]:
     if not files:
         return []
@@ -60,7 +47,7 @@ def _events(lake_root: Path, files: list[str], person_id: str) -> list[NegativeI
             "mine",
             "SELECT source, event_id, kind, occurred_at, coalesce(status, outcome) AS state, "
             "CAST(amount AS VARCHAR) AS amount, currency FROM mine "
-            f"WHERE {_negative_sql()} ORDER BY occurred_at DESC, source, event_id",
+            f"WHERE {negative_event_sql()} ORDER BY occurred_at DESC, source, event_id",
         )
         assert negative is not None
         rows = negative.fetchall()

@@ -42,6 +42,7 @@ from kaimen.ingest.pipeline import (
     file_records,
     load_people,
     months_in,
+    negative_alerts,
     opted_out_rows,
     settle,
     store_new_rows,
@@ -53,7 +54,7 @@ from kaimen.input_files import file_sha256, iter_input, locate
 from kaimen.lake.atomic_parquet import is_disk_full, storage_full
 from kaimen.lake.schema import CONTENT_HASH
 from kaimen.lake.writer import WrittenFile, exclusive
-from kaimen.store import audit, event_keys, lake_manifest
+from kaimen.store import alerts, audit, event_keys, lake_manifest
 from kaimen.store.disk_full import is_store_full
 from kaimen.telemetry.steps import note_step, timed_step
 
@@ -257,6 +258,8 @@ def _store(
         f"{key_hash} AS {event_keys.KEY_HASH}, {key_check} AS {event_keys.KEY_CHECK} "
         f"FROM ({result.new_rows_sql}) ORDER BY {event_keys.KEY_HASH}"
     ).to_arrow_table()
+    # Before the writer thread takes the engine's connection.
+    negative = negative_alerts(connection, result.new_rows_sql)
     with ThreadPoolExecutor(1, thread_name_prefix="lake-writer") as pool:
         writing = pool.submit(store_new_rows, connection, result, months, lake_root)
         try:
@@ -273,6 +276,7 @@ def _store(
                     file_sha256=sha256,
                     file_name=path.name[:400],
                 )
+                alerts.raise_many(store, negative, now)
                 audit.append(
                     store,
                     actor,

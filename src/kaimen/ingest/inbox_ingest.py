@@ -28,13 +28,14 @@ from kaimen.ingest.pipeline import (
     file_records,
     load_named_people,
     months_in,
+    negative_alerts,
     sweep_unlisted,
     unrecorded_cases,
 )
 from kaimen.input_files import LINE, records_table
 from kaimen.lake.schema import CONTENT_HASH, LAKE_SCHEMA, PARTITION
 from kaimen.lake.writer import exclusive, write_months
-from kaimen.store import audit, event_keys, inbox, lake_manifest, people
+from kaimen.store import alerts, audit, event_keys, inbox, lake_manifest, people
 from kaimen.telemetry.steps import note_step, timed_step
 
 ATTEMPTS = 3
@@ -109,6 +110,7 @@ def accept_events(
                 f"SELECT {LINE}, {', '.join(INBOX_SCHEMA.names)} "
                 f"FROM ({result.new_rows_sql}) ORDER BY {LINE}"
             ).to_arrow_table()
+            negative = negative_alerts(connection, result.new_rows_sql)
             try:
                 with engine.begin() as store:
                     inbox.add(store, new, now)
@@ -122,6 +124,7 @@ def accept_events(
                     departed = _opted_out(store, new)
                     if departed:
                         raise BatchRejected(departed, "request")
+                    alerts.raise_many(store, negative, now)
                     audit.append(
                         store,
                         actor,

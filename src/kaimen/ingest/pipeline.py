@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Engine
 
+from kaimen.domain.disputes import ItemRef, negative_event_sql
 from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.domain.text import excerpt
 from kaimen.ingest.deduplication import KEYS_SCHEMA, Classification, classify
@@ -25,7 +26,7 @@ from kaimen.lake.writer import (
     unlisted_files,
     write_months,
 )
-from kaimen.store import inbox, lake_manifest, people
+from kaimen.store import alerts, inbox, lake_manifest, people
 
 # A report lists at most this many problems; a file that bad needs fixing at its source.
 MAX_REPORTED_ERRORS = 100_000
@@ -233,3 +234,22 @@ def store_new_rows(
     connection: duckdb.DuckDBPyConnection, result: Classification, months: Sequence[str], root: Path
 ) -> list[WrittenFile]:
     return write_months(connection, result.new_rows_sql, months, root) if result.new else []
+
+
+def negative_alerts(connection: duckdb.DuckDBPyConnection, rows_sql: str) -> list[alerts.NewAlert]:
+    """An alert for each negative event among the new rows `rows_sql` selects (a fine issued,
+    a judgment entered, a repayment late or defaulted...), its cause the event's item as a
+    dispute names it, so the person can dispute it from there."""
+    rows = connection.sql(
+        "SELECT person_id, source, event_id, kind, coalesce(status, outcome) AS state "
+        f"FROM ({rows_sql}) WHERE {negative_event_sql()} ORDER BY person_id, source, event_id"
+    ).fetchall()
+    return [
+        alerts.NewAlert(
+            person_id,
+            alerts.AlertKind.NEGATIVE_ITEM,
+            ItemRef.event(source, event_id).ref,
+            {"kind": kind, "state": state, "item": str(ItemRef.event(source, event_id))},
+        )
+        for person_id, source, event_id, kind, state in rows
+    ]

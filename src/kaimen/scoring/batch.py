@@ -44,7 +44,7 @@ from kaimen.scoring.datasets import feature_arrays
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import NoModel, Scored, ScoringModel, load_model, wrap
-from kaimen.store import audit, connections, people, score_publishing, scores
+from kaimen.store import alerts, audit, connections, people, score_publishing, scores
 from kaimen.telemetry.steps import note_step, timed_step
 
 __all__ = ["NoModel", "ScoreReport", "load_model", "score_month"]
@@ -211,6 +211,7 @@ def score_month(
     with timed_step("publish"), engine.begin() as store:
         note_step(people=table.num_rows, thin_files=int(thin_files))
         everyone = score_publishing.publish_table(store, month, version, table, now)
+        alerts.raise_score_changes(store, month, version, now)
         connections.write_points(store, month, version, added.points)
         audit.append(
             store,

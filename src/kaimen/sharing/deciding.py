@@ -30,7 +30,7 @@ from kaimen.domain.snapshots import Snapshot
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.scoring.reading import reason_text
 from kaimen.sharing.authentication import REFUSED, CredentialRefused, scope_missing
-from kaimen.store import decision_path, offers, partners
+from kaimen.store import alerts, decision_path, offers, partners
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -174,6 +174,7 @@ def decide_many(
     unexpected error writes nothing for any of them."""
     results: list[Answer | KaimenError] = []
     decided: list[tuple[Decision, decision_path.Disclosure]] = []
+    attempts: list[alerts.FrozenAttempt] = []
     with decision_path.transaction(engine, wait) as store:
         for asked in questions:
             grounds = store.grounds(
@@ -183,11 +184,34 @@ def decide_many(
                 answer, disclosure = answered(asked, grounds)
             except KaimenError as refusal:
                 results.append(refusal)
+                attempts.extend(_attempt(asked, grounds, refusal))
                 continue
             results.append(answer)
             decided.append((answer.decision, disclosure))
         store.record_many(decided)
+        store.record_frozen_attempts(attempts)
     return results
+
+
+def _attempt(
+    asked: decision_path.Question, grounds: decision_path.Grounds, refusal: KaimenError
+) -> list[alerts.FrozenAttempt]:
+    """The attempt to log should the person's file be frozen (the store reads the freeze
+    where it writes): a refusal as no consent, by a key that opened an offer of its own."""
+    key, offer = grounds.key, grounds.offer
+    if not isinstance(refusal, PersonNotFound) or key is None or offer is None:
+        return []
+    return [
+        alerts.FrozenAttempt(
+            asked.person_id,
+            Caller.partner(key.partner_id, asked.key_id, key.scopes).actor,
+            key.partner_id,
+            f"decision: {offer.purpose}",
+            "decision",
+            time_ordered_id(asked.now),
+            asked.now,
+        )
+    ]
 
 
 async def decide_many_async(
@@ -208,15 +232,23 @@ async def decide_many_async(
             continue
         results.append(answer)
         decided.append((answer.decision, disclosure))
-    if not decided:
-        return results
-    written = await decision_path.record_many_async(connection, decided)
-    return [
+    written = await decision_path.record_many_async(connection, decided) if decided else set[str]()
+    final: list[Answer | KaimenError] = [
         result
         if isinstance(result, KaimenError) or result.decision.decision_id in written
         else PersonNotFound(NOT_FOUND)
         for result in results
     ]
+    # Refused as no consent, whether at the read or at the write (a freeze or a revocation
+    # in between): logged, by the statement that writes, where the file is frozen.
+    attempts = [
+        attempt
+        for asked, found, result in zip(questions, grounds, final, strict=True)
+        if isinstance(result, KaimenError)
+        for attempt in _attempt(asked, found, result)
+    ]
+    await decision_path.record_frozen_attempts_async(connection, attempts)
+    return final
 
 
 def time_ordered_id(at: dt.datetime) -> str:

@@ -48,6 +48,7 @@ class ExportPerson(BaseModel):
     phone: str
     national_id: str
     name: str | None = Field(default=None, description="as given at enrolment, if given")
+    frozen_at: str | None = Field(default=None, description="set while my file is frozen")
 
 
 class ExportScore(Section):
@@ -181,6 +182,15 @@ class ExportPointsEntry(BaseModel):
     reason: str | None
 
 
+class ExportAlert(Section):
+    alert_id: int
+    kind: str
+    ref: str
+    raised_at: UtcText
+    read_at: UtcText | None
+    details: JsonObject
+
+
 class ExportDocument(BaseModel):
     """Everything kaimen holds about the person. Events keep every field they were reported
     with, `source` naming who reported them; times are ISO 8601 in UTC, amounts exact text."""
@@ -208,3 +218,4 @@ class ExportDocument(BaseModel):
     points_ledger: list[ExportPointsEntry] = Field(
         default_factory=list, description="every entry of my points ledger, oldest first"
     )
+    alerts: list[ExportAlert] = Field(default_factory=list, description="newest first")

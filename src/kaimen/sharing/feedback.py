@@ -21,6 +21,7 @@ Mapping onto the catalogue:
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,7 +36,7 @@ from kaimen.domain.events import FIELDS, REPAYMENT_KINDS
 from kaimen.ingest.inbox_ingest import accept_events
 from kaimen.ingest.pipeline import IngestReport
 from kaimen.sharing.deciding import NOT_FOUND, PersonNotFound
-from kaimen.store import consents
+from kaimen.store import alerts, consents
 from kaimen.store.tables import consents as consent_rows
 from kaimen.store.tables import people
 
@@ -186,6 +187,7 @@ def submit(
     # Checked just before the inbox transaction (which the inbox owns): a revocation that
     # commits in between is ordered after this feedback, as if it had come a moment later.
     if consented is None:
+        _log_frozen_attempts(engine, partner_id, [feedback.person_id], actor, now)
         raise PersonNotFound(NOT_FOUND)
     report = accept_events(engine, lake_root, [event], actor, now)
     return Submitted(event, report.new == 1)
@@ -194,7 +196,8 @@ def submit(
 def consenting(
     store: Connection, partner_id: str, person_ids: Iterable[str], now: dt.datetime
 ) -> set[str]:
-    """Which of `person_ids` are active and have a live `feedback` consent for the partner."""
+    """Which of `person_ids` are active, not frozen, and have a live `feedback` consent for
+    the partner."""
     wanted = sorted(set(person_ids))
     found: set[str] = set()
     for start in range(0, len(wanted), CONSENT_CHUNK):
@@ -208,6 +211,7 @@ def consenting(
                 consent_rows.c.revoked_at.is_(None),
                 or_(consent_rows.c.expires_at.is_(None), consent_rows.c.expires_at > now),
                 people.c.status == "active",
+                people.c.frozen_at.is_(None),
             )
         )
         found.update(rows.scalars())
@@ -228,6 +232,7 @@ def accept_partner_events(
     with engine.connect() as store:
         allowed = consenting(store, partner_id, (str(r.get("person_id")) for r in records), now)
     errors = partner_rules(records, partner_id, now)
+    refused: list[str] = []
     for line, record in enumerate(records, start=1):
         if record.get("source") != partner_id:
             errors.append(
@@ -238,9 +243,28 @@ def accept_partner_events(
         if record.get("person_id") not in allowed:
             # The same words for an unknown person and one who did not consent.
             errors.append(RowError(line, "person_id", NOT_FOUND))
+            refused.append(str(record.get("person_id")))
     if errors:
+        _log_frozen_attempts(engine, partner_id, refused, actor, now)
         raise BatchRejected(errors, "request")
     return accept_events(engine, lake_root, records, actor, now)
+
+
+def _log_frozen_attempts(
+    engine: Engine, partner_id: str, person_ids: Sequence[str], actor: str, now: dt.datetime
+) -> None:
+    """Log the refused events' people whose file is frozen (once a person per request), in
+    a transaction of its own: the events themselves are refused whatever happens here."""
+    if not person_ids:
+        return
+    attempts = [
+        alerts.FrozenAttempt(
+            person_id, actor, partner_id, "feedback", "events", str(uuid.uuid4()), now
+        )
+        for person_id in dict.fromkeys(person_ids)
+    ]
+    with engine.begin() as store:
+        alerts.record_frozen_attempts(store, attempts)
 
 
 class SenderRefused(Forbidden):

@@ -53,6 +53,7 @@ from kaimen.lake.writer import (
 from kaimen.sharing.export_document import FORMAT as FORMAT
 from kaimen.sharing.export_document import (
     ExportAccess,
+    ExportAlert,
     ExportConnections,
     ExportConsent,
     ExportCorrection,
@@ -68,6 +69,7 @@ from kaimen.sharing.export_document import (
 from kaimen.sharing.export_document import ExportDocument as ExportDocument
 from kaimen.store import (
     access_log,
+    alerts,
     audit,
     consents,
     court_list,
@@ -182,6 +184,8 @@ def export(
         choices = connection_rows.choices_of(store, person_id)
         friends_added = connection_rows.points_history(store, person_id)
         ledger = points_ledger.entries_of(store, person_id)
+        raised = alerts.of_person(store, person_id)
+        frozen_at = alerts.frozen_since(store, person_id)
     connection = connect()
     try:
         events = lake_events(connection, lake_root, files, person_id)
@@ -202,6 +206,7 @@ def export(
             enrolled_at=utc_text(record.enrolled_at),
             birth_date=record.birth_date.isoformat(),
             status=record.status,
+            frozen_at=_utc_or_none(frozen_at),
             **identity,
         ),
         events=events,
@@ -285,6 +290,7 @@ def export(
             )
             for e in ledger
         ],
+        alerts=[ExportAlert.model_validate(a) for a in raised],
     )
 
 

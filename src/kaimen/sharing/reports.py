@@ -46,6 +46,7 @@ from kaimen.scoring.exclusions import excluded_events
 from kaimen.sharing.deciding import NOT_FOUND, PersonNotFound
 from kaimen.store import (
     access_log,
+    alerts,
     audit,
     consents,
     court_list,
@@ -305,9 +306,11 @@ def issue_report(
     stated = check_purpose(purpose)
     now = now or dt.datetime.now(dt.UTC)
 
-    def work(store: Connection) -> Report:
+    def work(store: Connection) -> Report | None:
         if consents.live(store, person_id, partner_id, "report", now) is None:
-            raise PersonNotFound(NOT_FOUND)
+            # Committed with the transaction, then refused as no consent is.
+            alerts.record_frozen_attempts(store, [_attempt(partner_id, person_id, actor, now)])
+            return None
         report = _build(
             store,
             backend or ibis_connection(),
@@ -320,6 +323,18 @@ def issue_report(
         # The column holds the consent purpose (it is short); the stated purpose, which may
         # run to 200 characters, is in what was disclosed, with everything else shown.
         access_log.record(store, person_id, actor, "report", "report", report.disclosed(), now)
+        alerts.raise_many(
+            store,
+            [
+                alerts.NewAlert(
+                    person_id,
+                    alerts.AlertKind.INQUIRY,
+                    report.report_id,
+                    {"partner_id": partner_id, "asked": "report"},
+                )
+            ],
+            now,
+        )
         audit.append(
             store,
             actor,
@@ -330,7 +345,16 @@ def issue_report(
         )
         return report
 
-    return audit.audited_transaction(engine, work)
+    issued = audit.audited_transaction(engine, work)
+    if issued is None:
+        raise PersonNotFound(NOT_FOUND)
+    return issued
+
+
+def _attempt(partner_id: str, person_id: str, actor: str, now: dt.datetime) -> alerts.FrozenAttempt:
+    return alerts.FrozenAttempt(
+        person_id, actor, partner_id, "report", "report", str(uuid.uuid4()), now
+    )
 
 
 def own_report(

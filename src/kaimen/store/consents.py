@@ -151,7 +151,8 @@ def revoke(connection: Connection, person_id: str, consent_id: int, now: dt.date
 def live(
     connection: Connection, person_id: str, partner_id: str, purpose: str, now: dt.datetime
 ) -> Consent | None:
-    """The live consent for this use, if any (and only for an active person)."""
+    """The live consent for this use, if any (and only for an active person whose file is
+    not frozen: a freeze answers as no consent does)."""
     row = connection.execute(
         select(consents)
         .join(people, people.c.person_id == consents.c.person_id)
@@ -160,6 +161,7 @@ def live(
             consents.c.partner_id == partner_id,
             consents.c.purpose == purpose,
             people.c.status == "active",
+            people.c.frozen_at.is_(None),
             _live(now),
         )
         .order_by(consents.c.granted_at.desc(), consents.c.consent_id.desc())

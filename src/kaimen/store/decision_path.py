@@ -49,6 +49,7 @@ from kaimen.domain.json_values import JsonValue
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import Dimension
 from kaimen.domain.snapshots import Snapshot
+from kaimen.store.alerts import REFUSED_WHAT, FrozenAttempt, attempt_details, attempt_disclosed
 from kaimen.store.database import SQLITE_BUSY_TIMEOUT_MS
 from kaimen.store.offers import Offer
 from kaimen.store.score_read_path import SNAPSHOT_HISTORY
@@ -84,7 +85,8 @@ c AS (
     JOIN k ON consents.partner_id = k.partner_id
     JOIN o ON 1 = 1
     WHERE consents.person_id = :person_id AND consents.purpose = 'decision'
-      AND people.status = 'active' AND consents.revoked_at IS NULL
+      AND people.status = 'active' AND people.frozen_at IS NULL
+      AND consents.revoked_at IS NULL
       AND (consents.expires_at IS NULL OR consents.expires_at > :now)
     ORDER BY consents.granted_at DESC, consents.consent_id DESC
     LIMIT 1
@@ -121,11 +123,29 @@ _DECISION_VALUES = (
 )
 _LOG_COLUMNS = "person_id, accessed_at, actor, purpose, what, disclosed"
 _LOG_VALUES = ":person_id, :decided_at, :actor, :purpose, :what, {disclosed}"
+# The person's alert of the inquiry, written with the decision (its id is the alert's cause).
+_ALERT_COLUMNS = "person_id, kind, ref, raised_at, details"
+_ALERT_VALUES = ":person_id, 'inquiry', :decision_id, :decided_at, {alert}"
 SQLITE_WRITES = (
     f"INSERT INTO decisions ({_DECISION_COLUMNS}) "
     f"VALUES ({_DECISION_VALUES.format(reasons=':reasons')})",
     f"INSERT INTO access_log ({_LOG_COLUMNS}) "
     f"VALUES ({_LOG_VALUES.format(disclosed=':disclosed')})",
+    f"INSERT INTO alerts ({_ALERT_COLUMNS}) VALUES ({_ALERT_VALUES.format(alert=':alert')})",
+)
+# An attempt refused because the person's file is frozen: its access-log row and its alert,
+# each written only while the file is still frozen (and the person active), read by the
+# statement that writes. Nothing of the person is disclosed.
+_FROZEN_NOW = (
+    "FROM people WHERE people.person_id = :person_id AND people.status = 'active' "
+    "AND people.frozen_at IS NOT NULL"
+)
+SQLITE_ATTEMPTS = (
+    f"INSERT INTO access_log ({_LOG_COLUMNS}) "
+    f"SELECT people.person_id, :at, :actor, :purpose, '{REFUSED_WHAT}', :disclosed "
+    f"{_FROZEN_NOW}",
+    f"INSERT INTO alerts ({_ALERT_COLUMNS}) "
+    f"SELECT people.person_id, 'frozen_attempt', :ref, :at, :details {_FROZEN_NOW}",
 )
 # SQLite reads the same as `READ` in simple statements, each planned as it should be: READ's
 # CTEs are materialised there, with an automatic index and two sorts (about 36 us a question
@@ -148,7 +168,7 @@ FROM consents
 JOIN people ON people.person_id = consents.person_id
 WHERE consents.person_id = :person_id AND consents.partner_id = :partner_id
   AND consents.purpose = 'decision' AND people.status = 'active'
-  AND consents.revoked_at IS NULL
+  AND people.frozen_at IS NULL AND consents.revoked_at IS NULL
   AND (consents.expires_at IS NULL OR consents.expires_at > :now)
 ORDER BY consents.granted_at DESC, consents.consent_id DESC
 LIMIT 1
@@ -159,7 +179,9 @@ _NO_SNAPSHOT = (None,) * (8 + len(_DIMENSIONS))
 # reads it, and both rows stand or fall together.
 POSTGRES_WRITE = (
     f"WITH d AS (INSERT INTO decisions ({_DECISION_COLUMNS}) "
-    f"VALUES ({_DECISION_VALUES.format(reasons='CAST(:reasons AS json)')})) "
+    f"VALUES ({_DECISION_VALUES.format(reasons='CAST(:reasons AS json)')})), "
+    f"a AS (INSERT INTO alerts ({_ALERT_COLUMNS}) "
+    f"VALUES ({_ALERT_VALUES.format(alert='CAST(:alert AS json)')})) "
     f"INSERT INTO access_log ({_LOG_COLUMNS}) "
     f"VALUES ({_LOG_VALUES.format(disclosed='CAST(:disclosed AS json)')})"
 )
@@ -173,6 +195,14 @@ def _pyformat(sql: str) -> str:
 
 POSTGRES_READ = _pyformat(READ)
 POSTGRES_WRITE = _pyformat(POSTGRES_WRITE)
+POSTGRES_ATTEMPTS = tuple(
+    _pyformat(
+        statement.replace(":disclosed", "CAST(:disclosed AS json)").replace(
+            ":details", "CAST(:details AS json)"
+        )
+    )
+    for statement in SQLITE_ATTEMPTS
+)
 
 # The same read for many questions: one row per question, in their order, each read exactly
 # as above with the question's values in place of the parameters (a lateral subquery). The
@@ -213,6 +243,7 @@ _WRITTEN = (
     ("purpose", "text"),
     ("what", "text"),
     ("disclosed", "json"),
+    ("alert", "json"),
 )
 # Many decisions with their access-log rows (one JSON array of objects, as above), each only
 # while the person's `decision` consent for the partner is live (the read's condition, at the
@@ -232,7 +263,7 @@ d AS (
         SELECT 1 FROM consents JOIN people ON people.person_id = consents.person_id
         WHERE consents.person_id = v.person_id AND consents.partner_id = v.partner_id
           AND consents.purpose = 'decision' AND people.status = 'active'
-          AND consents.revoked_at IS NULL
+          AND people.frozen_at IS NULL AND consents.revoked_at IS NULL
           AND (consents.expires_at IS NULL OR consents.expires_at > v.decided_at)
     )
     RETURNING decision_id
@@ -240,6 +271,11 @@ d AS (
 l AS (
     INSERT INTO access_log ({_LOG_COLUMNS})
     SELECT v.person_id, v.decided_at, v.actor, v.purpose, v.what, v.disclosed
+    FROM v JOIN d ON d.decision_id = v.decision_id
+),
+a AS (
+    INSERT INTO alerts ({_ALERT_COLUMNS})
+    SELECT v.person_id, 'inquiry', v.decision_id, v.decided_at, v.alert
     FROM v JOIN d ON d.decision_id = v.decision_id
 )
 SELECT decision_id FROM d
@@ -476,6 +512,37 @@ class DecisionTransaction:
         for statement in SQLITE_WRITES:
             self._cursor.executemany(statement, rows)
 
+    def record_frozen_attempts(self, attempts: Sequence[FrozenAttempt]) -> None:
+        """Log each attempt refused on a frozen file, with its alert (committed when the
+        transaction ends); one whose person is not frozen (or active) now writes nothing."""
+        if not attempts:
+            return
+        if self._postgres:
+            for attempt in attempts:
+                for statement in POSTGRES_ATTEMPTS:
+                    self._cursor.execute(statement, _attempted(attempt))
+            return
+        rows = [_attempted(attempt, _sqlite_time) for attempt in attempts]
+        for statement in SQLITE_ATTEMPTS:
+            self._cursor.executemany(statement, rows)
+
+
+def _attempted(
+    attempt: FrozenAttempt,
+    stored_time: Callable[[dt.datetime], Any] = lambda value: value,
+    json_value: Callable[[Any], Any] = _json_text,
+) -> dict[str, Any]:
+    """The parameters of a refused attempt's two rows (see `_written`)."""
+    return {
+        "person_id": attempt.person_id,
+        "at": stored_time(attempt.at),
+        "actor": attempt.actor,
+        "purpose": attempt.purpose,
+        "disclosed": json_value(attempt_disclosed(attempt.asked)),
+        "ref": attempt.ref,
+        "details": json_value(attempt_details(attempt)),
+    }
+
 
 def _written(
     decision: Decision,
@@ -505,6 +572,9 @@ def _written(
         "purpose": disclosure.purpose,
         "what": disclosure.what,
         "disclosed": json_value(dict(disclosure.disclosed)),
+        "alert": json_value(
+            {"partner_id": decision.partner_id, "asked": "decision", "offer_id": decision.offer_id}
+        ),
     }
 
 
@@ -708,3 +778,33 @@ async def record_many_async(
         POSTGRES_RECORD_MANY, {"decided": _json_text(rows)}, prepare=True
     )
     return {decision_id for (decision_id,) in await cursor.fetchall()}
+
+
+POSTGRES_ATTEMPTS_MANY = f"""
+WITH v AS (
+    SELECT * FROM json_to_recordset(%(attempts)s::json)
+        AS v(person_id text, at timestamptz, actor text, purpose text, disclosed json,
+             ref text, details json)
+),
+f AS (
+    SELECT v.* FROM v JOIN people ON people.person_id = v.person_id
+    WHERE people.status = 'active' AND people.frozen_at IS NOT NULL
+),
+l AS (
+    INSERT INTO access_log ({_LOG_COLUMNS})
+    SELECT f.person_id, f.at, f.actor, f.purpose, '{REFUSED_WHAT}', f.disclosed FROM f
+)
+INSERT INTO alerts ({_ALERT_COLUMNS})
+SELECT f.person_id, 'frozen_attempt', f.ref, f.at, f.details FROM f
+"""
+
+
+async def record_frozen_attempts_async(
+    connection: AsyncConnection[Any], attempts: Sequence[FrozenAttempt]
+) -> None:
+    """`DecisionTransaction.record_frozen_attempts` on an async connection, in one statement
+    (its own transaction: autocommit)."""
+    if not attempts:
+        return
+    rows = [_attempted(a, dt.datetime.isoformat, lambda value: value) for a in attempts]
+    await connection.execute(POSTGRES_ATTEMPTS_MANY, {"attempts": _json_text(rows)})

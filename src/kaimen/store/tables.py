@@ -43,6 +43,9 @@ people = Table(
     Column("birth_date", Date, nullable=True),
     Column("enrolled_at", UTCDateTime, nullable=False),
     Column("status", String(16), nullable=False, server_default="active"),
+    # Set while the person has frozen their file: no decision, report or partner event about
+    # them is served or accepted (the partner is told what it would be told without consent).
+    Column("frozen_at", UTCDateTime, nullable=True),
     CheckConstraint("status IN ('active', 'opted_out')", name="status"),
     # An active person has a birth date; one who opted out keeps none.
     CheckConstraint(
@@ -380,6 +383,28 @@ access_log = Table(
     Column("purpose", String(240), nullable=False),
     Column("what", String(16), nullable=False),
     Column("disclosed", JSON, nullable=False),
+)
+
+# The person's inbox of alerts: one row per cause (an inquiry, a score change, a negative item,
+# a court-list match, an attempt on a frozen file), unique per person, kind and cause, so
+# whatever raises one twice (a re-run, a resend) adds nothing.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    Column("kind", String(24), nullable=False),
+    # What raised it: a decision or report id, a month and model, an event's source and id...
+    Column("ref", String(200), nullable=False),
+    Column("raised_at", UTCDateTime, nullable=False),
+    Column("read_at", UTCDateTime, nullable=True),
+    Column("details", JSON, nullable=False),
+    CheckConstraint(
+        "kind IN ('inquiry', 'score_change', 'negative_item', 'court_list_match',"
+        " 'frozen_attempt')",
+        name="kind",
+    ),
+    UniqueConstraint("person_id", "kind", "ref", name="uq_alerts_one_per_cause"),
 )
 
 offers = Table(

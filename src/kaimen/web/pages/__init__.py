@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from kaimen.web.pages import admin, partner, person, person_records, signing
+from kaimen.web.pages import admin, partner, person, person_alerts, person_records, signing
 
 router = APIRouter()
-for module in (signing, person, person_records, partner, admin):
+for module in (signing, person, person_records, person_alerts, partner, admin):
     router.include_router(module.router)

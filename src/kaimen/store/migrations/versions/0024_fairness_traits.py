@@ -13,7 +13,7 @@ from alembic import op
 from kaimen.store.types import UTCDateTime
 
 revision = "0024"
-down_revision = "0020"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 

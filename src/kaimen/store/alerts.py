@@ -1,0 +1,283 @@
+"""The person's alerts and their file's freeze.
+
+An alert is raised in the transaction of what caused it (a decision, a report, a published
+month, an ingested event, a court-list link, a refused attempt), so one never stands without
+its cause. Each is unique per person, kind and cause (`ref`): raising it again (a re-run of a
+month, a resent file) is a no-op, so every cause is told once and only once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, Insert, String, and_, cast, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kaimen.domain.errors import NotFound
+from kaimen.domain.json_values import JsonObject, JsonValue
+from kaimen.store import access_log
+from kaimen.store.tables import alerts, people, score_runs, score_snapshots
+
+# A published score this far from the person's previous one is an alert.
+SCORE_CHANGE_POINTS = 20
+ROWS_PER_INSERT = 5_000
+
+
+class AlertKind(StrEnum):
+    INQUIRY = "inquiry"
+    SCORE_CHANGE = "score_change"
+    NEGATIVE_ITEM = "negative_item"
+    COURT_LIST_MATCH = "court_list_match"
+    FROZEN_ATTEMPT = "frozen_attempt"
+
+
+class UnknownAlert(NotFound):
+    """No such alert of this person's."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    alert_id: int
+    kind: AlertKind
+    ref: str
+    raised_at: dt.datetime
+    read_at: dt.datetime | None
+    # What the person is told, by kind: who asked, the scores before and after, the item...
+    details: JsonObject
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    person_id: str
+    kind: AlertKind
+    ref: str
+    details: Mapping[str, JsonValue]
+
+
+@dataclass(frozen=True)
+class FrozenAttempt:
+    """A partner's request about a person that a freeze refused: logged in the person's
+    access log (nothing disclosed) and raised as an alert."""
+
+    person_id: str
+    actor: str
+    partner_id: str
+    purpose: str  # the access log's purpose: "decision: ...", "report", "feedback"
+    asked: str  # decision, report, events
+    ref: str  # unique per attempt
+    at: dt.datetime
+
+
+REFUSED_WHAT = "refused"
+# What the access log says a refused attempt was shown: nothing.
+REFUSED_DISCLOSED = "nothing: the file is frozen"
+
+
+def _ignoring_repeats(connection: Connection) -> Insert:
+    """An insert into `alerts` that skips a row whose cause is raised already."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(alerts).on_conflict_do_nothing(
+            index_elements=["person_id", "kind", "ref"]
+        )
+    return sqlite.insert(alerts).on_conflict_do_nothing(index_elements=["person_id", "kind", "ref"])
+
+
+def raise_many(connection: Connection, new: Sequence[NewAlert], now: dt.datetime) -> None:
+    """Raise each alert not raised already for its cause, in the caller's transaction."""
+    rows = [
+        {
+            "person_id": a.person_id,
+            "kind": a.kind.value,
+            "ref": a.ref,
+            "raised_at": now,
+            "details": dict(a.details),
+        }
+        for a in new
+    ]
+    statement = _ignoring_repeats(connection)
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        connection.execute(statement, rows[start : start + ROWS_PER_INSERT])
+
+
+def record_frozen_attempts(
+    connection: Connection, attempts: Sequence[FrozenAttempt]
+) -> list[FrozenAttempt]:
+    """Log each attempt on a person whose file is frozen now (and who is active), with its
+    alert; the attempts logged. Reads the freeze in the caller's transaction."""
+    if not attempts:
+        return []
+    ids = sorted({a.person_id for a in attempts})
+    frozen = set(
+        connection.execute(
+            select(people.c.person_id).where(
+                people.c.person_id.in_(ids),
+                people.c.status == "active",
+                people.c.frozen_at.is_not(None),
+            )
+        ).scalars()
+    )
+    logged = [a for a in attempts if a.person_id in frozen]
+    if not logged:
+        return []
+    for a in logged:
+        access_log.record(
+            connection,
+            a.person_id,
+            a.actor,
+            a.purpose,
+            REFUSED_WHAT,
+            attempt_disclosed(a.asked),
+            a.at,
+        )
+        raise_many(
+            connection,
+            [NewAlert(a.person_id, AlertKind.FROZEN_ATTEMPT, a.ref, attempt_details(a))],
+            a.at,
+        )
+    return logged
+
+
+def attempt_disclosed(asked: str) -> JsonObject:
+    return {"asked": asked, "disclosed": REFUSED_DISCLOSED}
+
+
+def attempt_details(attempt: FrozenAttempt) -> JsonObject:
+    return {"partner_id": attempt.partner_id, "asked": attempt.asked}
+
+
+def raise_score_changes(
+    connection: Connection, month: str, model_version: str, now: dt.datetime
+) -> int:
+    """Alerts for every active person whose score in the run just published (`month`,
+    `model_version`) is `SCORE_CHANGE_POINTS` or more from their score in the run published
+    before it, in one statement; how many were raised. Call it after the run's own row."""
+    this_run = (score_runs.c.month == month) & (score_runs.c.model_version == model_version)
+    previous = connection.execute(
+        select(score_runs.c.month, score_runs.c.model_version)
+        .where(~this_run, score_runs.c.month <= month)
+        .order_by(score_runs.c.month.desc(), score_runs.c.published_at.desc())
+        .limit(1)
+    ).first()
+    if previous is None:
+        return 0
+    new, old = score_snapshots.alias("new"), score_snapshots.alias("old")
+    postgres = connection.dialect.name == "postgresql"
+    json_object = func.json_build_object if postgres else func.json_object
+    details = json_object(
+        "month",
+        cast(literal(month), String),
+        "from_score",
+        old.c.score,
+        "to_score",
+        new.c.score,
+        "from_month",
+        cast(literal(previous.month), String),
+    )
+    rows = (
+        select(
+            new.c.person_id,
+            literal(AlertKind.SCORE_CHANGE.value),
+            literal(f"{month}/{model_version}"),
+            literal(now, alerts.c.raised_at.type),
+            details,
+        )
+        .select_from(new)
+        .join(
+            old,
+            and_(
+                old.c.person_id == new.c.person_id,
+                old.c.month == previous.month,
+                old.c.model_version == previous.model_version,
+            ),
+        )
+        .join(people, people.c.person_id == new.c.person_id)
+        .where(
+            new.c.month == month,
+            new.c.model_version == model_version,
+            people.c.status == "active",
+            func.abs(new.c.score - old.c.score) >= SCORE_CHANGE_POINTS,
+        )
+    )
+    statement = (
+        _ignoring_repeats(connection)
+        .from_select(["person_id", "kind", "ref", "raised_at", "details"], rows)
+        .returning(alerts.c.alert_id)
+    )
+    return len(connection.execute(statement).all())
+
+
+def _alert(row: Any) -> Alert:
+    return Alert(
+        row.alert_id, AlertKind(row.kind), row.ref, row.raised_at, row.read_at, row.details
+    )
+
+
+def of_person(connection: Connection, person_id: str, unread_only: bool = False) -> list[Alert]:
+    """The person's alerts, newest first."""
+    query = select(alerts).where(alerts.c.person_id == person_id)
+    if unread_only:
+        query = query.where(alerts.c.read_at.is_(None))
+    rows = connection.execute(query.order_by(alerts.c.alert_id.desc()))
+    return [_alert(r) for r in rows]
+
+
+def mark_read(
+    connection: Connection, person_id: str, alert_id: int, now: dt.datetime
+) -> tuple[Alert, bool]:
+    """Mark one of the person's alerts read (once: a second time keeps the first time); the
+    alert, and whether this marked it."""
+    result = connection.execute(
+        update(alerts)
+        .where(
+            alerts.c.alert_id == alert_id,
+            alerts.c.person_id == person_id,
+            alerts.c.read_at.is_(None),
+        )
+        .values(read_at=now)
+    )
+    row = connection.execute(
+        select(alerts).where(alerts.c.alert_id == alert_id, alerts.c.person_id == person_id)
+    ).first()
+    if row is None:
+        raise UnknownAlert(f"no alert {alert_id} of yours")
+    return _alert(row), result.rowcount == 1
+
+
+def frozen_since(connection: Connection, person_id: str, lock: bool = False) -> dt.datetime | None:
+    """When the person froze their file, or None while it is not frozen."""
+    query = select(people.c.frozen_at).where(people.c.person_id == person_id)
+    if lock:
+        query = query.with_for_update()
+    return connection.execute(query).scalar_one_or_none()
+
+
+def set_frozen(connection: Connection, person_id: str, frozen_at: dt.datetime | None) -> bool:
+    """Freeze (a time) or unfreeze (None) an active person's file; False when that changed
+    nothing (already so)."""
+    condition = (
+        people.c.frozen_at.is_(None) if frozen_at is not None else people.c.frozen_at.is_not(None)
+    )
+    result = connection.execute(
+        update(people)
+        .where(people.c.person_id == person_id, people.c.status == "active", condition)
+        .values(frozen_at=frozen_at)
+    )
+    return result.rowcount == 1
+
+
+def frozen_among(connection: Connection, person_ids: Sequence[str]) -> set[str]:
+    """Which of `person_ids` are active with a frozen file."""
+    if not person_ids:
+        return set()
+    rows = connection.execute(
+        select(people.c.person_id).where(
+            people.c.person_id.in_(sorted(set(person_ids))),
+            people.c.status == "active",
+            people.c.frozen_at.is_not(None),
+        )
+    )
+    return set(rows.scalars())
