@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from kaimen.store import summary_manifest
-from kaimen.store.database import is_current
+from kaimen.store.database import is_current, is_unreachable
 from kaimen.store.tables import lake_files
 
 NEWEST_LAKE_FILES = 100
@@ -119,6 +119,12 @@ def _lake(engine: Engine, lake_root: Path, listed: list[str] | None, newest: int
         )
         return Check("lake", False, f"{len(missing)} of {len(listed)} listed files checked missing")
     return Check("lake", True, f"writable; {len(listed)} listed files checked present")
+
+
+def store_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the store cannot be reached right now (a door answers 503 and
+    the request may be tried again), rather than that something is wrong (a 500)."""
+    return is_unreachable(error)
 
 
 def check_readiness(
