@@ -48,7 +48,8 @@ def scored(scored_copy: Population) -> Iterator[tuple[Population, TestClient, st
     )
     app = create_app(settings)
     with TestClient(app) as client:
-        yield scored_copy, client, str(person_id), Path(champion.path)
+        artifact = model_registry.artifact_path(champion.path, scored_copy.home)
+        yield scored_copy, client, str(person_id), artifact
     app.state.workspace.engine.dispose()
 
 
