@@ -163,12 +163,11 @@ def to_json(model: Scorecard | Challenger) -> str:
     return challenger.to_json(model)
 
 
-def read_artifact(record: ModelRecord, lake_root: Path | None = None) -> Scorecard | Challenger:
+def read_artifact(record: ModelRecord, lake_root: Path) -> Scorecard | Challenger:
     """The registered model from its artifact (a relative path is in the home of
     `lake_root`); ModelIntegrityFailed when missing, edited (its SHA-256 is not the
     registered one) or not an intact artifact of its kind."""
-    home = None if lake_root is None else model_registry.home_of(lake_root)
-    path = model_registry.artifact_path(record.path, home)
+    path = model_registry.artifact_path(record.path, model_registry.home_of(lake_root))
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -194,7 +193,7 @@ def read_artifact(record: ModelRecord, lake_root: Path | None = None) -> Scoreca
 
 
 def load_model(
-    engine: Engine, version: str | None = None, lake_root: Path | None = None
+    engine: Engine, version: str | None = None, *, lake_root: Path
 ) -> tuple[str, Scorecard | Challenger]:
     """The champion (or `version`), its artifact (in the home of `lake_root`) checked
     against the registry's hash; `wrap` it for the common interface."""
@@ -228,7 +227,8 @@ def promote(
     version: str,
     actor: str,
     now: dt.datetime | None = None,
-    lake_root: Path | None = None,
+    *,
+    lake_root: Path,
 ) -> Promotion:
     """Make `version` the champion `kaimen score` uses, audit-logged in the same transaction.
 

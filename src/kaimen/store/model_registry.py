@@ -36,13 +36,10 @@ def stored_path(artifact: Path, home: Path) -> str:
         return str(absolute)
 
 
-def artifact_path(stored: str, home: Path | None) -> Path:
-    """The artifact a registry path names: a relative one is inside `home` (relative to the
-    working directory only when no home is known), an absolute one is where it says."""
-    path = Path(stored)
-    if path.is_absolute() or home is None:
-        return path
-    return home / path
+def artifact_path(stored: str, home: Path) -> Path:
+    """The artifact a registry path names: a relative one is inside `home`, an absolute one
+    is where it says."""
+    return home / stored  # joining an absolute path gives that path
 
 
 @dataclass(frozen=True)
