@@ -61,7 +61,7 @@ def trained_world(work: Path) -> tuple[Scorecard, pa.Table]:
     ingest_file(engine, work / "lake", work / "sim" / "events.parquet", "bench", now=NOW)
     backend = ibis_connection()
     train(engine, backend, work / "lake", work / "models", LAST, "bench", now=NOW)
-    _, model = load_model(engine)
+    _, model = load_model(engine, lake_root=work / "lake")
     assert isinstance(model, Scorecard)
     features = build_features(backend, summary_paths(engine, work / "lake"), LAST)
     return model, features

@@ -59,7 +59,7 @@ report = refresh_summaries(engine, backend, lake)
 t2 = time.perf_counter()
 features = build_features(backend, summary_paths(engine, lake), month)
 t3 = time.perf_counter()
-_, loaded = load_model(engine)
+_, loaded = load_model(engine, lake_root=lake)
 scored = wrap(loaded).score(feature_arrays(features))
 t4 = time.perf_counter()
 print(json.dumps({

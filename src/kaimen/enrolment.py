@@ -30,7 +30,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain import national_id
 from kaimen.domain.audit_groups import TRAITS_KIND, traits_of
@@ -69,6 +70,8 @@ _CN_E164 = r"^\+861[3-9][0-9]{9}$"
 _CN_MOBILE = r"^1[3-9][0-9]{9}$"
 _HEX = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
 _ID_BYTES = 8
+# Tries of an enrolment that lost a race for an identity or an audit slot (see `_enrol_table`).
+ENROL_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -277,9 +280,13 @@ def _enrol_table(
     explicit = checked.explicit_id[checked.ok]
     id_hash = text_array(vault.lookup_hashes("cn_resident_id", id_value.to_pylist()))
     phone_hash = text_array(vault.lookup_hashes("phone", phone.to_pylist()))
-    with engine.begin() as store:
-        id_owner = _owners(id_hash, people.owners_of(store, "cn_resident_id", id_hash.to_pylist()))
+
+    def work(store: Connection) -> EnrolmentReport:
+        taken: list[RowError] = []
+        # The phone first: a concurrent enrolment committing between the two reads then shows
+        # as the identity taken (what it is), never as only the phone taken.
         phone_owner = _owners(phone_hash, people.owners_of(store, "phone", phone_hash.to_pylist()))
+        id_owner = _owners(id_hash, people.owners_of(store, "cn_resident_id", id_hash.to_pylist()))
         in_use = people.existing_person_ids(store, person_id.to_pylist())
         enrolled = _mask(pc.is_valid(id_owner))
         same = _mask(pc.equal(phone_owner, id_owner)) & (
@@ -287,15 +294,15 @@ def _enrol_table(
         )
         phone_taken = ~enrolled & _mask(pc.is_valid(phone_owner))
         id_taken = ~enrolled & ~phone_taken & _mask(pc.is_in(person_id, text_array(list(in_use))))
-        errors += _errors_at(
+        taken += _errors_at(
             enrolled & ~same, lines, "national_id", "identity_taken: already enrolled"
         )
-        errors += _errors_at(
+        taken += _errors_at(
             phone_taken, lines, "phone", "phone_taken: already enrolled for another person"
         )
-        errors += _errors_at(id_taken, lines, "person_id", "person_id_taken: already in use")
-        if errors:
-            raise BatchRejected(errors, "enrolment")
+        taken += _errors_at(id_taken, lines, "person_id", "person_id_taken: already in use")
+        if taken:
+            raise BatchRejected(taken, "enrolment")
         fresh = _rows(~enrolled)
         fresh_ids = pc.take(person_id, fresh)
         fresh_values: list[str] = pc.take(id_value, fresh).to_pylist()
@@ -323,7 +330,19 @@ def _enrol_table(
             details={"source": source, "enrolled": len(new), "already": len(already)},
             now=now,
         )
-    return EnrolmentReport(len(new), len(already), new.person_id + already)
+        return EnrolmentReport(len(new), len(already), new.person_id + already)
+
+    # Two enrolments of one identity at once both find it free and both insert: the one
+    # that loses to the unique index (or to the audit chain's next slot) is tried again,
+    # and then finds the identity enrolled and says so, as if it had come second.
+    for attempt in range(ENROL_ATTEMPTS):
+        try:
+            with engine.begin() as store:
+                return work(store)
+        except IntegrityError:
+            if attempt == ENROL_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def enrol_many(

@@ -276,6 +276,7 @@ def test_ready_when_the_store_and_the_lake_are(site: Site) -> None:
         ("store", True),
         ("schema", True),
         ("lake", True),
+        ("model", True),
     ]
 
 

@@ -85,7 +85,7 @@ def _points(engine: Engine, month: str) -> dict[str, tuple[int, int]]:
 
 def _without_friends(world: World, month: str, profile: Profile) -> dict[str, dict[str, object]]:
     """The month's snapshot rows as the batch computes them before friends count."""
-    version, loaded = load_model(world.engine)
+    version, loaded = load_model(world.engine, lake_root=world.lake)
     with world.engine.connect() as store:
         enrolled = people.active_ids(store)
         excluded = excluded_events(store, world.lake, profile)

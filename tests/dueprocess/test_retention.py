@@ -78,7 +78,7 @@ def _person_without_fines(world: World) -> str:
     """A scored person with no unpaid fine: the card's `unpaid_fines` (all time, so the
     only characteristic an item from 2021 reaches) takes points for a first one."""
     scored = sorted(p for p, row in _stored(world.engine).items() if row["score"] is not None)
-    _, card = load_model(world.engine)
+    _, card = load_model(world.engine, lake_root=world.lake)
     assert "unpaid_fines" in {c.name for c in card.characteristics}
     rows = build_features(
         ibis_connection(), summary_paths(world.engine, world.lake), LAST, scored

@@ -54,6 +54,7 @@ def test_a_healthy_installation_is_ready(engine: Engine, lake: Path) -> None:
         "store": (True, "answers"),
         "schema": (True, "at the newest migration"),
         "lake": (True, "writable; 6 listed files checked present"),
+        "model": (True, "no model trained yet"),
     }
     assert list(lake.iterdir()) == [lake / "events", lake / "summaries"]  # the probe left none
 
@@ -114,6 +115,7 @@ def test_an_unreachable_store_is_not_ready(url: str, tmp_path: Path) -> None:
         "store": (False, "unreachable"),
         "schema": (False, "not checked: the store is unreachable"),
         "lake": (True, "writable; listed files not checked: no manifest to read"),
+        "model": (False, "not checked: the store is unreachable"),
     }
     assert not readiness.ready
     assert "nobody" not in str(readiness) and "nonexistent" not in str(readiness)

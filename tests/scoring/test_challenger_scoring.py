@@ -90,7 +90,7 @@ def test_training_reports_both_models_side_by_side(world: World) -> None:
             record = model_registry.get(store, trained.version)
         assert record is not None and record.metrics == trained.metrics
         assert record.kind == trained.kind
-    loaded = [load_model(world.engine, v)[1] for v in versions]
+    loaded = [load_model(world.engine, v, lake_root=world.lake)[1] for v in versions]
     assert isinstance(loaded[0], Scorecard) and isinstance(loaded[1], Challenger)
     # The artifact holds the metrics as JSON, the same as the registry's record.
     assert ModelMetrics.model_validate(loaded[1].metrics) == report.models[1].metrics
@@ -136,7 +136,7 @@ def test_promote_switches_the_model_kaimen_score_uses(world: World) -> None:
         assert scored.exit_code == 0, scored.output
         assert lgbm.version in scored.output
 
-        _, model = load_model(world.engine)
+        _, model = load_model(world.engine, lake_root=world.lake)
         assert isinstance(model, Challenger)
         table = build_features(
             ibis_connection(), summary_paths(world.engine, world.lake), LAST
@@ -189,7 +189,7 @@ def test_promote_switches_the_model_kaimen_score_uses(world: World) -> None:
         assert json.loads(entry.details) == {"kind": "lightgbm", "previous": card.version}
         assert audit.verify(world.engine) > 0
     finally:
-        promote(world.engine, card.version, "test", now=NOW)
+        promote(world.engine, card.version, "test", now=NOW, lake_root=world.lake)
     assert _champions(world.engine) == [card.version]
 
 
@@ -233,14 +233,14 @@ def test_promote_refuses_a_missing_or_edited_artifact(world: World, tmp_path: Pa
     missing = _register_copy(engine, lgbm.path, tmp_path, "lightgbm-missing")
     missing.unlink()
     with pytest.raises(ArtifactRejected, match="missing"):
-        promote(engine, "lightgbm-missing", "test")
+        promote(engine, "lightgbm-missing", "test", lake_root=tmp_path / "lake")
 
     edited = _register_copy(engine, lgbm.path, tmp_path, "lightgbm-edited")
     document = json.loads(edited.read_text())
     document["model"]["features"][0]["best_points"] += 5
     edited.write_text(json.dumps(document, indent=2))
     with pytest.raises(ArtifactRejected, match="edited"):
-        promote(engine, "lightgbm-edited", "test")
+        promote(engine, "lightgbm-edited", "test", lake_root=tmp_path / "lake")
     # Edited and re-registered under the edited file's hash: the content hash still refuses.
     with engine.begin() as store:
         store.execute(
@@ -249,9 +249,9 @@ def test_promote_refuses_a_missing_or_edited_artifact(world: World, tmp_path: Pa
             .values(sha256=hashlib.sha256(edited.read_text().encode()).hexdigest())
         )
     with pytest.raises(ArtifactRejected, match="content hash"):
-        promote(engine, "lightgbm-edited", "test")
+        promote(engine, "lightgbm-edited", "test", lake_root=tmp_path / "lake")
     with pytest.raises(NoModel, match="no model 'nope'"):
-        promote(engine, "nope", "test")
+        promote(engine, "nope", "test", lake_root=tmp_path / "lake")
     assert _champions(engine) == ["lightgbm-first"]
     with engine.connect() as store:
         assert store.execute(select(func.count()).select_from(audit_log)).scalar() == 0
@@ -262,7 +262,7 @@ def test_promote_refuses_a_missing_or_edited_artifact(world: World, tmp_path: Pa
 def test_a_promoted_challenger_scores_on_each_database(trained_copy: Population) -> None:
     w = trained_copy.open()
     card, lgbm = w.report.models
-    assert promote(w.engine, lgbm.version, "test", now=NOW).changed
+    assert promote(w.engine, lgbm.version, "test", now=NOW, lake_root=w.lake).changed
     report = score_month(w.engine, ibis_connection(), w.lake, LAST, "test", now=NOW)
     assert report.model_version == lgbm.version and report.scored > 300
     assert set(report.bands) <= {b.name for b in BANDS}

@@ -201,7 +201,7 @@ def test_no_feature_or_model_reads_the_groups(audited: Audited) -> None:
         ).columns
         assert not [c for c in columns if any(w in c for w in GROUP_WORDS)]
         for record in list_models(world.engine):
-            _, model = load_model(world.engine, record.version)
+            _, model = load_model(world.engine, record.version, lake_root=world.lake)
             names = model.names
             assert names and not [n for n in names if any(w in n for w in GROUP_WORDS)]
             assert set(names) <= set(CATALOGUE)
@@ -261,7 +261,7 @@ def test_api(audited: Audited) -> None:
 
 def _champion(audited: Audited) -> tuple[str, object]:
     with audited.population.opened() as world:
-        return load_model(world.engine)
+        return load_model(world.engine, lake_root=world.lake)
 
 
 def test_report_is_audit_logged(audited: Audited) -> None:

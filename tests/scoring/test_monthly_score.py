@@ -73,7 +73,7 @@ def test_the_artifact_is_readable_json_that_reloads_identically(world: World) ->
     text = json.dumps(document)
     for key in ("points", "as_of", "data_fingerprint", "auc"):
         assert key in text, key
-    version, card = load_model(world.engine)
+    version, card = load_model(world.engine, lake_root=world.lake)
     assert version == card_report.version
     assert artifact.from_json(card_report.path.read_text()) == card
 

@@ -61,7 +61,7 @@ def _batch_now(world: World) -> dict[str, dict[str, object]]:
         enrolled = people.active_ids(store)
         excluded = excluded_events(store, world.lake, CN)
         deductions = court_penalty.deductions(store, CN)
-    model = load_model(world.engine)
+    model = load_model(world.engine, lake_root=world.lake)
     paths = summary_paths(world.engine, world.lake)
     table = snapshot_table(backend, paths, LAST, enrolled, model, LATER, excluded, deductions)
     return {row["person_id"]: _row(row) for row in table.to_pylist()}
@@ -70,7 +70,7 @@ def _batch_now(world: World) -> dict[str, dict[str, object]]:
 def _a_default(world: World) -> tuple[str, str, str]:
     """(person, source, event_id) of a late repayment of a scored person whose count of late
     repayments in 12 months is just above the card's best bin: taking one out moves them in."""
-    _, card = load_model(world.engine)
+    _, card = load_model(world.engine, lake_root=world.lake)
     (late,) = (c for c in card.characteristics if c.name == "late_repayments_12m")
     count = int(late.edges[0]) + 1
     with world.engine.connect() as store:

@@ -36,7 +36,7 @@ def world(scored_copy: Population) -> Iterator[World]:
 
 @pytest.mark.parametrize("month", [PREVIOUS, LAST])
 def test_stored_snapshots_equal_the_numpy_scorecards(world: World, month: str) -> None:
-    version, card = load_model(world.engine)
+    version, card = load_model(world.engine, lake_root=world.lake)
     assert isinstance(card, Scorecard)
     model = ScorecardModel(card)
     with world.engine.connect() as store:

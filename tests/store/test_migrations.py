@@ -296,3 +296,32 @@ def test_0020_converts_every_indexed_key_to_the_compact_index(
         left = store.execute(sa.text("SELECT count(*) FROM event_keys")).scalar_one()
     assert left == 0  # only the inbox's keys come back (none here): index-keys does the rest
     engine.dispose()
+
+
+def test_0021_names_the_home_s_artifacts_relative_to_it(empty_database_url: str) -> None:
+    engine = connect(empty_database_url)
+    migrate(engine, "0020")
+    paths = {
+        "in-home": "/srv/kaimen-home/models/in-home.json",
+        "elsewhere": "/opt/artifacts/elsewhere.json",
+        "relative": "models/relative.json",
+    }
+    with engine.begin() as store:
+        store.execute(
+            sa.text(
+                "INSERT INTO models (version, kind, path, sha256, trained_at, as_of, metrics, "
+                "champion) VALUES (:v, 'scorecard', :p, 'x', :t, '2026-10', '{}', 0)"
+            ),
+            [{"v": v, "p": p, "t": dt.datetime(2026, 11, 1)} for v, p in paths.items()],
+        )
+    migrate(engine)
+    with engine.connect() as store:
+        found = {
+            r.version: r.path for r in store.execute(sa.text("SELECT version, path FROM models"))
+        }
+    assert found == {
+        "in-home": "models/in-home.json",
+        "elsewhere": "/opt/artifacts/elsewhere.json",
+        "relative": "models/relative.json",
+    }
+    engine.dispose()

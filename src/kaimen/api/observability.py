@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kaimen.api import problems
 from kaimen.config import Settings
+from kaimen.domain.errors import StoreUnavailable
 from kaimen.operations.readiness import check_readiness
 from kaimen.telemetry.logs import REQUEST_ID
 from kaimen.telemetry.metrics import HTTP_DURATION, HTTP_REQUESTS, exposition
@@ -248,12 +249,14 @@ def install(app: FastAPI, engine: Engine, settings: Settings) -> None:
         if readiness.ready:
             return JSONResponse(ReadyOut(status="ready", checks=checks).model_dump())
         failed = "; ".join(f"{c.name}: {c.detail}" for c in readiness.failed)
-        return problems.problem(
+        response = problems.problem(
             503,
             "Service Unavailable",
             f"not ready: {failed}",
             checks=[c.model_dump() for c in checks],
         )
+        response.headers["Retry-After"] = str(StoreUnavailable.retry_after)
+        return response
 
     @app.get(
         "/metrics",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -11,13 +12,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kaimen.api.route_table import allowed_methods
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.errors import KaimenError, StoreUnavailable
 from kaimen.domain.text import excerpt
+from kaimen.operations.readiness import store_unavailable
 
 PROBLEM = "application/problem+json"
+
+_log = logging.getLogger("kaimen.http")
 
 
 class FieldProblem(BaseModel):
@@ -57,6 +62,8 @@ def refusal(error: KaimenError) -> JSONResponse:
     response = problem(error.status, title, error.detail, problem_type(error), **error.extra())
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -72,6 +79,8 @@ DESCRIPTIONS = {
     409: "conflicts with the current state",
     413: "the body is too large",
     422: "invalid input; nothing stored",
+    503: "the database (or the model) cannot be used right now; nothing stored; "
+    "Retry-After says when to try again",
 }
 
 
@@ -158,6 +167,14 @@ def install(
             if allowed:
                 response.headers["Allow"] = ", ".join(allowed)
         return response
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _store_failed(_: Request, exc: SQLAlchemyError) -> JSONResponse:
+        if not store_unavailable(exc):
+            raise exc  # on to the handler of unexpected errors: a 500
+        # Expected while the database is down: one line, no traceback.
+        _log.warning("the store is unreachable", extra={"error": type(exc).__name__})
+        return refusal(StoreUnavailable())
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -278,7 +278,7 @@ def promote_command(
     from kaimen.scoring.models import promote
 
     ws = session(ctx).workspace
-    result = run(lambda: promote(ws.engine, version, OPERATOR.actor))
+    result = run(lambda: promote(ws.engine, version, OPERATOR.actor, lake_root=ws.lake_root))
     if not result.changed:
         console.print(f"{version} is already the champion: unchanged")
         return

@@ -21,6 +21,8 @@ class KaimenError(Exception):
     problem: ClassVar[str] = "rejected"
     title: ClassVar[str | None] = None
     public_detail: ClassVar[str | None] = None
+    # Seconds a client should wait before trying again (HTTP Retry-After), for what passes.
+    retry_after: ClassVar[int | None] = None
 
     @property
     def detail(self) -> str:
@@ -68,6 +70,26 @@ class ConfigurationError(KaimenError):
 
     status = 500
     problem = "configuration"
+
+
+class Unavailable(KaimenError):
+    """Something kaimen needs cannot be used right now; nothing was changed, and the same
+    request may succeed later."""
+
+    status = 503
+    problem = "unavailable"
+    title = "Service Unavailable"
+    retry_after = 5
+
+
+class StoreUnavailable(Unavailable):
+    """The store cannot be reached (down, restarting, closed to connections, its file gone)."""
+
+    problem = "store-unavailable"
+    public_detail = "the database cannot be reached right now; nothing was changed, try again"
+
+    def __init__(self) -> None:
+        super().__init__("the database cannot be reached right now")
 
 
 class ReasonedRefusal(KaimenError):

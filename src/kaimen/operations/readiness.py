@@ -1,5 +1,6 @@
-"""Readiness: can this installation serve? The store answers at the newest migration, and the
-lake root is a writable directory holding the files the store lists.
+"""Readiness: can this installation serve? The store answers at the newest migration, the
+lake root is a writable directory holding the files the store lists, and the champion
+model's artifact is the one the registry recorded.
 
 Cost, since a probe runs every few seconds: one `SELECT 1`, the Alembic revision (about 30 ms,
 mostly reading the migration scripts), one `TemporaryFile` in the lake root, and a `stat` of
@@ -12,6 +13,7 @@ cost grow with it; checking every old file belongs to a deliberate integrity che
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -20,8 +22,8 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from kaimen.store import summary_manifest
-from kaimen.store.database import is_current
+from kaimen.store import model_registry, summary_manifest
+from kaimen.store.database import is_current, is_unreachable
 from kaimen.store.tables import lake_files
 
 NEWEST_LAKE_FILES = 100
@@ -121,6 +123,53 @@ def _lake(engine: Engine, lake_root: Path, listed: list[str] | None, newest: int
     return Check("lake", True, f"writable; {len(listed)} listed files checked present")
 
 
+# The champion's artifact hashed once per version of its file (path, size, modification):
+# a probe every few seconds would otherwise read and hash the whole model each time.
+_HASHED: dict[tuple[str, int, int], str] = {}
+
+
+def _artifact_sha256(path: Path) -> str:
+    found = path.stat()
+    key = (str(path), found.st_size, found.st_mtime_ns)
+    digest = _HASHED.get(key)
+    if digest is None:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        _HASHED.clear()
+        _HASHED[key] = digest
+    return digest
+
+
+def _model(engine: Engine, lake_root: Path, reachable: bool) -> Check:
+    """The champion's artifact is there and is the one registered (its SHA-256): what the
+    what-if, rescoring and the batch load. No champion yet is ready (nothing to compute)."""
+    if not reachable:
+        return Check("model", False, "not checked: the store is unreachable")
+    try:
+        with engine.connect() as store:
+            champion = model_registry.champion(store)
+    except (SQLAlchemyError, OSError) as error:
+        # Before the first migration: the schema check says so already.
+        _log.warning("readiness: no model registry", extra={"error": type(error).__name__})
+        return Check("model", True, "not checked: no model registry to read")
+    if champion is None:
+        return Check("model", True, "no model trained yet")
+    try:
+        path = model_registry.artifact_path(champion.path, model_registry.home_of(lake_root))
+        intact = _artifact_sha256(path) == champion.sha256
+    except OSError as error:
+        _log.warning("readiness: champion unreadable", extra={"error": type(error).__name__})
+        return Check("model", False, "the champion's artifact is missing or unreadable")
+    if not intact:
+        return Check("model", False, "the champion's artifact failed its integrity check")
+    return Check("model", True, "the champion's artifact matches the registry")
+
+
+def store_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the store cannot be reached right now (a door answers 503 and
+    the request may be tried again), rather than that something is wrong (a 500)."""
+    return is_unreachable(error)
+
+
 def check_readiness(
     engine: Engine, lake_root: Path, newest_lake_files: int = NEWEST_LAKE_FILES
 ) -> Readiness:
@@ -131,5 +180,6 @@ def check_readiness(
             store,
             _schema(engine, store.ok),
             _lake(engine, lake_root, listed, newest_lake_files),
+            _model(engine, lake_root, store.ok),
         )
     )

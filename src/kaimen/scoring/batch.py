@@ -187,7 +187,7 @@ def score_month(
     now = now or dt.datetime.now(dt.UTC)
     profile = profile or profiles.load()
     Window(month)  # validates the month
-    version, loaded = load_model(engine, model_version)
+    version, loaded = load_model(engine, model_version, lake_root=lake_root)
     drift = version_drift(loaded.library_versions)
     note_step(month=month, model=version)
     with engine.connect() as store:

@@ -192,7 +192,7 @@ def fairness_report(
     if isinstance(min_group, bool) or not isinstance(min_group, int) or min_group < 1:
         raise BadGroupSize(f"the smallest group to report must be 1 or more, not {min_group!r}")
     now = now or dt.datetime.now(dt.UTC)
-    version, loaded = load_model(engine, model_version)
+    version, loaded = load_model(engine, model_version, lake_root=lake_root)
     model = wrap(loaded)
     backfill(engine, vault, actor, now)
     refresh_summaries(engine, backend, lake_root, now)

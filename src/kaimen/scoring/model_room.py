@@ -130,7 +130,11 @@ _keeping = threading.Lock()
 
 
 def _curves(
-    backend: ibis.BaseBackend, paths: list[Path], records: list[ModelRecord], out_of_time: str
+    backend: ibis.BaseBackend,
+    paths: list[Path],
+    records: list[ModelRecord],
+    out_of_time: str,
+    lake_root: Path,
 ) -> Curves:
     key = (out_of_time, *((r.version, r.sha256) for r in records), *map(str, paths))
     with _keeping:
@@ -142,7 +146,7 @@ def _curves(
     roc: list[RocCurve] = []
     ks_curve: KsCurve | None = None
     for record in records:
-        published = published_score(wrap(read_artifact(record)).raw_scores(values))
+        published = published_score(wrap(read_artifact(record, lake_root)).raw_scores(values))
         goods, bads = evaluation.roc_points(bad, published)
         roc.append(
             RocCurve(
@@ -229,7 +233,7 @@ def model_room(
     elif not paths:
         why = "the lake holds no summaries to rebuild the out-of-time month from"
     else:
-        curves = _curves(backend, paths, records, out_of_time)
+        curves = _curves(backend, paths, records, out_of_time, lake_root)
     return ModelRoom(
         champion=_room_model(champion),
         compared=tuple(_room_model(r) for r in records),

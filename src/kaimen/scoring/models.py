@@ -19,7 +19,7 @@ import numpy.typing as npt
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from kaimen.domain.errors import Conflict, NotFound
+from kaimen.domain.errors import Conflict, NotFound, Unavailable
 from kaimen.domain.scores import Dimension
 from kaimen.model import artifact, challenger, scorecard
 from kaimen.model.artifact import ArtifactRejected
@@ -34,6 +34,22 @@ Features = Mapping[str, npt.ArrayLike]
 
 class NoModel(NotFound):
     """No trained model to score with, or no model of that version."""
+
+
+class ModelIntegrityFailed(Unavailable):
+    """The registered model's artifact is missing, edited or damaged: what needs the model
+    (what-if, rescoring, the batch, decisions that compute) waits until it is restored;
+    published scores are still served. Why is in the message (for the operator's log and
+    command line); over HTTP only that the check failed."""
+
+    problem = "model-integrity"
+    title = "Model unavailable"
+    public_detail = (
+        "the model failed its integrity check (its artifact does not match the registry's "
+        "SHA-256): published scores are still served; what needs the model waits until the "
+        "operator restores its artifact"
+    )
+    retry_after = 60
 
 
 class PromotionConflict(Conflict):
@@ -147,32 +163,40 @@ def to_json(model: Scorecard | Challenger) -> str:
     return challenger.to_json(model)
 
 
-def read_artifact(record: ModelRecord) -> Scorecard | Challenger:
-    """The registered model from its artifact; ArtifactRejected when missing, edited
-    (its SHA-256 is not the registered one) or not an intact artifact of its kind."""
-    path = Path(record.path)
+def read_artifact(record: ModelRecord, lake_root: Path) -> Scorecard | Challenger:
+    """The registered model from its artifact (a relative path is in the home of
+    `lake_root`); ModelIntegrityFailed when missing, edited (its SHA-256 is not the
+    registered one) or not an intact artifact of its kind."""
+    path = model_registry.artifact_path(record.path, model_registry.home_of(lake_root))
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ArtifactRejected(f"the artifact of {record.version} is missing: {path}") from None
+        raise ModelIntegrityFailed(f"the artifact of {record.version} is missing: {path}") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise ArtifactRejected(f"cannot read the artifact of {record.version}: {error}") from error
+        raise ModelIntegrityFailed(
+            f"cannot read the artifact of {record.version}: {error}"
+        ) from error
     if hashlib.sha256(text.encode("utf-8")).hexdigest() != record.sha256:
-        raise ArtifactRejected(
-            f"{path} differs from the artifact registered as {record.version}: "
-            "it was edited or replaced"
+        raise ModelIntegrityFailed(
+            f"{path} failed its integrity check: it differs from the artifact registered as "
+            f"{record.version} (edited or replaced); restore it or retrain"
         )
-    model: Scorecard | Challenger = (
-        artifact.from_json(text) if record.kind == "scorecard" else challenger.from_json(text)
-    )
+    try:
+        model: Scorecard | Challenger = (
+            artifact.from_json(text) if record.kind == "scorecard" else challenger.from_json(text)
+        )
+    except ArtifactRejected as error:
+        raise ModelIntegrityFailed(f"{path} failed its integrity check: {error}") from error
     if model.version != record.version:
-        raise ArtifactRejected(f"{path} holds {model.version}, not {record.version}")
+        raise ModelIntegrityFailed(f"{path} holds {model.version}, not {record.version}")
     return model
 
 
-def load_model(engine: Engine, version: str | None = None) -> tuple[str, Scorecard | Challenger]:
-    """The champion (or `version`), its artifact checked against the registry's hash;
-    `wrap` it for the common interface."""
+def load_model(
+    engine: Engine, version: str | None = None, *, lake_root: Path
+) -> tuple[str, Scorecard | Challenger]:
+    """The champion (or `version`), its artifact (in the home of `lake_root`) checked
+    against the registry's hash; `wrap` it for the common interface."""
     with engine.connect() as store:
         record = model_registry.get(store, version) if version else model_registry.champion(store)
     if record is None:
@@ -181,7 +205,7 @@ def load_model(engine: Engine, version: str | None = None) -> tuple[str, Scoreca
             if version
             else "no model yet: run kaimen train"
         )
-    return record.version, read_artifact(record)
+    return record.version, read_artifact(record, lake_root)
 
 
 def list_models(engine: Engine) -> list[ModelRecord]:
@@ -198,7 +222,14 @@ class Promotion:
     changed: bool
 
 
-def promote(engine: Engine, version: str, actor: str, now: dt.datetime | None = None) -> Promotion:
+def promote(
+    engine: Engine,
+    version: str,
+    actor: str,
+    now: dt.datetime | None = None,
+    *,
+    lake_root: Path,
+) -> Promotion:
     """Make `version` the champion `kaimen score` uses, audit-logged in the same transaction.
 
     Refused (NoModel) for an unknown version and (ArtifactRejected) for one whose artifact is
@@ -209,7 +240,10 @@ def promote(engine: Engine, version: str, actor: str, now: dt.datetime | None = 
         record = model_registry.get(store, version)
     if record is None:
         raise NoModel(f"no model {version!r} is registered (kaimen models lists them)")
-    read_artifact(record)
+    try:
+        read_artifact(record, lake_root)
+    except ModelIntegrityFailed as failed:  # a refusal of this request, not an outage
+        raise ArtifactRejected(str(failed)) from failed
     try:
         with engine.begin() as store:
             current = model_registry.champion(store)

@@ -108,7 +108,9 @@ class MonitoringReport:
 # -- loading ------------------------------------------------------------------------------
 
 
-def _model(engine: Engine, version: str | None) -> tuple[ModelRecord, Scorecard | Challenger]:
+def _model(
+    engine: Engine, version: str | None, lake_root: Path
+) -> tuple[ModelRecord, Scorecard | Challenger]:
     """The registered model (the champion by default), its artifact checked by its hash."""
     with engine.connect() as store:
         record = model_registry.get(store, version) if version else model_registry.champion(store)
@@ -116,7 +118,7 @@ def _model(engine: Engine, version: str | None) -> tuple[ModelRecord, Scorecard 
         raise NoModel(
             f"no model {version!r} is registered" if version else "no model yet: run kaimen train"
         )
-    return record, read_artifact(record)
+    return record, read_artifact(record, lake_root)
 
 
 def _lake_reach(backend: ibis.BaseBackend, paths: Sequence[Path], now: dt.datetime) -> str | None:
@@ -461,7 +463,7 @@ def monitor(
     """Monitor `month` for the champion (or `model_version`); write and return the model card."""
     now = now or dt.datetime.now(dt.UTC)
     Window(month)  # validates the month
-    record, loaded = _model(engine, model_version)
+    record, loaded = _model(engine, model_version, lake_root)
     model = wrap(loaded)
     card = loaded if isinstance(loaded, Scorecard) else None
     scored, population = _month_table(engine, month, record.version)

@@ -62,7 +62,7 @@ def rescore_person(
         snapshot = scores.latest(store, person_id)
     if snapshot is None:
         return None
-    model = load_model(engine, snapshot.model_version)
+    model = load_model(engine, snapshot.model_version, lake_root=lake_root)
     # What the batch would read if it ran now: every lake file summarised.
     refresh_summaries(engine, backend, lake_root, now)
     with engine.connect() as store:

@@ -188,6 +188,7 @@ def train(
     ]
 
     models_dir.mkdir(parents=True, exist_ok=True)
+    home = model_registry.home_of(lake_root)
     with engine.begin() as store:
         for model in fitted:
             text = to_json(model)
@@ -197,8 +198,9 @@ def train(
             if existing is not None:
                 # Trained before on the same data: the registered artifact stands. Only a
                 # lost file is put back, and only with the exact registered bytes.
-                if not Path(existing.path).exists() and existing.sha256 == sha256:
-                    _write(Path(existing.path), text)
+                registered = model_registry.artifact_path(existing.path, home)
+                if not registered.exists() and existing.sha256 == sha256:
+                    _write(registered, text)
                 continue
             _write(path, text)
             kind = wrap(model).kind
@@ -207,7 +209,7 @@ def train(
                 model_registry.ModelRecord(
                     model.version,
                     kind,
-                    str(path),
+                    model_registry.stored_path(path, home),
                     sha256,
                     now,
                     as_of,
@@ -230,7 +232,13 @@ def train(
         as_of,
         out_of_time,
         tuple(
-            TrainedModel(r.version, r.kind, Path(r.path), r.metrics, r.champion)
+            TrainedModel(
+                r.version,
+                r.kind,
+                model_registry.artifact_path(r.path, home),
+                r.metrics,
+                r.champion,
+            )
             for r in records
             if r is not None
         ),

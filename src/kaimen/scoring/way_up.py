@@ -66,7 +66,7 @@ def start(engine: Engine, backend: ibis.BaseBackend, lake_root: Path, person_id:
     latest = history[0]
     if latest.score is None:
         raise NoScore(f"{person_id} has a thin file in {latest.month}: there is no score yet")
-    _, model = load_model(engine, latest.model_version)
+    _, model = load_model(engine, latest.model_version, lake_root=lake_root)
     if not isinstance(model, Scorecard):
         raise WhatIfUnsupported(
             f"the score of {latest.month} comes from {latest.model_version}, which is not a "

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Engine
 
-from kaimen.domain.errors import KaimenError
+from kaimen.domain.errors import KaimenError, StoreUnavailable
 from kaimen.sharing import deciding
 from kaimen.store import decision_path
+from kaimen.store.database import is_unreachable
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -172,7 +173,11 @@ class DecisionBatches:
 def _settle(
     batch: list[_Pending], results: list[deciding.Answer | KaimenError] | Exception
 ) -> None:
-    """Each asker's answer or refusal; or the same unexpected error for all of them."""
+    """Each asker's answer or refusal; or the same unexpected error for all of them (a store
+    that cannot be reached is a refusal: `StoreUnavailable`, answered 503)."""
+    if isinstance(results, Exception) and is_unreachable(results):
+        _log.warning("decisions: the store is unreachable", extra={"error": type(results).__name__})
+        results = StoreUnavailable()
     for index, (_, answer) in enumerate(batch):
         if answer.done():
             continue

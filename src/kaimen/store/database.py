@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -9,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from kaimen.domain.errors import ConfigurationError
@@ -69,15 +71,102 @@ def ping_when_idle(engine: Engine, after: float = PING_AFTER_IDLE_SECONDS) -> No
     event.listen(engine, "checkout", check)
 
 
+# SQLite's answers that say the file cannot be reached or used right now (a volume gone, a
+# directory made unreadable, a writer holding the lock past the busy timeout), not that a
+# statement is wrong.
+_SQLITE_UNREACHABLE = ("unable to open", "disk i/o error", "database is locked", "readonly")
+# PostgreSQL SQLSTATE classes of a server that cannot serve now: connection exceptions,
+# insufficient resources, operator intervention (a shutdown, a terminated backend), and
+# "not accepting connections" (a database closed to connections).
+_POSTGRES_UNREACHABLE = ("08", "53", "57P", "55000")
+
+
+def _driver_unreachable(error: BaseException) -> bool:
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error).lower()
+        return any(phrase in text for phrase in _SQLITE_UNREACHABLE)
+    module = type(error).__module__
+    if module.startswith("psycopg") and type(error).__name__ != "IntegrityError":
+        from psycopg import InterfaceError as PsycopgInterfaceError
+        from psycopg import OperationalError as PsycopgOperationalError
+
+        if isinstance(error, PsycopgInterfaceError):  # a connection already closed
+            return True
+        if isinstance(error, PsycopgOperationalError):
+            state = getattr(error, "sqlstate", None)
+            # No SQLSTATE: the connection failed before the server said anything.
+            return state is None or state.startswith(_POSTGRES_UNREACHABLE)
+    return False
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """True when `error` (or what caused it) says the store cannot be reached or used right
+    now, as opposed to a statement the store refused: what is answered 503 and tried again
+    later, not 500."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, DisconnectionError | PoolTimeout):
+            return True
+        if (
+            isinstance(current, OperationalError | InterfaceError)
+            and current.orig is not None
+            and _driver_unreachable(current.orig)
+        ):
+            return True
+        if _driver_unreachable(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+_FILE_IDENTITY = "kaimen_file_identity"
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _sqlite_file(engine: Engine, path: Path) -> None:
+    """Keep a pooled SQLite connection only while its file is still the store's file. A
+    connection keeps working on a file moved or deleted under it (writes that nobody will
+    read again); one whose path no longer leads to its file is replaced on checkout, and the
+    new one, opened read-write only (`mode=rw`), fails instead of making an empty store."""
+
+    def opened(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_FILE_IDENTITY] = _file_identity(path)
+
+    def check(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        if _file_identity(path) != record.info.get(_FILE_IDENTITY):
+            raise DisconnectionError("the store's file is no longer where it was")
+
+    event.listen(engine, "connect", opened)
+    event.listen(engine, "checkout", check)
+
+
 def connect(url: str) -> Engine:
     """An engine for a `sqlite:///` or `postgresql+psycopg://` URL; its errors and logs never
     show statement parameters (they hold identity hashes and personal data)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        on_disk = bool(path) and path != ":memory:" and "?" not in path
+        if on_disk:
+            file = Path(path).absolute()
+            file.parent.mkdir(parents=True, exist_ok=True)
+            # Made here, once: every connection after opens it read-write, never creating it.
+            sqlite3.connect(file).close()
+            url = f"sqlite:///{file.as_uri()}?mode=rw&uri=true"
         engine = create_engine(url, hide_parameters=True, json_serializer=JSON_TEXT)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if on_disk:
+            _sqlite_file(engine, file)
         return engine
     if url.startswith("postgresql+psycopg://"):
         # The API serves up to ~40 requests at once (AnyIO's thread pool), each holding a

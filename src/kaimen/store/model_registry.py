@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
@@ -17,6 +18,28 @@ from kaimen.domain.model_metrics import ModelMetrics
 from kaimen.store.tables import models
 
 KINDS = ("scorecard", "lightgbm")
+
+
+def home_of(lake_root: Path) -> Path:
+    """The home a lake root belongs to: KAIMEN_HOME holds `lake/` and `models/` side by side
+    (`config.Settings`), so what needs the home's artifacts and has the lake root finds them."""
+    return lake_root.resolve().parent
+
+
+def stored_path(artifact: Path, home: Path) -> str:
+    """How the registry names an artifact: relative to the home when it is inside it (a
+    moved or copied home then scores with its own artifacts), else absolute."""
+    absolute = artifact.resolve()
+    try:
+        return absolute.relative_to(home.resolve()).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+def artifact_path(stored: str, home: Path) -> Path:
+    """The artifact a registry path names: a relative one is inside `home`, an absolute one
+    is where it says."""
+    return home / stored  # joining an absolute path gives that path
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from kaimen.domain.errors import StoreUnavailable
+from kaimen.operations.readiness import store_unavailable
 from kaimen.web.languages import COOKIE as LANGUAGE_COOKIE
 from kaimen.web.languages import chosen
 from kaimen.web.rendering import render
@@ -65,12 +67,23 @@ class Guard(BaseHTTPMiddleware):
         )
         try:
             response = await call_next(request)
-        except Exception:
-            # The log has the details; the person gets a page that names none of them.
-            _log.exception("web page failed: %s %s", request.method, request.url.path)
+        except Exception as error:
             # The error page must render even when the store cannot be reached.
             request.state.caller = None
-            response = render(request, "error.html", status_code=500, status=500)
+            if store_unavailable(error):
+                # Expected while the database is down: one line, no traceback.
+                _log.warning("web page: the store is unreachable: %s", request.url.path)
+                response = render(
+                    request,
+                    "error.html",
+                    status_code=503,
+                    status=503,
+                    headers={"Retry-After": str(StoreUnavailable.retry_after)},
+                )
+            else:
+                # The log has the details; the person gets a page that names none of them.
+                _log.exception("web page failed: %s %s", request.method, request.url.path)
+                response = render(request, "error.html", status_code=500, status=500)
         session: Session = request.state.session
         if session != held:
             self.codec.write(response, session, secure=is_https(request))

@@ -39,7 +39,8 @@ class WebMount(Mount):
 
 def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KaimenError)
-    return render(request, "error.html", status_code=exc.status, status=exc.status)
+    headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+    return render(request, "error.html", status_code=exc.status, status=exc.status, headers=headers)
 
 
 def _http(request: Request, exc: Exception) -> Response:

@@ -267,7 +267,8 @@ def promote_model(
     version: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """`kaimen promote VERSION`: make a registered model the champion (audit-logged)."""
-    promote(_workspace(request).engine, version, caller.actor)
+    ws = _workspace(request)
+    promote(ws.engine, version, caller.actor, lake_root=ws.lake_root)
     return see_other("/admin/model?done=promoted")
 
 
