@@ -386,10 +386,10 @@ def _select_by_cv(
     l2: float,
     seed: int,
 ) -> tuple[list[str], dict[str, str]]:
-    """Backward elimination over `ranked` (IV order, highest first) on held-out log loss.
+    """Backward elimination over `ranked` (IV order, highest first) on held-out AUC.
 
-    Start from every characteristic; while the card without some characteristic has a lower
-    held-out log loss over `CV_FOLDS` stratified folds than the card with it, drop the one
+    Start from every characteristic; while the card without some characteristic ranks the
+    held-out rows of `CV_FOLDS` stratified folds at least as well as the card with it, drop the one
     whose removal helps most (on a tie the lower IV) and repeat. What stays is what adds
     something out of sample in the company of the others: a weak characteristic that an IV
     floor would drop stays when it helps, a strong-looking one goes when the others already
@@ -397,10 +397,10 @@ def _select_by_cv(
 
     Each fold bins every candidate on its training part only and scores the held-out part
     with those bins, so a characteristic is judged on rows that shaped neither its bins nor
-    its coefficient. Log loss rather than AUC: it moves with every row's probability, where
-    AUC on a fifth of the rows moves in steps and ties often. Forward selection (add while the
-    loss falls) was tried first and cost 0.008 of AUC on German credit: on 800 rows many
-    characteristics help only together.
+    its coefficient. The measure is the AUC of all rows' held-out log-odds pooled (the ranking
+    the card exists for). Held-out log loss was tried first, forward and backward, and cost
+    0.008-0.009 of AUC on German credit: WoE fitted on 800 rows is noisy in level, which log
+    loss punishes, while the ranking it adds is real.
     """
     by_name = {s.name: s for s in specs}
     folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
@@ -421,34 +421,32 @@ def _select_by_cv(
         woe_out = {name: woe_transform(fitted[name][0], arrays[name][held_out]) for name in ranked}
         prepared.append((y[inside], y[held_out], woe_in, woe_out))
 
-    def held_out_losses(names: list[str]) -> FloatArray:
-        """Each row's log loss when it was held out (rows in fold order)."""
+    y_held = np.concatenate([y_out for _, y_out, _, _ in prepared])
+
+    def held_out_auc(names: list[str]) -> float:
+        """AUC of every row's log-odds from the fold that held it out, pooled."""
         parts = []
         for y_in, y_out, woe_in, woe_out in prepared:
-            if names:
-                columns = np.column_stack([woe_in[n] for n in names])
-                intercept, b = _newton_logistic(columns, y_in, l2)
-                logit = intercept + np.column_stack([woe_out[n] for n in names]) @ b
-            else:
-                rate = min(max(float(y_in.mean()), 1e-6), 1 - 1e-6)
-                logit = np.full(y_out.size, math.log(rate / (1 - rate)))
-            parts.append(np.logaddexp(0.0, logit) - y_out * logit)
-        return np.concatenate(parts)
+            if not names:
+                parts.append(np.zeros(y_out.size))
+                continue
+            columns = np.column_stack([woe_in[n] for n in names])
+            intercept, b = _newton_logistic(columns, y_in, l2)
+            parts.append(intercept + np.column_stack([woe_out[n] for n in names]) @ b)
+        return auc(y_held, -np.concatenate(parts))
 
     kept = list(ranked)
     dropped: dict[str, str] = {}
-    current = held_out_losses(kept)
-    while kept:
-        # What each characteristic adds, row by row, against the card without it.
-        without = {name: held_out_losses([k for k in kept if k != name]) for name in kept}
-        gains = {name: float((loss - current).mean()) for name, loss in without.items()}
-        # The one adding least goes first (ties: the lower IV, i.e. later in `kept`).
-        name = min(reversed(kept), key=lambda k: gains[k])
-        if gains[name] > 0:
+    current = held_out_auc(kept)
+    while len(kept) > 1:
+        without = {name: held_out_auc([k for k in kept if k != name]) for name in kept}
+        # The one whose absence helps most goes first (ties: the lower IV, later in `kept`).
+        name = max(reversed(kept), key=lambda k: without[k])
+        if without[name] < current:
             break
         dropped[name] = (
-            f"adds nothing out of sample: held-out log loss {without[name].mean():.5f} "
-            f"without it, {current.mean():.5f} with it ({CV_FOLDS}-fold cross-validation)"
+            f"adds nothing out of sample: held-out AUC {without[name]:.4f} without it, "
+            f"{current:.4f} with it ({CV_FOLDS}-fold cross-validation)"
         )
         kept.remove(name)
         current = without[name]
