@@ -13,10 +13,15 @@ numpy's round-half-to-even per bin, so the raw score is within k/2 points of the
 logistic score; integers keep the table readable and every sum exact.
 
 Points never run against the training bad rate: within a characteristic, bins (the missing
-bin too, when it has rows) with a higher bad rate have lower or equal WoE (kaimen.model.binning)
-and every coefficient is negative, so they get fewer or equal points. Equal points for unequal
-bad rates come only from rounding two close values to the same integer, or from a small
-missing bin whose WoE was clamped to its neighbour's.
+bin too, when blanks were a group of their own) with a higher bad rate have lower or equal WoE
+(kaimen.model.binning) and every coefficient is negative, so they get fewer or equal points.
+Equal points for unequal bad rates come only from rounding two close values to the same
+integer, or from a small missing bin whose WoE was clamped to its neighbour's.
+
+Withholding never pays: when blanks were too few to be a group of their own, the missing bin
+gets no more points than the riskiest bin, whatever the few blanks' bad rate; a category not
+seen in training scores with the riskiest bin; categories are canonical codes
+(kaimen.model.category_codes), so `2.0` and `2` are one code.
 
 Characteristics of the "connections" dimension are never used: friends' influence stays
 neutral until a later issue bounds it. They are listed in `Scorecard.excluded` with the reason.
