@@ -153,6 +153,15 @@ def test_a_categorical_card_round_trips() -> None:
     assert json.loads(text)["card"]["settings"]["l2"] == card.settings["l2"]
 
 
+def _without_own_group(card: Scorecard) -> Scorecard:
+    return dataclasses.replace(
+        card,
+        characteristics=tuple(
+            dataclasses.replace(c, missing_own_group=None) for c in card.characteristics
+        ),
+    )
+
+
 def test_a_version_1_artifact_is_still_read() -> None:
     # Version 1 had no kind, no categories and no settings; it knew numbers only.
     card = with_metrics()
@@ -161,16 +170,48 @@ def test_a_version_1_artifact_is_still_read() -> None:
     del content["settings"]
     for c in content["characteristics"]:
         del c["kind"]
+        del c["missing"]["own_group"]
     document |= {"schema_version": 1, "content_sha256": content_hash(content)}
     loaded = from_json(json.dumps(document))
-    assert loaded == dataclasses.replace(card, settings={})
+    assert loaded == _without_own_group(dataclasses.replace(card, settings={}))
 
 
-@pytest.mark.parametrize("version", [0, 3, "2", True, None, 2.0, [2]])
+def test_a_version_2_artifact_keeps_its_points_and_reads_codes_canonically() -> None:
+    card = trained_mixed()
+    document = json.loads(to_json(card))
+    content = document["card"]
+    for c in content["characteristics"]:
+        del c["missing"]["own_group"]
+    grade = next(c for c in content["characteristics"] if c["name"] == "grade")
+    # Version 2 compared raw text: a code written "2.0" in training is "2" today.
+    grade["bins"][0]["categories"] = [f"{int(x)}.0" for x in grade["bins"][0]["categories"]]
+    document |= {"schema_version": 2, "content_sha256": content_hash(content)}
+    loaded = from_json(json.dumps(document))
+    assert loaded == _without_own_group(card)
+    # Two spellings of one code in two bins cannot both be honoured: refused, plainly.
+    grade["bins"][1]["categories"] = [*grade["bins"][1]["categories"], "0.0"]
+    grade["bins"][0]["categories"] = ["0"]
+    document |= {"content_sha256": content_hash(content)}
+    with pytest.raises(ArtifactRejected, match="one bin only"):
+        from_json(json.dumps(document))
+
+
+def test_a_version_3_artifact_holds_canonical_codes_and_the_blank_rule() -> None:
+    document = json.loads(to_json(trained_mixed()))
+    for c in document["card"]["characteristics"]:
+        assert isinstance(c["missing"]["own_group"], bool)
+    grade = next(c for c in document["card"]["characteristics"] if c["name"] == "grade")
+    grade["bins"][0]["categories"] = ["00"]
+    document["content_sha256"] = content_hash(document["card"])
+    with pytest.raises(ArtifactRejected, match="canonical"):
+        from_json(json.dumps(document))
+
+
+@pytest.mark.parametrize("version", [0, 4, "2", True, None, 2.0, [2]])
 def test_other_schema_versions_are_refused_with_the_readable_ones_named(version: object) -> None:
     document = json.loads(to_json(with_metrics()))
     document["schema_version"] = version
-    with pytest.raises(ArtifactRejected, match=r"schema_version .* reads 1 and 2"):
+    with pytest.raises(ArtifactRejected, match=r"schema_version .* reads 1 and 2 and 3"):
         from_json(json.dumps(document))
 
 

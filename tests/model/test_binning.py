@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kaimen.model.binning import (
+    MISSING_MIN_ROWS,
     UNSEEN_SUFFIX,
     Bins,
     CharacteristicSpec,
@@ -137,7 +138,9 @@ def test_woe_and_iv_follow_the_formula() -> None:
     np.testing.assert_allclose(bins.woe, woe)
     assert bins.iv == pytest.approx(float(np.sum((good - bad_share) * woe)))
     assert bins.missing_count == 0
-    assert bins.missing_woe == 0
+    # No blanks in training: a blank is worth no more than the riskiest bin.
+    assert not bins.missing_own_group
+    assert bins.missing_woe == min(bins.woe)
 
 
 def test_bins_without_goods_or_bads_have_finite_woe() -> None:
@@ -337,33 +340,34 @@ def test_categories_are_ordered_by_bad_rate_and_merged() -> None:
     assert bins.missing_woe < bins.woe[0]
 
 
-def test_rare_categories_are_pooled_and_unseen_ones_join_them() -> None:
+def test_rare_categories_are_pooled_and_unseen_ones_take_the_riskiest_bin() -> None:
     values, bad, _ = categorical_population()
     bins = fit_categorical_bins(values, bad)
     bin_of = {c: j for j, group in enumerate(bins.categories) for c in group}
     # Pooled before merging, so the two rare categories always share a bin ...
     assert bin_of["astronaut"] == bin_of["lion tamer"]
-    # ... and a category never seen in training scores with them, not with the blanks.
-    assert bins.unseen_bin == bin_of["astronaut"]
+    # ... but a category never seen in training scores with the riskiest bin, not the blanks'.
+    assert bins.unseen_bin == len(bins.categories) - 1
+    assert bins.woe[bins.unseen_bin] == min(bins.woe)
     got = bin_index(bins, np.array(["pilot", None, "astronaut", math.nan], dtype=object))
     assert got.tolist() == [bins.unseen_bin, -1, bin_of["astronaut"], -1]
     labels = bin_labels(bins)
     assert labels[bins.unseen_bin].endswith(UNSEEN_SUFFIX)
     assert sum(label.endswith(UNSEEN_SUFFIX) for label in labels) == 1
-    assert "astronaut; " in labels[bins.unseen_bin]
 
 
-def test_without_rare_categories_unseen_ones_score_as_the_most_average_bin() -> None:
+def test_an_unseen_category_never_buys_a_better_bin() -> None:
     rng = np.random.default_rng(5)
     values = np.repeat(["a", "b", "c"], [3_000, 1_000, 1_000]).astype(object)
     rate = np.repeat([0.02, 0.10, 0.30], [3_000, 1_000, 1_000])
     bad = (rng.random(values.size) < rate).astype(np.int64)
     bins = fit_categorical_bins(values, bad)
     assert bins.categories == (("a",), ("b",), ("c",))
-    # "a" holds the most rows but is the safest bin: an unknown value must not buy it.
-    assert bins.unseen_bin == int(np.argmin(np.abs(bins.woe))) == 1
-    assert bin_index(bins, np.array(["zzz"], dtype=object)).tolist() == [1]
-    assert bin_labels(bins) == ("a", "b" + UNSEEN_SUFFIX, "c")
+    # "a" holds the most rows but is the safest bin: an unknown value must not buy it, nor
+    # the average bin: it scores as the riskiest.
+    assert bins.unseen_bin == 2
+    assert bin_index(bins, np.array(["zzz", " b ", "b"], dtype=object)).tolist() == [2, 1, 1]
+    assert bin_labels(bins) == ("a", "b", "c" + UNSEEN_SUFFIX)
 
 
 def test_categories_are_compared_as_strings() -> None:
@@ -410,7 +414,13 @@ def test_categorical_bins_are_always_valid(
 
 
 def assert_missing_agrees_with_bad_rate(bins: Bins) -> None:
-    """A missing bin with rows has no more WoE than safer bins and no less than riskier ones."""
+    """A missing bin with rows has no more WoE than safer bins and no less than riskier ones,
+    unless it is too small to be a group of its own: then no more than the riskiest bin."""
+    used = [w for n, w in zip(bins.counts, bins.woe, strict=True) if n]
+    if not bins.missing_own_group:
+        assert bins.missing_woe <= min(used)
+        return
+    assert bins.missing_count >= MISSING_MIN_ROWS or not used
     if bins.missing_count == 0:
         return
     rate = bins.missing_bads / bins.missing_count
@@ -433,8 +443,22 @@ def test_a_small_missing_bin_never_outranks_its_bad_rate(kind: str) -> None:
     bad[0] = 1
     bins = fit_bins(values, bad, "auto") if kind == "numeric" else fit_categorical_bins(values, bad)
     assert bins.missing_count == 2 and bins.missing_bads == 0
+    # Two blanks are too few to be a group of their own: no better than the riskiest bin.
+    assert not bins.missing_own_group
     assert bins.missing_woe == bins.woe[0]
     assert_missing_agrees_with_bad_rate(bins)
+    # Enough safe blanks: their own group, clamped to the big bin they are no riskier than.
+    many = np.concatenate([present, np.array([blank] * MISSING_MIN_ROWS, dtype=present.dtype)])
+    many_bad = np.zeros(many.size, dtype=int)
+    many_bad[0] = 1
+    own = (
+        fit_bins(many, many_bad, "auto")
+        if kind == "numeric"
+        else fit_categorical_bins(many, many_bad)
+    )
+    assert own.missing_own_group
+    assert own.missing_woe >= own.woe[0]
+    assert_missing_agrees_with_bad_rate(own)
     # A missing bin that is plainly riskier keeps its own, lower WoE.
     bad[-2:] = 1
     riskier = (

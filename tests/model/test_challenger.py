@@ -251,7 +251,7 @@ def test_the_artifact_is_readable_json_that_reloads_and_predicts_identically() -
     model = dataclasses.replace(trained(), metrics={"out_of_time": {"auc": 0.8}})
     text = ch.to_json(model)
     document = json.loads(text)
-    assert document["format"] == "kaimen.lightgbm" and document["schema_version"] == 1
+    assert document["format"] == "kaimen.lightgbm" and document["schema_version"] == 2
     assert document["content_sha256"] == content_hash(document["model"])
     assert [f["name"] for f in document["model"]["features"]] == list(model.names)
     assert any(line.startswith("Tree=") for line in document["model"]["booster"]["lines"])
@@ -300,7 +300,7 @@ def test_an_edited_artifact_is_refused() -> None:
     with pytest.raises(ArtifactRejected, match=r"not a kaimen\.lightgbm"):
         ch.from_json(_edited(text, lambda d: d.update(format="kaimen.scorecard")))
     with pytest.raises(ArtifactRejected, match="schema_version"):
-        ch.from_json(_edited(text, lambda d: d.update(schema_version=2)))
+        ch.from_json(_edited(text, lambda d: d.update(schema_version=3)))
     with pytest.raises(ArtifactRejected, match="not JSON"):
         ch.from_json(text.replace('"gain": ', '"gain": NaN, "x": ', 1))
 
@@ -348,3 +348,35 @@ def test_folds_keep_each_person_on_one_side() -> None:
         assert not set(people[train]) & set(people[valid])
         seen[valid] += 1
     assert (seen == 1).all()
+
+
+def test_withholding_a_value_never_pays_where_the_constraint_allows() -> None:
+    model = trained()
+    features, _ = synthetic(4_000, seed=21)
+    before = ch.raw_score(model, features)
+    protected = [f for f in model.features if f.blank_value is not None]
+    assert protected
+    for f in model.features:
+        if f.constraint == 0:
+            # No riskiest value independent of the others: the model cannot promise it.
+            assert f.blank_value is None
+            continue
+        blanked = features | {f.name: np.full(before.size, np.nan)}
+        gain = ch.raw_score(model, blanked) - before
+        if f.blank_value is not None:
+            assert gain.max() <= 1e-9, f.name
+            explanation = ch.explain(model, blanked)
+            np.testing.assert_allclose(explanation.raw_score, ch.raw_score(model, blanked))
+            # The person's own value (blank) is still what an explanation shows.
+            assert np.isnan(explanation.values[:, model.names.index(f.name)]).all()
+
+
+def test_a_version_1_artifact_keeps_lightgbms_own_blanks() -> None:
+    model = trained()
+    document = json.loads(ch.to_json(model))
+    for f in document["model"]["features"]:
+        del f["blank_value"]
+    document["schema_version"] = 1
+    document["content_sha256"] = content_hash(document["model"])
+    loaded = ch.from_json(json.dumps(document))
+    assert all(f.blank_value is None for f in loaded.features)

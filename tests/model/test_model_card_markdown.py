@@ -283,9 +283,11 @@ def test_the_json_round_trip_keeps_every_key_and_only_those_that_were_set() -> N
     card = _card()
     text = card.to_json()
     document = json.loads(text)
-    # Every field is written, in the order the record declares them; the fairness section
-    # only once `kaimen fairness` has made a report.
-    assert list(document) == [f for f in ModelCard.model_fields if f != "fairness"]
+    # Every field is written, in the order the record declares them, but for the held-out
+    # figures, which a card of a model trained before they were recorded does not have, and
+    # the fairness section, written only once `kaimen fairness` has made a report.
+    left_out = {"held_out_people", "out_of_window", "evaluation_about", "fairness"}
+    assert list(document) == [f for f in ModelCard.model_fields if f not in left_out]
     # No note when AUC and KS could be computed; `from` for the window's first month.
     assert "note" not in document["outcomes"]
     assert document["outcomes"]["window"] == {"from": "2025-11", "to": "2026-10", "months": 12}
@@ -303,3 +305,21 @@ def test_the_json_round_trip_keeps_every_key_and_only_those_that_were_set() -> N
 )
 def test_a_cell_shows_each_kind_of_value(value: object, shown: str) -> None:
     assert cell(value) == shown
+
+
+def test_the_held_out_figures_say_what_they_are_measured_on() -> None:
+    figure = _card().out_of_time
+    card = _card(
+        held_out_people=figure,
+        out_of_window=Unavailable(unavailable="not computed: it needs history from before X"),
+        evaluation_about={
+            "held_out_people": "people held out of training, at the training snapshots",
+            "out_of_window": "not computed: it needs history from before X",
+        },
+    )
+    text = render_markdown(card)
+    assert "- held out people: people held out of training, at the training snapshots" in text
+    assert "- held-out people: AUC" in text
+    assert "- out of window: not available (not computed: it needs history from before X)" in text
+    again = ModelCard.from_json(card.to_json())
+    assert again == card

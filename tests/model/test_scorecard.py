@@ -98,8 +98,12 @@ def assert_points_follow_bad_rates(card: Scorecard) -> None:
             for n, b, p, w in zip(c.counts, c.bads, c.points, c.woe, strict=True)
             if n > 0
         ]
-        if c.missing_count:
+        if c.missing_count and c.missing_own_group:
             bins.append((c.missing_bads / c.missing_count, c.missing_points, c.missing_woe, True))
+        elif not c.missing_own_group:
+            # Too few blanks to be a group of their own: withholding never pays, whatever the
+            # few blanks' bad rate (tests/model/test_withholding.py).
+            assert c.missing_points <= min(b[1] for b in bins), c.name
         for (rate, p, w, missing), (
             other_rate,
             other_p,
@@ -466,7 +470,9 @@ def test_a_categorical_characteristic_carries_its_categories() -> None:
     assert every == sorted([*EMPLOYMENT_RISK, "astronaut", "lion tamer"])
     assert all(";" not in c for c in every)
     bin_of = {c: j for j, group in enumerate(employment.categories) for c in group}
-    assert bin_of["astronaut"] == bin_of["lion tamer"] == employment.unseen_bin
+    assert bin_of["astronaut"] == bin_of["lion tamer"]
+    # An unseen employment scores with the riskiest bin.
+    assert employment.unseen_bin == len(employment.points) - 1
     # The safest employment gets the most points, the riskiest the fewest.
     assert employment.points[bin_of["civil servant"]] == max(employment.points)
     assert employment.points[bin_of["unemployed"]] == min(employment.points)

@@ -21,18 +21,23 @@ from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from kaimen.cli import app
+from kaimen.domain.model_metrics import Evaluation
 from kaimen.domain.scores import BANDS
 from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_file
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.model import artifact
+from kaimen.model.challenger import Challenger
 from kaimen.model.model_card import ModelCard
 from kaimen.model.model_card_markdown import render_markdown
+from kaimen.model.scorecard import Scorecard
 from kaimen.model.stability import PSI_EPSILON, StabilityItem, population_stability_index
-from kaimen.scoring.batch import score_month
-from kaimen.scoring.models import NoModel
+from kaimen.scoring.batch import load_model, score_month
+from kaimen.scoring.datasets import labelled_examples
+from kaimen.scoring.lake_summaries import summary_paths
+from kaimen.scoring.models import NoModel, wrap
 from kaimen.scoring.monitoring import MonitoringFailed, MonitoringReport, monitor
-from kaimen.scoring.training import train
+from kaimen.scoring.training import evaluate, train
 from kaimen.store import audit, model_registry
 from kaimen.store.database import open_store
 from kaimen.store.identity_vault import IdentityVault
@@ -239,6 +244,11 @@ def test_a_month_drifted_on_purpose_crosses_the_alert_level(steady: World, stres
 # -- outcomes -------------------------------------------------------------------------------
 
 
+def _everyone_at_out_of_time(w: World, model: Scorecard | Challenger) -> Evaluation:
+    paths = summary_paths(w.engine, w.lake)
+    return evaluate(wrap(model), labelled_examples(ibis_connection(), paths, OUT_OF_TIME, LAST))
+
+
 def test_observed_against_expected_appears_only_once_outcomes_exist(steady: World) -> None:
     pending = steady.reports[LAST].card.outcomes
     assert pending.status == "pending"
@@ -251,10 +261,10 @@ def test_observed_against_expected_appears_only_once_outcomes_exist(steady: Worl
 
     known = steady.reports[OUT_OF_TIME].card.outcomes
     assert known.status == "known" and known.as_of == LAST
-    # The out-of-time month is the one training judged the model on: same people, same
-    # outcomes, so observed rates, AUC and KS must equal training's own evaluation.
+    # The out-of-time month, everyone published in it (training judged only the people it
+    # held out): observed rates, AUC and KS must equal training's evaluation on those people.
     card = artifact.from_json(Path(steady.reports[OUT_OF_TIME].card.model.artifact).read_text())
-    oot = card.metrics["out_of_time"]
+    oot = _everyone_at_out_of_time(steady, card).model_dump(mode="json")
     assert [(r.band, r.people) for r in known.bands] == [
         (r["band"], r["count"]) for r in oot["bad_rate_by_band"]
     ]
@@ -315,11 +325,9 @@ def test_a_lightgbm_model_is_monitored_through_its_published_scores(steady: Worl
     stability = card.stability
     assert stability.score.level == "stable"
     assert "no binned characteristics" in stability.characteristics.unavailable
-    # Its out-of-time month again: observed rates, AUC and KS are training's own evaluation.
-    with steady.engine.connect() as store:
-        record = model_registry.get(store, challenger)
-    assert record is not None
-    oot = record.metrics.out_of_time
+    # Its out-of-time month again: observed rates, AUC and KS are training's evaluation on
+    # everyone published that month.
+    oot = _everyone_at_out_of_time(steady, load_model(steady.engine, challenger)[1])
     outcomes = card.outcomes
     assert [r.people for r in outcomes.bands] == [r.count for r in oot.bad_rate_by_band]
     assert round(outcomes.auc, 4) == oot.auc and round(outcomes.ks, 4) == oot.ks

@@ -52,9 +52,24 @@ class Comparison(FrozenRecord):
 
 
 class ModelMetrics(FrozenRecord):
+    """Each figure says what rows it was measured on (`about` spells it out per figure):
+
+    - `training`: the rows the model was fitted on (in sample, optimistic);
+    - `held_out_people`: people held out of training, at the training snapshots;
+    - `out_of_time`: people held out of training, at the out-of-time month after the training
+      snapshots. Its 12-month outcome window overlaps the training outcome windows by up to
+      11 months, so it is not a period the model never saw;
+    - `out_of_window`: the same training recipe refitted on snapshots whose outcome windows
+      all ended by the out-of-time month, judged on the held-out people there: outcomes no
+      fit saw. None when the lake's history is too short (`about` says why).
+    """
+
     training: Evaluation | None = None
     out_of_time: Evaluation | None = None
     comparison: Comparison | None = None
+    held_out_people: Evaluation | None = None
+    out_of_window: Evaluation | None = None
+    about: dict[str, str] | None = None
 
     def to_json(self) -> str:
         """The JSON the registry stores: sorted keys, only the fields that were recorded."""

@@ -14,9 +14,14 @@ and other versions the model was fitted under (kaimen.model.library_versions, wh
 how a reload's versions differ). Artifacts written before that have none, and load as models
 with no recorded versions; older kaimens ignore the key, so it needs no new schema version.
 
-Schema versions: 2 added `kind`, categories, `unseen_bin` and the card's fitting `settings`. Version 1 artifacts (numeric
-only) are still read; any other version is refused, since guessing at a layout could score
-people with the wrong points.
+Schema versions: 2 added `kind`, categories, `unseen_bin` and the card's fitting `settings`;
+3 adds `missing.own_group` (whether training saw enough blanks to score them by their own bad
+rate; otherwise a blank scores no better than the riskiest bin) and writes categories as
+canonical codes (kaimen.model.category_codes), with `unseen_bin` the riskiest bin. Versions 1
+(numeric only) and 2 are still read and keep the points they were fitted with, so a published
+score can still be recomputed exactly; their categories are reduced to canonical codes on
+reading (two that become one code are refused), and their `missing_own_group` is None. Any
+other version is refused, since guessing at a layout could score people with the wrong points.
 It proves integrity, not authorship: whoever edits the card can recompute the hash, so keep
 artifacts where only the training job can write them.
 
@@ -34,11 +39,12 @@ from typing import Any
 
 from kaimen.domain.errors import Rejected
 from kaimen.model.binning import Kind
+from kaimen.model.category_codes import canonical_code
 from kaimen.model.scorecard import MISSING_LABEL, Characteristic, Scorecard
 
 FORMAT = "kaimen.scorecard"
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 class ArtifactRejected(Rejected):
@@ -84,6 +90,7 @@ def _characteristic_content(c: Characteristic) -> dict[str, Any]:
             "woe": c.missing_woe,
             "count": c.missing_count,
             "bads": c.missing_bads,
+            "own_group": c.missing_own_group,
         },
     }
 
@@ -159,7 +166,7 @@ def _characteristic(content: Mapping[str, Any], schema_version: int) -> Characte
     categories: tuple[tuple[str, ...], ...] = ()
     unseen_bin = None
     if kind == "categorical":
-        categories = tuple(tuple(_strings(b["categories"])) for b in bins)
+        categories = tuple(tuple(_codes(b["categories"], schema_version)) for b in bins)
         unseen_bin = content["unseen_bin"]
         edges = [float(j) for j in range(len(bins) - 1)] + [math.inf]
     else:
@@ -183,13 +190,31 @@ def _characteristic(content: Mapping[str, Any], schema_version: int) -> Characte
         kind=kind,
         categories=categories,
         unseen_bin=unseen_bin,
+        missing_own_group=_own_group(missing, schema_version),
     )
 
 
-def _strings(values: Any) -> list[str]:
+def _own_group(missing: Mapping[str, Any], schema_version: int) -> bool | None:
+    if schema_version < 3:
+        return None
+    own_group = missing["own_group"]
+    if not isinstance(own_group, bool):
+        raise ValueError(f"missing.own_group must be true or false, not {own_group!r}")
+    return own_group
+
+
+def _codes(values: Any, schema_version: int) -> list[str]:
+    """A bin's categories; before version 3 they were raw text, so they are made canonical."""
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise ValueError(f"categories must be a list of strings, not {values!r}")
-    return values
+    if schema_version >= 3:
+        if any(canonical_code(v) != v for v in values):
+            raise ValueError(f"categories must be canonical codes, not {values!r}")
+        return values
+    codes = [canonical_code(v) for v in values]
+    if any(c is None for c in codes):
+        raise ValueError(f"a blank category cannot be scored as a category: {values!r}")
+    return [c for c in codes if c is not None]
 
 
 def from_json(text: str) -> Scorecard:

@@ -32,17 +32,20 @@ categories:
 3. Steps 1-2 above run on the ordinals, ascending only: bins are adjacent runs of groups, the
    bad rate rises strictly from bin to bin, and the same `min_share`, `max_bins` and IV rules
    apply. `direction` is therefore always "ascending" (bin number, not a value, rises).
-4. A category not seen in training scores with the bin that holds the pooled rare categories:
-   having no rows at all is the limit of being rare, and that bin is what the data say about
-   small categories. Without rare categories it scores with the bin whose WoE is nearest 0
-   (bad rate nearest the average; more rows on a tie): an unknown value tells nothing, so it
-   is neither rewarded nor punished, and typing a new value cannot buy the best bin (the most
-   populated bin can be the safest one). It never scores with the missing bin: a blank is a
-   different fact (the applicant gave nothing) with its own bad rate.
-Missing values (None or NaN) have their own bin, as for numbers. Categories are compared as
-strings (`str(value)`), so they read back from JSON unchanged. `edges` of a categorical `Bins`
-are the bin numbers (0, 1, ..., +inf), which keeps every per-bin tuple aligned and makes
-`edges_index(edges, j) == j`.
+4. A category not seen in training scores with the riskiest bin (the highest training bad
+   rate): an unknown value is not evidence of safety, and typing a new value, or a known one
+   spelled differently, must never buy a better bin than the worst the data showed.
+Missing values (None, NaN or blank text) have their own bin, as for numbers. Categories are
+reduced to one canonical form first (kaimen.model.category_codes: `2`, `2.0` and " 2 " are one
+code), in fitting and in scoring, and are kept as strings, so they read back from JSON
+unchanged. `edges` of a categorical `Bins` are the bin numbers (0, 1, ..., +inf), which keeps
+every per-bin tuple aligned and makes `edges_index(edges, j) == j`.
+
+Withholding never pays. The missing bin is a group of its own only with enough support: at
+least `MISSING_MIN_ROWS` rows and at least `min_share` of the rows, the floor any value bin
+must meet. Then its WoE is what its rows say. Without that support (no blanks in training, or
+too few to tell) its WoE is at most the riskiest value bin's, so leaving a value blank never
+scores better than the worst value the data showed (`Bins.missing_own_group` says which).
 
 The missing bin is not part of the merge, so with few rows its smoothed WoE could order it
 against its raw bad rate (2 rows, no bads: rate 0, yet a lower WoE than a big bin at 1%). Its
@@ -64,6 +67,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from kaimen.model.category_codes import canonical_codes
+
 Monotone = Literal["ascending", "descending", "auto"]
 Direction = Literal["ascending", "descending"]
 Kind = Literal["numeric", "categorical"]
@@ -77,6 +82,9 @@ PRE_BINS = 20
 SMOOTHING = 0.5
 RARE_ROWS = 20
 PRIOR_ROWS = 10
+# Fewer blanks than this are too few to tell what a blank means (at 20 rows and a 30% bad
+# rate the bad rate's standard error is 0.1), so they are never a group of their own.
+MISSING_MIN_ROWS = RARE_ROWS
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,9 @@ class Bins:
     # Categorical only: the training categories of each bin, and the bin an unseen one takes.
     categories: Categories = ()
     unseen_bin: int | None = None
+    # Whether training saw enough blanks to score them by their own bad rate (module doc);
+    # when False the missing WoE is at most the riskiest value bin's.
+    missing_own_group: bool = False
 
     @property
     def bad_rates(self) -> tuple[float, ...]:
@@ -163,14 +174,8 @@ def edges_index(edges: Sequence[float], values: npt.ArrayLike) -> IntArray:
 
 
 def as_categories(values: npt.ArrayLike) -> tuple[BoolArray, StrArray]:
-    """Which values are missing (None or NaN), and the others as strings."""
-    array = np.asarray(values, dtype=object)
-    if array.ndim != 1:
-        raise ValueError(f"expected a 1-D array, got shape {array.shape}")
-    # NaN is the only value unequal to itself; pandas and float columns use it for a blank.
-    missing: BoolArray = np.asarray((array == None) | (array != array), dtype=bool)  # noqa: E711
-    text: StrArray = array[~missing].astype(str)
-    return missing, text
+    """Which values are missing (None, NaN, blank text), and the others as canonical codes."""
+    return canonical_codes(values)
 
 
 def category_index(categories: Categories, unseen_bin: int, values: npt.ArrayLike) -> IntArray:
@@ -325,6 +330,7 @@ def _build(
     direction: Direction,
     minimum: float,
     integer_valued: bool,
+    min_share: float,
 ) -> Bins:
     counts = np.array([b.n for b in blocks] + [missing_n], dtype=np.float64)
     bads = np.array([b.bad for b in blocks] + [missing_bad], dtype=np.float64)
@@ -335,6 +341,11 @@ def _build(
     # IV measures the binning's information, so it uses the WoE before the clamp below.
     woe[used], iv = _woe_and_iv(goods[used], bads[used], goods.sum(), bads.sum())
     woe[-1] = _clamp_missing_woe(woe, counts, bads)
+    own_group = bool(
+        missing_n >= max(MISSING_MIN_ROWS, min_share * counts[:-1].sum()) or not used[:-1].any()
+    )
+    if not own_group:
+        woe[-1] = min(float(woe[-1]) if missing_n else math.inf, float(woe[:-1][used[:-1]].min()))
     return Bins(
         edges=tuple(b.edge for b in blocks),
         counts=tuple(b.n for b in blocks),
@@ -347,6 +358,7 @@ def _build(
         direction=direction,
         minimum=minimum,
         integer_valued=integer_valued,
+        missing_own_group=own_group,
     )
 
 
@@ -369,7 +381,9 @@ def fit_bins(
     if x.size == 0:
         # Nothing to bin: one empty bin (WoE 0) beside the missing bin, no information.
         direction: Direction = "ascending" if monotone == "auto" else monotone
-        return _build([_Block(math.inf, 0, 0)], missing_n, missing_bad, direction, -math.inf, False)
+        return _build(
+            [_Block(math.inf, 0, 0)], missing_n, missing_bad, direction, -math.inf, False, min_share
+        )
     minimum = float(x.min())
     integer_valued = bool(np.isfinite(x).all() and (x == np.floor(x)).all())
     edges, n, b = _pre_bins(x, y)
@@ -385,6 +399,7 @@ def fit_bins(
             d,
             minimum,
             integer_valued,
+            min_share,
         )
         for d in directions
     ]
@@ -414,7 +429,9 @@ def fit_categorical_bins(
     if text.size == 0:
         # Nothing to bin: one empty bin that any category would fall in, beside the missing bin.
         return dataclasses.replace(
-            _build([_Block(math.inf, 0, 0)], missing_n, missing_bad, "ascending", 0.0, False),
+            _build(
+                [_Block(math.inf, 0, 0)], missing_n, missing_bad, "ascending", 0.0, False, min_share
+            ),
             kind="categorical",
             categories=((),),
             unseen_bin=0,
@@ -452,12 +469,9 @@ def fit_categorical_bins(
         _Block(float(j) if j < len(blocks) - 1 else math.inf, blk.n, blk.bad)
         for j, blk in enumerate(blocks)
     ]
-    bins = _build(numbered, missing_n, missing_bad, "ascending", 0.0, False)
-    if rare.any():
-        unseen_bin = int(block_of_rank[rank[0]])
-    else:
-        # Nearest WoE to 0 first, then the most rows.
-        unseen_bin = int(np.lexsort((-np.array(bins.counts), np.abs(bins.woe)))[0])
+    bins = _build(numbered, missing_n, missing_bad, "ascending", 0.0, False, min_share)
+    # Bins run from the safest to the riskiest (the bad rate rises strictly), and none is empty.
+    unseen_bin = len(blocks) - 1
     return dataclasses.replace(
         bins, kind="categorical", categories=categories, unseen_bin=unseen_bin
     )

@@ -4,7 +4,8 @@ The batch path (`scorecard.points`, `scorecard.score_expression`) works on whole
 API call or a what-if scores a single person, where NumPy's per-call overhead dominates. A
 `CardScorer` holds each characteristic's edges and points as plain tuples and finds the bin
 with `bisect`, so one person costs a few microseconds. It gives exactly the points of
-`scorecard.points` (right-closed bins, NaN or None in the missing bin).
+`scorecard.points` (right-closed bins, NaN or None in the missing bin; categories by their
+canonical code, blank text missing).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from kaimen.model.category_codes import canonical_code
 from kaimen.model.scorecard import Scorecard
 
 Value = float | int | str | None
@@ -37,7 +39,10 @@ class _Compiled:
         if value is None or (isinstance(value, float) and value != value):
             return -1
         if self.bin_of_category is not None:
-            return self.bin_of_category.get(str(value), self.unseen_bin)
+            code = canonical_code(value)
+            if code is None:
+                return -1
+            return self.bin_of_category.get(code, self.unseen_bin)
         return bisect_left(self.edges, value)
 
 

@@ -29,6 +29,19 @@ per characteristic and an expected value E with E + sum_i c_i = m. In points:
 - a dimension's 0-100 sub-score places the sum of its characteristics' contributions in
   points between the smallest and the largest sum seen in training (clipped to 0-100).
 
+Withholding never pays. LightGBM sends a blank down whichever side of each split training
+chose for blanks, and with no blanks in training that side is arbitrary, so a blank could score
+better than any real value. So a constrained characteristic whose training blanks were too few
+to be a group of their own (fewer than kaimen.model.binning.MISSING_MIN_ROWS, or under
+MIN_LEAF_SHARE of the rows) scores a blank as its riskiest training value (`blank_value`: the
+largest for +1, the smallest for -1), which under the monotone constraint is never better than
+any value seen in training, the other characteristics unchanged. An unconstrained ("auto")
+characteristic has no riskiest value independent of the others (its effect may rise and fall),
+so this model cannot promise it: its blanks keep LightGBM's handling, and
+`ChallengerFeature.blank_value` is None. In today's catalogue that is `risky_spend_share_6m`
+(blank when a person made no purchases) and `monthly_spend_6m` (never blank); the scorecard
+keeps the promise for them, the challenger does not.
+
 The artifact is readable JSON (never pickle): the booster as LightGBM's own text model, one
 line per JSON string, beside the characteristics, constraints, training ranges, metrics,
 training facts and library versions, under a SHA-256 of the content. A model is always rebuilt from that text, so
@@ -54,12 +67,21 @@ from kaimen.model.artifact import (
     open_envelope,
     recorded_versions,
 )
-from kaimen.model.binning import CharacteristicSpec, FloatArray, IntArray, Monotone
+from kaimen.model.binning import (
+    MISSING_MIN_ROWS,
+    CharacteristicSpec,
+    FloatArray,
+    IntArray,
+    Monotone,
+)
 from kaimen.model.library_versions import running
 from kaimen.model.scorecard import Reason, TrainingFailed
 
 FORMAT = "kaimen.lightgbm"
-SCHEMA_VERSION = 1
+# 2 added each feature's `blank_value`; version 1 artifacts load with none (LightGBM's own
+# handling of blanks, as they were fitted).
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 BOOSTER_FORMAT = "lightgbm model_to_string"
 
 CONSTRAINT: Mapping[str, int] = {"ascending": 1, "descending": -1, "auto": 0}
@@ -98,7 +120,8 @@ class ChallengerFeature:
     `worst_points` and `best_points` are -FACTOR times the largest and the smallest training
     contribution (without the base share); `best_value` is the least risky training value
     under the constraint (the smallest for +1, the largest for -1; None when unconstrained or
-    never seen); `gain` is the total gain of its splits.
+    never seen); `gain` is the total gain of its splits; `blank_value` is the value a blank
+    scores as (the riskiest training value; None: LightGBM's own handling, see the module doc).
     """
 
     name: str
@@ -109,6 +132,7 @@ class ChallengerFeature:
     best_points: float
     best_value: float | None
     gain: float
+    blank_value: float | None = None
 
     def __post_init__(self) -> None:
         Dimension(self.dimension)
@@ -118,6 +142,8 @@ class ChallengerFeature:
             raise ValueError(f"{self.name}: worst points above best points")
         if self.best_value is not None and self.constraint == 0:
             raise ValueError(f"{self.name}: an unconstrained characteristic has no best value")
+        if self.blank_value is not None and not math.isfinite(self.blank_value):
+            raise ValueError(f"{self.name}: blank_value must be a finite number")
 
 
 @dataclass(frozen=True)
@@ -244,6 +270,27 @@ def _best_value(values: FloatArray, constraint: int) -> float | None:
     return float(present.min() if constraint > 0 else present.max())
 
 
+def _blank_value(values: FloatArray, constraint: int) -> float | None:
+    """The riskiest value seen under `constraint`, which a blank scores as; None when blanks
+    were a group of their own, or the characteristic is unconstrained or never seen."""
+    blanks = np.isnan(values)
+    enough = blanks.sum() >= max(MISSING_MIN_ROWS, MIN_LEAF_SHARE * values.size)
+    present = values[~blanks]
+    if enough or constraint == 0 or present.size == 0:
+        return None
+    return float(present.max() if constraint > 0 else present.min())
+
+
+def _fill_blanks(model: Challenger, x: FloatArray) -> FloatArray:
+    """`x` with each blank replaced by its characteristic's `blank_value`, where it has one."""
+    filled = x.copy()
+    for i, f in enumerate(model.features):
+        if f.blank_value is not None:
+            column = filled[:, i]
+            column[np.isnan(column)] = f.blank_value
+    return filled
+
+
 def _folds(groups: npt.ArrayLike, k: int) -> list[tuple[IntArray, IntArray]]:
     """k (train, validation) index pairs that never split a group."""
     _, group_of_row = np.unique(np.asarray(groups), return_inverse=True)
@@ -336,6 +383,7 @@ def fit_challenger(
             best_points=float(in_points[:, i].max()),
             best_value=_best_value(x[:, i], CONSTRAINT[s.monotone]),
             gain=float(gains[i]),
+            blank_value=_blank_value(x[:, i], CONSTRAINT[s.monotone]),
         )
         for i, s in enumerate(used)
     ]
@@ -358,7 +406,8 @@ def fit_challenger(
 
 def margin(model: Challenger, features: Mapping[str, npt.ArrayLike]) -> FloatArray:
     """The raw margin, ln(odds of bad), per person."""
-    return _predict(model.booster, _matrix(model.names, features), raw_score=True)
+    x = _fill_blanks(model, _matrix(model.names, features))
+    return _predict(model.booster, x, raw_score=True)
 
 
 def raw_score(model: Challenger, features: Mapping[str, npt.ArrayLike]) -> FloatArray:
@@ -368,13 +417,14 @@ def raw_score(model: Challenger, features: Mapping[str, npt.ArrayLike]) -> Float
 
 def explain(model: Challenger, features: Mapping[str, npt.ArrayLike]) -> Explanation:
     """Margin and TreeSHAP contributions per person, in one place."""
-    x = _matrix(model.names, features)
+    values = _matrix(model.names, features)
+    x = _fill_blanks(model, values)
     contributions = _predict(model.booster, x, pred_contrib=True)
     return Explanation(
         margin=_predict(model.booster, x, raw_score=True),
         contributions=contributions[:, :-1],
         expected=contributions[:, -1],
-        values=x,
+        values=values,
     )
 
 
@@ -474,6 +524,7 @@ def model_content(model: Challenger) -> dict[str, Any]:
                 "best_points": f.best_points,
                 "best_value": f.best_value,
                 "gain": f.gain,
+                "blank_value": f.blank_value,
             }
             for f in model.features
         ],
@@ -499,9 +550,11 @@ def from_json(text: str) -> Challenger:
     """The model in `text`; raises ArtifactRejected for anything but an intact, known one."""
     document = open_envelope(text, FORMAT)
     version = document.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        readable = " and ".join(str(v) for v in READABLE_VERSIONS)
         raise ArtifactRejected(
-            f"unknown schema_version {version!r}; this kaimen reads {SCHEMA_VERSION}"
+            f"unknown schema_version {version!r}; this kaimen reads {readable} "
+            "(a newer kaimen wrote it? upgrade, or retrain with this one)"
         )
     content: Any = document.get("model")
     if content_hash(content) != document.get("content_sha256"):
@@ -522,6 +575,7 @@ def from_json(text: str) -> Challenger:
                     best_points=float(f["best_points"]),
                     best_value=None if f["best_value"] is None else float(f["best_value"]),
                     gain=float(f["gain"]),
+                    blank_value=_optional_float(f["blank_value"]) if version >= 2 else None,
                 )
                 for f in content["features"]
             ),
@@ -538,3 +592,11 @@ def from_json(text: str) -> Challenger:
         )
     except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError) as error:
         raise ArtifactRejected(f"malformed challenger: {error!r}") from error
+
+
+def _optional_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number or null, not {value!r}")
+    return float(value)

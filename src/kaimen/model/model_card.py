@@ -179,6 +179,11 @@ class ModelCard(FrozenRecord):
     stability: Stability
     outcomes: Outcomes
     limits: tuple[str, ...]
+    # What each training figure was measured on (kaimen.domain.model_metrics.ModelMetrics),
+    # and the two held-out figures beside out_of_time; absent on cards of older models.
+    held_out_people: Evaluation | Unavailable | None = None
+    out_of_window: Evaluation | Unavailable | None = None
+    evaluation_about: dict[str, str] | None = None
     # The latest `kaimen fairness` report of this model, when one was made (left out if not).
     fairness: FairnessReport | None = None
 

@@ -32,6 +32,7 @@ from kaimen.model.stability import Level, score_stability
 from kaimen.scoring.datasets import feature_arrays, labelled_examples
 from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import NoModel, read_artifact, wrap
+from kaimen.scoring.training import people_rows
 from kaimen.store import model_registry, scores
 from kaimen.store.model_registry import ModelRecord
 
@@ -140,7 +141,8 @@ def _curves(
     with _keeping:
         if key in _kept:
             return _kept[key]
-    table = labelled_examples(backend, paths, out_of_time, records[0].as_of)
+    # The people training held out, as the recorded out-of-time AUC and KS were measured on.
+    table = people_rows(labelled_examples(backend, paths, out_of_time, records[0].as_of), True)
     bad = table.column("bad").to_numpy(zero_copy_only=False).astype(np.int64)
     values = feature_arrays(table)
     roc: list[RocCurve] = []

@@ -38,7 +38,7 @@ import pyarrow as pa
 from sqlalchemy import Engine
 
 from kaimen.domain.errors import Conflict
-from kaimen.domain.model_metrics import ModelMetrics
+from kaimen.domain.model_metrics import Evaluation, ModelMetrics
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
 from kaimen.features.build import features_expression
 from kaimen.features.catalogue import CATALOGUE, Window
@@ -298,6 +298,15 @@ INTENDED_USE = IntendedUse(
 )
 
 
+def _figure(
+    metrics: ModelMetrics, figure: Evaluation | None, name: str
+) -> Evaluation | Unavailable | None:
+    """A held-out figure for the card; None for a model trained before they were recorded."""
+    if metrics.about is None:
+        return None
+    return figure or Unavailable(unavailable=metrics.about.get(name, "not recorded"))
+
+
 def _limits(
     loaded: Scorecard | Challenger,
     training: TrainingData,
@@ -512,6 +521,9 @@ def monitor(
         limits=tuple(
             _limits(loaded, training, month, stability, outcomes, metrics, rebuilt_mismatches)
         ),
+        held_out_people=_figure(metrics, metrics.held_out_people, "held_out_people"),
+        out_of_window=_figure(metrics, metrics.out_of_window, "out_of_window"),
+        evaluation_about=metrics.about,
     )
     fairness = latest_report(out_dir, record.version)
     if fairness is not None:

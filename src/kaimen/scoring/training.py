@@ -1,10 +1,23 @@
 """`kaimen train --as-of YYYY-MM`: fit the scorecard and the LightGBM challenger on outcomes,
-judge both out of time, side by side.
+judge both on people they never saw, side by side.
 
-Snapshots: the out-of-time month is the latest whose 12-month outcome window has passed
-by `as_of`; both models are fitted on the three months before it, so they are judged on
-people and a period they never saw. Each artifact is readable JSON with its version,
-training window, data fingerprint, model and metrics; its metrics hold both models' results.
+People: one in HELD_OUT_EVERY people (by a hash of their id, so the same people every time)
+is held out of every fit. Snapshots: the out-of-time month T is the latest whose 12-month
+outcome window has passed by `as_of`; both models are fitted on the other people at the
+three months before it. Figures (`ModelMetrics`, each described in its `about`):
+
+- training: the fitted rows themselves (in sample);
+- held-out people: the held-out people at the training snapshots (same period, new people);
+- out of time: the held-out people at T. New people at a later snapshot, but not an unseen
+  period: T's outcome window (T+1..T+12) overlaps the training outcome windows by up to 11
+  months, since the latest training snapshot's outcomes run to T+11;
+- out of window: the same recipe refitted on the three snapshots ending 12 months before T,
+  whose outcome windows all end by T, judged on the held-out people at T: outcomes no fit
+  saw. It needs OUTCOME_MONTHS + TRAINING_SNAPSHOTS more months of history than training
+  itself; with less it is not computed and `about` says so.
+
+Each artifact is readable JSON with its version, training window, data fingerprint, model
+and metrics; its metrics hold both models' results.
 
 Both models are registered. Neither replaces the champion: the first model ever registered
 (the scorecard of the first training) is champion until `kaimen promote` says otherwise.
@@ -41,6 +54,22 @@ from kaimen.store import audit, model_registry
 from kaimen.telemetry.steps import note_step, timed_step
 
 TRAINING_SNAPSHOTS = 3
+# One person in this many is held out of every fit (about 20%).
+HELD_OUT_EVERY = 5
+
+
+ABOUT = {
+    "training": "the rows the model was fitted on (in sample, optimistic)",
+    "held_out_people": "people held out of training, at the training snapshots",
+    "out_of_time": (
+        "people held out of training, at the out-of-time month after the training snapshots; "
+        "its outcome window overlaps the training outcome windows by up to 11 months"
+    ),
+    "out_of_window": (
+        "the same recipe refitted on snapshots whose outcome windows all end by the "
+        "out-of-time month, judged on the held-out people there: outcomes no fit saw."
+    ),
+}
 
 
 class NotEnoughHistory(Conflict):
@@ -80,6 +109,55 @@ def fingerprint(table: pa.Table) -> str:
     with pa.ipc.new_stream(sink, ordered.schema) as writer:
         writer.write_table(ordered.combine_chunks())
     return hashlib.sha256(sink.getvalue()).hexdigest()
+
+
+def held_out(person_ids: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Whether each person is held out of training: SHA-256 of their id, one in HELD_OUT_EVERY.
+
+    A hash, not a random draw, so a person is held out in every training and every snapshot,
+    and the monitoring curves can find the same people again."""
+    ids = np.asarray(person_ids, dtype=object)
+    return np.array(
+        [
+            int.from_bytes(hashlib.sha256(str(i).encode()).digest()[:8], "big") % HELD_OUT_EVERY
+            == 0
+            for i in ids.tolist()
+        ],
+        dtype=bool,
+    )
+
+
+def people_rows(table: pa.Table, held: bool) -> pa.Table:
+    """The rows of held-out people (`held`) or of the others."""
+    mask = held_out(table.column("person_id").to_numpy(zero_copy_only=False))
+    return table.filter(pa.array(mask if held else ~mask))
+
+
+def _fit_both(
+    training: pa.Table, as_of: str, facts: dict[str, object]
+) -> list[Scorecard | Challenger]:
+    """The scorecard and the challenger fitted on `training`'s rows."""
+    data_fingerprint = str(facts["data_fingerprint"])
+    bad = training.column("bad").to_numpy(zero_copy_only=False).astype(np.int64)
+    features = feature_arrays(training)
+    return [
+        fit_scorecard(
+            features,
+            bad,
+            specs(),
+            version=f"scorecard-{as_of}-{data_fingerprint[:8]}",
+            training=facts,
+        ),
+        fit_challenger(
+            features,
+            bad,
+            specs(),
+            version=f"lightgbm-{as_of}-{data_fingerprint[:8]}",
+            training=facts,
+            # A person is in up to three snapshots: keep them within one validation fold.
+            groups=training.column("person_id").to_numpy(zero_copy_only=False),
+        ),
+    ]
 
 
 def probability_of_bad(raw: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -130,40 +208,46 @@ def train(
             f"(snapshots {months[0]}..{out_of_time}, outcomes to {as_of}); "
             f"the lake starts in {first}"
         )
-    training = pa.concat_tables([labelled_examples(backend, paths, m, as_of) for m in months])
-    test = labelled_examples(backend, paths, out_of_time, as_of)
+    snapshots = pa.concat_tables([labelled_examples(backend, paths, m, as_of) for m in months])
+    training, held_out_snapshots = people_rows(snapshots, False), people_rows(snapshots, True)
+    test = people_rows(labelled_examples(backend, paths, out_of_time, as_of), True)
     data_fingerprint = fingerprint(training)
     bad = training.column("bad").to_numpy(zero_copy_only=False).astype(np.int64)
-    features = feature_arrays(training)
     facts = {
         "as_of": as_of,
         "snapshots": months,
         "out_of_time": out_of_time,
         "outcome_months": OUTCOME_MONTHS,
         "rows": int(training.num_rows),
+        "held_out_people": f"1 in {HELD_OUT_EVERY} (SHA-256 of the person id)",
         "bad_rate": float(bad.mean()),
         "data_fingerprint": data_fingerprint,
     }
-    fitted: list[Scorecard | Challenger] = [
-        fit_scorecard(
-            features,
-            bad,
-            specs(),
-            version=f"scorecard-{as_of}-{data_fingerprint[:8]}",
-            training=facts,
-        ),
-        fit_challenger(
-            features,
-            bad,
-            specs(),
-            version=f"lightgbm-{as_of}-{data_fingerprint[:8]}",
-            training=facts,
-            # A person is in up to three snapshots: keep them within one validation fold.
-            groups=training.column("person_id").to_numpy(zero_copy_only=False),
-        ),
-    ]
+    fitted = _fit_both(training, as_of, facts)
+    # The recipe again, on snapshots whose outcome windows all end by the out-of-time month.
+    back = [add_months(m, -OUTCOME_MONTHS) for m in months]
+    about = dict(ABOUT)
+    backtest: dict[str, Evaluation] = {}
+    if back[0] > first:
+        earlier = people_rows(
+            pa.concat_tables([labelled_examples(backend, paths, m, out_of_time) for m in back]),
+            False,
+        )
+        refits = _fit_both(earlier, as_of, {**facts, "snapshots": back})
+        backtest = {m.version: evaluate(wrap(r), test) for m, r in zip(fitted, refits, strict=True)}
+        about["out_of_window"] += f" Snapshots {back[0]}..{back[-1]}."
+    else:
+        about["out_of_window"] = (
+            f"not computed: it needs history from before {back[0]} "
+            f"(snapshots {back[0]}..{back[-1]}); the lake starts in {first}"
+        )
     evaluations = {
-        m.version: (evaluate(wrap(m), training), evaluate(wrap(m), test)) for m in fitted
+        m.version: (
+            evaluate(wrap(m), training),
+            evaluate(wrap(m), held_out_snapshots),
+            evaluate(wrap(m), test),
+        )
+        for m in fitted
     }
     comparison = Comparison(
         out_of_time=out_of_time,
@@ -171,16 +255,23 @@ def train(
             ComparedModel(
                 version=m.version,
                 kind=wrap(m).kind,
-                auc=evaluations[m.version][1].auc,
-                ks=evaluations[m.version][1].ks,
-                gini=evaluations[m.version][1].gini,
+                auc=evaluations[m.version][2].auc,
+                ks=evaluations[m.version][2].ks,
+                gini=evaluations[m.version][2].gini,
             )
             for m in fitted
         ),
     )
     metrics = {
-        version: ModelMetrics(training=on_training, out_of_time=on_test, comparison=comparison)
-        for version, (on_training, on_test) in evaluations.items()
+        version: ModelMetrics(
+            training=on_training,
+            out_of_time=on_test,
+            comparison=comparison,
+            held_out_people=on_people,
+            out_of_window=backtest.get(version),
+            about=about,
+        )
+        for version, (on_training, on_people, on_test) in evaluations.items()
     }
     # The artifact holds the same metrics as the registry, as JSON.
     fitted = [
