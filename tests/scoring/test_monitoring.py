@@ -137,11 +137,16 @@ def _stressed_copy(sim: Path, out: Path) -> tuple[Path, int]:
     return out, int(withheld.size)
 
 
+def _artifact_of(w: World, stored: str) -> Scorecard:
+    """The artifact a card names, as the registry stores it: relative to the home."""
+    return artifact.from_json(model_registry.artifact_path(stored, w.home).read_text())
+
+
 def _assert_bins_match_published_points(w: World, month: str) -> None:
     """Each characteristic's month counts, times its bins' points, give the points the
     month's snapshots hold: people are counted in the bins they were scored in."""
     report = w.reports[month]
-    card = artifact.from_json(Path(report.card.model.artifact).read_text())
+    card = _artifact_of(w, report.card.model.artifact)
     with w.engine.connect() as store:
         published = list(
             store.execute(
@@ -200,7 +205,7 @@ def test_an_undrifted_month_stays_stable(steady: World) -> None:
     counted = [bands.count(b.name) for b in BANDS]
     score = items["score"]
     assert [b.month_count for b in score.bins] == counted
-    training = artifact.from_json(Path(report.card.model.artifact).read_text())
+    training = _artifact_of(steady, report.card.model.artifact)
     trained = {r["band"]: r["count"] for r in training.metrics["training"]["bad_rate_by_band"]}
     assert [b.training_count for b in score.bins] == [trained[b.name] for b in BANDS]
     assert score.psi == pytest.approx(population_stability_index(list(trained.values()), counted))
@@ -263,7 +268,7 @@ def test_observed_against_expected_appears_only_once_outcomes_exist(steady: Worl
     assert known.status == "known" and known.as_of == LAST
     # The out-of-time month, everyone published in it (training judged only the people it
     # held out): observed rates, AUC and KS must equal training's evaluation on those people.
-    card = artifact.from_json(Path(steady.reports[OUT_OF_TIME].card.model.artifact).read_text())
+    card = _artifact_of(steady, steady.reports[OUT_OF_TIME].card.model.artifact)
     oot = _everyone_at_out_of_time(steady, card).model_dump(mode="json")
     assert [(r.band, r.people) for r in known.bands] == [
         (r["band"], r["count"]) for r in oot["bad_rate_by_band"]
@@ -327,7 +332,9 @@ def test_a_lightgbm_model_is_monitored_through_its_published_scores(steady: Worl
     assert "no binned characteristics" in stability.characteristics.unavailable
     # Its out-of-time month again: observed rates, AUC and KS are training's evaluation on
     # everyone published that month.
-    oot = _everyone_at_out_of_time(steady, load_model(steady.engine, challenger)[1])
+    oot = _everyone_at_out_of_time(
+        steady, load_model(steady.engine, challenger, lake_root=steady.lake)[1]
+    )
     outcomes = card.outcomes
     assert [r.people for r in outcomes.bands] == [r.count for r in oot.bad_rate_by_band]
     assert round(outcomes.auc, 4) == oot.auc and round(outcomes.ks, 4) == oot.ks
