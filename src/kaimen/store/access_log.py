@@ -6,11 +6,13 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import JSON, Connection, exists, insert, literal, select
 
 from kaimen.domain.json_values import JsonObject, JsonValue
 from kaimen.store import people
 from kaimen.store.tables import access_log
+from kaimen.store.tables import people as people_table
+from kaimen.store.types import UTCDateTime
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class Access:
     what: str
     # What the reader was shown, as they were shown it: its shape depends on `what`.
     disclosed: JsonObject
+    # "probing", or "refused: <reason>" for an attempt that was refused (see the table).
+    flag: str | None = None
 
 
 def record(
@@ -32,6 +36,7 @@ def record(
     what: str,
     disclosed: Mapping[str, JsonValue],
     now: dt.datetime,
+    flag: str | None = None,
 ) -> None:
     """Log one read. Call it in the transaction that reads, so no read goes unlogged."""
     connection.execute(
@@ -42,8 +47,39 @@ def record(
             purpose=purpose,
             what=what,
             disclosed=dict(disclosed),
+            flag=flag,
         )
     )
+
+
+def record_if_known(
+    connection: Connection,
+    person_id: str,
+    actor: str,
+    purpose: str,
+    what: str,
+    disclosed: Mapping[str, JsonValue],
+    now: dt.datetime,
+    flag: str,
+) -> None:
+    """Log an attempt on a person who may not exist: one statement either way (a row only
+    for an active person), so that the asker cannot time whether there was one."""
+    known = (
+        select(people_table.c.person_id)
+        .where(people_table.c.person_id == person_id, people_table.c.status == "active")
+        .scalar_subquery()
+    )
+    row = select(
+        known,
+        literal(now, UTCDateTime()),
+        literal(actor),
+        literal(purpose),
+        literal(what),
+        literal(dict(disclosed), JSON()),
+        literal(flag),
+    ).where(exists(known))
+    columns = ["person_id", "accessed_at", "actor", "purpose", "what", "disclosed", "flag"]
+    connection.execute(insert(access_log).from_select(columns, row))
 
 
 def of_person(connection: Connection, person_id: str) -> list[Access]:
@@ -54,7 +90,8 @@ def of_person(connection: Connection, person_id: str) -> list[Access]:
         .order_by(access_log.c.accessed_at.desc(), access_log.c.access_id.desc())
     )
     return [
-        Access(r.access_id, r.accessed_at, r.actor, r.purpose, r.what, r.disclosed) for r in rows
+        Access(r.access_id, r.accessed_at, r.actor, r.purpose, r.what, r.disclosed, r.flag)
+        for r in rows
     ]
 
 

@@ -119,8 +119,16 @@ _DECISION_VALUES = (
     ":decision_id, :partner_id, :offer_id, :person_id, :decided_at, :month, :model_version, "
     ":approved, :score, :points_short, {reasons}, :score_shared"
 )
-_LOG_COLUMNS = "person_id, accessed_at, actor, purpose, what, disclosed"
-_LOG_VALUES = ":person_id, :decided_at, :actor, :purpose, :what, {disclosed}"
+_LOG_COLUMNS = "person_id, accessed_at, actor, purpose, what, disclosed, flag"
+_LOG_VALUES = ":person_id, :decided_at, :actor, :purpose, :what, {disclosed}, :flag"
+# An attempt that was refused but that the person sees (`Attempt`): one statement whether or
+# not the person exists, a row only for an active one (the log belongs to a person).
+_ATTEMPT_WHERE = "WHERE EXISTS (SELECT 1 FROM people WHERE person_id = {p} AND status = 'active')"
+SQLITE_ATTEMPT = (
+    f"INSERT INTO access_log ({_LOG_COLUMNS}) "
+    f"SELECT {_LOG_VALUES.format(disclosed=':disclosed')} "
+    f"{_ATTEMPT_WHERE.format(p=':person_id')}"
+)
 SQLITE_WRITES = (
     f"INSERT INTO decisions ({_DECISION_COLUMNS}) "
     f"VALUES ({_DECISION_VALUES.format(reasons=':reasons')})",
@@ -213,6 +221,7 @@ _WRITTEN = (
     ("purpose", "text"),
     ("what", "text"),
     ("disclosed", "json"),
+    ("flag", "text"),
 )
 # Many decisions with their access-log rows (one JSON array of objects, as above), each only
 # while the person's `decision` consent for the partner is live (the read's condition, at the
@@ -239,10 +248,25 @@ d AS (
 ),
 l AS (
     INSERT INTO access_log ({_LOG_COLUMNS})
-    SELECT v.person_id, v.decided_at, v.actor, v.purpose, v.what, v.disclosed
+    SELECT v.person_id, v.decided_at, v.actor, v.purpose, v.what, v.disclosed, v.flag
     FROM v JOIN d ON d.decision_id = v.decision_id
 )
 SELECT decision_id FROM d
+"""
+_ATTEMPTED = (
+    ("person_id", "text"),
+    ("decided_at", "timestamptz"),
+    ("actor", "text"),
+    ("purpose", "text"),
+    ("what", "text"),
+    ("disclosed", "json"),
+    ("flag", "text"),
+)
+POSTGRES_RECORD_ATTEMPTS = f"""
+INSERT INTO access_log ({_LOG_COLUMNS})
+SELECT v.person_id, v.decided_at, v.actor, v.purpose, v.what, v.disclosed, v.flag
+FROM json_to_recordset(%(attempts)s::json) AS v({", ".join(f"{n} {t}" for n, t in _ATTEMPTED)})
+{_ATTEMPT_WHERE.format(p="v.person_id")}
 """
 
 
@@ -285,12 +309,24 @@ class Grounds:
 
 @dataclass(frozen=True)
 class Disclosure:
-    """The access-log row written with a decision: who read, why, and what they were shown."""
+    """The access-log row written with a decision: who read, why, and what they were shown;
+    `flag` when the access log marks it (see `tables.access_log`)."""
 
     actor: str
     purpose: str
     what: str
     disclosed: Mapping[str, JsonValue]
+    flag: str | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A refused question the person still sees in their access log (without consent, say):
+    whose, when, and the row, whose `disclosed` is the refusal the asker was given."""
+
+    person_id: str
+    at: dt.datetime
+    logged: Disclosure
 
 
 def _json(value: Any) -> Any:
@@ -476,6 +512,21 @@ class DecisionTransaction:
         for statement in SQLITE_WRITES:
             self._cursor.executemany(statement, rows)
 
+    def record_attempts(self, attempts: Sequence[Attempt]) -> None:
+        """Log each refused attempt for its person, where there is an active one."""
+        if self._postgres:
+            if attempts:
+                rows = [
+                    _attempted(attempt, dt.datetime.isoformat, lambda v: v) for attempt in attempts
+                ]
+                self._cursor.execute(
+                    POSTGRES_RECORD_ATTEMPTS, {"attempts": _json_text(rows)}, prepare=True
+                )
+            return
+        self._cursor.executemany(
+            SQLITE_ATTEMPT, [_attempted(attempt, _sqlite_time) for attempt in attempts]
+        )
+
 
 def _written(
     decision: Decision,
@@ -505,6 +556,25 @@ def _written(
         "purpose": disclosure.purpose,
         "what": disclosure.what,
         "disclosed": json_value(dict(disclosure.disclosed)),
+        "flag": disclosure.flag,
+    }
+
+
+def _attempted(
+    attempt: Attempt,
+    stored_time: Callable[[dt.datetime], Any],
+    json_value: Callable[[Any], Any] = _json_text,
+) -> dict[str, Any]:
+    """The parameters of a refused attempt's access-log row (see `_written`)."""
+    logged = attempt.logged
+    return {
+        "person_id": attempt.person_id,
+        "decided_at": stored_time(attempt.at),
+        "actor": logged.actor,
+        "purpose": logged.purpose,
+        "what": logged.what,
+        "disclosed": json_value(dict(logged.disclosed)),
+        "flag": logged.flag,
     }
 
 
@@ -708,3 +778,14 @@ async def record_many_async(
         POSTGRES_RECORD_MANY, {"decided": _json_text(rows)}, prepare=True
     )
     return {decision_id for (decision_id,) in await cursor.fetchall()}
+
+
+async def record_attempts_async(
+    connection: AsyncConnection[Any], attempts: Sequence[Attempt]
+) -> None:
+    """`DecisionTransaction.record_attempts` on an async connection, in one statement."""
+    if attempts:
+        rows = [_attempted(attempt, dt.datetime.isoformat, lambda v: v) for attempt in attempts]
+        await connection.execute(
+            POSTGRES_RECORD_ATTEMPTS, {"attempts": _json_text(rows)}, prepare=True
+        )
