@@ -34,38 +34,35 @@ LOWEST, STEP, OFFERS = 350, 12, 51
 
 @dataclass(frozen=True)
 class Setting:
+    """The population's store, and a partner with 51 offers 12 points apart."""
+
+    world: World
     decisions_key: str
     reports_key_id: str
     offers: list[tuple[int, int]]  # (offer id, its minimum score), lowest first
-    scored: list[tuple[str, int]]  # (person, score): people in the middle of the range
+    scored: list[str]  # people scored in the middle of the range
 
 
 @pytest.fixture(scope="module")
-def world(scored_copy: Population) -> Iterator[World]:
-    with scored_copy.opened() as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
-def setting(world: World) -> Setting:
-    engine = world.engine
-    with engine.connect() as store:
-        scored = [
-            (person, score)
-            for person, score in store.execute(
-                select(score_snapshots.c.person_id, score_snapshots.c.score)
+def setting(scored_copy: Population) -> Iterator[Setting]:
+    with scored_copy.opened() as world:
+        engine = world.engine
+        with engine.connect() as store:
+            scored = store.execute(
+                select(score_snapshots.c.person_id)
                 .where(score_snapshots.c.month == LAST, score_snapshots.c.score.between(500, 800))
                 .order_by(score_snapshots.c.person_id)
-            ).tuples()
-        ]
-    partnering.add_partner(engine, PARTNER, "Prober Ltd", "admin")
-    key = partnering.issue_key(engine, PARTNER, ["decisions", "reports"], "admin")
-    offers = []
-    for index in range(OFFERS):
-        minimum = LOWEST + STEP * index
-        terms = offering.OfferTerms(f"Card {minimum}", "a card", minimum)
-        offers.append((offering.publish_offer(engine, PARTNER, terms, "p").offer_id, minimum))
-    return Setting(key.secret, key.key.key_id, offers, scored[:40])
+                .limit(40)
+            ).scalars()
+            middle = [str(person) for person in scored]
+        partnering.add_partner(engine, PARTNER, "Prober Ltd", "admin")
+        key = partnering.issue_key(engine, PARTNER, ["decisions", "reports"], "admin")
+        offers = []
+        for index in range(OFFERS):
+            minimum = LOWEST + STEP * index
+            terms = offering.OfferTerms(f"Card {minimum}", "a card", minimum)
+            offers.append((offering.publish_offer(engine, PARTNER, terms, "p").offer_id, minimum))
+        yield Setting(world, key.secret, key.key.key_id, offers, middle)
 
 
 def _consent(engine: Engine, person: str, purpose: str = "decision") -> None:
@@ -94,12 +91,10 @@ def _bracket(answers: list[tuple[int, bool]]) -> int:
     return min(declined, default=950) - max(approved, default=350)
 
 
-def test_the_probing_attack_is_stopped_before_it_brackets_the_score(
-    world: World, setting: Setting
-) -> None:
+def test_the_probing_attack_is_stopped_before_it_brackets_the_score(setting: Setting) -> None:
     """The issue's attack: 51 offers 12 points apart, one decision on each, one at a time."""
-    engine = world.engine
-    person, _ = setting.scored[0]
+    engine = setting.world.engine
+    person = setting.scored[0]
     _consent(engine, person)
     limits = PartnerLimits()
     answers: list[tuple[int, bool]] = []
@@ -127,11 +122,11 @@ def test_the_probing_attack_is_stopped_before_it_brackets_the_score(
     assert all(entry.disclosed["status"] == 429 for entry in limited)
 
 
-def test_questions_at_once_are_stopped_alike(world: World, setting: Setting) -> None:
+def test_questions_at_once_are_stopped_alike(setting: Setting) -> None:
     """The same 51 questions sent at once go into one batch of the API's decisions (one
     transaction on SQLite, two statements on PostgreSQL): counted one by one all the same."""
-    engine = world.engine
-    person, _ = setting.scored[1]
+    engine = setting.world.engine
+    person = setting.scored[1]
     _consent(engine, person)
     limits = PartnerLimits()
 
@@ -156,9 +151,9 @@ def test_questions_at_once_are_stopped_alike(world: World, setting: Setting) -> 
     assert flags.count(attempts.PROBING) == 3
 
 
-def test_the_same_threshold_again_is_not_probing(world: World, setting: Setting) -> None:
-    engine = world.engine
-    person, _ = setting.scored[2]
+def test_the_same_threshold_again_is_not_probing(setting: Setting) -> None:
+    engine = setting.world.engine
+    person = setting.scored[2]
     _consent(engine, person)
     limits = PartnerLimits(LimitSettings(per_person="100/minute"))
     twin = offering.publish_offer(
@@ -176,10 +171,10 @@ def test_the_same_threshold_again_is_not_probing(world: World, setting: Setting)
 
 
 def test_an_attempt_without_consent_is_in_the_persons_log_and_nowhere_else(
-    world: World, setting: Setting
+    setting: Setting,
 ) -> None:
-    engine = world.engine
-    person, _ = setting.scored[3]
+    engine = setting.world.engine
+    person = setting.scored[3]
     limits = PartnerLimits()
     offer_id = setting.offers[20][0]
     before = _counts(engine)
@@ -202,36 +197,38 @@ def test_an_attempt_without_consent_is_in_the_persons_log_and_nowhere_else(
     assert attempts.refused_reason(entry.flag) == attempts.NO_CONSENT
 
 
-def test_a_report_without_consent_is_in_the_persons_log(world: World, setting: Setting) -> None:
-    engine = world.engine
-    person, _ = setting.scored[4]
+def test_a_report_without_consent_is_in_the_persons_log(setting: Setting) -> None:
+    engine = setting.world.engine
+    person = setting.scored[4]
     limits = PartnerLimits(LimitSettings(per_person="2/minute"))
     before = _counts(engine)
+
+    def ask() -> reports.Report:
+        return reports.issue_report(
+            engine,
+            setting.world.lake,
+            PARTNER,
+            person,
+            "a flat",
+            f"partner:{PARTNER}",
+            limits=limits,
+            key_id=setting.reports_key_id,
+        )
+
     for _ in range(2):
         with pytest.raises(deciding.PersonNotFound):
-            reports.issue_report(
-                engine,
-                world.lake,
-                PARTNER,
-                person,
-                "a flat",
-                f"partner:{PARTNER}",
-                limits=limits,
-                key_id=setting.reports_key_id,
-            )
+            ask()
     # Rate-limited too: the third is stopped before anything is read or logged.
     with pytest.raises(RateLimited):
-        reports.issue_report(
-            engine, world.lake, PARTNER, person, "a flat", f"partner:{PARTNER}", limits=limits
-        )
+        ask()
     assert _counts(engine) == (before[0], before[1] + 2)
     entries = _log(engine, person)
     assert [(e.what, e.flag) for e in entries] == [("report", "refused: no consent")] * 2
 
 
-def test_per_person_and_per_key_limits(world: World, setting: Setting) -> None:
-    engine = world.engine
-    (consented, _), (other, _), (without, _) = setting.scored[5:8]
+def test_per_person_and_per_key_limits(setting: Setting) -> None:
+    engine = setting.world.engine
+    consented, other, without = setting.scored[5:8]
     _consent(engine, consented)
     _consent(engine, other)
     offer_id = setting.offers[10][0]

@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from kaimen.domain.json_values import JsonObject
 from kaimen.store import access_log
+from kaimen.store.decision_path import Disclosure
 from tests.store.score_rows import T0, enrol
 
 SHOWN: JsonObject = {
@@ -57,9 +58,8 @@ def test_an_attempt_is_logged_for_an_active_person_only(engine: Engine) -> None:
     flag = "refused: no consent"
     with engine.begin() as store:
         for person in ("P1", "P-nobody"):
-            access_log.record_if_known(
-                store, person, "partner:bank-a", "decision: a card", "decision", refused, T0, flag
-            )
+            attempt = Disclosure("partner:bank-a", "decision: a card", "decision", refused, flag)
+            access_log.record_if_known(store, person, attempt, T0)
     with engine.connect() as store:
         [entry] = access_log.of_person(store, "P1")
         assert access_log.of_person(store, "P-nobody") == []

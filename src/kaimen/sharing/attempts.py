@@ -53,22 +53,9 @@ def refused_attempt(
 
 
 def log_refused(
-    connection: Connection,
-    person_id: str,
-    attempt: Disclosure,
-    now: dt.datetime,
+    connection: Connection, person_id: str, attempt: Disclosure, now: dt.datetime
 ) -> None:
     """Log a refused attempt (`refused_attempt`) in the person's access log, if there is
     such an active person; in the caller's transaction, which must commit it even though
     the request is refused."""
-    flag = attempt.flag or refusal_flag(NO_CONSENT)
-    access_log.record_if_known(
-        connection,
-        person_id,
-        attempt.actor,
-        attempt.purpose,
-        attempt.what,
-        attempt.disclosed,
-        now,
-        flag,
-    )
+    access_log.record_if_known(connection, person_id, attempt, now)

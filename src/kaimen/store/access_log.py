@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Connection, exists, insert, literal, select
 
 from kaimen.domain.json_values import JsonObject, JsonValue
 from kaimen.store import people
+from kaimen.store.decision_path import Disclosure
 from kaimen.store.tables import access_log
 from kaimen.store.tables import people as people_table
 from kaimen.store.types import UTCDateTime
@@ -53,17 +54,11 @@ def record(
 
 
 def record_if_known(
-    connection: Connection,
-    person_id: str,
-    actor: str,
-    purpose: str,
-    what: str,
-    disclosed: Mapping[str, JsonValue],
-    now: dt.datetime,
-    flag: str,
+    connection: Connection, person_id: str, logged: Disclosure, now: dt.datetime
 ) -> None:
-    """Log an attempt on a person who may not exist: one statement either way (a row only
-    for an active person), so that the asker cannot time whether there was one."""
+    """Log an attempt on a person who may not exist (`logged`, its row): one statement
+    either way, a row only for an active person, so that the asker cannot time whether
+    there was one."""
     known = (
         select(people_table.c.person_id)
         .where(people_table.c.person_id == person_id, people_table.c.status == "active")
@@ -72,11 +67,11 @@ def record_if_known(
     row = select(
         known,
         literal(now, UTCDateTime()),
-        literal(actor),
-        literal(purpose),
-        literal(what),
-        literal(dict(disclosed), JSON()),
-        literal(flag),
+        literal(logged.actor),
+        literal(logged.purpose),
+        literal(logged.what),
+        literal(dict(logged.disclosed), JSON()),
+        literal(logged.flag),
     ).where(exists(known))
     columns = ["person_id", "accessed_at", "actor", "purpose", "what", "disclosed", "flag"]
     connection.execute(insert(access_log).from_select(columns, row))
