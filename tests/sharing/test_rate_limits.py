@@ -18,6 +18,7 @@ from kaimen.sharing import (
     consenting,
     deciding,
     decision_batches,
+    in_process_counters,
     offering,
     partnering,
     reports,
@@ -258,3 +259,36 @@ def test_bad_limits_are_refused_plainly() -> None:
         PartnerLimits(LimitSettings(storage_uri="nosuch://here"))
     with pytest.raises(ConfigurationError, match="asynchronous"):
         PartnerLimits(LimitSettings(storage_uri="async+memory://"))
+
+
+def test_retry_after_is_the_rest_of_the_window() -> None:
+    """The counter's key is the one `limits` itself reads the window from: a limit per
+    minute, reached at once, says to wait most of that minute, and counts nothing else."""
+    limits = PartnerLimits(LimitSettings(per_person="2/minute"))
+    for _ in range(2):
+        limits.check_person(PARTNER, "S1", "decision")
+    with pytest.raises(RateLimited) as stopped:
+        limits.check_person(PARTNER, "S1", "decision")
+    assert 55 <= stopped.value.retry_after <= 60
+    assert stopped.value.headers() == {"Retry-After": str(stopped.value.retry_after)}
+    limits.check_person(PARTNER, "S1", "report")  # another count
+    limits.check_person(PARTNER, "S2", "decision")
+    limits.reset()
+    limits.check_person(PARTNER, "S1", "decision")
+
+
+def test_counters_in_memory_expire_and_are_swept(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(in_process_counters.time, "time", lambda: clock[0])
+    monkeypatch.setattr(in_process_counters, "SWEEP_EVERY", 4)
+    counters = in_process_counters.InProcessCounters()
+    assert [counters.incr("a", 10) for _ in range(3)] == [1, 2, 3]
+    assert (counters.get("a"), counters.get_expiry("a")) == (3, 1010.0)
+    clock[0] = 1010.0
+    assert counters.get("a") == 0  # its window is over
+    assert counters.incr("a", 10) == 1  # a new one starts (and the fourth increment sweeps)
+    for key in ("k1", "k2", "k3"):
+        counters.incr(key, 1)
+    clock[0] = 2000.0
+    counters.incr("b", 10)  # the fourth since the sweep: sweeps every expired counter
+    assert counters.reset() == 1  # only "b" was left

@@ -232,8 +232,10 @@ async def decide_many_async(
 ) -> list[Answer | KaimenError]:
     """`decide_many` on PostgreSQL through an async connection, in two statements: one read
     for every question, then one write of every decision with its access-log row, which
-    writes each only while the person's consent is still live. A decision whose consent was
-    revoked in between is refused like one without consent, and nothing of it written."""
+    writes each only while the person's consent is still live (and a third, only when some
+    were refused in a way the person sees, for those attempts). A decision whose consent was
+    revoked in between is refused like one without consent, and nothing of it written.
+    Questions over their key's limit are refused before the read and are not in it."""
     admitted = list(questions)
     stopped: dict[int, KaimenError] = {}
     if limits is not None:
