@@ -232,10 +232,10 @@ async def decide_many_async(
 ) -> list[Answer | KaimenError]:
     """`decide_many` on PostgreSQL through an async connection, in two statements: one read
     for every question, then one write of every decision with its access-log row, which
-    writes each only while the person's consent is still live (and a third, only when some
-    were refused in a way the person sees, for those attempts). A decision whose consent was
-    revoked in between is refused like one without consent, and nothing of it written.
-    Questions over their key's limit are refused before the read and are not in it."""
+    writes each only while the person's consent is still live (with the rows of the attempts
+    refused in a way the person sees). A decision whose consent was revoked in between is
+    refused like one without consent, and nothing of it written. Questions over their key's
+    limit are refused before the read and are not in it."""
     admitted = list(questions)
     stopped: dict[int, KaimenError] = {}
     if limits is not None:
@@ -266,10 +266,9 @@ async def decide_many_async(
             continue
         results.append(answer)
         decided.append((answer.decision, disclosure))
-    await decision_path.record_attempts_async(connection, attempts)
-    if not decided:
+    if not decided and not attempts:
         return results
-    written = await decision_path.record_many_async(connection, decided)
+    written = await decision_path.record_many_async(connection, decided, attempts)
     return [
         result
         if isinstance(result, KaimenError) or result.decision.decision_id in written

@@ -268,6 +268,13 @@ SELECT v.person_id, v.decided_at, v.actor, v.purpose, v.what, v.disclosed, v.fla
 FROM json_to_recordset(%(attempts)s::json) AS v({", ".join(f"{n} {t}" for n, t in _ATTEMPTED)})
 {_ATTEMPT_WHERE.format(p="v.person_id")}
 """
+# The decisions' write with the refused attempts' rows (a second array) in the same statement
+# (a data-modifying CTE runs whether or not the outer statement reads it): a batch with
+# refusals the person sees costs no statement more.
+POSTGRES_RECORD_WITH_ATTEMPTS = POSTGRES_RECORD_MANY.replace(
+    "\nSELECT decision_id FROM d\n",
+    f",\na AS ({POSTGRES_RECORD_ATTEMPTS.strip()})\nSELECT decision_id FROM d\n",
+)
 
 
 @dataclass(frozen=True)
@@ -766,26 +773,22 @@ async def read_many(
 
 
 async def record_many_async(
-    connection: AsyncConnection[Any], decided: Sequence[tuple[Decision, Disclosure]]
+    connection: AsyncConnection[Any],
+    decided: Sequence[tuple[Decision, Disclosure]],
+    attempts: Sequence[Attempt] = (),
 ) -> set[str]:
     """Write each decision with its access-log row while the person's consent is still live
-    (see `POSTGRES_RECORD_MANY`), in one statement; the ids of the decisions written."""
+    (see `POSTGRES_RECORD_MANY`), and each refused attempt's row for an active person, in one
+    statement; the ids of the decisions written."""
     rows = [
         _written(decision, disclosure, dt.datetime.isoformat, lambda value: value)
         for decision, disclosure in decided
     ]
-    cursor = await connection.execute(
-        POSTGRES_RECORD_MANY, {"decided": _json_text(rows)}, prepare=True
-    )
-    return {decision_id for (decision_id,) in await cursor.fetchall()}
-
-
-async def record_attempts_async(
-    connection: AsyncConnection[Any], attempts: Sequence[Attempt]
-) -> None:
-    """`DecisionTransaction.record_attempts` on an async connection, in one statement."""
+    params = {"decided": _json_text(rows)}
+    statement = POSTGRES_RECORD_MANY
     if attempts:
-        rows = [_attempted(attempt, dt.datetime.isoformat, lambda v: v) for attempt in attempts]
-        await connection.execute(
-            POSTGRES_RECORD_ATTEMPTS, {"attempts": _json_text(rows)}, prepare=True
-        )
+        tried = [_attempted(attempt, dt.datetime.isoformat, lambda v: v) for attempt in attempts]
+        params["attempts"] = _json_text(tried)
+        statement = POSTGRES_RECORD_WITH_ATTEMPTS
+    cursor = await connection.execute(statement, params, prepare=True)
+    return {decision_id for (decision_id,) in await cursor.fetchall()}
