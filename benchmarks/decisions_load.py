@@ -35,9 +35,8 @@ After every kaimen run the store must hold exactly one new `decisions` row and o
 without consent), and nothing new after a hello-world run; any 5xx, 429, connection error,
 unexpected body or mismatch fails the run (results are still written, with "ok": false, and
 the exit status is 1). The rate limits are counted on every request, set out of the load's
-reach. CPU time of the server process, the PostgreSQL
-backends, the client and the whole machine over each window is read from /proc, with the load
-average before each run. Last, with the servers stopped, the decision is timed and profiled in
+reach. CPU time of the server process, the PostgreSQL backends, the client and the whole
+machine over each window is read from /proc, with the load average before each run. Last, with the servers stopped, the decision is timed and profiled in
 this process against the same store (pool checkouts per decision counted by a pool event,
 statements by SQLite's trace). Results go to benchmarks/results/decisions_load.json and .md.
 """
