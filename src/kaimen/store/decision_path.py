@@ -122,8 +122,11 @@ _DECISION_VALUES = (
 _LOG_COLUMNS = "person_id, accessed_at, actor, purpose, what, disclosed, flag"
 _LOG_VALUES = ":person_id, :decided_at, :actor, :purpose, :what, {disclosed}, :flag"
 # An attempt that was refused but that the person sees (`Attempt`): one statement whether or
-# not the person exists, a row only for an active one (the log belongs to a person).
-_ATTEMPT_WHERE = "WHERE EXISTS (SELECT 1 FROM people WHERE person_id = {p} AND status = 'active')"
+# not the person exists, a row only for an active one (the log belongs to a person). A scalar
+# subquery, run per row on the primary key: written as EXISTS, PostgreSQL's generic plan for
+# a batch (a hundred rows guessed from the JSON) hashed the whole people table instead, and
+# PostgreSQL's time per decision went up fivefold (benchmarks/decisions_load.py).
+_ATTEMPT_WHERE = "WHERE (SELECT status FROM people WHERE person_id = {p}) = 'active'"
 SQLITE_ATTEMPT = (
     f"INSERT INTO access_log ({_LOG_COLUMNS}) "
     f"SELECT {_LOG_VALUES.format(disclosed=':disclosed')} "
