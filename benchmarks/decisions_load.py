@@ -31,11 +31,12 @@ Each backend's store is built as the tests build theirs, then replicated:
    others get the 404 an unknown person gets, so both paths are measured.
 
 After every kaimen run the store must hold exactly one new `decisions` row and one new
-`access_log` row per 200 answer, and nothing new after a hello-world run; any 5xx,
-connection error, unexpected body or mismatch fails the run (results are still written, with
-"ok": false, and the exit status is 1). CPU time of the server process, the PostgreSQL
-backends, the client and the whole machine over each window is read from /proc, with the load
-average before each run. Last, with the servers stopped, the decision is timed and profiled in
+`access_log` row per 200 answer, one `access_log` row per 404 (the person sees the attempt
+without consent), and nothing new after a hello-world run; any 5xx, 429, connection error,
+unexpected body or mismatch fails the run (results are still written, with "ok": false, and
+the exit status is 1). The rate limits are counted on every request, set out of the load's
+reach. CPU time of the server process, the PostgreSQL backends, the client and the whole
+machine over each window is read from /proc, with the load average before each run. Last, with the servers stopped, the decision is timed and profiled in
 this process against the same store (pool checkouts per decision counted by a pool event,
 statements by SQLite's trace). Results go to benchmarks/results/decisions_load.json and .md.
 """
@@ -782,6 +783,10 @@ def start_kaimen(store: Store, options: argparse.Namespace, home: Path, port: in
         "KAIMEN_DATABASE_URL": store.url,
         "KAIMEN_ADMIN_TOKEN": options.admin_token,
         "KAIMEN_SECRET_KEY": options.secret,
+        # Counted as always, out of reach: one key asks thousands of times a second, for
+        # people drawn at random (a person drawn often could pass ten in a minute).
+        "KAIMEN_RATE_LIMIT_PER_KEY": "1000000000/minute",
+        "KAIMEN_RATE_LIMIT_PER_PERSON": "1000000/minute",
     }
     with server_log.open("wb") as sink:
         process = subprocess.Popen(
@@ -840,8 +845,12 @@ def measure(
     added = {name: after[name] - before[name] for name in before}
     failures: list[str] = []
     if target == "decisions":
-        if added["decisions"] != answered or added["access_log"] != answered:
-            failures.append(f"store has {added} new rows for {answered} answers with 200")
+        # Every 404 is a person without consent: the attempt is in their access log.
+        refused = load["status_total"].get("404", 0)
+        if added["decisions"] != answered or added["access_log"] != answered + refused:
+            failures.append(
+                f"store has {added} new rows for {answered} answers with 200 and {refused} 404s"
+            )
         if load["status_window"].get("404", 0) == 0 or answered == 0:
             failures.append("both the 200 and the 404 paths should have been exercised")
         allowed = ("200", "404")
@@ -973,7 +982,7 @@ def write_results(results: dict[str, Any]) -> None:
         "",
         "Store check after every kaimen run: exactly one new `decisions` row and one new "
         "`access_log` row per answer with status 200 (warm-up, window and drain counted), "
-        "nothing for a 404; "
+        "and one `access_log` row (the refused attempt) for a 404; "
         + (
             "held in every run."
             if all(not r["failures"] for r in results["runs"])

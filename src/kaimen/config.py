@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kaimen.domain import profiles
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import ibis
     from sqlalchemy import Engine
 
+    from kaimen.sharing.rate_limits import PartnerLimits
     from kaimen.store.audit_head import HeadFile
     from kaimen.store.identity_vault import IdentityVault
 
@@ -46,6 +47,8 @@ class Workspace:
     evidence_dir: Path = Path(".kaimen/evidence")
     # Where the audit chain's signed heads are appended, and the key that checks them.
     audit_heads: HeadFile | None = None
+    # The partners' rate limits (KAIMEN_RATE_LIMIT_*); none: no limits (a command's own use).
+    limits: PartnerLimits | None = None
 
     def profile(self) -> profiles.Profile:
         """The jurisdiction profile KAIMEN_PROFILE chose, loaded (and checked) on first use."""
@@ -84,6 +87,15 @@ class Settings(BaseSettings):
     # The append-only file of the audit chain's signed heads (default KAIMEN_HOME/
     # audit-heads.log): put it where the database's operator cannot rewrite it alone.
     audit_head_file: Path | None = None
+    # Partners' rate limits (`limits` rate strings, "10/minute;50/day"; see
+    # sharing/rate_limits): per API key on decisions and reports, per partner and person on
+    # each, and the stricter one on decisions flagged as probing a person's score. Counted in
+    # memory, or in the storage a `limits` URI names (redis://host:6379 for several servers).
+    rate_limit_per_key: str = "100/second"
+    rate_limit_per_person: str = "10/minute;50/day"
+    rate_limit_probing: str = "3/month"
+    rate_limit_probing_window_days: int = Field(default=30, ge=1, le=366)
+    rate_limit_storage: str = "memory://"
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -144,6 +156,20 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """The configured secrets, for the logs to mask wherever they might appear."""
         return [s.get_secret_value() for s in (self.admin_token, self.secret_key) if s]
+
+    def rate_limits(self) -> PartnerLimits:
+        """The partners' rate limits as configured (`ConfigurationError` for a bad one)."""
+        from kaimen.sharing.rate_limits import LimitSettings, PartnerLimits
+
+        return PartnerLimits(
+            LimitSettings(
+                per_key=self.rate_limit_per_key,
+                per_person=self.rate_limit_per_person,
+                probing=self.rate_limit_probing,
+                probing_window_seconds=self.rate_limit_probing_window_days * 24 * 3600,
+                storage_uri=self.rate_limit_storage,
+            )
+        )
 
     def workspace(self) -> Workspace:
         """Open (and migrate) the store; the lake and model folders of `home`."""

@@ -71,7 +71,15 @@ def doors(scored_copy: Population) -> Iterator[Doors]:
         _, partner_key = partners.issue_key(store, "car-rental", ["decisions", "feedback"], NOW)
         partners.add(store, "credit-bureau", "Credit Bureau", NOW)
         _, reporter_key = partners.issue_key(store, "credit-bureau", ["reports"], NOW)
-    settings = Settings(home=home, admin_token=ADMIN, database_url=url)
+    # These tests ask about one person at many thresholds on purpose: limits out of reach
+    # (tests/api/test_rate_limits.py holds the defaults).
+    settings = Settings(
+        home=home,
+        admin_token=ADMIN,
+        database_url=url,
+        rate_limit_per_person="100000/minute",
+        rate_limit_probing="100000/minute",
+    )
     client = TestClient(create_app(settings))
     yield Doors(
         w.engine,

@@ -1,7 +1,8 @@
 """The decision's own path (kaimen.store.decision_path): the partner's key checked in the
 decision's transaction, one pooled connection per decision, exactly one decision row and one
-access-log row per answer, nothing written for any refusal, a revocation effective for the
-very next request, and no row lost when decisions run at once."""
+access-log row per answer, nothing written for any refusal (but the attempt without consent,
+for the person to see), a revocation effective for the very next request, and no row lost
+when decisions run at once."""
 
 from __future__ import annotations
 
@@ -153,11 +154,12 @@ def test_a_revocation_refuses_the_very_next_request(world: World, setting: Setti
     before = _rows(world.engine)
     with pytest.raises(deciding.PersonNotFound):
         deciding.decide(world.engine, setting.key, setting.offer_id, person)
-    assert _rows(world.engine) == before
+    # No decision: only the refused attempt, in the person's access log.
+    assert _rows(world.engine) == (before[0], before[1] + 1)
     request = consenting.ConsentRequest(PARTNER, "decision")
     consenting.grant_consent(world.engine, person, request, f"person:{person}", now)
     deciding.decide(world.engine, setting.key, setting.offer_id, person)
-    assert _rows(world.engine) == (before[0] + 1, before[1] + 1)
+    assert _rows(world.engine) == (before[0] + 1, before[1] + 2)
 
 
 def test_a_refused_key_is_refused_and_writes_nothing(world: World, setting: Setting) -> None:
@@ -191,7 +193,8 @@ def test_an_unknown_person_and_one_without_consent_are_told_the_same(
     }
     with pytest.raises(deciding.OfferNotFound):
         deciding.decide(world.engine, setting.key, setting.offer_id + 999, setting.consented[0])
-    assert _rows(world.engine) == before
+    # Only the attempt on the person who exists, in their access log.
+    assert _rows(world.engine) == (before[0], before[1] + 1)
 
 
 def test_concurrent_decisions_lose_no_rows(world: World, setting: Setting) -> None:
@@ -210,7 +213,8 @@ def test_concurrent_decisions_lose_no_rows(world: World, setting: Setting) -> No
     with ThreadPoolExecutor(max_workers=8) as pool:
         answered = [d for d in pool.map(one, people) if d is not None]
     assert len(answered) == len(set(answered)) == 96 - len(people[::8])
-    assert _rows(world.engine) == (before[0] + len(answered), before[1] + len(answered))
+    refused = len(people[::8])  # each attempt without consent is in the person's log
+    assert _rows(world.engine) == (before[0] + len(answered), before[1] + len(answered) + refused)
 
 
 def test_a_decision_that_may_not_wait_is_refused_whole_while_another_connection_writes(
@@ -333,7 +337,8 @@ def test_decisions_asked_together_leave_one_decision_row_and_one_access_log_row_
     ]
     assert [a.decision.person_id for a in answers] == people
     assert len({a.decision.decision_id for a in answers}) == len(people)
-    assert _rows(engine) == (before[0] + len(people), before[1] + len(people))
+    # And the attempt without consent, in the person's access log.
+    assert _rows(engine) == (before[0] + len(people), before[1] + len(people) + 1)
     with engine.connect() as store:
         stored = set(
             store.execute(
@@ -360,7 +365,7 @@ def test_a_revocation_refuses_the_very_next_batched_request(world: World, settin
     before = _rows(engine)
     [refused] = _asked_together(engine, [(setting.key, setting.offer_id, person)])
     assert isinstance(refused, deciding.PersonNotFound)
-    assert _rows(engine) == before
+    assert _rows(engine) == (before[0], before[1] + 1)
     request = consenting.ConsentRequest(PARTNER, "decision")
     consenting.grant_consent(engine, person, request, f"person:{person}", now)
 

@@ -82,8 +82,11 @@ def test_a_decision_is_judged_stored_and_logged_under_consent(
 
     [stored] = disclosures.decisions_about(world.engine, low)
     assert (stored.decision_id, stored.approved) == (declined.decision_id, False)
-    [logged] = disclosures.access_log_of(world.engine, low)
-    assert (logged.actor, logged.what) == (f"partner:{partner}", "decision")
+    # Newest first: the decision, then the attempt before the consent, refused.
+    logged, attempted = disclosures.access_log_of(world.engine, low)
+    assert (logged.actor, logged.what, logged.flag) == (f"partner:{partner}", "decision", None)
+    assert attempted.flag == "refused: no consent"
+    assert attempted.disclosed == {"status": 404, "detail": deciding.NOT_FOUND}
     assert "score" not in logged.disclosed  # not shared: not shown, so not logged as shown
     assert "score" in disclosures.access_log_of(world.engine, high)[0].disclosed
 

@@ -505,7 +505,11 @@ def test_consent_governs_every_report_and_each_read_is_logged(world: World) -> N
         response = _report(world, person)
         assert response.status_code == 404
         assert response.json() == unknown.json()
-        assert len(_log(world, person)) == before_log
+        # Nothing read: only the refused attempt, for the person to see.
+        log = _log(world, person)
+        assert len(log) == before_log + 1
+        assert (log[0].what, log[0].flag) == ("report", "refused: no consent")
+        assert log[0].disclosed == {"status": 404, "detail": unknown.json()["detail"]}
         assert audit.count(world.engine) == before_audit
 
     refused()  # no consent at all
@@ -538,7 +542,8 @@ def test_consent_governs_every_report_and_each_read_is_logged(world: World) -> N
 
     _grant(world, person, "rentco", "report", expires_at=_now() + dt.timedelta(days=1))
     assert _report(world, person).status_code == 200
-    assert len(_log(world, person)) == 2  # one entry per report read
+    # One entry per report read (and one per refused attempt, flagged).
+    assert len([e for e in _log(world, person) if e.flag is None]) == 2
 
 
 def test_report_requests_are_checked_before_anything_is_read(world: World) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from kaimen.domain.json_values import JsonObject
 from kaimen.store import access_log
+from kaimen.store.decision_path import Disclosure
 from tests.store.score_rows import T0, enrol
 
 SHOWN: JsonObject = {
@@ -48,3 +49,23 @@ def test_a_persons_log_is_newest_first(engine: Engine) -> None:
         assert access_log.of_person(store, "P2") == []
     # Two reads in the same moment: the later logged first.
     assert [a.what for a in log] == ["whatif", "report", "decision", "score"]
+
+
+def test_an_attempt_is_logged_for_an_active_person_only(engine: Engine) -> None:
+    """One statement either way: a row for a person who is there, none for one who is not."""
+    enrol(engine, "P1")
+    refused: JsonObject = {"status": 404, "detail": "no such person, or no consent"}
+    flag = "refused: no consent"
+    with engine.begin() as store:
+        for person in ("P1", "P-nobody"):
+            attempt = Disclosure("partner:bank-a", "decision: a card", "decision", refused, flag)
+            access_log.record_if_known(store, person, attempt, T0)
+    with engine.connect() as store:
+        [entry] = access_log.of_person(store, "P1")
+        assert access_log.of_person(store, "P-nobody") == []
+    assert (entry.accessed_at, entry.what, entry.flag, entry.disclosed) == (
+        T0,
+        "decision",
+        flag,
+        refused,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
@@ -50,7 +52,9 @@ class KaimenApp(FastAPI):
 
 def create_app(settings: Settings) -> FastAPI:
     """Open the store (migrating it) and build the app around it."""
-    workspace = settings.workspace()
+    # The limits first: a bad one stops the server before it opens the store.
+    limits = settings.rate_limits()
+    workspace = replace(settings.workspace(), limits=limits)
     app = KaimenApp(
         title="kaimen",
         version=__version__,

@@ -19,7 +19,6 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import to_json
-from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kaimen.api import problems
@@ -94,7 +93,8 @@ async def _decided(request: Request, body: DecisionIn, authorization: str | None
     """The documented endpoint's answer for a valid body."""
     workspace: Workspace = request.app.state.workspace
     key = await partner_key(request, authorization, deciding.SCOPE)
-    answer = await batches_for(workspace.engine).decide(key, body.offer_id, body.person_id)
+    batches = batches_for(workspace.engine, workspace.limits)
+    answer = await batches.decide(key, body.offer_id, body.person_id)
     return Response(_rendered(answer), media_type="application/json")
 
 
@@ -128,7 +128,7 @@ class DecisionFastPath:
         self.site = site
         self.route = route
         self.telemetry = RequestTelemetry(app, site)
-        self._engine: Engine | None = None
+        self._workspace: Workspace | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
@@ -162,14 +162,14 @@ class DecisionFastPath:
             await self.app(scope, _replay(body, receive), send)
             return
         scope["route"] = self.route  # what the telemetry names the request by
-        if self._engine is None:
-            workspace: Workspace = self.site.state.workspace
-            self._engine = workspace.engine
-        engine = self._engine
+        if self._workspace is None:
+            self._workspace = self.site.state.workspace
+        engine, limits = self._workspace.engine, self._workspace.limits
 
         async def decided(scope: Scope, receive: Receive, send: Send) -> None:
             try:
-                answer = await batches_for(engine).decide(token, asked.offer_id, asked.person_id)
+                batches = batches_for(engine, limits)
+                answer = await batches.decide(token, asked.offer_id, asked.person_id)
             except KaimenError as refused:
                 await problems.refusal(refused)(scope, receive, send)
                 return
@@ -220,7 +220,15 @@ router = api_router()
     PATH,
     response_model=DecisionOut,
     tags=["decisions"],
-    responses=problems.documented(401, 403, 404, 422),
+    responses=problems.documented(
+        401,
+        403,
+        404,
+        422,
+        429,
+        s429="too many questions for now, from this key, about this person, or at ever new "
+        "thresholds about this person (probing): retry after the seconds Retry-After gives",
+    ),
     summary="Does this person's score open this offer? (partner, scope decisions, consent)",
 )
 @key_checked_by_service(deciding.SCOPE)
@@ -229,9 +237,11 @@ async def post_decision(
 ) -> Response:
     """Approved or declined, with the reasons that apply against this offer's threshold.
     Without the person's live consent for `decision` the answer is the same 404 as for an
-    unknown person, and nothing is read. The score and points are shown only when the
-    person consented to share them. Every decision is stored and in the person's access
-    log."""
+    unknown person, and nothing is read; the person sees the refused attempt in their access
+    log. The score and points are shown only when the person consented to share them. Every
+    decision is stored and in the person's access log; one at a threshold other than those
+    you asked about this person at lately is flagged there as probing, and such decisions
+    are limited more strictly (429 with Retry-After)."""
     return await _decided(request, body, authorization)
 
 

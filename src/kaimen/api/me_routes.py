@@ -59,6 +59,12 @@ class AccessOut(Rendered):
     purpose: str
     what: str = Field(description="score, decision, report, whatif")
     disclosed: JsonObject = Field(description="what they were shown")
+    flag: str | None = Field(
+        default=None,
+        description="'probing': asked at a threshold other than those the partner asked at "
+        "lately (possibly narrowing down your score); 'refused: <reason>': an attempt that "
+        "was refused (e.g. 'refused: no consent'), its refusal being all they were shown",
+    )
 
 
 class MyDecisionOut(Rendered):

@@ -62,8 +62,7 @@ def refusal(error: KaimenError) -> JSONResponse:
     response = problem(error.status, title, error.detail, problem_type(error), **error.extra())
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
-    if error.retry_after is not None:
-        response.headers["Retry-After"] = str(error.retry_after)
+    response.headers.update(error.headers())
     return response
 
 
@@ -79,8 +78,15 @@ DESCRIPTIONS = {
     409: "conflicts with the current state",
     413: "the body is too large",
     422: "invalid input; nothing stored",
+    429: "too many requests for now: retry after the seconds Retry-After gives",
     503: "the database (or the model) cannot be used right now; nothing stored; "
     "Retry-After says when to try again",
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before asking again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 
@@ -91,6 +97,7 @@ def documented(*statuses: int, **described: str) -> dict[int | str, dict[str, An
         status: {
             "model": Problem,
             "description": described.get(f"s{status}", DESCRIPTIONS.get(status, "error")),
+            **({"headers": _RETRY_AFTER} if status == 429 else {}),
         }
         for status in statuses
     }

@@ -200,14 +200,27 @@ def _report_out(report: reports.Report) -> ReportOut:
     "/v1/reports",
     response_model=ReportOut,
     tags=["reports"],
-    responses=problems.documented(401, 403, 404, 409, 422, **NO_CONSENT, **NOTHING_PUBLISHED),
+    responses=problems.documented(
+        401,
+        403,
+        404,
+        409,
+        422,
+        429,
+        s429="too many reports for now, from this key or about this person: retry after "
+        "the seconds Retry-After gives",
+        **NO_CONSENT,
+        **NOTHING_PUBLISHED,
+    ),
     summary="A risk report on a person (partner, scope reports, the person's consent)",
 )
 def post_report(body: ReportIn, ws: Store, caller: ReportsPartner) -> ReportOut:
     """Band, on-time rate of rent and utilities, open delinquencies, as of the latest
     published month. Without the person's live consent for `report` to you, the answer is
-    the same 404 as for an unknown person and nothing is read. Each report is in the
-    person's access log with its purpose and everything it showed; nothing else is kept."""
+    the same 404 as for an unknown person and nothing is read (the person sees the refused
+    attempt in their access log). Each report is in the person's access log with its purpose
+    and everything it showed; nothing else is kept. Reports are limited per key and per
+    person (429 with Retry-After)."""
     report = reports.issue_report(
         ws.engine,
         ws.lake_root,
@@ -217,6 +230,8 @@ def post_report(body: ReportIn, ws: Store, caller: ReportsPartner) -> ReportOut:
         caller.actor,
         backend=ws.backend(),
         profile=ws.profile(),
+        limits=ws.limits,
+        key_id=caller.key_id,
     )
     return _report_out(report)
 

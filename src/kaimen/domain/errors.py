@@ -22,7 +22,7 @@ class KaimenError(Exception):
     title: ClassVar[str | None] = None
     public_detail: ClassVar[str | None] = None
     # Seconds a client should wait before trying again (HTTP Retry-After), for what passes.
-    retry_after: ClassVar[int | None] = None
+    retry_after: int | None = None
 
     @property
     def detail(self) -> str:
@@ -31,6 +31,10 @@ class KaimenError(Exception):
     def extra(self) -> dict[str, object]:
         """Members beyond the standard ones in the problem document."""
         return {}
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries besides the problem document."""
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
 class Rejected(KaimenError):
@@ -63,6 +67,25 @@ class Forbidden(KaimenError):
 
     status = 403
     problem = "forbidden"
+
+
+class RateLimited(KaimenError):
+    """Too many requests of this kind from this caller for now; the same request may succeed
+    after `retry_after` seconds. Nothing was read or written for it."""
+
+    status = 429
+    problem = "rate-limited"
+    title = "Too Many Requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def extra(self) -> dict[str, object]:
+        return {"retry_after": self.retry_after}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class ConfigurationError(KaimenError):

@@ -22,14 +22,16 @@ from sqlalchemy import Engine
 
 from kaimen.domain.callers import Caller
 from kaimen.domain.decisions import Decision, DecisionReason
-from kaimen.domain.errors import KaimenError, NotFound
+from kaimen.domain.errors import KaimenError, NotFound, RateLimited
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import MAX_REASONS
 from kaimen.domain.snapshots import Snapshot
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.scoring.reading import reason_text
+from kaimen.sharing.attempts import NO_CONSENT, PROBING, PROBING_LIMIT, refused_attempt
 from kaimen.sharing.authentication import REFUSED, CredentialRefused, scope_missing
+from kaimen.sharing.rate_limits import PartnerLimits
 from kaimen.store import alerts, decision_path, offers, partners
 
 if TYPE_CHECKING:
@@ -46,6 +48,16 @@ class PersonNotFound(NotFound):
 
 class OfferNotFound(NotFound):
     """No such offer of this partner's, or it was withdrawn."""
+
+
+class LoggedRefusal(Exception):
+    """Raised by `answered` for a refusal that the person sees in their access log (asked
+    without consent, stopped for probing): the refusal the partner gets, and the row."""
+
+    def __init__(self, refusal: KaimenError, logged: decision_path.Disclosure) -> None:
+        super().__init__(refusal.detail)
+        self.refusal = refusal
+        self.logged = logged
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,8 @@ def _disclosed(answer: Answer) -> JsonObject:
 
 
 SCOPE = "decisions"
+# What a decision is in the access log.
+SCOPE_WHAT = "decision"
 # Raised by `decide(..., wait=False)` when SQLite's write lock is held elsewhere; nothing was
 # read or written, and the same call with `wait=True` will wait its turn.
 WriterBusy = decision_path.WriterBusy
@@ -138,15 +152,18 @@ def decide(
     person_id: str,
     now: dt.datetime | None = None,
     wait: bool = True,
+    limits: PartnerLimits | None = None,
 ) -> Answer:
     """Decide for the partner whose API key (scope `decisions`) this is: check the key,
     read the offer, the consent and the snapshot, store the decision and log the access, on
     one connection and in one transaction (see `kaimen.store.decision_path`).
 
     A refused key raises `CredentialRefused` (or `ScopeMissing`) and nothing about the person
-    is read; without a live consent nothing of theirs is read either; neither writes. With
-    `wait=False`, `WriterBusy` instead of waiting for SQLite's write lock."""
-    [answer] = decide_many(engine, [question(api_key, offer_id, person_id, now)], wait)
+    is read; without a live consent nothing of theirs is read either, and only the attempt
+    is logged for the person to see. With `limits`, `RateLimited` past them (see
+    `rate_limits`). With `wait=False`, `WriterBusy` instead of waiting for SQLite's write
+    lock."""
+    [answer] = decide_many(engine, [question(api_key, offer_id, person_id, now)], wait, limits)
     if isinstance(answer, KaimenError):
         raise answer
     return answer
@@ -167,37 +184,60 @@ def question(
 
 
 def decide_many(
-    engine: Engine, questions: Sequence[decision_path.Question], wait: bool = True
+    engine: Engine,
+    questions: Sequence[decision_path.Question],
+    wait: bool = True,
+    limits: PartnerLimits | None = None,
 ) -> list[Answer | KaimenError]:
     """`decide` for each question, all in one transaction on one connection (a group
-    commit): each answer, or the refusal that question got (nothing of its own written). An
-    unexpected error writes nothing for any of them."""
+    commit): each answer, or the refusal that question got (nothing of its own written but
+    the attempt's access-log row, for a refusal the person sees). An unexpected error writes
+    nothing for any of them."""
     results: list[Answer | KaimenError] = []
     decided: list[tuple[Decision, decision_path.Disclosure]] = []
-    attempts: list[alerts.FrozenAttempt] = []
+    attempts: list[decision_path.Attempt] = []
+    frozen: list[alerts.FrozenAttempt] = []
     with decision_path.transaction(engine, wait) as store:
         for asked in questions:
-            grounds = store.grounds(
-                asked.key_id, asked.secret_hash, SCOPE, asked.offer_id, asked.person_id, asked.now
-            )
+            grounds: decision_path.Grounds | None = None
             try:
-                answer, disclosure = answered(asked, grounds)
+                if limits is not None:
+                    limits.check_key(asked.key_id)
+                grounds = store.grounds(
+                    asked.key_id,
+                    asked.secret_hash,
+                    SCOPE,
+                    asked.offer_id,
+                    asked.person_id,
+                    asked.now,
+                )
+                answer, disclosure = answered(asked, grounds, limits)
+            except LoggedRefusal as refused:
+                results.append(refused.refusal)
+                attempts.append(decision_path.Attempt(asked.person_id, asked.now, refused.logged))
+                frozen.extend(_attempt(asked, grounds, refused.refusal))
+                continue
             except KaimenError as refusal:
                 results.append(refusal)
-                attempts.extend(_attempt(asked, grounds, refusal))
+                frozen.extend(_attempt(asked, grounds, refusal))
                 continue
             results.append(answer)
             decided.append((answer.decision, disclosure))
         store.record_many(decided)
-        store.record_frozen_attempts(attempts)
+        store.record_many(decided)
+        if attempts:
+            store.record_attempts(attempts)
+        store.record_frozen_attempts(frozen)
     return results
 
 
 def _attempt(
-    asked: decision_path.Question, grounds: decision_path.Grounds, refusal: KaimenError
+    asked: decision_path.Question, grounds: decision_path.Grounds | None, refusal: KaimenError
 ) -> list[alerts.FrozenAttempt]:
     """The attempt to log should the person's file be frozen (the store reads the freeze
     where it writes): a refusal as no consent, by a key that opened an offer of its own."""
+    if grounds is None:  # stopped before the read: over its key's limit
+        return []
     key, offer = grounds.key, grounds.offer
     if not isinstance(refusal, PersonNotFound) or key is None or offer is None:
         return []
@@ -215,24 +255,56 @@ def _attempt(
 
 
 async def decide_many_async(
-    connection: AsyncConnection[Any], questions: Sequence[decision_path.Question]
+    connection: AsyncConnection[Any],
+    questions: Sequence[decision_path.Question],
+    limits: PartnerLimits | None = None,
 ) -> list[Answer | KaimenError]:
     """`decide_many` on PostgreSQL through an async connection, in two statements: one read
     for every question, then one write of every decision with its access-log row, which
-    writes each only while the person's consent is still live. A decision whose consent was
-    revoked in between is refused like one without consent, and nothing of it written."""
-    grounds = await decision_path.read_many(connection, questions, SCOPE)
+    writes each only while the person's consent is still live (with the rows of the attempts
+    refused in a way the person sees). A decision whose consent was revoked in between is
+    refused like one without consent, and nothing of it written. Questions over their key's
+    limit are refused before the read and are not in it."""
+    admitted = list(questions)
+    stopped: dict[int, KaimenError] = {}
+    if limits is not None:
+        admitted = []
+        for position, asked in enumerate(questions):
+            try:
+                limits.check_key(asked.key_id)
+            except RateLimited as refusal:
+                stopped[position] = refusal
+                continue
+            admitted.append(asked)
+    read = await decision_path.read_many(connection, admitted, SCOPE) if admitted else []
+    found = iter(read)
+    grounds: list[decision_path.Grounds | None] = []
     results: list[Answer | KaimenError] = []
     decided: list[tuple[Decision, decision_path.Disclosure]] = []
-    for asked, found in zip(questions, grounds, strict=True):
+    attempts: list[decision_path.Attempt] = []
+    for position, asked in enumerate(questions):
+        if position in stopped:
+            grounds.append(None)
+            results.append(stopped[position])
+            continue
+        read_grounds = next(found)
+        grounds.append(read_grounds)
         try:
-            answer, disclosure = answered(asked, found)
+            answer, disclosure = answered(asked, read_grounds, limits)
+        except LoggedRefusal as refused:
+            results.append(refused.refusal)
+            attempts.append(decision_path.Attempt(asked.person_id, asked.now, refused.logged))
+            continue
         except KaimenError as refusal:
             results.append(refusal)
             continue
         results.append(answer)
         decided.append((answer.decision, disclosure))
-    written = await decision_path.record_many_async(connection, decided) if decided else set[str]()
+    written = (
+        await decision_path.record_many_async(connection, decided, attempts)
+        if decided or attempts
+        else set[str]()
+    )
     final: list[Answer | KaimenError] = [
         result
         if isinstance(result, KaimenError) or result.decision.decision_id in written
@@ -241,13 +313,13 @@ async def decide_many_async(
     ]
     # Refused as no consent, whether at the read or at the write (a freeze or a revocation
     # in between): logged, by the statement that writes, where the file is frozen.
-    attempts = [
+    frozen = [
         attempt
-        for asked, found, result in zip(questions, grounds, final, strict=True)
+        for asked, found_grounds, result in zip(questions, grounds, final, strict=True)
         if isinstance(result, KaimenError)
-        for attempt in _attempt(asked, found, result)
+        for attempt in _attempt(asked, found_grounds, result)
     ]
-    await decision_path.record_frozen_attempts_async(connection, attempts)
+    await decision_path.record_frozen_attempts_async(connection, frozen)
     return final
 
 
@@ -272,12 +344,24 @@ _MILLISECONDS = (1 << 48) - 1
 _LOW_62 = (1 << 62) - 1
 
 
+def threshold_of(offer: offers.Offer) -> str:
+    """What an offer asks of a score, as one text: two offers asking the same tell a partner
+    the same about a person (see `rate_limits` on probing)."""
+    floors = ",".join(f"{d.value}>={m}" for d, m in sorted(offer.min_dimensions.items()))
+    return f"{offer.required_score};{floors}"
+
+
 def answered(
-    asked: decision_path.Question, grounds: decision_path.Grounds
+    asked: decision_path.Question,
+    grounds: decision_path.Grounds,
+    limits: PartnerLimits | None = None,
 ) -> tuple[Answer, decision_path.Disclosure]:
     """The answer to one question on what was read for it, with the access-log row it
     writes; a refusal raises (`CredentialRefused`, `ScopeMissing`, `OfferNotFound`,
-    `PersonNotFound`)."""
+    `RateLimited`), or raises `LoggedRefusal` for one the person sees (`PersonNotFound`
+    without consent, `RateLimited` for probing). With `limits`, the partner's questions
+    about the person are counted whether or not they consented: a partner stopped learns
+    nothing it had not been told already."""
     key = grounds.key
     if key is None or not partners.opens(key.secret_hash, not key.live, asked.secret_hash):
         raise CredentialRefused(REFUSED)
@@ -286,13 +370,29 @@ def answered(
     offer = grounds.offer
     if offer is None:
         raise OfferNotFound(f"no open offer {asked.offer_id} of yours")
+    partner_id = key.partner_id
+    if limits is not None:
+        limits.check_person(partner_id, asked.person_id, "decision")
+    actor = Caller.partner(partner_id, asked.key_id, key.scopes).actor
+    purpose = f"decision: {offer.purpose}"
     if grounds.share_score is None:
-        raise PersonNotFound(NOT_FOUND)
+        refusal = PersonNotFound(NOT_FOUND)
+        raise LoggedRefusal(
+            refusal, refused_attempt(actor, purpose, SCOPE_WHAT, NO_CONSENT, refusal)
+        )
+    flag = None
+    if limits is not None:
+        try:
+            if limits.check_threshold(partner_id, asked.person_id, threshold_of(offer)):
+                flag = PROBING
+        except RateLimited as stopped:
+            logged = refused_attempt(actor, purpose, SCOPE_WHAT, PROBING_LIMIT, stopped)
+            raise LoggedRefusal(stopped, logged) from None
     snapshot = grounds.snapshot
     approved, short, reasons, unmet = _judge(snapshot, offer)
     decision = Decision(
         decision_id=time_ordered_id(asked.now),
-        partner_id=key.partner_id,
+        partner_id=partner_id,
         offer_id=offer.offer_id,
         person_id=asked.person_id,
         decided_at=asked.now,
@@ -305,8 +405,5 @@ def answered(
         score_shared=grounds.share_score,
     )
     answer = Answer(decision, offer.name, unmet, grounds.open_disputes > 0)
-    actor = Caller.partner(key.partner_id, asked.key_id, key.scopes).actor
-    disclosure = decision_path.Disclosure(
-        actor, f"decision: {offer.purpose}", "decision", _disclosed(answer)
-    )
+    disclosure = decision_path.Disclosure(actor, purpose, SCOPE_WHAT, _disclosed(answer), flag)
     return answer, disclosure

@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 
 from kaimen.domain.errors import KaimenError, StoreUnavailable
 from kaimen.sharing import deciding
+from kaimen.sharing.rate_limits import PartnerLimits
 from kaimen.store import decision_path
 from kaimen.store.database import is_unreachable
 
@@ -59,8 +60,9 @@ _Pending = tuple[decision_path.Question, "asyncio.Future[deciding.Answer]"]
 class DecisionBatches:
     """The API's decisions for one engine in one event loop (see the module docstring)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, limits: PartnerLimits | None = None) -> None:
         self._engine = engine
+        self._limits = limits
         self._pending: list[_Pending] = []
         self._flush_scheduled = False
         self._postgres = (
@@ -115,7 +117,9 @@ class DecisionBatches:
                 self._start(self._on_postgres(batch))
                 continue
             try:
-                results = deciding.decide_many(self._engine, [a for a, _ in batch], wait=False)
+                results = deciding.decide_many(
+                    self._engine, [a for a, _ in batch], False, self._limits
+                )
             except deciding.WriterBusy:
                 self._start(self._in_thread(batch))
                 continue
@@ -145,7 +149,12 @@ class DecisionBatches:
         questions = [asked for asked, _ in batch]
         try:
             results = await to_thread.run_sync(
-                deciding.decide_many, self._engine, questions, True, limiter=self._waiting
+                deciding.decide_many,
+                self._engine,
+                questions,
+                True,
+                self._limits,
+                limiter=self._waiting,
             )
         except Exception as error:  # every asker hears of it
             _settle(batch, error)
@@ -157,7 +166,9 @@ class DecisionBatches:
         connection: AsyncConnection | None = None
         try:
             connection = await self._postgres.acquire()
-            results = await deciding.decide_many_async(connection, [a for a, _ in batch])
+            results = await deciding.decide_many_async(
+                connection, [a for a, _ in batch], self._limits
+            )
         except Exception as error:  # every asker hears of it
             _settle(batch, error)
         else:
@@ -193,9 +204,10 @@ def _settle(
 _BATCHES: dict[asyncio.AbstractEventLoop, dict[Engine, DecisionBatches]] = {}
 
 
-def batches_for(engine: Engine) -> DecisionBatches:
-    """The batches of `engine` in the running event loop. When a loop asks for the first
-    time, those of loops that have closed since close their connections and are dropped."""
+def batches_for(engine: Engine, limits: PartnerLimits | None = None) -> DecisionBatches:
+    """The batches of `engine` in the running event loop, counting against `limits` (those
+    of the first call for the engine in this loop). When a loop asks for the first time,
+    those of loops that have closed since close their connections and are dropped."""
     loop = asyncio.get_running_loop()
     by_engine = _BATCHES.get(loop)
     if by_engine is None:
@@ -205,5 +217,5 @@ def batches_for(engine: Engine) -> DecisionBatches:
         by_engine = _BATCHES[loop] = {}
     batches = by_engine.get(engine)
     if batches is None:
-        batches = by_engine[engine] = DecisionBatches(engine)
+        batches = by_engine[engine] = DecisionBatches(engine, limits)
     return batches

@@ -97,6 +97,8 @@ class ExportAccess(Section):
     purpose: str
     what: str
     disclosed: JsonObject
+    # "probing", or "refused: <reason>" (see the access-log API).
+    flag: str | None = None
 
 
 class ExportDecision(Section):

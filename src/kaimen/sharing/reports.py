@@ -43,7 +43,9 @@ from kaimen.features.catalogue import DEFAULTED, Window, total_of
 from kaimen.features.exclusions import ExcludedEvents, summaries_without
 from kaimen.features.summaries import FAMILIES
 from kaimen.scoring.exclusions import excluded_events
+from kaimen.sharing.attempts import NO_CONSENT, log_refused, refused_attempt
 from kaimen.sharing.deciding import NOT_FOUND, PersonNotFound
+from kaimen.sharing.rate_limits import PartnerLimits
 from kaimen.store import (
     access_log,
     alerts,
@@ -298,19 +300,36 @@ def issue_report(
     now: dt.datetime | None = None,
     backend: ibis.BaseBackend | None = None,
     profile: Profile | None = None,
+    limits: PartnerLimits | None = None,
+    key_id: str | None = None,
 ) -> Report:
     """A partner's report on a person with a live `report` consent; logged for the person.
+    With `limits`, counted per key (`key_id`, the one the partner called with) and per
+    partner and person, with or without consent, before anything is read.
 
-    Raises PersonNotFound (unknown person or no consent: the same), NothingPublished.
+    Raises PersonNotFound (unknown person or no consent: the same, and the person sees the
+    refused attempt in their access log), NothingPublished, RateLimited.
     """
     stated = check_purpose(purpose)
     now = now or dt.datetime.now(dt.UTC)
+    if limits is not None:
+        if key_id is not None:
+            limits.check_key(key_id)
+        limits.check_person(partner_id, person_id, "report")
 
-    def work(store: Connection) -> Report | None:
+    def work(store: Connection) -> Report | PersonNotFound:
         if consents.live(store, person_id, partner_id, "report", now) is None:
-            # Committed with the transaction, then refused as no consent is.
+            refusal = PersonNotFound(NOT_FOUND)
+            # Committed with the transaction, which a raised refusal would roll back: an
+            # attempt on a frozen file with its alert, any other as no consent.
             alerts.record_frozen_attempts(store, [_attempt(partner_id, person_id, actor, now)])
-            return None
+            log_refused(
+                store,
+                person_id,
+                refused_attempt(actor, "report", "report", NO_CONSENT, refusal),
+                now,
+            )
+            return refusal
         report = _build(
             store,
             backend or ibis_connection(),
@@ -346,8 +365,8 @@ def issue_report(
         return report
 
     issued = audit.audited_transaction(engine, work)
-    if issued is None:
-        raise PersonNotFound(NOT_FOUND)
+    if isinstance(issued, PersonNotFound):
+        raise issued
     return issued
 
 

@@ -6,11 +6,14 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import JSON, Connection, exists, insert, literal, select
 
 from kaimen.domain.json_values import JsonObject, JsonValue
 from kaimen.store import people
+from kaimen.store.decision_path import Disclosure
 from kaimen.store.tables import access_log
+from kaimen.store.tables import people as people_table
+from kaimen.store.types import UTCDateTime
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,8 @@ class Access:
     what: str
     # What the reader was shown, as they were shown it: its shape depends on `what`.
     disclosed: JsonObject
+    # "probing", or "refused: <reason>" for an attempt that was refused (see the table).
+    flag: str | None = None
 
 
 def record(
@@ -32,6 +37,7 @@ def record(
     what: str,
     disclosed: Mapping[str, JsonValue],
     now: dt.datetime,
+    flag: str | None = None,
 ) -> None:
     """Log one read. Call it in the transaction that reads, so no read goes unlogged."""
     connection.execute(
@@ -42,8 +48,38 @@ def record(
             purpose=purpose,
             what=what,
             disclosed=dict(disclosed),
+            flag=flag,
         )
     )
+
+
+def record_if_known(
+    connection: Connection, person_id: str, logged: Disclosure, now: dt.datetime
+) -> None:
+    """Log an attempt on a person who may not exist (`logged`, its row): one statement
+    either way, a row only for an active person, so that the asker cannot time whether
+    there was one."""
+    known = (
+        select(people_table.c.person_id)
+        .where(
+            people_table.c.person_id == person_id,
+            people_table.c.status == "active",
+            # A frozen file's attempts are logged with their alert (alerts.record_frozen_attempts).
+            people_table.c.frozen_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    row = select(
+        known,
+        literal(now, UTCDateTime()),
+        literal(logged.actor),
+        literal(logged.purpose),
+        literal(logged.what),
+        literal(dict(logged.disclosed), JSON()),
+        literal(logged.flag),
+    ).where(exists(known))
+    columns = ["person_id", "accessed_at", "actor", "purpose", "what", "disclosed", "flag"]
+    connection.execute(insert(access_log).from_select(columns, row))
 
 
 def of_person(connection: Connection, person_id: str) -> list[Access]:
@@ -54,7 +90,8 @@ def of_person(connection: Connection, person_id: str) -> list[Access]:
         .order_by(access_log.c.accessed_at.desc(), access_log.c.access_id.desc())
     )
     return [
-        Access(r.access_id, r.accessed_at, r.actor, r.purpose, r.what, r.disclosed) for r in rows
+        Access(r.access_id, r.accessed_at, r.actor, r.purpose, r.what, r.disclosed, r.flag)
+        for r in rows
     ]
 
 

@@ -73,6 +73,9 @@ class FrozenAttempt:
 
 
 REFUSED_WHAT = "refused"
+# The access-log flag of an attempt on a frozen file, in the form of every refused attempt's
+# flag ("refused: <reason>", sharing.attempts.refusal_flag).
+FROZEN_FLAG = "refused: frozen"
 # What the access log says a refused attempt was shown: nothing.
 REFUSED_DISCLOSED = "nothing: the file is frozen"
 
@@ -132,6 +135,7 @@ def record_frozen_attempts(
             REFUSED_WHAT,
             attempt_disclosed(a.asked),
             a.at,
+            FROZEN_FLAG,
         )
         raise_many(
             connection,

@@ -49,7 +49,13 @@ from kaimen.domain.json_values import JsonValue
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import Dimension
 from kaimen.domain.snapshots import Snapshot
-from kaimen.store.alerts import REFUSED_WHAT, FrozenAttempt, attempt_details, attempt_disclosed
+from kaimen.store.alerts import (
+    FROZEN_FLAG,
+    REFUSED_WHAT,
+    FrozenAttempt,
+    attempt_details,
+    attempt_disclosed,
+)
 from kaimen.store.database import SQLITE_BUSY_TIMEOUT_MS
 from kaimen.store.offers import Offer
 from kaimen.store.score_read_path import SNAPSHOT_HISTORY
@@ -121,8 +127,22 @@ _DECISION_VALUES = (
     ":decision_id, :partner_id, :offer_id, :person_id, :decided_at, :month, :model_version, "
     ":approved, :score, :points_short, {reasons}, :score_shared"
 )
-_LOG_COLUMNS = "person_id, accessed_at, actor, purpose, what, disclosed"
-_LOG_VALUES = ":person_id, :decided_at, :actor, :purpose, :what, {disclosed}"
+_LOG_COLUMNS = "person_id, accessed_at, actor, purpose, what, disclosed, flag"
+_LOG_VALUES = ":person_id, :decided_at, :actor, :purpose, :what, {disclosed}, :flag"
+# An attempt that was refused but that the person sees (`Attempt`): one statement whether or
+# not the person exists, a row only for an active one (the log belongs to a person). A scalar
+# subquery, run per row on the primary key: written as EXISTS, PostgreSQL's generic plan for
+# a batch (a hundred rows guessed from the JSON) hashed the whole people table instead, and
+# PostgreSQL's time per decision went up fivefold (benchmarks/decisions_load.py).
+# A frozen file's attempts are logged as such, with their alert (`SQLITE_ATTEMPTS`), not twice.
+_ATTEMPT_WHERE = (
+    "WHERE (SELECT status FROM people WHERE person_id = {p} AND frozen_at IS NULL) = 'active'"
+)
+SQLITE_ATTEMPT = (
+    f"INSERT INTO access_log ({_LOG_COLUMNS}) "
+    f"SELECT {_LOG_VALUES.format(disclosed=':disclosed')} "
+    f"{_ATTEMPT_WHERE.format(p=':person_id')}"
+)
 # The person's alert of the inquiry, written with the decision (its id is the alert's cause).
 _ALERT_COLUMNS = "person_id, kind, ref, raised_at, details"
 _ALERT_VALUES = ":person_id, 'inquiry', :decision_id, :decided_at, {alert}"
@@ -142,7 +162,7 @@ _FROZEN_NOW = (
 )
 SQLITE_ATTEMPTS = (
     f"INSERT INTO access_log ({_LOG_COLUMNS}) "
-    f"SELECT people.person_id, :at, :actor, :purpose, '{REFUSED_WHAT}', :disclosed "
+    f"SELECT people.person_id, :at, :actor, :purpose, '{REFUSED_WHAT}', :disclosed, '{FROZEN_FLAG}' "
     f"{_FROZEN_NOW}",
     f"INSERT INTO alerts ({_ALERT_COLUMNS}) "
     f"SELECT people.person_id, 'frozen_attempt', :ref, :at, :details {_FROZEN_NOW}",
@@ -244,6 +264,7 @@ _WRITTEN = (
     ("what", "text"),
     ("disclosed", "json"),
     ("alert", "json"),
+    ("flag", "text"),
 )
 # Many decisions with their access-log rows (one JSON array of objects, as above), each only
 # while the person's `decision` consent for the partner is live (the read's condition, at the
@@ -270,7 +291,7 @@ d AS (
 ),
 l AS (
     INSERT INTO access_log ({_LOG_COLUMNS})
-    SELECT v.person_id, v.decided_at, v.actor, v.purpose, v.what, v.disclosed
+    SELECT v.person_id, v.decided_at, v.actor, v.purpose, v.what, v.disclosed, v.flag
     FROM v JOIN d ON d.decision_id = v.decision_id
 ),
 a AS (
@@ -280,6 +301,28 @@ a AS (
 )
 SELECT decision_id FROM d
 """
+_ATTEMPTED = (
+    ("person_id", "text"),
+    ("decided_at", "timestamptz"),
+    ("actor", "text"),
+    ("purpose", "text"),
+    ("what", "text"),
+    ("disclosed", "json"),
+    ("flag", "text"),
+)
+POSTGRES_RECORD_ATTEMPTS = f"""
+INSERT INTO access_log ({_LOG_COLUMNS})
+SELECT v.person_id, v.decided_at, v.actor, v.purpose, v.what, v.disclosed, v.flag
+FROM json_to_recordset(%(attempts)s::json) AS v({", ".join(f"{n} {t}" for n, t in _ATTEMPTED)})
+{_ATTEMPT_WHERE.format(p="v.person_id")}
+"""
+# The decisions' write with the refused attempts' rows (a second array) in the same statement
+# (a data-modifying CTE runs whether or not the outer statement reads it): a batch with
+# refusals the person sees costs no statement more.
+POSTGRES_RECORD_WITH_ATTEMPTS = POSTGRES_RECORD_MANY.replace(
+    "\nSELECT decision_id FROM d\n",
+    f",\na AS ({POSTGRES_RECORD_ATTEMPTS.strip()})\nSELECT decision_id FROM d\n",
+)
 
 
 @dataclass(frozen=True)
@@ -321,12 +364,24 @@ class Grounds:
 
 @dataclass(frozen=True)
 class Disclosure:
-    """The access-log row written with a decision: who read, why, and what they were shown."""
+    """The access-log row written with a decision: who read, why, and what they were shown;
+    `flag` when the access log marks it (see `tables.access_log`)."""
 
     actor: str
     purpose: str
     what: str
     disclosed: Mapping[str, JsonValue]
+    flag: str | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A refused question the person still sees in their access log (without consent, say):
+    whose, when, and the row, whose `disclosed` is the refusal the asker was given."""
+
+    person_id: str
+    at: dt.datetime
+    logged: Disclosure
 
 
 def _json(value: Any) -> Any:
@@ -512,6 +567,21 @@ class DecisionTransaction:
         for statement in SQLITE_WRITES:
             self._cursor.executemany(statement, rows)
 
+    def record_attempts(self, attempts: Sequence[Attempt]) -> None:
+        """Log each refused attempt for its person, where there is an active one."""
+        if self._postgres:
+            if attempts:
+                rows = [
+                    _attempted(attempt, dt.datetime.isoformat, lambda v: v) for attempt in attempts
+                ]
+                self._cursor.execute(
+                    POSTGRES_RECORD_ATTEMPTS, {"attempts": _json_text(rows)}, prepare=True
+                )
+            return
+        self._cursor.executemany(
+            SQLITE_ATTEMPT, [_attempted(attempt, _sqlite_time) for attempt in attempts]
+        )
+
     def record_frozen_attempts(self, attempts: Sequence[FrozenAttempt]) -> None:
         """Log each attempt refused on a frozen file, with its alert (committed when the
         transaction ends); one whose person is not frozen (or active) now writes nothing."""
@@ -520,14 +590,14 @@ class DecisionTransaction:
         if self._postgres:
             for attempt in attempts:
                 for statement in POSTGRES_ATTEMPTS:
-                    self._cursor.execute(statement, _attempted(attempt))
+                    self._cursor.execute(statement, _frozen_attempted(attempt))
             return
-        rows = [_attempted(attempt, _sqlite_time) for attempt in attempts]
+        rows = [_frozen_attempted(attempt, _sqlite_time) for attempt in attempts]
         for statement in SQLITE_ATTEMPTS:
             self._cursor.executemany(statement, rows)
 
 
-def _attempted(
+def _frozen_attempted(
     attempt: FrozenAttempt,
     stored_time: Callable[[dt.datetime], Any] = lambda value: value,
     json_value: Callable[[Any], Any] = _json_text,
@@ -575,6 +645,25 @@ def _written(
         "alert": json_value(
             {"partner_id": decision.partner_id, "asked": "decision", "offer_id": decision.offer_id}
         ),
+        "flag": disclosure.flag,
+    }
+
+
+def _attempted(
+    attempt: Attempt,
+    stored_time: Callable[[dt.datetime], Any],
+    json_value: Callable[[Any], Any] = _json_text,
+) -> dict[str, Any]:
+    """The parameters of a refused attempt's access-log row (see `_written`)."""
+    logged = attempt.logged
+    return {
+        "person_id": attempt.person_id,
+        "decided_at": stored_time(attempt.at),
+        "actor": logged.actor,
+        "purpose": logged.purpose,
+        "what": logged.what,
+        "disclosed": json_value(dict(logged.disclosed)),
+        "flag": logged.flag,
     }
 
 
@@ -766,17 +855,24 @@ async def read_many(
 
 
 async def record_many_async(
-    connection: AsyncConnection[Any], decided: Sequence[tuple[Decision, Disclosure]]
+    connection: AsyncConnection[Any],
+    decided: Sequence[tuple[Decision, Disclosure]],
+    attempts: Sequence[Attempt] = (),
 ) -> set[str]:
     """Write each decision with its access-log row while the person's consent is still live
-    (see `POSTGRES_RECORD_MANY`), in one statement; the ids of the decisions written."""
+    (see `POSTGRES_RECORD_MANY`), and each refused attempt's row for an active person, in one
+    statement; the ids of the decisions written."""
     rows = [
         _written(decision, disclosure, dt.datetime.isoformat, lambda value: value)
         for decision, disclosure in decided
     ]
-    cursor = await connection.execute(
-        POSTGRES_RECORD_MANY, {"decided": _json_text(rows)}, prepare=True
-    )
+    params = {"decided": _json_text(rows)}
+    statement = POSTGRES_RECORD_MANY
+    if attempts:
+        tried = [_attempted(attempt, dt.datetime.isoformat, lambda v: v) for attempt in attempts]
+        params["attempts"] = _json_text(tried)
+        statement = POSTGRES_RECORD_WITH_ATTEMPTS
+    cursor = await connection.execute(statement, params, prepare=True)
     return {decision_id for (decision_id,) in await cursor.fetchall()}
 
 
@@ -792,7 +888,8 @@ f AS (
 ),
 l AS (
     INSERT INTO access_log ({_LOG_COLUMNS})
-    SELECT f.person_id, f.at, f.actor, f.purpose, '{REFUSED_WHAT}', f.disclosed FROM f
+    SELECT f.person_id, f.at, f.actor, f.purpose, '{REFUSED_WHAT}', f.disclosed, '{FROZEN_FLAG}'
+    FROM f
 )
 INSERT INTO alerts ({_ALERT_COLUMNS})
 SELECT f.person_id, 'frozen_attempt', f.ref, f.at, f.details FROM f
@@ -806,5 +903,5 @@ async def record_frozen_attempts_async(
     (its own transaction: autocommit)."""
     if not attempts:
         return
-    rows = [_attempted(a, dt.datetime.isoformat, lambda value: value) for a in attempts]
+    rows = [_frozen_attempted(a, dt.datetime.isoformat, lambda value: value) for a in attempts]
     await connection.execute(POSTGRES_ATTEMPTS_MANY, {"attempts": _json_text(rows)})

@@ -383,6 +383,9 @@ access_log = Table(
     Column("purpose", String(240), nullable=False),
     Column("what", String(16), nullable=False),
     Column("disclosed", JSON, nullable=False),
+    # "probing", or "refused: <reason>" for an attempt answered with a refusal (see
+    # `kaimen.sharing.attempts`); none for an ordinary read.
+    Column("flag", String(40), nullable=True),
 )
 
 # The person's inbox of alerts: one row per cause (an inquiry, a score change, a negative item,

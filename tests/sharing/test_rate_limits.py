@@ -1,0 +1,294 @@
+"""Partners' rate limits and threshold probing (kaimen.sharing.rate_limits), on both stores:
+per key, per partner and person, the stricter limit on decisions at ever new thresholds, and
+refused attempts (no consent, stopped for probing) in the person's access log."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from kaimen.domain.errors import ConfigurationError, KaimenError, RateLimited
+from kaimen.sharing import (
+    attempts,
+    consenting,
+    deciding,
+    decision_batches,
+    in_process_counters,
+    offering,
+    partnering,
+    reports,
+)
+from kaimen.sharing.rate_limits import LimitSettings, PartnerLimits
+from kaimen.store import access_log
+from kaimen.store.tables import access_log as access_log_table
+from kaimen.store.tables import decisions, score_snapshots
+from tests.population import LAST, Population, World
+
+PARTNER = "prober"
+LOWEST, STEP, OFFERS = 350, 12, 51
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The population's store, and a partner with 51 offers 12 points apart."""
+
+    world: World
+    decisions_key: str
+    reports_key_id: str
+    offers: list[tuple[int, int]]  # (offer id, its minimum score), lowest first
+    scored: list[str]  # people scored in the middle of the range
+
+
+@pytest.fixture(scope="module")
+def setting(scored_copy: Population) -> Iterator[Setting]:
+    with scored_copy.opened() as world:
+        engine = world.engine
+        with engine.connect() as store:
+            scored = store.execute(
+                select(score_snapshots.c.person_id)
+                .where(score_snapshots.c.month == LAST, score_snapshots.c.score.between(500, 800))
+                .order_by(score_snapshots.c.person_id)
+                .limit(40)
+            ).scalars()
+            middle = [str(person) for person in scored]
+        partnering.add_partner(engine, PARTNER, "Prober Ltd", "admin")
+        key = partnering.issue_key(engine, PARTNER, ["decisions", "reports"], "admin")
+        offers = []
+        for index in range(OFFERS):
+            minimum = LOWEST + STEP * index
+            terms = offering.OfferTerms(f"Card {minimum}", "a card", minimum)
+            offers.append((offering.publish_offer(engine, PARTNER, terms, "p").offer_id, minimum))
+        yield Setting(world, key.secret, key.key.key_id, offers, middle)
+
+
+def _consent(engine: Engine, person: str, purpose: str = "decision") -> None:
+    request = consenting.ConsentRequest(PARTNER, purpose)
+    consenting.grant_consent(engine, person, request, f"person:{person}", dt.datetime.now(dt.UTC))
+
+
+def _log(engine: Engine, person: str) -> list[access_log.Access]:
+    with engine.connect() as store:
+        return access_log.of_person(store, person)
+
+
+def _counts(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as store:
+        return (
+            store.execute(select(func.count()).select_from(decisions)).scalar_one(),
+            store.execute(select(func.count()).select_from(access_log_table)).scalar_one(),
+        )
+
+
+def _bracket(answers: list[tuple[int, bool]]) -> int:
+    """How narrow the partner's answers pin the score: the lowest declined minimum less the
+    highest approved one (the score lies between), on the scale's ends without either."""
+    approved = [minimum for minimum, yes in answers if yes]
+    declined = [minimum for minimum, yes in answers if not yes]
+    return min(declined, default=950) - max(approved, default=350)
+
+
+def test_the_probing_attack_is_stopped_before_it_brackets_the_score(setting: Setting) -> None:
+    """The issue's attack: 51 offers 12 points apart, one decision on each, one at a time."""
+    engine = setting.world.engine
+    person = setting.scored[0]
+    _consent(engine, person)
+    limits = PartnerLimits()
+    answers: list[tuple[int, bool]] = []
+    stopped: list[RateLimited] = []
+    for offer_id, minimum in setting.offers:
+        try:
+            answer = deciding.decide(engine, setting.decisions_key, offer_id, person, limits=limits)
+        except RateLimited as refusal:
+            stopped.append(refusal)
+            continue
+        answers.append((minimum, answer.decision.approved))
+    # The first threshold is free, then three flagged as probing; the rest refused.
+    assert len(answers) == 4
+    assert len(stopped) == OFFERS - 4
+    assert all(refusal.retry_after >= 1 for refusal in stopped)
+    # Twelve points was the attack's resolution: it is nowhere near it.
+    assert _bracket(answers) > 10 * STEP
+    log = _log(engine, person)
+    flags = [entry.flag for entry in log if entry.actor == f"partner:{PARTNER}"]
+    assert flags.count(attempts.PROBING) == 3
+    assert flags.count(None) == 1
+    # Stopped for probing: in the log too (until the per-person limit stops even that).
+    limited = [entry for entry in log if entry.flag == attempts.refusal_flag("probing limit")]
+    assert limited
+    assert all(entry.disclosed["status"] == 429 for entry in limited)
+
+
+def test_questions_at_once_are_stopped_alike(setting: Setting) -> None:
+    """The same 51 questions sent at once go into one batch of the API's decisions (one
+    transaction on SQLite, two statements on PostgreSQL): counted one by one all the same."""
+    engine = setting.world.engine
+    person = setting.scored[1]
+    _consent(engine, person)
+    limits = PartnerLimits()
+
+    async def all_at_once() -> list[deciding.Answer | BaseException]:
+        batches = decision_batches.DecisionBatches(engine, limits)
+        try:
+            return await asyncio.gather(
+                *(
+                    batches.decide(setting.decisions_key, offer_id, person)
+                    for offer_id, _ in setting.offers
+                ),
+                return_exceptions=True,
+            )
+        finally:
+            batches.close()
+
+    results = asyncio.run(all_at_once())
+    answered = [r for r in results if isinstance(r, deciding.Answer)]
+    assert len(answered) == 4
+    assert all(isinstance(r, RateLimited) for r in results if r not in answered)
+    flags = [entry.flag for entry in _log(engine, person)]
+    assert flags.count(attempts.PROBING) == 3
+
+
+def test_the_same_threshold_again_is_not_probing(setting: Setting) -> None:
+    engine = setting.world.engine
+    person = setting.scored[2]
+    _consent(engine, person)
+    limits = PartnerLimits(LimitSettings(per_person="100/minute"))
+    twin = offering.publish_offer(
+        engine, PARTNER, offering.OfferTerms("Twin", "a card", LOWEST + STEP), "p"
+    ).offer_id
+    first, second = setting.offers[0][0], setting.offers[1][0]
+    for offer_id in (first, first, first):
+        deciding.decide(engine, setting.decisions_key, offer_id, person, limits=limits)
+    assert [entry.flag for entry in _log(engine, person)] == [None, None, None]
+    deciding.decide(engine, setting.decisions_key, second, person, limits=limits)
+    # Another offer asking the same as one already asked tells nothing new.
+    deciding.decide(engine, setting.decisions_key, twin, person, limits=limits)
+    deciding.decide(engine, setting.decisions_key, first, person, limits=limits)
+    assert [entry.flag for entry in _log(engine, person)][:3] == [None, None, attempts.PROBING]
+
+
+def test_an_attempt_without_consent_is_in_the_persons_log_and_nowhere_else(
+    setting: Setting,
+) -> None:
+    engine = setting.world.engine
+    person = setting.scored[3]
+    limits = PartnerLimits()
+    offer_id = setting.offers[20][0]
+    before = _counts(engine)
+    with pytest.raises(deciding.PersonNotFound) as refused:
+        deciding.decide(engine, setting.decisions_key, offer_id, person, limits=limits)
+    with pytest.raises(deciding.PersonNotFound) as unknown:
+        deciding.decide(engine, setting.decisions_key, offer_id, "S-nobody-9", limits=limits)
+    # The partner is told exactly what it is told about nobody.
+    assert (refused.value.status, refused.value.detail) == (
+        unknown.value.status,
+        unknown.value.detail,
+    )
+    # No decision; one access-log row, the person's, saying it was refused and why.
+    assert _counts(engine) == (before[0], before[1] + 1)
+    [entry] = _log(engine, person)
+    assert entry.actor == f"partner:{PARTNER}"
+    assert entry.what == "decision"
+    assert entry.flag == "refused: no consent"
+    assert entry.disclosed == {"status": 404, "detail": deciding.NOT_FOUND}
+    assert attempts.refused_reason(entry.flag) == attempts.NO_CONSENT
+
+
+def test_a_report_without_consent_is_in_the_persons_log(setting: Setting) -> None:
+    engine = setting.world.engine
+    person = setting.scored[4]
+    limits = PartnerLimits(LimitSettings(per_person="2/minute"))
+    before = _counts(engine)
+
+    def ask() -> reports.Report:
+        return reports.issue_report(
+            engine,
+            setting.world.lake,
+            PARTNER,
+            person,
+            "a flat",
+            f"partner:{PARTNER}",
+            limits=limits,
+            key_id=setting.reports_key_id,
+        )
+
+    for _ in range(2):
+        with pytest.raises(deciding.PersonNotFound):
+            ask()
+    # Rate-limited too: the third is stopped before anything is read or logged.
+    with pytest.raises(RateLimited):
+        ask()
+    assert _counts(engine) == (before[0], before[1] + 2)
+    entries = _log(engine, person)
+    assert [(e.what, e.flag) for e in entries] == [("report", "refused: no consent")] * 2
+
+
+def test_per_person_and_per_key_limits(setting: Setting) -> None:
+    engine = setting.world.engine
+    consented, other, without = setting.scored[5:8]
+    _consent(engine, consented)
+    _consent(engine, other)
+    offer_id = setting.offers[10][0]
+    limits = PartnerLimits(LimitSettings(per_person="2/minute", per_key="7/minute"))
+
+    def ask(person: str) -> str:
+        try:
+            deciding.decide(engine, setting.decisions_key, offer_id, person, limits=limits)
+        except KaimenError as refusal:
+            return type(refusal).__name__
+        return "answered"
+
+    # Counted whether or not the person consented, so a 429 tells nothing about consent.
+    assert [ask(consented) for _ in range(3)] == ["answered", "answered", "RateLimited"]
+    assert [ask(without) for _ in range(3)] == ["PersonNotFound", "PersonNotFound", "RateLimited"]
+    before = _counts(engine)
+    # Another person is another count, until the key's own limit (7 a minute) is reached:
+    # then nothing is read or written.
+    assert [ask(other) for _ in range(2)] == ["answered", "RateLimited"]
+    assert _counts(engine) == (before[0] + 1, before[1] + 1)
+
+
+def test_bad_limits_are_refused_plainly() -> None:
+    with pytest.raises(ConfigurationError, match="rate string"):
+        PartnerLimits(LimitSettings(per_person="ten a minute"))
+    with pytest.raises(ConfigurationError, match="storage"):
+        PartnerLimits(LimitSettings(storage_uri="nosuch://here"))
+    with pytest.raises(ConfigurationError, match="asynchronous"):
+        PartnerLimits(LimitSettings(storage_uri="async+memory://"))
+
+
+def test_retry_after_is_the_rest_of_the_window() -> None:
+    """The counter's key is the one `limits` itself reads the window from: a limit per
+    minute, reached at once, says to wait most of that minute, and counts nothing else."""
+    limits = PartnerLimits(LimitSettings(per_person="2/minute"))
+    for _ in range(2):
+        limits.check_person(PARTNER, "S1", "decision")
+    with pytest.raises(RateLimited) as stopped:
+        limits.check_person(PARTNER, "S1", "decision")
+    assert 55 <= stopped.value.retry_after <= 60
+    assert stopped.value.headers() == {"Retry-After": str(stopped.value.retry_after)}
+    limits.check_person(PARTNER, "S1", "report")  # another count
+    limits.check_person(PARTNER, "S2", "decision")
+    limits.reset()
+    limits.check_person(PARTNER, "S1", "decision")
+
+
+def test_counters_in_memory_expire_and_are_swept(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(in_process_counters.time, "time", lambda: clock[0])
+    monkeypatch.setattr(in_process_counters, "SWEEP_EVERY", 4)
+    counters = in_process_counters.InProcessCounters()
+    assert [counters.incr("a", 10) for _ in range(3)] == [1, 2, 3]
+    assert (counters.get("a"), counters.get_expiry("a")) == (3, 1010.0)
+    clock[0] = 1010.0
+    assert counters.get("a") == 0  # its window is over
+    assert counters.incr("a", 10) == 1  # a new one starts (and the fourth increment sweeps)
+    for key in ("k1", "k2", "k3"):
+        counters.incr(key, 1)
+    clock[0] = 2000.0
+    counters.incr("b", 10)  # the fourth since the sweep: sweeps every expired counter
+    assert counters.reset() == 1  # only "b" was left
