@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from kaimen.domain.errors import KaimenError
 from kaimen.store import access_log
-from kaimen.store.decision_path import Disclosure
+from kaimen.store.access_log import Disclosure
 
 NO_CONSENT = "no consent"
 PROBING_LIMIT = "probing limit"

@@ -224,7 +224,6 @@ def decide_many(
             results.append(answer)
             decided.append((answer.decision, disclosure))
         store.record_many(decided)
-        store.record_many(decided)
         if attempts:
             store.record_attempts(attempts)
         store.record_frozen_attempts(frozen)

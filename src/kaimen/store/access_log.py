@@ -10,10 +10,22 @@ from sqlalchemy import JSON, Connection, exists, insert, literal, select
 
 from kaimen.domain.json_values import JsonObject, JsonValue
 from kaimen.store import people
-from kaimen.store.decision_path import Disclosure
 from kaimen.store.tables import access_log
 from kaimen.store.tables import people as people_table
 from kaimen.store.types import UTCDateTime
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """One access-log row as a service writes it (with a decision, or for a refused
+    attempt): who read, why, and what they were shown; `flag` when the access log marks it
+    (see `tables.access_log`)."""
+
+    actor: str
+    purpose: str
+    what: str
+    disclosed: Mapping[str, JsonValue]
+    flag: str | None = None
 
 
 @dataclass(frozen=True)

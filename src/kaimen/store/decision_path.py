@@ -36,7 +36,7 @@ import hmac
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,10 +45,12 @@ from pydantic_core import from_json, to_json
 from sqlalchemy import URL, Engine
 
 from kaimen.domain.decisions import Decision
-from kaimen.domain.json_values import JsonValue
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import Dimension
 from kaimen.domain.snapshots import Snapshot
+
+# Re-exported: the decision path's callers name the row they hand it from here.
+from kaimen.store.access_log import Disclosure as Disclosure
 from kaimen.store.alerts import (
     FROZEN_FLAG,
     REFUSED_WHAT,
@@ -321,7 +323,7 @@ FROM json_to_recordset(%(attempts)s::json) AS v({", ".join(f"{n} {t}" for n, t i
 # refusals the person sees costs no statement more.
 POSTGRES_RECORD_WITH_ATTEMPTS = POSTGRES_RECORD_MANY.replace(
     "\nSELECT decision_id FROM d\n",
-    f",\na AS ({POSTGRES_RECORD_ATTEMPTS.strip()})\nSELECT decision_id FROM d\n",
+    f",\nr AS ({POSTGRES_RECORD_ATTEMPTS.strip()})\nSELECT decision_id FROM d\n",
 )
 
 
@@ -360,18 +362,6 @@ class Grounds:
     snapshot: Snapshot | None
     # Disputes of the person's items awaiting an answer (only with the consent).
     open_disputes: int = 0
-
-
-@dataclass(frozen=True)
-class Disclosure:
-    """The access-log row written with a decision: who read, why, and what they were shown;
-    `flag` when the access log marks it (see `tables.access_log`)."""
-
-    actor: str
-    purpose: str
-    what: str
-    disclosed: Mapping[str, JsonValue]
-    flag: str | None = None
 
 
 @dataclass(frozen=True)
