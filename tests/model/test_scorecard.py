@@ -18,8 +18,11 @@ from kaimen.domain.scores import FACTOR, MAX_REASONS, OFFSET, SCORE_MAX, SCORE_M
 from kaimen.model.binning import CharacteristicSpec
 from kaimen.model.evaluation import auc
 from kaimen.model.scorecard import (
+    CV_FOLDS,
     DEFAULT_L2,
     L2_GRID,
+    SELECTION_FALLBACK_IV,
+    SELECTION_MIN_AUC_GAIN,
     Characteristic,
     Scorecard,
     TrainingFailed,
@@ -443,6 +446,44 @@ def test_l2_can_be_chosen_by_cross_validation() -> None:
     small = fit_scorecard(features, few, SPECS[:1], version="t", training={}, l2="cv", min_iv=0)
     assert small.settings["l2"] == DEFAULT_L2
     assert small.settings["l2_chosen_by"] == "too few rows for cv"
+
+
+# -- selection --------------------------------------------------------------------------------
+
+
+def weak_population(seed: int) -> tuple[Features, np.ndarray, list[CharacteristicSpec]]:
+    """A strong characteristic, a weak one that truly adds (IV under the floor on these
+    seeds) and pure noise."""
+    n = 8_000
+    rng = np.random.default_rng(seed)
+    z, w = rng.normal(size=n), rng.normal(size=n)
+    bad = (rng.random(n) < 1 / (1 + np.exp(-(-1.5 + 1.2 * z + 0.15 * w)))).astype(np.int64)
+    features = {"strong": z + 0.3 * rng.normal(size=n), "weak": w, "noise": rng.normal(size=n)}
+    specs = [CharacteristicSpec(name, Dimension.BEHAVIOUR, "auto") for name in features]
+    return features, bad, specs
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_weak_characteristic_joins_when_it_adds_out_of_sample(seed: int) -> None:
+    features, bad, specs = weak_population(seed)
+    card = fit_scorecard(features, bad, specs, version="t", training={})
+    assert card.names == ("strong", "weak")
+    assert by_name(card, "weak").iv < SELECTION_FALLBACK_IV
+    # The former fixed floor drops it.
+    floor = fit_scorecard(features, bad, specs, version="t", training={}, min_iv=0.02)
+    assert floor.names == ("strong",)
+    # Noise stays out, and the card says which test it failed.
+    rule = f"{CV_FOLDS}-fold cross-validation"
+    assert "adds too little out of sample" in card.excluded["noise"]
+    assert rule in card.excluded["noise"]
+    # The card's settings describe the rule that chose it (they once said "log loss").
+    assert card.settings["selection"] == (
+        f"information value at least {SELECTION_FALLBACK_IV}, or held-out AUC gain above "
+        f"{SELECTION_MIN_AUC_GAIN} ({rule})"
+    )
+    # Seeded: the same data and cv_seed choose the same card.
+    again = fit_scorecard(features, bad, specs, version="t", training={})
+    assert again.names == card.names and again.excluded == card.excluded
 
 
 @pytest.mark.parametrize("l2", [-1.0, math.inf, math.nan, "auto", True])

@@ -557,10 +557,11 @@ def fit_scorecard(
     fold; it costs about 5 fits per grid value.
 
     Selection: of characteristics whose WoE correlates above `max_correlation` the one with
-    the higher IV stays (`select`); then, in IV order, each joins only if it lowers the
-    held-out log loss of `CV_FOLDS`-fold cross-validation inside `features` (seeded by
-    `cv_seed`, bins refitted in every fold): what it adds out of sample, not how strong it
-    looks alone. Given `min_iv`, a fixed information-value floor replaces that (the former
+    the higher IV stays (`select`); those with IV at least `SELECTION_FALLBACK_IV` stay, and
+    each weaker one, in IV order, joins only if it raises the held-out AUC of
+    `CV_FOLDS`-fold cross-validation inside `features` by more than `SELECTION_MIN_AUC_GAIN`
+    (seeded by `cv_seed`, bins refitted in every fold; see `_select_by_cv`): what it adds out
+    of sample, not how strong it looks alone. Given `min_iv`, a fixed information-value floor replaces that (the former
     rule, `min_iv=0.02`; `min_iv=0` keeps every characteristic); with fewer than 2 *
     `CV_FOLDS` of either outcome the floor is `SELECTION_FALLBACK_IV`.
 
@@ -654,7 +655,10 @@ def _selection_rule(min_iv: float | None, y: IntArray) -> str:
         return f"information value at least {min_iv}"
     if np.bincount(y, minlength=2).min() < 2 * CV_FOLDS:
         return f"information value at least {SELECTION_FALLBACK_IV} (too few rows for cv)"
-    return f"held-out log loss, {CV_FOLDS}-fold cross-validation"
+    return (
+        f"information value at least {SELECTION_FALLBACK_IV}, or held-out AUC gain above "
+        f"{SELECTION_MIN_AUC_GAIN} ({CV_FOLDS}-fold cross-validation)"
+    )
 
 
 def _fit_candidate(
