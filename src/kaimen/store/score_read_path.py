@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from kaimen.domain.errors import ConfigurationError
 from kaimen.domain.json_values import JsonValue
@@ -206,11 +206,16 @@ def _open_sqlite(url: str) -> tuple[Any, type[Exception]]:
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
     if path in ("", ":memory:"):
         raise StoreNotReady("an in-memory SQLite store holds no scores")
+    # mode=rw: a missing file is an error, not a new empty store.
+    target = f"file:{quote(path)}?mode=rw"
+    name, _, query = path.partition("?")
+    if "uri=true" in query.split("&"):
+        # A store's engine names its file as a URI once it exists (`database.open_store`),
+        # and a rendered URL percent-encodes that URI's colon.
+        target = f"{unquote(name)}?mode=rw"
+        path = unquote(name)
     try:
-        # mode=rw: a missing file is an error, not a new empty store.
-        driver = sqlite3.connect(
-            f"file:{quote(path)}?mode=rw", uri=True, isolation_level=None, timeout=30
-        )
+        driver = sqlite3.connect(target, uri=True, isolation_level=None, timeout=30)
     except sqlite3.OperationalError:
         raise StoreNotReady(f"no kaimen store at {path}") from None
     # As `database.connect` sets them (WAL is kept by the file itself).
