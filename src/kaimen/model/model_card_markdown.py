@@ -39,7 +39,8 @@ def thousands(value: int) -> str:
 
 
 @cache
-def _template() -> Template:
+def markdown_template(name: str = TEMPLATE) -> Template:
+    """A Markdown template of kaimen.model's templates, with the cell filters."""
     environment = Environment(
         loader=PackageLoader("kaimen.model", "templates"),
         # Escaping is for HTML templates only; Markdown cells are escaped by `cell`.
@@ -52,9 +53,9 @@ def _template() -> Template:
     environment.globals["row"] = row
     environment.filters.update(cell=cell, pct=percent, thousands=thousands)
     environment.tests["unavailable"] = lambda section: isinstance(section, Unavailable)
-    return environment.get_template(TEMPLATE)
+    return environment.get_template(name)
 
 
 def render_markdown(card: ModelCard) -> str:
     """The card as Markdown."""
-    return _template().render(card=card)
+    return markdown_template().render(card=card)
