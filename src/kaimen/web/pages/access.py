@@ -66,6 +66,12 @@ PartnerCaller = Annotated[Caller, Depends(_requiring("partner"))]
 AdminCaller = Annotated[Caller, Depends(_requiring("admin"))]
 
 
+def own_person_id(caller: Caller) -> str:
+    """The signed-in person's id (a `PersonCaller` always has one)."""
+    assert caller.person_id is not None
+    return caller.person_id
+
+
 def local_path(target: str | None, fallback: str = "/") -> str:
     """`target` when it is a path on this site, else `fallback`: a form's `next` must never
     send the browser elsewhere."""

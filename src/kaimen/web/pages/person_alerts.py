@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from kaimen.sharing import freezing
-from kaimen.web.pages.access import Checked, PersonCaller, see_other
+from kaimen.web.pages.access import Checked, PersonCaller, own_person_id, see_other
 from kaimen.web.rendering import render
 from kaimen.web.words import N_
 
@@ -30,11 +30,6 @@ KIND_WORDS = {
 }
 
 
-def _person(caller: PersonCaller) -> str:
-    assert caller.person_id is not None
-    return caller.person_id
-
-
 @router.get("/me/alerts")
 def alerts_page(
     request: Request,
@@ -42,7 +37,7 @@ def alerts_page(
     done: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
     engine = request.app.state.workspace.engine
-    person_id = _person(caller)
+    person_id = own_person_id(caller)
     return render(
         request,
         "alerts.html",
@@ -57,7 +52,7 @@ def alerts_page(
 def freeze(request: Request, caller: PersonCaller, session: Checked) -> Response:
     engine = request.app.state.workspace.engine
     now = dt.datetime.now(dt.UTC)
-    freezing.set_freeze(engine, _person(caller), True, caller.actor, now)
+    freezing.set_freeze(engine, own_person_id(caller), True, caller.actor, now)
     return see_other("/me/alerts?done=frozen")
 
 
@@ -65,7 +60,7 @@ def freeze(request: Request, caller: PersonCaller, session: Checked) -> Response
 def unfreeze(request: Request, caller: PersonCaller, session: Checked) -> Response:
     engine = request.app.state.workspace.engine
     now = dt.datetime.now(dt.UTC)
-    freezing.set_freeze(engine, _person(caller), False, caller.actor, now)
+    freezing.set_freeze(engine, own_person_id(caller), False, caller.actor, now)
     return see_other("/me/alerts?done=unfrozen")
 
 
@@ -78,5 +73,5 @@ def mark_read(
 ) -> Response:
     engine = request.app.state.workspace.engine
     now = dt.datetime.now(dt.UTC)
-    freezing.mark_alert_read(engine, _person(caller), alert_id, caller.actor, now)
+    freezing.mark_alert_read(engine, own_person_id(caller), alert_id, caller.actor, now)
     return see_other(f"/me/alerts#alert-{alert_id}")

@@ -33,7 +33,7 @@ from kaimen.points import standing
 from kaimen.points.rulebooks import NoRulebook, ProgrammeOff
 from kaimen.sharing import consenting, disclosures, own_data, partnering
 from kaimen.sharing.consenting import MAX_CONSENT, PURPOSES, Consent
-from kaimen.web.pages.access import Checked, PersonCaller, see_other
+from kaimen.web.pages.access import Checked, PersonCaller, own_person_id, see_other
 from kaimen.web.rendering import render
 from kaimen.web.words import N_
 
@@ -85,11 +85,6 @@ DISPUTE_MEANINGS = {
     "unverifiable": N_("The furnisher could not verify the item; it no longer counts."),
     "lapsed": N_("The furnisher did not answer in time; the item no longer counts."),
 }
-
-
-def _person(caller: PersonCaller) -> str:
-    assert caller.person_id is not None
-    return caller.person_id
 
 
 def _notice(done: str | None) -> str | None:
@@ -150,7 +145,7 @@ def consents_page(
     caller: PersonCaller,
     done: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
-    return _consents_page(request, _person(caller), ConsentForm(), done)
+    return _consents_page(request, own_person_id(caller), ConsentForm(), done)
 
 
 def _checked_grant(
@@ -196,7 +191,7 @@ def grant(
     until: Annotated[str, Form(max_length=16)] = "",
     expires_on: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
-    person_id = _person(caller)
+    person_id = own_person_id(caller)
     engine = request.app.state.workspace.engine
     now = dt.datetime.now(dt.UTC)
     sent = ConsentForm(partner, purpose, share_score == "yes", until, expires_on)
@@ -217,7 +212,7 @@ def revoke(
 ) -> Response:
     engine = request.app.state.workspace.engine
     now = dt.datetime.now(dt.UTC)
-    consenting.revoke_consent(engine, _person(caller), consent_id, caller.actor, now)
+    consenting.revoke_consent(engine, own_person_id(caller), consent_id, caller.actor, now)
     return see_other("/me/consents?done=revoked")
 
 
@@ -228,14 +223,16 @@ def revoke(
 def access_log(request: Request, caller: PersonCaller) -> Response:
     engine = request.app.state.workspace.engine
     return render(
-        request, "access_log.html", accesses=disclosures.access_log_of(engine, _person(caller))
+        request,
+        "access_log.html",
+        accesses=disclosures.access_log_of(engine, own_person_id(caller)),
     )
 
 
 @router.get("/me/decisions")
 def decisions(request: Request, caller: PersonCaller) -> Response:
     engine = request.app.state.workspace.engine
-    person_id = _person(caller)
+    person_id = own_person_id(caller)
     reports = [a for a in disclosures.access_log_of(engine, person_id) if a.what == "report"]
     return render(
         request,
@@ -310,7 +307,7 @@ def disputes_page(
     caller: PersonCaller,
     done: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
-    return _disputes_page(request, _person(caller), caller, DisputeForm(), done)
+    return _disputes_page(request, own_person_id(caller), caller, DisputeForm(), done)
 
 
 def _item_ref(value: str) -> ItemRef | None:
@@ -342,7 +339,7 @@ def file_dispute(
     statement: Annotated[str, Form(max_length=MAX_STATEMENT_CHARACTERS * 4)] = "",
     evidence: Annotated[list[UploadFile | str] | None, File()] = None,
 ) -> Response:
-    person_id = _person(caller)
+    person_id = own_person_id(caller)
     workspace = request.app.state.workspace
     profile = workspace.profile()
     errors: list[tuple[str, str]] = []
@@ -395,7 +392,7 @@ def points(request: Request, caller: PersonCaller) -> Response:
     workspace = request.app.state.workspace
     profile = workspace.profile()
     try:
-        seen = standing.my_points(workspace.engine, profile, caller, _person(caller))
+        seen = standing.my_points(workspace.engine, profile, caller, own_person_id(caller))
     except ProgrammeOff as off:
         return render(request, "points.html", seen=None, off=str(off), missing=False)
     except NoRulebook:
@@ -414,7 +411,7 @@ def export_page(request: Request, caller: PersonCaller) -> Response:
 @router.get("/me/export/download")
 def export_download(request: Request, caller: PersonCaller) -> Response:
     workspace = request.app.state.workspace
-    person_id = _person(caller)
+    person_id = own_person_id(caller)
     document = own_data.export_for(
         workspace.engine, workspace.vault, workspace.lake_root, person_id, caller
     )
@@ -447,7 +444,7 @@ def leave(
     own_data.opt_out(
         workspace.engine,
         workspace.lake_root,
-        _person(caller),
+        own_person_id(caller),
         caller.actor,
         dt.datetime.now(dt.UTC),
         workspace.profile(),
