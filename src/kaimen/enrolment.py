@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +73,7 @@ _CN_MOBILE = r"^1[3-9][0-9]{9}$"
 _HEX = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
 _ID_BYTES = 8
 # Tries of an enrolment that lost a race for an identity or an audit slot (see `_enrol_table`).
-ENROL_ATTEMPTS = 5
+ENROL_ATTEMPTS = 12
 
 
 @dataclass(frozen=True)
@@ -342,6 +344,9 @@ def _enrol_table(
         except IntegrityError:
             if attempt == ENROL_ATTEMPTS - 1:
                 raise
+            # Each round only one of the racing transactions wins the audit slot: a short
+            # random wait spreads the others out instead of colliding again at once.
+            time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 (not secret)
     raise AssertionError("unreachable")
 
 
