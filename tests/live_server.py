@@ -14,8 +14,13 @@ from starlette.types import ASGIApp
 @contextlib.contextmanager
 def serving(app: ASGIApp, port: int, start_within: float = 30) -> Iterator[str]:
     """`app` served on 127.0.0.1:`port` while the block runs; yields its base URL."""
+    # No log_config and no log_level: uvicorn would otherwise reconfigure the process's
+    # "uvicorn" loggers (own handler, no propagation, WARNING), and later tests in the same
+    # worker that read uvicorn's records through the root logger would see nothing.
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, log_level=None, lifespan="off"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
