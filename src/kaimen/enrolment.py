@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import random
 import secrets
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +31,6 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain import national_id
 from kaimen.domain.audit_groups import TRAITS_KIND, traits_of
@@ -334,20 +331,13 @@ def _enrol_table(
         )
         return EnrolmentReport(len(new), len(already), new.person_id + already)
 
-    # Two enrolments of one identity at once both find it free and both insert: the one
-    # that loses to the unique index (or to the audit chain's next slot) is tried again,
-    # and then finds the identity enrolled and says so, as if it had come second.
-    for attempt in range(ENROL_ATTEMPTS):
-        try:
-            with engine.begin() as store:
-                return work(store)
-        except IntegrityError:
-            if attempt == ENROL_ATTEMPTS - 1:
-                raise
-            # Each round only one of the racing transactions wins the audit slot: a short
-            # random wait spreads the others out instead of colliding again at once.
-            time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 (not secret)
-    raise AssertionError("unreachable")
+    # Two enrolments of one identity at once (on SQLite; PostgreSQL queues them on the audit
+    # lock) both find it free and both insert: the one that loses to the unique index (or to
+    # the audit chain's next slot) is tried again, and then finds the identity enrolled and
+    # says so, as if it had come second.
+    return audit.audited_transaction(
+        engine, work, attempts=ENROL_ATTEMPTS, lost_race=lambda _conflict: True
+    )
 
 
 def enrol_many(

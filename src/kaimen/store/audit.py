@@ -10,11 +10,13 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import random
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kaimen.domain.errors import AuditChainBroken
 from kaimen.domain.json_values import JsonValue
@@ -24,6 +26,9 @@ from kaimen.store.tables import audit_log
 T = TypeVar("T")
 
 GENESIS = "0" * 64
+# The key of PostgreSQL's transaction-scoped advisory lock that queues appends to the chain
+# ("kaimen" in ASCII): every process and server on one database agrees on it.
+APPEND_LOCK_KEY = 0x6B61696D656E
 _log = logging.getLogger(__name__)
 
 
@@ -54,9 +59,11 @@ def append(
 ) -> int:
     """Append one row inside the caller's transaction; returns its sequence number.
 
-    Two concurrent appends pick the same predecessor; the unique `prev_hash` makes one of the
-    transactions fail, and the caller retries it whole.
+    On PostgreSQL appends queue on an advisory lock held to the end of the transaction, so
+    they never pick the same predecessor. On SQLite (one writer) two appends may still pick
+    the same one: the unique `prev_hash` makes one transaction fail, and the caller retries it.
     """
+    hold_append_slot(connection)
     occurred_at = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     last = connection.execute(
         select(audit_log.c.seq, audit_log.c.row_hash).order_by(audit_log.c.seq.desc()).limit(1)
@@ -146,18 +153,46 @@ def count(engine: Engine) -> int:
 
 def is_chain_conflict(error: IntegrityError) -> bool:
     """True when an insert failed because another append took the same place in the chain."""
-    text = str(error.orig).lower()
-    return "audit_log" in text or "prev_hash" in text or "pk_audit_log" in text
+    message = str(error.orig).lower()
+    return "audit_log" in message or "prev_hash" in message or "pk_audit_log" in message
 
 
-def audited_transaction(engine: Engine, work: Callable[[Connection], T], attempts: int = 5) -> T:
-    """Run `work` in a transaction that appends to the audit log, retrying it whole when a
-    concurrent writer took the same audit slot (the unique `prev_hash`)."""
+def hold_append_slot(connection: Connection) -> None:
+    """On PostgreSQL, wait for the chain's append lock (held until this transaction ends;
+    taking it again in the same transaction is free). SQLite has one writer already."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+
+
+def is_lock_deadlock(error: OperationalError) -> bool:
+    """True when PostgreSQL broke a deadlock by failing this transaction (SQLSTATE 40P01):
+    one that appended late while holding rows another audited transaction waits for."""
+    return getattr(error.orig, "sqlstate", None) == "40P01"
+
+
+def audited_transaction(
+    engine: Engine,
+    work: Callable[[Connection], T],
+    attempts: int = 8,
+    lost_race: Callable[[IntegrityError], bool] = is_chain_conflict,
+) -> T:
+    """Run `work` in a transaction that appends to the audit log.
+
+    On PostgreSQL the append lock is taken first, so audited transactions run one after
+    another and never fail each other. A transaction that lost the chain's next slot (SQLite)
+    or a deadlock (PostgreSQL) is retried whole after a short random wait, which spreads the
+    losers out instead of colliding again at once. `lost_race` names the other unique
+    conflicts that mean "someone got there first, try again and see"."""
     for attempt in range(attempts):
         try:
             with engine.begin() as connection:
+                hold_append_slot(connection)
                 return work(connection)
         except IntegrityError as error:
-            if attempt == attempts - 1 or "prev_hash" not in str(error).lower():
+            if attempt == attempts - 1 or not lost_race(error):
                 raise
+        except OperationalError as error:
+            if attempt == attempts - 1 or not is_lock_deadlock(error):
+                raise
+        time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 (not secret)
     raise AssertionError("unreachable")
