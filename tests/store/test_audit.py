@@ -97,10 +97,10 @@ def test_the_chain_cannot_fork(engine: Engine) -> None:
         )
 
 
-def test_concurrent_audited_transactions_all_land_in_one_chain(engine: Engine) -> None:
-    """Eight writers at once, each pausing between its append and its commit (where a second
-    writer would pick the same predecessor): every one lands, once, and the chain verifies."""
-    start = threading.Barrier(8)
+def _writers_at_once(engine: Engine, writers: int, attempts: int) -> list[int]:
+    """`writers` audited transactions started together, each pausing between its append and
+    its commit (where a second writer would pick the same predecessor); their sequences."""
+    start = threading.Barrier(writers)
 
     def one(writer: int) -> int:
         def work(connection: Connection) -> int:
@@ -109,11 +109,14 @@ def test_concurrent_audited_transactions_all_land_in_one_chain(engine: Engine) -
             return seq
 
         start.wait()
-        return audit.audited_transaction(engine, work)
+        return audit.audited_transaction(engine, work, attempts=attempts)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        sequences = sorted(pool.map(one, range(8)))
-    assert sequences == list(range(1, 9))
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        return sorted(pool.map(one, range(writers)))
+
+
+def test_concurrent_audited_transactions_all_land_in_one_chain(engine: Engine) -> None:
+    assert _writers_at_once(engine, 8, attempts=8) == list(range(1, 9))
     assert audit.verify(engine) == 8
 
 
@@ -121,16 +124,4 @@ def test_postgres_queues_appends_instead_of_failing_them(engine: Engine) -> None
     """On PostgreSQL the append lock makes retries unnecessary: one try each is enough."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer and retries the loser")
-    start = threading.Barrier(6)
-
-    def one(writer: int) -> int:
-        def work(connection: Connection) -> int:
-            seq = audit.append(connection, "tester", "thing.done", subject=f"P{writer}")
-            time.sleep(0.02)
-            return seq
-
-        start.wait()
-        return audit.audited_transaction(engine, work, attempts=1)
-
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        assert sorted(pool.map(one, range(6))) == list(range(1, 7))
+    assert _writers_at_once(engine, 6, attempts=1) == list(range(1, 7))
