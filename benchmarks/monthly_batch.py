@@ -111,7 +111,7 @@ def last_runs(home: Path) -> dict[str, float]:
     return out
 
 
-def measure(world: World, backend: str, work: Path, admin: str) -> dict[str, object]:
+def measure(world: World, backend: str, work: Path, admin: str, database: str) -> dict[str, object]:
     home = work / backend
     fresh_copy(world, home)
     env = kaimen_env(home)
@@ -122,7 +122,7 @@ def measure(world: World, backend: str, work: Path, admin: str) -> dict[str, obj
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     if backend == "postgresql":
-        env["KAIMEN_DATABASE_URL"] = postgres_store(home, admin, BENCH_DATABASE)
+        env["KAIMEN_DATABASE_URL"] = postgres_store(home, admin, database)
     seconds, _, _ = run([str(KAIMEN), "score", "--month", PREVIOUS], env)
     print(f"  {PREVIOUS} scored (not measured): {seconds} s", flush=True)
     ingest = 0.0
@@ -224,10 +224,11 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--results", default="monthly_batch")
+    parser.add_argument("--database", default=BENCH_DATABASE, help="PostgreSQL database to use")
     options = parser.parse_args()
     world = build_world(options.cache, options.people, options.months, options.train_people)
     results = {
-        backend: measure(world, backend, options.work.resolve(), options.postgres)
+        backend: measure(world, backend, options.work.resolve(), options.postgres, options.database)
         for backend in options.backends.split(",")
     }
     output = {
@@ -248,7 +249,7 @@ def main() -> None:
     print("\n".join(lines))
     shutil.rmtree(options.work, ignore_errors=True)
     if "postgresql" in results:
-        drop_database(options.postgres, BENCH_DATABASE)
+        drop_database(options.postgres, options.database)
 
 
 if __name__ == "__main__":
