@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kaimen.domain.reasons import COURT_LISTING, Reason
 from kaimen.domain.scores import Dimension, DimensionScores
 
 # A month's snapshots as a table, one column each, as the batch makes them and the store
-# takes them: reasons and points as JSON text, a thin file's score, band and sub-scores null.
+# takes them: reasons and points as JSON text in their stored shape (below), a thin file's
+# score, band and sub-scores null.
 SNAPSHOT_COLUMNS = (
     "person_id",
     "score",
@@ -49,3 +51,46 @@ class Snapshot:
     def raw_score(self) -> int:
         """The unclipped sum of the points, less any deduction."""
         return sum(self.points.values()) - self.deduction
+
+
+# The stored shape of reasons and points: a million people every month, so no key is
+# repeated per person. A reason is `[feature, points_lost, value]` (a fourth item, its
+# detail, when it has one); points are a list in the order of the run's characteristics,
+# whose names are stored once per run (`score_runs.characteristics`). As JSON objects the
+# two were 600 of a row's 740 bytes, and writing those bytes most of the publication's time.
+# As JSON decodes it.
+StoredReason = Sequence[Any]
+
+
+def reasons_from_stored(stored: Iterable[StoredReason]) -> tuple[Reason, ...]:
+    """Reasons as stored (`[feature, points_lost, value, detail?]` each) as records."""
+    return tuple(Reason(*item) for item in stored)
+
+
+def stored_reasons(reasons: Iterable[Reason]) -> list[list[object]]:
+    """Reasons in their stored shape (the inverse of `reasons_from_stored`)."""
+    return [
+        [r.feature, r.points_lost, r.value]
+        if r.detail is None
+        else [r.feature, r.points_lost, r.value, r.detail]
+        for r in reasons
+    ]
+
+
+def points_from_stored(names: Sequence[str], stored: Sequence[int | None]) -> dict[str, int]:
+    """Points as stored (values in the order of the run's `names`) as a mapping; a null is a
+    characteristic this snapshot has no points for, and is left out."""
+    if len(stored) > len(names):
+        raise ValueError(f"{len(stored)} points stored for {len(names)} characteristics")
+    return {name: p for name, p in zip(names, stored, strict=False) if p is not None}
+
+
+def stored_points(names: Sequence[str], points: Mapping[str, int]) -> list[int | None]:
+    """Points in their stored shape: in the order of `names`, null where there are none, and
+    empty for a snapshot with no points (a thin file)."""
+    if not points:
+        return []
+    unknown = set(points) - set(names)
+    if unknown:
+        raise ValueError(f"points for characteristics not in the run: {sorted(unknown)}")
+    return [points.get(name) for name in names]

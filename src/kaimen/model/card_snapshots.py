@@ -8,9 +8,10 @@ computes everything where the data lives; no value passes through Python.
 They are exactly the numbers of `scorecard.points`, `dimension_scores` and `reasons` (with
 no threshold): points per bin as CASE expressions, reasons as the points lost against each
 characteristic's best bin, ranked largest first with ties in card order, at most
-`MAX_REASONS`. The JSON text reads back to the same values as the records the store wrote
-before (`{"feature": ..., "points_lost": ..., "value": ...}` per reason, card order for
-points). Only portable Ibis is used, so DuckDB and Spark run the same expressions.
+`MAX_REASONS`. The JSON text is the store's shape (`domain.snapshots`): `[feature,
+points_lost, value]` per reason, the points as a list in card order (the card's names are
+stored once with the run). Only portable Ibis is used, so DuckDB and Spark run the same
+expressions.
 """
 
 from __future__ import annotations
@@ -78,13 +79,13 @@ def _number_text(value: ir.Value) -> ir.StringValue:
 
 
 def _item(name: str, loss: ir.IntegerValue, value: ir.Value) -> ir.StringValue:
-    """One reason as JSON."""
+    """One reason as JSON, in the stored shape."""
     return (
-        ibis.literal(f'{{"feature":"{name}","points_lost":')
+        ibis.literal(f'["{name}",')
         + loss.cast("string")
-        + ibis.literal(',"value":')
+        + ibis.literal(",")
         + _number_text(value)
-        + ibis.literal("}")
+        + ibis.literal("]")
     )
 
 
@@ -112,11 +113,12 @@ def _reasons_text(card: Scorecard, table: ir.Table) -> ir.StringValue:
     return text + ibis.literal("]")
 
 
-def _points_text(card: Scorecard, points: Sequence[ir.IntegerValue]) -> ir.StringValue:
-    text: ir.StringValue = ibis.literal("{")
-    for i, (c, p) in enumerate(zip(card.characteristics, points, strict=True)):
-        text = text + ibis.literal(f'{"," if i else ""}"{c.name}":') + p.cast("string")
-    return text + ibis.literal("}")
+def _points_text(points: Sequence[ir.IntegerValue]) -> ir.StringValue:
+    """The points as a JSON list, in card order (the stored shape)."""
+    text: ir.StringValue = ibis.literal("[")
+    for i, p in enumerate(points):
+        text = text + (ibis.literal(",") if i else ibis.literal("")) + p.cast("string")
+    return text + ibis.literal("]")
 
 
 def _ranked(card: Scorecard, features: ir.Table) -> ir.Table:
@@ -175,6 +177,6 @@ def snapshot_columns(card: Scorecard, features: ir.Table) -> ir.Table:
         },
         "thin_file": thin,
         "reasons": ibis.ifelse(thin, ibis.literal("[]"), _reasons_text(card, t)),
-        "points": ibis.ifelse(thin, ibis.literal("{}"), _points_text(card, points)),
+        "points": ibis.ifelse(thin, ibis.literal("[]"), _points_text(points)),
     }
     return t.select(**{name: columns[name] for name in SNAPSHOT_COLUMNS})

@@ -143,7 +143,7 @@ def _challenger_snapshots(
     published = published_score(scored.raw).tolist()
     ids = table.column("person_id").to_pylist()
     rows = _snapshots(month, version, now, ids, thin, published, model.names, scored, values)
-    return score_publishing.snapshot_table(rows)
+    return score_publishing.snapshot_table(rows, model.names)
 
 
 def snapshot_table(
@@ -210,7 +210,8 @@ def score_month(
     bands = {str(b["values"]): int(b["counts"]) for b in scored_bands}
     with timed_step("publish"), engine.begin() as store:
         note_step(people=table.num_rows, thin_files=int(thin_files))
-        everyone = score_publishing.publish_table(store, month, version, table, now)
+        names = wrap(loaded).names
+        everyone = score_publishing.publish_table(store, month, version, table, now, names)
         alerts.raise_score_changes(store, month, version, now)
         connections.write_points(store, month, version, added.points)
         audit.append(

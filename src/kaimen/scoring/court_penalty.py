@@ -72,10 +72,10 @@ def deductions(store: Connection, profile: Profile, person_id: str | None = None
                        ) AS place
                 FROM links
             )
-            SELECT person_id, json_object(
-                'feature', $feature, 'points_lost', $points, 'value', NULL,
-                'detail', text || CASE WHEN listings > 1
-                                       THEN ', and ' || (listings - 1) || ' more' ELSE '' END
+            SELECT person_id, json_array(
+                $feature, $points, NULL,
+                text || CASE WHEN listings > 1
+                             THEN ', and ' || (listings - 1) || ' more' ELSE '' END
             )::VARCHAR AS reason
             FROM ranked WHERE place = 1 ORDER BY person_id
             """,

@@ -175,7 +175,8 @@ def _joined(
     are the ones the month was scored on.
     """
     t = ibis.memtable(scored)
-    points_sum = t.points.cast("json").unwrap_as("map<string,float64>").values().sums()
+    # Points are stored as a list in the run's characteristics' order (domain.snapshots).
+    points_sum = t.points.cast("json").unwrap_as("array<float64>").sums()
     t = t.mutate(points_sum=points_sum)
     features = features_expression(backend, paths, month).select("person_id", *names)
     t = t.left_join(features, "person_id").drop("person_id_right")

@@ -45,9 +45,8 @@ from pydantic_core import from_json, to_json
 from sqlalchemy import URL, Engine
 
 from kaimen.domain.decisions import Decision
-from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import Dimension
-from kaimen.domain.snapshots import Snapshot
+from kaimen.domain.snapshots import Snapshot, points_from_stored, reasons_from_stored
 
 # Re-exported: the decision path's callers name the row they hand it from here.
 from kaimen.store.access_log import Disclosure as Disclosure
@@ -60,6 +59,7 @@ from kaimen.store.alerts import (
 )
 from kaimen.store.database import SQLITE_BUSY_TIMEOUT_MS
 from kaimen.store.offers import Offer
+from kaimen.store.run_characteristics import characteristics_of
 from kaimen.store.score_read_path import SNAPSHOT_HISTORY
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ s AS (
     SELECT score_snapshots.month, score_snapshots.model_version, score_runs.published_at,
            score_snapshots.score, score_snapshots.band, score_snapshots.thin_file,
            {", ".join(f"score_snapshots.{d}" for d in _DIMENSIONS)},
-           score_snapshots.reasons, score_snapshots.points
+           score_snapshots.reasons, score_snapshots.points, score_runs.characteristics
     FROM score_snapshots
     JOIN score_runs ON score_runs.month = score_snapshots.month
                    AND score_runs.model_version = score_snapshots.model_version
@@ -196,7 +196,7 @@ ORDER BY consents.granted_at DESC, consents.consent_id DESC
 LIMIT 1
 """
 SQLITE_SNAPSHOT = SNAPSHOT_HISTORY.format(p="?") + "LIMIT 1\n"
-_NO_SNAPSHOT = (None,) * (8 + len(_DIMENSIONS))
+_NO_SNAPSHOT = (None,) * (9 + len(_DIMENSIONS))
 # One statement: a data-modifying CTE runs to completion whether or not the outer statement
 # reads it, and both rows stand or fall together.
 POSTGRES_WRITE = (
@@ -431,7 +431,7 @@ def _person_grounds(
     month, model_version, published_at, score, band, thin_file = row[2:8]
     if month is not None:
         dimensions = dict(zip(_DIMENSION_MEMBERS, row[8 : 8 + len(_DIMENSIONS)], strict=True))
-        reasons, points = row[8 + len(_DIMENSIONS) :]
+        reasons, points, characteristics = row[8 + len(_DIMENSIONS) :]
         snapshot = Snapshot(
             person_id,
             month,
@@ -441,8 +441,8 @@ def _person_grounds(
             band,
             bool(thin_file),
             dimensions,
-            tuple(Reason(**reason) for reason in _json(reasons)),
-            _json(points),
+            reasons_from_stored(_json(reasons)),
+            points_from_stored(characteristics_of(characteristics), _json(points)),
         )
     shared = None if share is None else bool(share)
     return Grounds(key, offer, shared, snapshot, int(disputed or 0))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert
 from sqlalchemy.exc import DBAPIError
 
 from kaimen.domain.scores import Dimension
-from kaimen.domain.snapshots import SNAPSHOT_COLUMNS, Snapshot
+from kaimen.domain.snapshots import SNAPSHOT_COLUMNS, Snapshot, stored_points, stored_reasons
 from kaimen.store.tables import score_runs
 
 # Rows per round of writing while publishing: large enough that a round's overhead does not
@@ -39,9 +39,19 @@ _SCHEMA = pa.schema(
 _JSON_TEXT = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
 
 
-def snapshot_table(snapshots: Iterable[Snapshot]) -> pa.Table:
+def run_characteristics(snapshots: Sequence[Snapshot]) -> tuple[str, ...]:
+    """The names a run's points are listed by, from its records: every characteristic any
+    of them has points for, in the order they are first met."""
+    names: dict[str, None] = {}
+    for s in snapshots:
+        names.update(dict.fromkeys(s.points))
+    return tuple(names)
+
+
+def snapshot_table(snapshots: Iterable[Snapshot], characteristics: Sequence[str]) -> pa.Table:
     """Snapshot records as the columns `publish_table` takes (reasons and points as JSON
-    text). One record at a time: for a few people or a model scored outside the engine."""
+    text in the stored shape, points in the order of `characteristics`). One record at a
+    time: for a few people or a model scored outside the engine."""
     columns: dict[str, list[object]] = {name: [] for name in SNAPSHOT_COLUMNS}
     for s in snapshots:
         columns["person_id"].append(s.person_id)
@@ -50,12 +60,8 @@ def snapshot_table(snapshots: Iterable[Snapshot]) -> pa.Table:
         columns["thin_file"].append(s.thin_file)
         for dimension in Dimension:
             columns[dimension.value].append(s.dimensions.get(dimension))
-        reasons = [
-            {"feature": r.feature, "points_lost": r.points_lost, "value": r.value}
-            for r in s.reasons
-        ]
-        columns["reasons"].append(_JSON_TEXT(reasons))
-        columns["points"].append(_JSON_TEXT(dict(s.points)))
+        columns["reasons"].append(_JSON_TEXT(stored_reasons(s.reasons)))
+        columns["points"].append(_JSON_TEXT(stored_points(characteristics, s.points)))
     return pa.table(columns, schema=_SCHEMA)
 
 
@@ -111,10 +117,16 @@ def _copy_postgres(connection: Connection, month: str, version: str, table: pa.T
 
 
 def publish_table(
-    connection: Connection, month: str, model_version: str, table: pa.Table, now: dt.datetime
+    connection: Connection,
+    month: str,
+    model_version: str,
+    table: pa.Table,
+    now: dt.datetime,
+    characteristics: Sequence[str],
 ) -> int:
-    """Insert a month's snapshots (columns as `SNAPSHOT_COLUMNS`) and mark the run published,
-    in the caller's transaction; returns how many there were.
+    """Insert a month's snapshots (columns as `SNAPSHOT_COLUMNS`, points listed in the order
+    of `characteristics`) and mark the run published, in the caller's transaction; returns
+    how many there were.
 
     The rows go straight to the driver, in bulk: COPY on PostgreSQL, `executemany` on
     SQLite. They join the caller's transaction, so a crash before its commit leaves no row
@@ -128,7 +140,11 @@ def publish_table(
         _insert_sqlite(connection, month, model_version, table)
     connection.execute(
         insert(score_runs).values(
-            month=month, model_version=model_version, people=count, published_at=now
+            month=month,
+            model_version=model_version,
+            people=count,
+            published_at=now,
+            characteristics=_JSON_TEXT(list(characteristics)),
         )
     )
     return count
@@ -141,5 +157,8 @@ def publish(
     snapshots: Iterable[Snapshot],
     now: dt.datetime,
 ) -> int:
-    """`publish_table` for snapshot records."""
-    return publish_table(connection, month, model_version, snapshot_table(snapshots), now)
+    """`publish_table` for snapshot records, their points listed by `run_characteristics`."""
+    records = list(snapshots)
+    names = run_characteristics(records)
+    table = snapshot_table(records, names)
+    return publish_table(connection, month, model_version, table, now, names)

@@ -22,11 +22,11 @@ from urllib.parse import quote, unquote
 
 from kaimen.domain.errors import ConfigurationError
 from kaimen.domain.json_values import JsonValue
-from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import Dimension
-from kaimen.domain.snapshots import Snapshot
+from kaimen.domain.snapshots import Snapshot, points_from_stored, reasons_from_stored
 from kaimen.store.json_text import JSON_TEXT
 from kaimen.store.revisions import newest_revision
+from kaimen.store.run_characteristics import characteristics_of
 
 _DIMENSIONS = tuple(d.value for d in Dimension)
 # A person's published snapshots, newest first (the decision path reads the first).
@@ -35,7 +35,7 @@ SNAPSHOT_HISTORY = f"""
 SELECT score_snapshots.month, score_snapshots.model_version, score_runs.published_at,
        score_snapshots.score, score_snapshots.band, score_snapshots.thin_file,
        {", ".join(f"score_snapshots.{d}" for d in _DIMENSIONS)},
-       score_snapshots.reasons, score_snapshots.points
+       score_snapshots.reasons, score_snapshots.points, score_runs.characteristics
 FROM score_snapshots
 JOIN score_runs ON score_runs.month = score_snapshots.month
                AND score_runs.model_version = score_snapshots.model_version
@@ -105,7 +105,7 @@ def _sqlite_time(value: dt.datetime) -> str:
 def _snapshot(person_id: str, row: tuple[Any, ...]) -> Snapshot:
     month, model_version, published_at, score, band, thin_file = row[:6]
     dimensions = dict(zip(Dimension, row[6 : 6 + len(_DIMENSIONS)], strict=True))
-    reasons, points = row[6 + len(_DIMENSIONS) :]
+    reasons, points, characteristics = row[6 + len(_DIMENSIONS) :]
     return Snapshot(
         person_id,
         month,
@@ -115,8 +115,8 @@ def _snapshot(person_id: str, row: tuple[Any, ...]) -> Snapshot:
         band,
         bool(thin_file),
         dimensions,
-        tuple(Reason(**reason) for reason in _json(reasons)),
-        _json(points),
+        reasons_from_stored(_json(reasons)),
+        points_from_stored(characteristics_of(characteristics), _json(points)),
     )
 
 

@@ -6,9 +6,9 @@ from typing import Any, TypedDict
 
 from sqlalchemy import Connection, Integer, Row, Select, Text, cast, select
 
-from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import Dimension
-from kaimen.domain.snapshots import Snapshot
+from kaimen.domain.snapshots import Snapshot, points_from_stored, reasons_from_stored
+from kaimen.store.run_characteristics import characteristics_of
 from kaimen.store.tables import score_runs, score_snapshots
 
 
@@ -24,7 +24,8 @@ def is_published(connection: Connection, month: str, model_version: str) -> bool
 
 
 def snapshot_of(row: Row[Any]) -> Snapshot:
-    """A `score_snapshots` row, joined with its run's `published_at`, as its record."""
+    """A `score_snapshots` row, joined with its run's `published_at` and `characteristics`,
+    as its record."""
     return Snapshot(
         row.person_id,
         row.month,
@@ -34,16 +35,17 @@ def snapshot_of(row: Row[Any]) -> Snapshot:
         row.band,
         row.thin_file,
         {d: getattr(row, d) for d in Dimension},
-        tuple(Reason(**reason) for reason in row.reasons),
-        row.points,
+        reasons_from_stored(row.reasons),
+        points_from_stored(characteristics_of(row.characteristics), row.points),
     )
 
 
 def published_query(person_id: str) -> Select[Any]:
-    """The person's published snapshots with their run's `published_at`, newest month first
+    """The person's published snapshots with their run's `published_at` and
+    `characteristics`, newest month first
     and, within a month, the latest published model first."""
     return (
-        select(score_snapshots, score_runs.c.published_at)
+        select(score_snapshots, score_runs.c.published_at, score_runs.c.characteristics)
         .join(
             score_runs,
             (score_runs.c.month == score_snapshots.c.month)

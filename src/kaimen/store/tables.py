@@ -235,9 +235,10 @@ score_snapshots = Table(
     Column("capacity", Integer, nullable=True),
     Column("identity", Integer, nullable=True),
     Column("connections", Integer, nullable=True),
-    # [{feature, points_lost, value}], largest loss first (domain.reasons.Reason).
+    # [[feature, points_lost, value, detail?]], largest loss first (domain.reasons.Reason;
+    # the stored shape is domain.snapshots'). Points per characteristic, so a change between
+    # months can be explained exactly: a list in the order of the run's characteristics.
     Column("reasons", JSON, nullable=False),
-    # Points per characteristic, so a change between months can be explained exactly.
     Column("points", JSON, nullable=False),
     UniqueConstraint("person_id", "month", "model_version", name="uq_score_snapshots_key"),
     CheckConstraint("score IS NULL OR score BETWEEN 350 AND 950", name="score_range"),
@@ -251,6 +252,9 @@ score_runs = Table(
     Column("model_version", String(64), ForeignKey("models.version"), primary_key=True),
     Column("people", Integer, nullable=False),
     Column("published_at", UTCDateTime, nullable=False),
+    # The names the snapshots' points are listed by, as a JSON list of text: once per run,
+    # not once per person.
+    Column("characteristics", Text, nullable=False, server_default="[]"),
 )
 
 # A published snapshot changed between monthly runs (a dispute answered, a court listing
