@@ -105,7 +105,10 @@ def test_month_columns_give_the_engine_flags_as_numbers_and_points_as_json(
     order = sorted(range(2), key=lambda i: columns["person_id"][i])
     assert [columns["thin_file"][i] for i in order] == [0, 1]
     assert [columns["score"][i] for i in order] == [587, None]
-    assert [json.loads(columns["points"][i]) for i in order] == [snapshot("P1").points, {}]
+    # Points as stored: a list in the order of the run's characteristics (its first
+    # snapshot's, here), empty for a thin file.
+    assert [json.loads(columns["points"][i]) for i in order] == [[12, -4, 40], []]
+    assert dict(zip(snapshot("P1").points, [12, -4, 40], strict=True)) == snapshot("P1").points
     assert empty == {name: [] for name in scores.MONTH_COLUMNS}
 
 

@@ -94,12 +94,17 @@ _SQLITE_DOWN = (
               AND json_type(score_snapshots.points, '$[' || n.key || ']') NOT IN ('null')
         ), '{}'),
         reasons = (
-            SELECT coalesce(json_group_array(json_object(
-                'feature', json_extract(e.value, '$[0]'),
-                'points_lost', json_extract(e.value, '$[1]'),
-                'value', json_extract(e.value, '$[2]'),
-                'detail', json_extract(e.value, '$[3]')
-            )), '[]')
+            SELECT coalesce(json_group_array(CASE
+                WHEN json_type(e.value, '$[3]') IS NULL THEN json_object(
+                    'feature', json_extract(e.value, '$[0]'),
+                    'points_lost', json_extract(e.value, '$[1]'),
+                    'value', json_extract(e.value, '$[2]'))
+                ELSE json_object(
+                    'feature', json_extract(e.value, '$[0]'),
+                    'points_lost', json_extract(e.value, '$[1]'),
+                    'value', json_extract(e.value, '$[2]'),
+                    'detail', json_extract(e.value, '$[3]'))
+            END), '[]')
             FROM json_each(score_snapshots.reasons) AS e
         )
     """,
@@ -116,9 +121,12 @@ _POSTGRES_DOWN = (
               AND json_typeof(score_snapshots.points -> (n.i::int - 1)) <> 'null'
         ), '{}'),
         reasons = (
-            SELECT coalesce(json_agg(json_build_object(
-                'feature', e -> 0, 'points_lost', e -> 1, 'value', e -> 2, 'detail', e -> 3
-            ) ORDER BY i), '[]')
+            SELECT coalesce(json_agg(CASE
+                WHEN json_array_length(e) < 4 THEN json_build_object(
+                    'feature', e -> 0, 'points_lost', e -> 1, 'value', e -> 2)
+                ELSE json_build_object(
+                    'feature', e -> 0, 'points_lost', e -> 1, 'value', e -> 2, 'detail', e -> 3)
+            END ORDER BY i), '[]')
             FROM json_array_elements(score_snapshots.reasons) WITH ORDINALITY AS x(e, i)
         )
     """,
