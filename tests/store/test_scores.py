@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from kaimen.domain.snapshots import Snapshot
+from kaimen.domain.reasons import COURT_LISTING, Reason
+from kaimen.domain.snapshots import Snapshot, points_from_stored, stored_points
 from kaimen.store import score_publishing, scores
 from kaimen.store.tables import score_runs, score_snapshots
 from tests.store.score_rows import T0, enrol, register_models, snapshot, thin_snapshot
@@ -116,3 +117,43 @@ def test_one_snapshot_per_person_month_and_model(scored: Engine) -> None:
     _publish(scored, "2026-10", "card-1", snapshot("P1"))
     with pytest.raises(IntegrityError), scored.begin() as store:
         score_publishing.publish(store, "2026-10", "card-1", [snapshot("P1")], T0)
+
+
+def test_reasons_and_points_are_stored_without_their_keys_and_read_back_whole(
+    scored: Engine,
+) -> None:
+    court = Reason(COURT_LISTING, 60, None, "court judgment C-1 at Nairobi, 900.00 KES unpaid")
+    listed = dataclasses.replace(snapshot("P1"), reasons=(court, *snapshot("P1").reasons))
+    # Another person with points for only some characteristics, and one the first has none
+    # for: the run lists every name once, and each reads back exactly its own.
+    partial = dataclasses.replace(snapshot("P2"), points={"months_of_history": 3, "new_one": 5})
+    _publish(scored, "2026-10", "card-1", listed, partial, thin_snapshot("P3"))
+    with scored.connect() as store:
+        names = store.execute(select(score_runs.c.characteristics)).scalar_one()
+        stored = {
+            row.person_id: (row.reasons, row.points)
+            for row in store.execute(select(score_snapshots))
+        }
+        read = {p: scores.latest(store, p) for p in ("P1", "P2", "P3")}
+    assert json.loads(names) == [
+        "late_payments_12m",
+        "months_of_history",
+        "on_time_rate_12m",
+        "new_one",
+    ]
+    assert stored["P1"][0][0] == [COURT_LISTING, 60, None, court.detail]
+    assert stored["P1"][0][1] == ["late_payments_12m", 31, 2.0]
+    assert stored["P1"][1] == [12, -4, 40, None]
+    assert stored["P2"][1] == [None, 3, None, 5]
+    assert stored["P3"] == ([], [])
+    assert read["P1"] is not None and read["P1"].reasons == listed.reasons
+    assert read["P1"].points == listed.points
+    assert read["P2"] is not None and read["P2"].points == partial.points
+    assert read["P3"] is not None and (read["P3"].reasons, read["P3"].points) == ((), {})
+
+
+def test_points_for_a_characteristic_the_run_does_not_list_are_refused() -> None:
+    with pytest.raises(ValueError, match="not in the run"):
+        stored_points(("a", "b"), {"a": 1, "c": 2})
+    with pytest.raises(ValueError, match="3 points stored for 2"):
+        points_from_stored(("a", "b"), [1, 2, 3])
