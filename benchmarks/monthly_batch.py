@@ -45,6 +45,9 @@ ROOT = Path(__file__).resolve().parent
 PREVIOUS = "2026-09"
 TARGETS = {"sqlite": 0.5, "postgresql": 0.35}
 BATCH_STEPS = ("summarise", "features_and_scores", "publish", "score")
+# Parts of the publish step: the rows written, then the score-change alerts; the rest of
+# the step is the connections' points, the audit row and the commit.
+PUBLISH_PARTS = ("publish_rows", "score_change_alerts")
 
 BARE_AGGREGATION = """
 import sys, duckdb
@@ -104,7 +107,7 @@ def postgres_store(home: Path, admin: str, database: str) -> str:
 def last_runs(home: Path) -> dict[str, float]:
     """The batch steps' durations as `kaimen score` recorded them."""
     out = {}
-    for step in BATCH_STEPS:
+    for step in (*BATCH_STEPS, *PUBLISH_PARTS):
         path = home / "step-runs" / f"{step}.json"
         if path.exists():
             out[step] = round(json.loads(path.read_text())["duration_seconds"], 2)
@@ -142,6 +145,9 @@ def measure(world: World, backend: str, work: Path, admin: str, database: str) -
     # What the step spent outside its three parts: loading the model, reading the people,
     # the exclusions and the court listings, listing the summaries.
     steps["other"] = round(batch - sum(steps.get(s, 0.0) for s in BATCH_STEPS[:3]), 2)
+    steps["publish_commit_and_rest"] = round(
+        steps.get("publish", 0.0) - sum(steps.get(s, 0.0) for s in PUBLISH_PARTS), 2
+    )
     result: dict[str, object] = {
         "events_in_lake": int(events[0]),
         "ingest_last_month_seconds": round(ingest, 2),
@@ -168,6 +174,16 @@ def measure(world: World, backend: str, work: Path, admin: str, database: str) -
         flush=True,
     )
     return result
+
+
+def publish_parts(backend: str, result: dict[str, object]) -> str:
+    steps = result["steps_seconds"]
+    assert isinstance(steps, dict)
+    return (
+        f"{backend} rows {steps.get('publish_rows')}, score-change alerts "
+        f"{steps.get('score_change_alerts')}, the rest and the commit "
+        f"{steps.get('publish_commit_and_rest')}"
+    )
 
 
 def report(world: World, results: dict[str, dict[str, object]]) -> list[str]:
@@ -208,6 +224,10 @@ def report(world: World, results: dict[str, dict[str, object]]) -> list[str]:
             f"{r['load_average_before_after']} |"
         )
     lines += [
+        "",
+        "The publish step in parts (s): "
+        + "; ".join(publish_parts(backend, r) for backend, r in results.items())
+        + ".",
         "",
         "Ingesting the last month (not part of the batch): "
         + ", ".join(f"{b} {r['ingest_last_month_seconds']} s" for b, r in results.items())

@@ -211,8 +211,10 @@ def score_month(
     with timed_step("publish"), engine.begin() as store:
         note_step(people=table.num_rows, thin_files=int(thin_files))
         names = wrap(loaded).names
-        everyone = score_publishing.publish_table(store, month, version, table, now, names)
-        alerts.raise_score_changes(store, month, version, now)
+        with timed_step("publish_rows"):
+            everyone = score_publishing.publish_table(store, month, version, table, now, names)
+        with timed_step("score_change_alerts"):
+            alerts.raise_score_changes(store, month, version, now)
         connections.write_points(store, month, version, added.points)
         audit.append(
             store,
