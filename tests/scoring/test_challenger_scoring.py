@@ -33,7 +33,8 @@ from kaimen.scoring.reading import score_view
 from kaimen.scoring.training import train
 from kaimen.store import audit, model_registry
 from kaimen.store.database import open_store
-from kaimen.store.tables import audit_log, models, score_snapshots
+from kaimen.store.run_characteristics import characteristics_of
+from kaimen.store.tables import audit_log, models, score_runs, score_snapshots
 from tests.conftest import NOW
 from tests.population import LAST, PREVIOUS, Population, Populations, World
 
@@ -153,16 +154,19 @@ def test_promote_switches_the_model_kaimen_score_uses(world: World) -> None:
                 select(score_snapshots).where(score_snapshots.c.month == LAST)
             ).all()
         assert {r.model_version for r in rows} == {lgbm.version}
+        names = store_names(world.engine, LAST, lgbm.version)
+        assert names == model.names
         checked = 0
         for r in rows:
             if r.thin_file:
                 continue
             i = row_of[r.person_id]
             assert r.score == expected_score[i] and r.band == band_of(r.score).name
-            given = [(x["feature"], x["points_lost"]) for x in r.reasons]
+            # Stored as [feature, points_lost, value], points in the run's names' order.
+            given = [(x[0], x[1]) for x in r.reasons]
             assert given == why[i]
-            assert r.points == dict(zip(model.names, pts[i].tolist(), strict=True))
-            assert abs(sum(r.points.values()) - e.raw_score[i]) <= len(model.names)
+            assert r.points == pts[i].tolist()
+            assert abs(sum(r.points) - e.raw_score[i]) <= len(model.names)
             for d, v in dims.items():
                 assert getattr(r, d.value) == round(v[i])
             assert r.connections == 50
@@ -275,3 +279,14 @@ def test_a_promoted_challenger_scores_on_each_database(trained_copy: Population)
         store.execute(update(models).where(models.c.version == card.version).values(champion=1))
     assert _champions(w.engine) == [lgbm.version]
     w.engine.dispose()
+
+
+def store_names(engine: Engine, month: str, version: str) -> tuple[str, ...]:
+    """The names a published run lists its snapshots' points by."""
+    with engine.connect() as store:
+        text = store.execute(
+            select(score_runs.c.characteristics).where(
+                score_runs.c.month == month, score_runs.c.model_version == version
+            )
+        ).scalar_one()
+    return characteristics_of(text)

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from kaimen.cli import app
 from kaimen.domain.model_metrics import Evaluation
 from kaimen.domain.scores import BANDS
+from kaimen.domain.snapshots import points_from_stored
 from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_file
 from kaimen.ingest.file_ingest import ingest_file
@@ -41,7 +42,8 @@ from kaimen.scoring.training import evaluate, train
 from kaimen.store import audit, model_registry
 from kaimen.store.database import open_store
 from kaimen.store.identity_vault import IdentityVault
-from kaimen.store.tables import audit_log, models, score_snapshots
+from kaimen.store.run_characteristics import characteristics_of
+from kaimen.store.tables import audit_log, models, score_runs, score_snapshots
 from tests.conftest import NOW
 from tests.population import Population, Populations
 
@@ -148,13 +150,16 @@ def _assert_bins_match_published_points(w: World, month: str) -> None:
     report = w.reports[month]
     card = _artifact_of(w, report.card.model.artifact)
     with w.engine.connect() as store:
-        published = list(
-            store.execute(
-                select(score_snapshots.c.points).where(
-                    score_snapshots.c.month == month, score_snapshots.c.score.is_not(None)
-                )
-            ).scalars()
-        )
+        stored = store.execute(
+            select(score_snapshots.c.points, score_runs.c.characteristics)
+            .join(
+                score_runs,
+                (score_runs.c.month == score_snapshots.c.month)
+                & (score_runs.c.model_version == score_snapshots.c.model_version),
+            )
+            .where(score_snapshots.c.month == month, score_snapshots.c.score.is_not(None))
+        ).all()
+        published = [points_from_stored(characteristics_of(n), p) for p, n in stored]
     items = _items(report)
     for c in card.characteristics:
         month_counts = [b.month_count for b in items[c.name].bins]

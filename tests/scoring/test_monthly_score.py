@@ -93,9 +93,8 @@ def test_every_enrolled_person_is_scored_in_range_with_the_right_band(world: Wor
         assert row.connections == 50  # neutral until influence is bounded
         reasons = row.reasons
         assert len(reasons) <= 4
-        assert [r["points_lost"] for r in reasons] == sorted(
-            (r["points_lost"] for r in reasons), reverse=True
-        )
+        # Stored as [feature, points_lost, value] (domain.snapshots).
+        assert [r[1] for r in reasons] == sorted((r[1] for r in reasons), reverse=True)
 
 
 def test_re_running_a_month_changes_nothing(world: World) -> None:
