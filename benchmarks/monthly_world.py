@@ -211,13 +211,6 @@ def build_world(cache: Path, people: int, months: int, train_people: int) -> Wor
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     shutil.rmtree(folder / "sim")
-    # The registry names an artifact relative to its home (0021): the champion trained in
-    # the training home is copied into the world's, at the same relative path.
-    artifact = model_registry.artifact_path(model.path, folder / "train")
-    copied = model_registry.artifact_path(model.path, home)
-    if copied != artifact:
-        copied.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(artifact, copied)
     with open_store(f"sqlite:///{home / 'kaimen.sqlite'}").begin() as store:
         model_registry.register(
             store,
@@ -225,7 +218,7 @@ def build_world(cache: Path, people: int, months: int, train_people: int) -> Wor
                 model.version,
                 "scorecard",
                 model.path,
-                hashlib.sha256(copied.read_bytes()).hexdigest(),
+                hashlib.sha256(Path(model.path).read_bytes()).hexdigest(),
                 dt.datetime.now(dt.UTC),
                 LAST,
                 model.metrics,
