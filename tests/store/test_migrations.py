@@ -325,3 +325,86 @@ def test_0021_names_the_home_s_artifacts_relative_to_it(empty_database_url: str)
         "relative": "models/relative.json",
     }
     engine.dispose()
+
+
+# --- 0025: reasons and points without their keys, the names once per run ------------------
+
+COURT = {
+    "feature": "court_listing",
+    "points_lost": 60,
+    "value": None,
+    "detail": "court judgment C-1 at Nairobi, 900.00 KES unpaid since 2026-01-05",
+}
+
+
+def _rows_at_0024(engine: Engine) -> None:
+    """A run as 0024's code wrote it: reasons and points as JSON objects."""
+    c = sa.column
+    with engine.begin() as store:
+        store.execute(
+            _old_table(
+                "models", c("version"), c("kind"), c("path"), c("sha256"),
+                c("trained_at", UTCDateTime()), c("as_of"), c("metrics"), c("champion"),
+            ).insert().values(
+                version="card-1", kind="scorecard", path="p", sha256="0" * 64,
+                trained_at=NOW, as_of="2026-10", metrics="{}", champion=1,
+            )
+        )  # fmt: skip
+        store.execute(
+            _old_table(
+                "score_runs", c("month"), c("model_version"), c("people"),
+                c("published_at", UTCDateTime()),
+            ).insert().values(month="2026-10", model_version="card-1", people=2, published_at=NOW)
+        )  # fmt: skip
+        dimensions = dict.fromkeys(d.value for d in Dimension)
+        rows = [
+            {**dimensions, "person_id": "P1", "score": 527, "band": "poor", "thin_file": False,
+             "reasons": [COURT, *REASONS], "points": POINTS},
+            {**dimensions, "person_id": "P2", "score": None, "band": None, "thin_file": True,
+             "reasons": [], "points": {}},
+        ]  # fmt: skip
+        store.execute(
+            sa.table(
+                "score_snapshots", c("month"), c("model_version"), c("person_id"), c("score"),
+                c("band"), c("thin_file"), *(c(d) for d in dimensions),
+                c("reasons", sa.JSON()), c("points", sa.JSON()),
+            ).insert(),
+            [{**r, "month": "2026-10", "model_version": "card-1"} for r in rows],
+        )  # fmt: skip
+
+
+def test_0025_stores_reasons_and_points_without_keys_and_goes_back(
+    empty_database_url: str,
+) -> None:
+    engine = connect(empty_database_url)
+    migrate(engine, "0024")
+    _rows_at_0024(engine)
+    migrate(engine)
+    raw = "SELECT person_id, reasons, points FROM score_snapshots ORDER BY person_id"
+    with engine.connect() as store:
+        names = store.execute(sa.text("SELECT characteristics FROM score_runs")).scalar_one()
+        stored = [(p, _decoded(r), _decoded(q)) for p, r, q in store.execute(sa.text(raw))]
+        listed = scores.latest(store, "P1")
+        thin = scores.latest(store, "P2")
+    assert json.loads(names) == list(POINTS)
+    assert stored == [
+        (
+            "P1",
+            [[*COURT.values()], *([*r.values()] for r in REASONS)],
+            list(POINTS.values()),
+        ),
+        ("P2", [], []),
+    ]
+    assert listed is not None and listed.points == POINTS
+    assert listed.reasons == (Reason(**COURT), *(Reason(**r) for r in REASONS))
+    assert thin is not None and (thin.reasons, thin.points) == ((), {})
+    downgrade(engine, "0024")
+    with engine.connect() as store:
+        back = [(p, _decoded(r), _decoded(q)) for p, r, q in store.execute(sa.text(raw))]
+    assert back == [("P1", [COURT, *REASONS], POINTS), ("P2", [], {})]
+    engine.dispose()
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON column read as text: SQLite's text, PostgreSQL's already decoded."""
+    return json.loads(value) if isinstance(value, str) else value
