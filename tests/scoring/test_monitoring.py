@@ -288,7 +288,8 @@ def test_observed_against_expected_appears_only_once_outcomes_exist(steady: Worl
                 score_snapshots.c.month == OUT_OF_TIME, score_snapshots.c.score.is_not(None)
             )
         ).all()
-    raw = np.array([sum(r.points.values()) for r in rows], dtype=np.float64)
+    # Points are stored as a list (domain.snapshots): their sum is the raw score.
+    raw = np.array([sum(r.points) for r in rows], dtype=np.float64)
     published = np.array([r.score for r in rows])
     p = 1 / (1 + np.exp((raw - 600 + 50 * math.log2(30)) / (50 / math.log(2))))
     for band, row in zip(BANDS, known.bands, strict=True):
