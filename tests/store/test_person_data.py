@@ -134,6 +134,7 @@ def test_every_table_referring_to_a_person_is_cleared(held: Engine) -> None:
         "consents",
         "access_log",
         "decisions",
+        "alerts",
     } <= set(tables)
     assert "people" not in tables
 

@@ -19,6 +19,7 @@ from kaimen.domain.snapshots import Snapshot
 from kaimen.store import event_keys as key_index
 from kaimen.store.scores import published_query, snapshot_of
 from kaimen.store.tables import (
+    alerts,
     connection_points,
     event_inbox,
     identities,
@@ -107,6 +108,7 @@ UNKEYED_PERSONAL_COLUMNS: tuple[Column[Any], ...] = (
     score_snapshots.c.person_id,
     score_revisions.c.person_id,
     connection_points.c.person_id,
+    alerts.c.person_id,
 )
 
 

@@ -5,6 +5,10 @@ A reason `{"feature": f, "points_lost": n, "value": v, "detail": d}` becomes `[f
 order of `score_runs.characteristics`, a JSON list of the names (taken, for each run already
 published, from its first snapshot with points). A thin file's `{}` becomes `[]`.
 
+Alerts lose their foreign key to `people`, as the snapshots did in 0013: a month's
+publication raises one for each person whose score moved, and on PostgreSQL each key was a
+trigger run per row.
+
 Revision ID: 0025
 Revises: 0024
 """
@@ -145,9 +149,13 @@ def upgrade() -> None:
         )
     postgres = op.get_bind().dialect.name == "postgresql"
     _run(_POSTGRES_UP if postgres else _SQLITE_UP)
+    with op.batch_alter_table("alerts") as batch:
+        batch.drop_constraint("fk_alerts_person_id", type_="foreignkey")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("alerts") as batch:
+        batch.create_foreign_key("fk_alerts_person_id", "people", ["person_id"], ["person_id"])
     postgres = op.get_bind().dialect.name == "postgresql"
     _run(_POSTGRES_DOWN if postgres else _SQLITE_DOWN)
     with op.batch_alter_table("score_runs") as batch:
