@@ -395,7 +395,8 @@ alerts = Table(
     "alerts",
     metadata,
     Column("alert_id", Integer, primary_key=True, autoincrement=True),
-    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False, index=True),
+    # Looked up by the unique (person_id, kind, ref) index below: no index of its own (0025).
+    Column("person_id", String(64), ForeignKey("people.person_id"), nullable=False),
     Column("kind", String(24), nullable=False),
     # What raised it: a decision or report id, a month and model, an event's source and id...
     Column("ref", String(200), nullable=False),
