@@ -167,9 +167,6 @@ def build_world(cache: Path, people: int, months: int, train_people: int) -> Wor
     with open_store(f"sqlite:///{folder / 'train' / 'kaimen.sqlite'}").connect() as store:
         model = model_registry.champion(store)
     assert model is not None
-    # The registry names the artifact relative to the training home: the world's home
-    # registers it by its absolute path, which every copy of the home then reads.
-    artifact = model_registry.artifact_path(model.path, folder / "train").resolve()
     shutil.rmtree(sim)
 
     home = folder / "home"
@@ -220,8 +217,8 @@ def build_world(cache: Path, people: int, months: int, train_people: int) -> Wor
             model_registry.ModelRecord(
                 model.version,
                 "scorecard",
-                str(artifact),
-                hashlib.sha256(artifact.read_bytes()).hexdigest(),
+                model.path,
+                hashlib.sha256(Path(model.path).read_bytes()).hexdigest(),
                 dt.datetime.now(dt.UTC),
                 LAST,
                 model.metrics,
