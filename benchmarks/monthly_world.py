@@ -126,6 +126,29 @@ def load_world(folder: Path) -> World | None:
     )
 
 
+def register_champion(model: model_registry.ModelRecord, trained_in: Path, home: Path) -> None:
+    """The champion trained in the small home, copied into the big home's models and made
+    its champion there (registry paths are relative to their home)."""
+    artifact = model_registry.artifact_path(model.path, trained_in)
+    copied = home / "models" / artifact.name
+    copied.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(artifact, copied)
+    with open_store(f"sqlite:///{home / 'kaimen.sqlite'}").begin() as store:
+        model_registry.register(
+            store,
+            model_registry.ModelRecord(
+                model.version,
+                "scorecard",
+                model_registry.stored_path(copied, home),
+                hashlib.sha256(copied.read_bytes()).hexdigest(),
+                dt.datetime.now(dt.UTC),
+                LAST,
+                model.metrics,
+                True,
+            ),
+        )
+
+
 def build_world(cache: Path, people: int, months: int, train_people: int) -> World:
     """The cached world for these parameters, built first if it is not there yet."""
     folder = (cache / world_key(people, months, train_people)).resolve()
@@ -211,20 +234,7 @@ def build_world(cache: Path, people: int, months: int, train_people: int) -> Wor
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     shutil.rmtree(folder / "sim")
-    with open_store(f"sqlite:///{home / 'kaimen.sqlite'}").begin() as store:
-        model_registry.register(
-            store,
-            model_registry.ModelRecord(
-                model.version,
-                "scorecard",
-                model.path,
-                hashlib.sha256(Path(model.path).read_bytes()).hexdigest(),
-                dt.datetime.now(dt.UTC),
-                LAST,
-                model.metrics,
-                True,
-            ),
-        )
+    register_champion(model, folder / "train", home)
     meta = {
         "people": people,
         "months": months,
