@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import ibis
 import pyarrow as pa
 
 from kaimen.engines.embedded import ibis_connection, temp_table
 from kaimen.features.month_numbers import month_number, month_text
+from kaimen.features.summaries import summarise
+from kaimen.simulate.run import simulate
 
 ONE = dt.timedelta(microseconds=1)
 
@@ -51,3 +54,25 @@ def test_month_numbers_and_their_text_match_the_calendar() -> None:
 def test_the_portable_form_is_used_where_no_engine_is_known() -> None:
     table = ibis.table({"at": "timestamp('UTC')"}, name="moments")
     assert "epoch_us" not in str(ibis.to_sql(table.select(month_number(table.at).name("n"))))
+
+
+def test_summaries_equal_the_portable_form_on_a_seeded_population(tmp_path: Path) -> None:
+    """The summaries DuckDB makes with its month arithmetic are, row for row and type for
+    type, those of the portable form (the engine's calendar functions, as on Spark)."""
+    simulate(300, 24, 3, tmp_path, "2026-10")
+    backend = ibis_connection()
+    events = backend.read_parquet(str(tmp_path / "events.parquet"))
+    fast = backend.to_pyarrow(summarise(events))
+    unbound = ibis.table(events.schema(), name="seeded_events")
+    backend.con.register("seeded_events", backend.to_pyarrow(events))
+    portable = backend.con.sql(str(ibis.to_sql(summarise(unbound), dialect="duckdb")))
+    expected = portable.to_arrow_table()
+    assert "epoch_us" not in str(ibis.to_sql(summarise(unbound), dialect="duckdb"))
+    assert fast.schema == expected.schema
+    assert fast.num_rows > 5_000
+    keys = [
+        ("person_id", "ascending"),
+        ("occurred_month", "ascending"),
+        ("known_month", "ascending"),
+    ]
+    assert fast.sort_by(keys).equals(expected.sort_by(keys))
