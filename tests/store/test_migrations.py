@@ -327,7 +327,7 @@ def test_0021_names_the_home_s_artifacts_relative_to_it(empty_database_url: str)
     engine.dispose()
 
 
-# --- 0025: reasons and points without their keys, the names once per run ------------------
+# --- 0026: reasons and points without their keys, the names once per run ------------------
 
 COURT = {
     "feature": "court_listing",
@@ -337,8 +337,8 @@ COURT = {
 }
 
 
-def _rows_at_0024(engine: Engine) -> None:
-    """A run as 0024's code wrote it: reasons and points as JSON objects."""
+def _rows_at_0025(engine: Engine) -> None:
+    """A run as 0025's code wrote it: reasons and points as JSON objects."""
     c = sa.column
     with engine.begin() as store:
         store.execute(
@@ -373,12 +373,12 @@ def _rows_at_0024(engine: Engine) -> None:
         )  # fmt: skip
 
 
-def test_0025_stores_reasons_and_points_without_keys_and_goes_back(
+def test_0026_stores_reasons_and_points_without_keys_and_goes_back(
     empty_database_url: str,
 ) -> None:
     engine = connect(empty_database_url)
-    migrate(engine, "0024")
-    _rows_at_0024(engine)
+    migrate(engine, "0025")
+    _rows_at_0025(engine)
     migrate(engine)
     raw = "SELECT person_id, reasons, points FROM score_snapshots ORDER BY person_id"
     with engine.connect() as store:
@@ -398,7 +398,7 @@ def test_0025_stores_reasons_and_points_without_keys_and_goes_back(
     assert listed is not None and listed.points == POINTS
     assert listed.reasons == (Reason(**COURT), *(Reason(**r) for r in REASONS))
     assert thin is not None and (thin.reasons, thin.points) == ((), {})
-    downgrade(engine, "0024")
+    downgrade(engine, "0025")
     with engine.connect() as store:
         back = [(p, _decoded(r), _decoded(q)) for p, r, q in store.execute(sa.text(raw))]
     assert back == [("P1", [COURT, *REASONS], POINTS), ("P2", [], {})]

@@ -14,6 +14,7 @@ import datetime as dt  # the UDF's annotations below are read at run time
 from typing import TYPE_CHECKING
 
 from kaimen.domain.events import REPAYMENT_KINDS
+from kaimen.features.month_numbers import month_number, month_text
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -79,9 +80,11 @@ def summarise(events: ir.Table) -> ir.Table:
     """Monthly summary rows of `events` (lake columns), as an Ibis expression."""
     import ibis
 
+    # Grouped by months as numbers and named as text once per summary row, not per event:
+    # the text of every event's two months, and grouping by it, took a third of the step.
     e = events.mutate(
-        occurred_month=month_of(events.occurred_at),
-        known_month=month_of(ibis.greatest(events.occurred_at, events.recorded_at)),
+        _occurred=month_number(events.occurred_at),
+        _known=month_number(ibis.greatest(events.occurred_at, events.recorded_at)),
         days_late=events.paid_date.delta(events.due_date, unit="day"),
     )
     days_late = e.days_late
@@ -130,4 +133,10 @@ def summarise(events: ir.Table) -> ir.Table:
         "vehicle_owned": latest(e.value.isin(VEHICLE_OWNED).cast("int8"), vehicle_at),
         "vehicle_at": vehicle_at.max(),
     }
-    return e.group_by(["person_id", "occurred_month", "known_month"]).aggregate(**measures)
+    rows = e.group_by(["person_id", "_occurred", "_known"]).aggregate(**measures)
+    return rows.select(
+        rows.person_id,
+        month_text(rows._occurred).name("occurred_month"),
+        month_text(rows._known).name("known_month"),
+        *measures,
+    )

@@ -399,11 +399,12 @@ alerts = Table(
     "alerts",
     metadata,
     Column("alert_id", Integer, primary_key=True, autoincrement=True),
-    # No foreign key (0025): the monthly publication raises an alert for each person whose
+    # Looked up by the unique (person_id, kind, ref) index below: no index of its own (0025).
+    # No foreign key (0026): the monthly publication raises an alert for each person whose
     # score moved, hundreds of thousands of rows at once, and on PostgreSQL each key was a
     # trigger run per row locking the person's row. Every writer names an active person in
     # the statement that writes; an erasure deletes them by name (store.person_data).
-    Column("person_id", String(64), nullable=False, index=True),
+    Column("person_id", String(64), nullable=False),
     Column("kind", String(24), nullable=False),
     # What raised it: a decision or report id, a month and model, an event's source and id...
     Column("ref", String(200), nullable=False),

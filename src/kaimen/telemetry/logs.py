@@ -8,11 +8,12 @@ call `configure_logging`; until then kaimen's loggers stay quiet like any librar
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Collection
 from contextvars import ContextVar
 from typing import TextIO
+
+from pydantic_core import to_json
 
 from kaimen.telemetry.redaction import redact
 
@@ -70,8 +71,14 @@ class JsonFormatter(logging.Formatter):
         return redact(_ENCODE(entry), self._secrets)
 
 
-# Made once: `json.dumps` with any argument builds a new encoder for every line.
-_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
+def _encode(entry: dict[str, object]) -> str:
+    """The entry as compact JSON, UTF-8 left as it is, anything else as its `str`:
+    pydantic-core's serialiser, a third of `json.JSONEncoder`'s time on a line (the API
+    writes one per request)."""
+    return to_json(entry, fallback=str).decode()
+
+
+_ENCODE = _encode
 
 
 # Alembic says these each time it looks at the schema, which readiness does every few

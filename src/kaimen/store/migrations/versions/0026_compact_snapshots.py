@@ -9,15 +9,15 @@ Alerts lose their foreign key to `people`, as the snapshots did in 0013: a month
 publication raises one for each person whose score moved, and on PostgreSQL each key was a
 trigger run per row.
 
-Revision ID: 0025
-Revises: 0024
+Revision ID: 0026
+Revises: 0025
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0025"
-down_revision = "0024"
+revision = "0026"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
