@@ -276,7 +276,7 @@ def _store(
                     file_sha256=sha256,
                     file_name=path.name[:400],
                 )
-                alerts.raise_many(store, negative, now)
+                alerts.raise_for_rows(store, alerts.AlertKind.NEGATIVE_ITEM, negative, now)
                 audit.append(
                     store,
                     actor,
