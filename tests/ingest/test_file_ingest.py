@@ -15,10 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, select
 
+from kaimen.domain.disputes import is_negative_event
 from kaimen.domain.errors import BatchRejected
 from kaimen.domain.prohibited import PROHIBITED
 from kaimen.ingest.file_ingest import ingest_file
-from kaimen.store import audit
+from kaimen.store import alerts, audit
 from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.tables import audit_log, ingest_batches, lake_files
 from tests.conftest import NOW
@@ -571,3 +572,53 @@ def test_a_free_text_attribute_naming_a_prohibited_category_is_refused(
     # An ordinary employer goes in.
     fine = f.event("attribute", "attr-2", "P001", attribute="employer", value="Beijing Bus Co.")
     assert ingest(engine, lake_root, f.write(tmp_path / "ok.jsonl", [fine])) == (1, 1, 0)
+
+
+def test_each_negative_event_of_a_file_raises_one_alert_once(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    events = f.sample_events()
+    negative = [e for e in events if is_negative_event(e)]
+    assert negative  # the sample has late and defaulted repayments, a fine, a judgment
+    ingest(engine, lake_root, f.write(tmp_path / "first.csv", events))
+    # A second file resending them all with new ones: only the new ones can raise alerts.
+    more = f.sample_events(source="bank-b")
+    ingest(engine, lake_root, f.write(tmp_path / "second.csv", events + more))
+
+    with engine.connect() as store:
+        raised = [a for p in people for a in alerts.of_person(store, p)]
+    expected = negative + [e for e in more if is_negative_event(e)]
+    assert sorted(a.ref for a in raised) == sorted(
+        f"{e['source']}/{e['event_id']}" for e in expected
+    )
+    assert {a.kind for a in raised} == {alerts.AlertKind.NEGATIVE_ITEM}
+    assert {a.raised_at for a in raised} == {NOW}
+    fine = next(e for e in negative if e["kind"] == "fine")
+    [alert] = [a for a in raised if a.ref == f"{fine['source']}/{fine['event_id']}"]
+    assert alert.details == {
+        "kind": "fine",
+        "state": "issued",
+        "item": f"event:{fine['source']}/{fine['event_id']}",
+    }
+
+
+def test_alerts_raised_in_bulk_again_are_not_repeated(engine: Engine, people: list[str]) -> None:
+    rows = pa.table(
+        {
+            "person_id": [people[0], people[0], people[1]],
+            "ref": ["bank-a/x-1", "bank-a/x-2", "bank-a/x-3"],
+            "details": ['{"kind": "fine", "state": "issued", "item": "event:bank-a/x-1"}'] * 3,
+        }
+    )
+    kind = alerts.AlertKind.NEGATIVE_ITEM
+    with engine.begin() as store:
+        alerts.raise_for_rows(store, kind, rows, NOW)
+    with engine.begin() as store:
+        alerts.raise_for_rows(store, kind, rows.slice(1), NOW + dt.timedelta(days=1))
+    with engine.connect() as store:
+        first = alerts.of_person(store, people[0])
+        second = alerts.of_person(store, people[1])
+    assert sorted(a.ref for a in first) == ["bank-a/x-1", "bank-a/x-2"]
+    assert [a.ref for a in second] == ["bank-a/x-3"]
+    assert {a.raised_at for a in first + second} == {NOW}
+    assert first[0].details["state"] == "issued"

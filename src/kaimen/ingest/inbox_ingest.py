@@ -124,7 +124,7 @@ def accept_events(
                     departed = _opted_out(store, new)
                     if departed:
                         raise BatchRejected(departed, "request")
-                    alerts.raise_many(store, negative, now)
+                    alerts.raise_for_rows(store, alerts.AlertKind.NEGATIVE_ITEM, negative, now)
                     audit.append(
                         store,
                         actor,

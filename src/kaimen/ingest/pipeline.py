@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Engine
 
-from kaimen.domain.disputes import ItemRef, negative_event_sql
+from kaimen.domain.disputes import ItemKind, negative_event_sql
 from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.domain.text import excerpt
 from kaimen.ingest.deduplication import KEYS_SCHEMA, Classification, classify
@@ -236,20 +236,16 @@ def store_new_rows(
     return write_months(connection, result.new_rows_sql, months, root) if result.new else []
 
 
-def negative_alerts(connection: duckdb.DuckDBPyConnection, rows_sql: str) -> list[alerts.NewAlert]:
+def negative_alerts(connection: duckdb.DuckDBPyConnection, rows_sql: str) -> pa.Table:
     """An alert for each negative event among the new rows `rows_sql` selects (a fine issued,
     a judgment entered, a repayment late or defaulted...), its cause the event's item as a
-    dispute names it, so the person can dispute it from there."""
-    rows = connection.sql(
-        "SELECT person_id, source, event_id, kind, coalesce(status, outcome) AS state "
-        f"FROM ({rows_sql}) WHERE {negative_event_sql()} ORDER BY person_id, source, event_id"
-    ).fetchall()
-    return [
-        alerts.NewAlert(
-            person_id,
-            alerts.AlertKind.NEGATIVE_ITEM,
-            ItemRef.event(source, event_id).ref,
-            {"kind": kind, "state": state, "item": str(ItemRef.event(source, event_id))},
-        )
-        for person_id, source, event_id, kind, state in rows
-    ]
+    dispute names it, so the person can dispute it from there: rows for
+    `alerts.raise_for_rows`, built in the engine (a file may name hundreds of thousands)."""
+    item = f"'{ItemKind.EVENT.value}:' || source || '/' || event_id"
+    table: pa.Table = connection.sql(
+        f"SELECT person_id, source || '/' || event_id AS ref, "
+        f"to_json({{'kind': kind, 'state': coalesce(status, outcome), 'item': {item}}})"
+        f"::VARCHAR AS details FROM ({rows_sql}) WHERE {negative_event_sql()} "
+        "ORDER BY person_id, source, event_id"
+    ).to_arrow_table()
+    return table.cast(alerts.ALERT_ROWS_SCHEMA)

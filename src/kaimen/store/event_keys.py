@@ -50,6 +50,7 @@ LOOKUP_CHUNK = 2_000
 BULK_CHUNK = 500_000
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # header of a binary COPY: no flags, no extension
 _COPIED = (KEY_HASH, KEY_CHECK, "content_hash")
+_COPIED_SCHEMA = pa.schema([(name, pa.int64()) for name in _COPIED])
 # A binary COPY row: the field count, then each field's byte length and big-endian value.
 _ROW = np.dtype(
     [("fields", ">i2")]
@@ -168,7 +169,8 @@ def lookup(connection: Connection, keys: Sequence[tuple[str, str]]) -> pa.Table:
 
 
 def add(connection: Connection, keys: pa.Table, careful: bool = False) -> None:
-    """Index `keys` (HASHED_SCHEMA, no key twice, none indexed yet) in the caller's
+    """Index `keys` (HASHED_SCHEMA, no key twice, none indexed yet; the quick way needs
+    only the three integers) in the caller's
     transaction; KeysTaken if any is indexed already (the transaction is then unusable:
     roll it back). Fastest in key_hash order, each row landing beside the one before: the
     caller's engine sorts a big batch (sorting it here cost a second per five million).
@@ -180,17 +182,17 @@ def add(connection: Connection, keys: pa.Table, careful: bool = False) -> None:
     """
     if keys.num_rows == 0:
         return
-    keys = keys.select(HASHED_SCHEMA.names).cast(HASHED_SCHEMA)
-    collided = keys.slice(0, 0)
     if careful:
-        keys, collided = _apart(connection, keys)
+        keys, collided = _apart(connection, keys.select(HASHED_SCHEMA.names).cast(HASHED_SCHEMA))
+    else:
+        keys, collided = keys.select(_COPIED).cast(_COPIED_SCHEMA), None
     driver: Any = connection.connection.driver_connection
     try:
         if connection.dialect.name == "postgresql":
             _copy(driver, keys)
         else:
             _executemany(driver, keys)
-        if collided.num_rows:
+        if collided is not None and collided.num_rows:
             connection.execute(
                 event_key_collisions.insert(),
                 collided.select(KEYS_SCHEMA.names).to_pylist(),
