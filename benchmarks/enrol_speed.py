@@ -370,7 +370,8 @@ def write_results(
         f"{load}.",
         "",
         "kaimen = `python -m kaimen enrol --file` in a fresh process (start-up, imports, CSV, "
-        "checks, HMAC + AES-GCM of ID, phone and fairness traits, lookups, write, audit, "
+        "checks, HMAC + AES-GCM of ID, phone and fairness traits, write (rows are looked up "
+        "only when the store refuses it), audit, "
         "commit). Ceiling = the same prepared rows (one `people`, two `identities` and one "
         "`fairness_traits` row a person) written by the bare driver (`executemany` on SQLite, "
         "`COPY` on PostgreSQL) and committed. The last column is the bare insert without the "
