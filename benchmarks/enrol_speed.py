@@ -14,11 +14,15 @@ For each size a seeded population is written as a CSV (person_id, phone, nationa
   untimed enrolment of a small file warms it.
 - in-process: `enrol_file` called in this process on another fresh store, and its parts
   timed alone: reading the CSV (`read_input`) and the vault work (HMAC-SHA256 of both values
-  and AES-256-GCM of both, `lookup_hashes` + `encrypt_many`).
+  and AES-256-GCM of both and of the fairness traits, `lookup_hashes` + `encrypt_many`).
 - ceiling: the same rows, already prepared (hashed, encrypted, birth dates), written into the
-  same two tables of a third fresh store by the bare driver: `executemany` on the sqlite3
+  same three tables of a third fresh store by the bare driver: `executemany` on the sqlite3
   connection (same pragmas as kaimen's), `COPY ... FROM STDIN` through psycopg 3 on
-  PostgreSQL; timed from the first row to the commit.
+  PostgreSQL; timed from the first row to the commit. The same rows are every row kaimen
+  writes for a person: one in `people`, two in `identities` (ID number and phone) and one in
+  `fairness_traits` (sex and province, sealed for the fairness audit). The bare insert of
+  people and identities alone (the ceiling before enrolment sealed the traits) is also
+  written, into a fourth store, so results stay comparable with earlier runs.
 
 The ratio is kaimen's people/s over the ceiling's (target 0.3x). Results go to
 benchmarks/results/enrol_speed.json and .md, with the machine's load average.
@@ -50,6 +54,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from kaimen.domain import national_id
+from kaimen.domain.audit_groups import TRAITS_KIND, traits_of
 from kaimen.domain.phone import normalise_phone
 from kaimen.enrolment import ENROL_COLUMNS, enrol_file
 from kaimen.input_files import read_input
@@ -74,6 +79,7 @@ class Run:
     read_csv_s: float
     vault_s: float
     ceiling_s: float
+    ceiling_without_traits_s: float
 
     @property
     def ratio(self) -> float:
@@ -95,6 +101,7 @@ class Prepared:
     id_encrypted: list[str]
     phone_hash: list[str]
     phone_encrypted: list[str]
+    traits_encrypted: list[str]
 
 
 def prepare(path: Path, vault: IdentityVault) -> tuple[Prepared, float]:
@@ -111,6 +118,7 @@ def prepare(path: Path, vault: IdentityVault) -> tuple[Prepared, float]:
         id_encrypted=vault.encrypt_many("cn_resident_id", check.normalised),
         phone_hash=vault.lookup_hashes("phone", phones),
         phone_encrypted=vault.encrypt_many("phone", phones),
+        traits_encrypted=vault.encrypt_many(TRAITS_KIND, [traits_of(v) for v in check.normalised]),
     )
     return prepared, time.perf_counter() - started
 
@@ -184,8 +192,9 @@ def _copy(cursor: Any, statement: str, rows: Iterable[tuple[str, ...]]) -> None:
         copy.write("".join(f"{line}\n" for line in map("\t".join, rows)))
 
 
-def bare_insert(url: str, rows: Prepared) -> float:
-    """Seconds to write `rows` into people and identities by the bare driver, with commit."""
+def bare_insert(url: str, rows: Prepared, traits: bool = True) -> float:
+    """Seconds to write `rows` into people, identities and (with `traits`) fairness_traits by
+    the bare driver, with commit."""
     n = len(rows.person_id)
     stamp_pg = NOW.isoformat()
     stamp_sqlite = NOW.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
@@ -195,6 +204,7 @@ def bare_insert(url: str, rows: Prepared) -> float:
     )
     people_sql = "people (person_id, birth_date, enrolled_at)"
     identity_sql = "identities (person_id, kind, lookup_hash, encrypted_value, created_at)"
+    traits_sql = "fairness_traits (person_id, traits_encrypted, recorded_at)"
     if url.startswith("sqlite"):
         engine = open_store(url)  # the same pragmas as kaimen's connections
         raw = engine.raw_connection().driver_connection
@@ -216,6 +226,11 @@ def bare_insert(url: str, rows: Prepared) -> float:
                     repeat(stamp_sqlite, n),
                     strict=True,
                 ),
+            )
+        if traits:
+            cursor.executemany(
+                f"INSERT INTO {traits_sql} VALUES (?, ?, ?)",
+                zip(rows.person_id, rows.traits_encrypted, repeat(stamp_sqlite, n), strict=True),
             )
         raw.commit()
         elapsed = time.perf_counter() - started
@@ -242,6 +257,12 @@ def bare_insert(url: str, rows: Prepared) -> float:
                         repeat(stamp_pg, n),
                         strict=True,
                     ),
+                )
+            if traits:
+                _copy(
+                    cursor,
+                    f"COPY {traits_sql} FROM STDIN",
+                    zip(rows.person_id, rows.traits_encrypted, repeat(stamp_pg, n), strict=True),
                 )
         connection.commit()
         return time.perf_counter() - started
@@ -270,7 +291,11 @@ def measure(backend: str, n: int, csv: Path, stores: Stores, cache: Path) -> Run
     ceiling_url = stores.fresh(f"{tag}_bare")
     ceiling_s = bare_insert(ceiling_url, rows)
     assert count_people(ceiling_url) == n
-    return Run(backend, n, kaimen_s, kaimen_cpu, in_process_s, read_csv_s, vault_s, ceiling_s)
+    without_url = stores.fresh(f"{tag}_bare_without_traits")
+    without_s = bare_insert(without_url, rows, traits=False)
+    return Run(
+        backend, n, kaimen_s, kaimen_cpu, in_process_s, read_csv_s, vault_s, ceiling_s, without_s
+    )
 
 
 def main() -> None:
@@ -307,7 +332,9 @@ def main() -> None:
                     f"({run.kaimen_s:.2f} s), bare {n / run.ceiling_s:>9,.0f}/s "
                     f"({run.ceiling_s:.2f} s): {run.ratio:.3f}x (target {TARGET}x); "
                     f"in-process {run.in_process_s:.2f} s, CSV {run.read_csv_s:.2f} s, "
-                    f"vault {run.vault_s:.2f} s",
+                    f"vault {run.vault_s:.2f} s; without traits rows the bare insert takes "
+                    f"{run.ceiling_without_traits_s:.2f} s: "
+                    f"{run.ceiling_without_traits_s / run.kaimen_s:.3f}x",
                     flush=True,
                 )
         finally:
@@ -343,20 +370,27 @@ def write_results(
         f"{load}.",
         "",
         "kaimen = `python -m kaimen enrol --file` in a fresh process (start-up, imports, CSV, "
-        "checks, HMAC + AES-GCM of ID and phone, lookups, write, audit, commit). Ceiling = the "
-        "same prepared rows written by the bare driver (`executemany` on SQLite, `COPY` on "
-        "PostgreSQL) and committed.",
+        "checks, HMAC + AES-GCM of ID, phone and fairness traits, write (rows are looked up "
+        "only when the store refuses it), audit, "
+        "commit). Ceiling = the same prepared rows (one `people`, two `identities` and one "
+        "`fairness_traits` row a person) written by the bare driver (`executemany` on SQLite, "
+        "`COPY` on PostgreSQL) and committed. The last column is the bare insert without the "
+        "`fairness_traits` rows (the ceiling of runs before enrolment sealed the traits) and "
+        "kaimen's ratio against it.",
         "",
         "| store | people | kaimen | people/s | bare insert | people/s | ratio (target 0.3x) "
-        "| in-process `enrol_file` | CSV read alone | vault work alone |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| in-process `enrol_file` | CSV read alone | vault work alone "
+        "| bare insert without traits |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         lines.append(
             f"| {r.backend} | {r.people:,} | {r.kaimen_s:.2f} s | {r.people / r.kaimen_s:,.0f} "
             f"| {r.ceiling_s:.2f} s | {r.people / r.ceiling_s:,.0f} | **{r.ratio:.2f}x** "
             f"| {r.in_process_s:.2f} s ({r.ceiling_s / r.in_process_s:.2f}x) "
-            f"| {r.read_csv_s:.2f} s | {r.vault_s:.2f} s |"
+            f"| {r.read_csv_s:.2f} s | {r.vault_s:.2f} s "
+            f"| {r.ceiling_without_traits_s:.2f} s "
+            f"({r.ceiling_without_traits_s / r.kaimen_s:.2f}x) |"
         )
     (out / "enrol_speed.md").write_text("\n".join(lines) + "\n")
 

@@ -12,7 +12,7 @@ from kaimen.domain.errors import BatchRejected, EnrolmentConflict, IdentityRejec
 from kaimen.enrolment import enrol_file, enrol_many, enrol_one
 from kaimen.store import audit
 from kaimen.store.identity_vault import IdentityVault
-from kaimen.store.tables import identities, people
+from kaimen.store.tables import fairness_traits, identities, people
 from tests.conftest import NOW, make_national_id
 
 ID_A = make_national_id(birth="19850512", sequence="001")
@@ -327,6 +327,29 @@ def test_a_file_against_the_store_names_each_conflict_and_stores_nothing(
     report = enrol_file(engine, vault, fine, "tester", now=NOW)
     assert (report.enrolled, report.already_enrolled) == (1, 1)
     assert report.person_ids == ["A5", "A1"]
+
+
+def test_a_file_whose_last_row_is_enrolled_keeps_one_copy_of_everyone(
+    engine: Engine, vault: IdentityVault, tmp_path: Path
+) -> None:
+    # The first try writes without looking anyone up; the enrolled last row makes the unique
+    # index refuse it, and what it had written before that row must be gone with it.
+    ids = _numbered_ids(401)
+    enrol_file(
+        engine,
+        vault,
+        _people_file(tmp_path / "one.csv", [("B400", "13900000400", ids[400])]),
+        "tester",
+        now=NOW,
+    )
+    rows = [(f"B{i}", f"139{i:08d}", ids[i]) for i in range(401)]
+    report = enrol_file(engine, vault, _people_file(tmp_path / "all.csv", rows), "tester", now=NOW)
+    assert (report.enrolled, report.already_enrolled) == (400, 1)
+    assert report.person_ids == [f"B{i}" for i in range(401)]
+    assert _count(engine, people) == 401
+    assert _count(engine, identities) == 2 * 401
+    assert _count(engine, fairness_traits) == 401
+    assert audit.count(engine) == 2
 
 
 def test_a_file_without_person_ids_gets_fresh_opaque_ones(

@@ -255,6 +255,31 @@ def _sealed_names(
     return spread(digests), spread(ciphers)
 
 
+@dataclass(frozen=True)
+class _Held:
+    """Who already holds each row's ID number and phone (null where nobody), and which of
+    the rows' person ids are already in use."""
+
+    id_owner: pa.Array
+    phone_owner: pa.Array
+    person_ids_in_use: pa.Array
+
+
+def _held(store: Connection, id_hash: pa.Array, phone_hash: pa.Array, person_id: pa.Array) -> _Held:
+    # The phone first: a concurrent enrolment committing between the two reads then shows as
+    # the identity taken (what it is), never as only the phone taken.
+    phone_owner = _owners(phone_hash, people.owners_of(store, "phone", phone_hash.to_pylist()))
+    id_owner = _owners(id_hash, people.owners_of(store, "cn_resident_id", id_hash.to_pylist()))
+    in_use = people.existing_person_ids(store, person_id.to_pylist())
+    return _Held(id_owner, phone_owner, text_array(list(in_use)))
+
+
+def _nobody(count: int) -> _Held:
+    """What `_held` finds in a store that holds none of the rows."""
+    nobody = pa.nulls(count, pa.string())
+    return _Held(nobody, nobody, text_array([]))
+
+
 def _enrol_table(
     engine: Engine,
     vault: IdentityVault,
@@ -280,19 +305,25 @@ def _enrol_table(
     id_hash = text_array(vault.lookup_hashes("cn_resident_id", id_value.to_pylist()))
     phone_hash = text_array(vault.lookup_hashes("phone", phone.to_pylist()))
 
+    # Most files bring only new people, and looking every row up costs as much as a tenth of
+    # the write. So the first try looks nobody up and writes: the unique indexes on the ID
+    # number, the phone and the person id refuse the whole write if anyone is already there
+    # (nothing is kept), and every later try looks each row up and answers row by row
+    # (replays, conflicts), as when two enrolments race.
+    looked_up = False
+
     def work(store: Connection) -> EnrolmentReport:
+        nonlocal looked_up
+        held = _held(store, id_hash, phone_hash, person_id) if looked_up else _nobody(len(lines))
+        looked_up = True
         taken: list[RowError] = []
-        # The phone first: a concurrent enrolment committing between the two reads then shows
-        # as the identity taken (what it is), never as only the phone taken.
-        phone_owner = _owners(phone_hash, people.owners_of(store, "phone", phone_hash.to_pylist()))
-        id_owner = _owners(id_hash, people.owners_of(store, "cn_resident_id", id_hash.to_pylist()))
-        in_use = people.existing_person_ids(store, person_id.to_pylist())
+        id_owner, phone_owner = held.id_owner, held.phone_owner
         enrolled = _mask(pc.is_valid(id_owner))
         same = _mask(pc.equal(phone_owner, id_owner)) & (
             ~explicit | _mask(pc.equal(id_owner, person_id))
         )
         phone_taken = ~enrolled & _mask(pc.is_valid(phone_owner))
-        id_taken = ~enrolled & ~phone_taken & _mask(pc.is_in(person_id, text_array(list(in_use))))
+        id_taken = ~enrolled & ~phone_taken & _mask(pc.is_in(person_id, held.person_ids_in_use))
         taken += _errors_at(
             enrolled & ~same, lines, "national_id", "identity_taken: already enrolled"
         )
@@ -334,9 +365,9 @@ def _enrol_table(
     # Two enrolments of one identity at once (on SQLite; PostgreSQL queues them on the audit
     # lock) both find it free and both insert: the one that loses to the unique index (or to
     # the audit chain's next slot) is tried again, and then finds the identity enrolled and
-    # says so, as if it had come second.
+    # says so, as if it had come second. The blind first try is one more.
     return audit.audited_transaction(
-        engine, work, attempts=ENROL_ATTEMPTS, lost_race=lambda _conflict: True
+        engine, work, attempts=1 + ENROL_ATTEMPTS, lost_race=lambda _conflict: True
     )
 
 

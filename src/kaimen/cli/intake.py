@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from kaimen.cli.session import OPERATOR, session
+from kaimen.cli.start_up import loading_services
 from kaimen.cli.terminal import console, errors, fail, month_option, run, spinner, titled_table
 
 # Services are imported inside the commands that call them: each pulls in engines and model
@@ -94,7 +95,8 @@ def enrol_command(
     ] = None,
 ) -> None:
     """Enrol one person (--phone and --national-id, optionally --name) or everyone in --file."""
-    from kaimen.enrolment import enrol_file, enrol_one
+    with loading_services():
+        from kaimen.enrolment import enrol_file, enrol_one
 
     if file is not None and (phone or national_id or name):
         raise fail("use either --file or --phone/--national-id/--name, not both", 2)
