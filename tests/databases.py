@@ -28,6 +28,8 @@ class Server:
     def __init__(self, admin_url: str, run: str) -> None:
         self.admin_url = admin_url
         self.prefix = f"kaimen_test_{run}_"
+        self._dropper: ThreadPoolExecutor | None = None
+        self._dropping: list[Future[None]] = []
 
     def _execute(self, statement: str) -> list[Any]:
         admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
@@ -51,6 +53,21 @@ class Server:
     def drop(self, name: str) -> None:
         self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def drop_later(self, name: str) -> None:
+        """Drops `name` in the background: DROP DATABASE is the server waiting on its disk
+        (seconds for a population's copy on a busy machine), time the next test can use.
+        `finish` waits for every one."""
+        if self._dropper is None:
+            self._dropper = ThreadPoolExecutor(max_workers=1)
+        self._dropping.append(self._dropper.submit(self.drop, name))
+
+    def finish(self) -> None:
+        """Waits for the background drops; raises what one raised."""
+        if self._dropper is not None:
+            self._dropper.shutdown()
+        for dropped in self._dropping:
+            dropped.result()
+
     def drop_run(self) -> None:
         """Every database of this run still there: shared ones, and any a crashed worker left."""
         pattern = self.prefix.replace("_", r"\_") + "%"
@@ -66,7 +83,7 @@ class Server:
         try:
             yield self.url(name)
         finally:
-            self.drop(name)
+            self.drop_later(name)
 
 
 class MigratedCopies:
