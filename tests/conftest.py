@@ -77,10 +77,13 @@ def postgres_admin_url() -> str | None:
 @pytest.fixture(scope="session")
 def postgres_server(
     request: pytest.FixtureRequest, postgres_admin_url: str | None
-) -> Server | None:
+) -> Iterator[Server | None]:
     if not postgres_admin_url:
-        return None
-    return Server(postgres_admin_url, request.config.stash[RUN])
+        yield None
+        return
+    server = Server(postgres_admin_url, request.config.stash[RUN])
+    yield server
+    server.finish()
 
 
 def _needs(server: Server | None) -> Server:

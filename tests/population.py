@@ -153,7 +153,7 @@ class Populations:
             yield copied
         finally:
             if self.server and backend == "postgresql":
-                self.server.drop(str(make_url(copied.url).database))
+                self.server.drop_later(str(make_url(copied.url).database))
 
     def _available(self, backend: str) -> str:
         if backend == "postgresql" and self.server is None:
