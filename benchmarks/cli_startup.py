@@ -3,7 +3,7 @@ ceiling of `python -c "import typer"`, in the same run.
 
     .venv/bin/python benchmarks/cli_startup.py --runs 15
 
-A small demo home is built first in a temporary folder (`kaimen demo --people 200 --months 18
+A small demo home is built first in a temporary folder (`kaimen demo --people 600 --months 18
 --no-serve`), so `kaimen show` reads a real published score. Then each command is started
 `--runs` times as a fresh process (`python -m kaimen ...`, the interpreter running this
 script), the commands taking turns so that a busy moment on the machine falls on all of
@@ -70,7 +70,7 @@ def timed(command: list[str], env: dict[str, str], cwd: Path) -> Timing:
 def build_demo(env: dict[str, str], cwd: Path) -> None:
     kaimen = [sys.executable, "-m", "kaimen"]
     subprocess.run(
-        [*kaimen, "demo", "--people", "200", "--months", "18", "--no-serve"],
+        [*kaimen, "demo", "--people", "600", "--months", "18", "--no-serve"],
         env=env,
         cwd=cwd,
         check=True,
@@ -167,7 +167,7 @@ def write(
         f"`.venv/bin/python benchmarks/cli_startup.py --runs {runs}`; {environment}; {when}; "
         f"load average (1 min) {load[0]:.1f} before, {load[1]:.1f} after.",
         "Each command started as a fresh process, all taking turns; medians of "
-        f"{runs} runs. `kaimen show` reads a demo home of 200 people (SQLite). The last line "
+        f"{runs} runs. `kaimen show` reads a demo home of 600 people (SQLite). The last line "
         "of each table imports only the libraries `kaimen show` cannot do without: the floor "
         "under its ratio. The targets are judged with bytecode (as pip installs a package); "
         "the second table compiles every module from source (`PYTHONDONTWRITEBYTECODE=1`).",

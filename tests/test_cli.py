@@ -201,6 +201,21 @@ def test_lake_index_keys_finds_an_ingested_lake_already_indexed(
     assert "audit log verified: 2 rows" in verified.stdout, verified.output
 
 
+def test_a_population_too_small_to_judge_a_model_is_refused_plainly(
+    env: dict[str, str | None],
+) -> None:
+    # Seed 2026's 200 people leave a couple of dozen held-out people, none of them bad, at the out-of-time
+    # month: no AUC, no choice between the models. Before, a ValueError traceback.
+    result = kaimen(env, "demo", "--people", "200", "--months", "18", "--no-serve")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert re.search(
+        r"the held-out people at \d{4}-\d{2} holds \d+ people with 0 bad outcomes: judging a "
+        r"model needs both good and bad outcomes",
+        " ".join(result.output.split()),
+    )
+
+
 def test_demo_runs_end_to_end(env: dict[str, str | None], tmp_path: Path) -> None:
     result = kaimen(env, "demo", "--people", "300", "--months", "18", "--seed", "3", "--no-serve")
     assert result.exit_code == 0, result.output

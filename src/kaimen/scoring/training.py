@@ -168,10 +168,21 @@ def probability_of_bad(raw: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return p
 
 
-def evaluate(model: ScoringModel, table: pa.Table) -> Evaluation:
+class NotEnoughOutcomes(Conflict):
+    """A set the models are judged on holds only good or only bad outcomes: no AUC, no KS, and
+    no honest way to choose between the models."""
+
+
+def evaluate(model: ScoringModel, table: pa.Table, what: str = "the evaluation set") -> Evaluation:
     """AUC, KS and Gini of the published score, and observed against expected bad rate per
     band (`bad_rate_by_band`)."""
     bad = table.column("bad").to_numpy(zero_copy_only=False).astype(np.int64)
+    if bad.size == 0 or bad.all() or not bad.any():
+        raise NotEnoughOutcomes(
+            f"{what} holds {bad.size:,} people with {int(bad.sum()):,} bad outcomes: judging a "
+            "model needs both good and bad outcomes; enrol more people (a few thousand) or "
+            "train when more history has arrived"
+        )
     raw = model.raw_scores(feature_arrays(table))
     return evaluation.evaluate(bad, published_score(raw), probability_of_bad(raw))
 
@@ -234,7 +245,10 @@ def train(
             False,
         )
         refits = _fit_both(earlier, as_of, {**facts, "snapshots": back})
-        backtest = {m.version: evaluate(wrap(r), test) for m, r in zip(fitted, refits, strict=True)}
+        backtest = {
+            m.version: evaluate(wrap(r), test, f"the held-out people at {out_of_time}")
+            for m, r in zip(fitted, refits, strict=True)
+        }
         about["out_of_window"] += f" Snapshots {back[0]}..{back[-1]}."
     else:
         about["out_of_window"] = (
@@ -243,9 +257,9 @@ def train(
         )
     evaluations = {
         m.version: (
-            evaluate(wrap(m), training),
-            evaluate(wrap(m), held_out_snapshots),
-            evaluate(wrap(m), test),
+            evaluate(wrap(m), training, "the training snapshots"),
+            evaluate(wrap(m), held_out_snapshots, "the held-out people's snapshots"),
+            evaluate(wrap(m), test, f"the held-out people at {out_of_time}"),
         )
         for m in fitted
     }
