@@ -46,7 +46,7 @@ def approved_one_by_one(engine: Engine, thresholds: offering.Thresholds) -> int:
         {Dimension(d): m for d, m in thresholds.min_dimensions.items()},
     )
     query = (
-        select(score_snapshots, score_runs.c.published_at)
+        select(score_snapshots, score_runs.c.published_at, score_runs.c.characteristics)
         .join(
             score_runs,
             (score_runs.c.month == score_snapshots.c.month)

@@ -35,6 +35,8 @@ STEPS = {
     "seal",
     "summarise",
     "features_and_scores",
+    "publish_rows",
+    "score_change_alerts",
     "train",
     "score",
     "publish",
