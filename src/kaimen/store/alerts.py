@@ -253,12 +253,16 @@ def raise_score_changes(
             func.abs(new.c.score - old.c.score) >= SCORE_CHANGE_POINTS,
         )
     )
-    statement = (
-        _ignoring_repeats(connection)
-        .from_select(["person_id", "kind", "ref", "raised_at", "details"], rows)
-        .returning(alerts.c.alert_id)
+    statement = _ignoring_repeats(connection).from_select(
+        ["person_id", "kind", "ref", "raised_at", "details"], rows
     )
-    return len(connection.execute(statement).all())
+    # Counted where the rows are, not by sending every new alert's id back to be counted (a
+    # month can raise hundreds of thousands): SQLite's row count is the rows inserted (repeats
+    # skipped by ON CONFLICT are not counted); PostgreSQL counts its RETURNING in the server.
+    if connection.dialect.name == "postgresql":
+        inserted = statement.returning(alerts.c.alert_id).cte("inserted")
+        return int(connection.execute(select(func.count()).select_from(inserted)).scalar_one())
+    return int(connection.execute(statement).rowcount)
 
 
 def _alert(row: Any) -> Alert:
