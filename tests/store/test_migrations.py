@@ -85,21 +85,7 @@ def _rows_at_0006(engine: Engine) -> None:
                 {"person_id": "P2", "birth_date": dt.date(1991, 4, 8), "enrolled_at": NOW},
             ],
         )
-        store.execute(
-            _old_table(
-                "models", c("version"), c("kind"), c("path"), c("sha256"),
-                c("trained_at", UTCDateTime()), c("as_of"), c("metrics"), c("champion"),
-            ).insert().values(
-                version="card-1", kind="scorecard", path="p", sha256="0" * 64,
-                trained_at=NOW, as_of="2026-10", metrics="{}", champion=1,
-            )
-        )  # fmt: skip
-        store.execute(
-            _old_table(
-                "score_runs", c("month"), c("model_version"), c("people"),
-                c("published_at", UTCDateTime()),
-            ).insert().values(month="2026-10", model_version="card-1", people=2, published_at=NOW)
-        )  # fmt: skip
+        _old_model_and_run(store)
         snapshot = {
             "month": "2026-10", "model_version": "card-1", "credit_history": 61, "behaviour": 48,
             "capacity": 70, "identity": 100, "connections": 50,
@@ -337,25 +323,31 @@ COURT = {
 }
 
 
+def _old_model_and_run(store: sa.Connection) -> None:
+    """Model card-1 and its run of 2026-10 (two people), in the columns every old schema had."""
+    c = sa.column
+    store.execute(
+        _old_table(
+            "models", c("version"), c("kind"), c("path"), c("sha256"),
+            c("trained_at", UTCDateTime()), c("as_of"), c("metrics"), c("champion"),
+        ).insert().values(
+            version="card-1", kind="scorecard", path="p", sha256="0" * 64,
+            trained_at=NOW, as_of="2026-10", metrics="{}", champion=1,
+        )
+    )  # fmt: skip
+    store.execute(
+        _old_table(
+            "score_runs", c("month"), c("model_version"), c("people"),
+            c("published_at", UTCDateTime()),
+        ).insert().values(month="2026-10", model_version="card-1", people=2, published_at=NOW)
+    )  # fmt: skip
+
+
 def _rows_at_0025(engine: Engine) -> None:
     """A run as 0025's code wrote it: reasons and points as JSON objects."""
     c = sa.column
     with engine.begin() as store:
-        store.execute(
-            _old_table(
-                "models", c("version"), c("kind"), c("path"), c("sha256"),
-                c("trained_at", UTCDateTime()), c("as_of"), c("metrics"), c("champion"),
-            ).insert().values(
-                version="card-1", kind="scorecard", path="p", sha256="0" * 64,
-                trained_at=NOW, as_of="2026-10", metrics="{}", champion=1,
-            )
-        )  # fmt: skip
-        store.execute(
-            _old_table(
-                "score_runs", c("month"), c("model_version"), c("people"),
-                c("published_at", UTCDateTime()),
-            ).insert().values(month="2026-10", model_version="card-1", people=2, published_at=NOW)
-        )  # fmt: skip
+        _old_model_and_run(store)
         dimensions = dict.fromkeys(d.value for d in Dimension)
         rows = [
             {**dimensions, "person_id": "P1", "score": 527, "band": "poor", "thin_file": False,
