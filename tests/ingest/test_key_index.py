@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from sqlalchemy import Engine, select
 
@@ -144,7 +145,7 @@ def test_a_crash_between_lake_write_and_manifest_counts_nothing(
     if fail == "manifest":
         monkeypatch.setattr(lake_manifest, "record_batch", crash)
     elif fail == "lake write":  # in the writer thread, while the keys go into the index
-        monkeypatch.setattr(file_ingest, "store_new_rows", crash)
+        monkeypatch.setattr(file_ingest, "write_months", crash)
     else:
         monkeypatch.setattr(event_keys, "add", crash)
     with pytest.raises(RuntimeError):
@@ -383,3 +384,83 @@ def test_a_key_whose_hash_another_key_holds_is_kept_by_its_full_key(
     with engine.begin() as store:
         assert event_keys.forget(store, [(events[2]["source"], events[2]["event_id"])]) == 1
         assert store.execute(select(event_key_collisions)).all() == []
+
+
+def test_a_clean_file_is_proved_free_of_repeats_by_its_key_hashes(
+    engine: Engine,
+    lake_root: Path,
+    tmp_path: Path,
+    enrolled: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The usual file (every key once) is written without classifying it; one that repeats
+    a key is classified, written once and counted exactly."""
+    classified: list[str] = []
+    classify = file_ingest.classify
+
+    def counting(*args: object, **kwargs: object) -> object:
+        classified.append("yes")
+        return classify(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(file_ingest, "classify", counting)
+    events = f.sample_events(12)
+    assert ingest_file(engine, lake_root, f.write(tmp_path / "a.parquet", events), "t").new == 12
+    assert classified == []
+    more = f.sample_events(30)[12:]
+    repeated = [*more, dict(more[4])]
+    report = ingest_file(engine, lake_root, f.write(tmp_path / "b.parquet", repeated), "t")
+    assert (report.total, report.new, report.duplicate) == (19, 18, 1)
+    assert classified == ["yes"]
+    assert len(consistent(engine, lake_root)) == 30
+    assert f.raw_rows(lake_root) == 30
+
+
+def test_two_keys_of_a_file_sharing_a_key_hash_are_both_stored(
+    engine: Engine,
+    lake_root: Path,
+    tmp_path: Path,
+    enrolled: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A key_hash shared within the file is no proof of a repeat: the full keys decide, and
+    neither event is dropped."""
+    events = f.sample_events(8)
+    a, b = (events[i]["event_id"] for i in (2, 5))
+    key_sql = event_keys.key_sql
+
+    def colliding(source: str = "source", event_id: str = "event_id") -> tuple[str, str]:
+        key_hash, key_check = key_sql(source, event_id)
+        # b's key_hash is a's, as if MD5's low halves met.
+        return (
+            f"CASE WHEN {event_id} = '{b}' THEN ({key_sql()[0].replace('event_id', repr(a))}) ELSE {key_hash} END",
+            key_check,
+        )
+
+    monkeypatch.setattr(event_keys, "key_sql", colliding)
+    report = ingest_file(engine, lake_root, f.write(tmp_path / "a.parquet", events), "t")
+    assert (report.total, report.new, report.duplicate) == (8, 8, 0)
+    assert f.raw_rows(lake_root) == 8
+
+
+def test_keys_go_in_by_statements_of_many_rows_and_a_taken_one_fails_them(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every key is stored, whatever the rows per statement and per chunk (a last statement
+    shorter than the others); a key already indexed fails the whole insert."""
+    monkeypatch.setattr(event_keys, "ROWS_PER_INSERT", 3)
+    monkeypatch.setattr(event_keys, "BULK_CHUNK", 7)
+    keys = event_keys.with_key_hashes(
+        pa.table(
+            {
+                "source": ["bank"] * 20,
+                "event_id": [f"e{i}" for i in range(20)],
+                "content_hash": list(range(100, 120)),
+            }
+        )
+    ).sort_by(event_keys.KEY_HASH)
+    with engine.begin() as store:
+        event_keys.add(store, keys)
+    assert index(engine) == {event_keys.key_hashes("bank", f"e{i}"): 100 + i for i in range(20)}
+    with pytest.raises(event_keys.KeysTaken), engine.begin() as store:
+        event_keys.add(store, keys.slice(18))
+    assert len(index(engine)) == 20

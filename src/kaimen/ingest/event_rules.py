@@ -577,13 +577,16 @@ def check_relation(
     now: dt.datetime,
     into: str = "checked",
     max_errors: int | None = None,
+    shared: bool = False,
 ) -> CheckedChunk:
     """Judge and type the relation named `raw` (of `schema`: the input columns and `_line`,
     none of a type `arrival_of` calls wrong) into temp table `into`; `check_chunk` of rows
-    the engine reads itself, such as a Parquet file."""
+    the engine reads itself, such as a Parquet file. `shared`: a table of the in-memory
+    database instead, which the connection's cursors see too (a temp table is its own)."""
     limit = now + dt.timedelta(seconds=CLOCK_SKEW_SECONDS)
+    table = "TABLE" if shared else "TEMP TABLE"
     connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE {into} AS {rules_sql(schema)}",
+        f"CREATE OR REPLACE {table} {into} AS {rules_sql(schema)}",
         {"now_limit": limit.isoformat(), "received_at": now.isoformat()},
     )
     query = f"SELECT {LINE}, problems FROM {into} WHERE len(problems) > 0 ORDER BY {LINE}"

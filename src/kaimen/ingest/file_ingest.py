@@ -22,6 +22,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -45,7 +47,6 @@ from kaimen.ingest.pipeline import (
     negative_alerts,
     opted_out_rows,
     settle,
-    store_new_rows,
     sweep_unlisted,
     unrecorded_cases,
     unsealed_keys,
@@ -53,7 +54,7 @@ from kaimen.ingest.pipeline import (
 from kaimen.input_files import file_sha256, iter_input, locate
 from kaimen.lake.atomic_parquet import is_disk_full, storage_full
 from kaimen.lake.schema import CONTENT_HASH
-from kaimen.lake.writer import WrittenFile, exclusive
+from kaimen.lake.writer import WrittenFile, exclusive, write_months
 from kaimen.store import alerts, audit, event_keys, lake_manifest
 from kaimen.store.disk_full import is_store_full
 from kaimen.telemetry.steps import note_step, timed_step
@@ -141,13 +142,15 @@ def _ingest_new(
             unrecorded = unrecorded_cases(connection, engine, lake_root, JUDGED)
             if unrecorded:
                 raise BatchRejected(locate(path, unrecorded[:MAX_REPORTED_ERRORS]), path.name)
-            # Within the file only: the key index answers for everything else.
-            result = classify(connection, JUDGED, lake_root, [])
-            if result.errors:
-                raise BatchRejected(result.errors, path.name)
-            for attempt in range(ATTEMPTS):
+            # Within the file, first assume what is usual: every row a new event, no key
+            # twice. The key hashes computed while the files are written prove it, or the
+            # file is classified (within the file only: the key index answers for
+            # everything else) and written again.
+            result: Classification | None = None
+            attempt = 0
+            while True:
                 try:
-                    batch_id = _store(
+                    batch_id, result = _store(
                         connection,
                         engine,
                         lake_root,
@@ -161,8 +164,14 @@ def _ingest_new(
                         careful=attempt > 0,
                     )
                     break
+                except _KeysRepeat:
+                    tell("some events repeat within the file: deduplicating")
+                    result = classify(connection, JUDGED, lake_root, [])
+                    if result.errors:
+                        raise BatchRejected(result.errors, path.name) from None
                 except event_keys.KeysTaken:
-                    if attempt == ATTEMPTS - 1:
+                    attempt += 1
+                    if attempt == ATTEMPTS:
                         raise
                     tell("some events are held already: deduplicating against the lake")
                     result = settle(
@@ -203,7 +212,8 @@ def _judge(
             if len(errors) >= MAX_REPORTED_ERRORS:
                 break
             continue  # keep judging, to list every bad row, but keep nothing more
-        verb = f"INSERT INTO {JUDGED}" if created else f"CREATE TEMP TABLE {JUDGED} AS"
+        # A table of the database, not a temp table: `_store`'s cursor reads it too.
+        verb = f"INSERT INTO {JUDGED}" if created else f"CREATE TABLE {JUDGED} AS"
         connection.execute(f"{verb} SELECT * EXCLUDE (problems) FROM {checked.table}")
         created = True
     if errors:
@@ -221,7 +231,7 @@ def _judge_in_place(connection: duckdb.DuckDBPyConnection, path: Path, now: dt.d
     try:
         if needs_text(schema):
             return False
-        checked = check_relation(connection, schema, now, JUDGED, MAX_REPORTED_ERRORS)
+        checked = check_relation(connection, schema, now, JUDGED, MAX_REPORTED_ERRORS, shared=True)
     finally:
         connection.execute(f"DROP VIEW IF EXISTS {RAW}")
     if checked.errors:
@@ -229,11 +239,15 @@ def _judge_in_place(connection: duckdb.DuckDBPyConnection, path: Path, now: dt.d
     return True
 
 
+class _KeysRepeat(Exception):
+    """Some key occurs more than once in the file: classify it before writing."""
+
+
 def _store(
     connection: duckdb.DuckDBPyConnection,
     engine: Engine,
     lake_root: Path,
-    result: Classification,
+    result: Classification | None,
     months: list[str],
     path: Path,
     sha256: str,
@@ -241,30 +255,57 @@ def _store(
     now: dt.datetime,
     tell: Callable[[str], None],
     careful: bool = False,
-) -> int:
+) -> tuple[int, Classification]:
     """Write the new rows as the final per-month files and list them with their keys, in
     one transaction; KeysTaken (after removing the files) if some key is indexed already
-    (or, unless `careful`, if some key's key_hash is: see `event_keys.add`).
+    (or, unless `careful`, if some key's key_hash is: see `event_keys.add`). With no
+    `result` (the file not classified yet), every judged row is taken as a new event, and
+    _KeysRepeat (after removing the files) if two share a key_hash.
 
-    The engine writes the files in a worker thread while this one indexes the keys: the
-    store's half of that work (a PostgreSQL backend, SQLite's C code) runs beside the
-    engine's instead of after it. The transaction commits only once both are done.
+    The engine writes the files in a worker thread while this one hashes the keys and
+    contents (on a cursor of the same engine) and indexes them: the hashing, the store's
+    half of the index (a PostgreSQL backend, SQLite's C code) and the alerts run beside the
+    engine's sorts and writes instead of after them. The transaction commits only once
+    both are done.
     """
-    tell(f"writing {result.new:,} new events")
+    rows_sql = result.new_rows_sql if result is not None else f"SELECT * FROM {JUDGED}"
+    tell(f"writing {result.new if result is not None else 'the'} new events")
     key_hash, key_check = event_keys.key_sql()
     # In key_hash order, the index's own: each insert lands next to the one before. Only
     # the careful way needs the full keys; sorting them too cost a fifth more.
     full_key = "source, event_id, " if careful else ""
-    keys = connection.sql(
+    keys_sql = (
         f"SELECT {full_key}{CONTENT_HASH_SQL} AS {CONTENT_HASH}, "
         f"{key_hash} AS {event_keys.KEY_HASH}, {key_check} AS {event_keys.KEY_CHECK} "
-        f"FROM ({result.new_rows_sql}) ORDER BY {event_keys.KEY_HASH}"
-    ).to_arrow_table()
-    # Before the writer thread takes the engine's connection.
-    negative = negative_alerts(connection, result.new_rows_sql)
-    with ThreadPoolExecutor(1, thread_name_prefix="lake-writer") as pool:
-        writing = pool.submit(store_new_rows, connection, result, months, lake_root)
+        f"FROM ({rows_sql}) ORDER BY {event_keys.KEY_HASH}"
+    )
+    if result is not None:
+        # A classification's rows read its temp tables, which only this connection sees:
+        # hashed here, before the writer takes the connection (the rare way).
+        early: tuple[pa.Table, pa.Table] | None = (
+            connection.sql(keys_sql).to_arrow_table(),
+            negative_alerts(connection, rows_sql),
+        )
+    else:
+        early = None
+    writes = months if result is None or result.new else []
+    hasher = connection.cursor()
+    with hasher, ThreadPoolExecutor(1, thread_name_prefix="lake-writer") as pool:
+        writing = pool.submit(write_months, connection, rows_sql, writes, lake_root)
         try:
+            if early is not None and result is not None:
+                keys, negative = early
+                counted = result
+            else:
+                keys = hasher.sql(keys_sql).to_arrow_table()
+                # Two rows with one key share its key_hash: none shared proves every key
+                # distinct (a shared one, the same key twice or two keys, is settled
+                # exactly by `classify`).
+                hashes = keys.column(event_keys.KEY_HASH).to_numpy()
+                if bool(np.any(hashes[1:] == hashes[:-1])):
+                    raise _KeysRepeat
+                counted = Classification(keys.num_rows, keys.num_rows, 0, [], rows_sql)
+                negative = negative_alerts(hasher, rows_sql)
             with engine.begin() as store:
                 event_keys.add(store, keys, careful=careful)
                 alerts.raise_for_rows(store, alerts.AlertKind.NEGATIVE_ITEM, negative, now)
@@ -273,8 +314,8 @@ def _store(
                     store,
                     channel="file",
                     received_at=now,
-                    events_total=result.total,
-                    events_new=result.new,
+                    events_total=counted.total,
+                    events_new=counted.new,
                     files=file_records(written),
                     file_sha256=sha256,
                     file_name=path.name[:400],
@@ -286,16 +327,16 @@ def _store(
                     details={
                         "batch_id": batch_id,
                         "file_sha256": sha256,
-                        "total": result.total,
-                        "new": result.new,
-                        "duplicate": result.duplicates,
+                        "total": counted.total,
+                        "new": counted.new,
+                        "duplicate": counted.duplicates,
                     },
                     now=now,
                 )
         except BaseException:
             _remove_written(lake_root, writing)
             raise
-    return batch_id
+    return batch_id, counted
 
 
 def _remove_written(lake_root: Path, writing: Future[list[WrittenFile]]) -> None:

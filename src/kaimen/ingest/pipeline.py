@@ -24,7 +24,6 @@ from kaimen.lake.writer import (
     INCOMING_DIR,
     WrittenFile,
     unlisted_files,
-    write_months,
 )
 from kaimen.store import alerts, inbox, lake_manifest, people
 
@@ -228,12 +227,6 @@ def sweep_unlisted(engine: Engine, root: Path) -> int:
 
 def file_records(written: Sequence[WrittenFile]) -> list[lake_manifest.FileRecord]:
     return [lake_manifest.FileRecord(f.month, f.path, f.rows, f.sha256) for f in written]
-
-
-def store_new_rows(
-    connection: duckdb.DuckDBPyConnection, result: Classification, months: Sequence[str], root: Path
-) -> list[WrittenFile]:
-    return write_months(connection, result.new_rows_sql, months, root) if result.new else []
 
 
 def negative_alerts(connection: duckdb.DuckDBPyConnection, rows_sql: str) -> pa.Table:
