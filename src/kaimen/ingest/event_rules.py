@@ -290,9 +290,12 @@ def _value_cases(
     if arrival != Arrival.TEXT:
         return [("true", _q("must be text"))]
     if kind is FieldType.CURRENCY:
+        # A map's key lookup, not `NOT IN (...)`: inside a CASE the engine tests a long
+        # list one value at a time, which made this the costliest rule of a file.
+        codes = ", ".join(f"{_q(code)}: true" for code in sorted(ISO_4217))
         return [
             (
-                f"{name} NOT IN {_in(ISO_4217)}",
+                f"NOT map_contains(MAP {{{codes}}}, {name})",
                 _naming("not an ISO 4217 currency code: ", name),
             )
         ]
