@@ -19,8 +19,9 @@ from kaimen.domain.disputes import is_negative_event
 from kaimen.domain.errors import BatchRejected
 from kaimen.domain.prohibited import PROHIBITED
 from kaimen.ingest.file_ingest import ingest_file
-from kaimen.store import alerts, audit
+from kaimen.store import alerts, audit, many_rows
 from kaimen.store.identity_vault import IdentityVault
+from kaimen.store.tables import alerts as alert_rows
 from kaimen.store.tables import audit_log, ingest_batches, lake_files
 from tests.conftest import NOW
 from tests.ingest import events_factory as f
@@ -622,3 +623,26 @@ def test_alerts_raised_in_bulk_again_are_not_repeated(engine: Engine, people: li
     assert [a.ref for a in second] == ["bank-a/x-3"]
     assert {a.raised_at for a in first + second} == {NOW}
     assert first[0].details["state"] == "issued"
+
+
+def test_alerts_go_in_by_statements_of_many_rows_in_their_order(
+    engine: Engine, people: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Statements of two rows, chunks of three: a repeat within a statement is skipped, and
+    the ids follow the rows' order across statements and chunks."""
+    monkeypatch.setattr(many_rows, "ROWS_PER_STATEMENT", 2)
+    monkeypatch.setattr(many_rows, "CHUNK_ROWS", 3)
+    refs = ["bank-a/x-5", "bank-a/x-5", "bank-a/x-1", "bank-a/x-4", "bank-a/x-2"]
+    rows = pa.table(
+        {
+            "person_id": [people[0]] * len(refs),
+            "ref": refs,
+            "details": ['{"kind": "fine", "state": "issued", "item": "event:bank-a/x"}'] * 5,
+        }
+    )
+    with engine.begin() as store:
+        alerts.raise_for_rows(store, alerts.AlertKind.NEGATIVE_ITEM, rows, NOW)
+        ids = (
+            store.execute(select(alert_rows.c.ref).order_by(alert_rows.c.alert_id)).scalars().all()
+        )
+    assert ids == ["bank-a/x-5", "bank-a/x-1", "bank-a/x-4", "bank-a/x-2"]

@@ -20,7 +20,7 @@ from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import accept_events, seal_inbox
 from kaimen.lake import atomic_parquet, reader
 from kaimen.sharing import own_data
-from kaimen.store import event_keys, lake_manifest, people
+from kaimen.store import event_keys, lake_manifest, many_rows, people
 from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.tables import event_key_collisions
 from kaimen.store.tables import event_keys as key_rows
@@ -447,8 +447,8 @@ def test_keys_go_in_by_statements_of_many_rows_and_a_taken_one_fails_them(
 ) -> None:
     """Every key is stored, whatever the rows per statement and per chunk (a last statement
     shorter than the others); a key already indexed fails the whole insert."""
-    monkeypatch.setattr(event_keys, "ROWS_PER_INSERT", 3)
-    monkeypatch.setattr(event_keys, "BULK_CHUNK", 7)
+    monkeypatch.setattr(many_rows, "ROWS_PER_STATEMENT", 3)
+    monkeypatch.setattr(many_rows, "CHUNK_ROWS", 7)
     keys = event_keys.with_key_hashes(
         pa.table(
             {

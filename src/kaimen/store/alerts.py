@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from sqlalchemy import Connection, Insert, String, and_, cast, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kaimen.domain.errors import NotFound
 from kaimen.domain.json_values import JsonObject, JsonValue
-from kaimen.store import access_log
+from kaimen.store import access_log, many_rows
 from kaimen.store.tables import alerts, people, score_runs, score_snapshots
 
 # A published score this far from the person's previous one is an alert.
@@ -141,13 +142,14 @@ def raise_for_rows(
                     [kind.value, raised_at, *columns],
                 )
             else:
-                cursor.executemany(
-                    "INSERT INTO alerts (person_id, kind, ref, raised_at, details) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (person_id, kind, ref) DO NOTHING",
-                    (
-                        (person_id, kind.value, ref, raised_at, details)
-                        for person_id, ref, details in zip(*columns, strict=True)
-                    ),
+                values = np.empty((batch.num_rows, 5), dtype=object)
+                values[:, 0], values[:, 2], values[:, 4] = columns
+                values[:, 1], values[:, 3] = kind.value, raised_at
+                many_rows.insert(
+                    cursor,
+                    "INSERT INTO alerts (person_id, kind, ref, raised_at, details)",
+                    values,
+                    " ON CONFLICT (person_id, kind, ref) DO NOTHING",
                 )
     finally:
         cursor.close()

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from kaimen.store import many_rows
 from kaimen.store.tables import event_inbox, event_key_collisions, event_keys
 
 KEYS_SCHEMA = pa.schema(
@@ -48,8 +49,6 @@ _KEY_TEXT = "md5_number(concat({source}, chr(31), {event_id}))"
 _LOW64 = "18446744073709551615::UHUGEINT"
 LOOKUP_CHUNK = 2_000
 BULK_CHUNK = 500_000
-# Rows per INSERT statement on SQLite, within its limit on a statement's values.
-ROWS_PER_INSERT = 1_000
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # header of a binary COPY: no flags, no extension
 _COPIED = (KEY_HASH, KEY_CHECK, "content_hash")
 _COPIED_SCHEMA = pa.schema([(name, pa.int64()) for name in _COPIED])
@@ -226,32 +225,12 @@ def _apart(connection: Connection, keys: pa.Table) -> tuple[pa.Table, pa.Table]:
 
 
 def _executemany(driver: sqlite3.Connection, keys: pa.Table) -> None:
-    """Insert in statements of many rows each: binding a statement's values is C's work,
-    while `executemany` of one-row statements paid Python's per-row overhead (twice the
-    cost: 1.1 against 0.6 µs a row)."""
-    per_statement = max(
-        1,
-        min(ROWS_PER_INSERT, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(_COPIED)),
-    )
     values = np.stack([keys.column(name).to_numpy() for name in _COPIED], axis=1)
-    whole = len(values) - len(values) % per_statement
     cursor = driver.cursor()
     try:
-        for start in range(0, whole, BULK_CHUNK - BULK_CHUNK % per_statement):
-            stop = min(whole, start + BULK_CHUNK - BULK_CHUNK % per_statement)
-            cursor.executemany(
-                _insert_sql(per_statement),
-                values[start:stop].reshape(-1, per_statement * len(_COPIED)).tolist(),
-            )
-        if whole < len(values):
-            cursor.execute(_insert_sql(len(values) - whole), values[whole:].ravel().tolist())
+        many_rows.insert(cursor, f"INSERT INTO event_keys ({', '.join(_COPIED)})", values)
     finally:
         cursor.close()
-
-
-def _insert_sql(rows: int) -> str:
-    row = "(" + ", ".join("?" * len(_COPIED)) + ")"
-    return f"INSERT INTO event_keys ({', '.join(_COPIED)}) VALUES " + ", ".join([row] * rows)
 
 
 def _binary_rows(batch: pa.RecordBatch) -> bytes:
