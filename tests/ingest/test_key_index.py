@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -18,7 +19,7 @@ from kaimen.ingest import event_rules, file_ingest, inbox_ingest, key_index
 from kaimen.ingest.deduplication import CONTENT_HASH_SQL
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import accept_events, seal_inbox
-from kaimen.lake import atomic_parquet, reader
+from kaimen.lake import atomic_parquet, reader, writer
 from kaimen.sharing import own_data
 from kaimen.store import event_keys, lake_manifest, many_rows, people
 from kaimen.store.identity_vault import IdentityVault
@@ -145,7 +146,7 @@ def test_a_crash_between_lake_write_and_manifest_counts_nothing(
     if fail == "manifest":
         monkeypatch.setattr(lake_manifest, "record_batch", crash)
     elif fail == "lake write":  # in the writer thread, while the keys go into the index
-        monkeypatch.setattr(file_ingest, "write_months", crash)
+        monkeypatch.setattr(writer, "write_parquet_unless_empty", crash)
     else:
         monkeypatch.setattr(event_keys, "add", crash)
     with pytest.raises(RuntimeError):
@@ -214,8 +215,7 @@ def test_a_file_is_written_to_the_lake_once(
     copies: list[str] = []
     original = file_ingest.connect
 
-    def watched(*args: object, **kwargs: object) -> object:
-        connection = original(*args, **kwargs)  # type: ignore[arg-type]
+    def watch(connection: Any) -> _Proxy:
         real = connection.execute
 
         def execute(query: object, *rest: object) -> object:
@@ -223,7 +223,11 @@ def test_a_file_is_written_to_the_lake_once(
                 copies.append(query)
             return real(query, *rest)
 
-        return _Proxy(connection, execute)
+        # Its cursors too: the months are written by two threads, each on its own.
+        return _Proxy(connection, execute, lambda: watch(connection.cursor()))
+
+    def watched(*args: object, **kwargs: object) -> object:
+        return watch(original(*args, **kwargs))  # type: ignore[arg-type]
 
     monkeypatch.setattr(file_ingest, "connect", watched)
     report = ingest_file(engine, lake_root, f.write(tmp_path / "a.parquet", events), "t")
@@ -244,12 +248,19 @@ def lake_manifest_months(engine: Engine) -> set[str]:
 class _Proxy:
     """A DuckDB connection whose `execute` is watched; everything else passes through."""
 
-    def __init__(self, connection: object, execute: object) -> None:
+    def __init__(self, connection: Any, execute: object, cursor: object) -> None:
         self._connection = connection
         self.execute = execute
+        self.cursor = cursor
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._connection, name)
+
+    def __enter__(self) -> _Proxy:
+        return self
+
+    def __exit__(self, *details: object) -> None:
+        self._connection.close()
 
 
 def test_opting_out_keeps_the_index_with_the_lake(

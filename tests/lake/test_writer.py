@@ -11,10 +11,13 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 
+from kaimen.lake import writer as writer_module
 from kaimen.lake.writer import (
     EVENTS_DIR,
     INCOMING_DIR,
+    MonthWriter,
     exclusive,
     rewrite_without,
     unlisted_files,
@@ -161,3 +164,48 @@ def test_unlisted_files_are_those_under_the_folders_the_store_does_not_list(
         debris,
         lake_root / written[1].path,
     ]
+
+
+def test_threads_sharing_the_months_write_each_once_and_a_failure_leaves_nothing(
+    duck: duckdb.DuckDBPyConnection, lake_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads, each on its own cursor, write every month once between them; after a
+    month fails in one, the other stops, nothing is written, and `remove` leaves no file."""
+    events = [
+        event(f"e{m}-{i}", f"P00{i}", occurred_at=T0 + dt.timedelta(days=31 * m, hours=i))
+        for m in range(6)
+        for i in range(1, 4)
+    ]
+    duck.register("batch_rows", as_table(events))
+    duck.execute("CREATE TABLE batch AS SELECT * FROM batch_rows")  # cursors see it
+    months = sorted({e["occurred_at"].strftime("%Y-%m") for e in events})
+    shared = MonthWriter("SELECT * FROM batch", months, lake_root)
+    with duck.cursor() as other:
+        helper = threading.Thread(target=shared.work, args=(other,))
+        helper.start()
+        shared.work(duck)
+        helper.join()
+    written = shared.written()
+    assert [w.month for w in written] == months and all(w.rows == 3 for w in written)
+    on_disk = sorted(str(p.relative_to(lake_root)) for p in lake_root.rglob("*.parquet"))
+    assert on_disk == sorted(w.path for w in written)
+
+    place = writer_module.write_parquet_unless_empty
+    calls: list[str] = []
+
+    def third_fails(root: Path, relative: str, rows: object) -> object:
+        calls.append(relative)
+        if len(calls) == 3:
+            raise OSError("disk on fire")
+        return place(root, relative, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writer_module, "write_parquet_unless_empty", third_fails)
+    failing = MonthWriter("SELECT * FROM batch", months, lake_root / "again")
+    with pytest.raises(OSError):
+        failing.work(duck)
+    failing.work(duck)  # another thread coming late takes nothing more
+    assert len(calls) == 3
+    with pytest.raises(RuntimeError):
+        failing.written()
+    failing.remove()
+    assert not list((lake_root / "again").rglob("*.parquet"))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import duckdb
@@ -54,7 +54,7 @@ from kaimen.ingest.pipeline import (
 from kaimen.input_files import file_sha256, iter_input, locate
 from kaimen.lake.atomic_parquet import is_disk_full, storage_full
 from kaimen.lake.schema import CONTENT_HASH
-from kaimen.lake.writer import WrittenFile, exclusive, write_months
+from kaimen.lake.writer import MonthWriter, exclusive
 from kaimen.store import alerts, audit, event_keys, lake_manifest
 from kaimen.store.disk_full import is_store_full
 from kaimen.telemetry.steps import note_step, timed_step
@@ -265,8 +265,9 @@ def _store(
     The engine writes the files in a worker thread while this one hashes the keys and
     contents (on a cursor of the same engine) and indexes them: the hashing, the store's
     half of the index (a PostgreSQL backend, SQLite's C code) and the alerts run beside the
-    engine's sorts and writes instead of after them. The transaction commits only once
-    both are done.
+    engine's sorts and writes instead of after them (one month's sort and write keep about
+    one core busy). This thread then writes months too, those the worker has not taken.
+    The transaction commits only once both are done.
     """
     rows_sql = result.new_rows_sql if result is not None else f"SELECT * FROM {JUDGED}"
     tell(f"writing {result.new if result is not None else 'the'} new events")
@@ -288,10 +289,10 @@ def _store(
         )
     else:
         early = None
-    writes = months if result is None or result.new else []
+    writer = MonthWriter(rows_sql, months if result is None or result.new else [], lake_root)
     hasher = connection.cursor()
     with hasher, ThreadPoolExecutor(1, thread_name_prefix="lake-writer") as pool:
-        writing = pool.submit(write_months, connection, rows_sql, writes, lake_root)
+        writing = pool.submit(writer.work, connection)
         try:
             if early is not None and result is not None:
                 keys, negative = early
@@ -309,7 +310,10 @@ def _store(
             with engine.begin() as store:
                 event_keys.add(store, keys, careful=careful)
                 alerts.raise_for_rows(store, alerts.AlertKind.NEGATIVE_ITEM, negative, now)
-                written: list[WrittenFile] = writing.result()
+                if early is None:
+                    writer.work(hasher)  # the months left, beside the writer's
+                writing.result()
+                written = writer.written()
                 batch_id = lake_manifest.record_batch(
                     store,
                     channel="file",
@@ -334,15 +338,7 @@ def _store(
                     now=now,
                 )
         except BaseException:
-            _remove_written(lake_root, writing)
+            wait([writing])  # then no thread is writing: what they placed is nobody's
+            writer.remove()
             raise
     return batch_id, counted
-
-
-def _remove_written(lake_root: Path, writing: Future[list[WrittenFile]]) -> None:
-    """Once the writer has stopped, remove the files it wrote (none are listed)."""
-    wait([writing])
-    if writing.cancelled() or writing.exception() is not None:
-        return  # what it placed before failing is unlisted, as after a crash
-    for file in writing.result():
-        (lake_root / file.path).unlink(missing_ok=True)

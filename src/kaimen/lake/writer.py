@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,27 +56,73 @@ def write_months(
     sweeps it), never a half-visible batch; a failure at a later month removes the months
     already placed. A month left with no rows gets no file.
     """
-    written: list[WrittenFile] = []
-    columns = _lake_columns()
+    writer = MonthWriter(rows_sql, months, root)
     try:
-        for month in sorted(months):
-            rows = DuckDBRows(
-                connection,
-                f"SELECT {columns} FROM ({rows_sql}) WHERE {PARTITION} = $month "
-                f"ORDER BY {EVENT_ORDER}",
-                {"month": month},
-                ROW_GROUP_ROWS,
-            )
-            placed = write_parquet_unless_empty(root, _event_file(month), rows)
-            if placed is not None:
-                written.append(WrittenFile(month, placed.path, placed.rows, placed.sha256))
+        writer.work(connection)
     except BaseException:
-        # A later month failed (a full disk, say): the months already placed are nobody's,
-        # and a raw glob over the lake must not count them.
-        for file in written:
-            (root / file.path).unlink(missing_ok=True)
+        writer.remove()
         raise
-    return written
+    return writer.written()
+
+
+class MonthWriter:
+    """`write_months` shared by threads: each `work`s on its own connection (a cursor of
+    one engine) and writes the months no other has taken yet, one at a time.
+
+    One month's sort and write keep about one core busy: a thread that has finished its
+    own work (hashing a batch's keys, say) helps with the months that are left instead of
+    waiting. After a failure in any thread, the others stop at their month's end, and
+    `written` raises; `remove` then removes every file placed, once all have stopped.
+    """
+
+    def __init__(self, rows_sql: str, months: Sequence[str], root: Path) -> None:
+        self._rows_sql = rows_sql
+        self._root = root
+        self._left = sorted(months, reverse=True)
+        self._placed: list[WrittenFile] = []
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def _take(self) -> str | None:
+        with self._lock:
+            return None if self._failed or not self._left else self._left.pop()
+
+    def work(self, connection: duckdb.DuckDBPyConnection) -> None:
+        """Write months until none is left (or another thread failed)."""
+        columns = _lake_columns()
+        try:
+            while (month := self._take()) is not None:
+                rows = DuckDBRows(
+                    connection,
+                    f"SELECT {columns} FROM ({self._rows_sql}) WHERE {PARTITION} = $month "
+                    f"ORDER BY {EVENT_ORDER}",
+                    {"month": month},
+                    ROW_GROUP_ROWS,
+                )
+                placed = write_parquet_unless_empty(self._root, _event_file(month), rows)
+                if placed is not None:
+                    with self._lock:
+                        self._placed.append(
+                            WrittenFile(month, placed.path, placed.rows, placed.sha256)
+                        )
+        except BaseException:
+            with self._lock:
+                self._failed = True
+            raise
+
+    def written(self) -> list[WrittenFile]:
+        """The files placed, by month; call once every thread's `work` has returned."""
+        if self._failed:
+            raise RuntimeError("a month's file could not be written")
+        return sorted(self._placed, key=lambda file: file.month)
+
+    def remove(self) -> None:
+        """Remove every file placed (a month failed, or the batch is not to be listed): a
+        raw glob over the lake must not count them. Call once no thread is writing."""
+        with self._lock:
+            placed, self._placed = self._placed, []
+        for file in placed:
+            (self._root / file.path).unlink(missing_ok=True)
 
 
 @contextmanager
