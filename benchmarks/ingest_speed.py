@@ -11,7 +11,7 @@ the same run, each in its own child process:
 - `kaimen ingest FILE` on a fresh SQLite store (and on PostgreSQL with --postgres): judge every
   row, deduplicate, write the sorted month files, index the keys, all or nothing;
 - what maintaining the key index alone costs: the keys of the lake kaimen wrote inserted
-  by `event_keys.add` into an empty index (executemany on SQLite, binary COPY on PostgreSQL).
+  by `event_keys.add` into an empty index (INSERTs of 1,000 rows each on SQLite, binary COPY on PostgreSQL).
 
 Target (issue 10): kaimen at least 0.75x the ceiling. Results: benchmarks/results/ingest_speed.*
 """

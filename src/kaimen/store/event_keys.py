@@ -13,8 +13,8 @@ the lake. Rows are added in the transaction that makes their events part of the 
 file batch's manifest rows) or of the inbox (a request's inbox rows), with a plain insert:
 a key stored meanwhile by someone else fails it with `KeysTaken`, and the caller rolls back
 and checks again. Bulk inserts go through the driver (binary COPY on PostgreSQL,
-`executemany` on SQLite), as SQLAlchemy's per-row parameter handling would cost more than
-the lake write. The hashes of a big batch are computed by the caller's engine
+statements of many rows each on SQLite: `many_rows`), as SQLAlchemy's per-row parameter
+handling would cost more than the lake write. The hashes of a big batch are computed by the caller's engine
 (`key_sql` in the same run as the content hash); `with_key_hashes` computes them here
 for a small one, byte for byte the same.
 """
@@ -192,7 +192,7 @@ def add(connection: Connection, keys: pa.Table, careful: bool = False) -> None:
         if connection.dialect.name == "postgresql":
             _copy(driver, keys)
         else:
-            _executemany(driver, keys)
+            _insert_many(driver, keys)
         if collided is not None and collided.num_rows:
             connection.execute(
                 event_key_collisions.insert(),
@@ -224,7 +224,7 @@ def _apart(connection: Connection, keys: pa.Table) -> tuple[pa.Table, pa.Table]:
     return keys.filter(pc.invert(mask)), keys.filter(mask)
 
 
-def _executemany(driver: sqlite3.Connection, keys: pa.Table) -> None:
+def _insert_many(driver: sqlite3.Connection, keys: pa.Table) -> None:
     values = np.stack([keys.column(name).to_numpy() for name in _COPIED], axis=1)
     cursor = driver.cursor()
     try:
