@@ -209,3 +209,8 @@ def test_threads_sharing_the_months_write_each_once_and_a_failure_leaves_nothing
         failing.written()
     failing.remove()
     assert not list((lake_root / "again").rglob("*.parquet"))
+
+    stopped = MonthWriter("SELECT * FROM batch", months, lake_root / "stopped")
+    stopped.stop()
+    stopped.work(duck)
+    assert len(calls) == 3  # stopped before the first month

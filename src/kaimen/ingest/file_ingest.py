@@ -338,7 +338,10 @@ def _store(
                     now=now,
                 )
         except BaseException:
-            wait([writing])  # then no thread is writing: what they placed is nobody's
+            # A repeat or a key taken: the files are not to be listed, so no more are
+            # written; once no thread is writing, what they placed is nobody's.
+            writer.stop()
+            wait([writing])
             writer.remove()
             raise
     return batch_id, counted

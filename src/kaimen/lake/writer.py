@@ -110,6 +110,12 @@ class MonthWriter:
                 self._failed = True
             raise
 
+    def stop(self) -> None:
+        """Take no more months (the batch will not be listed): each thread stops at the end
+        of the month it is writing."""
+        with self._lock:
+            self._failed = True
+
     def written(self) -> list[WrittenFile]:
         """The files placed, by month; call once every thread's `work` has returned."""
         if self._failed:
