@@ -51,6 +51,7 @@ class Live:
     engine: Engine
     person_id: str
     token: str
+    home: Path
 
     def code(self) -> str:
         return issue_sign_in_code(self.engine, self.person_id, "cli").code
@@ -114,7 +115,7 @@ def serve_live(populations: Populations) -> Iterator[Live]:
         token = issue_person_token(engine, person_id)
         try:
             with serving(app, _free_port()) as base:
-                yield Live(base, engine, person_id, token)
+                yield Live(base, engine, person_id, token, population.home)
         finally:
             engine.dispose()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page
@@ -33,10 +32,8 @@ def live(populations: Populations) -> Iterator[Live]:
     """The shared live app, with the review queues seeded through the services (in the same
     home, so with the same identity vault)."""
     for served in serve_live(populations):
-        database = served.engine.url.database
-        assert database is not None
         settings = Settings(
-            home=Path(database).parent,
+            home=served.home,
             admin_token=ADMIN,
             database_url=str(served.engine.url),
             secret_key=VAULT_SECRET,
