@@ -15,13 +15,15 @@ from enum import StrEnum
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Connection, Insert, String, and_, cast, func, literal, select, update
+import pyarrow.compute as pc
+from sqlalchemy import Connection, Insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from kaimen.domain.errors import NotFound
 from kaimen.domain.json_values import JsonObject, JsonValue
-from kaimen.store import access_log
-from kaimen.store.tables import alerts, people, score_runs, score_snapshots
+from kaimen.store import access_log, arrow_copy
+from kaimen.store.tables import alerts, people, score_runs
 
 # A published score this far from the person's previous one is an alert.
 SCORE_CHANGE_POINTS = 20
@@ -114,20 +116,34 @@ def raise_many(connection: Connection, new: Sequence[NewAlert], now: dt.datetime
 
 
 def raise_for_rows(
-    connection: Connection, kind: AlertKind, rows: pa.Table, now: dt.datetime
-) -> None:
+    connection: Connection,
+    kind: AlertKind,
+    rows: pa.Table,
+    now: dt.datetime,
+    new: bool = False,
+) -> int:
     """As `raise_many`, for a batch's alerts of one `kind` (ALERT_ROWS_SCHEMA, in the order
-    their ids are to follow): handed to the driver whole, as SQLAlchemy's per-row parameter
-    handling cost more than the batch's lake write (a file of five million events names a
-    few hundred thousand negative items)."""
+    their ids are to follow); how many were raised. Handed to the driver whole, as
+    SQLAlchemy's per-row parameter handling cost more than the batch's lake write (a file
+    of five million events names a few hundred thousand negative items).
+
+    `new`: the caller knows none of the rows' causes was raised before (a run published in
+    its transaction), so repeats are not looked for (COPY on PostgreSQL); one would break
+    the unique (person_id, kind, ref) constraint and fail the caller's transaction."""
     if rows.num_rows == 0:
-        return
+        return 0
     rows = rows.select(ALERT_ROWS_SCHEMA.names).cast(ALERT_ROWS_SCHEMA)
     dialect = connection.dialect
+    if new and dialect.name == "postgresql":
+        constants = {"kind": kind.value, "raised_at": now.astimezone(dt.UTC).isoformat()}
+        arrow_copy.copy_in(connection, "alerts", rows, constants)
+        return int(rows.num_rows)
+    repeats = "" if new else " ON CONFLICT (person_id, kind, ref) DO NOTHING"
     stamp = alerts.c.raised_at.type.dialect_impl(dialect).bind_processor(dialect)
     raised_at = stamp(now) if stamp is not None else now
     driver: Any = connection.connection.driver_connection
     cursor = driver.cursor()
+    raised = 0
     try:
         for batch in rows.to_batches(max_chunksize=BULK_ROWS):
             columns = [batch.column(name).to_pylist() for name in ALERT_ROWS_SCHEMA.names]
@@ -137,20 +153,26 @@ def raise_for_rows(
                 cursor.execute(
                     "INSERT INTO alerts (person_id, kind, ref, raised_at, details) "
                     "SELECT p, %s, r, %s, d::json FROM unnest(%b::text[], %b::text[], "
-                    "%b::text[]) AS t(p, r, d) ON CONFLICT (person_id, kind, ref) DO NOTHING",
+                    "%b::text[]) AS t(p, r, d)" + repeats,
                     [kind.value, raised_at, *columns],
                 )
             else:
                 cursor.executemany(
                     "INSERT INTO alerts (person_id, kind, ref, raised_at, details) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (person_id, kind, ref) DO NOTHING",
+                    "VALUES (?, ?, ?, ?, ?)" + repeats,
                     (
                         (person_id, kind.value, ref, raised_at, details)
                         for person_id, ref, details in zip(*columns, strict=True)
                     ),
                 )
+            # Rows inserted: repeats skipped by ON CONFLICT are not counted.
+            raised += int(cursor.rowcount)
+    except dialect.loaded_dbapi.Error as error:
+        # As SQLAlchemy would raise it (IntegrityError for a repeat of a new run's alert).
+        raise DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error) from error
     finally:
         cursor.close()
+    return raised
 
 
 def record_frozen_attempts(
@@ -201,11 +223,24 @@ def attempt_details(attempt: FrozenAttempt) -> JsonObject:
 
 
 def raise_score_changes(
-    connection: Connection, month: str, model_version: str, now: dt.datetime
+    connection: Connection,
+    month: str,
+    model_version: str,
+    now: dt.datetime,
+    scores: pa.Table | None = None,
 ) -> int:
     """Alerts for every active person whose score in the run just published (`month`,
     `model_version`) is `SCORE_CHANGE_POINTS` or more from their score in the run published
-    before it, in one statement; how many were raised. Call it after the run's own row."""
+    before it; how many were raised. Call it after the run's own row.
+
+    `scores` are the run's published scores (`person_id`, `score`) when the caller has them
+    in hand (the monthly batch): then only the previous run's are read back, and, as the
+    run's row was inserted in this same transaction (a run is published once), none of its
+    alerts can exist yet, so they are written without looking for repeats. The people are
+    matched in Arrow and only the alerts go to the store: joining the two runs' rows in
+    the store and inserting with ON CONFLICT took 2.9 s (SQLite) and 8.2 s (PostgreSQL) of
+    a million people's batch.
+    """
     this_run = (score_runs.c.month == month) & (score_runs.c.model_version == model_version)
     previous = connection.execute(
         select(score_runs.c.month, score_runs.c.model_version)
@@ -215,54 +250,67 @@ def raise_score_changes(
     ).first()
     if previous is None:
         return 0
-    new, old = score_snapshots.alias("new"), score_snapshots.alias("old")
-    postgres = connection.dialect.name == "postgresql"
-    json_object = func.json_build_object if postgres else func.json_object
-    details = json_object(
-        "month",
-        cast(literal(month), String),
-        "from_score",
-        old.c.score,
-        "to_score",
-        new.c.score,
-        "from_month",
-        cast(literal(previous.month), String),
+    fresh = scores is not None
+    if scores is None:
+        scores = _run_scores(connection, month, model_version)
+    new = scores.select(["person_id", "score"]).cast(_RUN_SCORES)
+    new = new.filter(pc.is_valid(new.column("score")))
+    old = _run_scores(connection, previous.month, previous.model_version)
+    both = new.join(old, "person_id", join_type="inner", right_suffix="_before")
+    change = pc.abs(pc.subtract(both.column("score"), both.column("score_before")))
+    moved = both.filter(pc.greater_equal(change, SCORE_CHANGE_POINTS))
+    inactive = _inactive(connection, moved.column("person_id"))
+    if len(inactive):
+        moved = moved.filter(pc.invert(pc.is_in(moved.column("person_id"), inactive)))
+    moved = moved.sort_by("person_id")
+    details = pc.binary_join_element_wise(
+        f'{{"month":"{month}","from_score":',
+        pc.cast(moved.column("score_before"), pa.string()),
+        ',"to_score":',
+        pc.cast(moved.column("score"), pa.string()),
+        f',"from_month":"{previous.month}"}}',
+        "",
     )
-    rows = (
-        select(
-            new.c.person_id,
-            literal(AlertKind.SCORE_CHANGE.value),
-            literal(f"{month}/{model_version}"),
-            literal(now, alerts.c.raised_at.type),
-            details,
-        )
-        .select_from(new)
-        .join(
-            old,
-            and_(
-                old.c.person_id == new.c.person_id,
-                old.c.month == previous.month,
-                old.c.model_version == previous.model_version,
-            ),
-        )
-        .join(people, people.c.person_id == new.c.person_id)
-        .where(
-            new.c.month == month,
-            new.c.model_version == model_version,
-            people.c.status == "active",
-            func.abs(new.c.score - old.c.score) >= SCORE_CHANGE_POINTS,
-        )
+    rows = pa.table(
+        {
+            "person_id": moved.column("person_id"),
+            "ref": pa.array([f"{month}/{model_version}"] * moved.num_rows, pa.string()),
+            "details": details,
+        },
+        schema=ALERT_ROWS_SCHEMA,
     )
-    statement = _ignoring_repeats(connection).from_select(
-        ["person_id", "kind", "ref", "raised_at", "details"], rows
-    )
-    # Counted where the rows are, not by sending every new alert's id back to be counted (a
-    # month can raise hundreds of thousands): SQLite's row count is the rows inserted (repeats
-    # skipped by ON CONFLICT are not counted); PostgreSQL counts its RETURNING in the server.
+    return raise_for_rows(connection, AlertKind.SCORE_CHANGE, rows, now, new=fresh)
+
+
+_RUN_SCORES = pa.schema([("person_id", pa.string()), ("score", pa.int64())])
+_RUN_SCORES_QUERY = (
+    "SELECT person_id, score FROM score_snapshots "
+    "WHERE month = {} AND model_version = {} AND score IS NOT NULL"
+)
+
+
+def _run_scores(connection: Connection, month: str, model_version: str) -> pa.Table:
+    """A published run's scores (`person_id`, `score`; thin files left out)."""
     if connection.dialect.name == "postgresql":
-        inserted = statement.returning(alerts.c.alert_id).cte("inserted")
-        return int(connection.execute(select(func.count()).select_from(inserted)).scalar_one())
-    return int(connection.execute(statement).rowcount)
+        return arrow_copy.copy_out(
+            connection, _RUN_SCORES_QUERY, [month, model_version], _RUN_SCORES
+        )
+    driver: Any = connection.connection.driver_connection
+    cursor = driver.cursor()
+    try:
+        found = cursor.execute(_RUN_SCORES_QUERY.format("?", "?"), (month, model_version))
+        columns = list(zip(*found.fetchall(), strict=True)) or [(), ()]
+    finally:
+        cursor.close()
+    return pa.table([list(c) for c in columns], schema=_RUN_SCORES)
+
+
+def _inactive(connection: Connection, person_ids: pa.ChunkedArray) -> pa.Array:
+    """Which of `person_ids` are not active now (erased, opted out...), read in the
+    caller's transaction: few, so they are read rather than every active person."""
+    found = connection.execute(select(people.c.person_id).where(people.c.status != "active"))
+    gone = pa.array(list(found.scalars()), pa.string())
+    return pc.filter(gone, pc.is_in(gone, person_ids))
 
 
 def _alert(row: Any) -> Alert:
