@@ -19,12 +19,6 @@ import pyarrow.compute as pc
 from sqlalchemy import (
     Connection,
     Insert,
-    String,
-    and_,
-    cast,
-    func,
-    insert,
-    literal,
     select,
     update,
 )
@@ -34,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from kaimen.domain.errors import NotFound
 from kaimen.domain.json_values import JsonObject, JsonValue
 from kaimen.store import access_log, arrow_copy
-from kaimen.store.tables import alerts, people, score_runs, score_snapshots
+from kaimen.store.tables import alerts, people, score_runs
 
 # A published score this far from the person's previous one is an alert.
 SCORE_CHANGE_POINTS = 20
@@ -270,9 +264,14 @@ def raise_score_changes(
     new = scores.select(["person_id", "score"]).cast(_RUN_SCORES)
     new = new.filter(pc.is_valid(new.column("score")))
     old = _run_scores(connection, previous.month, previous.model_version)
-    both = new.join(old, "person_id", join_type="inner", right_suffix="_before")
-    change = pc.abs(pc.subtract(both.column("score"), both.column("score_before")))
-    moved = both.filter(pc.greater_equal(change, SCORE_CHANGE_POINTS))
+    # Each new row's previous score looked up by position (null where the person has none),
+    # which keeps the new rows' order: a fifth of the time of Arrow's hash join at 1M.
+    before = pc.take(
+        old.column("score"), pc.index_in(new.column("person_id"), value_set=old.column("person_id"))
+    )
+    both = new.append_column("score_before", before)
+    change = pc.abs(pc.subtract(both.column("score"), before))
+    moved = both.filter(pc.fill_null(pc.greater_equal(change, SCORE_CHANGE_POINTS), False))
     inactive = _inactive(connection, moved.column("person_id"))
     if len(inactive):
         moved = moved.filter(pc.invert(pc.is_in(moved.column("person_id"), inactive)))
@@ -308,6 +307,22 @@ def _run_scores(connection: Connection, month: str, model_version: str) -> pa.Ta
     return arrow_copy.copy_out(connection, query, [month, model_version], _RUN_SCORES)
 
 
+# Led by the people (CROSS JOIN keeps SQLite's join order): each active person's two rows
+# found through the snapshots' key, rather than a scan of every month's snapshots for the
+# new run's rows (13 months of history is 13 million rows at a million people).
+_SQLITE_SCORE_CHANGES = (
+    "INSERT INTO alerts (person_id, kind, ref, raised_at, details) "
+    "SELECT people.person_id, ?, ?, ?, json_object('month', ?, 'from_score', old.score, "
+    "'to_score', new.score, 'from_month', ?) "
+    "FROM people "
+    "CROSS JOIN score_snapshots AS new ON new.person_id = people.person_id "
+    "AND new.month = ? AND new.model_version = ? "
+    "CROSS JOIN score_snapshots AS old ON old.person_id = people.person_id "
+    "AND old.month = ? AND old.model_version = ? "
+    "WHERE people.status = 'active' AND abs(new.score - old.score) >= ?"
+)
+
+
 def _raise_in_store(
     connection: Connection,
     month: str,
@@ -316,48 +331,27 @@ def _raise_in_store(
     now: dt.datetime,
     fresh: bool,
 ) -> int:
-    """`raise_score_changes` as one INSERT .. SELECT joining the two runs' rows; `fresh`:
-    no repeat can be there (a repeat would fail the transaction)."""
-    new, old = score_snapshots.alias("new"), score_snapshots.alias("old")
-    details = func.json_object(
-        "month",
-        cast(literal(month), String),
-        "from_score",
-        old.c.score,
-        "to_score",
-        new.c.score,
-        "from_month",
-        cast(literal(previous.month), String),
+    """`raise_score_changes` on SQLite: one INSERT .. SELECT joining the two runs' rows;
+    `fresh`: no repeat can be there (a repeat would fail the transaction)."""
+    dialect = connection.dialect
+    stamp = alerts.c.raised_at.type.dialect_impl(dialect).bind_processor(dialect)
+    statement = _SQLITE_SCORE_CHANGES
+    if not fresh:
+        statement += " ON CONFLICT (person_id, kind, ref) DO NOTHING"
+    parameters = (
+        AlertKind.SCORE_CHANGE.value,
+        f"{month}/{model_version}",
+        stamp(now) if stamp is not None else now,
+        month,
+        previous.month,
+        month,
+        model_version,
+        previous.month,
+        previous.model_version,
+        SCORE_CHANGE_POINTS,
     )
-    rows = (
-        select(
-            new.c.person_id,
-            literal(AlertKind.SCORE_CHANGE.value),
-            literal(f"{month}/{model_version}"),
-            literal(now, alerts.c.raised_at.type),
-            details,
-        )
-        .select_from(new)
-        .join(
-            old,
-            and_(
-                old.c.person_id == new.c.person_id,
-                old.c.month == previous.month,
-                old.c.model_version == previous.model_version,
-            ),
-        )
-        .join(people, people.c.person_id == new.c.person_id)
-        .where(
-            new.c.month == month,
-            new.c.model_version == model_version,
-            people.c.status == "active",
-            func.abs(new.c.score - old.c.score) >= SCORE_CHANGE_POINTS,
-        )
-    )
-    inserting = insert(alerts) if fresh else _ignoring_repeats(connection)
-    statement = inserting.from_select(["person_id", "kind", "ref", "raised_at", "details"], rows)
-    # SQLite's row count is the rows inserted (repeats skipped by ON CONFLICT not counted).
-    return int(connection.execute(statement).rowcount)
+    # The row count is the rows inserted (repeats skipped by ON CONFLICT not counted).
+    return int(connection.exec_driver_sql(statement, parameters).rowcount)
 
 
 def _inactive(connection: Connection, person_ids: pa.ChunkedArray) -> pa.Array:
