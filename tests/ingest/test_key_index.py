@@ -6,9 +6,11 @@ is written to the lake once. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from sqlalchemy import Engine, select
@@ -475,3 +477,21 @@ def test_keys_go_in_by_statements_of_many_rows_and_a_taken_one_fails_them(
     with pytest.raises(event_keys.KeysTaken), engine.begin() as store:
         event_keys.add(store, keys.slice(18))
     assert len(index(engine)) == 20
+
+
+def test_many_rows_counts_the_rows_inserted_not_those_a_conflict_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The count a bulk insert reports spans every statement, the shorter last one too, and
+    leaves out the rows ON CONFLICT skipped (the alerts' count rests on it)."""
+    monkeypatch.setattr(many_rows, "ROWS_PER_STATEMENT", 3)
+    monkeypatch.setattr(many_rows, "CHUNK_ROWS", 7)
+    connection = sqlite3.connect(tmp_path / "rows.sqlite")
+    connection.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    connection.executemany("INSERT INTO t VALUES (?, ?)", [(1, "a"), (9, "b"), (16, "c")])
+    values = np.array([[k, f"v{k}"] for k in range(20)], dtype=object)
+    cursor = connection.cursor()
+    inserted = many_rows.insert(cursor, "INSERT INTO t (k, v)", values, " ON CONFLICT DO NOTHING")
+    assert inserted == 17
+    assert connection.execute("SELECT count(*) FROM t").fetchone() == (20,)
+    connection.close()

@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.errors import BatchRejected
 from kaimen.dueprocess import identity_links
@@ -33,7 +35,7 @@ from kaimen.sharing import (
 from kaimen.store import access_log, alerts, score_publishing
 from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.tables import alerts as alert_rows
-from kaimen.store.tables import decisions, score_snapshots
+from kaimen.store.tables import decisions, people, score_snapshots
 from tests.conftest import NOW, make_national_id
 from tests.population import LAST, PREVIOUS, VAULT, Population, World
 from tests.store.score_rows import enrol, register_models, snapshot
@@ -240,34 +242,71 @@ def test_alerts_are_read_once_and_only_by_their_person(world: World, setting: Se
         freezing.mark_alert_read(engine, "S9999-99999999", first.alert_id, "x", now)
 
 
+def _publish(
+    store: Connection, month: str, scores: dict[str, int | None], now: dt.datetime
+) -> None:
+    """Publish `month` of card-1 with these scores (None: a thin file)."""
+    snapshots = [
+        snapshot(p, month, score=s)
+        if s is not None
+        else replace(snapshot(p, month), score=None, band=None, thin_file=True)
+        for p, s in scores.items()
+    ]
+    score_publishing.publish(store, month, "card-1", snapshots, now)
+
+
 def test_a_score_change_of_twenty_points_is_alerted_once(engine: Engine) -> None:
     enrol(engine, "P1", "P2", "P3", "P4")
     register_models(engine, "card-1")
     now = dt.datetime.now(dt.UTC)
-    before = {"P1": 600, "P2": 600, "P3": 600, "P4": 600}
-    after = {"P1": 620, "P2": 619, "P3": 580, "P4": 600}
+    before: dict[str, int | None] = {"P1": 600, "P2": 600, "P3": 600, "P4": 600}
+    after: dict[str, int | None] = {"P1": 620, "P2": 619, "P3": 580, "P4": 600}
     with engine.begin() as store:
-        score_publishing.publish(
-            store,
-            "2026-09",
-            "card-1",
-            [snapshot(p, "2026-09", score=s) for p, s in before.items()],
-            now,
-        )
+        _publish(store, "2026-09", before, now)
         assert alerts.raise_score_changes(store, "2026-09", "card-1", now) == 0  # the first
-        score_publishing.publish(
-            store,
-            "2026-10",
-            "card-1",
-            [snapshot(p, "2026-10", score=s) for p, s in after.items()],
-            now,
-        )
+        _publish(store, "2026-10", after, now)
         assert alerts.raise_score_changes(store, "2026-10", "card-1", now) == 2
         assert alerts.raise_score_changes(store, "2026-10", "card-1", now) == 0
     changed = {p: _kinds(engine, p) for p in before}
     assert changed == {"P1": ["score_change"], "P2": [], "P3": ["score_change"], "P4": []}
     [alert] = freezing.alerts_of(engine, "P3")
     assert (alert.details["from_score"], alert.details["to_score"]) == (600, 580)
+
+
+def test_a_run_in_hand_raises_the_same_alerts_leaving_out_the_inactive(engine: Engine) -> None:
+    """The batch hands over the scores it published: the alerts are those the store's rows
+    give, without the thin files and the people no longer active, and a second raising of
+    the same new run breaks the one-per-cause constraint rather than passing unseen."""
+    enrol(engine, "P1", "P2", "P3", "P4", "P5")
+    register_models(engine, "card-1")
+    now = dt.datetime.now(dt.UTC)
+    before: dict[str, int | None] = {"P1": 600, "P2": 600, "P3": 600, "P4": 600, "P5": 600}
+    after: dict[str, int | None] = {"P1": 650, "P2": 610, "P3": 560, "P4": None, "P5": 700}
+    in_hand = pa.table(
+        {"person_id": list(after), "score": list(after.values())},
+        schema=pa.schema([("person_id", pa.string()), ("score", pa.int32())]),
+    )
+    with engine.begin() as store:
+        _publish(store, "2026-09", before, now)
+        _publish(store, "2026-10", after, now)
+        store.execute(
+            people.update()
+            .where(people.c.person_id == "P5")
+            .values(status="opted_out", birth_date=None)
+        )
+        assert alerts.raise_score_changes(store, "2026-10", "card-1", now, in_hand) == 2
+    raised = {p: _kinds(engine, p) for p in before}
+    assert raised == {"P1": ["score_change"], "P2": [], "P3": ["score_change"], "P4": [], "P5": []}
+    [alert] = freezing.alerts_of(engine, "P3")
+    assert alert.ref == "2026-10/card-1"
+    assert alert.details == {
+        "month": "2026-10",
+        "from_score": 600,
+        "to_score": 560,
+        "from_month": "2026-09",
+    }
+    with pytest.raises(IntegrityError), engine.begin() as store:
+        alerts.raise_score_changes(store, "2026-10", "card-1", now, in_hand)
 
 
 def test_a_court_list_match_is_alerted_once(

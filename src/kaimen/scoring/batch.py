@@ -214,7 +214,7 @@ def score_month(
         with timed_step("publish_rows"):
             everyone = score_publishing.publish_table(store, month, version, table, now, names)
         with timed_step("score_change_alerts"):
-            alerts.raise_score_changes(store, month, version, now)
+            alerts.raise_score_changes(store, month, version, now, table)
         connections.write_points(store, month, version, added.points)
         audit.append(
             store,

@@ -10,12 +10,11 @@ import json
 from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, insert
-from sqlalchemy.exc import DBAPIError
 
 from kaimen.domain.scores import Dimension
 from kaimen.domain.snapshots import SNAPSHOT_COLUMNS, Snapshot, stored_points, stored_reasons
+from kaimen.store import arrow_copy
 from kaimen.store.tables import score_runs
 
 # Rows per round of writing while publishing: large enough that a round's overhead does not
@@ -87,35 +86,6 @@ def _insert_sqlite(connection: Connection, month: str, version: str, table: pa.T
         connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")
 
 
-def _copy_postgres(connection: Connection, month: str, version: str, table: pa.Table) -> None:
-    import psycopg  # only a PostgreSQL store needs it
-
-    names = ", ".join(("month", "model_version", *SNAPSHOT_COLUMNS))
-    options = pa_csv.WriteOptions(include_header=False, batch_size=PUBLISH_CHUNK)
-    statement = f"COPY score_snapshots ({names}) FROM STDIN (FORMAT csv)"
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)  # the only PostgreSQL driver connect() takes
-    cursor = driver.cursor()
-    try:
-        with cursor.copy(statement) as copy:
-            for batch in table.to_batches(PUBLISH_CHUNK):
-                count = batch.num_rows
-                rows = pa.Table.from_batches([batch]).add_column(
-                    0, "month", pa.array([month] * count, pa.string())
-                )
-                rows = rows.add_column(1, "model_version", pa.array([version] * count, pa.string()))
-                # Arrow writes the CSV in C++: strings quoted (quotes doubled), nulls empty,
-                # which is how COPY's CSV tells an empty string from a null.
-                sink = pa.BufferOutputStream()
-                pa_csv.write_csv(rows, sink, options)
-                copy.write(sink.getvalue())
-    except psycopg.Error as error:
-        # As SQLAlchemy would raise it (IntegrityError for a duplicate snapshot...).
-        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
-    finally:
-        cursor.close()
-
-
 def publish_table(
     connection: Connection,
     month: str,
@@ -135,7 +105,8 @@ def publish_table(
     table = table.select(list(SNAPSHOT_COLUMNS)).cast(_SCHEMA)
     count = int(table.num_rows)
     if connection.dialect.name == "postgresql":
-        _copy_postgres(connection, month, model_version, table)
+        constants = {"month": month, "model_version": model_version}
+        arrow_copy.copy_in(connection, "score_snapshots", table, constants)
     else:
         _insert_sqlite(connection, month, model_version, table)
     connection.execute(
