@@ -11,6 +11,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -288,13 +289,18 @@ def test_no_space_at_a_later_month_leaves_no_unlisted_file(
 ) -> None:
     path = f.write(tmp_path / "events.csv", f.sample_events(44))
     real_write = atomic_parquet._write
-    written: list[Path] = []
+    started: list[Path] = []
+    counting = threading.Lock()
 
     def full_after_two(rows: atomic_parquet.Rows, target: Path) -> None:
-        if len(written) == 2:
+        # Two threads may write months at once: the count is taken under a lock, and the
+        # disk, once full, stays full for every later write.
+        with counting:
+            started.append(target)
+            full = len(started) > 2
+        if full:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
         real_write(rows, target)
-        written.append(target)
 
     monkeypatch.setattr(atomic_parquet, "_write", full_after_two)
     before = f.state(engine, lake_root)
