@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 from kaimen.store.partial_index import PartialUniqueIndex
-from kaimen.store.types import UTCDateTime
+from kaimen.store.types import JSONText, UTCDateTime
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -220,6 +220,9 @@ models = Table(
 # No foreign keys (migration 0009): a month is published in bulk, and on PostgreSQL each key
 # was a trigger run per row. The batch takes its people and model from those tables itself;
 # an opt-out erases a person's snapshots by name (store.person_data).
+# JSON to SQLAlchemy everywhere; stored as text on PostgreSQL (migration 0027).
+SNAPSHOT_JSON = JSON().with_variant(JSONText(), "postgresql")
+
 score_snapshots = Table(
     "score_snapshots",
     metadata,
@@ -238,8 +241,9 @@ score_snapshots = Table(
     # [[feature, points_lost, value, detail?]], largest loss first (domain.reasons.Reason;
     # the stored shape is domain.snapshots'). Points per characteristic, so a change between
     # months can be explained exactly: a list in the order of the run's characteristics.
-    Column("reasons", JSON, nullable=False),
-    Column("points", JSON, nullable=False),
+    # Text on PostgreSQL (see types.JSONText): never parsed by the server, a million a month.
+    Column("reasons", SNAPSHOT_JSON, nullable=False),
+    Column("points", SNAPSHOT_JSON, nullable=False),
     UniqueConstraint("person_id", "month", "model_version", name="uq_score_snapshots_key"),
     CheckConstraint("score IS NULL OR score BETWEEN 350 AND 950", name="score_range"),
 )
