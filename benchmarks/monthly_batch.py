@@ -245,6 +245,9 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--results", default="monthly_batch")
     parser.add_argument("--database", default=BENCH_DATABASE, help="PostgreSQL database to use")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the stores measured (to study them after)"
+    )
     options = parser.parse_args()
     world = build_world(options.cache, options.people, options.months, options.train_people)
     results = {
@@ -267,6 +270,8 @@ def main() -> None:
     lines = report(world, results)
     (ROOT / "results" / f"{options.results}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    if options.keep:
+        return
     shutil.rmtree(options.work, ignore_errors=True)
     if "postgresql" in results:
         drop_database(options.postgres, options.database)

@@ -87,3 +87,41 @@ def test_a_slice_sends_only_its_own_rows_escaped() -> None:
     assert [_field(f[1]) for f in fields] == [
         None if v is None else str(v) for v in middle.column("amount").to_pylist()
     ]
+
+
+# More than one text value can hold, as PostgreSQL says it (54000) before allocating it.
+TOO_LONG = "SELECT repeat('xx', 1000000000) FROM ({query}) AS q WHERE {line} IS NOT NULL"
+
+
+@pytest.mark.parametrize("aggregate", [arrow_copy.AGGREGATE, TOO_LONG])
+def test_rows_read_back_exactly(
+    postgres_url: str, aggregate: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(arrow_copy, "AGGREGATE", aggregate)
+    rows = _rows(len(AWKWARD) * 2).append_column(
+        "comma", pa.array(["a,b", '"', "x\ny", None] * (len(AWKWARD) // 2), pa.string())
+    )
+    schema = pa.schema([("label", pa.string()), ("amount", pa.int64()), ("comma", pa.string())])
+    engine = create_engine(postgres_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("CREATE TABLE t (label text, amount bigint, flag boolean, comma text)")
+            )
+            arrow_copy.copy_in(connection, "t", rows)
+            back = arrow_copy.copy_out(
+                connection,
+                "SELECT label, amount, comma FROM t WHERE amount IS NULL OR amount > {}",
+                [-100],
+                schema,
+            )
+            # Still in a usable transaction when the rows had to come by COPY.
+            connection.execute(text("INSERT INTO t (label) VALUES ('after')"))
+            none = arrow_copy.copy_out(
+                connection, "SELECT label, amount, comma FROM t WHERE amount > {}", [10**6], schema
+            )
+    finally:
+        engine.dispose()
+    expected = rows.select(schema.names).cast(schema)
+    assert sorted(back.to_pylist(), key=repr) == sorted(expected.to_pylist(), key=repr)
+    assert none.num_rows == 0 and none.schema == schema

@@ -53,6 +53,9 @@ people = Table(
         " OR (status = 'opted_out' AND birth_date IS NULL)",
         name="birth_date_only_while_active",
     ),
+    # The few people no longer active, found without reading everyone (the monthly
+    # publication leaves them out of its alerts).
+    PartialUniqueIndex("ix_people_not_active", "person_id", "status <> 'active'"),
 )
 
 identities = Table(
