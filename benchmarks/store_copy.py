@@ -13,6 +13,7 @@ from typing import Any
 from psycopg.types.json import Json
 from sqlalchemy import Engine, Integer, select, text
 
+from kaimen.store import score_partitions
 from kaimen.store.tables import metadata
 
 CHUNK = 50_000
@@ -30,6 +31,14 @@ def copy_store(source: Engine, target: Engine) -> dict[str, int]:
         assert driver is not None
         for table in metadata.sorted_tables:
             names = [c.name for c in table.columns]
+            if table.name == score_partitions.PARENT:
+                # Each month's rows need its partition (migration 0029), made as a
+                # publication makes it.
+                months = reading.execute(select(table.c.month).distinct()).scalars()
+                for month in months:
+                    made = score_partitions.new_month_table(writing, month)
+                    if made is not None:
+                        score_partitions.attach(writing, made, month)
             result = reading.execution_options(yield_per=CHUNK).execute(select(table))
             count = 0
             with (

@@ -51,9 +51,10 @@ def test_a_published_snapshot_reads_back_as_it_was_written(scored: Engine) -> No
 
 def test_nothing_is_visible_before_its_run_is_published(scored: Engine) -> None:
     with scored.begin() as store:
-        row = dataclasses.asdict(snapshot("P1"))
-        del row["published_at"], row["dimensions"]
-        store.execute(score_snapshots.insert().values(**row))
+        # The month's rows written, its run not (yet): as inside the publication.
+        score_publishing.publish(store, "2026-10", "card-1", [snapshot("P1")], T0)
+        store.execute(score_runs.delete())
+        assert store.execute(select(func.count()).select_from(score_snapshots)).scalar_one() == 1
         assert scores.latest(store, "P1") is None
         assert scores.history(store, "P1") == []
 

@@ -66,7 +66,9 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
 # Written with named parameters (`:name`); PostgreSQL's text is derived below. No `::`
-# casts in it, so the conversion cannot touch anything but parameters.
+# casts in it, so the conversion cannot touch anything but parameters. The snapshot is
+# looked for run by run, newest first, each run's month naming its one partition
+# (migration 0029): a person's key probed in one month's table, not in every month's.
 _DIMENSIONS = tuple(d.value for d in Dimension)
 _DIMENSION_MEMBERS = tuple(Dimension)  # iterating the enum itself costs a call per member
 READ = f"""
@@ -100,16 +102,19 @@ c AS (
     LIMIT 1
 ),
 s AS (
-    SELECT score_snapshots.month, score_snapshots.model_version, score_runs.published_at,
-           score_snapshots.score, score_snapshots.band, score_snapshots.thin_file,
-           {", ".join(f"score_snapshots.{d}" for d in _DIMENSIONS)},
-           score_snapshots.reasons, score_snapshots.points, score_runs.characteristics
-    FROM score_snapshots
-    JOIN score_runs ON score_runs.month = score_snapshots.month
-                   AND score_runs.model_version = score_snapshots.model_version
+    SELECT snap.month, snap.model_version, score_runs.published_at,
+           snap.score, snap.band, snap.thin_file,
+           {", ".join(f"snap.{d}" for d in _DIMENSIONS)},
+           snap.reasons, snap.points, score_runs.characteristics
+    FROM score_runs
     JOIN c ON 1 = 1
-    WHERE score_snapshots.person_id = :person_id
-    ORDER BY score_snapshots.month DESC, score_runs.published_at DESC
+    CROSS JOIN LATERAL (
+        SELECT * FROM score_snapshots
+        WHERE score_snapshots.person_id = :person_id
+          AND score_snapshots.month = score_runs.month
+          AND score_snapshots.model_version = score_runs.model_version
+    ) AS snap
+    ORDER BY score_runs.month DESC, score_runs.published_at DESC
     LIMIT 1
 )
 SELECT k.partner_id, k.secret_hash, k.scopes, k.live,
