@@ -19,6 +19,12 @@ def partition_name(month: str) -> str:
     return f"{PARENT}_{month.replace('-', '_')}"
 
 
+def not_a_month_table(name: str | None, kind: str, parents: object) -> bool:
+    """Alembic's `include_name`: everything but the months' tables, which publications make
+    and the metadata does not list (so autogenerate never proposes dropping them)."""
+    return not (kind == "table" and name is not None and name.startswith(f"{PARENT}_"))
+
+
 def _held(connection: Connection, month: str) -> bool:
     """Whether a partition already holds `month` (its bounds name it, quoted)."""
     bounds = connection.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from kaimen.store import score_partitions
 from kaimen.store.tables import metadata
 
 connection = context.config.attributes.get("connection")
@@ -14,6 +15,7 @@ context.configure(
     connection=connection,
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
+    include_name=score_partitions.not_a_month_table,
 )
 with context.begin_transaction():
     context.run_migrations()
