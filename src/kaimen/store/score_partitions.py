@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
+from kaimen.domain.months import is_month
+
 PARENT = "score_snapshots"
 
 
@@ -40,8 +42,10 @@ def _held(connection: Connection, month: str) -> bool:
 
 def new_month_table(connection: Connection, month: str) -> str | None:
     """An empty table for `month`'s snapshots, to load and then `attach`; None when a
-    partition already holds the month (write into `PARENT`). `month` is YYYY-MM, checked by
-    the caller (it becomes part of a table name)."""
+    partition already holds the month (write into `PARENT`). ValueError for a month not
+    written YYYY-MM: it becomes part of a table's name."""
+    if not is_month(month):
+        raise ValueError(f"not a month: {month!r}")
     if _held(connection, month):
         return None
     name = partition_name(month)

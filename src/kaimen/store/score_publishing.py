@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 import pyarrow as pa
 from sqlalchemy import Connection, insert
 
-from kaimen.domain.months import is_month
 from kaimen.domain.scores import Dimension
 from kaimen.domain.snapshots import SNAPSHOT_COLUMNS, Snapshot, stored_points, stored_reasons
 from kaimen.store import arrow_copy, score_partitions
@@ -106,8 +105,6 @@ def publish_table(
     table = table.select(list(SNAPSHOT_COLUMNS)).cast(_SCHEMA)
     count = int(table.num_rows)
     if connection.dialect.name == "postgresql":
-        if not is_month(month):  # it names the month's table
-            raise ValueError(f"not a month: {month!r}")
         constants = {"month": month, "model_version": model_version}
         fresh = score_partitions.new_month_table(connection, month)
         arrow_copy.copy_in(connection, fresh or score_partitions.PARENT, table, constants)
