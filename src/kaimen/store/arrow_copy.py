@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg import sql
 
-# Rows per CSV block sent: large enough that a block's overhead does not count, small
-# enough that only one block's text is held at once.
+# Rows per block of COPY text sent: large enough that a block's overhead does not count,
+# small enough that only one block's text is held at once.
 COPY_CHUNK = 50_000
 
 
