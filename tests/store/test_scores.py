@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.reasons import COURT_LISTING, Reason
 from kaimen.domain.snapshots import Snapshot, points_from_stored, stored_points
-from kaimen.store import score_publishing, scores
+from kaimen.store import many_rows, score_publishing, scores
 from kaimen.store.tables import score_runs, score_snapshots
 from tests.store.score_rows import T0, enrol, register_models, snapshot, thin_snapshot
 
@@ -89,6 +89,33 @@ def test_a_generator_is_published_a_chunk_at_a_time(
         assert score_publishing.publish(store, "2026-10", "card-1", made(), T0) == 2
         stored = store.execute(select(func.count()).select_from(score_snapshots)).scalar_one()
     assert (taken, stored) == (["P1", "P2"], 2)
+
+
+def test_rows_spread_over_chunks_and_statements_all_read_back(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of 7 rows, statements of 3 rows: whole statements and a remainder in each.
+    monkeypatch.setattr(score_publishing, "PUBLISH_CHUNK", 7)
+    monkeypatch.setattr(many_rows, "ROWS_PER_STATEMENT", 3)
+    people = [f"P{i:02d}" for i in range(23)]
+    enrol(engine, *people)
+    register_models(engine, "card-1")
+    made = [snapshot(p) if i % 4 else thin_snapshot(p) for i, p in enumerate(people)]
+    assert _publish(engine, "2026-10", "card-1", *made) == 23
+    with engine.connect() as store:
+        assert [scores.latest(store, p) for p in people] == made
+
+
+def test_a_publication_failing_part_way_leaves_no_row(
+    scored: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(score_publishing, "PUBLISH_CHUNK", 1)
+    with pytest.raises(IntegrityError), scored.begin() as store:
+        # The second row repeats the first's key: refused after the first was written.
+        score_publishing.publish(store, "2026-10", "card-1", [snapshot("P1")] * 2, T0)
+    with scored.connect() as store:
+        assert store.execute(select(func.count()).select_from(score_snapshots)).scalar_one() == 0
+        assert not scores.is_published(store, "2026-10", "card-1")
 
 
 def test_an_empty_month_is_still_published(scored: Engine) -> None:
