@@ -4,7 +4,7 @@ A scorecard champion is compiled to engine expressions (`model.card_snapshots`):
 points, score, band, sub-scores and reasons (as JSON text) for the whole population come out
 of one engine query as an Arrow table, with no per-person Python. The LightGBM challenger is
 scored in NumPy (TreeSHAP) and its records made a person at a time. All snapshots and the
-run's publication row are bulk-written in one transaction (`score_publishing.publish_table`): a crash
+run's publication row are bulk-written in one transaction (`store.month_publication`): a crash
 leaves the previous month visible, and a re-run completes. A month already published with
 the same model is left as it is.
 """
@@ -44,7 +44,7 @@ from kaimen.scoring.datasets import feature_arrays
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import NoModel, Scored, ScoringModel, load_model, wrap
-from kaimen.store import alerts, audit, connections, people, score_publishing, scores
+from kaimen.store import audit, connections, month_publication, people, score_publishing, scores
 from kaimen.telemetry.steps import note_step, timed_step
 
 __all__ = ["NoModel", "ScoreReport", "load_model", "score_month"]
@@ -211,10 +211,7 @@ def score_month(
     with timed_step("publish"), engine.begin() as store:
         note_step(people=table.num_rows, thin_files=int(thin_files))
         names = wrap(loaded).names
-        with timed_step("publish_rows"):
-            everyone = score_publishing.publish_table(store, month, version, table, now, names)
-        with timed_step("score_change_alerts"):
-            alerts.raise_score_changes(store, month, version, now, table)
+        everyone = month_publication.publish(store, month, version, table, now, names).people
         connections.write_points(store, month, version, added.points)
         audit.append(
             store,

@@ -1,0 +1,65 @@
+"""A month's scores published with their score-change alerts, in the caller's transaction.
+
+The alerts compare each score with the person's score in the run published before. On
+PostgreSQL that run's million scores are read by COPY on a connection of their own while the
+month's rows are COPYed in: the server runs the two on two cores, and the read no longer
+waits for the write (under READ COMMITTED the publication's own transaction would read the
+same committed rows). On SQLite, one writer in this process, the alerts are joined in the
+store after the rows (a second connection here contends with the writer for SQLite's locks:
+measured slower than one after the other).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+from sqlalchemy import Connection, Engine
+
+from kaimen.store import alerts, score_publishing
+from kaimen.telemetry.steps import timed_step
+
+
+@dataclass(frozen=True)
+class Published:
+    people: int
+    score_change_alerts: int
+
+
+def publish(
+    connection: Connection,
+    month: str,
+    model_version: str,
+    table: pa.Table,
+    now: dt.datetime,
+    characteristics: Sequence[str],
+) -> Published:
+    """Publish `table` (as `score_publishing.publish_table` takes it) and raise the run's
+    score-change alerts against the run published before it."""
+    previous: alerts.PreviousRun | None = None
+    with timed_step("publish_rows"):
+        if connection.dialect.name == "postgresql":
+            engine = connection.engine
+            people, previous = score_publishing.publish_table_alongside(
+                connection,
+                month,
+                model_version,
+                table,
+                now,
+                characteristics,
+                lambda: _previous_run(engine, month, model_version),
+            )
+        else:
+            people = score_publishing.publish_table(
+                connection, month, model_version, table, now, characteristics
+            )
+    with timed_step("score_change_alerts"):
+        raised = alerts.raise_score_changes(connection, month, model_version, now, table, previous)
+    return Published(people, raised)
+
+
+def _previous_run(engine: Engine, month: str, model_version: str) -> alerts.PreviousRun | None:
+    with engine.connect() as reader:
+        return alerts.previous_run_scores(reader, month, model_version)
