@@ -38,7 +38,8 @@ the exit status is 1). The rate limits are counted on every request, set out of 
 reach. CPU time of the server process, the PostgreSQL backends, the client and the whole
 machine over each window is read from /proc, with the load average before each run. Last, with the servers stopped, the decision is timed and profiled in
 this process against the same store (pool checkouts per decision counted by a pool event,
-statements by SQLite's trace). Results go to benchmarks/results/decisions_load.json and .md.
+statements by SQLite's trace). Results go to benchmarks/results/decisions_load.json and .md
+(`--results NAME`: NAME.json and NAME.md instead, so a trial run leaves the record alone).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ import os
 import platform
 import pstats
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -926,9 +928,9 @@ def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # --- report ----------------------------------------------------------------------------------
 
 
-def write_results(results: dict[str, Any]) -> None:
+def write_results(results: dict[str, Any], name: str = "decisions_load") -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "decisions_load.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     machine = results["machine"]
     lines = [
         "# POST /v1/decisions under load, against the bare FastAPI hello-world",
@@ -1043,7 +1045,7 @@ def write_results(results: dict[str, Any]) -> None:
                 *prof["cprofile_decide_top_tottime"],
                 "```",
             ]
-    (RESULTS / "decisions_load.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -1072,7 +1074,14 @@ def main() -> None:
     parser.add_argument("--profile-iterations", type=int, default=500)
     parser.add_argument("--work", type=Path, default=ROOT / "work-decisions")
     parser.add_argument("--keep", action="store_true", help="keep the databases and the folder")
+    parser.add_argument(
+        "--results",
+        default="decisions_load",
+        help="name of the results files in benchmarks/results (NAME.json, NAME.md)",
+    )
     options = parser.parse_args()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", options.results):
+        raise SystemExit("--results is a file name without a folder")
     backends = [b.strip() for b in options.backends.split(",") if b.strip()]
     if not backends or set(backends) - {"sqlite", "postgresql"}:
         raise SystemExit("--backends takes sqlite and/or postgresql")
@@ -1172,7 +1181,7 @@ def main() -> None:
             "runs": runs,
             "stores": store_results,
         }
-        write_results(results)
+        write_results(results, options.results)
         for backend, c in comparison.items():
             log(
                 f"{backend}: kaimen {c['kaimen_requests_per_second']} req/s against hello-world "

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from kaimen.domain.errors import BatchRejected
+from kaimen.domain.errors import BatchRejected, KaimenError
 from kaimen.dueprocess import identity_links
 from kaimen.dueprocess.court_import import import_file
 from kaimen.enrolment import enrol_one
@@ -367,3 +367,78 @@ def test_the_export_holds_the_alerts_and_the_freeze(world: World, setting: Setti
     exported = [(a.alert_id, a.kind, a.ref) for a in document.alerts]
     held = [(a.alert_id, a.kind.value, a.ref) for a in freezing.alerts_of(engine, person)]
     assert exported == held and held
+
+
+def test_a_batch_writes_its_decisions_and_every_kind_of_refused_attempt_together(
+    world: World, setting: Setting
+) -> None:
+    """PostgreSQL's batched write carries the decisions, the attempts without consent and the
+    attempts on a frozen file in one statement: each person gets exactly their own rows."""
+    engine = world.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writes a batch in one transaction, statement by statement")
+    from psycopg import AsyncConnection
+
+    frozen, (consented, unasked) = setting.person, _scored(engine, 2, exclude=setting.person)
+    consenting.grant_consent(
+        engine,
+        consented,
+        consenting.ConsentRequest(PARTNER, "decision"),
+        f"person:{consented}",
+        dt.datetime.now(dt.UTC),
+    )
+    asked = (consented, frozen, unasked)
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def batch() -> list[deciding.Answer | KaimenError]:
+        async with await AsyncConnection.connect(url, autocommit=True) as connection:
+            questions = [deciding.question(setting.key, setting.offer_id, p) for p in asked]
+            return await deciding.decide_many_async(connection, questions)
+
+    before = {p: _rows_of(engine, p) for p in asked}
+    _freeze(engine, frozen, True)
+    try:
+        results = asyncio.run(batch())
+    finally:
+        _freeze(engine, frozen, False)
+    assert isinstance(results[0], deciding.Answer)
+    assert all(isinstance(r, deciding.PersonNotFound) for r in results[1:])
+    added = {
+        p: tuple(a - b for a, b in zip(_rows_of(engine, p), before[p], strict=True)) for p in asked
+    }
+    # (decisions, access-log rows, inquiry alerts, frozen-attempt alerts)
+    assert added == {
+        consented: (1, 1, 1, 0),
+        frozen: (0, 1, 0, 1),
+        unasked: (0, 1, 0, 0),  # the attempt without consent, in the access log only
+    }
+
+
+def _rows_of(engine: Engine, person: str) -> tuple[int, int, int, int]:
+    """The person's decisions, access-log rows, inquiry alerts and frozen-attempt alerts."""
+    kinds = _kinds(engine, person)
+    with engine.connect() as store:
+        logged = len(access_log.of_person(store, person))
+    return (
+        _decisions(engine, person),
+        logged,
+        kinds.count("inquiry"),
+        kinds.count("frozen_attempt"),
+    )
+
+
+def _scored(engine: Engine, count: int, exclude: str) -> list[str]:
+    """`count` people with a score last month, other than `exclude`."""
+    with engine.connect() as store:
+        return list(
+            store.execute(
+                select(score_snapshots.c.person_id)
+                .where(
+                    score_snapshots.c.month == LAST,
+                    score_snapshots.c.score.is_not(None),
+                    score_snapshots.c.person_id != exclude,
+                )
+                .order_by(score_snapshots.c.person_id.desc())
+                .limit(count)
+            ).scalars()
+        )

@@ -261,7 +261,7 @@ async def decide_many_async(
     """`decide_many` on PostgreSQL through an async connection, in two statements: one read
     for every question, then one write of every decision with its access-log row, which
     writes each only while the person's consent is still live (with the rows of the attempts
-    refused in a way the person sees). A decision whose consent was revoked in between is
+    refused in a way the person sees, and of those refused on a frozen file). A decision whose consent was revoked in between is
     refused like one without consent, and nothing of it written. Questions over their key's
     limit are refused before the read and are not in it."""
     admitted = list(questions)
@@ -299,9 +299,17 @@ async def decide_many_async(
             continue
         results.append(answer)
         decided.append((answer.decision, disclosure))
+    # Refused as no consent at the read: logged where the file is frozen, by the statement
+    # that writes the batch (see `decision_path.POSTGRES_RECORDS`).
+    frozen = [
+        attempt
+        for asked, found_grounds, result in zip(questions, grounds, results, strict=True)
+        if isinstance(result, KaimenError)
+        for attempt in _attempt(asked, found_grounds, result)
+    ]
     written = (
-        await decision_path.record_many_async(connection, decided, attempts)
-        if decided or attempts
+        await decision_path.record_many_async(connection, decided, attempts, frozen)
+        if decided or attempts or frozen
         else set[str]()
     )
     final: list[Answer | KaimenError] = [
@@ -310,15 +318,17 @@ async def decide_many_async(
         else PersonNotFound(NOT_FOUND)
         for result in results
     ]
-    # Refused as no consent, whether at the read or at the write (a freeze or a revocation
-    # in between): logged, by the statement that writes, where the file is frozen.
-    frozen = [
+    # Refused at the write (a freeze or a revocation since the read): logged by a statement
+    # of their own, where the file is frozen now.
+    late = [
         attempt
-        for asked, found_grounds, result in zip(questions, grounds, final, strict=True)
-        if isinstance(result, KaimenError)
+        for asked, found_grounds, result, before in zip(
+            questions, grounds, final, results, strict=True
+        )
+        if isinstance(result, KaimenError) and not isinstance(before, KaimenError)
         for attempt in _attempt(asked, found_grounds, result)
     ]
-    await decision_path.record_frozen_attempts_async(connection, frozen)
+    await decision_path.record_frozen_attempts_async(connection, late)
     return final
 
 

@@ -853,42 +853,76 @@ async def record_many_async(
     connection: AsyncConnection[Any],
     decided: Sequence[tuple[Decision, Disclosure]],
     attempts: Sequence[Attempt] = (),
+    frozen: Sequence[FrozenAttempt] = (),
 ) -> set[str]:
     """Write each decision with its access-log row while the person's consent is still live
-    (see `POSTGRES_RECORD_MANY`), and each refused attempt's row for an active person, in one
-    statement; the ids of the decisions written."""
+    (see `POSTGRES_RECORD_MANY`), each refused attempt's row for an active person, and each
+    attempt refused on a frozen file with its alert (see `record_frozen_attempts_async`), in
+    one statement; the ids of the decisions written."""
     rows = [
         _written(decision, disclosure, dt.datetime.isoformat, lambda value: value)
         for decision, disclosure in decided
     ]
     params = {"decided": _json_text(rows)}
-    statement = POSTGRES_RECORD_MANY
     if attempts:
         tried = [_attempted(attempt, dt.datetime.isoformat, lambda v: v) for attempt in attempts]
         params["attempts"] = _json_text(tried)
-        statement = POSTGRES_RECORD_WITH_ATTEMPTS
+    if frozen:
+        params["frozen"] = _json_text(_frozen_rows(frozen))
+    statement = POSTGRES_RECORDS[bool(attempts), bool(frozen)]
     cursor = await connection.execute(statement, params, prepare=True)
     return {decision_id for (decision_id,) in await cursor.fetchall()}
 
 
-POSTGRES_ATTEMPTS_MANY = f"""
-WITH v AS (
-    SELECT * FROM json_to_recordset(%(attempts)s::json)
+def _frozen_ctes(rows: str, prefix: str) -> str:
+    """The CTEs that write, for the attempts in the JSON array `rows` whose person is active
+    and frozen now, an access-log row (the alert is the statement's to write, from `f`); each
+    CTE named `<prefix><letter>`. The person is read per row on the primary key, as in
+    `_ATTEMPT_WHERE`: a join would let the generic plan hash the whole people table."""
+    return f"""{prefix}v AS (
+    SELECT * FROM json_to_recordset({rows}::json)
         AS v(person_id text, at timestamptz, actor text, purpose text, disclosed json,
              ref text, details json)
 ),
-f AS (
-    SELECT v.* FROM v JOIN people ON people.person_id = v.person_id
-    WHERE people.status = 'active' AND people.frozen_at IS NOT NULL
+{prefix}f AS (
+    SELECT v.* FROM {prefix}v AS v
+    WHERE (SELECT status FROM people
+           WHERE person_id = v.person_id AND frozen_at IS NOT NULL) = 'active'
 ),
-l AS (
+{prefix}l AS (
     INSERT INTO access_log ({_LOG_COLUMNS})
     SELECT f.person_id, f.at, f.actor, f.purpose, '{REFUSED_WHAT}', f.disclosed, '{FROZEN_FLAG}'
-    FROM f
-)
+    FROM {prefix}f AS f
+)"""
+
+
+POSTGRES_ATTEMPTS_MANY = f"""
+WITH {_frozen_ctes("%(attempts)s", "")}
 INSERT INTO alerts ({_ALERT_COLUMNS})
 SELECT f.person_id, 'frozen_attempt', f.ref, f.at, f.details FROM f
 """
+# The batch's write with the attempts refused on a frozen file at the read (a third array, as
+# in `POSTGRES_ATTEMPTS_MANY`): no statement of their own, so a batch with a refusal the person
+# does not see (no consent: most refusals) costs no round trip more. In the write's snapshot,
+# the freeze is read once for both kinds of attempt: exactly one of their rows is written.
+_WITH_FROZEN = (
+    f",\n{_frozen_ctes('%(frozen)s', 'z')},\n"
+    f"za AS (INSERT INTO alerts ({_ALERT_COLUMNS})\n"
+    "    SELECT f.person_id, 'frozen_attempt', f.ref, f.at, f.details FROM zf AS f)\n"
+    "SELECT decision_id FROM d\n"
+)
+POSTGRES_RECORDS = {
+    (False, False): POSTGRES_RECORD_MANY,
+    (True, False): POSTGRES_RECORD_WITH_ATTEMPTS,
+    (False, True): POSTGRES_RECORD_MANY.replace("\nSELECT decision_id FROM d\n", _WITH_FROZEN),
+    (True, True): POSTGRES_RECORD_WITH_ATTEMPTS.replace(
+        "\nSELECT decision_id FROM d\n", _WITH_FROZEN
+    ),
+}
+
+
+def _frozen_rows(attempts: Sequence[FrozenAttempt]) -> list[dict[str, Any]]:
+    return [_frozen_attempted(a, dt.datetime.isoformat, lambda value: value) for a in attempts]
 
 
 async def record_frozen_attempts_async(
@@ -898,5 +932,6 @@ async def record_frozen_attempts_async(
     (its own transaction: autocommit)."""
     if not attempts:
         return
-    rows = [_frozen_attempted(a, dt.datetime.isoformat, lambda value: value) for a in attempts]
-    await connection.execute(POSTGRES_ATTEMPTS_MANY, {"attempts": _json_text(rows)})
+    await connection.execute(
+        POSTGRES_ATTEMPTS_MANY, {"attempts": _json_text(_frozen_rows(attempts))}
+    )
