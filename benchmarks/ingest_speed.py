@@ -142,6 +142,12 @@ def main() -> None:
     parser.add_argument("--memory", default="6GB", help="DuckDB memory limit of the ceiling")
     parser.add_argument("--work", type=Path, default=Path("/tmp/kaimen-ingest-speed"))
     parser.add_argument("--reuse", action="store_true", help="keep a simulation from before")
+    parser.add_argument(
+        "--results", default="ingest_speed", help="name of the results files (.md, .json)"
+    )
+    parser.add_argument(
+        "--stores", default="sqlite,postgresql", help="which stores to run, comma-separated"
+    )
     options = parser.parse_args()
 
     python = sys.executable
@@ -177,8 +183,9 @@ def main() -> None:
         )
 
     first = ceiling("before")
-    stores: dict[str, str] = {"sqlite": ""}
-    if options.postgres:
+    wanted = options.stores.split(",")
+    stores: dict[str, str] = {"sqlite": ""} if "sqlite" in wanted else {}
+    if options.postgres and "postgresql" in wanted:
         stores["postgresql"] = options.postgres
     runs: dict[str, dict[str, object]] = {}
     for name, url in stores.items():
@@ -256,8 +263,8 @@ def main() -> None:
         print(f"{name}: ratio {ratio}x (target {TARGET}x)")
     results["stores"] = stored
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ingest_speed.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "ingest_speed.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{options.results}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{options.results}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     _clear(options.work, keep=sim)
 

@@ -603,7 +603,12 @@ def test_each_negative_event_of_a_file_raises_one_alert_once(
     }
 
 
-def test_alerts_raised_in_bulk_again_are_not_repeated(engine: Engine, people: list[str]) -> None:
+@pytest.mark.parametrize("likely_new", [False, True])
+def test_alerts_raised_in_bulk_again_are_not_repeated(
+    engine: Engine, people: list[str], likely_new: bool
+) -> None:
+    """Also when the caller expects them new (PostgreSQL's COPY is undone to its savepoint,
+    and the rows raised the way that skips repeats, in the same transaction)."""
     rows = pa.table(
         {
             "person_id": [people[0], people[0], people[1]],
@@ -614,19 +619,30 @@ def test_alerts_raised_in_bulk_again_are_not_repeated(engine: Engine, people: li
     kind = alerts.AlertKind.NEGATIVE_ITEM
     with engine.begin() as store:
         alerts.raise_for_rows(store, kind, rows, NOW)
+    extra = rows.slice(0, 1).set_column(1, "ref", pa.array(["bank-a/x-9"]))
     with engine.begin() as store:
-        alerts.raise_for_rows(store, kind, rows.slice(1), NOW + dt.timedelta(days=1))
+        raised = alerts.raise_for_rows(
+            store,
+            kind,
+            pa.concat_tables([rows.slice(1), extra]),
+            NOW + dt.timedelta(days=1),
+            likely_new=likely_new,
+        )
+        audit.append(store, "test", "still.usable", details={})
+    assert raised == 1
     with engine.connect() as store:
         first = alerts.of_person(store, people[0])
         second = alerts.of_person(store, people[1])
-    assert sorted(a.ref for a in first) == ["bank-a/x-1", "bank-a/x-2"]
+    assert sorted(a.ref for a in first) == ["bank-a/x-1", "bank-a/x-2", "bank-a/x-9"]
     assert [a.ref for a in second] == ["bank-a/x-3"]
-    assert {a.raised_at for a in first + second} == {NOW}
+    assert {a.raised_at for a in first + second} == {NOW, NOW + dt.timedelta(days=1)}
+    assert [a.raised_at for a in first if a.ref == "bank-a/x-9"] == [NOW + dt.timedelta(days=1)]
     assert first[0].details["state"] == "issued"
 
 
+@pytest.mark.parametrize("likely_new", [False, True])
 def test_alerts_go_in_by_statements_of_many_rows_in_their_order(
-    engine: Engine, people: list[str], monkeypatch: pytest.MonkeyPatch
+    engine: Engine, people: list[str], monkeypatch: pytest.MonkeyPatch, likely_new: bool
 ) -> None:
     """Statements of two rows, chunks of three: a repeat within a statement is skipped, and
     the ids follow the rows' order across statements and chunks."""
@@ -641,7 +657,9 @@ def test_alerts_go_in_by_statements_of_many_rows_in_their_order(
         }
     )
     with engine.begin() as store:
-        alerts.raise_for_rows(store, alerts.AlertKind.NEGATIVE_ITEM, rows, NOW)
+        alerts.raise_for_rows(
+            store, alerts.AlertKind.NEGATIVE_ITEM, rows, NOW, likely_new=likely_new
+        )
         ids = (
             store.execute(select(alert_rows.c.ref).order_by(alert_rows.c.alert_id)).scalars().all()
         )

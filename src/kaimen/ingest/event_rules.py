@@ -581,15 +581,19 @@ def check_relation(
     into: str = "checked",
     max_errors: int | None = None,
     shared: bool = False,
+    derived: str = "",
 ) -> CheckedChunk:
     """Judge and type the relation named `raw` (of `schema`: the input columns and `_line`,
     none of a type `arrival_of` calls wrong) into temp table `into`; `check_chunk` of rows
     the engine reads itself, such as a Parquet file. `shared`: a table of the in-memory
-    database instead, which the connection's cursors see too (a temp table is its own)."""
+    database instead, which the connection's cursors see too (a temp table is its own).
+    `derived`: more columns (`expression AS name, ...`) computed over the typed columns in
+    the same pass."""
     limit = now + dt.timedelta(seconds=CLOCK_SKEW_SECONDS)
     table = "TABLE" if shared else "TEMP TABLE"
+    select = f"SELECT *, {derived} FROM ({rules_sql(schema)})" if derived else rules_sql(schema)
     connection.execute(
-        f"CREATE OR REPLACE {table} {into} AS {rules_sql(schema)}",
+        f"CREATE OR REPLACE {table} {into} AS {select}",
         {"now_limit": limit.isoformat(), "received_at": now.isoformat()},
     )
     query = f"SELECT {LINE}, problems FROM {into} WHERE len(problems) > 0 ORDER BY {LINE}"
