@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -38,23 +39,15 @@ def publish(
 ) -> Published:
     """Publish `table` (as `score_publishing.publish_table` takes it) and raise the run's
     score-change alerts against the run published before it."""
-    previous: alerts.PreviousRun | None = None
-    with timed_step("publish_rows"):
+    with timed_step("publish_rows"), ThreadPoolExecutor(max_workers=1) as pool:
+        reading = None
         if connection.dialect.name == "postgresql":
-            engine = connection.engine
-            people, previous = score_publishing.publish_table_alongside(
-                connection,
-                month,
-                model_version,
-                table,
-                now,
-                characteristics,
-                lambda: _previous_run(engine, month, model_version),
-            )
-        else:
-            people = score_publishing.publish_table(
-                connection, month, model_version, table, now, characteristics
-            )
+            reading = pool.submit(_previous_run, connection.engine, month, model_version)
+        people = score_publishing.publish_table(
+            connection, month, model_version, table, now, characteristics
+        )
+        # The read's error, if any, is raised here, once the rows are written.
+        previous = reading.result() if reading is not None else None
     with timed_step("score_change_alerts"):
         raised = alerts.raise_score_changes(connection, month, model_version, now, table, previous)
     return Published(people, raised)

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +20,6 @@ from kaimen.domain.snapshots import SNAPSHOT_COLUMNS, Snapshot, stored_points, s
 from kaimen.store import arrow_copy, many_rows, score_partitions
 from kaimen.store.tables import score_runs
 
-T = TypeVar("T")
 # Rows per round of writing while publishing: large enough that a round's overhead does not
 # count, small enough that only one round's Python values or CSV text are held at once.
 PUBLISH_CHUNK = 50_000
@@ -135,25 +133,6 @@ def publish_table(
         )
     )
     return count
-
-
-def publish_table_alongside(
-    connection: Connection,
-    month: str,
-    model_version: str,
-    table: pa.Table,
-    now: dt.datetime,
-    characteristics: Sequence[str],
-    alongside: Callable[[], T],
-) -> tuple[int, T]:
-    """`publish_table`, with `alongside` run on another thread meanwhile; the count and its
-    result (its error raised, after the rows are written or have failed). For a read on a
-    connection of its own, which a server runs on a core of its own: the rows' COPY keeps
-    one busy."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(alongside)
-        count = publish_table(connection, month, model_version, table, now, characteristics)
-        return count, pending.result()
 
 
 def publish(
