@@ -102,9 +102,9 @@ def total(value: ir.NumericValue) -> ir.NumericScalar:
     """The sum of `value` over the rows; a whole number when `value` is one.
 
     Whole numbers are added as float64 and the sum made whole again: DuckDB adds BIGINT
-    columns in a 128-bit accumulator, which made each count's sum about half as dear again
-    (a tenth of the feature query at a million people). The counts are exact in float64
-    (whole numbers far below 2**53), so the sum is the same in any order of the rows.
+    columns in a 128-bit accumulator, which made each count's sum about 1.6 times as dear
+    (the feature query took 5.8 against 4.7 s at a million people). The counts are exact in
+    float64 (whole numbers far below 2**53), so the sum is the same in any order of the rows.
     """
     if value.type().is_integer():
         added: ir.NumericScalar = value.cast("float64").sum().cast("int64")

