@@ -461,3 +461,47 @@ def test_0029_keeps_the_published_months_as_one_partition_and_goes_back(
     assert kind == "r"
     migrate(engine)
     engine.dispose()
+
+
+# --- 0030: score snapshots keyed by their run on SQLite ----------------------------------
+
+
+def _snapshot_key(store: sa.Connection) -> str:
+    """The columns of the snapshots' key, in order, as the database holds them."""
+    if store.dialect.name == "sqlite":
+        definition = store.execute(
+            sa.text("SELECT sql FROM sqlite_master WHERE name = 'score_snapshots'")
+        ).scalar_one()
+        return str(definition).split("uq_score_snapshots_key UNIQUE (")[1].split(")")[0]
+    definition = store.execute(
+        sa.text(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conname = 'uq_score_snapshots_key'"
+        )
+    ).scalar_one()
+    return str(definition).removeprefix("UNIQUE (").removesuffix(")")
+
+
+def test_0030_keys_sqlite_s_snapshots_by_run_keeping_every_row_and_goes_back(
+    empty_database_url: str,
+) -> None:
+    engine = _upgraded_from_0025(empty_database_url)
+    raw = "SELECT month, person_id, score, reasons FROM score_snapshots ORDER BY person_id"
+    with engine.connect() as store:
+        rows = [tuple(r) for r in store.execute(sa.text(raw))]
+        key = _snapshot_key(store)
+        p1 = scores.latest(store, "P1")
+    assert len(rows) == 2 and p1 is not None
+    sqlite = engine.dialect.name == "sqlite"
+    assert key == (
+        "month, model_version, person_id" if sqlite else "person_id, month, model_version"
+    )
+    downgrade(engine, "0029")
+    with engine.connect() as store:
+        assert [tuple(r) for r in store.execute(sa.text(raw))] == rows
+        assert _snapshot_key(store) == "person_id, month, model_version"
+    migrate(engine)
+    with engine.connect() as store:
+        assert [tuple(r) for r in store.execute(sa.text(raw))] == rows
+        assert scores.latest(store, "P1") == p1
+    engine.dispose()

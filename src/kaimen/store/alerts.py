@@ -356,19 +356,20 @@ def _run_scores(connection: Connection, month: str, model_version: str) -> pa.Ta
     return arrow_copy.copy_out(connection, query, [month, model_version], _RUN_SCORES)
 
 
-# Led by the people (CROSS JOIN keeps SQLite's join order): each active person's two rows
-# found through the snapshots' key, rather than a scan of every month's snapshots for the
-# new run's rows (13 months of history is 13 million rows at a million people).
+# Led by the new run's rows, read in the order of the snapshots' key (CROSS JOIN keeps
+# SQLite's join order): each one's row in the run before is a lookup of the whole key, in
+# the same order, and only the people whose score moved are looked up in `people`. Led by
+# the people, with both rows looked up, it took 3.4 against 2.5 s at a million people.
 _SQLITE_SCORE_CHANGES = (
     "INSERT INTO alerts (person_id, kind, ref, raised_at, details) "
-    "SELECT people.person_id, ?, ?, ?, json_object('month', ?, 'from_score', old.score, "
+    "SELECT new.person_id, ?, ?, ?, json_object('month', ?, 'from_score', old.score, "
     "'to_score', new.score, 'from_month', ?) "
-    "FROM people "
-    "CROSS JOIN score_snapshots AS new ON new.person_id = people.person_id "
-    "AND new.month = ? AND new.model_version = ? "
-    "CROSS JOIN score_snapshots AS old ON old.person_id = people.person_id "
-    "AND old.month = ? AND old.model_version = ? "
-    "WHERE people.status = 'active' AND abs(new.score - old.score) >= ?"
+    "FROM score_snapshots AS new "
+    "CROSS JOIN score_snapshots AS old ON old.month = ? AND old.model_version = ? "
+    "AND old.person_id = new.person_id "
+    "CROSS JOIN people ON people.person_id = new.person_id "
+    "WHERE new.month = ? AND new.model_version = ? "
+    "AND abs(new.score - old.score) >= ? AND people.status = 'active'"
 )
 
 
@@ -393,10 +394,10 @@ def _raise_in_store(
         stamp(now) if stamp is not None else now,
         month,
         previous.month,
-        month,
-        model_version,
         previous.month,
         previous.model_version,
+        month,
+        model_version,
         SCORE_CHANGE_POINTS,
     )
     # The row count is the rows inserted (repeats skipped by ON CONFLICT not counted).

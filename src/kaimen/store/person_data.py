@@ -13,10 +13,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, delete, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Table,
+    delete,
+    select,
+    update,
+)
 
 from kaimen.domain.snapshots import Snapshot
 from kaimen.store import event_keys as key_index
+from kaimen.store import scores
 from kaimen.store.scores import published_query, snapshot_of
 from kaimen.store.tables import (
     alerts,
@@ -143,9 +152,16 @@ def erase(connection: Connection, person_id: str) -> dict[str, int]:
     removed: dict[str, int] = {}
     for column in personal_columns():
         table: Table = column.table
-        result = connection.execute(delete(table).where(column == person_id))
+        result = connection.execute(delete(table).where(_rows_of(column, person_id)))
         removed[table.name] = removed.get(table.name, 0) + result.rowcount
     return removed
+
+
+def _rows_of(column: Column[Any], person_id: str) -> ColumnElement[bool]:
+    """The condition on `column`'s table that picks the person's rows, as its keys find them."""
+    if column is not score_snapshots.c.person_id:
+        return column == person_id
+    return scores.of_person(person_id)
 
 
 def cut_inbox_links(connection: Connection, person_id: str) -> tuple[int, int]:

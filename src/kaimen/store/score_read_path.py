@@ -29,7 +29,8 @@ from kaimen.store.revisions import newest_revision
 from kaimen.store.run_characteristics import characteristics_of
 
 _DIMENSIONS = tuple(d.value for d in Dimension)
-# A person's published snapshots, newest first (the decision path reads the first).
+# A person's published snapshots, newest first (the decision path reads the first), found
+# through the runs as `scores.of_person` finds them.
 # `{p}` is the dialect's parameter marker: `?` for sqlite3, `%s` for psycopg.
 SNAPSHOT_HISTORY = f"""
 SELECT score_snapshots.month, score_snapshots.model_version, score_runs.published_at,
@@ -39,7 +40,9 @@ SELECT score_snapshots.month, score_snapshots.model_version, score_runs.publishe
 FROM score_snapshots
 JOIN score_runs ON score_runs.month = score_snapshots.month
                AND score_runs.model_version = score_snapshots.model_version
-WHERE score_snapshots.person_id = {{p}}
+WHERE (score_snapshots.month, score_snapshots.model_version) IN
+      (SELECT month, model_version FROM score_runs)
+  AND score_snapshots.person_id = {{p}}
 ORDER BY score_snapshots.month DESC, score_runs.published_at DESC
 """
 _REVISIONS = """

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from sqlalchemy import Connection, Integer, Row, Select, Text, cast, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Row,
+    Select,
+    Text,
+    and_,
+    cast,
+    select,
+    tuple_,
+)
 
 from kaimen.domain.scores import Dimension
 from kaimen.domain.snapshots import Snapshot, points_from_stored, reasons_from_stored
@@ -51,9 +62,20 @@ def published_query(person_id: str) -> Select[Any]:
             (score_runs.c.month == score_snapshots.c.month)
             & (score_runs.c.model_version == score_snapshots.c.model_version),
         )
-        .where(score_snapshots.c.person_id == person_id)
+        .where(of_person(person_id))
         .order_by(score_snapshots.c.month.desc(), score_runs.c.published_at.desc())
     )
+
+
+def of_person(person_id: str) -> ColumnElement[bool]:
+    """The condition that picks the person's snapshots through the runs: the snapshots' key
+    is led by the run (see store.tables), so each row is a lookup of the whole key, with
+    the runs' (month, model) pairs driving it. As a join the other way round, SQLite chose to
+    read every month's rows (it has no statistics to tell the tables' sizes apart). Every
+    snapshot has its run: they are written in the publication's one transaction."""
+    s = score_snapshots.c
+    runs = select(score_runs.c.month, score_runs.c.model_version)
+    return and_(tuple_(s.month, s.model_version).in_(runs), s.person_id == person_id)
 
 
 def history(connection: Connection, person_id: str) -> list[Snapshot]:

@@ -247,7 +247,13 @@ score_snapshots = Table(
     # Text on PostgreSQL (see types.JSONText): never parsed by the server, a million a month.
     Column("reasons", SNAPSHOT_JSON, nullable=False),
     Column("points", SNAPSHOT_JSON, nullable=False),
-    UniqueConstraint("person_id", "month", "model_version", name="uq_score_snapshots_key"),
+    # Led by the run, so a month's rows go in together at the end of the key rather than
+    # next to each person's earlier months (migration 0030), and a person's snapshots are
+    # found through their runs (`scores.of_person`). PostgreSQL's months each have a table
+    # of their own (`store.score_partitions`) keyed by (person_id, month, model_version):
+    # built once over the loaded rows, so the order costs nothing to write there, and led
+    # by the person it is one probe of each month's key.
+    UniqueConstraint("month", "model_version", "person_id", name="uq_score_snapshots_key"),
     CheckConstraint("score IS NULL OR score BETWEEN 350 AND 950", name="score_range"),
 )
 
