@@ -75,6 +75,9 @@ def test_who_is_active_and_who_is_gone(engine: Engine) -> None:
         assert people.opted_out_ids(connection) == ["P2"]
         births = people.active_birth_dates(connection)
         subjects = people.event_subjects(connection)
+        active = people.active_ids(connection)
+    assert active.schema == pa.schema([("person_id", pa.string())])
+    assert sorted(active.column("person_id").to_pylist()) == ["P1", "P3"]
     assert births.schema == pa.schema([("person_id", pa.string()), ("birth_date", pa.date32())])
     assert sorted(births.to_pylist(), key=lambda r: r["person_id"]) == [
         {"person_id": "P1", "birth_date": BIRTH},
@@ -99,6 +102,7 @@ def test_an_empty_store_has_no_one(engine: Engine) -> None:
     with engine.connect() as connection:
         assert people.active_birth_dates(connection).num_rows == 0
         assert people.event_subjects(connection).num_rows == 0
+        assert people.active_ids(connection).num_rows == 0
         assert people.opted_out_ids(connection) == []
 
 
@@ -125,3 +129,16 @@ def test_enrolment_time_is_kept_in_utc(engine: Engine) -> None:
         enrolled = connection.execute(people_table.select()).one().enrolled_at
     assert enrolled == T0
     assert enrolled.utcoffset() == dt.timedelta(0)
+
+
+def test_an_id_that_would_split_wrongly_is_refused_not_miscounted(engine: Engine) -> None:
+    """SQLite hands the active ids over as one joined text; an id holding the separator
+    (which enrolment's id rule keeps out) would be refused rather than read as two."""
+    enrol(engine, "P1", "P\x1f2")  # past enrolment's rule, straight into the store
+    with engine.begin() as connection:
+        if connection.dialect.name != "sqlite":
+            ids = people.active_ids(connection).column("person_id").to_pylist()
+            assert set(ids) == {"P1", "P\x1f2"}
+            return
+        with pytest.raises(ValueError, match="character 31"):
+            people.active_ids(connection)

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, func, select
@@ -241,6 +241,7 @@ def active_birth_dates(connection: Connection) -> pa.Table:
 def active_ids(connection: Connection) -> pa.Table:
     """person_id of every active person, as one Arrow column, for joins in the engine."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from kaimen.store import arrow_copy  # Arrow: loaded only by what needs it
 
@@ -248,15 +249,25 @@ def active_ids(connection: Connection) -> pa.Table:
     schema = pa.schema([("person_id", pa.string())])
     if connection.dialect.name == "postgresql":
         return arrow_copy.copy_out(connection, query, [], schema)
-    # On the driver's own cursor: a million ids through SQLAlchemy's result rows cost about
-    # a second more than the query itself, inside the monthly batch; the one-value rows
-    # are flattened in C.
+    # Joined into one text by SQLite and split by Arrow, both in C: as a row each, the
+    # million ids cost 0.83 against 0.34 s (every id becoming a Python string). An id cannot
+    # hold the separator (`domain.events.IDENTIFIER_PATTERN`); the count guards it anyway.
+    joined = f"SELECT count(*), group_concat(person_id, char({_SEPARATOR})) FROM ({query})"
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        ids = list(chain.from_iterable(cursor.execute(query).fetchall()))
+        count, text = cursor.execute(joined).fetchone()
     finally:
         cursor.close()
-    return pa.table([pa.array(ids, pa.string())], schema=schema)
+    if not count:
+        return schema.empty_table()
+    ids = pc.split_pattern(pa.array([text], pa.string()), chr(_SEPARATOR)).flatten()
+    if len(ids) != count:
+        raise ValueError(f"a person id holds character {_SEPARATOR}: the ids cannot be split")
+    return pa.table([ids], schema=schema)
+
+
+# The unit separator: no person id can hold it.
+_SEPARATOR = 31
 
 
 def status_of(connection: Connection, person_id: str, lock: bool = False) -> str | None:
