@@ -47,12 +47,19 @@ class Window:
     def within(self, s: ir.Table, months: int) -> ir.BooleanValue:
         return s.occurred_month > self.start(months)
 
-    def months_ago(self, s: ir.Table) -> ir.IntegerValue:
-        """How many months before as_of each row occurred (0 for as_of itself)."""
-        year, month = int(self.as_of[:4]), int(self.as_of[5:])
-        occurred = s.occurred_month
-        index = occurred.substr(0, 4).cast("int64") * 12 + occurred.substr(5, 2).cast("int64")
-        return (year * 12 + month) - index
+    def month_bit(self, s: ir.Table, months: int) -> ir.IntegerValue:
+        """2**k for a row that occurred k months before as_of (0 for as_of itself), for k
+        below `months`; null for an older row.
+
+        A lookup of the month's text among the `months` months, newest first (most rows are
+        recent, so most stop early): worked out from the text (two substrings, two casts and
+        a power, for every summary row, twice) it was a quarter of the feature query's time
+        (5.15 against 3.82 s at a million people)."""
+        import ibis
+
+        bits = [(self.start(k), ibis.literal(2**k, type="int64")) for k in range(months)]
+        bit: ir.IntegerValue = s.occurred_month.cases(*bits, else_=None)
+        return bit
 
 
 @dataclass(frozen=True)
@@ -163,10 +170,8 @@ def distinct_months(s: ir.Table, w: Window, months: int | None, where: ir.Boolea
     months; rows older than that (rare: over five years) are counted apart, exactly."""
     import ibis
 
-    ago = w.months_ago(s)
-    # 2**ago as a 64-bit integer (exact: a double holds powers of two exactly). Not a shift
-    # of the literal 1: Spark types that 1 as a 32-bit int and shifts modulo 32.
-    bit = (ibis.literal(2.0) ** ago).cast("int64")
+    # Not a shift of the literal 1: Spark types that 1 as a 32-bit int and shifts modulo 32.
+    bit = w.month_bit(s, MONTH_BITS)
     # Month names compare as text, so the engine can skip files by their statistics.
     recent = s.occurred_month > w.start(MONTH_BITS)
     mask = _bit_or(ibis.cases((where & recent, bit)))
