@@ -109,3 +109,23 @@ def test_a_named_command_alone_parses_helps_and_refuses_as_under_the_whole_app(
 def test_anything_but_a_command_first_gets_the_whole_app() -> None:
     for args in ([], ["--help"], ["sho", "P1"], ["--help", "show"]):
         assert app_for(args) is app
+
+
+def test_a_command_closes_the_store_and_leaves_no_write_ahead_log(tmp_path: Path) -> None:
+    """`main` closes the store as the command ends: SQLite, closing its last connection,
+    deletes the write-ahead log it has copied into the database file. Left behind (as when
+    the process ended with its connections open), the next command to open the store reads
+    the whole log again and copies it again at its first commit."""
+    home = tmp_path / "home"
+    open_store(f"sqlite:///{home / 'kaimen.sqlite'}").dispose()
+    assert not (home / "kaimen.sqlite-wal").exists()
+    # A command that writes: the partner's row and its audit row, committed in WAL mode.
+    imported_by(home, "partner", "add", "car-rental", "--name", "Car Rental")
+    assert not (home / "kaimen.sqlite-wal").exists()
+    assert not (home / "kaimen.sqlite-shm").exists()
+    engine = open_store(f"sqlite:///{home / 'kaimen.sqlite'}")
+    try:
+        with engine.connect() as store:  # the command's rows are in the database file
+            assert store.exec_driver_sql("SELECT count(*) FROM partners").scalar_one() == 1
+    finally:
+        engine.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 from fastapi import FastAPI
@@ -50,12 +52,21 @@ class KaimenApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+@asynccontextmanager
+async def _closing_the_store(app: FastAPI) -> AsyncIterator[None]:
+    """The server's life: when it stops, the store's connections are closed (on SQLite the
+    last one to close deletes the write-ahead log, see `kaimen.cli.session`)."""
+    yield
+    app.state.workspace.engine.dispose()
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Open the store (migrating it) and build the app around it."""
     # The limits first: a bad one stops the server before it opens the store.
     limits = settings.rate_limits()
     workspace = replace(settings.workspace(), limits=limits)
     app = KaimenApp(
+        lifespan=_closing_the_store,
         title="kaimen",
         version=__version__,
         description="Credit and trust scoring that the people it scores can see, "

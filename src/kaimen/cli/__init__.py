@@ -22,7 +22,7 @@ from kaimen.cli import (
     points,
     sandbox,
 )
-from kaimen.cli.session import session
+from kaimen.cli.session import close_sessions, session
 
 HELP = (
     "kaimen (开门): credit and trust scoring that people can see, understand and contest.\n\n"
@@ -122,6 +122,7 @@ def main() -> None:
     try:
         app_for(sys.argv[1:])(obj=_FromMain())
     finally:
+        close_sessions()
         # The interpreter's last collection walks every object the imports made (SQLAlchemy,
         # Pydantic, Arrow) only to free memory the process is about to give back: 0.3-0.5 s
         # measured after `kaimen enrol --file`, a tenth of the command. Frozen objects are

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import TYPE_CHECKING
 
 import typer
@@ -22,10 +23,34 @@ class Session:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        _SESSIONS.add(self)
 
     @functools.cached_property
     def workspace(self) -> Workspace:
         return self.settings.workspace()
+
+    def close(self) -> None:
+        """Close the store's connections, if the store was opened."""
+        opened: Workspace | None = self.__dict__.get("workspace")
+        if opened is not None:
+            opened.engine.dispose()
+
+
+# Every session of this process (weakly: a test's runs come and go).
+_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
+
+
+def close_sessions() -> None:
+    """Close every session's store: what a command does as it ends.
+
+    SQLite deletes its write-ahead log when its last connection closes, once the log is
+    copied into the database file (the commits' own checkpoints have done that). A process
+    that ends without closing leaves the log behind, and the next one to open the store
+    reads all of it again to rebuild its index, then, no longer knowing what was copied,
+    copies it all again at its first commit: after an ingest of a month's events, a log of
+    700 MB, 0.7 s of the next command's time (measured at a million people)."""
+    for opened in list(_SESSIONS):
+        opened.close()
 
 
 def session(ctx: typer.Context) -> Session:
