@@ -266,8 +266,8 @@ def _previous_run(connection: Connection, month: str, model_version: str) -> Any
 def previous_run_scores(
     connection: Connection, month: str, model_version: str
 ) -> PreviousRun | None:
-    """On PostgreSQL, the run published before (`month`, `model_version`) with its scores,
-    by COPY; None when there is none. It can be read on a connection of its own while the
+    """The run published before (`month`, `model_version`) with its scores (by COPY on
+    PostgreSQL); None when there is none. It can be read on a connection of its own while the
     month's rows are written (`store.month_publication`): under READ COMMITTED the
     publication's own transaction would read the same committed rows."""
     previous = _previous_run(connection, month, model_version)

@@ -1,12 +1,13 @@
 """A month's scores published with their score-change alerts, in the caller's transaction.
 
-The alerts compare each score with the person's score in the run published before. On
-PostgreSQL that run's million scores are read by COPY on a connection of their own while the
-month's rows are COPYed in: the server runs the two on two cores, and the read no longer
-waits for the write (under READ COMMITTED the publication's own transaction would read the
-same committed rows). On SQLite, one writer in this process, the alerts are joined in the
-store after the rows (a second connection here contends with the writer for SQLite's locks:
-measured slower than one after the other).
+The alerts compare each score with the person's score in the run published before. That
+run's million scores are read on a connection of their own while the month's rows are
+written, so the read no longer waits for the write: under READ COMMITTED (PostgreSQL) or
+from its own snapshot of the WAL (SQLite) it reads the same committed rows the publication's
+transaction would. PostgreSQL runs the COPY out beside the COPY in on a second core; SQLite's
+reader runs in C beside the writer (its `group_concat` step releases the interpreter): at a
+million people the rows took 0.3 s longer and the alerts 0.64 s less (the alerts had been
+joined in the store after the rows, and later read after them).
 """
 
 from __future__ import annotations
@@ -40,14 +41,12 @@ def publish(
     """Publish `table` (as `score_publishing.publish_table` takes it) and raise the run's
     score-change alerts against the run published before it."""
     with timed_step("publish_rows"), ThreadPoolExecutor(max_workers=1) as pool:
-        reading = None
-        if connection.dialect.name == "postgresql":
-            reading = pool.submit(_previous_run, connection.engine, month, model_version)
+        reading = pool.submit(_previous_run, connection.engine, month, model_version)
         people = score_publishing.publish_table(
             connection, month, model_version, table, now, characteristics
         )
         # The read's error, if any, is raised here, once the rows are written.
-        previous = reading.result() if reading is not None else None
+        previous = reading.result()
     with timed_step("score_change_alerts"):
         raised = alerts.raise_score_changes(connection, month, model_version, now, table, previous)
     return Published(people, raised)
