@@ -92,7 +92,7 @@ def add_month(engine: Engine, keys: pa.Table) -> dict[str, Any]:
 def measure(backend: str, options: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     database = None
     if backend == "postgresql":
-        database = "lead_key_index_growth"
+        database = "kaimen_key_index_growth"
         admin = open_store(options.admin_url)
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text(f"DROP DATABASE IF EXISTS {database}"))
