@@ -32,11 +32,11 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine, text
 
+from decisions_load import ADMIN_URL, create_database, drop_database
 from kaimen.store import event_keys
 from kaimen.store.database import open_store
 
 ROOT = Path(__file__).resolve().parent
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def month_keys(month: int, count: int) -> pa.Table:
@@ -92,13 +92,7 @@ def add_month(engine: Engine, keys: pa.Table) -> dict[str, Any]:
 def measure(backend: str, options: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     database = None
     if backend == "postgresql":
-        database = "kaimen_key_index_growth"
-        admin = open_store(options.admin_url)
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-            c.execute(text(f"DROP DATABASE IF EXISTS {database}"))
-            c.execute(text(f"CREATE DATABASE {database}"))
-        admin.dispose()
-        url = options.admin_url.rsplit("/", 1)[0] + f"/{database}"
+        database, url = create_database(options.admin_url, "kaimen_key_index_growth")
     else:
         url = f"sqlite:///{work / 'kaimen.sqlite'}"
     engine = open_store(url)
@@ -116,10 +110,7 @@ def measure(backend: str, options: argparse.Namespace, work: Path) -> list[dict[
     finally:
         engine.dispose()
         if database is not None:
-            admin = open_store(options.admin_url)
-            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                c.execute(text(f"DROP DATABASE IF EXISTS {database}"))
-            admin.dispose()
+            drop_database(options.admin_url, database)
     first = months[0]["seconds"]
     for result in months:
         result["ratio_to_first"] = round(result["seconds"] / first, 2)
