@@ -196,9 +196,10 @@ def _timestamp_cases(name: str, arrival: str) -> list[tuple[str, str]]:
         (f"{typed} < TIMESTAMPTZ '{EARLIEST} 00:00:00+00'", _q("is before 1900")),
         (
             # By the date in the birth date's own time zone, not at UTC midnight: 01:00 in
-            # Beijing on the day of birth is the day before in UTC.
-            f"birth_date IS NOT NULL AND "
-            f"CAST(timezone({_q(BIRTH_TIME_ZONE)}, {typed}) AS DATE) < birth_date",
+            # Beijing on the day of birth is the day before in UTC. Compared as instants
+            # with that midnight (`born_at`, once a person), not as each event's local date:
+            # the same answer, without a time zone conversion per event.
+            f"born_at IS NOT NULL AND {typed} < born_at",
             _q("is before the person was born"),
         ),
     ]
@@ -530,11 +531,15 @@ SELECT {LINE},
     {", ".join(f"{n}{TYPED} AS {n}" for n in INPUT_COLUMNS)},
     strftime(occurred_at{TYPED}, '%Y-%m') AS {PARTITION}
 FROM (
-    SELECT raw.*, {typed}, people.birth_date, people.status AS person_status,
+    SELECT raw.*, {typed}, people.birth_date, people.born_at, people.status AS person_status,
         friends.status AS friend_status,
         $now_limit::TIMESTAMPTZ AS now_limit
     FROM raw
-    LEFT JOIN people ON people.person_id = raw.person_id
+    LEFT JOIN (
+        SELECT person_id, birth_date, status,
+            timezone({_q(BIRTH_TIME_ZONE)}, CAST(birth_date AS TIMESTAMP)) AS born_at
+        FROM people
+    ) AS people ON people.person_id = raw.person_id
     LEFT JOIN people AS friends ON friends.person_id = raw.friend_id
 )
 """
