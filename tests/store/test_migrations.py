@@ -505,3 +505,82 @@ def test_0030_keys_sqlite_s_snapshots_by_run_keeping_every_row_and_goes_back(
         assert [tuple(r) for r in store.execute(sa.text(raw))] == rows
         assert scores.latest(store, "P1") == p1
     engine.dispose()
+
+
+# --- 0031: score-change alerts keyed by their run ----------------------------------------
+
+_ALERT_ROWS = (
+    ("P1", "score_change", "2026-09/card-1"),
+    ("P1", "score_change", "2026-10/card-1"),
+    ("P2", "score_change", "2026-10/card-1"),
+    ("P1", "negative_item", "bank/e-1"),
+    ("P1", "inquiry", "2026-10/card-1"),
+)
+
+
+def _alert_keys(store: sa.Connection) -> dict[str, str]:
+    """The alerts' unique keys by name: their columns, and their predicate if partial."""
+    found = inspect(store).get_indexes("alerts")
+    keys = {i["name"]: ", ".join(i["column_names"]) for i in found if i["unique"]}
+    if store.dialect.name == "postgresql":
+        constraints = inspect(store).get_unique_constraints("alerts")
+        keys |= {c["name"]: ", ".join(c["column_names"]) for c in constraints}
+    elif "uq_alerts_one_per_cause UNIQUE (person_id, kind, ref)" in str(
+        store.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'alerts'")).scalar_one()
+    ):
+        keys["uq_alerts_one_per_cause"] = "person_id, kind, ref"
+    return keys
+
+
+def test_0031_keys_score_changes_by_run_keeping_every_alert_and_goes_back(
+    empty_database_url: str,
+) -> None:
+    engine = connect(empty_database_url)
+    migrate(engine, "0030")
+    raw = "SELECT alert_id, person_id, kind, ref, details FROM alerts ORDER BY alert_id"
+    insert = sa.text(
+        "INSERT INTO alerts (person_id, kind, ref, raised_at, details) "
+        "VALUES (:person_id, :kind, :ref, :raised_at, :details)"
+    )
+    with engine.begin() as store:
+        for person_id, kind, ref in _ALERT_ROWS:
+            store.execute(
+                insert,
+                {
+                    "person_id": person_id,
+                    "kind": kind,
+                    "ref": ref,
+                    "raised_at": dt.datetime(2026, 11, 1),
+                    "details": "{}",
+                },
+            )
+        rows = [tuple(r) for r in store.execute(sa.text(raw))]
+        assert _alert_keys(store) == {"uq_alerts_one_per_cause": "person_id, kind, ref"}
+    migrate(engine)
+    with engine.connect() as store:
+        assert [tuple(r) for r in store.execute(sa.text(raw))] == rows
+        assert _alert_keys(store) == {
+            "uq_alerts_one_per_cause": "person_id, kind, ref",
+            "uq_alerts_score_change_by_run": "ref, person_id",
+        }
+    # Still one alert per person, kind and cause, whichever key holds the kind.
+    for person_id, kind, ref in (_ALERT_ROWS[1], _ALERT_ROWS[3]):
+        with pytest.raises(IntegrityError), engine.begin() as store:
+            store.execute(
+                insert,
+                {
+                    "person_id": person_id,
+                    "kind": kind,
+                    "ref": ref,
+                    "raised_at": dt.datetime(2026, 11, 2),
+                    "details": "{}",
+                },
+            )
+    downgrade(engine, "0030")
+    with engine.connect() as store:
+        assert [tuple(r) for r in store.execute(sa.text(raw))] == rows
+        assert _alert_keys(store) == {"uq_alerts_one_per_cause": "person_id, kind, ref"}
+    migrate(engine)
+    with engine.connect() as store:
+        assert [tuple(r) for r in store.execute(sa.text(raw))] == rows
+    engine.dispose()

@@ -3,7 +3,9 @@
 An alert is raised in the transaction of what caused it (a decision, a report, a published
 month, an ingested event, a court-list link, a refused attempt), so one never stands without
 its cause. Each is unique per person, kind and cause (`ref`): raising it again (a re-run of a
-month, a resent file) is a no-op, so every cause is told once and only once.
+month, a resent file) is a no-op, so every cause is told once and only once. Score changes are
+keyed by their run before the person (migration 0031), so a person's are found through the
+runs (`person_alert_ids`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import pyarrow.compute as pc
 from sqlalchemy import (
     Connection,
     Insert,
+    Select,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,7 +34,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from kaimen.domain.errors import NotFound
 from kaimen.domain.json_values import JsonObject, JsonValue
 from kaimen.store import access_log, arrow_copy, many_rows, sqlite_columns
-from kaimen.store.tables import alerts, people, score_runs
+from kaimen.store.tables import SCORE_CHANGE_KIND, alerts, people, score_runs
 
 # A published score this far from the person's previous one is an alert.
 SCORE_CHANGE_POINTS = 20
@@ -45,7 +49,7 @@ ALERT_ROWS_SCHEMA = pa.schema(
 
 class AlertKind(StrEnum):
     INQUIRY = "inquiry"
-    SCORE_CHANGE = "score_change"
+    SCORE_CHANGE = SCORE_CHANGE_KIND
     NEGATIVE_ITEM = "negative_item"
     COURT_LIST_MATCH = "court_list_match"
     FROZEN_ATTEMPT = "frozen_attempt"
@@ -97,12 +101,28 @@ REFUSED_DISCLOSED = "nothing: the file is frozen"
 
 
 def _ignoring_repeats(connection: Connection) -> Insert:
-    """An insert into `alerts` that skips a row whose cause is raised already."""
+    """An insert into `alerts` that skips a row whose cause is raised already (by either of
+    the keys, whichever holds the row's kind: the table has no other unique one)."""
     if connection.dialect.name == "postgresql":
-        return postgresql.insert(alerts).on_conflict_do_nothing(
-            index_elements=["person_id", "kind", "ref"]
-        )
-    return sqlite.insert(alerts).on_conflict_do_nothing(index_elements=["person_id", "kind", "ref"])
+        return postgresql.insert(alerts).on_conflict_do_nothing()
+    return sqlite.insert(alerts).on_conflict_do_nothing()
+
+
+def person_alert_ids(person_id: str) -> Select[tuple[int]]:
+    """The ids of the person's alerts, each found by a key: score changes through the
+    published runs (each run's part of their key, its `ref`), every other kind by the key
+    led by the person. A score change is raised in its run's publication, so its run is one
+    of `score_runs`."""
+    runs = select(score_runs.c.month + "/" + score_runs.c.model_version)
+    by_person = select(alerts.c.alert_id).where(
+        alerts.c.person_id == person_id, alerts.c.kind != SCORE_CHANGE_KIND
+    )
+    by_run = select(alerts.c.alert_id).where(
+        alerts.c.kind == SCORE_CHANGE_KIND,
+        alerts.c.ref.in_(runs),
+        alerts.c.person_id == person_id,
+    )
+    return select(union_all(by_person, by_run).subquery().c.alert_id)
 
 
 def raise_many(connection: Connection, new: Sequence[NewAlert], now: dt.datetime) -> None:
@@ -137,7 +157,7 @@ def raise_for_rows(
 
     `new`: the caller knows none of the rows' causes was raised before (a run published in
     its transaction), so repeats are not looked for (COPY on PostgreSQL); one would break
-    the unique (person_id, kind, ref) constraint and fail the caller's transaction.
+    the one-per-cause key and fail the caller's transaction.
     `likely_new`: the caller expects so but cannot prove it (a file's new events): on
     PostgreSQL the rows are copied in under a savepoint and, should one repeat a cause,
     raised again the way that skips repeats. The COPY took half the time of the insert that
@@ -157,7 +177,7 @@ def raise_for_rows(
             return int(rows.num_rows)
         except IntegrityError:
             pass  # a cause raised before (the savepoint undid the copy): skip the repeats
-    repeats = "" if new else " ON CONFLICT (person_id, kind, ref) DO NOTHING"
+    repeats = "" if new else " ON CONFLICT DO NOTHING"
     stamp = alerts.c.raised_at.type.dialect_impl(dialect).bind_processor(dialect)
     raised_at = stamp(now) if stamp is not None else now
     driver: Any = connection.connection.driver_connection
@@ -373,7 +393,7 @@ def _alert(row: Any) -> Alert:
 
 def of_person(connection: Connection, person_id: str, unread_only: bool = False) -> list[Alert]:
     """The person's alerts, newest first."""
-    query = select(alerts).where(alerts.c.person_id == person_id)
+    query = select(alerts).where(alerts.c.alert_id.in_(person_alert_ids(person_id)))
     if unread_only:
         query = query.where(alerts.c.read_at.is_(None))
     rows = connection.execute(query.order_by(alerts.c.alert_id.desc()))

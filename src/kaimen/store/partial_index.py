@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Index, text
@@ -12,7 +13,7 @@ PARTIAL_DIALECTS = ("sqlite", "postgresql")
 
 
 class PartialUniqueIndex(Index):
-    """`Index(name, column, unique=True, sqlite_where=..., postgresql_where=...)`, except
+    """`Index(name, *columns, unique=True, sqlite_where=..., postgresql_where=...)`, except
     that each dialect is given its `where` when it first reads the index's options.
 
     Naming `postgresql_where` in the constructor makes SQLAlchemy import its PostgreSQL
@@ -21,9 +22,9 @@ class PartialUniqueIndex(Index):
     use, when importing it costs nothing more.
     """
 
-    def __init__(self, name: str, column: str, predicate: str) -> None:
+    def __init__(self, name: str, columns: str | Sequence[str], predicate: str) -> None:
         self.predicate = predicate
-        super().__init__(name, column, unique=True)
+        super().__init__(name, *([columns] if isinstance(columns, str) else columns), unique=True)
 
     @memoized_property
     def dialect_options(self) -> PopulateDict[str, Any]:

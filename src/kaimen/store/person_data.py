@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from kaimen.domain.snapshots import Snapshot
+from kaimen.store import alerts as alert_rows
 from kaimen.store import event_keys as key_index
 from kaimen.store import scores
 from kaimen.store.scores import published_query, snapshot_of
@@ -159,9 +160,11 @@ def erase(connection: Connection, person_id: str) -> dict[str, int]:
 
 def _rows_of(column: Column[Any], person_id: str) -> ColumnElement[bool]:
     """The condition on `column`'s table that picks the person's rows, as its keys find them."""
-    if column is not score_snapshots.c.person_id:
-        return column == person_id
-    return scores.of_person(person_id)
+    if column is score_snapshots.c.person_id:
+        return scores.of_person(person_id)
+    if column is alerts.c.person_id:
+        return alerts.c.alert_id.in_(alert_rows.person_alert_ids(person_id))
+    return column == person_id
 
 
 def cut_inbox_links(connection: Connection, person_id: str) -> tuple[int, int]:

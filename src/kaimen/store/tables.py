@@ -405,6 +405,9 @@ access_log = Table(
     Column("flag", String(40), nullable=True),
 )
 
+# The kind of alert keyed by its run (see the keys of `alerts`).
+SCORE_CHANGE_KIND = "score_change"
+
 # The person's inbox of alerts: one row per cause (an inquiry, a score change, a negative item,
 # a court-list match, an attempt on a frozen file), unique per person, kind and cause, so
 # whatever raises one twice (a re-run, a resend) adds nothing.
@@ -412,7 +415,7 @@ alerts = Table(
     "alerts",
     metadata,
     Column("alert_id", Integer, primary_key=True, autoincrement=True),
-    # Looked up by the unique (person_id, kind, ref) index below: no index of its own (0025).
+    # Looked up by the unique keys below: no index of its own (0025, 0031).
     # No foreign key (0026): the monthly publication raises an alert for each person whose
     # score moved, hundreds of thousands of rows at once, and on PostgreSQL each key was a
     # trigger run per row locking the person's row. Every writer names an active person in
@@ -429,7 +432,17 @@ alerts = Table(
         " 'frozen_attempt')",
         name="kind",
     ),
-    UniqueConstraint("person_id", "kind", "ref", name="uq_alerts_one_per_cause"),
+    # One per person, kind and cause, in two keys (0031). A month's score-change alerts are
+    # keyed by their run (`ref` names it) before the person, so a publication's hundreds of
+    # thousands of them go in at the end of the key, not all over a key that grows with every
+    # month's alerts; a person's are found through the runs (`store.alerts`). Every other
+    # kind is keyed by the person, as they are raised a few at a time.
+    PartialUniqueIndex(
+        "uq_alerts_one_per_cause", ("person_id", "kind", "ref"), f"kind <> '{SCORE_CHANGE_KIND}'"
+    ),
+    PartialUniqueIndex(
+        "uq_alerts_score_change_by_run", ("ref", "person_id"), f"kind = '{SCORE_CHANGE_KIND}'"
+    ),
 )
 
 offers = Table(
