@@ -6,14 +6,16 @@ import random
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine
 
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.build import build_features
 from kaimen.features.catalogue import CATALOGUE, MONTH_BITS, Window
-from kaimen.features.summary_build import refresh_summaries
+from kaimen.features.summary_build import refresh_summaries, rewrite_summary_without
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.store import summary_manifest
 from kaimen.store.database import open_store
@@ -182,3 +184,29 @@ def test_every_feature_is_documented_with_a_dimension() -> None:
 def test_a_malformed_month_is_refused() -> None:
     with pytest.raises(ValueError, match="as_of"):
         Window("2026-13")
+
+
+def _codecs(path: Path) -> set[str]:
+    metadata = pq.ParquetFile(path).metadata
+    return {
+        metadata.row_group(g).column(c).compression
+        for g in range(metadata.num_row_groups)
+        for c in range(metadata.num_columns)
+    }
+
+
+def test_summaries_are_compressed_for_reading_and_events_for_keeping(
+    engine: Engine, lake: Path, tmp_path: Path
+) -> None:
+    _ingest(engine, lake, tmp_path, "all", f.sample_events(12))
+    _features(engine, lake, "2026-10")
+    with engine.connect() as store:
+        (summary,) = summary_manifest.paths(store)
+    assert _codecs(lake / summary) == {"SNAPPY"}
+    assert {c for p in (lake / "events").rglob("*.parquet") for c in _codecs(p)} == {"ZSTD"}
+    person = pq.read_table(lake / summary).column("person_id")[0].as_py()
+    copy, rows = rewrite_summary_without(duckdb.connect(), lake, summary, person)
+    assert _codecs(lake / copy) == {"SNAPPY"}
+    assert rows == pq.ParquetFile(lake / summary).metadata.num_rows - sum(
+        1 for p in pq.read_table(lake / summary).column("person_id").to_pylist() if p == person
+    )

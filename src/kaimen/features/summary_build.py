@@ -24,6 +24,11 @@ from kaimen.store import summary_manifest
 from kaimen.telemetry.steps import note_step, timed_step
 
 SUMMARIES_DIR = "summaries"
+# Summaries are written once and read by every month's features after (the whole history
+# each time), so they are compressed for reading: Snappy decodes faster than the lake's
+# zstd, for files less than twice the size and a fraction of the events' (measured on the
+# 1M world's 14 months: a scan of 15.6M rows 0.6 s against 0.97 s, 220 against 125 MB).
+SUMMARY_COMPRESSION = "snappy"
 
 
 def _summary_file() -> str:
@@ -71,7 +76,7 @@ def _rows(backend: ibis.BaseBackend, expression: ibis.Table) -> Rows:
     """The summary rows, written by the engine that computed them."""
     if backend.name == SPARK:
         return WrittenRows(lambda path: spark.write_parquet(backend, expression, path))
-    return IbisRows(backend, expression)
+    return IbisRows(backend, expression, SUMMARY_COMPRESSION)
 
 
 def rewrite_summary_without(
@@ -86,6 +91,7 @@ def rewrite_summary_without(
         f"SELECT * FROM read_parquet({sql_path(lake_root / path)}, hive_partitioning = false) "
         "WHERE person_id <> $person",
         {"person": person_id},
+        compression=SUMMARY_COMPRESSION,
     )
     placed = write_parquet(lake_root, _summary_file(), rows)
     return placed.path, placed.rows

@@ -47,6 +47,7 @@ class DuckDBRows:
     select: str
     params: Mapping[str, object] | None = None
     row_group_rows: int | None = None
+    compression: str = COMPRESSION
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class IbisRows:
 
     backend: ibis.BaseBackend
     expression: ir.Table
+    compression: str = COMPRESSION
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,16 @@ def _write(rows: Rows, path: Path) -> None:
     if isinstance(rows, WrittenRows):
         rows.write(path)
     elif isinstance(rows, DuckDBRows):
-        _copy(rows.connection, rows.select, path, rows.params, rows.row_group_rows)
+        _copy(
+            rows.connection, rows.select, path, rows.params, rows.row_group_rows, rows.compression
+        )
     elif rows.backend.name == "duckdb":
         # Not the backend's own to_parquet: it quotes the path with Python's repr, which
         # DuckDB reads as an identifier when the path holds a single quote.
-        _copy(rows.backend.con, rows.backend.compile(rows.expression), path, None, None)
+        compiled = rows.backend.compile(rows.expression)
+        _copy(rows.backend.con, compiled, path, None, None, rows.compression)
     else:
-        rows.backend.to_parquet(rows.expression, path, compression=COMPRESSION)
+        rows.backend.to_parquet(rows.expression, path, compression=rows.compression)
 
 
 def _copy(
@@ -151,8 +156,11 @@ def _copy(
     path: Path,
     params: Mapping[str, object] | None,
     row_group_rows: int | None,
+    compression: str,
 ) -> None:
-    options = f"FORMAT parquet, COMPRESSION {COMPRESSION}"
+    if not compression.isidentifier():
+        raise ValueError(f"not a compression codec: {compression!r}")
+    options = f"FORMAT parquet, COMPRESSION {compression}"
     if row_group_rows is not None:
         options += f", ROW_GROUP_SIZE {int(row_group_rows)}"
     connection.execute(f"COPY ({select}) TO {sql_path(path)} ({options})", params)
