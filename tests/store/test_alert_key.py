@@ -138,3 +138,17 @@ def test_erasing_a_person_removes_every_alert_of_theirs_by_key(alerted: Engine) 
     assert removed["alerts"] == 2 + 4
     assert left == []
     assert len(others) == len(everyone) - 6
+
+
+def test_people_no_longer_active_are_not_told_of_a_new_run(alerted: Engine) -> None:
+    at = T0 + dt.timedelta(days=1)
+    with alerted.begin() as store:
+        assert person_data.begin_opt_out(store, "P011")
+        rows = [snapshot(p, "2026-11", "card-1", at, 690) for p in PEOPLE]
+        score_publishing.publish(store, "2026-11", "card-1", rows, at)
+        raised = alerts.raise_score_changes(store, "2026-11", "card-1", at)
+        told = store.execute(
+            select(alert_table.c.person_id).where(alert_table.c.ref == "2026-11/card-1")
+        ).scalars()
+        assert sorted(told) == [p for p in PEOPLE if p != "P011"]
+    assert raised == len(PEOPLE) - 1

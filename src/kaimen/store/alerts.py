@@ -382,7 +382,8 @@ def _inactive(connection: Connection, person_ids: pa.ChunkedArray) -> pa.Array:
     # The condition of the partial index `ix_people_not_active`, as written there.
     found = connection.execute(select(people.c.person_id).where(text("people.status <> 'active'")))
     gone = pa.array(list(found.scalars()), pa.string())
-    return pc.filter(gone, pc.is_in(gone, person_ids))
+    # The few looked up among the many, not the many hashed to look up the few.
+    return pc.filter(person_ids, pc.is_in(person_ids, value_set=gone)).combine_chunks()
 
 
 def _alert(row: Any) -> Alert:
