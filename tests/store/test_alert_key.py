@@ -152,3 +152,17 @@ def test_people_no_longer_active_are_not_told_of_a_new_run(alerted: Engine) -> N
         ).scalars()
         assert sorted(told) == [p for p in PEOPLE if p != "P011"]
     assert raised == len(PEOPLE) - 1
+
+
+def test_the_kind_is_part_of_the_statement_not_a_parameter(engine: Engine) -> None:
+    # A plan made before the parameters are known (PostgreSQL's generic plan of a prepared
+    # statement) can use a partial index only if the statement itself implies its predicate.
+    statement = select(alert_table).where(
+        alert_table.c.alert_id.in_(alerts.person_alert_ids("P007"))
+    )
+    with engine.connect() as store:
+        compiled = statement.compile(store)
+    assert "score_change" not in compiled.params.values()
+    assert str(compiled).count("alerts.kind != 'score_change'") == 1
+    assert str(compiled).count("alerts.kind = 'score_change'") == 1
+    assert "P007" in compiled.params.values()

@@ -85,7 +85,7 @@ def rewrite_summary_without(
     connection: duckdb.DuckDBPyConnection, lake_root: Path, path: str, person_id: str
 ) -> tuple[str, int]:
     """A copy of summary file `path` without `person_id`'s rows, in the same order and
-    format; returns its path (relative to the lake root) and row count. The old file stays
+    columns (written as summaries are now); returns its path (relative to the lake root) and row count. The old file stays
     until the caller has listed the new one, then the caller deletes it."""
     # No ORDER BY: DuckDB keeps the rows in file order, so the copy differs only by removal.
     rows = DuckDBRows(

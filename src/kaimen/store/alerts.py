@@ -23,6 +23,7 @@ from sqlalchemy import (
     Connection,
     Insert,
     Select,
+    literal_column,
     select,
     text,
     union_all,
@@ -114,11 +115,14 @@ def person_alert_ids(person_id: str) -> Select[tuple[int]]:
     led by the person. A score change is raised in its run's publication, so its run is one
     of `score_runs`."""
     runs = select(score_runs.c.month + "/" + score_runs.c.model_version)
+    # The kind written into the statement, as the keys' predicates name it: a plan made
+    # without the value (PostgreSQL's generic plans) could not use a partial index.
+    score_change = literal_column(f"'{SCORE_CHANGE_KIND}'")
     by_person = select(alerts.c.alert_id).where(
-        alerts.c.person_id == person_id, alerts.c.kind != SCORE_CHANGE_KIND
+        alerts.c.person_id == person_id, alerts.c.kind != score_change
     )
     by_run = select(alerts.c.alert_id).where(
-        alerts.c.kind == SCORE_CHANGE_KIND,
+        alerts.c.kind == score_change,
         alerts.c.ref.in_(runs),
         alerts.c.person_id == person_id,
     )
