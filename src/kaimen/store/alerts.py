@@ -20,9 +20,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import (
+    ColumnClause,
     Connection,
     Insert,
     Select,
+    String,
     literal_column,
     select,
     text,
@@ -117,7 +119,7 @@ def person_alert_ids(person_id: str) -> Select[tuple[int]]:
     runs = select(score_runs.c.month + "/" + score_runs.c.model_version)
     # The kind written into the statement, as the keys' predicates name it: a plan made
     # without the value (PostgreSQL's generic plans) could not use a partial index.
-    score_change = literal_column(f"'{SCORE_CHANGE_KIND}'")
+    score_change: ColumnClause[str] = literal_column(f"'{SCORE_CHANGE_KIND}'", String())
     by_person = select(alerts.c.alert_id).where(
         alerts.c.person_id == person_id, alerts.c.kind != score_change
     )
