@@ -9,7 +9,12 @@ import pytest
 
 from kaimen.domain import profiles
 from kaimen.domain.errors import ConfigurationError
-from kaimen.domain.working_days import add_working_days, is_working_day, working_days_between
+from kaimen.domain.working_days import (
+    add_working_days,
+    check_calendar,
+    is_working_day,
+    working_days_between,
+)
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
@@ -122,3 +127,34 @@ def test_a_profile_naming_an_unknown_privilege_context_is_refused(tmp_path: Path
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigurationError, match="privilege_contexts"):
         profiles.load(str(path))
+
+
+@pytest.mark.parametrize(
+    ("calendar", "known"),
+    [
+        ("country:CN", True),
+        ("country:CHN", True),
+        ("country:DE", True),
+        ("financial:XECB", True),
+        ("financial:XNYS", True),
+        ("country:ZZ", False),
+        ("country:XECB", False),  # a market is not a country
+        ("financial:CN", False),
+        ("country:country_holidays", False),  # an attribute of the library, not a calendar
+    ],
+)
+def test_a_calendar_is_checked_as_the_library_would_load_it(
+    tmp_path: Path, calendar: str, known: bool
+) -> None:
+    text = Path(profiles.__file__).parent.joinpath("jurisdictions/us.toml").read_text("utf-8")
+    path = tmp_path / "custom.toml"
+    path.write_text(text.replace('"country:US"', f'"{calendar}"'), encoding="utf-8")
+    if known:
+        profile = profiles.load(str(path))
+        # What the check let through, the deadlines can count in.
+        assert add_working_days(dt.date(2026, 9, 30), 3, profile.calendar) > dt.date(2026, 9, 30)
+    else:
+        with pytest.raises(ConfigurationError, match=f"no calendar '{calendar}'"):
+            profiles.load(str(path))
+    with pytest.raises(ConfigurationError, match="must be 'country:<ISO code>'"):
+        check_calendar("planet:MARS")

@@ -73,16 +73,13 @@ def test_who_is_active_and_who_is_gone(engine: Engine) -> None:
         assert people.status_of(connection, "nobody") is None
         assert people.opted_out_among(connection, ["P1", "P2", "nobody"]) == {"P2"}
         assert people.opted_out_ids(connection) == ["P2"]
-        births = people.active_birth_dates(connection)
         subjects = people.event_subjects(connection)
         active = people.active_ids(connection)
     assert active.schema == pa.schema([("person_id", pa.string())])
     assert sorted(active.column("person_id").to_pylist()) == ["P1", "P3"]
-    assert births.schema == pa.schema([("person_id", pa.string()), ("birth_date", pa.date32())])
-    assert sorted(births.to_pylist(), key=lambda r: r["person_id"]) == [
-        {"person_id": "P1", "birth_date": BIRTH},
-        {"person_id": "P3", "birth_date": BIRTH},
-    ]
+    assert subjects.schema == pa.schema(
+        [("person_id", pa.string()), ("birth_date", pa.date32()), ("status", pa.string())]
+    )
     assert sorted(subjects.to_pylist(), key=lambda r: r["person_id"]) == [
         {"person_id": "P1", "birth_date": BIRTH, "status": "active"},
         {"person_id": "P2", "birth_date": None, "status": "opted_out"},
@@ -100,7 +97,6 @@ def test_status_can_be_read_with_a_lock_inside_a_transaction(engine: Engine) -> 
 def test_an_empty_store_has_no_one(engine: Engine) -> None:
     assert people.count_active(engine) == 0
     with engine.connect() as connection:
-        assert people.active_birth_dates(connection).num_rows == 0
         assert people.event_subjects(connection).num_rows == 0
         assert people.active_ids(connection).num_rows == 0
         assert people.opted_out_ids(connection) == []
