@@ -64,8 +64,11 @@ def test_scores_read_for_another_run_than_the_one_before_are_not_used(engine: En
         )
         new = _month("2026-10", {"P1": 700, "P2": 600, "P3": 600, "P4": 600})
         score_publishing.publish_table(store, "2026-10", "card-1", new, now, "abc")
-        # Scores said to be of a run that is not the one before: read again, not trusted.
-        stale = alerts.PreviousRun("2026-08", "card-1", new.select(["person_id", "score"]))
+        # Scores said to be of a run that is not the one before, and matched against the new
+        # run as if everyone had moved: read again and matched again, not trusted.
+        said = new.select(["person_id", "score"])
+        matched = said.append_column("score_before", pa.array([100] * 4, pa.int64()))
+        stale = alerts.PreviousRun("2026-08", "card-1", said, matched)
         assert alerts.raise_score_changes(store, "2026-10", "card-1", now, new, stale) == 1
     assert _changes(engine) == {"P1": (600, 700)}
 

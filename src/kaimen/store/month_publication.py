@@ -42,7 +42,7 @@ def publish(
     """Publish `table` (as `score_publishing.publish_table` takes it) and raise the run's
     score-change alerts against the run published before it."""
     with timed_step("publish_rows"), ThreadPoolExecutor(max_workers=1) as pool:
-        reading = pool.submit(_previous_run, connection.engine, month, model_version)
+        reading = pool.submit(_previous_run, connection.engine, month, model_version, table)
         people = score_publishing.publish_table(
             connection, month, model_version, table, now, characteristics
         )
@@ -53,6 +53,8 @@ def publish(
     return Published(people, raised)
 
 
-def _previous_run(engine: Engine, month: str, model_version: str) -> alerts.PreviousRun | None:
+def _previous_run(
+    engine: Engine, month: str, model_version: str, table: pa.Table
+) -> alerts.PreviousRun | None:
     with engine.connect() as reader:
-        return alerts.previous_run_scores(reader, month, model_version)
+        return alerts.previous_run_scores(reader, month, model_version, table)
