@@ -6,6 +6,7 @@ is written to the lake once. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from sqlalchemy import Engine, select
 from kaimen.domain.errors import BatchRejected
 from kaimen.engines.embedded import connect
 from kaimen.ingest import event_rules, file_ingest, inbox_ingest, key_index
-from kaimen.ingest.deduplication import CONTENT_HASH_SQL
+from kaimen.ingest.deduplication import CANONICAL_TEXT_SQL, CONTENT_HASH_SQL
+from kaimen.ingest.event_rules import INPUT_COLUMNS
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import accept_events, seal_inbox
 from kaimen.lake import atomic_parquet, reader, writer
@@ -340,6 +342,36 @@ def test_content_hash_is_the_one_already_stored() -> None:
         connection.close()
     assert hashes == [("e-1", 6735081780803072119), ("e-2", 5014223906213133495)]
     assert moved_record == [(6735081780803072119,)]
+
+
+def test_content_hash_is_the_first_63_bits_of_the_md5_of_the_canonical_text() -> None:
+    """The engine reads the digest as a number and swaps its bytes: for digests of every
+    shape (2,000 events, so every byte of the first eight takes many values), the value is
+    the one the first 16 hex digits of MD5 give, as Python computes it."""
+    given = {
+        "source": "'src-' || (i % 7)",
+        "event_id": "'e-' || i",
+        "person_id": "'P' || i",
+        "kind": "'payment'",
+        "occurred_at": "TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i)",
+        "schema_version": "1",
+        "amount": "(i / 100)::DECIMAL(18,2)",
+        "currency": "'CNY'",
+        "merchant_category": "CASE WHEN i % 3 = 0 THEN NULL ELSE 'groceries' END",
+    }
+    columns = ", ".join(f"{given.get(name, 'NULL')} AS {name}" for name in INPUT_COLUMNS)
+    rows = f"SELECT {columns} FROM range(2000) AS r(i)"
+    connection = connect()
+    try:
+        found = connection.execute(
+            f"SELECT {CANONICAL_TEXT_SQL}, {CONTENT_HASH_SQL} FROM ({rows})"
+        ).fetchall()
+    finally:
+        connection.close()
+    assert len(found) == 2000
+    for text, content_hash in found:
+        digest = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+        assert content_hash == int(digest[:16], 16) >> 1
 
 
 def test_the_engine_hashes_keys_as_the_store_does() -> None:

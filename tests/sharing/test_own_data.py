@@ -236,7 +236,7 @@ def _build(home: Path, url: str, sim: Path) -> World:
 
     after = _per_person(engine, lake)
     with engine.connect() as store:
-        active = set(people.active_birth_dates(store).column("person_id").to_pylist())
+        active = set(people.active_ids(store).column("person_id").to_pylist())
     score_month(engine, ibis_connection(), lake, NEXT, "test", now=NOW)
     with engine.connect() as store:
         next_month = set(

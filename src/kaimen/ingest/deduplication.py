@@ -35,6 +35,16 @@ KEYS_SCHEMA = pa.schema(
 # joined by one `concat`, which builds the text once; a chain of `||` built a new string per
 # field and cost four times as much (every new event is hashed, so this is on the ingest's
 # critical path). Both give the same text, so hashes already stored stay valid.
+#
+# The first eight bytes of the digest, read big-endian (as the first 16 hex digits of `md5`
+# were, so the value is the same): `md5_number` gives the digest as a little-endian number,
+# whose low eight bytes are swapped here in integer arithmetic. Writing the digest out as hex
+# and parsing half of it back was a third of the hash's cost (5.5M events: 2.15 against
+# 1.9 s for the hash alone, the engine's two threads).
+_DIGEST_LOW = "CAST(md5_number({text}) & 18446744073709551615::UHUGEINT AS UBIGINT)"
+_BIG_ENDIAN = " | ".join(
+    f"(((({_DIGEST_LOW}) >> {8 * byte}) & 255::UBIGINT) << {8 * (7 - byte)})" for byte in range(8)
+)
 _CANONICAL = {
     "occurred_at": "CAST(epoch_us(occurred_at) AS VARCHAR)",
     "due_date": "CAST(CAST(due_date AS DATE) - DATE '1970-01-01' AS VARCHAR)",
@@ -42,15 +52,16 @@ _CANONICAL = {
     "amount": "CAST(CAST(amount * 100 AS BIGINT) AS VARCHAR)",
     "schema_version": "CAST(schema_version AS VARCHAR)",
 }
-CONTENT_HASH_SQL = (
-    "CAST(('0x' || left(md5(concat("
+CANONICAL_TEXT_SQL = (
+    "concat("
     + ", chr(31), ".join(
         f"coalesce({_CANONICAL.get(name, name)}, chr(0))"
         for name in INPUT_COLUMNS
         if name != "recorded_at"
     )
-    + ")), 16))::UBIGINT >> 1 AS BIGINT)"
+    + ")"
 )
+CONTENT_HASH_SQL = f"CAST(({_BIG_ENDIAN.format(text=CANONICAL_TEXT_SQL)}) >> 1 AS BIGINT)"
 
 
 @dataclass(frozen=True)
