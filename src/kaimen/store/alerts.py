@@ -334,8 +334,9 @@ def raise_score_changes(
     `scores` are the run's published scores (`person_id`, `score`) when the caller has them
     in hand (the monthly batch); the run's row was then inserted in this same transaction
     (a run is published once), so none of its alerts can exist yet. `previous` is the run
-    before with its scores when the caller read them already (`previous_run_scores`); they
-    are used only if it is still the run before as this transaction sees it.
+    before with its scores when the caller read them already (`previous_run_scores`, given
+    these same `scores` if it is to match them too); they are used only if it is still the
+    run before as this transaction sees it.
     """
     found = _previous_run(connection, month, model_version)
     if found is None:
