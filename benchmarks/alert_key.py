@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
 import time
@@ -26,7 +25,7 @@ import pyarrow as pa
 from sqlalchemy import Engine
 
 from kaimen.store import alerts
-from kaimen.store.database import connect, downgrade, open_store
+from snapshot_key import checkpoint, fresh_store, write_runs
 
 RESULTS = Path(__file__).parent / "results"
 MODEL = "scorecard-2026-10-f5f50983"
@@ -57,13 +56,7 @@ _FILES: dict[int, Path] = {}  # each engine's database file, by the engine's id
 
 
 def _store(path: Path, back_to: str | None) -> Engine:
-    if path.exists():
-        path.unlink()
-    url = f"sqlite:///{path}"
-    open_store(url).dispose()
-    engine = connect(url)
-    if back_to is not None:
-        downgrade(engine, back_to)
+    engine = fresh_store(path, back_to)
     _FILES[id(engine)] = path
     return engine
 
@@ -77,14 +70,8 @@ def _raise(engine: Engine, kind: alerts.AlertKind, rows: pa.Table) -> tuple[floa
     took = time.perf_counter() - start
     wal = _FILES[id(engine)].with_name(f"{_FILES[id(engine)].name}-wal")
     logged = wal.stat().st_size / 1e6 if wal.exists() else 0.0
-    _checkpoint(engine)
+    checkpoint(engine)
     return took, logged
-
-
-def _checkpoint(engine: Engine) -> None:
-    with engine.connect() as store:
-        store.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        store.exec_driver_sql("PRAGMA wal_autocheckpoint=1000")
 
 
 def main() -> None:
@@ -132,12 +119,12 @@ def main() -> None:
             took, logged = _raise(engine, alerts.AlertKind.SCORE_CHANGE, changes)
             with engine.begin() as store:
                 store.exec_driver_sql(f"DELETE FROM alerts WHERE ref = '{month}/{MODEL}'")
-            _checkpoint(engine)
+            checkpoint(engine)
             # A file's negative items, as ingestion raises them: keyed by the person in both.
             items, items_logged = _raise(engine, alerts.AlertKind.NEGATIVE_ITEM, negative)
             with engine.begin() as store:
                 store.exec_driver_sql(f"DELETE FROM alerts WHERE ref LIKE 'bank/{month}-%'")
-            _checkpoint(engine)
+            checkpoint(engine)
             row[name] = {
                 "seconds": round(took, 2),
                 "log_mb": round(logged),
@@ -146,13 +133,7 @@ def main() -> None:
             }
             print(mark, name, row[name], flush=True)
         results.append(row)
-    for engine in stores.values():
-        engine.dispose()
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{options.results}.json").write_text(
-        json.dumps({"people": options.people, "when": when, "runs": results}, indent=2) + "\n"
-    )
+    when = write_runs(stores, options.results, options.people, results)
     lines = [
         "# A month's score-change alerts raised on SQLite, by the key's order",
         "",

@@ -73,7 +73,9 @@ def _rows(people: int, seed: int) -> pa.Table:
     )
 
 
-def _store(path: Path, back_to: str | None) -> Engine:
+def fresh_store(path: Path, back_to: str | None) -> Engine:
+    """A new SQLite store at `path`, migrated to the newest revision or taken back to
+    `back_to` (the key before the one measured)."""
     if path.exists():
         path.unlink()
     url = f"sqlite:///{path}"
@@ -81,6 +83,11 @@ def _store(path: Path, back_to: str | None) -> Engine:
     engine = connect(url)
     if back_to is not None:
         downgrade(engine, back_to)
+    return engine
+
+
+def _store(path: Path, back_to: str | None) -> Engine:
+    engine = fresh_store(path, back_to)
     with engine.begin() as store:
         store.execute(
             insert(models).values(
@@ -127,9 +134,23 @@ def _bare(engine: Engine, month: str, table: pa.Table) -> float:
     return took
 
 
-def _checkpoint(engine: Engine) -> None:
+def checkpoint(engine: Engine) -> None:
+    """Empty the store's log into its file, so the next measurement starts from none."""
     with engine.connect() as store:
         store.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.exec_driver_sql("PRAGMA wal_autocheckpoint=1000")
+
+
+def write_runs(stores: dict[str, Engine], name: str, people: int, runs: list[object]) -> str:
+    """Close the stores and write the runs as results/`name`.json; when it was measured."""
+    for engine in stores.values():
+        engine.dispose()
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(
+        json.dumps({"people": people, "when": when, "runs": runs}, indent=2) + "\n"
+    )
+    return when
 
 
 def main() -> None:
@@ -156,7 +177,7 @@ def main() -> None:
                 _publish(engine, _month(published), table)
             published += 1
         for engine in stores.values():
-            _checkpoint(engine)
+            checkpoint(engine)
         month = _month(mark)
         row: dict[str, object] = {"history_months": mark}
         for name, engine in stores.items():
@@ -165,18 +186,12 @@ def main() -> None:
             with engine.begin() as store:
                 store.exec_driver_sql(f"DELETE FROM score_snapshots WHERE month = '{month}'")
                 store.exec_driver_sql(f"DELETE FROM score_runs WHERE month = '{month}'")
-            _checkpoint(engine)
+            checkpoint(engine)
             row[name] = {"publish_s": round(took, 2), "bare_s": round(bare, 2)}
             row[name]["ratio"] = round(bare / took, 3)  # type: ignore[index]
             print(mark, name, row[name], flush=True)
         results.append(row)
-    for engine in stores.values():
-        engine.dispose()
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{options.results}.json").write_text(
-        json.dumps({"people": options.people, "when": when, "runs": results}, indent=2) + "\n"
-    )
+    when = write_runs(stores, options.results, options.people, results)
     lines = [
         "# A month's snapshots published on SQLite, by the key's order",
         "",
