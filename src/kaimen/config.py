@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -125,14 +126,28 @@ class Settings(BaseSettings):
         return (self.home / "step-runs").resolve()
 
     def _generated(self, name: str, make: str) -> str:
+        """The secret kept in `home` under `name`, written from `make` by whoever comes first.
+
+        Processes started together (three ingests, a server and a command) race for it: the
+        key is written whole to a private file and linked into place, so the name never shows
+        a half-written key and every loser reads the winner's."""
         path = self.home / name
         if path.exists():
             return path.read_text().strip()
         self.home.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(make + "\n")
-        return make
+        descriptor, draft = tempfile.mkstemp(dir=self.home, prefix=f".{name}.")
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(make + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                return path.read_text().strip()
+            return make
+        finally:
+            Path(draft).unlink()
 
     def vault(self) -> IdentityVault:
         """The identity vault, from KAIMEN_SECRET_KEY or a key generated in `home`."""
