@@ -129,3 +129,31 @@ def test_a_command_closes_the_store_and_leaves_no_write_ahead_log(tmp_path: Path
             assert store.exec_driver_sql("SELECT count(*) FROM partners").scalar_one() == 1
     finally:
         engine.dispose()
+
+
+def test_an_unexpected_error_is_a_message_and_exit_status_70_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    # A home that is a file: nothing kaimen refuses in words, so the command meets an OSError.
+    home = tmp_path / "home"
+    home.write_text("not a folder\n")
+    env = {**os.environ, "KAIMEN_HOME": str(home), "COLUMNS": "200"}
+    env.pop("KAIMEN_DATABASE_URL", None)
+    env.pop("KAIMEN_DEBUG", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "kaimen", "status"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 70
+    assert done.stdout == ""
+    assert done.stderr.startswith("kaimen stopped on an unexpected error: FileExistsError: ")
+    assert "KAIMEN_DEBUG=1" in done.stderr
+    assert "Traceback" not in done.stderr and "╭" not in done.stderr
+    assert len(done.stderr.splitlines()) == 2
+    debugged = subprocess.run(
+        [sys.executable, "-m", "kaimen", "status"],
+        env={**env, "KAIMEN_DEBUG": "1"},
+        capture_output=True,
+        text=True,
+    )
+    assert debugged.returncode == 1
+    assert "FileExistsError" in debugged.stderr and "kaimen stopped" not in debugged.stderr

@@ -4,6 +4,7 @@ command parses its options, calls one service and prints the result."""
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Callable, Iterable
 
@@ -36,6 +37,25 @@ def _typer() -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_show_locals=False,
+    )
+
+
+# sysexits.h's EX_SOFTWARE: not a refusal of the input (1, 2) but something kaimen did not
+# expect.
+UNEXPECTED_EXIT = 70
+
+
+def _unexpected(error: Exception) -> str:
+    """What a person at the terminal is told of an error no command expected: what it was, in
+    a line, and how to see where (never the traceback itself, which can hold data)."""
+    said = " ".join(str(error).split())
+    if len(said) > 300:
+        said = said[:300] + "..."
+    return (
+        f"kaimen stopped on an unexpected error: {type(error).__name__}"
+        f"{': ' + said if said else ''}\n"
+        "What the command had not committed was not stored. "
+        "Run it again with KAIMEN_DEBUG=1 to see where it happened.\n"
     )
 
 
@@ -121,6 +141,11 @@ def main() -> None:
     # chosen: `kaimen --help` ends before that and so stays quick.
     try:
         app_for(sys.argv[1:])(obj=_FromMain())
+    except Exception as error:  # kaimen's own errors are messages already; this is the rest
+        if os.environ.get("KAIMEN_DEBUG"):
+            raise
+        sys.stderr.write(_unexpected(error))
+        sys.exit(UNEXPECTED_EXIT)
     finally:
         close_sessions()
         # The interpreter's last collection walks every object the imports made (SQLAlchemy,
