@@ -19,7 +19,7 @@ from kaimen.domain.disputes import is_negative_event
 from kaimen.domain.errors import BatchRejected
 from kaimen.domain.prohibited import PROHIBITED
 from kaimen.ingest.file_ingest import ingest_file
-from kaimen.store import alerts, audit, many_rows
+from kaimen.store import alerts, audit
 from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.tables import alerts as alert_rows
 from kaimen.store.tables import audit_log, ingest_batches, lake_files
@@ -641,13 +641,9 @@ def test_alerts_raised_in_bulk_again_are_not_repeated(
 
 
 @pytest.mark.parametrize("likely_new", [False, True])
-def test_alerts_go_in_by_statements_of_many_rows_in_their_order(
-    engine: Engine, people: list[str], monkeypatch: pytest.MonkeyPatch, likely_new: bool
+def test_alerts_go_in_in_their_order_and_a_repeat_within_the_batch_is_skipped(
+    engine: Engine, people: list[str], likely_new: bool
 ) -> None:
-    """Statements of two rows, chunks of three: a repeat within a statement is skipped, and
-    the ids follow the rows' order across statements and chunks."""
-    monkeypatch.setattr(many_rows, "ROWS_PER_STATEMENT", 2)
-    monkeypatch.setattr(many_rows, "CHUNK_ROWS", 3)
     refs = ["bank-a/x-5", "bank-a/x-5", "bank-a/x-1", "bank-a/x-4", "bank-a/x-2"]
     rows = pa.table(
         {

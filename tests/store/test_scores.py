@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.reasons import COURT_LISTING, Reason
 from kaimen.domain.snapshots import Snapshot, points_from_stored, stored_points
-from kaimen.store import many_rows, score_publishing, scores
+from kaimen.store import score_publishing, scores
 from kaimen.store.tables import score_runs, score_snapshots
 from tests.store.score_rows import T0, enrol, register_models, snapshot, thin_snapshot
 
@@ -74,10 +74,7 @@ def test_history_keeps_the_latest_model_of_each_month_newest_month_first(
         assert scores.published_models(store, "2026-10") == ["card-1", "card-2"]
 
 
-def test_a_generator_is_published_a_chunk_at_a_time(
-    scored: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(score_publishing, "PUBLISH_CHUNK", 1)
+def test_a_generator_is_published_whole(scored: Engine) -> None:
     taken: list[str] = []
 
     def made() -> Iterator[Snapshot]:
@@ -91,12 +88,7 @@ def test_a_generator_is_published_a_chunk_at_a_time(
     assert (taken, stored) == (["P1", "P2"], 2)
 
 
-def test_rows_spread_over_chunks_and_statements_all_read_back(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Chunks of 7 rows, statements of 3 rows: whole statements and a remainder in each.
-    monkeypatch.setattr(score_publishing, "PUBLISH_CHUNK", 7)
-    monkeypatch.setattr(many_rows, "ROWS_PER_STATEMENT", 3)
+def test_scored_and_thin_rows_all_read_back(engine: Engine) -> None:
     people = [f"P{i:02d}" for i in range(23)]
     enrol(engine, *people)
     register_models(engine, "card-1")
@@ -106,10 +98,7 @@ def test_rows_spread_over_chunks_and_statements_all_read_back(
         assert [scores.latest(store, p) for p in people] == made
 
 
-def test_a_publication_failing_part_way_leaves_no_row(
-    scored: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(score_publishing, "PUBLISH_CHUNK", 1)
+def test_a_publication_failing_part_way_leaves_no_row(scored: Engine) -> None:
     with pytest.raises(IntegrityError), scored.begin() as store:
         # The second row repeats the first's key: refused after the first was written.
         score_publishing.publish(store, "2026-10", "card-1", [snapshot("P1")] * 2, T0)

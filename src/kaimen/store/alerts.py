@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import (
@@ -36,7 +35,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kaimen.domain.errors import NotFound
 from kaimen.domain.json_values import JsonObject, JsonValue
-from kaimen.store import access_log, arrow_copy, many_rows, sqlite_columns
+from kaimen.store import access_log, arrow_copy, sqlite_columns, sqlite_staging
 from kaimen.store.tables import SCORE_CHANGE_KIND, alerts, people, score_runs
 
 # A published score this far from the person's previous one is an alert.
@@ -186,33 +185,31 @@ def raise_for_rows(
     repeats = "" if new else " ON CONFLICT DO NOTHING"
     stamp = alerts.c.raised_at.type.dialect_impl(dialect).bind_processor(dialect)
     raised_at = stamp(now) if stamp is not None else now
+    if dialect.name != "postgresql":
+        # Bound from Arrow in C and copied by SQLite (`sqlite_staging`), in the rows' order.
+        staged = sqlite_staging.attach(connection, rows)
+        inserted = connection.exec_driver_sql(
+            "INSERT INTO alerts (person_id, kind, ref, raised_at, details) "
+            f"SELECT person_id, ?, ref, ?, details FROM {staged} ORDER BY rowid{repeats}",
+            (kind.value, raised_at),
+        )
+        # Rows inserted: repeats skipped by ON CONFLICT are not counted.
+        return int(inserted.rowcount)
     driver: Any = connection.connection.driver_connection
     cursor = driver.cursor()
     raised = 0
     try:
         for batch in rows.to_batches(max_chunksize=BULK_ROWS):
             columns = [batch.column(name).to_pylist() for name in ALERT_ROWS_SCHEMA.names]
-            if dialect.name == "postgresql":
-                # One statement a batch: arrays unnested on the server, not a row a round
-                # trip; sent binary (%b), as adapting them as text cost 13 us a row.
-                cursor.execute(
-                    "INSERT INTO alerts (person_id, kind, ref, raised_at, details) "
-                    "SELECT p, %s, r, %s, d::json FROM unnest(%b::text[], %b::text[], "
-                    "%b::text[]) AS t(p, r, d)" + repeats,
-                    [kind.value, raised_at, *columns],
-                )
-                # Rows inserted: repeats skipped by ON CONFLICT are not counted.
-                raised += int(cursor.rowcount)
-            else:
-                values = np.empty((batch.num_rows, 5), dtype=object)
-                values[:, 0], values[:, 2], values[:, 4] = columns
-                values[:, 1], values[:, 3] = kind.value, raised_at
-                raised += many_rows.insert(
-                    cursor,
-                    "INSERT INTO alerts (person_id, kind, ref, raised_at, details)",
-                    values,
-                    repeats,
-                )
+            # One statement a batch: arrays unnested on the server, not a row a round trip;
+            # sent binary (%b), as adapting them as text cost 13 us a row.
+            cursor.execute(
+                "INSERT INTO alerts (person_id, kind, ref, raised_at, details) "
+                "SELECT p, %s, r, %s, d::json FROM unnest(%b::text[], %b::text[], "
+                "%b::text[]) AS t(p, r, d)" + repeats,
+                [kind.value, raised_at, *columns],
+            )
+            raised += int(cursor.rowcount)
     except dialect.loaded_dbapi.Error as error:
         # As SQLAlchemy would raise it (IntegrityError for a repeat of a new run's alert).
         raise DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error) from error
