@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kaimen.store import alerts, month_publication, score_publishing
 from kaimen.store.tables import alerts as alert_rows
-from kaimen.store.tables import score_snapshots
+from kaimen.store.tables import people, score_snapshots
 from tests.store.score_rows import T0, enrol, register_models, snapshot, thin_snapshot
 
 PEOPLE = ("P1", "P2", "P3", "P4")
@@ -67,8 +67,15 @@ def test_scores_read_for_another_run_than_the_one_before_are_not_used(engine: En
         # Scores said to be of a run that is not the one before, and matched against the new
         # run as if everyone had moved: read again and matched again, not trusted.
         said = new.select(["person_id", "score"])
-        matched = said.append_column("score_before", pa.array([100] * 4, pa.int64()))
-        stale = alerts.PreviousRun("2026-08", "card-1", said, matched)
+        everyone_moved = pa.table(
+            {
+                "person_id": list(PEOPLE),
+                "ref": ["2026-10/card-1"] * 4,
+                "details": ['{"month":"2026-10","from_score":100,"to_score":600}'] * 4,
+            },
+            schema=alerts.ALERT_ROWS_SCHEMA,
+        )
+        stale = alerts.PreviousRun("2026-08", "card-1", said, everyone_moved)
         assert alerts.raise_score_changes(store, "2026-10", "card-1", now, new, stale) == 1
     assert _changes(engine) == {"P1": (600, 700)}
 
@@ -85,3 +92,23 @@ def test_what_is_read_alongside_a_failed_publication_changes_nothing(engine: Eng
     with engine.connect() as store:
         rows = store.execute(select(func.count()).select_from(score_snapshots)).scalar_one()
     assert rows == 4 and _changes(engine) == {}
+
+
+def test_alerts_made_beside_the_rows_leave_out_who_is_no_longer_active(engine: Engine) -> None:
+    enrol(engine, *PEOPLE)
+    register_models(engine, "card-1")
+    first = _month("2026-09", dict.fromkeys(PEOPLE, 600))
+    second = _month("2026-10", {"P1": 640, "P2": 640, "P3": 600, "P4": 560})
+    with engine.begin() as store:
+        month_publication.publish(store, "2026-09", "card-1", first, T0, ("a", "b", "c"))
+    with engine.begin() as store:
+        # P2 opts out before the month is published (the opt-out itself is the service's).
+        store.execute(
+            people.update()
+            .where(people.c.person_id == "P2")
+            .values(status="opted_out", birth_date=None)
+        )
+    with engine.begin() as store:
+        done = month_publication.publish(store, "2026-10", "card-1", second, T0, ("a", "b", "c"))
+    assert done == month_publication.Published(4, 2)
+    assert _changes(engine) == {"P1": (600, 640), "P4": (600, 560)}

@@ -10,6 +10,7 @@ runs (`person_alert_ids`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -268,13 +269,13 @@ def attempt_details(attempt: FrozenAttempt) -> JsonObject:
 @dataclass(frozen=True)
 class PreviousRun:
     """The run published before a month's run, with its scores (`person_id`, `score`; thin
-    files left out) and, when the new run's scores were at hand, those matched against
-    them (`_matched`)."""
+    files left out) and, when the new run's scores were at hand, the alerts they raise
+    against them (`_change_alerts`: people no longer active not yet left out)."""
 
     month: str
     model_version: str
     scores: pa.Table
-    matched: pa.Table | None = None
+    alerts: pa.Table | None = None
 
 
 def _previous_run(connection: Connection, month: str, model_version: str) -> Any:
@@ -300,9 +301,37 @@ def previous_run_scores(
     previous = _previous_run(connection, month, model_version)
     if previous is None:
         return None
-    scores = _run_scores(connection, previous.month, previous.model_version)
-    matched = None if new is None else _matched(new, scores)
-    return PreviousRun(previous.month, previous.model_version, scores, matched)
+    found = PreviousRun(previous.month, previous.model_version, _run_scores(connection, *previous))
+    if new is None:
+        return found
+    made = _change_alerts(_matched(new, found.scores), month, model_version, found)
+    return dataclasses.replace(found, alerts=made)
+
+
+def _change_alerts(
+    both: pa.Table, month: str, model_version: str, previous: PreviousRun
+) -> pa.Table:
+    """The score-change alerts (ALERT_ROWS_SCHEMA, by person) of the people in `both`
+    (`_matched`) whose score moved SCORE_CHANGE_POINTS or more, active or not."""
+    change = pc.abs(pc.subtract(both.column("score"), both.column("score_before")))
+    moved = both.filter(pc.fill_null(pc.greater_equal(change, SCORE_CHANGE_POINTS), False))
+    moved = moved.sort_by("person_id")
+    details = pc.binary_join_element_wise(
+        f'{{"month":"{month}","from_score":',
+        pc.cast(moved.column("score_before"), pa.string()),
+        ',"to_score":',
+        pc.cast(moved.column("score"), pa.string()),
+        f',"from_month":"{previous.month}"}}',
+        "",
+    )
+    return pa.table(
+        {
+            "person_id": moved.column("person_id"),
+            "ref": pa.array([f"{month}/{model_version}"] * moved.num_rows, pa.string()),
+            "details": details,
+        },
+        schema=ALERT_ROWS_SCHEMA,
+    )
 
 
 def _matched(scores: pa.Table, previous: pa.Table) -> pa.Table:
@@ -345,34 +374,15 @@ def raise_score_changes(
     # 8.2 s of a million people's batch on PostgreSQL; SQLite's own join (the new run walked,
     # the old one looked up) took 2.6 against 2.0 s this way, one after the other in one store.
     fresh = scores is not None
-    if scores is None:
-        scores = _run_scores(connection, month, model_version)
-    # Matched already where the caller read the previous run with these scores.
-    both = previous.matched if fresh and previous.matched is not None else None
-    if both is None:
-        both = _matched(scores, previous.scores)
-    change = pc.abs(pc.subtract(both.column("score"), both.column("score_before")))
-    moved = both.filter(pc.fill_null(pc.greater_equal(change, SCORE_CHANGE_POINTS), False))
-    inactive = _inactive(connection, moved.column("person_id"))
+    # Made already where the caller read the previous run with these scores.
+    rows = previous.alerts if fresh and previous.alerts is not None else None
+    if rows is None:
+        if scores is None:
+            scores = _run_scores(connection, month, model_version)
+        rows = _change_alerts(_matched(scores, previous.scores), month, model_version, previous)
+    inactive = _inactive(connection, rows.column("person_id"))
     if len(inactive):
-        moved = moved.filter(pc.invert(pc.is_in(moved.column("person_id"), inactive)))
-    moved = moved.sort_by("person_id")
-    details = pc.binary_join_element_wise(
-        f'{{"month":"{month}","from_score":',
-        pc.cast(moved.column("score_before"), pa.string()),
-        ',"to_score":',
-        pc.cast(moved.column("score"), pa.string()),
-        f',"from_month":"{previous.month}"}}',
-        "",
-    )
-    rows = pa.table(
-        {
-            "person_id": moved.column("person_id"),
-            "ref": pa.array([f"{month}/{model_version}"] * moved.num_rows, pa.string()),
-            "details": details,
-        },
-        schema=ALERT_ROWS_SCHEMA,
-    )
+        rows = rows.filter(pc.invert(pc.is_in(rows.column("person_id"), inactive)))
     return raise_for_rows(connection, AlertKind.SCORE_CHANGE, rows, now, new=fresh)
 
 

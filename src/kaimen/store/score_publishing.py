@@ -17,10 +17,10 @@ from kaimen.domain.snapshots import SNAPSHOT_COLUMNS, Snapshot, stored_points, s
 from kaimen.store import arrow_copy, score_partitions, sqlite_staging
 from kaimen.store.tables import score_runs
 
-# SQLite's rows are staged in parts of at least this many rows, four at most
+# SQLite's rows are staged in parts of at least this many rows, six at most
 # (`sqlite_staging.attach_in_parts`): each part is copied while the next is written.
-STAGED_PART_ROWS = 250_000
-STAGED_PARTS = 4
+STAGED_PART_ROWS = 150_000
+STAGED_PARTS = 6
 # SQLite's page cache while publishing, in KiB as its pragma takes it (negative).
 PUBLISH_CACHE_KIB = -256 * 1024
 
