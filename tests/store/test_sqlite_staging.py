@@ -3,6 +3,9 @@ file gone once attached, detached when the connection goes back to the pool."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,3 +141,38 @@ def test_a_caller_stopping_early_leaves_no_part_behind(store: Engine, staging_di
 def test_parts_out_of_range_are_refused(store: Engine, parts: int) -> None:
     with store.connect() as connection, pytest.raises(ValueError, match="parts"):
         next(sqlite_staging.attach_in_parts(connection, TABLE, parts))
+
+
+STAGE_OVER_A_SIZE_LIMIT = """
+import resource, signal, sys
+import pyarrow as pa
+from kaimen.domain.errors import StorageFull
+from kaimen.store import sqlite_staging
+from kaimen.store.database import open_store
+
+engine = open_store(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write over the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, resource.RLIM_INFINITY))
+with engine.connect() as connection:
+    try:
+        sqlite_staging.attach(connection, pa.table({"text": ["x" * 1000] * 10_000}))
+    except StorageFull as refused:
+        print(refused)
+"""
+
+
+def test_a_staged_file_the_disk_refuses_is_storage_full_and_leaves_nothing(
+    tmp_path: Path, migrated_sqlite: Path, staging_dir: Path
+) -> None:
+    path = tmp_path / STORE_FILE
+    path.write_bytes(migrated_sqlite.read_bytes())
+    done = subprocess.run(
+        [sys.executable, "-c", STAGE_OVER_A_SIZE_LIMIT, f"sqlite:///{path}"],
+        env={**os.environ, "TMPDIR": str(staging_dir)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.startswith(f"the temporary folder ({staging_dir}, TMPDIR) is full")
+    assert "disk I/O error" in done.stdout
+    assert list(staging_dir.iterdir()) == []

@@ -30,10 +30,15 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, event
 
+from kaimen.domain.errors import StorageFull
+
 # The pool record's key for the staged databases still attached to a connection.
 _ATTACHED = "kaimen_staged"
 _TABLE = "rows"
 _names = itertools.count(1)
+# SQLite's words for a write the disk refused: SQLITE_FULL, and SQLITE_IOERR_WRITE (what a
+# file size limit gives).
+_FULL = ("database or disk is full", "disk I/O error")
 # Parts `attach_in_parts` attaches at once: SQLite attaches ten databases at most, and a
 # transaction may stage other tables too.
 MAX_PARTS = 6
@@ -72,7 +77,7 @@ def attach_in_parts(connection: Connection, table: pa.Table, parts: int) -> Iter
 
 def _written(table: pa.Table) -> str:
     """`table` as the table `rows` of a new private SQLite file, written by the ADBC driver;
-    the file's path."""
+    the file's path. StorageFull when the temporary folder has no room for it."""
     import adbc_driver_sqlite.dbapi as adbc
 
     descriptor, path = tempfile.mkstemp(prefix="kaimen-staged-", suffix=".sqlite")
@@ -82,12 +87,25 @@ def _written(table: pa.Table) -> str:
             cursor = staging.cursor()
             try:
                 # Nobody else reads this file, and it is gone if the process is: no journal
-                # and no waiting for the disk.
+                # and no waiting for the disk (set outside a transaction, as SQLite asks).
                 cursor.execute("PRAGMA journal_mode = OFF")
                 cursor.execute("PRAGMA synchronous = OFF")
+                # Then one transaction: left to commit each row itself, the driver reports a
+                # failed write as its own failed ROLLBACK, hiding the cause.
+                staging.adbc_connection.set_options(**{"adbc.connection.autocommit": "false"})
                 cursor.adbc_ingest(_TABLE, table, mode="create")
+                staging.adbc_connection.commit()
             finally:
                 cursor.close()
+    except adbc.Error as error:
+        Path(path).unlink()
+        if any(said in str(error) for said in _FULL):
+            raise StorageFull(
+                f"the temporary folder ({tempfile.gettempdir()}, TMPDIR) is full or over a "
+                "file size limit, so nothing was stored: free some space there, or point "
+                f"TMPDIR at a folder with room, and run the same command again ({error})"
+            ) from error
+        raise
     except BaseException:
         Path(path).unlink()
         raise
