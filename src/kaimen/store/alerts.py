@@ -42,7 +42,8 @@ from kaimen.store.tables import SCORE_CHANGE_KIND, alerts, people, score_runs
 # A published score this far from the person's previous one is an alert.
 SCORE_CHANGE_POINTS = 20
 ROWS_PER_INSERT = 5_000
-# Rows a batch raises at once (`raise_for_rows`): an ingested file names one per negative event.
+# Rows a PostgreSQL statement of `raise_for_rows` sends at once (SQLite takes the whole batch
+# staged): an ingested file names one per negative event.
 BULK_ROWS = 200_000
 # `raise_for_rows`' rows: whose alert, its cause, and what the person is told (JSON text).
 ALERT_ROWS_SCHEMA = pa.schema(
