@@ -162,8 +162,9 @@ def test_promote_switches_the_model_kaimen_score_uses(world: World) -> None:
                 continue
             i = row_of[r.person_id]
             assert r.score == expected_score[i] and r.band == band_of(r.score).name
-            # Stored as [feature, points_lost, value], points in the run's names' order.
-            given = [(x[0], x[1]) for x in r.reasons]
+            # Stored as [place, points_lost, value] (the feature's place among the run's
+            # names), points in the run's names' order.
+            given = [(names[x[0]], x[1]) for x in r.reasons]
             assert given == why[i]
             assert r.points == pts[i].tolist()
             assert abs(sum(r.points) - e.raw_score[i]) <= len(model.names)

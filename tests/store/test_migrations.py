@@ -3,6 +3,7 @@ import datetime as dt
 import json
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -182,7 +183,11 @@ def _assert_rows_read_back(engine: Engine) -> None:
         assert thin is not None and thin.thin_file is True
         assert (thin.score, thin.reasons, thin.points) == (None, (), {})
         assert set(thin.dimensions.values()) == {None}
-        assert scores.month_columns(store, "2026-10", "card-1")["thin_file"] == [0, 1]
+        columns = scores.month_columns(store, "2026-10", "card-1")
+        assert dict(zip(columns["person_id"], columns["thin_file"], strict=True)) == {
+            "P1": 0,
+            "P2": 1,
+        }
         [decision] = decisions.of_person(store, "P1")
         assert (decision.approved, decision.score_shared, decision.points_short) == (
             False,
@@ -395,10 +400,14 @@ def test_0026_stores_reasons_and_points_without_keys_and_goes_back(
         listed = scores.latest(store, "P1")
         thin = scores.latest(store, "P2")
     assert json.loads(names) == list(POINTS)
+    # At the newest revision a reason names a characteristic of the run by its place (0032).
     assert stored == [
         (
             "P1",
-            [[*COURT.values()], *([*r.values()] for r in REASONS)],
+            [
+                [*COURT.values()],
+                *([list(POINTS).index(r["feature"]), *[*r.values()][1:]] for r in REASONS),
+            ],
             list(POINTS.values()),
         ),
         ("P2", [], []),
@@ -416,6 +425,67 @@ def test_0026_stores_reasons_and_points_without_keys_and_goes_back(
 def _decoded(value: Any) -> Any:
     """A JSON column read as text: SQLite's text, PostgreSQL's already decoded."""
     return json.loads(value) if isinstance(value, str) else value
+
+
+# --- 0032: a reason names its characteristic by its place among the run's -----------------
+
+SHARE = 0.14285714285714285
+
+
+def test_0032_names_reasons_by_place_keeping_every_value_and_goes_back(
+    empty_database_url: str,
+) -> None:
+    engine = connect(empty_database_url)
+    migrate(engine, "0031")
+    court = [*COURT.values()]
+    named = [court, ["months_of_history", 7, SHARE], ["late_payments_12m", 31, 2.0]]
+    table = pa.table(
+        {
+            "person_id": ["P1", "P2"],
+            "score": [527, None],
+            "band": ["poor", None],
+            "thin_file": [False, True],
+            **{d.value: pa.array([50, None], pa.int64()) for d in Dimension},
+            "reasons": [json.dumps(named), "[]"],
+            "points": [json.dumps(list(POINTS.values())), "[]"],
+        }
+    )
+    c = sa.column
+    with engine.begin() as store:
+        store.execute(
+            _old_table(
+                "models", c("version"), c("kind"), c("path"), c("sha256"),
+                c("trained_at", UTCDateTime()), c("as_of"), c("metrics"), c("champion"),
+            ).insert().values(
+                version="card-1", kind="scorecard", path="p", sha256="0" * 64,
+                trained_at=NOW, as_of="2026-10", metrics="{}", champion=1,
+            )
+        )  # fmt: skip
+        score_publishing.publish_table(store, "2026-10", "card-1", table, NOW, list(POINTS))
+    migrate(engine)
+    raw = "SELECT person_id, reasons FROM score_snapshots ORDER BY person_id"
+    with engine.connect() as store:
+        stored = [(p, str(r)) for p, r in store.execute(sa.text(raw))]
+        listed = scores.latest(store, "P1")
+        thin = scores.latest(store, "P2")
+    assert [(p, _decoded(r)) for p, r in stored] == [
+        ("P1", [court, [1, 7, SHARE], [0, 31, 2.0]]),
+        ("P2", []),
+    ]
+    # The value's own text is kept, not a float's shorter rendering.
+    assert repr(SHARE) in stored[0][1]
+    assert listed is not None and listed.reasons == (
+        Reason(**COURT),
+        Reason("months_of_history", 7, SHARE),
+        Reason("late_payments_12m", 31, 2.0),
+    )
+    assert thin is not None and thin.reasons == ()
+    downgrade(engine, "0031")
+    with engine.connect() as store:
+        back = [(p, str(r)) for p, r in store.execute(sa.text(raw))]
+    assert [(p, _decoded(r)) for p, r in back] == [("P1", named), ("P2", [])]
+    assert repr(SHARE) in back[0][1]
+    engine.dispose()
 
 
 # --- 0029: score snapshots partitioned by month on PostgreSQL ----------------------------
@@ -486,7 +556,8 @@ def test_0030_keys_sqlite_s_snapshots_by_run_keeping_every_row_and_goes_back(
     empty_database_url: str,
 ) -> None:
     engine = _upgraded_from_0025(empty_database_url)
-    raw = "SELECT month, person_id, score, reasons FROM score_snapshots ORDER BY person_id"
+    # The reasons are compared as read (`scores.latest`): their stored shape moves with 0032.
+    raw = "SELECT month, person_id, score, points FROM score_snapshots ORDER BY person_id"
     with engine.connect() as store:
         rows = [tuple(r) for r in store.execute(sa.text(raw))]
         key = _snapshot_key(store)

@@ -13,7 +13,12 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.reasons import COURT_LISTING, Reason
-from kaimen.domain.snapshots import Snapshot, points_from_stored, stored_points
+from kaimen.domain.snapshots import (
+    Snapshot,
+    points_from_stored,
+    reasons_from_stored,
+    stored_points,
+)
 from kaimen.store import score_publishing, scores
 from kaimen.store.tables import score_runs, score_snapshots
 from tests.store.score_rows import T0, enrol, register_models, snapshot, thin_snapshot
@@ -159,7 +164,8 @@ def test_reasons_and_points_are_stored_without_their_keys_and_read_back_whole(
         "new_one",
     ]
     assert stored["P1"][0][0] == [COURT_LISTING, 60, None, court.detail]
-    assert stored["P1"][0][1] == ["late_payments_12m", 31, 2.0]
+    # A characteristic of the run by its place among the run's names, anything else by name.
+    assert stored["P1"][0][1] == [0, 31, 2.0]
     assert stored["P1"][1] == [12, -4, 40, None]
     assert stored["P2"][1] == [None, 3, None, 5]
     assert stored["P3"] == ([], [])
@@ -167,6 +173,16 @@ def test_reasons_and_points_are_stored_without_their_keys_and_read_back_whole(
     assert read["P1"].points == listed.points
     assert read["P2"] is not None and read["P2"].points == partial.points
     assert read["P3"] is not None and (read["P3"].reasons, read["P3"].points) == ((), {})
+
+
+def test_a_reason_naming_a_place_the_run_does_not_have_is_refused() -> None:
+    assert reasons_from_stored(("a", "b"), [[1, 5, 2.0], ["court", 60, None, "d"]]) == (
+        Reason("b", 5, 2.0),
+        Reason("court", 60, None, "d"),
+    )
+    for stored in (2, -1, True, 1.0, None):
+        with pytest.raises(ValueError, match="a reason names characteristic"):
+            reasons_from_stored(("a", "b"), [[stored, 5, 2.0]])
 
 
 def test_points_for_a_characteristic_the_run_does_not_list_are_refused() -> None:

@@ -53,28 +53,43 @@ class Snapshot:
         return sum(self.points.values()) - self.deduction
 
 
-# The stored shape of reasons and points: a million people every month, so no key is
+# The stored shape of reasons and points: a million people every month, so no name is
 # repeated per person. A reason is `[feature, points_lost, value]` (a fourth item, its
-# detail, when it has one); points are a list in the order of the run's characteristics,
-# whose names are stored once per run (`score_runs.characteristics`). As JSON objects the
-# two were 600 of a row's 740 bytes, and writing those bytes most of the publication's time.
+# detail, when it has one), its feature the place of the characteristic among the run's
+# characteristics, or its name when it is none of them (a court listing's deduction); points
+# are a list in the order of the run's characteristics, whose names are stored once per run
+# (`score_runs.characteristics`). As JSON objects the two were 600 of a row's 740 bytes, and
+# writing those bytes most of the publication's time; the reasons' names were 76 of the 240
+# bytes left (migration 0032).
 # As JSON decodes it.
 StoredReason = Sequence[Any]
 
 
-def reasons_from_stored(stored: Iterable[StoredReason]) -> tuple[Reason, ...]:
-    """Reasons as stored (`[feature, points_lost, value, detail?]` each) as records."""
-    return tuple(Reason(*item) for item in stored)
+def reasons_from_stored(names: Sequence[str], stored: Iterable[StoredReason]) -> tuple[Reason, ...]:
+    """Reasons as stored (`[feature, points_lost, value, detail?]` each, the feature a place
+    among the run's characteristic `names` or a name) as records."""
+    return tuple(Reason(_feature(names, item[0]), *item[1:]) for item in stored)
 
 
-def stored_reasons(reasons: Iterable[Reason]) -> list[list[object]]:
-    """Reasons in their stored shape (the inverse of `reasons_from_stored`)."""
-    return [
-        [r.feature, r.points_lost, r.value]
-        if r.detail is None
-        else [r.feature, r.points_lost, r.value, r.detail]
-        for r in reasons
-    ]
+def _feature(names: Sequence[str], stored: object) -> str:
+    if isinstance(stored, str):
+        return stored
+    if isinstance(stored, int) and not isinstance(stored, bool) and 0 <= stored < len(names):
+        return names[stored]
+    raise ValueError(f"a reason names characteristic {stored!r} of {len(names)}")
+
+
+def stored_reasons(names: Sequence[str], reasons: Iterable[Reason]) -> list[list[object]]:
+    """Reasons in their stored shape (the inverse of `reasons_from_stored`): a feature among
+    the run's characteristic `names` by its place, any other by its name."""
+    places = {name: i for i, name in enumerate(names)}
+    stored: list[list[object]] = []
+    for r in reasons:
+        item: list[object] = [places.get(r.feature, r.feature), r.points_lost, r.value]
+        if r.detail is not None:
+            item.append(r.detail)
+        stored.append(item)
+    return stored
 
 
 def points_from_stored(names: Sequence[str], stored: Sequence[int | None]) -> dict[str, int]:

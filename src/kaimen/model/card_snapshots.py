@@ -8,9 +8,9 @@ computes everything where the data lives; no value passes through Python.
 They are exactly the numbers of `scorecard.points`, `dimension_scores` and `reasons` (with
 no threshold): points per bin as CASE expressions, reasons as the points lost against each
 characteristic's best bin, ranked largest first with ties in card order, at most
-`MAX_REASONS`. The JSON text is the store's shape (`domain.snapshots`): `[feature,
-points_lost, value]` per reason, the points as a list in card order (the card's names are
-stored once with the run). Only portable Ibis is used, so DuckDB and Spark run the same
+`MAX_REASONS`. The JSON text is the store's shape (`domain.snapshots`): `[place,
+points_lost, value]` per reason (the characteristic's place in the card), the points as a
+list in card order (the card's names are stored once with the run). Only portable Ibis is used, so DuckDB and Spark run the same
 expressions.
 """
 
@@ -87,11 +87,12 @@ def _joined(parts: Sequence[ir.StringValue], separator: str = "") -> ir.StringVa
     return ibis.literal(separator).join(list(parts))
 
 
-def _item(name: str, loss: ir.IntegerValue, value: ir.Value) -> ir.StringValue:
-    """One reason as JSON, in the stored shape."""
+def _item(place: int, loss: ir.IntegerValue, value: ir.Value) -> ir.StringValue:
+    """One reason as JSON, in the stored shape (its characteristic by its place in the card,
+    as the run stores their names)."""
     return _joined(
         [
-            ibis.literal(f'["{name}",'),
+            ibis.literal(f"[{place},"),
             loss.cast("string"),
             ibis.literal(","),
             _number_text(value),
@@ -114,7 +115,7 @@ def _reasons_text(card: Scorecard, table: ir.Table) -> ir.StringValue:
                 *(
                     (
                         (table[f"_rank_{i}"] == place) & (table[f"_loss_{i}"] > 0),
-                        _item(c.name, table[f"_loss_{i}"], table[c.name]),
+                        _item(i, table[f"_loss_{i}"], table[c.name]),
                     )
                     for i, c in enumerate(card.characteristics)
                 ),

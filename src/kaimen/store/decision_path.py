@@ -437,6 +437,7 @@ def _person_grounds(
     if month is not None:
         dimensions = dict(zip(_DIMENSION_MEMBERS, row[8 : 8 + len(_DIMENSIONS)], strict=True))
         reasons, points, characteristics = row[8 + len(_DIMENSIONS) :]
+        names = characteristics_of(characteristics)
         snapshot = Snapshot(
             person_id,
             month,
@@ -446,8 +447,8 @@ def _person_grounds(
             band,
             bool(thin_file),
             dimensions,
-            reasons_from_stored(_json(reasons)),
-            points_from_stored(characteristics_of(characteristics), _json(points)),
+            reasons_from_stored(names, _json(reasons)),
+            points_from_stored(names, _json(points)),
         )
     shared = None if share is None else bool(share)
     return Grounds(key, offer, shared, snapshot, int(disputed or 0))

@@ -60,7 +60,7 @@ def snapshot_table(snapshots: Iterable[Snapshot], characteristics: Sequence[str]
         columns["thin_file"].append(s.thin_file)
         for dimension in Dimension:
             columns[dimension.value].append(s.dimensions.get(dimension))
-        columns["reasons"].append(_JSON_TEXT(stored_reasons(s.reasons)))
+        columns["reasons"].append(_JSON_TEXT(stored_reasons(characteristics, s.reasons)))
         columns["points"].append(_JSON_TEXT(stored_points(characteristics, s.points)))
     return pa.table(columns, schema=_SCHEMA)
 

@@ -109,6 +109,7 @@ def _snapshot(person_id: str, row: tuple[Any, ...]) -> Snapshot:
     month, model_version, published_at, score, band, thin_file = row[:6]
     dimensions = dict(zip(Dimension, row[6 : 6 + len(_DIMENSIONS)], strict=True))
     reasons, points, characteristics = row[6 + len(_DIMENSIONS) :]
+    names = characteristics_of(characteristics)
     return Snapshot(
         person_id,
         month,
@@ -118,8 +119,8 @@ def _snapshot(person_id: str, row: tuple[Any, ...]) -> Snapshot:
         band,
         bool(thin_file),
         dimensions,
-        reasons_from_stored(_json(reasons)),
-        points_from_stored(characteristics_of(characteristics), _json(points)),
+        reasons_from_stored(names, _json(reasons)),
+        points_from_stored(names, _json(points)),
     )
 
 

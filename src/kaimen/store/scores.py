@@ -37,6 +37,7 @@ def is_published(connection: Connection, month: str, model_version: str) -> bool
 def snapshot_of(row: Row[Any]) -> Snapshot:
     """A `score_snapshots` row, joined with its run's `published_at` and `characteristics`,
     as its record."""
+    names = characteristics_of(row.characteristics)
     return Snapshot(
         row.person_id,
         row.month,
@@ -46,8 +47,8 @@ def snapshot_of(row: Row[Any]) -> Snapshot:
         row.band,
         row.thin_file,
         {d: getattr(row, d) for d in Dimension},
-        reasons_from_stored(row.reasons),
-        points_from_stored(characteristics_of(row.characteristics), row.points),
+        reasons_from_stored(names, row.reasons),
+        points_from_stored(names, row.points),
     )
 
 

@@ -241,8 +241,9 @@ score_snapshots = Table(
     Column("capacity", Integer, nullable=True),
     Column("identity", Integer, nullable=True),
     Column("connections", Integer, nullable=True),
-    # [[feature, points_lost, value, detail?]], largest loss first (domain.reasons.Reason;
-    # the stored shape is domain.snapshots'). Points per characteristic, so a change between
+    # [[feature, points_lost, value, detail?]], largest loss first, the feature by its place
+    # among the run's characteristics (domain.reasons.Reason; the stored shape is
+    # domain.snapshots'). Points per characteristic, so a change between
     # months can be explained exactly: a list in the order of the run's characteristics.
     # Text on PostgreSQL (see types.JSONText): never parsed by the server, a million a month.
     Column("reasons", SNAPSHOT_JSON, nullable=False),
