@@ -338,8 +338,8 @@ COURT = {
 }
 
 
-def _old_model_and_run(store: sa.Connection) -> None:
-    """Model card-1 and its run of 2026-10 (two people), in the columns every old schema had."""
+def _old_model(store: sa.Connection) -> None:
+    """Model card-1, in the columns every old schema had."""
     c = sa.column
     store.execute(
         _old_table(
@@ -350,6 +350,12 @@ def _old_model_and_run(store: sa.Connection) -> None:
             trained_at=NOW, as_of="2026-10", metrics="{}", champion=1,
         )
     )  # fmt: skip
+
+
+def _old_model_and_run(store: sa.Connection) -> None:
+    """Model card-1 and its run of 2026-10 (two people), in the columns every old schema had."""
+    c = sa.column
+    _old_model(store)
     store.execute(
         _old_table(
             "score_runs", c("month"), c("model_version"), c("people"),
@@ -450,17 +456,8 @@ def test_0032_names_reasons_by_place_keeping_every_value_and_goes_back(
             "points": [json.dumps(list(POINTS.values())), "[]"],
         }
     )
-    c = sa.column
     with engine.begin() as store:
-        store.execute(
-            _old_table(
-                "models", c("version"), c("kind"), c("path"), c("sha256"),
-                c("trained_at", UTCDateTime()), c("as_of"), c("metrics"), c("champion"),
-            ).insert().values(
-                version="card-1", kind="scorecard", path="p", sha256="0" * 64,
-                trained_at=NOW, as_of="2026-10", metrics="{}", champion=1,
-            )
-        )  # fmt: skip
+        _old_model(store)
         score_publishing.publish_table(store, "2026-10", "card-1", table, NOW, list(POINTS))
     migrate(engine)
     raw = "SELECT person_id, reasons FROM score_snapshots ORDER BY person_id"
