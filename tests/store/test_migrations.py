@@ -26,7 +26,7 @@ from kaimen.store import (
 )
 from kaimen.store.database import connect, downgrade, is_current, migrate
 from kaimen.store.tables import decisions as decisions_table
-from kaimen.store.tables import metadata
+from kaimen.store.tables import metadata, score_snapshots
 from kaimen.store.tables import offers as offers_table
 from kaimen.store.types import UTCDateTime
 
@@ -482,6 +482,54 @@ def test_0032_names_reasons_by_place_keeping_every_value_and_goes_back(
         back = [(p, str(r)) for p, r in store.execute(sa.text(raw))]
     assert [(p, _decoded(r)) for p, r in back] == [("P1", named), ("P2", [])]
     assert repr(SHARE) in back[0][1]
+    engine.dispose()
+
+
+# --- 0033: SQLite's snapshots kept in their key, a table without rowid ---------------------
+
+
+def _sqlite_snapshot_storage(store: sa.Connection) -> tuple[bool, list[str]]:
+    """Whether SQLite keeps score_snapshots without rowid, and the indexes it has."""
+    definition = store.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'score_snapshots'"
+    ).scalar_one()
+    indexes = store.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'score_snapshots'"
+    ).scalars()
+    return str(definition).endswith("WITHOUT ROWID"), sorted(indexes)
+
+
+def test_0033_keeps_sqlite_s_snapshots_in_their_key_and_goes_back(
+    empty_database_url: str,
+) -> None:
+    engine = _upgraded_from_0025(empty_database_url)
+    raw = "SELECT * FROM score_snapshots ORDER BY month, model_version, person_id"
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as store:
+        rows = [tuple(r) for r in store.execute(sa.text(raw))]
+        p1 = scores.latest(store, "P1")
+        storage = _sqlite_snapshot_storage(store) if sqlite else None
+    assert len(rows) == 2 and p1 is not None
+    if sqlite:
+        # One B-tree: the key is the table's primary key, and no second index is kept for it.
+        assert storage == (True, [])
+    # Still one row per run and person.
+    with pytest.raises(IntegrityError), engine.begin() as store:
+        first = store.execute(sa.text(raw)).mappings().first()
+        assert first is not None
+        store.execute(score_snapshots.insert().values(**first))
+    downgrade(engine, "0032")
+    with engine.connect() as store:
+        assert [tuple(r) for r in store.execute(sa.text(raw))] == rows
+        if sqlite:
+            assert _sqlite_snapshot_storage(store) == (
+                False,
+                ["sqlite_autoindex_score_snapshots_1"],
+            )
+    migrate(engine)
+    with engine.connect() as store:
+        assert [tuple(r) for r in store.execute(sa.text(raw))] == rows
+        assert scores.latest(store, "P1") == p1
     engine.dispose()
 
 

@@ -119,8 +119,7 @@ def test_score_change_alerts_read_the_run_before_as_one_range_of_the_key(
             )
             plan = _plan(store, query, ("2026-09", "card-2"))
             assert plan.splitlines() == [
-                "SEARCH score_snapshots USING INDEX sqlite_autoindex_score_snapshots_1 "
-                "(month=? AND model_version=?)"
+                "SEARCH score_snapshots USING PRIMARY KEY (month=? AND model_version=?)"
             ], plan
         raised = alerts.raise_score_changes(store, "2026-10", "card-2", T0)
     assert raised == len(PEOPLE)  # 610 to 650 for everyone

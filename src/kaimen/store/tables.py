@@ -254,8 +254,11 @@ score_snapshots = Table(
     # of their own (`store.score_partitions`) keyed by (person_id, month, model_version):
     # built once over the loaded rows, so the order costs nothing to write there, and led
     # by the person it is one probe of each month's key.
+    # On SQLite the key is also the primary key of a table WITHOUT ROWID (migration 0033):
+    # the rows are kept in the key, not written once in a table and again in its index.
     UniqueConstraint("month", "model_version", "person_id", name="uq_score_snapshots_key"),
     CheckConstraint("score IS NULL OR score BETWEEN 350 AND 950", name="score_range"),
+    sqlite_with_rowid=False,
 )
 
 # A month's scores become visible only when its run is published, in one transaction.
