@@ -10,8 +10,8 @@ no threshold): points per bin as CASE expressions, reasons as the points lost ag
 characteristic's best bin, ranked largest first with ties in card order, at most
 `MAX_REASONS`. The JSON text is the store's shape (`domain.snapshots`): `[place,
 points_lost, value]` per reason (the characteristic's place in the card), the points as a
-list in card order (the card's names are stored once with the run). Only portable Ibis is used, so DuckDB and Spark run the same
-expressions.
+list in card order (the card's names are stored once with the run). Only portable Ibis is
+used, so DuckDB and Spark run the same expressions.
 """
 
 from __future__ import annotations
