@@ -699,15 +699,17 @@ def _committed(driver: Any, checkpoint: bool = True) -> Iterator[None]:
         driver.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
 
 
-def checkpoint(engine: Engine) -> None:
+def checkpoint(engine: Engine) -> int:
     """Copy SQLite's WAL back into the database file as far as no reader still needs it
-    (a passive checkpoint: it waits for no one and no one waits for it). For the decisions
-    committed on the event loop, which leave that to a worker thread: with the sync of the
-    database file it takes milliseconds, and on the event loop nothing else would run."""
+    (a passive checkpoint: it waits for no one and no one waits for it); how many of the
+    WAL's frames are in the database file now. For the decisions committed on the event
+    loop, which leave that to a worker thread: with the sync of the database file it takes
+    milliseconds, and on the event loop nothing else would run."""
     pooled = engine.raw_connection()
     try:
         driver: Any = pooled.driver_connection
-        driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        _busy, _frames, copied = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(copied)
     finally:
         pooled.close()
 
