@@ -487,6 +487,52 @@ def test_the_wal_starts_again_under_steady_decisions(
     assert frames < 600
 
 
+def test_a_checkpoint_that_fails_holds_no_decision_back(
+    world: World, setting: Setting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpoint's last pass holds new batches back; should a pass fail, the batches
+    go on, every question is answered, and the next checkpoint is tried again later."""
+    engine = world.engine
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL has no WAL of ours to checkpoint")
+    monkeypatch.setattr(decision_batches, "SQLITE_CHECKPOINT_EVERY", 20)
+    passes: list[int] = []
+
+    def failing(_engine: Engine) -> int:
+        """Two passes beside the batches that copy nothing new, then the held pass fails."""
+        passes.append(1)
+        if len(passes) % 3 == 0:
+            raise OSError("disk I/O error")
+        return 0
+
+    monkeypatch.setattr(decision_path, "checkpoint", failing)
+    before = _rows(engine)
+    clients, rounds = 8, 15
+
+    async def load() -> list[object]:
+        batches = decision_batches.batches_for(engine)
+        answers: list[object] = []
+
+        async def client(index: int) -> None:
+            for turn in range(rounds):
+                person = setting.consented[(index + turn) % len(setting.consented)]
+                answers.append(await batches.decide(setting.key, setting.offer_id, person))
+
+        try:
+            await asyncio.wait_for(asyncio.gather(*(client(i) for i in range(clients))), 30)
+            while batches._checkpointing:
+                await asyncio.sleep(0.01)
+        finally:
+            batches.close()
+        return answers
+
+    answers = asyncio.run(load())
+    assert len(answers) == clients * rounds
+    assert all(isinstance(a, deciding.Answer) for a in answers)
+    assert _rows(engine) == (before[0] + clients * rounds, before[1] + clients * rounds)
+    assert len(passes) >= 6  # the held pass failed, and was tried again at the next checkpoint
+
+
 def test_decision_ids_are_version_7_uuids_of_the_decision_time() -> None:
     """Time-ordered (RFC 9562 version 7): ids of decisions made together sort together, and
     those made later sort later; the rest is random."""
