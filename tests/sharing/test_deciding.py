@@ -441,6 +441,32 @@ def test_a_batch_waits_in_a_thread_while_another_connection_writes(
     decision_path.checkpoint(engine)
 
 
+def _steady_load(engine: Engine, setting: Setting, clients: int, rounds: int) -> list[object]:
+    """`clients` askers in one event loop, each asking again as soon as answered, `rounds`
+    times (as the load benchmark's keep-alive clients do), so that a question is always
+    waiting: every answer, once the last checkpoint has ended (within 30 s, or a hold that
+    is never released fails the test)."""
+
+    async def load() -> list[object]:
+        batches = decision_batches.batches_for(engine)
+        answers: list[object] = []
+
+        async def client(index: int) -> None:
+            for turn in range(rounds):
+                person = setting.consented[(index + turn) % len(setting.consented)]
+                answers.append(await batches.decide(setting.key, setting.offer_id, person))
+
+        try:
+            await asyncio.wait_for(asyncio.gather(*(client(i) for i in range(clients))), 30)
+            while batches._checkpointing:  # the last checkpoint ends before the loop does
+                await asyncio.sleep(0.01)
+        finally:
+            batches.close()
+        return answers
+
+    return asyncio.run(load())
+
+
 def test_the_wal_starts_again_under_steady_decisions(
     world: World, setting: Setting, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -456,24 +482,7 @@ def test_the_wal_starts_again_under_steady_decisions(
     clients, rounds = 16, 60  # 960 decisions in about 60 batches, always one waiting
     before = _rows(engine)
 
-    async def load() -> list[object]:
-        batches = decision_batches.batches_for(engine)
-        answers: list[object] = []
-
-        async def client(index: int) -> None:
-            for turn in range(rounds):
-                person = setting.consented[(index + turn) % len(setting.consented)]
-                answers.append(await batches.decide(setting.key, setting.offer_id, person))
-
-        try:
-            await asyncio.gather(*(client(i) for i in range(clients)))
-            while batches._checkpointing:  # the last checkpoint ends before the loop does
-                await asyncio.sleep(0.01)
-        finally:
-            batches.close()
-        return answers
-
-    answers = asyncio.run(load())
+    answers = _steady_load(engine, setting, clients, rounds)
     assert all(isinstance(a, deciding.Answer) for a in answers)
     assert _rows(engine) == (before[0] + clients * rounds, before[1] + clients * rounds)
     pooled = engine.raw_connection()
@@ -509,24 +518,7 @@ def test_a_checkpoint_that_fails_holds_no_decision_back(
     before = _rows(engine)
     clients, rounds = 8, 15
 
-    async def load() -> list[object]:
-        batches = decision_batches.batches_for(engine)
-        answers: list[object] = []
-
-        async def client(index: int) -> None:
-            for turn in range(rounds):
-                person = setting.consented[(index + turn) % len(setting.consented)]
-                answers.append(await batches.decide(setting.key, setting.offer_id, person))
-
-        try:
-            await asyncio.wait_for(asyncio.gather(*(client(i) for i in range(clients))), 30)
-            while batches._checkpointing:
-                await asyncio.sleep(0.01)
-        finally:
-            batches.close()
-        return answers
-
-    answers = asyncio.run(load())
+    answers = _steady_load(engine, setting, clients, rounds)
     assert len(answers) == clients * rounds
     assert all(isinstance(a, deciding.Answer) for a in answers)
     assert _rows(engine) == (before[0] + clients * rounds, before[1] + clients * rounds)
