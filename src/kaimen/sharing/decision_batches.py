@@ -84,7 +84,7 @@ class DecisionBatches:
         self._tasks: set[asyncio.Task[None]] = set()
         self._uncheckpointed = 0
         self._checkpointing = False
-        self._writes_held = False  # the checkpoint's second pass is running
+        self._writes_held = False  # the checkpoint's last pass is running
 
     async def decide(self, api_key: str, offer_id: int, person_id: str) -> deciding.Answer:
         """`deciding.decide`, answered with whatever else is asked meanwhile."""

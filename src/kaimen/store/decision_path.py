@@ -177,7 +177,7 @@ SQLITE_ATTEMPTS = (
 )
 # SQLite reads the same as `READ` in simple statements, each planned as it should be: READ's
 # CTEs are materialised there, with an automatic index and two sorts (about 36 us a question
-# inside a transaction, against about 5 + 10 + 11 here). In a batch the key and its offer are
+# inside a transaction, against about 5 + 20 here). In a batch the key and its offer are
 # read once for every key and offer its questions present, the consent with the snapshot in
 # one statement per question (`SQLITE_GROUNDS`); all inside the batch's one transaction, so
 # the key is checked, and the consent read, in the transaction that writes.
