@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from kaimen.domain.errors import ConfigurationError
+from kaimen.store import database
 from kaimen.store.database import (
     connect,
     is_current,
@@ -94,6 +95,33 @@ def test_sqlite_is_set_up_for_readers_during_a_long_write(tmp_path: Path) -> Non
             }
         assert pragmas == {"foreign_keys": 1, "journal_mode": "wal", "busy_timeout": 30000}
         assert (tmp_path / "new" / "folder" / "kaimen.sqlite").exists()
+    finally:
+        engine.dispose()
+
+
+def test_sqlites_wal_file_shrinks_back_after_a_large_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "SQLITE_WAL_LIMIT_BYTES", 256 * 1024)
+    path = tmp_path / "kaimen.sqlite"
+    engine = connect(f"sqlite:///{path}")
+    wal = Path(f"{path}-wal")
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE bulk (payload BLOB)"))
+            connection.execute(
+                text(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                    "WHERE i < 4000) INSERT INTO bulk SELECT randomblob(1000) FROM n"
+                )
+            )
+        largest = wal.stat().st_size
+        with engine.begin() as connection:  # the WAL is copied back: the next write restarts it
+            connection.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO bulk VALUES (x'00')"))
+        assert largest > 4_000_000
+        assert wal.stat().st_size <= 256 * 1024
     finally:
         engine.dispose()
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kaimen.store.database import open_store
 from kaimen.store.tables import people
-from kaimen.telemetry.logs import REQUEST_ID, configure_logging
+from kaimen.telemetry.logs import REQUEST_ID, JsonFormatter, configure_logging
 from tests.telemetry.captured import CapturedLogs
 
 log = logging.getLogger("kaimen.test")
@@ -32,6 +32,24 @@ def test_each_record_is_one_json_object_with_typed_fields(logs: CapturedLogs) ->
     assert str(first["time"]).endswith("+00:00")
     assert second["message"] == "two\nlines"
     assert len(logs.text.splitlines()) == 2
+
+
+def test_fields_keep_their_order_and_the_time_its_milliseconds() -> None:
+    formatter = JsonFormatter()
+    at = dt.datetime(2026, 11, 1, 12, 0, 59, tzinfo=dt.UTC).timestamp()
+    for created, written in [
+        (at + 0.25, "2026-11-01T12:00:59.250+00:00"),
+        (at + 0.9999996, "2026-11-01T12:01:00.000+00:00"),  # rounded to the microsecond first
+        (at + 1.0015, "2026-11-01T12:01:00.001+00:00"),
+    ]:
+        record = log.makeRecord(log.name, logging.INFO, "f", 1, "m", (), None)
+        record.created = created
+        for name, value in [("zeta", 1), ("alpha", "a"), ("level", "not the level")]:
+            setattr(record, name, value)
+        line = json.loads(formatter.format(record))
+        assert line["time"] == written
+        assert list(line)[-2:] == ["zeta", "alpha"]  # as given; a record's own names stay
+        assert line["level"] == "INFO"
 
 
 def test_the_request_id_in_context_is_on_every_line(logs: CapturedLogs) -> None:

@@ -49,26 +49,48 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, secrets: Collection[str] = ()) -> None:
         super().__init__()
         self._secrets = tuple(s for s in secrets if s)
+        self._second: tuple[int, str] = (-1, "")  # the last second written, as text
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "time": self._time(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None) or REQUEST_ID.get(),
         }
-        for name, value in vars(record).items():
-            if name not in _NOT_FIELDS and name not in entry:
-                entry[name] = _plain(value)
+        fields = vars(record)
+        extras = fields.keys() - _NOT_FIELDS - entry.keys()
+        if extras:
+            # `extra` adds its fields after the record's own: read from the end, back to the
+            # last of them, and written in the order they were given.
+            named: list[str] = []
+            for name in reversed(fields):
+                if name in extras:
+                    named.append(name)
+                    if len(named) == len(extras):
+                        break
+            for name in reversed(named):
+                entry[name] = _plain(fields[name])
         if record.exc_info and record.exc_info[0] is not None:
             entry["error"] = record.exc_info[0].__name__
             entry["traceback"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return redact(_ENCODE(entry), self._secrets)
+
+    def _time(self, created: float) -> str:
+        """`created` in ISO 8601 to the millisecond, UTC, as `isoformat` writes it; the
+        second's text made once a second (the API writes a line a request)."""
+        second = int(created)
+        microseconds = round((created - second) * 1_000_000)  # as `fromtimestamp` rounds
+        if microseconds == 1_000_000:
+            second, microseconds = second + 1, 0
+        last_second, text = self._second
+        if second != last_second:
+            text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = (second, text)
+        return f"{text}.{microseconds // 1000:03d}+00:00"
 
 
 def _encode(entry: dict[str, object]) -> str:
