@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uvicorn
@@ -67,8 +72,45 @@ def test_an_unknown_level_is_refused(
 def test_serve_logs_at_info_through_kaimens_handler_only(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    served: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(options))
+    served: list[uvicorn.Config] = []
+    monkeypatch.setattr(
+        uvicorn.Server, "run", lambda server, sockets=None: served.append(server.config)
+    )
     _kaimen(monkeypatch, "serve", "--port", "18306")
     assert logging.getLogger().level == logging.INFO
-    assert (served["port"], served["log_config"], served["access_log"]) == (18306, None, False)
+    [config] = served
+    assert (config.port, config.log_config, config.access_log) == (18306, None, False)
+    assert config.lifespan == "off"  # the command closes the store itself
+
+
+def test_a_second_interrupt_stops_the_server_without_a_traceback(home: Path) -> None:
+    """Ctrl-C twice (uvicorn then skips the app's shutdown): the server still exits cleanly,
+    logs no traceback, and closes the store (on SQLite its WAL file is gone)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kaimen", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "KAIMEN_HOME": str(home)},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        server.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=60)
+    finally:
+        server.kill()
+    text = output.decode()
+    assert server.returncode == 0, text
+    assert "Traceback" not in text and '"level":"ERROR"' not in text
+    assert not list(home.glob("*-wal"))

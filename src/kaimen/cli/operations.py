@@ -104,7 +104,18 @@ def serve_command(
     gc.collect()
     gc.freeze()
     # Uvicorn's own lines go through kaimen's JSON handler; its access log would repeat ours.
-    uvicorn.run(api, host=host, port=port, log_config=None, access_log=False)
+    # The store is closed here rather than by the app's lifespan, which uvicorn skips when a
+    # second Ctrl-C cuts the shutdown short: the lifespan's task was then cancelled as the
+    # loop closed, and its traceback logged as an error.
+    config = uvicorn.Config(
+        api, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+    )
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:  # uvicorn raises the interrupt again once it has stopped
+        pass
+    finally:
+        api.state.workspace.engine.dispose()
 
 
 DEMO_PARTNER, DEMO_PARTNER_NAME = "demo-shop", "Demo Shop"
