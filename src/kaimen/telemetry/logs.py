@@ -59,19 +59,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None) or REQUEST_ID.get(),
         }
-        fields = vars(record)
-        extras = fields.keys() - _NOT_FIELDS - entry.keys()
-        if extras:
-            # `extra` adds its fields after the record's own: read from the end, back to the
-            # last of them, and written in the order they were given.
-            named: list[str] = []
-            for name in reversed(fields):
-                if name in extras:
-                    named.append(name)
-                    if len(named) == len(extras):
-                        break
-            for name in reversed(named):
-                entry[name] = _plain(fields[name])
+        for name, value in vars(record).items():
+            if name not in _NOT_FIELDS and name not in entry:
+                entry[name] = _plain(value)
         if record.exc_info and record.exc_info[0] is not None:
             entry["error"] = record.exc_info[0].__name__
             entry["traceback"] = self.formatException(record.exc_info)
