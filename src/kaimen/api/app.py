@@ -55,7 +55,9 @@ class KaimenApp(FastAPI):
 @asynccontextmanager
 async def _closing_the_store(app: FastAPI) -> AsyncIterator[None]:
     """The server's life: when it stops, the store's connections are closed (on SQLite the
-    last one to close deletes the write-ahead log, see `kaimen.cli.session`)."""
+    last one to close deletes the write-ahead log, see `kaimen.cli.session`). For servers
+    that run the app's lifespan (another ASGI server, the test client); `kaimen serve` turns
+    it off and closes the store itself, which a second Ctrl-C cannot skip."""
     yield
     app.state.workspace.engine.dispose()
 
