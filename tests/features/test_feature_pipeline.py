@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.build import build_features
 from kaimen.features.catalogue import CATALOGUE, MONTH_BITS, Window
+from kaimen.features.one_person import person_features
 from kaimen.features.summary_build import refresh_summaries, rewrite_summary_without
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.store import summary_manifest
@@ -143,6 +144,25 @@ def test_one_person_alone_equals_their_population_row(
     for person in f.PEOPLE:
         alone = _features(engine, lake, "2026-10", [person])
         assert alone.to_pylist() == [_row(population, person)]
+
+
+def test_one_persons_query_compiled_once_gives_their_row_of_the_population(
+    engine: Engine, lake: Path, tmp_path: Path
+) -> None:
+    _ingest(engine, lake, tmp_path, "one", f.sample_events(44))
+    backend = ibis_connection()
+    refresh_summaries(engine, backend, lake, now=NOW)
+    with engine.connect() as store:
+        paths = [lake / p for p in summary_manifest.paths(store)]
+    for as_of in ("2026-06", "2026-10"):
+        population = build_features(backend, paths, as_of)
+        for person in [*f.PEOPLE, "P999"]:
+            # A new connection each time, as each what-if request has.
+            alone = person_features(ibis_connection(), paths, as_of, person)
+            assert alone.schema == population.schema
+            assert alone.to_pylist() == [
+                r for r in population.to_pylist() if r["person_id"] == person
+            ]
 
 
 def test_incremental_summaries_equal_a_rebuild(

@@ -26,8 +26,14 @@ def features_expression(
 ) -> ibis.Table:
     """One row per person with any activity known by `as_of`, a column per feature, with
     the `excluded` events left out."""
-    window = Window(as_of)
     s = summaries_without(backend, summary_paths, excluded or ExcludedEvents(), person_ids)
+    return features_of(s, as_of)
+
+
+def features_of(s: ir.Table, as_of: str) -> ir.Table:
+    """`features_expression` over summary rows `s` (their people's, their exclusions applied):
+    it needs no backend, so it compiles once for any number of runs (`one_person`)."""
+    window = Window(as_of)
     # Only what had happened, and was known, by the end of as_of.
     s = s.filter((s.known_month <= as_of) & (s.occurred_month <= as_of))
     aggregates: dict[str, ir.Value] = {}

@@ -19,8 +19,8 @@ from kaimen.domain.callers import Caller
 from kaimen.domain.errors import Conflict
 from kaimen.domain.value_domains import ValueDomain
 from kaimen.engines.embedded import ibis_connection
-from kaimen.features.build import build_features
 from kaimen.features.catalogue import CATALOGUE, DOMAINS
+from kaimen.features.one_person import person_features
 from kaimen.model.card_scorer import Value
 from kaimen.model.scorecard import Scorecard
 from kaimen.model.whatif import (
@@ -72,9 +72,7 @@ def start(engine: Engine, backend: ibis.BaseBackend, lake_root: Path, person_id:
             f"the score of {latest.month} comes from {latest.model_version}, which is not a "
             "points scorecard: what-if needs additive points"
         )
-    table = build_features(
-        backend, summary_paths(engine, lake_root), latest.month, person_ids=[person_id]
-    )
+    table = person_features(backend, summary_paths(engine, lake_root), latest.month, person_id)
     if table.num_rows != 1:
         raise NoScore(f"no features for {person_id} in {latest.month}")
     # The same float conversion as the batch, so the points are the published ones.
