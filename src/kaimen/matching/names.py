@@ -24,9 +24,6 @@ import unicodedata
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pypinyin import lazy_pinyin
-from pypinyin.contrib.tone_convert import to_normal
-from pypinyin.pinyin_dict import pinyin_dict
 
 from kaimen.input_files import text_array
 from kaimen.matching.records import NormalisedName
@@ -110,6 +107,11 @@ LONGEST_SYLLABLE = 6
 @functools.cache
 def syllables() -> frozenset[str]:
     """Every toneless Pinyin syllable pypinyin knows (ü written as v), about 400."""
+    # pypinyin is imported where Hanzi are read: its dictionaries cost over half a second
+    # to import, which the server and every command that never reads a name paid.
+    from pypinyin.contrib.tone_convert import to_normal
+    from pypinyin.pinyin_dict import pinyin_dict
+
     readings = {r for joined in set(pinyin_dict.values()) for r in joined.split(",")}
     plain = {to_normal(r) for r in readings}
     return frozenset(p for p in plain if p.isascii() and p.isalpha())
@@ -124,6 +126,8 @@ def surname_syllables() -> frozenset[str]:
     common += (
         "苏魏吕丁沈姚卢姜崔钟谭陆汪范金廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史黎贺顾毛郝龚邵万"
     )
+    from pypinyin import lazy_pinyin  # see syllables
+
     found = {"".join(lazy_pinyin(c)) for c in common}
     return frozenset(found | set(SURNAME_READINGS.values()))
 
@@ -201,6 +205,8 @@ def _from_hanzi(text: str) -> NormalisedName | None:
     hanzi = NOT_HANZI.sub("", text)
     if not hanzi:
         return None
+    from pypinyin import lazy_pinyin  # see syllables
+
     surname_hanzi = hanzi[:2] if hanzi[:2] in SURNAME_READINGS else hanzi[:1]
     surname = SURNAME_READINGS.get(surname_hanzi) or "".join(lazy_pinyin(surname_hanzi))
     given = lazy_pinyin(hanzi[len(surname_hanzi) :]) if len(hanzi) > len(surname_hanzi) else []

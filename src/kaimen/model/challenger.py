@@ -53,13 +53,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 
 from kaimen.domain.scores import FACTOR, MAX_REASONS, OFFSET, Dimension
+
+if TYPE_CHECKING:
+    # Imported where a booster is made (fitting, loading): LightGBM brings scikit-learn
+    # with it, over a second that a server or a command which never loads a LightGBM
+    # model paid on every start.
+    import lightgbm as lgb
 from kaimen.model.artifact import (
     ArtifactRejected,
     content_hash,
@@ -178,6 +183,8 @@ class Challenger:
             Dimension(dimension)
             if not low <= high:
                 raise ValueError(f"{dimension}: range runs backwards")
+        import lightgbm as lgb  # see the module's imports
+
         booster = lgb.Booster(model_str=self.model_text)
         if booster.feature_name() != names:
             raise ValueError(
@@ -317,6 +324,8 @@ def fit_challenger(
 
     Raises TrainingFailed when the data cannot give a model.
     """
+    import lightgbm as lgb  # see the module's imports
+
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError("characteristic names must be unique")
@@ -548,6 +557,8 @@ def to_json(model: Challenger) -> str:
 
 def from_json(text: str) -> Challenger:
     """The model in `text`; raises ArtifactRejected for anything but an intact, known one."""
+    import lightgbm as lgb  # see the module's imports
+
     document = open_envelope(text, FORMAT)
     version = document.get("schema_version")
     if type(version) is not int or version not in READABLE_VERSIONS:

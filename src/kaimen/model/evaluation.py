@@ -12,7 +12,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from kaimen.domain.model_metrics import BandOutcome, Evaluation
 from kaimen.domain.records import FrozenRecord
@@ -45,6 +44,10 @@ def auc(bad: npt.ArrayLike, score: npt.ArrayLike) -> float:
     """Area under the ROC curve for telling bads by a low score (ties count half): the chance
     a random bad scores below a random good."""
     is_bad, s = _inputs(bad, score)
+    # scikit-learn is imported where a model is judged, not by everything that imports this
+    # module (a server importing it paid for the whole library).
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(is_bad, -s))
 
 
@@ -61,6 +64,8 @@ def ks(bad: npt.ArrayLike, score: npt.ArrayLike) -> float:
     separate people with the same score. Every point is kept (`drop_intermediate=False`).
     """
     is_bad, s = _inputs(bad, score)
+    from sklearn.metrics import roc_curve  # see auc
+
     good_share, bad_share, _ = roc_curve(is_bad, -s, drop_intermediate=False)
     return float(np.max(np.abs(good_share - bad_share)))
 
@@ -192,6 +197,8 @@ def roc_points(bad: npt.ArrayLike, score: npt.ArrayLike) -> tuple[FloatArray, Fl
     share of goods (false positives) and of bads (true positives) scoring at or below it,
     from (0, 0) to (1, 1). Collinear points are dropped: the curve, and its area, are kept."""
     is_bad, s = _inputs(bad, score)
+    from sklearn.metrics import roc_curve  # see auc
+
     good_share, bad_share, _ = roc_curve(is_bad, -s, drop_intermediate=True)
     return good_share.astype(np.float64), bad_share.astype(np.float64)
 
