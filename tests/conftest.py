@@ -48,6 +48,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than the cores. A worker spends about a fifth of its time
+    waiting (on PostgreSQL, Chromium, Spark, the commands and servers it starts), so with
+    one per core the cores idled: on 2 cores the suite took 704 s with three workers against
+    834 s with two (2026-12-07)."""
+    return (os.cpu_count() or 1) + 1
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """pytest-xdist, on the controller: each worker gets the controller's run id."""
     node.workerinput["kaimen_run"] = node.config.stash[RUN]
