@@ -10,7 +10,7 @@ first, and the SQL is run as it is. The result is `build_features(..., person_id
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,9 +25,6 @@ DUCKDB = "duckdb"
 ROWS = "kaimen_one_persons_summaries"
 # Months and schemas compiled at most: a process asks about the latest month or two.
 KEPT = 16
-
-_compiled: dict[tuple[str, str], tuple[str, pa.Schema]] = {}
-_lock = threading.Lock()
 
 
 def person_features(
@@ -50,18 +47,9 @@ def person_features(
         connection.execute(f"DROP TABLE IF EXISTS {ROWS}")
 
 
+@functools.lru_cache(maxsize=KEPT)
 def _query(as_of: str, rows: pa.Schema) -> tuple[str, pa.Schema]:
     """The features query over `ROWS` at `as_of`, and its result's schema (Ibis's types)."""
-    key = (as_of, rows.to_string())
-    with _lock:
-        found = _compiled.get(key)
-    if found is not None:
-        return found
     summaries = ibis.table(ibis.Schema.from_pyarrow(rows), name=ROWS)
     expression = features_of(summaries, as_of).order_by("person_id")
-    made = (str(ibis.to_sql(expression, dialect=DUCKDB)), expression.schema().to_pyarrow())
-    with _lock:
-        if len(_compiled) >= KEPT:
-            _compiled.clear()
-        _compiled[key] = made
-    return made
+    return str(ibis.to_sql(expression, dialect=DUCKDB)), expression.schema().to_pyarrow()
