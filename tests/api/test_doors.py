@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, select
 from kaimen.api.app import create_app
 from kaimen.api.decision_routes import DecisionOut
 from kaimen.config import Settings
+from kaimen.domain import profiles
 from kaimen.engines.embedded import ibis_connection
 from kaimen.enrolment import enrol_one
 from kaimen.model.scorecard import Scorecard, reasons
@@ -33,6 +34,8 @@ from kaimen.store.tables import (
 )
 from tests.conftest import NOW, make_national_id
 from tests.population import LAST, VAULT, Population
+
+PROFILE = profiles.load()
 
 ADMIN = "an-admin-token-of-some-length"
 
@@ -246,7 +249,7 @@ def test_reasons_are_the_cards_reasons_against_the_offer(doors: Doors) -> None:
     d = doors
     _revoke_all(d)
     _consent(d, "decision", share_score=True)
-    begin = way_up.start(d.engine, ibis_connection(), d.lake, d.person_id)
+    begin = way_up.start(d.engine, ibis_connection(), d.lake, PROFILE, d.person_id)
     assert isinstance(begin.card, Scorecard)
     features = {k: [float("nan") if v is None else v] for k, v in begin.values.items()}
     for threshold in (d.score + 1, d.score + 40, min(950, d.score + 150), 950):

@@ -39,6 +39,7 @@ from kaimen.scoring.batch import load_model, score_month, snapshot_table
 from kaimen.scoring.connections_added import friends_of
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
+from kaimen.scoring.way_up import way_up
 from kaimen.sharing.own_data import opt_out as leave_kaimen
 from kaimen.store import connections as connection_rows
 from kaimen.store import lake_manifest, people
@@ -237,6 +238,16 @@ def _x_now(scenario: Scenario) -> tuple[int, tuple[int, int]]:
 def test_x_is_moved_by_the_friends_chosen_for_them(scenario: Scenario) -> None:
     october = _points(scenario.world.engine, OCTOBER)[scenario.x]
     assert october[1] >= 3 and october[0] > 0  # F, G and H count (and any friends lending)
+    # X's what-if starts from the score X is shown, friends' points in it, and its plan's
+    # score after the changes counts them too (cut to the band that score is in).
+    world = scenario.world
+    score, (added, _) = _x_now(scenario)
+    backend = ibis_connection()
+    _, plan = way_up(world.engine, backend, world.lake, CN, scenario.x, min(score + 60, 950))
+    assert plan.score == score and added > 0
+    card_after = min(max(plan.new_raw_score, 350), 950)
+    # X sits mid-band, so what friends add now was not cut: it is what they would add.
+    assert plan.new_score == min(band_of(card_after).high, card_after + added)
 
 
 def test_a_friends_score_change_moves_a_person_by_at_most_the_cap(scenario: Scenario) -> None:

@@ -23,8 +23,10 @@ from kaimen.dueprocess import restrictions, settlement
 from kaimen.dueprocess.court_import import import_file
 from kaimen.dueprocess.payment_import import import_payment_entries
 from kaimen.dueprocess.rescoring import Rescoring
+from kaimen.engines.embedded import ibis_connection
 from kaimen.scoring.direct_reading import read_score_at
 from kaimen.scoring.reading import score_view
+from kaimen.scoring.way_up import way_up, what_if_start
 from kaimen.sharing.own_data import export
 from kaimen.sharing.reports import own_report
 from kaimen.store import audit, partners, scores
@@ -93,6 +95,14 @@ def test_the_journalist_pays_with_a_mistyped_account_and_is_lifted_in_three_work
     assert court_reason.detail == (
         f"court judgment {CASE} at {COURT}, 5,000.00 CNY unpaid since 2026-06-01"
     )
+    # Her what-if starts from the score she is shown, and its plan counts the deduction.
+    assert what_if_start(world.engine, world.lake, CN, person, Caller.admin()).score == expected
+    target = min(expected + 40, 950)
+    _, plan = way_up(world.engine, ibis_connection(), world.lake, CN, person, target)
+    assert plan.score == expected
+    card_after = min(max(plan.new_raw_score, 350), 950)
+    assert plan.new_score == max(350, card_after - CN.court_listing_penalty)
+    assert plan.reachable == (plan.new_score >= target)
 
     # Her own export holds the listing and how it was linked to her.
     (mine,) = export(world.engine, VAULT, world.lake, person, IMPORTED).court_listings

@@ -23,6 +23,7 @@ from kaimen.scoring import court_penalty
 from kaimen.scoring.batch import load_model, snapshot_table
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
+from kaimen.scoring.way_up import what_if_start
 from kaimen.sharing import consenting, deciding, offering, partnering
 from kaimen.store import audit, lake_manifest, people, score_revisions
 from kaimen.store.tables import score_snapshots
@@ -137,6 +138,10 @@ def test_a_disputed_late_payment_stops_counting_at_once_and_counts_again_when_ve
     assert revision.score_after == after[person]["score"]
     # Exactly what the monthly batch computes now, for everyone.
     assert _batch_now(world) == after
+    # Her what-if starts from the revised score: the disputed payment left out there too.
+    assert what_if_start(world.engine, world.lake, CN, person, Caller.admin()).score == (
+        revision.score_after
+    )
 
     answered = answering.answer_dispute(
         world.engine,

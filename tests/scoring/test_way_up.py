@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from kaimen.api.app import create_app
 from kaimen.cli import app
 from kaimen.config import Settings
+from kaimen.domain import profiles
 from kaimen.domain.scores import SCORE_MAX
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.catalogue import CATALOGUE, DOMAINS
@@ -22,6 +23,8 @@ from kaimen.scoring import way_up
 from kaimen.store import person_tokens
 from kaimen.store.tables import score_snapshots
 from tests.population import LAST, World
+
+PROFILE = profiles.load()
 
 ADMIN = "an-admin-token-of-some-length"
 
@@ -39,9 +42,11 @@ def _scored(w: World) -> list[tuple[str, int]]:
 def test_the_start_is_the_published_score(world: World) -> None:
     scored = _scored(world)
     for person_id, score in scored[:: max(1, len(scored) // 40)]:
-        begin = way_up.start(world.engine, ibis_connection(), world.lake, person_id)
+        begin = way_up.start(world.engine, ibis_connection(), world.lake, PROFILE, person_id)
         raw = CardScorer(begin.card).raw(begin.values)
-        assert (begin.month, min(max(raw, 350), 950)) == (LAST, score)
+        card_score = min(max(raw, 350), 950)
+        # Nobody here is listed or counts friends: publication leaves the card's score.
+        assert (begin.month, card_score, begin.published.of(card_score)) == (LAST, score, score)
 
 
 def test_the_plan_reaches_the_target_with_actionable_changes_only(world: World) -> None:
@@ -49,7 +54,9 @@ def test_the_plan_reaches_the_target_with_actionable_changes_only(world: World) 
     reached = 0
     for person_id, score in scored[: len(scored) // 2 : max(1, len(scored) // 60)]:
         target = min(score + 60, SCORE_MAX)
-        begin, plan = way_up.way_up(world.engine, ibis_connection(), world.lake, person_id, target)
+        begin, plan = way_up.way_up(
+            world.engine, ibis_connection(), world.lake, PROFILE, person_id, target
+        )
         assert plan.score == score
         for change in plan.changes:
             assert CATALOGUE[change.feature].actionable
@@ -66,7 +73,7 @@ def test_the_plan_reaches_the_target_with_actionable_changes_only(world: World) 
 
 def test_unknown_people_and_thin_files_have_no_way_up(world: World) -> None:
     with pytest.raises(way_up.NoScore, match="no published score for nobody"):
-        way_up.way_up(world.engine, ibis_connection(), world.lake, "nobody", 650)
+        way_up.way_up(world.engine, ibis_connection(), world.lake, PROFILE, "nobody", 650)
     with world.engine.connect() as store:
         thin = store.execute(
             select(score_snapshots.c.person_id).where(
@@ -75,7 +82,7 @@ def test_unknown_people_and_thin_files_have_no_way_up(world: World) -> None:
         ).first()
     if thin is not None:
         with pytest.raises(way_up.NoScore, match="thin file"):
-            way_up.way_up(world.engine, ibis_connection(), world.lake, thin.person_id, 650)
+            way_up.way_up(world.engine, ibis_connection(), world.lake, PROFILE, thin.person_id, 650)
 
 
 def test_the_api_answers_the_person_and_the_admin_only(world: World) -> None:
@@ -104,7 +111,7 @@ def test_the_api_answers_the_person_and_the_admin_only(world: World) -> None:
     assert client.get(f"/v1/people/{me}/whatif?target=951", headers=mine).status_code == 422
     assert client.get(f"/v1/people/{me}/whatif", headers=mine).status_code == 422
 
-    begin = way_up.start(world.engine, ibis_connection(), world.lake, me)
+    begin = way_up.start(world.engine, ibis_connection(), world.lake, PROFILE, me)
     name = begin.card.names[0]
     free = client.post(f"/v1/people/{me}/whatif", json={"values": {name: None}}, headers=mine)
     assert free.status_code == 200, free.text
@@ -132,7 +139,7 @@ def test_the_cli_shows_the_way_up(world: World, monkeypatch: pytest.MonkeyPatch)
     result = runner.invoke(app, ["whatif", me, "--target", str(min(score + 50, 950))])
     assert result.exit_code == 0, result.output
     assert f"{score} now" in result.output and "points" in result.output
-    begin = way_up.start(world.engine, ibis_connection(), world.lake, me)
+    begin = way_up.start(world.engine, ibis_connection(), world.lake, PROFILE, me)
     name = begin.card.names[0]
     result = runner.invoke(app, ["whatif", me, "--set", f"{name}=0"])
     assert result.exit_code == 0, result.output
@@ -144,12 +151,14 @@ def test_the_cli_shows_the_way_up(world: World, monkeypatch: pytest.MonkeyPatch)
     result = runner.invoke(app, ["whatif", me, "--target", "2000"])
     assert result.exit_code == 1 and "between 350 and 950" in result.output
     with pytest.raises(WhatIfRejected):
-        way_up.free_what_if(world.engine, ibis_connection(), world.lake, me, {name: math.inf})
+        way_up.free_what_if(
+            world.engine, ibis_connection(), world.lake, PROFILE, me, {name: math.inf}
+        )
 
 
 def test_a_what_if_outside_a_characteristics_domain_is_refused(world: World) -> None:
     me = _scored(world)[0][0]
-    card = way_up.start(world.engine, ibis_connection(), world.lake, me).card
+    card = way_up.start(world.engine, ibis_connection(), world.lake, PROFILE, me).card
     names = [c.name for c in card.characteristics if c.kind != "categorical" and c.name in DOMAINS]
     assert names
     client = TestClient(create_app(Settings(home=world.home, admin_token=ADMIN)))

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
+from kaimen.domain import profiles
 from kaimen.domain.callers import Caller
 from kaimen.domain.errors import KaimenError
 from kaimen.scoring.reading import NoScore, read_score
@@ -19,6 +20,8 @@ from kaimen.sharing.feedback import SenderRefused, receive_events
 from kaimen.store import audit
 from kaimen.store.tables import score_snapshots
 from tests.population import LAST, VAULT, Population, World
+
+PROFILE = profiles.load()
 
 ADMIN = Caller.admin()
 
@@ -101,13 +104,15 @@ def test_reads_by_anyone_but_the_person_are_in_their_access_log(
     person = people[len(people) // 2]
     before = len(disclosures.access_log_of(world.engine, person))
     own = read_score(world.engine, person, Caller.person(person))
-    plan_for(world.engine, world.lake, person, 900, Caller.person(person))
+    plan_for(world.engine, world.lake, PROFILE, person, 900, Caller.person(person))
     assert len(disclosures.access_log_of(world.engine, person)) == before
 
     admins = read_score(world.engine, person, ADMIN)
     assert admins == own
-    plan = plan_for(world.engine, world.lake, person, 900, ADMIN)
-    tried = try_changes(world.engine, world.lake, person, {"late_repayments_12m": 0.0}, ADMIN)
+    plan = plan_for(world.engine, world.lake, PROFILE, person, 900, ADMIN)
+    tried = try_changes(
+        world.engine, world.lake, PROFILE, person, {"late_repayments_12m": 0.0}, ADMIN
+    )
     log = disclosures.access_log_of(world.engine, person)
     assert [(a.what, a.actor) for a in log[:3]] == [
         ("whatif", "admin"),

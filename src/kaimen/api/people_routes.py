@@ -74,7 +74,7 @@ def get_way_up(
 ) -> PlanOut:
     """The smallest set of actionable changes (never age or identity facts) that lifts
     the latest published score to `target`, with the points each adds."""
-    plan = plan_for(ws.engine, ws.lake_root, person_id, target, reader, ws.backend())
+    plan = plan_for(ws.engine, ws.lake_root, ws.profile(), person_id, target, reader, ws.backend())
     return PlanOut.model_validate(plan)
 
 
@@ -88,5 +88,7 @@ def get_way_up(
 def post_what_if(person_id: PersonPath, body: WhatIfIn, ws: Store, reader: Reader) -> WhatIfOut:
     """Scores the latest published features with the given values changed; nothing is
     stored."""
-    tried = try_changes(ws.engine, ws.lake_root, person_id, body.values, reader, ws.backend())
+    tried = try_changes(
+        ws.engine, ws.lake_root, ws.profile(), person_id, body.values, reader, ws.backend()
+    )
     return WhatIfOut.model_validate(tried)

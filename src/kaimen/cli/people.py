@@ -93,7 +93,9 @@ def whatif_command(
     ws = session(ctx).workspace
     if target is not None:
         plan = run(
-            lambda: plan_for(ws.engine, ws.lake_root, person_id, target, OPERATOR, ws.backend())
+            lambda: plan_for(
+                ws.engine, ws.lake_root, ws.profile(), person_id, target, OPERATOR, ws.backend()
+            )
         )
         console.print(
             f"{person_id}, {plan.month}: {plan.score} now, target {plan.target}"
@@ -115,7 +117,9 @@ def whatif_command(
         return
     changes = dict(_parse_setting(text) for text in setting or [])
     result = run(
-        lambda: try_changes(ws.engine, ws.lake_root, person_id, changes, OPERATOR, ws.backend())
+        lambda: try_changes(
+            ws.engine, ws.lake_root, ws.profile(), person_id, changes, OPERATOR, ws.backend()
+        )
     )
     console.print(
         f"{person_id}, {result.month}: {result.score} now, [bold]{result.new_score}[/] "

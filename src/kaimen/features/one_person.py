@@ -19,6 +19,7 @@ import ibis
 import pyarrow as pa
 
 from kaimen.features.build import build_features, features_of
+from kaimen.features.exclusions import ExcludedEvents
 
 DUCKDB = "duckdb"
 # The person's summary rows, a temporary table of the connection that runs the query.
@@ -28,11 +29,17 @@ KEPT = 16
 
 
 def person_features(
-    backend: ibis.BaseBackend, summary_paths: Sequence[Path], as_of: str, person_id: str
+    backend: ibis.BaseBackend,
+    summary_paths: Sequence[Path],
+    as_of: str,
+    person_id: str,
+    excluded: ExcludedEvents | None = None,
 ) -> pa.Table:
-    """`person_id`'s row of the features at `as_of` (no row when they have no summaries)."""
-    if backend.name != DUCKDB or not summary_paths:
-        return build_features(backend, summary_paths, as_of, person_ids=[person_id])
+    """`person_id`'s row of the features at `as_of` (no row when they have no summaries),
+    the `excluded` events left out. A person with events to leave out has their summaries
+    made again from the lake (`features.exclusions`): the whole expression's way."""
+    if backend.name != DUCKDB or not summary_paths or not _nothing_of(excluded, person_id):
+        return build_features(backend, summary_paths, as_of, [person_id], excluded)
     connection: duckdb.DuckDBPyConnection = backend.con
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {ROWS} AS "
@@ -45,6 +52,13 @@ def person_features(
         return connection.sql(sql).to_arrow_table().cast(schema)
     finally:
         connection.execute(f"DROP TABLE IF EXISTS {ROWS}")
+
+
+def _nothing_of(excluded: ExcludedEvents | None, person_id: str) -> bool:
+    """True when `excluded` leaves out none of the person's events."""
+    if excluded is None or excluded.empty:
+        return True
+    return person_id not in excluded.keys.column("person_id").to_pylist()
 
 
 @functools.lru_cache(maxsize=KEPT)

@@ -137,17 +137,22 @@ def _change(c: Characteristic, current_bin: int, current: Value, bin_to: int, ga
     )
 
 
+def check_target(target: object) -> None:
+    """WhatIfRejected unless `target` is a whole score from 350 to 950."""
+    if isinstance(target, bool) or not isinstance(target, int):
+        raise WhatIfRejected(f"target must be a whole number, not {target!r}")
+    if not SCORE_MIN <= target <= SCORE_MAX:
+        raise WhatIfRejected(f"target must be between {SCORE_MIN} and {SCORE_MAX}, not {target}")
+
+
 def plan_to_target(
     card: Scorecard,
     values: Mapping[str, Value],
     target: int,
     actionable: Collection[str],
 ) -> Plan:
-    """The smallest set of actionable changes that brings the published score to `target`."""
-    if isinstance(target, bool) or not isinstance(target, int):
-        raise WhatIfRejected(f"target must be a whole number, not {target!r}")
-    if not SCORE_MIN <= target <= SCORE_MAX:
-        raise WhatIfRejected(f"target must be between {SCORE_MIN} and {SCORE_MAX}, not {target}")
+    """The smallest set of actionable changes that brings the card's score to `target`."""
+    check_target(target)
     scorer = CardScorer(card)
     raw = scorer.raw(values)
     shortfall = target - raw

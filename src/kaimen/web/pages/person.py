@@ -337,7 +337,12 @@ def _start(request: Request, caller: Caller) -> WhatIfStart | Response:
     workspace = request.app.state.workspace
     try:
         return what_if_start(
-            workspace.engine, workspace.lake_root, _person_id(caller), caller, workspace.backend()
+            workspace.engine,
+            workspace.lake_root,
+            workspace.profile(),
+            _person_id(caller),
+            caller,
+            workspace.backend(),
         )
     except NoScore:
         return render(request, "no_score.html")
@@ -364,6 +369,7 @@ def _what_if_page(
             plan_for(
                 workspace.engine,
                 workspace.lake_root,
+                workspace.profile(),
                 person_id,
                 target,
                 caller,
@@ -452,6 +458,7 @@ def what_if(
     tried = try_changes(
         workspace.engine,
         workspace.lake_root,
+        workspace.profile(),
         _person_id(caller),
         changes,
         caller,
