@@ -19,7 +19,12 @@ from sqlalchemy import Engine, select
 from kaimen.domain.errors import BatchRejected
 from kaimen.engines.embedded import connect
 from kaimen.ingest import event_rules, file_ingest, inbox_ingest, key_index
-from kaimen.ingest.deduplication import CANONICAL_TEXT_SQL, CONTENT_HASH_SQL
+from kaimen.ingest.deduplication import (
+    CANONICAL_TEXT_SQL,
+    CONTENT_HASH_SQL,
+    DIGESTED_HASH_SQL,
+    digested,
+)
 from kaimen.ingest.event_rules import INPUT_COLUMNS
 from kaimen.ingest.file_ingest import ingest_file
 from kaimen.ingest.inbox_ingest import accept_events, seal_inbox
@@ -347,7 +352,8 @@ def test_content_hash_is_the_one_already_stored() -> None:
 def test_content_hash_is_the_first_63_bits_of_the_md5_of_the_canonical_text() -> None:
     """The engine reads the digest as a number and swaps its bytes: for digests of every
     shape (2,000 events, so every byte of the first eight takes many values), the value is
-    the one the first 16 hex digits of MD5 give, as Python computes it."""
+    the one the first 16 hex digits of MD5 give, as Python computes it; and the hash over a
+    relation given its digest column (an HTTP request's way) is the same."""
     given = {
         "source": "'src-' || (i % 7)",
         "event_id": "'e-' || i",
@@ -366,9 +372,13 @@ def test_content_hash_is_the_first_63_bits_of_the_md5_of_the_canonical_text() ->
         found = connection.execute(
             f"SELECT {CANONICAL_TEXT_SQL}, {CONTENT_HASH_SQL} FROM ({rows})"
         ).fetchall()
+        by_column = connection.execute(
+            f"SELECT {CANONICAL_TEXT_SQL}, {DIGESTED_HASH_SQL} FROM {digested(f'({rows})')}"
+        ).fetchall()
     finally:
         connection.close()
     assert len(found) == 2000
+    assert sorted(by_column) == sorted(found)
     for text, content_hash in found:
         digest = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
         assert content_hash == int(digest[:16], 16) >> 1

@@ -79,7 +79,7 @@ def _event_fields(lookup: Lookup, source: str, event_id: str) -> dict[str, objec
     files = lake_manifest.files(lookup.store)
     if not files:
         return None
-    duck = connect(threads=1)
+    duck = connect()
     try:
         relation = reader.events_of(duck, lookup.lake_root, files, lookup.person_id).filter(
             f"source = {_quoted(source)} AND event_id = {_quoted(event_id)}"

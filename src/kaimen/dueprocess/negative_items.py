@@ -40,7 +40,7 @@ class NegativeItem:
 def _events(lake_root: Path, files: list[str], person_id: str) -> list[NegativeItem]:
     if not files:
         return []
-    duck = connect(threads=1)
+    duck = connect()
     try:
         mine = reader.events_of(duck, lake_root, files, person_id)
         negative = mine.query(

@@ -21,7 +21,13 @@ from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.errors import BatchRejected, RowError
 from kaimen.engines.embedded import connect
-from kaimen.ingest.deduplication import CONTENT_HASH_SQL, KEYS_SCHEMA, classify
+from kaimen.ingest.deduplication import (
+    CONTENT_DIGEST,
+    DIGESTED_HASH_SQL,
+    KEYS_SCHEMA,
+    classify,
+    digested,
+)
 from kaimen.ingest.event_rules import INPUT_COLUMNS, OPTED_OUT, check_chunk
 from kaimen.ingest.pipeline import (
     IngestReport,
@@ -76,8 +82,8 @@ def _judged(
     if errors:
         raise BatchRejected(errors, "request")
     connection.execute(
-        "CREATE OR REPLACE TEMP TABLE hashed AS SELECT * EXCLUDE (problems), "
-        f"{CONTENT_HASH_SQL} AS {CONTENT_HASH} FROM checked"
+        f"CREATE OR REPLACE TEMP TABLE hashed AS SELECT * EXCLUDE (problems, {CONTENT_DIGEST}), "
+        f"{DIGESTED_HASH_SQL} AS {CONTENT_HASH} FROM {digested('checked')}"
     )
     return [
         (str(s), str(e))
@@ -94,7 +100,7 @@ def accept_events(
 ) -> IngestReport:
     """Validate a request's events and put the new ones in the inbox, all or nothing."""
     now = now or dt.datetime.now(dt.UTC)
-    connection = connect(threads=1)
+    connection = connect()
     try:
         keys = _judged(connection, engine, records, now)
         unrecorded = unrecorded_cases(connection, engine, lake_root, "hashed")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection
@@ -24,6 +23,7 @@ from kaimen.domain.disputes import ItemKind
 from kaimen.domain.profiles import Profile
 from kaimen.domain.reasons import COURT_LISTING
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN, band_of
+from kaimen.engines.embedded import connect
 from kaimen.store import court_list, disputes
 
 DEDUCTION_SCHEMA = pa.schema([("person_id", pa.string()), ("reason", pa.string())])
@@ -57,7 +57,7 @@ def deductions(store: Connection, profile: Profile, person_id: str | None = None
     links = links.filter(keep)
     if links.num_rows == 0:
         return Deductions()
-    connection = duckdb.connect()
+    connection = connect()
     try:
         connection.register("links", links)
         reasons = connection.sql(

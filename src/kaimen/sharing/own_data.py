@@ -40,7 +40,7 @@ from kaimen.domain.json_values import JsonObject
 from kaimen.domain.profiles import Profile
 from kaimen.engines.embedded import connect
 from kaimen.features.summary_build import SUMMARIES_DIR, rewrite_summary_without
-from kaimen.ingest.deduplication import CONTENT_HASH_SQL
+from kaimen.ingest.deduplication import DIGESTED_HASH_SQL, digested
 from kaimen.lake import reader
 from kaimen.lake.schema import LAKE_SCHEMA, PARTITION
 from kaimen.lake.writer import (
@@ -334,10 +334,12 @@ def _key_changes(
         f"SELECT DISTINCT source, event_id FROM {files} WHERE person_id = $person",
         {"person": person_id},
     ).fetchall()
+    linking = (
+        f"(SELECT * REPLACE (CAST(NULL AS VARCHAR) AS friend_id) FROM {files} "
+        "WHERE friend_id = $person AND person_id <> $person)"
+    )
     relinked = connection.execute(
-        f"SELECT DISTINCT source, event_id, {CONTENT_HASH_SQL} FROM (SELECT * REPLACE "
-        f"(CAST(NULL AS VARCHAR) AS friend_id) FROM {files} "
-        "WHERE friend_id = $person AND person_id <> $person)",
+        f"SELECT DISTINCT source, event_id, {DIGESTED_HASH_SQL} FROM {digested(linking)}",
         {"person": person_id},
     ).fetchall()
     return (
