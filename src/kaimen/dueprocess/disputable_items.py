@@ -23,7 +23,7 @@ from kaimen.domain.disputes import (
     ItemRef,
     is_negative_event,
 )
-from kaimen.engines.embedded import connect
+from kaimen.engines.embedded import session
 from kaimen.lake import reader
 from kaimen.store import court_list, inbox, lake_manifest, partners, points_ledger
 from kaimen.store.tables import event_inbox
@@ -79,7 +79,7 @@ def _event_fields(lookup: Lookup, source: str, event_id: str) -> dict[str, objec
     files = lake_manifest.files(lookup.store)
     if not files:
         return None
-    duck = connect()
+    duck = session()
     try:
         relation = reader.events_of(duck, lookup.lake_root, files, lookup.person_id).filter(
             f"source = {_quoted(source)} AND event_id = {_quoted(event_id)}"

@@ -22,7 +22,7 @@ from kaimen.domain.disputes import (
     is_negative_event,
     negative_event_sql,
 )
-from kaimen.engines.embedded import connect
+from kaimen.engines.embedded import session
 from kaimen.lake import reader
 from kaimen.store import court_list, lake_manifest, person_data, points_ledger
 from kaimen.store import disputes as dispute_rows
@@ -40,7 +40,7 @@ class NegativeItem:
 def _events(lake_root: Path, files: list[str], person_id: str) -> list[NegativeItem]:
     if not files:
         return []
-    duck = connect()
+    duck = session()
     try:
         mine = reader.events_of(duck, lake_root, files, person_id)
         negative = mine.query(

@@ -1,13 +1,14 @@
 """The embedded DuckDB engine: no server, configured the same way everywhere.
 
-A DuckDB database of its own costs about 20 ms to open (its catalog of built-in functions
+A DuckDB database of its own costs about 20 ms to open (its catalogue of built-in functions
 is made anew), an Ibis backend on one about 35 ms: paid by every API request that judges
-events, reads a person's features or counts a report. So work that asks for no settings of
-its own runs in a session (a cursor) of one in-memory database the process shares, opened in
-a fraction of a millisecond. A session's temporary tables, views and registered tables are
-its own, and so is its time zone; the threads and the memory limit are the database's, which
-is why work that sets either (a file's ingest, which spills to disk) keeps a database of its
-own.
+events, reads a person's features or counts a report. So such work runs in a `session` (a
+cursor) of one in-memory database the process shares, opened in a fraction of a
+millisecond. A session's temporary tables and views, registered tables and time zone are its
+own; anything else it created (a table or view not marked TEMP, a macro) every session would
+see, and the threads and memory limit are the database's. So a session creates only
+temporary objects, and work that needs more (a file's ingest: tables its cursors share, a
+memory limit, a folder to spill to) `connect`s a database of its own.
 """
 
 from __future__ import annotations
@@ -37,16 +38,20 @@ def _session() -> duckdb.DuckDBPyConnection:
     return session
 
 
+def session() -> duckdb.DuckDBPyConnection:
+    """A new session of the process's shared in-memory database, in UTC, for work that
+    creates only temporary objects (see the module's docstring). Close it when done: its
+    temporary tables go with it."""
+    return _session()
+
+
 def connect(
     threads: int | None = None,
     memory_limit: str | None = None,
     temp_directory: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection that works in UTC and may spill to `temp_directory`:
-    a session of the shared database, or a database of its own when any setting is given.
-    Close it when done (its temporary tables go with it)."""
-    if threads is None and memory_limit is None and temp_directory is None:
-        return _session()
+    """An in-memory DuckDB database of its own that works in UTC and may spill to
+    `temp_directory`."""
     # Settings through the configuration, not SQL text: a folder may have a quote in its name.
     config: dict[str, str | bool | int | float | list[str]] = {}
     if threads:
@@ -65,7 +70,8 @@ def ibis_connection(
     threads: int | None = None, memory_limit: str | None = None
 ) -> ibis.BaseBackend:
     """An Ibis backend on embedded DuckDB, in UTC: where pipeline expressions run by default.
-    On a session of the shared database unless `threads` or `memory_limit` is given."""
+    On a session of the shared database (Ibis makes only temporary views and registers its
+    in-memory tables) unless `threads` or `memory_limit` is given."""
     if threads is None and memory_limit is None:
         return ibis.duckdb.from_connection(_session())
     backend = ibis.duckdb.connect()

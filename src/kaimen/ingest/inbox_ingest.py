@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain.errors import BatchRejected, RowError
-from kaimen.engines.embedded import connect
+from kaimen.engines.embedded import session
 from kaimen.ingest.deduplication import (
     CONTENT_DIGEST,
     DIGESTED_HASH_SQL,
@@ -100,7 +100,7 @@ def accept_events(
 ) -> IngestReport:
     """Validate a request's events and put the new ones in the inbox, all or nothing."""
     now = now or dt.datetime.now(dt.UTC)
-    connection = connect()
+    connection = session()
     try:
         keys = _judged(connection, engine, records, now)
         unrecorded = unrecorded_cases(connection, engine, lake_root, "hashed")
@@ -164,7 +164,7 @@ def seal_inbox(
     them; `now` is only the batch's own time.
     """
     now = now or dt.datetime.now(dt.UTC)
-    connection = connect()
+    connection = session()
     try:
         with exclusive(lake_root):
             with engine.connect() as store:

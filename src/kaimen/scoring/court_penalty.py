@@ -23,7 +23,7 @@ from kaimen.domain.disputes import ItemKind
 from kaimen.domain.profiles import Profile
 from kaimen.domain.reasons import COURT_LISTING
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN, band_of
-from kaimen.engines.embedded import connect
+from kaimen.engines.embedded import session
 from kaimen.store import court_list, disputes
 
 DEDUCTION_SCHEMA = pa.schema([("person_id", pa.string()), ("reason", pa.string())])
@@ -57,7 +57,7 @@ def deductions(store: Connection, profile: Profile, person_id: str | None = None
     links = links.filter(keep)
     if links.num_rows == 0:
         return Deductions()
-    connection = connect()
+    connection = session()
     try:
         connection.register("links", links)
         reasons = connection.sql(
