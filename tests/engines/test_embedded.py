@@ -14,7 +14,9 @@ from kaimen.engines.embedded import connect, ibis_connection, session
 from kaimen.features.build import build_features
 from kaimen.features.summary_build import refresh_summaries
 from kaimen.ingest.inbox_ingest import accept_events, seal_inbox
+from kaimen.operations.status import status
 from kaimen.scoring.lake_summaries import summary_paths
+from kaimen.sharing.own_data import export
 from kaimen.store.identity_vault import IdentityVault
 from tests.conftest import NOW
 from tests.ingest.events_factory import enrol, sample_events
@@ -73,6 +75,9 @@ def test_the_services_leave_nothing_in_the_shared_database(
     refresh_summaries(engine, backend, lake_root, NOW)
     features = build_features(backend, summary_paths(engine, lake_root), "2026-10")
     assert features.num_rows > 0
+    person = events[0]["person_id"]
+    assert export(engine, vault, lake_root, person, NOW).events
+    assert status(engine, lake_root).events > 0
     look = session()
     try:
         left = look.execute(

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from kaimen.domain.errors import NotFound, Rejected
-from kaimen.engines.embedded import connect
+from kaimen.engines.embedded import session
 from kaimen.lake import reader
 from kaimen.store import audit, audit_head, lake_manifest, people
 
@@ -38,7 +38,7 @@ def status(engine: Engine, lake_root: Path) -> HouseStatus:
     """Events in the lake by kind (deduplicated), people enrolled, lake files, audit rows."""
     with engine.connect() as store:
         files = lake_manifest.files(store)
-    connection = connect()
+    connection = session()
     try:
         counts = reader.count_by_kind(connection, lake_root, files)
     finally:

@@ -38,7 +38,7 @@ from kaimen.domain.callers import Caller
 from kaimen.domain.errors import Conflict, NotFound, Unauthenticated
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.profiles import Profile
-from kaimen.engines.embedded import connect
+from kaimen.engines.embedded import connect, session
 from kaimen.features.summary_build import SUMMARIES_DIR, rewrite_summary_without
 from kaimen.ingest.deduplication import DIGESTED_HASH_SQL, digested
 from kaimen.lake import reader
@@ -186,7 +186,7 @@ def export(
         ledger = points_ledger.entries_of(store, person_id)
         raised = alerts.of_person(store, person_id)
         frozen_at = alerts.frozen_since(store, person_id)
-    connection = connect()
+    connection = session()
     try:
         events = lake_events(connection, lake_root, files, person_id)
     finally:
