@@ -27,22 +27,17 @@ _SHARED_LOCK = threading.Lock()
 _shared: tuple[int, duckdb.DuckDBPyConnection] | None = None
 
 
-def _session() -> duckdb.DuckDBPyConnection:
-    """A new session of the process's shared in-memory database, in UTC."""
-    global _shared
-    with _SHARED_LOCK:  # the database's own connection makes the cursors, one at a time
-        if _shared is None or _shared[0] != os.getpid():
-            _shared = (os.getpid(), duckdb.connect(":memory:"))
-        session = _shared[1].cursor()
-    session.execute("SET TimeZone = 'UTC'")
-    return session
-
-
 def session() -> duckdb.DuckDBPyConnection:
     """A new session of the process's shared in-memory database, in UTC, for work that
     creates only temporary objects (see the module's docstring). Close it when done: its
     temporary tables go with it."""
-    return _session()
+    global _shared
+    with _SHARED_LOCK:  # the database's own connection makes the cursors, one at a time
+        if _shared is None or _shared[0] != os.getpid():
+            _shared = (os.getpid(), duckdb.connect(":memory:"))
+        opened = _shared[1].cursor()
+    opened.execute("SET TimeZone = 'UTC'")
+    return opened
 
 
 def connect(
@@ -73,7 +68,7 @@ def ibis_connection(
     On a session of the shared database (Ibis makes only temporary views and registers its
     in-memory tables) unless `threads` or `memory_limit` is given."""
     if threads is None and memory_limit is None:
-        return ibis.duckdb.from_connection(_session())
+        return ibis.duckdb.from_connection(session())
     backend = ibis.duckdb.connect()
     backend.raw_sql("SET TimeZone = 'UTC'")
     if threads:

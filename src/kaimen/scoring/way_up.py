@@ -121,7 +121,8 @@ def way_up(
         return begin, Plan(target, card_now.raw_score, score, True, (), card_now.raw_score, score)
     card_target = begin.published.card_score_for(target)
     # Out of reach even at the card's best: the plan to the card's best shows how far.
-    plan = plan_to_target(begin.card, begin.values, card_target or SCORE_MAX, actionable())
+    card_goal = SCORE_MAX if card_target is None else card_target
+    plan = plan_to_target(begin.card, begin.values, card_goal, actionable())
     new_score = begin.published.of(plan.new_score)
     shown = dataclasses.replace(
         plan, target=target, score=score, reachable=new_score >= target, new_score=new_score
