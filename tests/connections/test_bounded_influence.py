@@ -20,21 +20,28 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from kaimen.connections import choosing, reading
 from kaimen.connections.choosing import CHANGES
 from kaimen.domain import profiles
 from kaimen.domain.callers import Caller
-from kaimen.domain.connections import ConnectionsOff, connections_points, sub_score
+from kaimen.domain.connections import (
+    ConnectionsOff,
+    connections_points,
+    friends_points,
+    sub_score,
+)
 from kaimen.domain.profiles import Profile
 from kaimen.domain.scores import DIMENSIONS, band_of
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.friend_graph import friend_events, friendships
 from kaimen.ingest.inbox_ingest import accept_events, seal_inbox
 from kaimen.scoring import court_penalty
+from kaimen.scoring.after_card import published_scores
 from kaimen.scoring.batch import load_model, score_month, snapshot_table
 from kaimen.scoring.connections_added import friends_of
 from kaimen.scoring.exclusions import excluded_events
@@ -82,6 +89,14 @@ def _points(engine: Engine, month: str) -> dict[str, tuple[int, int]]:
             select(connection_points).where(connection_points.c.month == month)
         ).all()
     return {r.person_id: (r.points, r.friends_counted) for r in rows}
+
+
+def _before_band(engine: Engine, month: str) -> dict[str, int | None]:
+    """What friends would have added to each snapshot of `month` before the band rule."""
+    p = connection_points.c
+    with engine.connect() as store:
+        rows = store.execute(select(p.person_id, p.points_before_band).where(p.month == month))
+        return {r.person_id: r.points_before_band for r in rows}
 
 
 def _without_friends(world: World, month: str, profile: Profile) -> dict[str, dict[str, object]]:
@@ -184,6 +199,7 @@ def test_not_opted_in_is_unaffected_and_opted_in_gets_base_plus_the_domain_rule(
     published = _published(world, month)
     before = _without_friends(world, month, CN)
     points = _points(world.engine, month)
+    before_band = _before_band(world.engine, month)
     previous = SEPTEMBER if month == OCTOBER else OCTOBER
     previous_scores = _scores(world.engine, previous)
     previous_points = _points(world.engine, previous)
@@ -224,6 +240,8 @@ def test_not_opted_in_is_unaffected_and_opted_in_gets_base_plus_the_domain_rule(
         ]
         expected = connections_points(before[person]["score"], bases, CN.connections)  # type: ignore[arg-type]
         assert points[person] == (expected, len(bases)), person
+        # Kept with it, for the what-if: the points before the band rule cut them.
+        assert before_band[person] == friends_points(bases, CN.connections), person
     assert moved > 10, "too few people moved to test anything"
 
 
@@ -248,6 +266,36 @@ def test_x_is_moved_by_the_friends_chosen_for_them(scenario: Scenario) -> None:
     card_after = min(max(plan.new_raw_score, 350), 950)
     # X sits mid-band, so what friends add now was not cut: it is what they would add.
     assert plan.new_score == min(band_of(card_after).high, card_after + added)
+
+
+def test_x_s_what_if_reads_friends_points_kept_with_the_snapshot(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    world = scenario.world
+    score, (added, _) = _x_now(scenario)
+    version, _ = load_model(world.engine, lake_root=world.lake)
+    backend = ibis_connection()
+    # No lake file is read: with no lake at all, X's card score still maps to X's score.
+    kept = published_scores(
+        world.engine, backend, tmp_path / "no-lake", CN, NOVEMBER, version, scenario.x
+    )
+    assert kept.of(score - added) == score and added > 0
+    # A snapshot published before the points were kept: worked out again from the lake.
+    p = connection_points.c
+    mine = (p.person_id == scenario.x) & (p.month == NOVEMBER)
+    kept_points = _before_band(world.engine, NOVEMBER)[scenario.x]
+    with world.engine.begin() as store:
+        store.execute(update(connection_points).where(mine).values(points_before_band=None))
+    try:
+        again = published_scores(
+            world.engine, backend, world.lake, CN, NOVEMBER, version, scenario.x
+        )
+        assert again == kept
+    finally:
+        with world.engine.begin() as store:
+            store.execute(
+                update(connection_points).where(mine).values(points_before_band=kept_points)
+            )
 
 
 def test_a_friends_score_change_moves_a_person_by_at_most_the_cap(scenario: Scenario) -> None:

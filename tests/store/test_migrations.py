@@ -17,6 +17,7 @@ from kaimen.domain.scores import Dimension
 from kaimen.domain.snapshots import Snapshot
 from kaimen.store import (
     access_log,
+    connections,
     consents,
     decisions,
     offers,
@@ -482,6 +483,39 @@ def test_0032_names_reasons_by_place_keeping_every_value_and_goes_back(
         back = [(p, str(r)) for p, r in store.execute(sa.text(raw))]
     assert [(p, _decoded(r)) for p, r in back] == [("P1", named), ("P2", [])]
     assert repr(SHARE) in back[0][1]
+    engine.dispose()
+
+
+# --- 0034: friends' points before the band rule kept with each snapshot -------------------
+
+
+def test_0034_keeps_the_rows_published_before_it_and_goes_back(empty_database_url: str) -> None:
+    engine = connect(empty_database_url)
+    migrate(engine, "0033")
+    row = "('P1', '2026-10', 'card-1', 12, 3)"
+    with engine.begin() as store:
+        store.exec_driver_sql(
+            "INSERT INTO connection_points "
+            f"(person_id, month, model_version, points, friends_counted) VALUES {row}"
+        )
+    migrate(engine)
+    with engine.begin() as store:
+        old = connections.points_of(store, "P1", "2026-10", "card-1")
+        connections.replace_points(
+            store, "P2", "2026-10", "card-1", connections.SnapshotPoints(5, 2, 9)
+        )
+        new = connections.points_of(store, "P2", "2026-10", "card-1")
+    # Published before 0034: nothing known of the points before the band rule.
+    assert old == connections.SnapshotPoints(12, 3, None)
+    assert new == connections.SnapshotPoints(5, 2, 9)
+    downgrade(engine, "0033")
+    raw = "SELECT * FROM connection_points ORDER BY person_id"
+    with engine.connect() as store:
+        assert [tuple(r) for r in store.exec_driver_sql(raw)] == [
+            ("P1", "2026-10", "card-1", 12, 3),
+            ("P2", "2026-10", "card-1", 5, 2),
+        ]
+    migrate(engine)
     engine.dispose()
 
 

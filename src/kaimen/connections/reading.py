@@ -105,7 +105,7 @@ def my_connections(
     )
     points_now = None
     if snapshot is not None and snapshot.score is not None and choices.counts_friends:
-        base = snapshot.score - (stored[0] if stored else 0)
+        base = snapshot.score - (stored.points if stored else 0)
         points_now = connections_points(base, bases.values(), rules)
     read = MyConnections(
         person_id,
@@ -116,8 +116,8 @@ def my_connections(
         rules.pivot,
         rules.positive_only,
         None if snapshot is None else snapshot.month,
-        None if stored is None else stored[0],
-        None if stored is None else stored[1],
+        None if stored is None else stored.points,
+        None if stored is None else stored.friends_counted,
         counting,
         len(set(friend_ids)) - len(counting),
         points_now,

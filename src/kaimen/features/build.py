@@ -61,6 +61,13 @@ def features_of(s: ir.Table, as_of: str) -> ir.Table:
     return table.mutate(thin_file=thin)
 
 
+def of_enrolled(people: ir.Table, features: ir.Table) -> ir.Table:
+    """Every person of `people` (a `person_id` column) with their `features` (null where
+    nothing is known): the rows a month's snapshots are made of."""
+    joined = people.left_join(features, people.person_id == features.person_id)
+    return joined.select(people.person_id, *(features[n] for n in (*CATALOGUE, "thin_file")))
+
+
 def _add_beyond(table: ir.Table, name: str, beyond: ir.Table) -> ir.Table:
     """`table` with `beyond`'s per-person count added to column `name`."""
     extra = beyond.select(_person=beyond.person_id, _count=beyond["count"])

@@ -4,8 +4,11 @@ their friends' points, exactly as the monthly batch and the re-score apply them.
 A what-if moves the card's score, but the score a person is shown is the card's with these
 two applied (and the excluded events already left out of the features). Rather than restate
 either rule, every card score from 350 to 950 goes through the batch's own code
-(`court_penalty.apply`, then `connections_added.add_friends`) as one table of 601 rows, all
-the person's: one vectorised pass gives the published score of each card score.
+(`court_penalty.apply`, then `connections_added.apply` with the friends' points before the
+band rule that the publication stored with the snapshot) as one table of 601 rows, all the
+person's: one vectorised pass gives the published score of each card score. No lake file is
+read: a snapshot published before those points were kept (0034) has them worked out again
+from the friend links (`connections_added.add_friends`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from kaimen.domain.connections import NEUTRAL_SUB_SCORE
 from kaimen.domain.profiles import Profile
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN, Dimension, band_of
 from kaimen.scoring import connections_added, court_penalty
+from kaimen.store import connections as connection_rows
+from kaimen.store.connections import FRIENDS_SCHEMA
 
 _CARD_SCORES = tuple(range(SCORE_MIN, SCORE_MAX + 1))
 _BANDS = tuple(band_of(s).name for s in _CARD_SCORES)
@@ -51,11 +56,15 @@ def published_scores(
     lake_root: Path,
     profile: Profile,
     month: str,
+    model_version: str,
     person_id: str,
 ) -> PublishedScores:
-    """What each card score of `person_id` at `month` would be published as now."""
+    """What each card score of `person_id`'s snapshot of `month` by `model_version` would be
+    published as now."""
+    rules = profile.connections
     with engine.connect() as store:
         deductions = court_penalty.deductions(store, profile, person_id)
+        stored = connection_rows.points_of(store, person_id, month, model_version)
     rows = len(_CARD_SCORES)
     table = pa.table(
         {
@@ -67,7 +76,20 @@ def published_scores(
         }
     )
     table = court_penalty.apply(table, deductions)
-    added = connections_added.add_friends(
-        engine, backend, lake_root, profile, month, table, [person_id]
-    )
-    return PublishedScores(tuple(int(s) for s in added.table.column("score").to_pylist()))
+    if not rules.allowed or stored is None:
+        pass  # friends added nothing to the snapshot (not opted in then, or no score)
+    elif stored.points_before_band is not None:
+        friends = pa.table(
+            {
+                "person_id": [person_id],
+                "points": [stored.points_before_band],
+                "friends_counted": [stored.friends_counted],
+            },
+            schema=FRIENDS_SCHEMA,
+        )
+        table = connections_added.apply(table, friends, rules).table
+    else:  # published before the points before the band were kept: work them out again
+        table = connections_added.add_friends(
+            engine, backend, lake_root, profile, month, table, [person_id]
+        ).table
+    return PublishedScores(tuple(int(s) for s in table.column("score").to_pylist()))

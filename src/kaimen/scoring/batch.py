@@ -31,9 +31,10 @@ from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN, Dimension, band_of
 from kaimen.domain.snapshots import Snapshot
 from kaimen.engines.parquet_files import to_arrow
-from kaimen.features.build import build_features, features_expression
-from kaimen.features.catalogue import CATALOGUE, Window
+from kaimen.features.build import build_features, features_expression, of_enrolled
+from kaimen.features.catalogue import Window
 from kaimen.features.exclusions import ExcludedEvents
+from kaimen.features.one_person import runs_here
 from kaimen.features.summary_build import refresh_summaries
 from kaimen.model.card_snapshots import snapshot_columns
 from kaimen.model.challenger import Challenger
@@ -45,6 +46,7 @@ from kaimen.scoring.datasets import feature_arrays
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import NoModel, Scored, ScoringModel, load_model, wrap
+from kaimen.scoring.person_snapshots import person_snapshots
 from kaimen.store import audit, connections, month_publication, people, score_publishing, scores
 from kaimen.telemetry.steps import note_step, timed_step
 
@@ -123,8 +125,7 @@ def _features(
         features = features_expression(backend, paths, month, person_ids, excluded)
     else:
         features = ibis.memtable(build_features(backend, paths, month))
-    joined = people.left_join(features, people.person_id == features.person_id)
-    return joined.select(people.person_id, *(features[n] for n in (*CATALOGUE, "thin_file")))
+    return of_enrolled(people, features)
 
 
 def _challenger_snapshots(
@@ -163,6 +164,10 @@ def snapshot_table(
     deductions made: one code path for the monthly batch and the single-person re-score,
     so a re-scored person gets what the batch would give them."""
     version, loaded = model
+    if isinstance(loaded, Scorecard) and person_ids is not None and runs_here(backend, paths):
+        # A few people (a re-score): the same expression, compiled once a month and card.
+        table = person_snapshots(backend, paths, month, enrolled, loaded, excluded, person_ids)
+        return court_penalty.apply(table, deductions)
     features = _features(backend, paths, month, enrolled, excluded, person_ids)
     if isinstance(loaded, Scorecard):
         # The card runs in the engine, in the same query as the features.

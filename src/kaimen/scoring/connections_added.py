@@ -33,7 +33,7 @@ from kaimen.engines.parquet_files import to_arrow
 from kaimen.features.friend_graph import friend_events, friends_points, friendships
 from kaimen.store import connections as connection_rows
 from kaimen.store import lake_manifest
-from kaimen.store.connections import BASE_SCHEMA, POINTS_SCHEMA
+from kaimen.store.connections import BASE_SCHEMA, FRIENDS_SCHEMA, POINTS_SCHEMA
 
 # Later than any month: `run_before(NEWEST)` is the newest published run.
 NEWEST = "9999-12"
@@ -65,10 +65,10 @@ def friends_points_table(
     if not lake_paths or lenders.num_rows == 0:
         # Nobody's friend lends a score (or there are no events): no engine work to do.
         zeros = pa.array([0] * opted_in.num_rows, pa.int64())
-        return pa.table([opted_in.column("person_id"), zeros, zeros], schema=POINTS_SCHEMA)
+        return pa.table([opted_in.column("person_id"), zeros, zeros], schema=FRIENDS_SCHEMA)
     friends = friendships(friend_events(backend, lake_paths), month, person_ids)
     points = friends_points(friends, people, ibis.memtable(lenders), rules)
-    return to_arrow(backend, points.order_by("person_id")).cast(POINTS_SCHEMA)
+    return to_arrow(backend, points.order_by("person_id")).cast(FRIENDS_SCHEMA)
 
 
 def friends_of(
@@ -83,9 +83,10 @@ def friends_of(
 
 
 def apply(table: pa.Table, friends: pa.Table, rules: ConnectionsRules) -> Added:
-    """`table` (snapshot columns) with each scored person of `friends` raised (or, off the
-    default, lowered) by their friends' points cut to their band, and their connections
-    sub-score set from what was added; everyone else's row as it was."""
+    """`table` (snapshot columns) with each scored person of `friends` (`FRIENDS_SCHEMA`:
+    their points before the band rule) raised (or, off the default, lowered) by their
+    friends' points cut to their band, and their connections sub-score set from what was
+    added; everyone else's row as it was."""
     if friends.num_rows == 0 or table.num_rows == 0:
         return Added(table)
     index = pc.index_in(table.column("person_id"), value_set=friends.column("person_id"))
@@ -119,6 +120,7 @@ def apply(table: pa.Table, friends: pa.Table, rules: ConnectionsRules) -> Added:
             "person_id": table.column("person_id"),
             "points": added,
             "friends_counted": pc.take(friends.column("friends_counted"), index),
+            "points_before_band": wanted,
         }
     ).filter(counted)
     return Added(table, rows.cast(POINTS_SCHEMA))

@@ -79,7 +79,12 @@ def rescore_person(
     values = _values(added.table)
     # What friends added, kept with the revised snapshot (none: not opted in, or no score).
     rows = added.points.to_pylist()
-    points = (rows[0]["points"], rows[0]["friends_counted"]) if rows else None
+    points = None
+    if rows:
+        row = rows[0]
+        points = connections.SnapshotPoints(
+            row["points"], row["friends_counted"], row["points_before_band"]
+        )
     with engine.begin() as store:
         revision = score_revisions.revise(
             store,

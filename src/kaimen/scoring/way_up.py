@@ -93,7 +93,9 @@ def start(
     # The same float conversion as the batch, so the points are the published ones.
     arrays = feature_arrays(table)
     values: dict[str, Value] = {name: float(arrays[name][0]) for name in model.names}
-    published = published_scores(engine, backend, lake_root, profile, latest.month, person_id)
+    published = published_scores(
+        engine, backend, lake_root, profile, latest.month, latest.model_version, person_id
+    )
     return Start(person_id, latest.month, latest.model_version, model, values, published)
 
 

@@ -22,8 +22,18 @@ from kaimen.store.tables import (
 )
 
 Choice = Literal["counts_friends", "lends_score"]
-POINTS_SCHEMA = pa.schema(
+# What friends would add to each person (before the band rule), as the engine computes it.
+FRIENDS_SCHEMA = pa.schema(
     [("person_id", pa.string()), ("points", pa.int64()), ("friends_counted", pa.int64())]
+)
+# What friends added to each snapshot, as stored: `points` after the band rule.
+POINTS_SCHEMA = pa.schema(
+    [
+        ("person_id", pa.string()),
+        ("points", pa.int64()),
+        ("friends_counted", pa.int64()),
+        ("points_before_band", pa.int64()),
+    ]
 )
 BASE_SCHEMA = pa.schema([("person_id", pa.string()), ("base_score", pa.int64())])
 
@@ -152,8 +162,8 @@ def write_points(connection: Connection, month: str, model_version: str, table: 
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     statement = (
         "INSERT INTO connection_points "
-        "(month, model_version, person_id, points, friends_counted) "
-        f"VALUES ({', '.join([mark] * 5)})"
+        "(month, model_version, person_id, points, friends_counted, points_before_band) "
+        f"VALUES ({', '.join([mark] * 6)})"
     )
     # Columns become Python values in C and rows by zip: no per-person code.
     columns = [table.column(name).to_pylist() for name in POINTS_SCHEMA.names]
@@ -162,18 +172,28 @@ def write_points(connection: Connection, month: str, model_version: str, table: 
     return count
 
 
+@dataclass(frozen=True)
+class SnapshotPoints:
+    """What friends added to one snapshot, and would have added before the band rule (None
+    on a row published before that was kept)."""
+
+    points: int
+    friends_counted: int
+    points_before_band: int | None
+
+
 def points_of(
     connection: Connection, person_id: str, month: str, model_version: str
-) -> tuple[int, int] | None:
-    """(points, friends counted) friends added to that snapshot; None when nothing was
-    recorded (the person was not opted in, or had no score)."""
+) -> SnapshotPoints | None:
+    """What friends added to that snapshot; None when nothing was recorded (the person was
+    not opted in, or had no score)."""
     p = connection_points.c
     row = connection.execute(
-        select(p.points, p.friends_counted).where(
+        select(p.points, p.friends_counted, p.points_before_band).where(
             p.person_id == person_id, p.month == month, p.model_version == model_version
         )
     ).first()
-    return None if row is None else (row.points, row.friends_counted)
+    return None if row is None else SnapshotPoints(*row)
 
 
 @dataclass(frozen=True)
@@ -202,7 +222,7 @@ def replace_points(
     person_id: str,
     month: str,
     model_version: str,
-    points: tuple[int, int] | None,
+    points: SnapshotPoints | None,
 ) -> None:
     """A re-scored snapshot's connection points, in the revision's transaction."""
     p = connection_points.c
@@ -217,7 +237,8 @@ def replace_points(
                 person_id=person_id,
                 month=month,
                 model_version=model_version,
-                points=points[0],
-                friends_counted=points[1],
+                points=points.points,
+                friends_counted=points.friends_counted,
+                points_before_band=points.points_before_band,
             )
         )

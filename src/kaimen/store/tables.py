@@ -904,6 +904,9 @@ connection_points = Table(
     Column("model_version", String(64), nullable=False),
     Column("points", SmallInteger, nullable=False),
     Column("friends_counted", Integer, nullable=False),
+    # What the friends would add before the cut to the band (for the what-if, which moves
+    # the score between bands); null on rows published before it was kept (0034).
+    Column("points_before_band", SmallInteger, nullable=True),
     UniqueConstraint("person_id", "month", "model_version", name="uq_connection_points_key"),
     CheckConstraint("points BETWEEN -30 AND 30", name="points_range"),
     CheckConstraint("friends_counted >= 0", name="friends_counted"),
