@@ -47,12 +47,13 @@ from kaimen.scoring.connections_added import friends_of
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.way_up import way_up
+from kaimen.sharing import own_data
 from kaimen.sharing.own_data import opt_out as leave_kaimen
 from kaimen.store import connections as connection_rows
 from kaimen.store import lake_manifest, people
 from kaimen.store.tables import connection_points, score_snapshots
 from tests.conftest import NOW
-from tests.population import Population, World
+from tests.population import VAULT, Population, World
 
 CN = profiles.load("cn")
 EU = profiles.load("eu")
@@ -296,6 +297,25 @@ def test_x_s_what_if_reads_friends_points_kept_with_the_snapshot(
             store.execute(
                 update(connection_points).where(mine).values(points_before_band=kept_points)
             )
+
+
+def test_x_s_export_holds_what_friends_added_to_each_score(scenario: Scenario) -> None:
+    world = scenario.world
+    document = own_data.export(world.engine, VAULT, world.lake, scenario.x, NOW)
+    p = connection_points.c
+    with world.engine.connect() as store:
+        stored = store.execute(
+            select(p.month, p.model_version, p.points, p.friends_counted, p.points_before_band)
+            .where(p.person_id == scenario.x)
+            .order_by(p.month)
+        ).all()
+    exported = [
+        (e.month, e.model_version, e.points, e.friends_counted, e.points_before_band)
+        for e in document.connections.points_added
+    ]
+    assert exported == [tuple(row) for row in stored]
+    assert [e[0] for e in exported] == [OCTOBER, NOVEMBER]
+    assert all(e[4] is not None and e[4] >= e[2] > 0 for e in exported)
 
 
 def test_a_friends_score_change_moves_a_person_by_at_most_the_cap(scenario: Scenario) -> None:

@@ -84,3 +84,19 @@ def test_the_second_ask_compiles_nothing_and_leaves_no_table(world: World) -> No
         "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'kaimen_one_persons%'"
     ).fetchall()
     assert left == [(0,)]
+
+
+def test_a_session_holds_one_persons_rows_at_a_time(world: World) -> None:
+    backend = ibis_connection()
+    paths = summary_paths(world.engine, world.lake)
+    (person, other), _ = _left_out(world)
+    with one_person.person_rows(backend, paths, [person]) as rows:
+        # A second block on the same session would replace the first's table: refused.
+        with pytest.raises(RuntimeError, match="already holds"):
+            one_person.person_features(backend, paths, LAST, other)
+        # Another session is another set of temporary tables.
+        elsewhere = one_person.person_features(ibis_connection(), paths, LAST, other)
+        held = backend.con.sql(f"SELECT DISTINCT person_id FROM {rows.get_name()}").fetchall()
+    assert held == [(person,)] and elsewhere.num_rows == 1
+    # Free again once the block ends.
+    assert one_person.person_features(backend, paths, LAST, other) == elsewhere

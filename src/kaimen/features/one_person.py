@@ -35,6 +35,9 @@ EVENTS = "kaimen_one_persons_events"
 LEFT_OUT = "kaimen_one_persons_left_out"
 # Months and schemas compiled at most: a process asks about the latest month or two.
 KEPT = 16
+# The sessions inside a `person_rows` block now: its tables have fixed names (the compiled
+# queries name them), so a second block on the same session would replace the first's.
+_IN_USE: set[int] = set()
 
 
 def runs_here(backend: ibis.BaseBackend, summary_paths: Sequence[Path]) -> bool:
@@ -53,6 +56,9 @@ def person_rows(
     out, as the temporary table `ROWS` of `backend`'s session (an unbound table of its
     schema, for expressions compiled once over it)."""
     connection: duckdb.DuckDBPyConnection = backend.con
+    if id(connection) in _IN_USE:
+        raise RuntimeError("this session already holds a person's rows: use another backend")
+    _IN_USE.add(id(connection))
     ids = list(dict.fromkeys(person_ids))
     try:
         connection.execute(
@@ -66,8 +72,11 @@ def person_rows(
             _leave_out(connection, rows, excluded.lake_paths, keys)
         yield ibis.table(ibis.Schema.from_pyarrow(rows), name=ROWS)
     finally:
-        for name in (ROWS, EVENTS, LEFT_OUT):
-            connection.execute(f"DROP TABLE IF EXISTS {name}")
+        try:
+            for name in (ROWS, EVENTS, LEFT_OUT):
+                connection.execute(f"DROP TABLE IF EXISTS {name}")
+        finally:
+            _IN_USE.discard(id(connection))
 
 
 def person_features(

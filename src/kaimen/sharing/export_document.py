@@ -167,6 +167,10 @@ class ExportFriendsPoints(BaseModel):
     model_version: str
     points: int
     friends_counted: int
+    points_before_band: int | None = Field(
+        description="what the friends would have added before the cut to the score's band "
+        "(kept for the what-if); null for a score published before it was kept"
+    )
 
 
 class ExportPointsEntry(BaseModel):

@@ -269,6 +269,7 @@ def export(
                     model_version=m.model_version,
                     points=m.points,
                     friends_counted=m.friends_counted,
+                    points_before_band=m.points_before_band,
                 )
                 for m in friends_added
             ],

@@ -204,17 +204,18 @@ class MonthPoints:
     model_version: str
     points: int
     friends_counted: int
+    points_before_band: int | None  # None on a row published before it was kept (0034)
 
 
 def points_history(connection: Connection, person_id: str) -> list[MonthPoints]:
     """Every month's points friends added to the person's snapshots, oldest first."""
     p = connection_points.c
     rows = connection.execute(
-        select(p.month, p.model_version, p.points, p.friends_counted)
+        select(p.month, p.model_version, p.points, p.friends_counted, p.points_before_band)
         .where(p.person_id == person_id)
         .order_by(p.month, p.model_version)
     )
-    return [MonthPoints(r.month, r.model_version, r.points, r.friends_counted) for r in rows]
+    return [MonthPoints(*row) for row in rows]
 
 
 def replace_points(
