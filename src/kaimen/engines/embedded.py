@@ -82,10 +82,14 @@ def temp_table(backend: ibis.BaseBackend, name: str, rows: pa.Table) -> ir.Table
     """`rows` as the embedded backend's temporary table `name` (replacing one so named): a
     table of the backend's own, which an expression written to a file may read, unlike an
     in-memory table."""
-    connection: duckdb.DuckDBPyConnection = backend.con
+    fill_temp_table(backend.con, name, rows)
+    return backend.table(name)
+
+
+def fill_temp_table(connection: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
+    """`rows` as the session's temporary table `name` (replacing one so named)."""
     connection.register(f"{name}_rows", rows)
     try:
         connection.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM "{name}_rows"')
     finally:
         connection.unregister(f"{name}_rows")
-    return backend.table(name)

@@ -23,6 +23,7 @@ import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kaimen.engines.embedded import fill_temp_table
 from kaimen.features.build import build_features, features_of
 from kaimen.features.exclusions import ExcludedEvents, with_people_redone
 from kaimen.lake.schema import PARTITION
@@ -61,12 +62,7 @@ def person_rows(
     _IN_USE.add(id(connection))
     ids = list(dict.fromkeys(person_ids))
     try:
-        connection.execute(
-            f"CREATE OR REPLACE TEMP TABLE {ROWS} AS "
-            "SELECT * FROM read_parquet($paths) WHERE list_contains($ids, person_id)",
-            {"paths": [str(p) for p in summary_paths], "ids": ids},
-        )
-        rows = _schema(connection, ROWS)
+        rows = _people_rows(connection, ROWS, summary_paths, ids)
         keys = _keys_of(excluded, ids)
         if keys is not None and excluded is not None:
             _leave_out(connection, rows, excluded.lake_paths, keys)
@@ -95,7 +91,16 @@ def person_features(
         return backend.con.sql(sql).to_arrow_table().cast(schema)
 
 
-def _schema(connection: duckdb.DuckDBPyConnection, table: str) -> pa.Schema:
+def _people_rows(
+    connection: duckdb.DuckDBPyConnection, table: str, paths: Sequence[Path], ids: list[str]
+) -> pa.Schema:
+    """The rows of `ids` in the Parquet files `paths` as the temporary table `table`; its
+    schema."""
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table} AS "
+        "SELECT * FROM read_parquet($paths) WHERE list_contains($ids, person_id)",
+        {"paths": [str(p) for p in paths], "ids": ids},
+    )
     return connection.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
 
 
@@ -116,22 +121,9 @@ def _leave_out(
 ) -> None:
     """Replace `ROWS` by `exclusions.with_people_redone` of it: the rows of the people with
     keys summarised again from their lake events without those events."""
-    connection.register(f"{LEFT_OUT}_rows", keys)
-    try:
-        connection.execute(
-            f"CREATE OR REPLACE TEMP TABLE {LEFT_OUT} AS SELECT * FROM {LEFT_OUT}_rows"
-        )
-    finally:
-        connection.unregister(f"{LEFT_OUT}_rows")
-    connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE {EVENTS} AS "
-        "SELECT * FROM read_parquet($paths) WHERE list_contains($ids, person_id)",
-        {
-            "paths": [str(p) for p in lake_paths],
-            "ids": list(dict.fromkeys(keys.column("person_id").to_pylist())),
-        },
-    )
-    events = _schema(connection, EVENTS)
+    fill_temp_table(connection, LEFT_OUT, keys)
+    ids = list(dict.fromkeys(keys.column("person_id").to_pylist()))
+    events = _people_rows(connection, EVENTS, lake_paths, ids)
     sql = _redone_query(rows, events, keys.schema)
     connection.execute(f"CREATE OR REPLACE TEMP TABLE {ROWS} AS {sql}")
 

@@ -21,6 +21,7 @@ import duckdb
 import ibis
 import pyarrow as pa
 
+from kaimen.engines.embedded import fill_temp_table
 from kaimen.features.build import features_of, of_enrolled
 from kaimen.features.exclusions import ExcludedEvents
 from kaimen.features.one_person import DUCKDB, KEPT, ROWS, person_rows
@@ -54,17 +55,13 @@ def person_snapshots(
     connection: duckdb.DuckDBPyConnection = backend.con
     people = enrolled.select(["person_id"])
     with person_rows(backend, summary_paths, person_ids, excluded) as rows:
-        connection.register(f"{PEOPLE}_rows", people)
         try:
-            connection.execute(
-                f"CREATE OR REPLACE TEMP TABLE {PEOPLE} AS SELECT * FROM {PEOPLE}_rows"
-            )
+            fill_temp_table(connection, PEOPLE, people)
             sql, schema = _query(
                 month, rows.schema().to_pyarrow(), people.schema, _Card(card.characteristics, card)
             )
             return connection.sql(sql).to_arrow_table().cast(schema)
         finally:
-            connection.unregister(f"{PEOPLE}_rows")
             connection.execute(f"DROP TABLE IF EXISTS {PEOPLE}")
 
 
