@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -292,3 +293,39 @@ def test_counters_in_memory_expire_and_are_swept(monkeypatch: pytest.MonkeyPatch
     clock[0] = 2000.0
     counters.incr("b", 10)  # the fourth since the sweep: sweeps every expired counter
     assert counters.reset() == 1  # only "b" was left
+
+
+REDIS_URL = os.environ.get("KAIMEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def _redis_or_skip() -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as error:
+        pytest.skip(f"no Redis at {REDIS_URL}: {error}")
+
+
+def test_servers_sharing_a_redis_storage_share_their_counts() -> None:
+    """`KAIMEN_RATE_LIMIT_STORAGE=redis://...`, as README says for several server processes:
+    two processes' limits (here two instances) count as one, probing markers included."""
+    _redis_or_skip()
+    settings = LimitSettings(per_person="2/minute", probing="1/month", storage_uri=REDIS_URL)
+    first, second = PartnerLimits(settings), PartnerLimits(settings)
+    first.reset()
+    try:
+        first.check_person(PARTNER, "S1", "decision")
+        second.check_person(PARTNER, "S1", "decision")
+        with pytest.raises(RateLimited) as stopped:
+            first.check_person(PARTNER, "S1", "decision")
+        assert 55 <= stopped.value.retry_after <= 60
+        second.check_person(PARTNER, "S2", "decision")  # another person, another count
+        # A threshold asked through one server is known to the other.
+        assert first.check_threshold(PARTNER, "S1", "600") is False
+        assert second.check_threshold(PARTNER, "S1", "600") is False
+        assert second.check_threshold(PARTNER, "S1", "620") is True  # probing: counted
+        with pytest.raises(RateLimited):
+            first.check_threshold(PARTNER, "S1", "640")
+    finally:
+        first.reset()
