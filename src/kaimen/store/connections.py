@@ -197,21 +197,18 @@ def points_of(
 
 
 @dataclass(frozen=True)
-class MonthPoints:
-    """What friends added to one of the person's published snapshots."""
+class MonthPoints(SnapshotPoints):
+    """What friends added to one of the person's published snapshots, and which one."""
 
     month: str
     model_version: str
-    points: int
-    friends_counted: int
-    points_before_band: int | None  # None on a row published before it was kept (0034)
 
 
 def points_history(connection: Connection, person_id: str) -> list[MonthPoints]:
     """Every month's points friends added to the person's snapshots, oldest first."""
     p = connection_points.c
     rows = connection.execute(
-        select(p.month, p.model_version, p.points, p.friends_counted, p.points_before_band)
+        select(p.points, p.friends_counted, p.points_before_band, p.month, p.model_version)
         .where(p.person_id == person_id)
         .order_by(p.month, p.model_version)
     )
