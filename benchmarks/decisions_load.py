@@ -86,6 +86,7 @@ from kaimen.ingest.file_ingest import ingest_file
 from kaimen.scoring.batch import score_month
 from kaimen.scoring.training import train
 from kaimen.sharing import deciding, decision_batches
+from kaimen.sharing.rate_limits import LimitSettings, PartnerLimits
 from kaimen.simulate.run import last_full_month, simulate
 from kaimen.store import partners
 from kaimen.store.database import connect, open_store
@@ -779,6 +780,8 @@ class Server:
 
 def start_kaimen(store: Store, options: argparse.Namespace, home: Path, port: int) -> Server:
     server_log = home.parent / f"kaimen-{store.backend}.log"
+    if options.rate_limit_storage != "memory://":  # what an earlier run counted
+        PartnerLimits(LimitSettings(storage_uri=options.rate_limit_storage)).reset()
     env = {
         **os.environ,
         "KAIMEN_HOME": str(home),
@@ -789,6 +792,7 @@ def start_kaimen(store: Store, options: argparse.Namespace, home: Path, port: in
         # people drawn at random (a person drawn often could pass ten in a minute).
         "KAIMEN_RATE_LIMIT_PER_KEY": "1000000000/minute",
         "KAIMEN_RATE_LIMIT_PER_PERSON": "1000000/minute",
+        "KAIMEN_RATE_LIMIT_STORAGE": options.rate_limit_storage,
     }
     with server_log.open("wb") as sink:
         process = subprocess.Popen(
@@ -944,7 +948,8 @@ def write_results(results: dict[str, Any], name: str = "decisions_load") -> None
         f"{results['options']['duration']:g} s measured per run, the hello-world app and "
         "kaimen interleaved (hello, kaimen, ..., hello) on each backend. Both servers: one "
         f"uvicorn process, {machine['event_loop']} loop, {machine['http']} parser, "
-        "`log_config=None`, `access_log=False`. **2 cores shared** by the client, the server, "
+        "`log_config=None`, `access_log=False`; kaimen's rate limits counted in "
+        f"`{results['options']['rate_limit_storage']}`. **2 cores shared** by the client, the server, "
         "PostgreSQL and other helpers' work (load average at the start: "
         f"{machine['loadavg_start']}, at the end: {machine['loadavg_end']}).",
         "",
@@ -1074,6 +1079,12 @@ def main() -> None:
     parser.add_argument("--profile-iterations", type=int, default=500)
     parser.add_argument("--work", type=Path, default=ROOT / "work-decisions")
     parser.add_argument("--keep", action="store_true", help="keep the databases and the folder")
+    parser.add_argument(
+        "--rate-limit-storage",
+        default="memory://",
+        help="kaimen's KAIMEN_RATE_LIMIT_STORAGE (redis://127.0.0.1:6379/12: as several "
+        "server processes share their counts); the counts are forgotten before each run",
+    )
     parser.add_argument(
         "--results",
         default="decisions_load",

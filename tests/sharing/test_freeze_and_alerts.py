@@ -180,7 +180,9 @@ def test_the_batched_write_rechecks_the_freeze(world: World, setting: Setting) -
             from kaimen.store import decision_path
 
             [grounds] = await decision_path.read_many(connection, [asked], deciding.SCOPE)
-            answer, disclosure = deciding.answered(asked, grounds)
+            [outcome] = deciding.answered_all([asked], [grounds], [None])
+            assert isinstance(outcome, tuple)
+            answer, disclosure = outcome
             _freeze(engine, person, True)
             written = await decision_path.record_many_async(
                 connection, [(answer.decision, disclosure)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from kaimen.sharing import (
     partnering,
     reports,
 )
-from kaimen.sharing.rate_limits import LimitSettings, PartnerLimits
+from kaimen.sharing.rate_limits import Counted, DecisionAsked, LimitSettings, PartnerLimits
 from kaimen.store import access_log
 from kaimen.store.tables import access_log as access_log_table
 from kaimen.store.tables import decisions, score_snapshots
@@ -85,6 +86,36 @@ def _counts(engine: Engine) -> tuple[int, int]:
         )
 
 
+REDIS_URL = os.environ.get("KAIMEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+STORAGES = ["memory", "redis"]
+
+
+def _redis_or_skip() -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as error:
+        pytest.skip(f"no Redis at {REDIS_URL}: {error}")
+
+
+def _limits(storage: str, **settings: str) -> PartnerLimits:
+    """Limits in this process's memory, or in the machine's Redis with no count left over
+    from an earlier test."""
+    if storage == "memory":
+        return PartnerLimits(LimitSettings(**settings))
+    _redis_or_skip()
+    limits = PartnerLimits(LimitSettings(**settings, storage_uri=REDIS_URL))
+    limits.reset()
+    return limits
+
+
+def _other_people(storage: str) -> int:
+    """Where a test's people start among the scored ones: each storage asks about its own
+    (the access log of a person asked about under the other would hold those answers too)."""
+    return 0 if storage == "memory" else 20
+
+
 def _bracket(answers: list[tuple[int, bool]]) -> int:
     """How narrow the partner's answers pin the score: the lowest declined minimum less the
     highest approved one (the score lies between), on the scale's ends without either."""
@@ -93,12 +124,15 @@ def _bracket(answers: list[tuple[int, bool]]) -> int:
     return min(declined, default=950) - max(approved, default=350)
 
 
-def test_the_probing_attack_is_stopped_before_it_brackets_the_score(setting: Setting) -> None:
+@pytest.mark.parametrize("storage", STORAGES)
+def test_the_probing_attack_is_stopped_before_it_brackets_the_score(
+    setting: Setting, storage: str
+) -> None:
     """The issue's attack: 51 offers 12 points apart, one decision on each, one at a time."""
     engine = setting.world.engine
-    person = setting.scored[0]
+    person = setting.scored[0 + _other_people(storage)]
     _consent(engine, person)
-    limits = PartnerLimits()
+    limits = _limits(storage)
     answers: list[tuple[int, bool]] = []
     stopped: list[RateLimited] = []
     for offer_id, minimum in setting.offers:
@@ -124,13 +158,15 @@ def test_the_probing_attack_is_stopped_before_it_brackets_the_score(setting: Set
     assert all(entry.disclosed["status"] == 429 for entry in limited)
 
 
-def test_questions_at_once_are_stopped_alike(setting: Setting) -> None:
+@pytest.mark.parametrize("storage", STORAGES)
+def test_questions_at_once_are_stopped_alike(setting: Setting, storage: str) -> None:
     """The same 51 questions sent at once go into one batch of the API's decisions (one
-    transaction on SQLite, two statements on PostgreSQL): counted one by one all the same."""
+    transaction on SQLite, two statements on PostgreSQL): counted one by one all the same
+    (on Redis, in one script for the batch's keys and one for its people)."""
     engine = setting.world.engine
-    person = setting.scored[1]
+    person = setting.scored[1 + _other_people(storage)]
     _consent(engine, person)
-    limits = PartnerLimits()
+    limits = _limits(storage)
 
     async def all_at_once() -> list[deciding.Answer | BaseException]:
         batches = decision_batches.DecisionBatches(engine, limits)
@@ -228,13 +264,15 @@ def test_a_report_without_consent_is_in_the_persons_log(setting: Setting) -> Non
     assert [(e.what, e.flag) for e in entries] == [("report", "refused: no consent")] * 2
 
 
-def test_per_person_and_per_key_limits(setting: Setting) -> None:
+@pytest.mark.parametrize("storage", STORAGES)
+def test_per_person_and_per_key_limits(setting: Setting, storage: str) -> None:
     engine = setting.world.engine
-    consented, other, without = setting.scored[5:8]
+    first = 5 + _other_people(storage)
+    consented, other, without = setting.scored[first : first + 3]
     _consent(engine, consented)
     _consent(engine, other)
     offer_id = setting.offers[10][0]
-    limits = PartnerLimits(LimitSettings(per_person="2/minute", per_key="7/minute"))
+    limits = _limits(storage, per_person="2/minute", per_key="7/minute")
 
     def ask(person: str) -> str:
         try:
@@ -295,18 +333,6 @@ def test_counters_in_memory_expire_and_are_swept(monkeypatch: pytest.MonkeyPatch
     assert counters.reset() == 1  # only "b" was left
 
 
-REDIS_URL = os.environ.get("KAIMEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-
-
-def _redis_or_skip() -> None:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as error:
-        pytest.skip(f"no Redis at {REDIS_URL}: {error}")
-
-
 def test_servers_sharing_a_redis_storage_share_their_counts() -> None:
     """`KAIMEN_RATE_LIMIT_STORAGE=redis://...`, as README says for several server processes:
     two processes' limits (here two instances) count as one, probing markers included."""
@@ -329,3 +355,98 @@ def test_servers_sharing_a_redis_storage_share_their_counts() -> None:
             first.check_threshold(PARTNER, "S1", "640")
     finally:
         first.reset()
+
+
+def test_counter_keys_are_the_librarys_own() -> None:
+    """The counters' keys are written by kaimen, as `limits` writes them (its `key_for`): a
+    storage shared with another `limits` user counts the same requests under the same keys."""
+    limits = PartnerLimits(LimitSettings(per_key="5/second;9/hour", per_person="2/minute"))
+    for key, item in limits._keyed(limits._per_key, "kaimen:key", "k1"):
+        assert key == item.key_for("kaimen:key", "k1")
+    for key, item in limits._keyed(limits._per_person, "kaimen:decision", "p", "S1"):
+        assert key == item.key_for("kaimen:decision", "p", "S1")
+
+
+def _outcome(counted: Counted) -> tuple[str, bool]:
+    refusal = counted.refusal
+    return ("stopped" if refusal is not None else "counted", counted.probing)
+
+
+def test_counting_in_redis_is_counting_one_by_one() -> None:
+    """The same random questions (three partners, four people, five thresholds, some
+    without consent, some over a key's limit) counted one by one in memory and in batches of
+    random sizes by Redis's script: the same outcome for each, in the same order, and the
+    same Retry-After to the second."""
+    _redis_or_skip()
+    settings = {"per_key": "60/minute", "per_person": "5/minute;8/hour", "probing": "1/month"}
+    memory = PartnerLimits(LimitSettings(**settings))
+    shared = _limits("redis", **settings)
+    draw = random.Random(7)
+    one_by_one: list[tuple[str, bool]] = []
+    batched: list[tuple[str, bool]] = []
+    waits: list[tuple[int, int]] = []
+    try:
+        for _ in range(40):
+            size = draw.randint(1, 12)
+            keys = [draw.choice(["k1", "k2", "k3"]) for _ in range(size)]
+            asked = [
+                DecisionAsked(
+                    draw.choice(["p1", "p2", "p3"]),
+                    draw.choice(["S1", "S2", "S3", "S4"]),
+                    draw.choice([None, "600", "612", "624", "636", "648"]),
+                )
+                for _ in range(size)
+            ]
+            for key, in_batch in zip(keys, shared.check_keys(keys), strict=True):
+                alone = memory.check_keys([key])[0]
+                one_by_one.append(("stopped" if alone else "counted", False))
+                batched.append(("stopped" if in_batch else "counted", False))
+                if alone and in_batch:
+                    waits.append((alone.retry_after, in_batch.retry_after))
+            for question, counted in zip(asked, shared.count_decisions(asked), strict=True):
+                [alone] = memory.count_decisions([question])
+                one_by_one.append(_outcome(alone))
+                batched.append(_outcome(counted))
+                if alone.refusal and counted.refusal:
+                    waits.append((alone.refusal.retry_after, counted.refusal.retry_after))
+        assert batched == one_by_one
+        # Every kind of outcome was met, so the comparison covered each of the script's ways.
+        assert {
+            ("counted", False),
+            ("counted", True),
+            ("stopped", False),
+            ("stopped", True),
+        } <= set(one_by_one)
+        assert waits
+        assert all(abs(first - second) <= 1 for first, second in waits)
+    finally:
+        shared.reset()
+
+
+def test_a_batch_is_one_script_in_redis() -> None:
+    """Sixteen decisions' counts are one call of the script, not about five round trips
+    each (read from Redis's own command statistics)."""
+    _redis_or_skip()
+    import redis
+
+    limits = _limits("redis")
+    server = redis.Redis.from_url(REDIS_URL)
+
+    def scripts_run() -> int:
+        stats = server.info("commandstats")
+        return sum(
+            int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval")
+        )
+
+    try:
+        asked = [DecisionAsked("p1", f"S{n}", "600" if n % 2 else None) for n in range(16)]
+        limits.count_decisions(asked)  # registers the script on its first call
+        before = scripts_run()
+        counted = limits.count_decisions(asked)
+        assert scripts_run() - before == 1
+        assert [c.refusal for c in counted] == [None] * 16
+        before = scripts_run()
+        assert limits.check_keys(["k1"] * 16) == [None] * 16
+        assert scripts_run() - before == 1
+    finally:
+        limits.reset()

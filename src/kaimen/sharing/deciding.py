@@ -29,6 +29,7 @@ from kaimen.domain.scores import MAX_REASONS
 from kaimen.domain.snapshots import Snapshot
 from kaimen.features.catalogue import CATALOGUE
 from kaimen.scoring.reading import reason_text
+from kaimen.sharing import rate_limits
 from kaimen.sharing.attempts import NO_CONSENT, PROBING, PROBING_LIMIT, refused_attempt
 from kaimen.sharing.authentication import REFUSED, CredentialRefused, scope_missing
 from kaimen.sharing.rate_limits import PartnerLimits
@@ -198,36 +199,42 @@ def decide_many(
     attempts: list[decision_path.Attempt] = []
     frozen: list[alerts.FrozenAttempt] = []
     with decision_path.transaction(engine, wait) as store:
-        for asked in questions:
-            grounds: decision_path.Grounds | None = None
-            try:
-                if limits is not None:
-                    limits.check_key(asked.key_id)
-                grounds = store.grounds(
-                    asked.key_id,
-                    asked.secret_hash,
-                    SCOPE,
-                    asked.offer_id,
-                    asked.person_id,
-                    asked.now,
-                )
-                answer, disclosure = answered(asked, grounds, limits)
-            except LoggedRefusal as refused:
-                results.append(refused.refusal)
-                attempts.append(decision_path.Attempt(asked.person_id, asked.now, refused.logged))
-                frozen.extend(_attempt(asked, grounds, refused.refusal))
-                continue
-            except KaimenError as refusal:
-                results.append(refusal)
-                frozen.extend(_attempt(asked, grounds, refusal))
-                continue
-            results.append(answer)
-            decided.append((answer.decision, disclosure))
+        stopped = _over_key_limits(questions, limits)
+        grounds = [
+            None
+            if stopped[position] is not None
+            else store.grounds(
+                asked.key_id, asked.secret_hash, SCOPE, asked.offer_id, asked.person_id, asked.now
+            )
+            for position, asked in enumerate(questions)
+        ]
+        outcomes = answered_all(questions, grounds, stopped, limits)
+        for asked, found, outcome in zip(questions, grounds, outcomes, strict=True):
+            if isinstance(outcome, LoggedRefusal):
+                results.append(outcome.refusal)
+                attempts.append(decision_path.Attempt(asked.person_id, asked.now, outcome.logged))
+                frozen.extend(_attempt(asked, found, outcome.refusal))
+            elif isinstance(outcome, KaimenError):
+                results.append(outcome)
+                frozen.extend(_attempt(asked, found, outcome))
+            else:
+                results.append(outcome[0])
+                decided.append((outcome[0].decision, outcome[1]))
         store.record_many(decided)
         if attempts:
             store.record_attempts(attempts)
         store.record_frozen_attempts(frozen)
     return results
+
+
+def _over_key_limits(
+    questions: Sequence[decision_path.Question], limits: PartnerLimits | None
+) -> list[RateLimited | None]:
+    """Each question's refusal for being over its key's limit (counted before anything is
+    read), or None."""
+    if limits is None:
+        return [None] * len(questions)
+    return limits.check_keys([asked.key_id for asked in questions])
 
 
 def _attempt(
@@ -264,41 +271,25 @@ async def decide_many_async(
     refused in a way the person sees, and of those refused on a frozen file). A decision whose consent was revoked in between is
     refused like one without consent, and nothing of it written. Questions over their key's
     limit are refused before the read and are not in it."""
-    admitted = list(questions)
-    stopped: dict[int, KaimenError] = {}
-    if limits is not None:
-        admitted = []
-        for position, asked in enumerate(questions):
-            try:
-                limits.check_key(asked.key_id)
-            except RateLimited as refusal:
-                stopped[position] = refusal
-                continue
-            admitted.append(asked)
+    stopped = _over_key_limits(questions, limits)
+    admitted = [asked for asked, stop in zip(questions, stopped, strict=True) if stop is None]
     read = await decision_path.read_many(connection, admitted, SCOPE) if admitted else []
     found = iter(read)
-    grounds: list[decision_path.Grounds | None] = []
+    grounds = [None if stop is not None else next(found) for stop in stopped]
     results: list[Answer | KaimenError] = []
     decided: list[tuple[Decision, decision_path.Disclosure]] = []
     attempts: list[decision_path.Attempt] = []
-    for position, asked in enumerate(questions):
-        if position in stopped:
-            grounds.append(None)
-            results.append(stopped[position])
-            continue
-        read_grounds = next(found)
-        grounds.append(read_grounds)
-        try:
-            answer, disclosure = answered(asked, read_grounds, limits)
-        except LoggedRefusal as refused:
-            results.append(refused.refusal)
-            attempts.append(decision_path.Attempt(asked.person_id, asked.now, refused.logged))
-            continue
-        except KaimenError as refusal:
-            results.append(refusal)
-            continue
-        results.append(answer)
-        decided.append((answer.decision, disclosure))
+    for asked, outcome in zip(
+        questions, answered_all(questions, grounds, stopped, limits), strict=True
+    ):
+        if isinstance(outcome, LoggedRefusal):
+            results.append(outcome.refusal)
+            attempts.append(decision_path.Attempt(asked.person_id, asked.now, outcome.logged))
+        elif isinstance(outcome, KaimenError):
+            results.append(outcome)
+        else:
+            results.append(outcome[0])
+            decided.append((outcome[0].decision, outcome[1]))
     # Refused as no consent at the read: logged where the file is frozen, by the statement
     # that writes the batch (see `decision_path.POSTGRES_RECORDS`).
     frozen = [
@@ -360,28 +351,79 @@ def threshold_of(offer: offers.Offer) -> str:
     return f"{offer.required_score};{floors}"
 
 
-def answered(
-    asked: decision_path.Question,
-    grounds: decision_path.Grounds,
+_Outcome = tuple[Answer, decision_path.Disclosure] | LoggedRefusal | KaimenError
+
+
+def answered_all(
+    questions: Sequence[decision_path.Question],
+    grounds: Sequence[decision_path.Grounds | None],
+    stopped: Sequence[KaimenError | None],
     limits: PartnerLimits | None = None,
-) -> tuple[Answer, decision_path.Disclosure]:
-    """The answer to one question on what was read for it, with the access-log row it
-    writes; a refusal raises (`CredentialRefused`, `ScopeMissing`, `OfferNotFound`,
-    `RateLimited`), or raises `LoggedRefusal` for one the person sees (`PersonNotFound`
-    without consent, `RateLimited` for probing). With `limits`, the partner's questions
-    about the person are counted whether or not they consented: a partner stopped learns
-    nothing it had not been told already."""
+) -> list[_Outcome]:
+    """`answered` for each question on what was read for it (None: not read, refused with
+    its `stopped` error), with the partners' questions about the people counted together
+    (`PartnerLimits.count_decisions`: one round trip to a shared storage for all of them)."""
+    outcomes: list[_Outcome | None] = []
+    admitted: list[tuple[int, decision_path.Grounds, offers.Offer, rate_limits.DecisionAsked]] = []
+    for asked, found, stop in zip(questions, grounds, stopped, strict=True):
+        if stop is not None or found is None:
+            outcomes.append(stop or CredentialRefused(REFUSED))
+            continue
+        try:
+            partner_id, offer = _admitted(asked, found)
+        except KaimenError as refusal:
+            outcomes.append(refusal)
+            continue
+        threshold = threshold_of(offer) if found.share_score is not None else None
+        counting = rate_limits.DecisionAsked(partner_id, asked.person_id, threshold)
+        admitted.append((len(outcomes), found, offer, counting))
+        outcomes.append(None)
+    if limits is not None:
+        counts = limits.count_decisions([counting for *_, counting in admitted])
+    else:
+        counts = [rate_limits.NOT_PROBING] * len(admitted)
+    for (position, found, offer, _), counted in zip(admitted, counts, strict=True):
+        try:
+            outcomes[position] = answered(questions[position], found, offer, counted)
+        except LoggedRefusal as refused:
+            outcomes[position] = refused
+        except KaimenError as refusal:
+            outcomes[position] = refusal
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _admitted(
+    asked: decision_path.Question, grounds: decision_path.Grounds
+) -> tuple[str, offers.Offer]:
+    """(partner, offer) for a question by a live key with the scope, about an open offer of
+    its partner's; else its refusal (`CredentialRefused`, `ScopeMissing`, `OfferNotFound`)."""
     key = grounds.key
     if key is None or not partners.opens(key.secret_hash, not key.live, asked.secret_hash):
         raise CredentialRefused(REFUSED)
     if SCOPE not in key.scopes:
         raise scope_missing(SCOPE)
-    offer = grounds.offer
-    if offer is None:
+    if grounds.offer is None:
         raise OfferNotFound(f"no open offer {asked.offer_id} of yours")
+    return key.partner_id, grounds.offer
+
+
+def answered(
+    asked: decision_path.Question,
+    grounds: decision_path.Grounds,
+    offer: offers.Offer,
+    counted: rate_limits.Counted,
+) -> tuple[Answer, decision_path.Disclosure]:
+    """The answer to one admitted question (`_admitted`) on what was read for it and how it
+    was counted, with the access-log row it writes; over the partner's limit on the person
+    raises `RateLimited`, and a refusal the person sees raises `LoggedRefusal`
+    (`PersonNotFound` without consent, `RateLimited` for probing). The partner's questions
+    about the person are counted whether or not they consented: a partner stopped learns
+    nothing it had not been told already."""
+    key = grounds.key
+    assert key is not None  # admitted
     partner_id = key.partner_id
-    if limits is not None:
-        limits.check_person(partner_id, asked.person_id, "decision")
+    if counted.refusal is not None and not counted.probing:
+        raise counted.refusal
     actor = Caller.partner(partner_id, asked.key_id, key.scopes).actor
     purpose = f"decision: {offer.purpose}"
     if grounds.share_score is None:
@@ -389,14 +431,10 @@ def answered(
         raise LoggedRefusal(
             refusal, refused_attempt(actor, purpose, SCOPE_WHAT, NO_CONSENT, refusal)
         )
-    flag = None
-    if limits is not None:
-        try:
-            if limits.check_threshold(partner_id, asked.person_id, threshold_of(offer)):
-                flag = PROBING
-        except RateLimited as stopped:
-            logged = refused_attempt(actor, purpose, SCOPE_WHAT, PROBING_LIMIT, stopped)
-            raise LoggedRefusal(stopped, logged) from None
+    if counted.refusal is not None:
+        logged = refused_attempt(actor, purpose, SCOPE_WHAT, PROBING_LIMIT, counted.refusal)
+        raise LoggedRefusal(counted.refusal, logged)
+    flag = PROBING if counted.probing else None
     snapshot = grounds.snapshot
     approved, short, reasons, unmet = _judge(snapshot, offer)
     decision = Decision(
