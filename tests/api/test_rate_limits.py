@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from kaimen.api.app import create_app
 from kaimen.config import Settings
@@ -22,7 +22,7 @@ from kaimen.domain.errors import ConfigurationError
 from kaimen.sharing import consenting, offering, partnering
 from kaimen.sharing.authentication import issue_person_token
 from kaimen.sharing.signing_in import issue_sign_in_code
-from kaimen.store.tables import score_snapshots
+from kaimen.store.tables import access_log, decisions, score_snapshots
 from tests.population import LAST, Population
 
 ADMIN = "an-admin-token-of-some-length"
@@ -214,3 +214,54 @@ def test_a_bad_limit_stops_the_server_before_it_starts(scored_copy: Population) 
     )
     with pytest.raises(ConfigurationError, match="rate string"):
         create_app(settings)
+
+
+def test_limits_that_cannot_be_counted_refuse_with_503_and_write_nothing(
+    site: Site, scored_copy: Population
+) -> None:
+    """Limits counted in a Redis nobody answers at: each decision and report is refused as
+    unavailable for now (503, Retry-After), with nothing stored, rather than answered
+    uncounted (the limits are what stops probing) or failing with a 500."""
+    settings = Settings(
+        home=scored_copy.home,
+        admin_token=ADMIN,
+        database_url=scored_copy.url,
+        rate_limit_storage="redis://127.0.0.1:1/0",  # nothing listens on port 1
+    )
+    app = create_app(settings)
+    person = site.people[12]
+    site.consent(person)
+    site.consent(person, "report")
+    before = _rows(site.engine)
+    offer_id = site.offers[10][0]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        asked = [
+            client.post(
+                "/v1/decisions",
+                json={"person_id": person, "offer_id": offer_id},
+                headers={**site.partner, "content-type": content_type},
+            )
+            for content_type in ("application/json", "application/json; charset=utf-8")
+        ]
+        asked.append(
+            client.post(
+                "/v1/reports", json={"person_id": person, "purpose": "a flat"}, headers=site.partner
+            )
+        )
+    app.state.workspace.engine.dispose()
+    for response in asked:
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == PROBLEM
+        assert int(response.headers["retry-after"]) >= 1
+        body = response.json()
+        assert body["type"] == "urn:kaimen:problem:limits-unavailable"
+        assert body["detail"].startswith("the rate limits cannot be counted right now")
+    assert _rows(site.engine) == before
+
+
+def _rows(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as store:
+        return (
+            store.execute(select(func.count()).select_from(decisions)).scalar_one(),
+            store.execute(select(func.count()).select_from(access_log)).scalar_one(),
+        )

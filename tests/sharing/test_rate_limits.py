@@ -448,5 +448,9 @@ def test_a_batch_is_one_script_in_redis() -> None:
         before = scripts_run()
         assert limits.check_keys(["k1"] * 16) == [None] * 16
         assert scripts_run() - before == 1
+        # A batch whose every question was refused before counting asks Redis nothing.
+        before = scripts_run()
+        assert limits.count_decisions([]) == []
+        assert scripts_run() == before
     finally:
         limits.reset()

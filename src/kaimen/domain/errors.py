@@ -115,6 +115,18 @@ class StoreUnavailable(Unavailable):
         super().__init__("the database cannot be reached right now")
 
 
+class LimitsUnavailable(Unavailable):
+    """The storage the partners' rate limits are counted in (Redis) cannot be reached: the
+    questions are refused rather than answered uncounted (the limits are what stops a
+    partner bracketing a score)."""
+
+    problem = "limits-unavailable"
+    public_detail = "the rate limits cannot be counted right now; nothing was changed, try again"
+
+    def __init__(self) -> None:
+        super().__init__("the rate-limit storage cannot be reached right now")
+
+
 class ReasonedRefusal(KaimenError):
     """A refusal with a stable reason code beside its message, shown as `reason` in problem
     details and as `reason: message` on the command line."""

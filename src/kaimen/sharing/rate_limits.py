@@ -34,13 +34,14 @@ benchmarks/decisions_load.py).
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from kaimen.domain.errors import ConfigurationError, RateLimited
+from kaimen.domain.errors import ConfigurationError, LimitsUnavailable, RateLimited
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -49,6 +50,8 @@ Asked = Literal["decision", "report"]
 # Seconds in the probing window's default: thirty days, the length of a score's month.
 THIRTY_DAYS = 30 * 24 * 3600
 MEMORY = "memory://"
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -196,9 +199,19 @@ class PartnerLimits:
         )
 
     def _count(self, countings: list[Counting]) -> list[Counted]:
-        if self._script is not None:
-            return self._count_in_redis(countings)
-        return [self._count_one(counting) for counting in countings]
+        """Each counting's outcome; `LimitsUnavailable` (nothing answered, so nothing
+        written) when the storage cannot be reached."""
+        if not countings:
+            return []
+        try:
+            if self._script is not None:
+                return self._count_in_redis(countings)
+            return [self._count_one(counting) for counting in countings]
+        except self._storage.base_exceptions as error:
+            _log.warning(
+                "the rate-limit storage cannot be reached", extra={"error": type(error).__name__}
+            )
+            raise LimitsUnavailable() from error
 
     def _count_one(self, counting: Counting) -> Counted:
         """The definition of a count, on any `limits` storage, one call a counter: the items
