@@ -107,6 +107,11 @@ class PartnerLimits:
         if not isinstance(storage, Storage):  # an `async+...` URI: the checks are synchronous
             raise ConfigurationError(f"rate-limit storage {chosen.storage_uri!r} is asynchronous")
         self._storage = storage
+        # What the storage raises when it cannot be reached; counting in memory cannot fail
+        # so (its ValueError would be a mistake of ours, not to be answered as unavailable).
+        self._unreachable: type[Exception] | tuple[type[Exception], ...] = (
+            () if isinstance(storage, InProcessCounters) else storage.base_exceptions
+        )
         # On one Redis (not a cluster, whose nodes each hold some of the keys), a batch's
         # counts are one script: about five round trips a decision were made one by one.
         self._script: Callable[[list[str], list[int | str]], list[int]] | None = None
@@ -207,7 +212,7 @@ class PartnerLimits:
             if self._script is not None:
                 return self._count_in_redis(countings)
             return [self._count_one(counting) for counting in countings]
-        except self._storage.base_exceptions as error:
+        except self._unreachable as error:
             _log.warning(
                 "the rate-limit storage cannot be reached", extra={"error": type(error).__name__}
             )
