@@ -448,9 +448,27 @@ def test_a_batch_is_one_script_in_redis() -> None:
         before = scripts_run()
         assert limits.check_keys(["k1"] * 16) == [None] * 16
         assert scripts_run() - before == 1
+        # A report's key and person: one script too.
+        before = scripts_run()
+        limits.check_report("k1", "p1", "S1")
+        assert scripts_run() - before == 1
         # A batch whose every question was refused before counting asks Redis nothing.
         before = scripts_run()
         assert limits.count_decisions([]) == []
         assert scripts_run() == before
+    finally:
+        limits.reset()
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_a_report_stopped_by_its_key_is_not_counted_against_the_person(storage: str) -> None:
+    limits = _limits(storage, per_key="1/minute", per_person="2/minute")
+    try:
+        limits.check_report("k1", PARTNER, "S1")
+        with pytest.raises(RateLimited, match="1 per 1 minute"):
+            limits.check_report("k1", PARTNER, "S1")  # the key's limit: the person's count stays 1
+        limits.check_report(None, PARTNER, "S1")  # no key (the admin's door): the person's only
+        with pytest.raises(RateLimited, match="2 per 1 minute"):
+            limits.check_report(None, PARTNER, "S1")
     finally:
         limits.reset()

@@ -143,6 +143,16 @@ class PartnerLimits:
         if counted.refusal is not None:
             raise counted.refusal
 
+    def check_report(self, key_id: str | None, partner_id: str, person_id: str) -> None:
+        """`check_key` (for a partner that called with a key) and then `check_person` for a
+        report, as one count (one round trip to Redis): a question stopped by its key's limit
+        is not counted against the person."""
+        items = self._keyed(self._per_key, "kaimen:key", key_id) if key_id is not None else ()
+        person = self._keyed(self._per_person, "kaimen:report", partner_id, person_id)
+        [counted] = self._count([Counting(items + person)])
+        if counted.refusal is not None:
+            raise counted.refusal
+
     def check_threshold(self, partner_id: str, person_id: str, threshold: str) -> bool:
         """Whether a decision at `threshold` is probing (see the module docstring): True when
         it is, and counted against the stricter limit; `RateLimited` past that limit, and then
