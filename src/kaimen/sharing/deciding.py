@@ -194,10 +194,6 @@ def decide_many(
     commit): each answer, or the refusal that question got (nothing of its own written but
     the attempt's access-log row, for a refusal the person sees). An unexpected error writes
     nothing for any of them."""
-    results: list[Answer | KaimenError] = []
-    decided: list[tuple[Decision, decision_path.Disclosure]] = []
-    attempts: list[decision_path.Attempt] = []
-    frozen: list[alerts.FrozenAttempt] = []
     with decision_path.transaction(engine, wait) as store:
         stopped = _over_key_limits(questions, limits)
         grounds = [
@@ -209,22 +205,47 @@ def decide_many(
             for position, asked in enumerate(questions)
         ]
         outcomes = answered_all(questions, grounds, stopped, limits)
-        for asked, found, outcome in zip(questions, grounds, outcomes, strict=True):
-            if isinstance(outcome, LoggedRefusal):
-                results.append(outcome.refusal)
-                attempts.append(decision_path.Attempt(asked.person_id, asked.now, outcome.logged))
-                frozen.extend(_attempt(asked, found, outcome.refusal))
-            elif isinstance(outcome, KaimenError):
-                results.append(outcome)
-                frozen.extend(_attempt(asked, found, outcome))
-            else:
-                results.append(outcome[0])
-                decided.append((outcome[0].decision, outcome[1]))
+        results, decided, attempts, frozen = _sorted(questions, grounds, outcomes)
         store.record_many(decided)
         if attempts:
             store.record_attempts(attempts)
         store.record_frozen_attempts(frozen)
     return results
+
+
+# What `answered` gives for one question: the answer and its access-log row, or a refusal.
+_Outcome = tuple[Answer, decision_path.Disclosure] | LoggedRefusal | KaimenError
+
+
+def _sorted(
+    questions: Sequence[decision_path.Question],
+    grounds: Sequence[decision_path.Grounds | None],
+    outcomes: Sequence[_Outcome],
+) -> tuple[
+    list[Answer | KaimenError],
+    list[tuple[Decision, decision_path.Disclosure]],
+    list[decision_path.Attempt],
+    list[alerts.FrozenAttempt],
+]:
+    """A batch's outcomes as what to write: each asker's answer or refusal; the decisions with
+    their access-log rows; the refused attempts the person sees; and the attempts to log
+    should the person's file be frozen."""
+    results: list[Answer | KaimenError] = []
+    decided: list[tuple[Decision, decision_path.Disclosure]] = []
+    attempts: list[decision_path.Attempt] = []
+    frozen: list[alerts.FrozenAttempt] = []
+    for asked, found, outcome in zip(questions, grounds, outcomes, strict=True):
+        if isinstance(outcome, LoggedRefusal):
+            results.append(outcome.refusal)
+            attempts.append(decision_path.Attempt(asked.person_id, asked.now, outcome.logged))
+            frozen.extend(_attempt(asked, found, outcome.refusal))
+        elif isinstance(outcome, KaimenError):
+            results.append(outcome)
+            frozen.extend(_attempt(asked, found, outcome))
+        else:
+            results.append(outcome[0])
+            decided.append((outcome[0].decision, outcome[1]))
+    return results, decided, attempts, frozen
 
 
 def _over_key_limits(
@@ -276,28 +297,10 @@ async def decide_many_async(
     read = await decision_path.read_many(connection, admitted, SCOPE) if admitted else []
     found = iter(read)
     grounds = [None if stop is not None else next(found) for stop in stopped]
-    results: list[Answer | KaimenError] = []
-    decided: list[tuple[Decision, decision_path.Disclosure]] = []
-    attempts: list[decision_path.Attempt] = []
-    for asked, outcome in zip(
-        questions, answered_all(questions, grounds, stopped, limits), strict=True
-    ):
-        if isinstance(outcome, LoggedRefusal):
-            results.append(outcome.refusal)
-            attempts.append(decision_path.Attempt(asked.person_id, asked.now, outcome.logged))
-        elif isinstance(outcome, KaimenError):
-            results.append(outcome)
-        else:
-            results.append(outcome[0])
-            decided.append((outcome[0].decision, outcome[1]))
-    # Refused as no consent at the read: logged where the file is frozen, by the statement
-    # that writes the batch (see `decision_path.POSTGRES_RECORDS`).
-    frozen = [
-        attempt
-        for asked, found_grounds, result in zip(questions, grounds, results, strict=True)
-        if isinstance(result, KaimenError)
-        for attempt in _attempt(asked, found_grounds, result)
-    ]
+    outcomes = answered_all(questions, grounds, stopped, limits)
+    # Those refused as no consent at the read are logged where the file is frozen, by the
+    # statement that writes the batch (see `decision_path.POSTGRES_RECORDS`).
+    results, decided, attempts, frozen = _sorted(questions, grounds, outcomes)
     written = (
         await decision_path.record_many_async(connection, decided, attempts, frozen)
         if decided or attempts or frozen
@@ -349,9 +352,6 @@ def threshold_of(offer: offers.Offer) -> str:
     the same about a person (see `rate_limits` on probing)."""
     floors = ",".join(f"{d.value}>={m}" for d, m in sorted(offer.min_dimensions.items()))
     return f"{offer.required_score};{floors}"
-
-
-_Outcome = tuple[Answer, decision_path.Disclosure] | LoggedRefusal | KaimenError
 
 
 def answered_all(

@@ -123,15 +123,9 @@ class PartnerLimits:
         """Forget every count (for tests and for an operator lifting every limit at once)."""
         self._storage.reset()
 
-    def check_key(self, key_id: str) -> None:
-        """Count a question under the partner key `key_id`; `RateLimited` past its limit."""
-        [stopped] = self.check_keys([key_id])
-        if stopped is not None:
-            raise stopped
-
     def check_keys(self, key_ids: Sequence[str]) -> list[RateLimited | None]:
-        """`check_key` for each key in order (one round trip to Redis for all of them): the
-        refusal of each question stopped, None for each counted."""
+        """Count a question under each partner key in order (one round trip to Redis for all
+        of them): the refusal of each question over its key's limit, None for each counted."""
         counted = self._count(
             [Counting(self._keyed(self._per_key, "kaimen:key", k)) for k in key_ids]
         )
@@ -144,8 +138,8 @@ class PartnerLimits:
             raise counted.refusal
 
     def check_report(self, key_id: str | None, partner_id: str, person_id: str) -> None:
-        """`check_key` (for a partner that called with a key) and then `check_person` for a
-        report, as one count (one round trip to Redis): a question stopped by its key's limit
+        """The key's limit (for a partner that called with a key) and then `check_person` for
+        a report, as one count (one round trip to Redis): a question stopped by its key's limit
         is not counted against the person."""
         items = self._keyed(self._per_key, "kaimen:key", key_id) if key_id is not None else ()
         person = self._keyed(self._per_person, "kaimen:report", partner_id, person_id)
