@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -138,6 +140,28 @@ def test_replayed_request_reports_duplicates_before_and_after_sealing(
     assert seal(engine, lake_root) == (5, 5, 0)
     assert len(f.lake_events(engine, lake_root)) == 25
     assert set(lake) < set(f.state(engine, lake_root)["parquet_files"])
+
+
+def test_parallel_resends_of_held_events_are_all_answered_as_duplicates(
+    engine: Engine, lake_root: Path, people: list[str]
+) -> None:
+    """A partner resending a batch from many connections at once: each resend only reads and
+    audits, and on SQLite two of them used to read the audit chain's head together and one
+    failed (a 500 over HTTP)."""
+    events = f.sample_events(1)
+    assert accept(engine, lake_root, events) == (1, 1, 0)
+    audited = audit.verify(engine)
+    writers, rounds = 24, 3
+    for _ in range(rounds):
+        start = threading.Barrier(writers)
+
+        def resend(_: int) -> tuple[int, int, int]:
+            start.wait()
+            return accept(engine, lake_root, events)
+
+        with ThreadPoolExecutor(max_workers=writers) as pool:
+            assert list(pool.map(resend, range(writers))) == [(1, 0, 1)] * writers
+    assert audit.verify(engine) == audited + rounds * writers
 
 
 def test_duplicate_within_a_request_is_counted_once(

@@ -4,7 +4,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import Connection, Engine, delete, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from kaimen.domain.errors import AuditChainBroken
 from kaimen.store import audit
@@ -120,8 +120,26 @@ def test_concurrent_audited_transactions_all_land_in_one_chain(engine: Engine) -
     assert audit.verify(engine) == 8
 
 
-def test_postgres_queues_appends_instead_of_failing_them(engine: Engine) -> None:
-    """On PostgreSQL the append lock makes retries unnecessary: one try each is enough."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has one writer and retries the loser")
+def test_appends_queue_instead_of_failing_them(engine: Engine) -> None:
+    """The append lock makes retries unnecessary on either store: one try each is enough."""
     assert _writers_at_once(engine, 6, attempts=1) == list(range(1, 7))
+
+
+def test_plain_transactions_that_read_first_then_append_all_land(engine: Engine) -> None:
+    """Writers that read first and append with no retry (a resend's inbox check, an export,
+    a fairness report): on SQLite they used to read the chain's head outside any transaction,
+    pick the same predecessor, and fail on the unique sequence."""
+    writers = 8
+    start = threading.Barrier(writers)
+
+    def one(writer: int) -> int:
+        start.wait()
+        with engine.begin() as connection:
+            connection.execute(select(func.count()).select_from(audit_log)).scalar_one()
+            seq = audit.append(connection, "tester", "thing.read", subject=f"P{writer}")
+            time.sleep(0.01)
+            return seq
+
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        assert sorted(pool.map(one, range(writers))) == list(range(1, writers + 1))
+    assert audit.verify(engine) == writers

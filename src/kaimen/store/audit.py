@@ -59,9 +59,8 @@ def append(
 ) -> int:
     """Append one row inside the caller's transaction; returns its sequence number.
 
-    On PostgreSQL appends queue on an advisory lock held to the end of the transaction, so
-    they never pick the same predecessor. On SQLite (one writer) two appends may still pick
-    the same one: the unique `prev_hash` makes one transaction fail, and the caller retries it.
+    Appends queue on a lock held to the end of the transaction (`hold_append_slot`), so they
+    never pick the same predecessor; the unique `seq` and `prev_hash` would fail one that did.
     """
     hold_append_slot(connection)
     occurred_at = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
@@ -157,11 +156,21 @@ def is_chain_conflict(error: IntegrityError) -> bool:
     return "audit_log" in message or "prev_hash" in message or "pk_audit_log" in message
 
 
+# A write that changes nothing: on SQLite it begins the transaction and takes the database's
+# one write lock (waiting its turn), so the chain's head is read by the only writer.
+_SQLITE_WRITE_LOCK = text("UPDATE audit_log SET seq = seq WHERE 0")
+
+
 def hold_append_slot(connection: Connection) -> None:
-    """On PostgreSQL, wait for the chain's append lock (held until this transaction ends;
-    taking it again in the same transaction is free). SQLite has one writer already."""
+    """Wait for the right to append, held until this transaction ends (taking it again in the
+    same transaction is free): on PostgreSQL the chain's advisory lock, on SQLite the write
+    lock. Without it on SQLite, a transaction that had only read so far read the chain's head
+    outside any transaction, so two of them could pick the same predecessor and one failed on
+    the unique sequence (a 500 for parallel resends, exports and fairness reports)."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+    elif connection.dialect.name == "sqlite":
+        connection.execute(_SQLITE_WRITE_LOCK)
 
 
 def is_lock_deadlock(error: OperationalError) -> bool:
@@ -178,11 +187,11 @@ def audited_transaction(
 ) -> T:
     """Run `work` in a transaction that appends to the audit log.
 
-    On PostgreSQL the append lock is taken first, so audited transactions run one after
-    another and never fail each other. A transaction that lost the chain's next slot (SQLite)
-    or a deadlock (PostgreSQL) is retried whole after a short random wait, which spreads the
-    losers out instead of colliding again at once. `lost_race` names the other unique
-    conflicts that mean "someone got there first, try again and see"."""
+    The right to append is taken first (`hold_append_slot`), so audited transactions run one
+    after another and never fail each other on the chain. A deadlock (PostgreSQL) or a unique
+    conflict that `lost_race` names ("someone got there first, try again and see") is retried
+    whole after a short random wait, which spreads the losers out instead of colliding again
+    at once."""
     for attempt in range(attempts):
         try:
             with engine.begin() as connection:
