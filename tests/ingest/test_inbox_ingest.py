@@ -155,7 +155,7 @@ def test_parallel_resends_of_held_events_are_all_answered_as_duplicates(
     for _ in range(rounds):
         start = threading.Barrier(writers)
 
-        def resend(_: int) -> tuple[int, int, int]:
+        def resend(_: int, start: threading.Barrier = start) -> tuple[int, int, int]:
             start.wait()
             return accept(engine, lake_root, events)
 
