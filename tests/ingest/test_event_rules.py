@@ -129,6 +129,49 @@ FIELD_CASES: dict[str, tuple[dict[str, str], list[tuple[str, str]]]] = {
         bad(occurred_at="2026-02-30T10:00:00Z"),
         [("occurred_at", "not a real date and time: 2026-02-30T10:00:00Z")],
     ),
+    "offset-past-23-hours": (
+        bad(occurred_at="2026-09-01T10:30:00+25:00"),
+        [
+            (
+                "occurred_at",
+                "has a UTC offset past 23:59 (hours 00-23, minutes 00-59): "
+                "2026-09-01T10:30:00+25:00",
+            )
+        ],
+    ),
+    "offset-past-59-minutes": (
+        bad(occurred_at="2026-09-01T10:30:00+08:99"),
+        [
+            (
+                "occurred_at",
+                "has a UTC offset past 23:59 (hours 00-23, minutes 00-59): "
+                "2026-09-01T10:30:00+08:99",
+            )
+        ],
+    ),
+    "negative-offset-past-23-hours": (
+        bad(occurred_at="2026-09-01T10:30:00-3000"),
+        [
+            (
+                "occurred_at",
+                "has a UTC offset past 23:59 (hours 00-23, minutes 00-59): 2026-09-01T10:30:00-3000",
+            )
+        ],
+    ),
+    "hour-24": (
+        bad(occurred_at="2026-09-01T24:00:00Z"),
+        [("occurred_at", "not a real date and time: 2026-09-01T24:00:00Z")],
+    ),
+    "beyond-microseconds": (
+        bad(occurred_at="2026-09-01T10:00:00.1234567Z"),
+        [
+            (
+                "occurred_at",
+                "is more precise than a microsecond, all kaimen keeps: "
+                "2026-09-01T10:00:00.1234567Z",
+            )
+        ],
+    ),
     "malformed-date": (
         bad("rent_payment", due_date="2026/09/01"),
         [("due_date", "not a real date in the form YYYY-MM-DD: 2026/09/01")],
@@ -531,6 +574,9 @@ def test_csv_line_numbers_are_physical_lines(
         pytest.param({"occurred_at": "2026-09-01 10:00:00Z"}, id="space-separator"),
         pytest.param({"occurred_at": "2026-09-01T10:00:00.123456+05:30"}, id="fraction"),
         pytest.param({"occurred_at": "2026-09-01T10:00:00z"}, id="lower-case-z"),
+        pytest.param({"occurred_at": "2026-09-01T10:00:00+23:59"}, id="largest-offset"),
+        pytest.param({"occurred_at": "2026-09-01T23:59:59-23:59"}, id="smallest-offset"),
+        pytest.param({"occurred_at": "2026-09-01T10:00:00.123456000Z"}, id="nanoseconds-of-zeros"),
         pytest.param({"schema_version": "1"}, id="schema-version-1"),
     ],
 )

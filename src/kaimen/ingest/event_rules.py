@@ -46,6 +46,19 @@ INPUT_COLUMNS: tuple[str, ...] = tuple(f.name for f in ENVELOPE + PAYLOAD)
 EARLIEST = "1900-01-01"
 TIMESTAMP_SHAPE = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
 OFFSET_SHAPE = r"([Zz]|[+-]\d{2}(:?\d{2})?)"
+# The shape a timestamp must have, stricter than the above where the engine's cast would take
+# a value but shift or cut it: an offset past 23 hours or 59 minutes (+25:00 was stored a day
+# away), the hour 24 (the next midnight) and digits past the microsecond that are not zeros
+# (cut, so a resend that changed only them passed for the same event). One pattern, as
+# before: a valid timestamp costs no more to judge; only a refused one is looked at again,
+# to say why (`IMPOSSIBLE_OFFSET`, `HOUR_24`, `BEYOND_MICROSECONDS`).
+STRICT_TIMESTAMP_SHAPE = (
+    r"\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-35-9]|[3-9]\d):\d{2}(:\d{2}(\.\d{1,6}0*)?)?"
+    r"([Zz]|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?"
+)
+IMPOSSIBLE_OFFSET = r"[+-]((2[4-9]|[3-9]\d)(:?\d{2})?|\d{2}:?[6-9]\d)$"
+HOUR_24 = r"^\d{4}-\d{2}-\d{2}[T ]24"
+BEYOND_MICROSECONDS = r"\.\d{6}\d*[1-9]"
 AMOUNT_SHAPE = rf"\d{{1,12}}(\.\d{{1,{AMOUNT_DECIMALS}}})?"
 RAW = "raw"  # the relation the rules read
 TYPED = "__t"  # suffix of a column's typed value inside the query
@@ -168,6 +181,20 @@ def _sql_type(kind: FieldType) -> str:
     }.get(kind, "VARCHAR")
 
 
+def _refused_timestamp(name: str) -> str:
+    """Why text of the wrong shape is not a timestamp kaimen keeps (see `STRICT_TIMESTAMP_SHAPE`)."""
+    return (
+        f"CASE WHEN regexp_matches({name}, {_q(IMPOSSIBLE_OFFSET)}) "
+        f"THEN {_naming('has a UTC offset past 23:59 (hours 00-23, minutes 00-59): ', name)} "
+        f"WHEN regexp_matches({name}, {_q(HOUR_24)}) "
+        f"THEN {_naming('not a real date and time: ', name)} "
+        f"WHEN regexp_full_match({name}, {_q(TIMESTAMP_SHAPE + OFFSET_SHAPE + '?')}) "
+        f"AND regexp_matches({name}, {_q(BEYOND_MICROSECONDS)}) "
+        f"THEN {_naming('is more precise than a microsecond, all kaimen keeps: ', name)} "
+        f"ELSE {_naming('not an ISO 8601 timestamp like 2026-01-31T09:30:00+08:00: ', name)} END"
+    )
+
+
 def _timestamp_cases(name: str, arrival: str) -> list[tuple[str, str]]:
     typed = name + TYPED
     # Unsent, an optional timestamp is filled in on receipt: nothing to judge.
@@ -181,8 +208,8 @@ def _timestamp_cases(name: str, arrival: str) -> list[tuple[str, str]]:
     elif arrival == Arrival.TEXT:
         cases += [
             (
-                f"NOT regexp_full_match({name}, {_q(TIMESTAMP_SHAPE + OFFSET_SHAPE + '?')})",
-                _naming("not an ISO 8601 timestamp like 2026-01-31T09:30:00+08:00: ", name),
+                f"NOT regexp_full_match({name}, {_q(STRICT_TIMESTAMP_SHAPE)})",
+                _refused_timestamp(name),
             ),
             (
                 f"NOT regexp_matches({name}, {_q(OFFSET_SHAPE + '$')})",
