@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from kaimen.domain.errors import InputFileError, NothingToRead
+from kaimen.domain.text import excerpt
 from kaimen.input_files import (
     BadByte,
     bool_values,
@@ -135,3 +136,41 @@ def test_the_first_bad_byte_is_found_past_good_multibyte_text(tmp_path: Path) ->
     assert first_bad_byte(path) == BadByte(2, 8, 0)
     path.write_bytes('{"name": "张三"}\n'.encode())
     assert first_bad_byte(path) is None
+
+
+def test_a_csv_field_longer_than_pythons_csv_limit_is_read_for_the_rules_to_judge(
+    tmp_path: Path,
+) -> None:
+    """Python's CSV reader refuses a field past 131,072 characters with an error naming no
+    line (it stopped `kaimen enrol --file` with "an unexpected error"); such a field is read,
+    and the rules refuse its value by line and field like any other."""
+    long = "x" * 200_000
+    path = tmp_path / "people.csv"
+    path.write_text(f"person_id,phone,national_id\nA1,13800000001,{long}\nA2,13800000002,x\n")
+    parsed = read_input(path, COLUMNS)
+    assert parsed.errors == []
+    assert parsed.table.column("national_id").to_pylist() == [long, "x"]
+
+
+def test_an_unknown_csv_column_of_any_length_is_quoted_short(tmp_path: Path) -> None:
+    long = "x" * 200_000
+    path = tmp_path / "people.csv"
+    path.write_text(f"person_id,phone,{long}\nA1,13800000001,x\n")
+    parsed = read_input(path, COLUMNS)
+    assert [(e.line, e.field, e.reason) for e in parsed.errors] == [
+        (1, excerpt(long), "unknown field")
+    ]
+    assert len(excerpt(long)) < 100
+
+
+def test_a_json_line_naming_a_key_twice_is_refused_at_its_line(tmp_path: Path) -> None:
+    """Readers differ on which of two equal keys wins: refused, as in a request's body."""
+    path = tmp_path / "people.jsonl"
+    path.write_text(
+        '{"person_id": "A1", "phone": "13800000001", "national_id": "x"}\n'
+        '{"person_id": "A2", "phone": "13800000002", "national_id": "x", "phone": "1"}\n'
+    )
+    parsed = read_input(path, COLUMNS)
+    assert [(e.line, e.field, e.reason) for e in parsed.errors] == [
+        (2, "phone", "appears twice on the line")
+    ]

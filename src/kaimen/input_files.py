@@ -13,6 +13,7 @@ import csv
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from kaimen.domain.errors import InputFileError, NothingToRead, RowError
+from kaimen.domain.json_values import DuplicateKey, unique_members
+from kaimen.domain.text import excerpt
 
 LINE = "_line"
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -115,11 +118,11 @@ def _complete(
 
 def _unknown(names: Sequence[str], allowed: Sequence[str], line: int) -> list[RowError]:
     known = set(allowed)
-    errors = [RowError(line, n, "unknown field") for n in names if n not in known]
+    errors = [RowError(line, excerpt(n), "unknown field") for n in names if n not in known]
     seen: set[str] = set()
     for n in names:
         if n in seen:
-            errors.append(RowError(line, n, "column appears twice"))
+            errors.append(RowError(line, excerpt(n), "column appears twice"))
         seen.add(n)
     return errors
 
@@ -127,10 +130,16 @@ def _unknown(names: Sequence[str], allowed: Sequence[str], line: int) -> list[Ro
 def _csv_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[InputChunk]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         records = csv.reader(handle)
-        header = next(records, None)
-        # Arrow's reader cannot size a header with no line after it; and a header alone is
-        # refused like an empty file, so look for one non-blank line past it.
-        has_rows = any(row for row in records)
+        try:
+            with _whole_fields():
+                header = next(records, None)
+                # Arrow's reader cannot size a header with no line after it; and a header
+                # alone is refused like an empty file, so look for one non-blank line past it.
+                has_rows = any(row for row in records)
+        except csv.Error as exc:
+            raise InputFileError(
+                f"{path.name}, line {records.line_num}: not valid CSV ({exc})"
+            ) from exc
     if not header or not has_rows:
         raise NothingToRead(path.name)
     errors = _unknown(header, allowed, 1)
@@ -188,6 +197,22 @@ def _csv_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[Input
         )
 
 
+# Python's CSV reader refuses a field longer than this by default (131,072 characters), with
+# an error that names no line: kaimen's own scans of a CSV file lift the limit while they read
+# (`_whole_fields`). Arrow reads such a field, and the rules then refuse a value that long by
+# its line and field, as any other (a short prefix of it quoted).
+_FIELD_LIMIT = 2**31 - 1
+
+
+@contextmanager
+def _whole_fields() -> Iterator[None]:
+    previous = csv.field_size_limit(_FIELD_LIMIT)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def locate(path: Path, errors: list[RowError]) -> list[RowError]:
     """Errors with CSV record numbers turned into physical line numbers (error path only).
 
@@ -199,7 +224,7 @@ def locate(path: Path, errors: list[RowError]) -> list[RowError]:
         return errors
     wanted = {e.line for e in errors}
     start: dict[int, int] = {}
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle, _whole_fields():
         reader = csv.reader(handle)
         record, previous_end = 0, 0
         for row in reader:
@@ -264,9 +289,19 @@ def _jsonl_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[Inp
                 continue
             try:
                 # Numbers and NaN/Infinity stay as written, so checks can quote them exactly.
-                record = json.loads(text, parse_float=str, parse_int=str, parse_constant=str)
+                record = json.loads(
+                    text,
+                    parse_float=str,
+                    parse_int=str,
+                    parse_constant=str,
+                    object_pairs_hook=unique_members,
+                )
             except json.JSONDecodeError as exc:
                 errors.append(RowError(number, "*", f"not valid JSON ({exc.msg})"))
+                continue
+            except DuplicateKey as duplicated:
+                field = excerpt(duplicated.key)
+                errors.append(RowError(number, field, "appears twice on the line"))
                 continue
             if not isinstance(record, dict):
                 errors.append(RowError(number, "*", "each line must be a JSON object"))

@@ -1,10 +1,7 @@
-"""JSON request bodies that refuse a duplicated key, for every route of the API.
-
-Python's `json` (Starlette's `Request.json`) keeps the last of two equal keys, so
-`{"person_id": "A", ..., "person_id": "B"}` would be read as about B while a proxy, a log or
-a signature check that keeps the first reads it as about A. Every API router is built with
-`JsonBodyRoute`, whose requests parse their bodies with `loads`; the refusal reaches the
-caller as FastAPI's own invalid-JSON error (422), naming the key.
+"""JSON request bodies that refuse a duplicated key (`domain.json_values.DuplicateKey`), for
+every route of the API. Every API router is built with `JsonBodyRoute`, whose requests parse
+their bodies with `loads`; the refusal reaches the caller as FastAPI's own invalid-JSON error
+(422), naming the key.
 """
 
 from __future__ import annotations
@@ -18,32 +15,16 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
+from kaimen.domain.json_values import DuplicateKey, unique_members
 from kaimen.domain.text import excerpt
-
-
-class _Duplicated(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    members = dict(pairs)
-    if len(members) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _Duplicated(key)
-            seen.add(key)
-    return members
 
 
 def loads(body: bytes | str) -> Any:
     """`json.loads`, refusing an object with a key twice (`json.JSONDecodeError` naming it,
     at most a short prefix of it)."""
     try:
-        return json.loads(body, object_pairs_hook=_unique)
-    except _Duplicated as duplicated:
+        return json.loads(body, object_pairs_hook=unique_members)
+    except DuplicateKey as duplicated:
         # The position is not known inside the hook; the key says where.
         raise json.JSONDecodeError(f"duplicate key {excerpt(duplicated.key)!r}", "", 0) from None
 
