@@ -149,3 +149,20 @@ def test_a_repeat_dispute_is_accepted_and_names_the_one_before(world: World) -> 
     # The person's view lists both, newest first.
     views = disputing.disputes_of(world.engine, Caller.person("alice"), "alice")
     assert [v.dispute.dispute_id for v in views] == [second.dispute_id, first.dispute_id]
+
+
+def test_reading_a_persons_disputes_is_in_their_access_log(world: World) -> None:
+    """The person's own look and the admin's each leave a row; nobody else may look."""
+    world.file("alice", "L-1")
+    with world.engine.connect() as store:
+        before = {r.access_id for r in access_log.of_person(store, "alice")}
+    disputing.disputes_of(world.engine, Caller.person("alice"), "alice", now=NOW)
+    disputing.disputes_of(world.engine, Caller.admin(), "alice", now=NOW)
+    with pytest.raises(Forbidden):
+        disputing.disputes_of(world.engine, Caller.person("bob"), "alice", now=NOW)
+    with world.engine.connect() as store:
+        rows = [r for r in access_log.of_person(store, "alice") if r.access_id not in before]
+    assert sorted((r.actor, r.purpose, r.what, r.disclosed) for r in rows) == [
+        ("admin", "dispute", "disputes", {"disputes": 1}),
+        ("person:alice", "dispute", "disputes", {"disputes": 1}),
+    ]

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from kaimen.domain.errors import BatchRejected, KaimenError
+from kaimen.domain.callers import Caller
+from kaimen.domain.errors import BatchRejected, Forbidden, KaimenError
 from kaimen.dueprocess import identity_links
 from kaimen.dueprocess.court_import import import_file
 from kaimen.enrolment import enrol_one
@@ -79,7 +80,10 @@ def setting(world: World) -> Setting:
 
 
 def _kinds(engine: Engine, person: str) -> list[str]:
-    return [a.kind.value for a in freezing.alerts_of(engine, person)]
+    """The person's alerts' kinds, newest first, as the store holds them (the test's look,
+    not a reader's: no access-log row)."""
+    with engine.connect() as store:
+        return [a.kind.value for a in alerts.of_person(store, person, False)]
 
 
 def _refused_log(engine: Engine, person: str) -> list[access_log.Access]:
@@ -224,7 +228,11 @@ def test_a_negative_item_is_alerted_once(world: World, setting: Setting) -> None
     before = _kinds(engine, person).count("negative_item")
     accept_events(engine, world.lake, [fine, paid], "admin")
     accept_events(engine, world.lake, [fine], "admin")  # a resend: a duplicate
-    found = [a for a in freezing.alerts_of(engine, person) if a.kind.value == "negative_item"]
+    found = [
+        a
+        for a in freezing.alerts_of(engine, Caller.person(person), person)
+        if a.kind.value == "negative_item"
+    ]
     assert len(found) == before + 1
     assert found[0].ref == "city-fines/fine-freeze-1"
     assert found[0].details["kind"] == "fine"
@@ -232,14 +240,16 @@ def test_a_negative_item_is_alerted_once(world: World, setting: Setting) -> None
 
 def test_alerts_are_read_once_and_only_by_their_person(world: World, setting: Setting) -> None:
     engine, person = world.engine, setting.person
-    [first, *_] = freezing.alerts_of(engine, person)
+    [first, *_] = freezing.alerts_of(engine, Caller.person(person), person)
     now = dt.datetime.now(dt.UTC)
     read = freezing.mark_alert_read(engine, person, first.alert_id, f"person:{person}", now)
     assert read.read_at is not None
     later = now + dt.timedelta(minutes=1)
     again = freezing.mark_alert_read(engine, person, first.alert_id, f"person:{person}", later)
     assert again.read_at == read.read_at
-    assert first.alert_id not in {a.alert_id for a in freezing.alerts_of(engine, person, True)}
+    assert first.alert_id not in {
+        a.alert_id for a in freezing.alerts_of(engine, Caller.person(person), person, True)
+    }
     with pytest.raises(freezing.UnknownAlert):
         freezing.mark_alert_read(engine, "S9999-99999999", first.alert_id, "x", now)
 
@@ -271,7 +281,7 @@ def test_a_score_change_of_twenty_points_is_alerted_once(engine: Engine) -> None
         assert alerts.raise_score_changes(store, "2026-10", "card-1", now) == 0
     changed = {p: _kinds(engine, p) for p in before}
     assert changed == {"P1": ["score_change"], "P2": [], "P3": ["score_change"], "P4": []}
-    [alert] = freezing.alerts_of(engine, "P3")
+    [alert] = freezing.alerts_of(engine, Caller.person("P3"), "P3")
     assert (alert.details["from_score"], alert.details["to_score"]) == (600, 580)
 
 
@@ -299,7 +309,7 @@ def test_a_run_in_hand_raises_the_same_alerts_leaving_out_the_inactive(engine: E
         assert alerts.raise_score_changes(store, "2026-10", "card-1", now, in_hand) == 2
     raised = {p: _kinds(engine, p) for p in before}
     assert raised == {"P1": ["score_change"], "P2": [], "P3": ["score_change"], "P4": [], "P5": []}
-    [alert] = freezing.alerts_of(engine, "P3")
+    [alert] = freezing.alerts_of(engine, Caller.person("P3"), "P3")
     assert alert.ref == "2026-10/card-1"
     assert alert.details == {
         "month": "2026-10",
@@ -325,7 +335,7 @@ def test_a_court_list_match_is_alerted_once(
     assert import_file(engine, vault, path, "tester", now=NOW).linked == 1
     assert import_file(engine, vault, path, "tester", now=NOW).replayed_file
     assert identity_links.link_exact_matches(engine, "tester").linked == 0
-    [alert] = freezing.alerts_of(engine, zhang)
+    [alert] = freezing.alerts_of(engine, Caller.person(zhang), zhang)
     assert alert.kind is alerts.AlertKind.COURT_LIST_MATCH
     assert alert.details["case_number"] == "(2025)京01执1号"
     assert alert.ref.startswith("K")
@@ -367,7 +377,10 @@ def test_the_export_holds_the_alerts_and_the_freeze(world: World, setting: Setti
         _freeze(engine, person, False)
     assert document.person.frozen_at is not None
     exported = [(a.alert_id, a.kind, a.ref) for a in document.alerts]
-    held = [(a.alert_id, a.kind.value, a.ref) for a in freezing.alerts_of(engine, person)]
+    held = [
+        (a.alert_id, a.kind.value, a.ref)
+        for a in freezing.alerts_of(engine, Caller.person(person), person)
+    ]
     assert exported == held and held
 
 
@@ -444,3 +457,21 @@ def _scored(engine: Engine, count: int, exclude: str) -> list[str]:
                 .limit(count)
             ).scalars()
         )
+
+
+def test_reading_a_persons_alerts_is_in_their_access_log(world: World, setting: Setting) -> None:
+    """The person's own look and the admin's (`kaimen person alerts`) each leave a row;
+    nobody else may look."""
+    engine, person = world.engine, setting.person
+    with engine.connect() as store:
+        before = {r.access_id for r in access_log.of_person(store, person)}
+    shown = len(freezing.alerts_of(engine, Caller.person(person), person))
+    unread = len(freezing.alerts_of(engine, Caller.admin(), person, unread_only=True))
+    with pytest.raises(Forbidden):
+        freezing.alerts_of(engine, Caller.person("someone-else"), person)
+    with engine.connect() as store:
+        rows = [r for r in access_log.of_person(store, person) if r.access_id not in before]
+    assert sorted((r.actor, r.purpose, r.what, r.disclosed) for r in rows) == [
+        ("admin", "alerts", "alerts", {"alerts": unread, "unread_only": True}),
+        (f"person:{person}", "alerts", "alerts", {"alerts": shown, "unread_only": False}),
+    ]

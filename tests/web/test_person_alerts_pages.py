@@ -8,6 +8,7 @@ import re
 
 from fastapi.testclient import TestClient
 
+from kaimen.domain.callers import Caller
 from kaimen.sharing import freezing
 from tests.web import test_person_records_pages as records
 from tests.web.test_person_records_pages import LENDER, Person
@@ -48,7 +49,9 @@ def test_freezing_on_the_page_refuses_partners_and_shows_the_attempt(person: Per
     assert person.decide() == 200
     assert not freezing.freeze_state(person.engine, person.person_id).frozen
 
-    [newest, *_] = freezing.alerts_of(person.engine, person.person_id)
+    [newest, *_] = freezing.alerts_of(
+        person.engine, Caller.person(person.person_id), person.person_id
+    )
     read = person.post(f"/me/alerts/{newest.alert_id}/read", {})
     assert read.status_code == 303
     page = person.client.get("/me/alerts").text

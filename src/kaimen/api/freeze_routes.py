@@ -90,7 +90,7 @@ def get_alerts(
 ) -> list[AlertOut]:
     return [
         AlertOut.model_validate(a)
-        for a in freezing.alerts_of(ws.engine, person_id_of(me), unread_only=unread)
+        for a in freezing.alerts_of(ws.engine, me, person_id_of(me), unread_only=unread)
     ]
 
 

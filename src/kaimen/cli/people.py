@@ -266,7 +266,7 @@ def person_alerts_command(
     from kaimen.sharing import freezing
 
     ws = session(ctx).workspace
-    found = run(lambda: freezing.alerts_of(ws.engine, person_id, unread_only=unread))
+    found = run(lambda: freezing.alerts_of(ws.engine, OPERATOR, person_id, unread_only=unread))
     if not found:
         console.print(f"{person_id}: no {'unread ' if unread else ''}alerts")
     for alert in found:

@@ -51,6 +51,8 @@ from kaimen.store.score_revisions import Revision
 DISPUTE_FILED = "dispute.filed"
 INFORMATION_ADDED = "dispute.information_added"
 ACCESS_WHAT = "dispute"
+LIST_WHAT = "disputes"
+DISPUTES_READ = "disputes.read"
 
 
 @dataclass(frozen=True)
@@ -268,11 +270,22 @@ class DisputeView:
     evidence: tuple[StoredEvidence, ...]
 
 
-def disputes_of(engine: Engine, caller: Caller, person_id: str) -> list[DisputeView]:
-    """The person's disputes, newest first, with their evidence (the person or the admin)."""
+def disputes_of(
+    engine: Engine, caller: Caller, person_id: str, now: dt.datetime | None = None
+) -> list[DisputeView]:
+    """The person's disputes, newest first, with their evidence (the person or the admin),
+    read in a transaction that logs the read in the person's access log and audits it."""
     _acting_for(caller, person_id)
-    with engine.connect() as store:
-        return [
+    now = now or dt.datetime.now(dt.UTC)
+
+    def work(store: Connection) -> list[DisputeView]:
+        views = [
             DisputeView(d, tuple(dispute_rows.evidence_of(store, d.dispute_id)))
             for d in dispute_rows.of_person(store, person_id)
         ]
+        disclosed: JsonObject = {"disputes": len(views)}
+        access_log.record(store, person_id, caller.actor, "dispute", LIST_WHAT, disclosed, now)
+        audit.append(store, caller.actor, DISPUTES_READ, subject=person_id, now=now)
+        return views
+
+    return audit.audited_transaction(engine, work)

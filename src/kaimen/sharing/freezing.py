@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
-from kaimen.domain.errors import Rejected
-from kaimen.store import alerts, audit, people
+from kaimen.domain.callers import Caller
+from kaimen.domain.errors import Forbidden, Rejected
+from kaimen.domain.json_values import JsonObject
+from kaimen.store import access_log, alerts, audit, people
 from kaimen.store.alerts import Alert, AlertKind, UnknownAlert
 
 __all__ = [
@@ -30,6 +32,10 @@ __all__ = [
     "mark_alert_read",
     "set_freeze",
 ]
+
+
+ALERTS_PURPOSE = "alerts"
+ALERTS_READ = "alerts.read"
 
 
 class FileNotActive(Rejected):
@@ -72,10 +78,27 @@ def set_freeze(
     return audit.audited_transaction(engine, work)
 
 
-def alerts_of(engine: Engine, person_id: str, unread_only: bool = False) -> list[Alert]:
-    """The person's alerts, newest first."""
-    with engine.connect() as store:
-        return alerts.of_person(store, person_id, unread_only)
+def alerts_of(
+    engine: Engine,
+    caller: Caller,
+    person_id: str,
+    unread_only: bool = False,
+    now: dt.datetime | None = None,
+) -> list[Alert]:
+    """The person's alerts, newest first (the person, or the admin acting for them), read in
+    a transaction that logs the read in the person's access log and audits it."""
+    if not caller.reads_person(person_id):
+        raise Forbidden("only the person, or the admin acting for them, reads their alerts")
+    now = now or dt.datetime.now(dt.UTC)
+
+    def work(store: Connection) -> list[Alert]:
+        found = alerts.of_person(store, person_id, unread_only)
+        disclosed: JsonObject = {"alerts": len(found), "unread_only": unread_only}
+        access_log.record(store, person_id, caller.actor, ALERTS_PURPOSE, "alerts", disclosed, now)
+        audit.append(store, caller.actor, ALERTS_READ, subject=person_id, now=now)
+        return found
+
+    return audit.audited_transaction(engine, work)
 
 
 def mark_alert_read(

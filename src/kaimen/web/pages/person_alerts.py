@@ -42,7 +42,7 @@ def alerts_page(
         request,
         "alerts.html",
         state=freezing.freeze_state(engine, person_id),
-        alerts=freezing.alerts_of(engine, person_id),
+        alerts=freezing.alerts_of(engine, caller, person_id),
         kind_words=KIND_WORDS,
         done=done if done in NOTICES else None,
     )
