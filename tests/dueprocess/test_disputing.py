@@ -23,6 +23,7 @@ from kaimen.domain.disputes import (
 )
 from kaimen.domain.errors import Forbidden
 from kaimen.dueprocess import disputing, evidence
+from kaimen.sharing import own_data
 from kaimen.store import access_log, outbox
 from kaimen.store import disputes as dispute_rows
 from kaimen.store.tables import audit_log, dispute_evidence, disputes, outbox_messages
@@ -166,3 +167,18 @@ def test_reading_a_persons_disputes_is_in_their_access_log(world: World) -> None
         ("admin", "dispute", "disputes", {"disputes": 1}),
         ("person:alice", "dispute", "disputes", {"disputes": 1}),
     ]
+
+
+def test_a_person_who_disputed_can_leave_and_the_dispute_goes_with_them(world: World) -> None:
+    """The dispute's evidence and its notice in the outbox refer to the dispute, not to the
+    person: the opt-out failed on their foreign keys (a 500, exit 70) and kept everything."""
+    filed = world.file("alice", "L-1", evidence=[Evidence("receipt.pdf", PDF)])
+    dispute_id = filed.dispute.dispute_id
+    report = own_data.opt_out(world.engine, world.lake_root, "alice", "person:alice", now=NOW)
+    assert report.rows_removed["outbox_messages"] == 1
+    assert report.rows_removed["dispute_evidence"] == 1
+    with world.engine.connect() as store:
+        for table in (disputes, dispute_evidence):
+            assert store.execute(select(table).where(table.c.dispute_id == dispute_id)).all() == []
+        assert outbox.messages_of_dispute(store, dispute_id) == []
+        assert store.execute(select(outbox_messages)).all() == []

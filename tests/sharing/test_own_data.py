@@ -39,6 +39,7 @@ from kaimen.points import awarding, rulebooks
 from kaimen.scoring.batch import score_month
 from kaimen.sharing import deciding, own_data
 from kaimen.store import (
+    access_log,
     audit,
     consents,
     lake_manifest,
@@ -675,6 +676,21 @@ def test_the_command_line_exports_and_opts_out(
     assert len(document["events"]) == world.before["rows"][person]
     again = runner.invoke(cli_app, ["person", "export", person, "--out", str(out)])
     assert again.exit_code == 1 and "already exists" in again.stderr
+    # A folder that is not there is refused before the export is read and logged.
+    with world.engine.connect() as store:
+        looks = len(access_log.of_person(store, person))
+    nowhere = tmp_path / "missing" / "mine.json"
+    refused = runner.invoke(cli_app, ["person", "export", person, "--out", str(nowhere)])
+    assert refused.exit_code == 1, refused.output
+    # Rich wraps long lines at the terminal width: compare with the line breaks taken out.
+    assert f"{nowhere} cannot be written: No such file" in refused.stderr.replace("\n", "")
+    with world.engine.connect() as store:
+        assert len(access_log.of_person(store, person)) == looks
+    # Nobody's alerts, disputes or connections: a plain refusal, nothing written.
+    for command in (["person", "alerts"], ["dispute", "list"], ["connections", "show"]):
+        unknown = runner.invoke(cli_app, [*command, "nobody"])
+        assert unknown.exit_code == 1, (command, unknown.output)
+        assert "nobody is not an enrolled person" in unknown.stderr, command
     with world.engine.connect() as store:
         logged = store.execute(
             select(audit_log.c.action).where(audit_log.c.subject == person)

@@ -172,24 +172,38 @@ def person_export_command(
     """Everything held about a person, as one JSON document (on their request)."""
     from kaimen.sharing import own_data
 
-    if out is not None and out.exists():
-        raise fail(f"{out} already exists; choose a new file")
+    # The file is made first (their identity numbers go in it: readable by the owner only,
+    # never overwriting), so a name taken or a folder that cannot be written is refused
+    # before the export is read and logged in the person's access log.
     ws = session(ctx).workspace
-    document = run(
-        lambda: own_data.export_for(ws.engine, ws.vault, ws.lake_root, person_id, OPERATOR)
-    )
+    descriptor = None if out is None else _new_private_file(out)
+    try:
+        document = run(
+            lambda: own_data.export_for(ws.engine, ws.vault, ws.lake_root, person_id, OPERATOR)
+        )
+    except BaseException:
+        if out is not None and descriptor is not None:
+            os.close(descriptor)
+            out.unlink(missing_ok=True)
+        raise
     text = json.dumps(document.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n"
-    if out is None:
+    if out is None or descriptor is None:
         typer.echo(text, nl=False)
         return
-    try:
-        # Their identity numbers are in it: readable by the owner only, never overwriting.
-        descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise fail(f"{out} already exists; choose a new file") from None
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(text)
     errors.print(f"{len(document.events):,} events and the rest written to {out}")
+
+
+def _new_private_file(out: Path) -> int:
+    """A new file at `out`, mode 600, open for writing; refused when it exists or cannot be
+    made (no such folder, no permission)."""
+    try:
+        return os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise fail(f"{out} already exists; choose a new file") from None
+    except OSError as error:
+        raise fail(f"{out} cannot be written: {error.strerror}") from None
 
 
 @person_app.command("opt-out")

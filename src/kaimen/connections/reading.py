@@ -20,14 +20,20 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 
-from kaimen.connections.choosing import ACCESS_PURPOSE, ACCESS_WHAT, acting_for, check_on
+from kaimen.connections.choosing import (
+    ACCESS_PURPOSE,
+    ACCESS_WHAT,
+    NotEnrolled,
+    acting_for,
+    check_on,
+)
 from kaimen.domain.callers import Caller
 from kaimen.domain.connections import connections_points, friend_weight
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.profiles import Profile
 from kaimen.engines.embedded import ibis_connection
 from kaimen.scoring.connections_added import friends_of
-from kaimen.store import access_log, audit, lake_manifest, scores
+from kaimen.store import access_log, audit, lake_manifest, people, scores
 from kaimen.store import connections as connection_rows
 from kaimen.store.connections import BASE_SCHEMA, Choices
 
@@ -77,6 +83,8 @@ def my_connections(
     now = now or dt.datetime.now(dt.UTC)
     rules = profile.connections
     with engine.connect() as store:
+        if people.status_of(store, person_id) != "active":
+            raise NotEnrolled(f"{person_id} is not an enrolled person")
         choices = connection_rows.choices_of(store, person_id)
         snapshot = scores.latest(store, person_id)
         lake_paths = [lake_root / path for path in lake_manifest.files(store)]

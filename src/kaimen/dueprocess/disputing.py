@@ -35,7 +35,7 @@ from kaimen.domain.disputes import (
     ItemState,
     StoredEvidence,
 )
-from kaimen.domain.errors import Forbidden
+from kaimen.domain.errors import Forbidden, NotFound
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.profiles import Profile
 from kaimen.domain.text import readable_problem
@@ -279,6 +279,8 @@ def disputes_of(
     now = now or dt.datetime.now(dt.UTC)
 
     def work(store: Connection) -> list[DisputeView]:
+        if people.status_of(store, person_id) != "active":
+            raise NotFound(f"{person_id} is not an enrolled person")
         views = [
             DisputeView(d, tuple(dispute_rows.evidence_of(store, d.dispute_id)))
             for d in dispute_rows.of_person(store, person_id)

@@ -92,6 +92,8 @@ def alerts_of(
     now = now or dt.datetime.now(dt.UTC)
 
     def work(store: Connection) -> list[Alert]:
+        if people.status_of(store, person_id) != "active":
+            raise FileNotActive(f"{person_id} is not an enrolled person")
         found = alerts.of_person(store, person_id, unread_only)
         disclosed: JsonObject = {"alerts": len(found), "unread_only": unread_only}
         access_log.record(store, person_id, caller.actor, ALERTS_PURPOSE, "alerts", disclosed, now)

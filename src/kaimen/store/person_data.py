@@ -149,13 +149,37 @@ def begin_opt_out(connection: Connection, person_id: str) -> bool:
 
 
 def erase(connection: Connection, person_id: str) -> dict[str, int]:
-    """Delete every row referring to the person (but the `people` row); rows per table."""
+    """Delete every row referring to the person (but the `people` row); rows per table.
+
+    A row that refers to one of the person's rows rather than to the person (a dispute's
+    evidence, the notice of it waiting in the outbox and that notice's deliveries) is theirs
+    too, and goes first: it would otherwise hold the person's row in place (the opt-out of
+    anyone who had disputed failed on the foreign key)."""
     removed: dict[str, int] = {}
+    personal = {column.table for column in personal_columns()} | {people}
     for column in personal_columns():
-        table: Table = column.table
-        result = connection.execute(delete(table).where(_rows_of(column, person_id)))
-        removed[table.name] = removed.get(table.name, 0) + result.rowcount
+        _erase_rows(connection, column.table, _rows_of(column, person_id), personal, removed)
     return removed
+
+
+def _erase_rows(
+    connection: Connection,
+    table: Table,
+    rows: ColumnElement[bool],
+    personal: set[Table],
+    removed: dict[str, int],
+) -> None:
+    """Delete `rows` of `table`, after the rows of other tables that refer to them (those of
+    a table with a person column of its own are deleted by that column)."""
+    for child in metadata.sorted_tables:
+        if child in personal:
+            continue
+        for key in child.foreign_keys:
+            if key.column.table is table:
+                held = select(key.column).where(rows)
+                _erase_rows(connection, child, key.parent.in_(held), personal, removed)
+    result = connection.execute(delete(table).where(rows))
+    removed[table.name] = removed.get(table.name, 0) + result.rowcount
 
 
 def _rows_of(column: Column[Any], person_id: str) -> ColumnElement[bool]:
