@@ -174,7 +174,19 @@ def test_a_person_who_disputed_can_leave_and_the_dispute_goes_with_them(world: W
     person: the opt-out failed on their foreign keys (a 500, exit 70) and kept everything."""
     filed = world.file("alice", "L-1", evidence=[Evidence("receipt.pdf", PDF)])
     dispute_id = filed.dispute.dispute_id
-    report = own_data.opt_out(world.engine, world.lake_root, "alice", "person:alice", now=NOW)
+    [kept] = filed.evidence
+    stored = evidence.path_of(world.evidence_dir, kept.sha256)
+    assert stored.read_bytes() == PDF
+    report = own_data.opt_out(
+        world.engine,
+        world.lake_root,
+        "alice",
+        "person:alice",
+        now=NOW,
+        evidence_dir=world.evidence_dir,
+    )
+    assert not stored.exists()  # the file their evidence was kept in goes too
+    assert report.files_left == []
     assert report.rows_removed["outbox_messages"] == 1
     assert report.rows_removed["dispute_evidence"] == 1
     with world.engine.connect() as store:

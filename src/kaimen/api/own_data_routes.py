@@ -70,7 +70,13 @@ def post_opt_out(body: OptOutIn, ws: Store, me: Person) -> OptOutOut:
     and events, in the store and in the lake; the audit log keeps that it happened, under my
     pseudonymous id. Events sent about me afterwards are refused."""
     report = own_data.opt_out(
-        ws.engine, ws.lake_root, person_id_of(me), me.actor, dt.datetime.now(dt.UTC), ws.profile()
+        ws.engine,
+        ws.lake_root,
+        person_id_of(me),
+        me.actor,
+        dt.datetime.now(dt.UTC),
+        ws.profile(),
+        ws.evidence_dir,
     )
     return OptOutOut(
         person_id=report.person_id,

@@ -223,7 +223,12 @@ def person_opt_out_command(
     with spinner(f"removing {person_id}'s data"):
         report = run(
             lambda: own_data.opt_out(
-                ws.engine, ws.lake_root, person_id, OPERATOR.actor, profile=ws.profile()
+                ws.engine,
+                ws.lake_root,
+                person_id,
+                OPERATOR.actor,
+                profile=ws.profile(),
+                evidence_dir=ws.evidence_dir,
             )
         )
     removed = ", ".join(f"{n} {table}" for table, n in sorted(report.rows_removed.items()) if n)

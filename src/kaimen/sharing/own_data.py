@@ -38,6 +38,7 @@ from kaimen.domain.callers import Caller
 from kaimen.domain.errors import Conflict, NotFound, Unauthenticated
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.profiles import Profile
+from kaimen.dueprocess import evidence as evidence_files
 from kaimen.engines.embedded import connect, session
 from kaimen.features.summary_build import SUMMARIES_DIR, rewrite_summary_without
 from kaimen.ingest.deduplication import DIGESTED_HASH_SQL, digested
@@ -356,10 +357,13 @@ def opt_out(
     actor: str,
     now: dt.datetime | None = None,
     profile: Profile | None = None,
+    evidence_dir: Path | None = None,
 ) -> OptOutReport:
     """Remove the person's data from the store and the lake and stop scoring them, all or
     nothing (see the module docstring for how, and for what a crash leaves). With the
-    `profile`, friends whose score counted theirs (connections) are re-scored at once after."""
+    `profile`, friends whose score counted theirs (connections) are re-scored at once after.
+    With `evidence_dir`, the files their disputes' evidence was kept in are deleted once the
+    store no longer lists them (a file no other dispute holds)."""
     now = now or dt.datetime.now(dt.UTC)
     with engine.connect() as store:
         _require_active(store, person_id)
@@ -402,6 +406,8 @@ def opt_out(
             links_cut = sum(linked for _, linked in lake_hits.values())
             summary_rows = sum(own for own, _ in summary_hits.values())
 
+            evidence_hashes: set[str] = set()  # of the files their disputes kept
+
             def work(store: Connection) -> tuple[dict[str, int], int, int]:
                 if not person_data.begin_opt_out(store, person_id):
                     raise AlreadyOptedOut(f"person {person_id} has already opted out")
@@ -410,6 +416,7 @@ def opt_out(
                 event_keys.forget_inbox_of(store, person_id)
                 event_keys.forget(store, departing)
                 event_keys.rehash(store, relinked)
+                evidence_hashes.update(dispute_rows.evidence_hashes_of(store, person_id))
                 removed = person_data.erase(store, person_id)
                 redacted, dropped = person_data.cut_inbox_links(store, person_id)
                 for file_id, record in lake_copies:
@@ -440,6 +447,14 @@ def opt_out(
             removed, redacted, dropped = audit.audited_transaction(engine, work)
             written.clear()  # listed now: they are the lake
             left: list[str] = []
+            if evidence_dir is not None and evidence_hashes:
+                with engine.connect() as store:
+                    still_held = dispute_rows.evidence_held(store, evidence_hashes)
+                for digest in sorted(evidence_hashes - still_held):
+                    try:
+                        evidence_files.path_of(evidence_dir, digest).unlink(missing_ok=True)
+                    except OSError:
+                        left.append(f"evidence/{digest}")
             for old in [*lake_hits, *summary_hits]:
                 try:
                     (lake_root / old).unlink(missing_ok=True)

@@ -426,3 +426,21 @@ def disputed_items(connection: Connection, person_id: str) -> list[DisputedItem]
             )
         )
     return items
+
+
+def evidence_hashes_of(connection: Connection, person_id: str) -> set[str]:
+    """The hashes of every evidence file the person's disputes hold."""
+    query = (
+        select(dispute_evidence.c.sha256)
+        .join(disputes, disputes.c.dispute_id == dispute_evidence.c.dispute_id)
+        .where(disputes.c.person_id == person_id)
+    )
+    return set(connection.execute(query).scalars())
+
+
+def evidence_held(connection: Connection, hashes: set[str]) -> set[str]:
+    """Those of `hashes` some dispute still holds (a file is stored once, by its hash)."""
+    if not hashes:
+        return set()
+    query = select(dispute_evidence.c.sha256).where(dispute_evidence.c.sha256.in_(hashes))
+    return set(connection.execute(query).scalars())

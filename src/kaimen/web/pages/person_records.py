@@ -448,6 +448,7 @@ def leave(
         caller.actor,
         dt.datetime.now(dt.UTC),
         workspace.profile(),
+        workspace.evidence_dir,
     )
     # Leaving ended the store's session (its person is gone); the cookie's goes too.
     request.state.session = session.signed_out()
