@@ -72,7 +72,13 @@ def test_cn_deadline_passes_after_20_days_and_the_sweep_suppresses(world: World)
     again = world.file("alice", "L-1", now=d.answer_due_at + dt.timedelta(days=1)).dispute
     assert _state(world, d.item) is ItemState.SUPPRESSED
     answering.answer_dispute(
-        world.engine, world.lake_root, world.profile, LENDER_KEY, again.dispute_id, Answer.VERIFIED
+        world.engine,
+        world.lake_root,
+        world.profile,
+        LENDER_KEY,
+        again.dispute_id,
+        Answer.VERIFIED,
+        now=d.answer_due_at + dt.timedelta(days=1, hours=1),
     )
     assert _state(world, d.item) is ItemState.SUPPRESSED
 
@@ -110,6 +116,49 @@ def test_us_deadline_is_30_days_and_45_after_added_information(
     assert _state(world, added.item) is ItemState.SUPPRESSED
 
 
+def test_an_answer_after_the_deadline_is_refused_before_the_sweep_has_run(
+    world: World,
+) -> None:
+    """No answer by the deadline suppresses the item: one an hour late (the worker has not
+    swept yet) is refused, and the sweep then suppresses the item."""
+    d = world.file("alice", "L-1").dispute
+    late = d.answer_due_at + dt.timedelta(hours=1)
+    with pytest.raises(DisputeClosed, match="unanswered by then, the item is suppressed"):
+        answering.answer_dispute(
+            world.engine,
+            world.lake_root,
+            world.profile,
+            LENDER_KEY,
+            d.dispute_id,
+            Answer.VERIFIED,
+            now=late,
+        )
+    done = sweeps.run_round(world.engine, VAULT, world.lake_root, world.profile, late)
+    assert d.dispute_id in done.lapsed
+    assert _state(world, d.item) is ItemState.SUPPRESSED
+
+
+def test_us_information_added_after_the_deadline_does_not_extend_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    world = make_world(engine, tmp_path, "us")
+    d = world.file("alice", "L-1").dispute
+    late = d.answer_due_at + dt.timedelta(days=1)
+    more = disputing.add_information(
+        world.engine,
+        world.evidence_dir,
+        world.profile,
+        Caller.person("alice"),
+        "alice",
+        d.dispute_id,
+        "Here is the bank's letter.",
+        now=late,
+    )
+    assert more.dispute.answer_due_at == d.answer_due_at
+    done = sweeps.run_round(world.engine, VAULT, world.lake_root, world.profile, late)
+    assert d.dispute_id in done.lapsed
+
+
 def test_only_the_furnisher_answers(world: World) -> None:
     d = world.file("alice", "L-1").dispute
     other = Caller.partner("other-co", "k2", ("disputes",))
@@ -122,7 +171,13 @@ def test_only_the_furnisher_answers(world: World) -> None:
     own = world.file("alice", "K-1", source="operator-feed").dispute
     assert own.furnisher == "kaimen" and own.furnisher_notified_at == NOW
     done = answering.answer_dispute(
-        world.engine, world.lake_root, world.profile, Caller.admin(), own.dispute_id, Answer.DELETED
+        world.engine,
+        world.lake_root,
+        world.profile,
+        Caller.admin(),
+        own.dispute_id,
+        Answer.DELETED,
+        now=NOW + dt.timedelta(hours=1),
     )
     assert done.dispute.state is DisputeState.DELETED
 
@@ -144,7 +199,13 @@ def test_a_verified_item_stands_and_its_statement_travels_with_the_next_report(
     d = world.file("alice", "L-1", statement=statement).dispute
     open_dispute = world.file("alice", "L-2").dispute
     answered = answering.answer_dispute(
-        world.engine, world.lake_root, world.profile, LENDER_KEY, d.dispute_id, Answer.VERIFIED
+        world.engine,
+        world.lake_root,
+        world.profile,
+        LENDER_KEY,
+        d.dispute_id,
+        Answer.VERIFIED,
+        now=NOW + dt.timedelta(days=1),
     )
     assert answered.dispute.state is DisputeState.VERIFIED
     assert answered.rescore == ("alice",)  # counted again under cn
@@ -227,7 +288,13 @@ def test_corrected_and_deleted_answers_notify_partners_that_decided_since(world:
         ).one()
         assert (row.status, row.person_id, str(row.paid_date)) == ("late", "alice", "2026-09-05")
     deleted = answering.answer_dispute(
-        world.engine, world.lake_root, world.profile, LENDER_KEY, gone.dispute_id, Answer.DELETED
+        world.engine,
+        world.lake_root,
+        world.profile,
+        LENDER_KEY,
+        gone.dispute_id,
+        Answer.DELETED,
+        now=NOW + dt.timedelta(days=2),
     )
     assert deleted.notified == ("bank-recent",)
     assert _state(world, gone.item) is ItemState.SUPPRESSED

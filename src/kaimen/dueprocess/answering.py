@@ -144,6 +144,13 @@ def answer_dispute(
         raise DisputeNotFound(f"no dispute {dispute_id} for you to answer")
     if dispute.state is not DisputeState.OPEN:
         raise DisputeClosed(f"dispute {dispute_id} was closed before: {dispute.state.value}")
+    if dispute.answer_due_at <= now:
+        # Past the deadline the item is suppressed (the sweep's `lapse`, which may not have
+        # run yet): a late answer must not keep it counting.
+        raise DisputeClosed(
+            f"dispute {dispute_id} was to be answered by {dispute.answer_due_at.isoformat()}; "
+            "unanswered by then, the item is suppressed"
+        )
     new_event: ItemRef | None = None
     if checked is not None and checked.values:
         if dispute.item.kind is not ItemKind.EVENT:

@@ -229,7 +229,13 @@ def add_information(
         checked = evidence_files.check(evidence, already=len(held))
         kept = tuple(stored for stored, _ in checked)
         extended = profile.deadline(dispute.filed_at, profile.dispute_answer_extended)
-        due = max(dispute.answer_due_at, extended)
+        # Only a deadline still running is extended: once it has passed the item is to be
+        # suppressed, and more from the person must not give the furnisher more time.
+        due = (
+            dispute.answer_due_at
+            if dispute.answer_due_at <= now
+            else max(dispute.answer_due_at, extended)
+        )
         evidence_files.keep(evidence_dir, checked)
         dispute_rows.add_information(store, dispute_id, combined, due, now)
         dispute_rows.add_evidence(store, dispute_id, kept, now)
