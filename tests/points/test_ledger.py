@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 from kaimen.domain import profiles
 from kaimen.domain.callers import Caller
 from kaimen.domain.disputes import Answer, DisputeRejected, ItemRef, ItemState
-from kaimen.domain.errors import Forbidden
+from kaimen.domain.errors import Forbidden, Rejected
 from kaimen.domain.profiles import Profile
 from kaimen.domain.rulebook import RulebookRefused
 from kaimen.dueprocess import answering, disputing
@@ -210,7 +210,9 @@ def test_the_stored_balance_equals_a_replay_after_expiries(points: Points) -> No
         "2028-02",
         "2029-03",
     ):
-        points.award(month, NOW)
+        # Awarded as that month ends (a month that has not begun is refused).
+        year, number = (int(part) for part in month.split("-"))
+        points.award(month, dt.datetime(year, number, 28, 12, 0, tzinfo=dt.UTC))
         for person in ("ann", "ben", "cat"):
             entries = points.entries(person)
             stored = points.stored(person)
@@ -363,6 +365,27 @@ def test_a_yearly_cap_holds_whatever_order_the_months_are_awarded_in(points: Poi
     accept_events(points.engine, points.lake_root, [late], "admin", NOW)
     assert points.award("2026-05").entries == 0
     assert [e.event_id for e in points.entries("dan")] == ["D-4", "D-6"]
+
+
+def test_an_earlier_month_awarded_again_leaves_the_stored_balances_as_of_the_later_one(
+    points: Points,
+) -> None:
+    """Awarding a month again (late events) after a later one, or one long before the data,
+    used to store every balance as of that older month (1899-01: everyone back at the base)."""
+    points.award("2026-01")
+    points.award("2026-02")
+    later = {p: points.stored(p) for p in ("ann", "ben", "cat")}
+    points.award("2026-01")
+    points.award("1899-01")
+    for person, stored in later.items():
+        again = points.stored(person)
+        assert (again.month, again.balance) == ("2026-02", stored.balance), person
+
+
+def test_a_month_that_has_not_begun_is_refused(points: Points) -> None:
+    with pytest.raises(Rejected, match="2026-12 has not begun yet"):
+        points.award("2026-12")  # NOW is in November 2026
+    assert points.award("2026-11").month == "2026-11"
 
 
 def test_a_disputed_event_takes_its_awards_with_it(points: Points) -> None:

@@ -178,6 +178,9 @@ def award_month(
         raise Rejected(f"a month is written YYYY-MM, e.g. 2026-10; got {month!r}")
     rulebooks.require_programme(profile)
     now = now or dt.datetime.now(dt.UTC)
+    today = profile.local_date(now)
+    if month > f"{today.year:04d}-{today.month:02d}":
+        raise Rejected(f"{month} has not begun yet: a month is awarded from its events")
     period = first_day(month)
     seal_inbox(engine, lake_root, caller.actor, now)
     with engine.connect() as store:
@@ -194,13 +197,17 @@ def award_month(
 
     def work(store: Connection) -> AwardReport:
         added = ledger.add_awards(store, entries, loaded.rulebook_id, now)
+        # A month awarded again after a later one (late events) leaves the stored balances
+        # as of the later month: they never go back to an older month's.
+        newest = ledger.newest_balance_month(store)
+        as_of = month if newest is None or newest < month else newest
         balances = replayed(
             ledger.replay_rows(store),
-            month,
+            as_of,
             loaded.rulebook.base,
             profile.disputed_counts_while_pending,
         )
-        stored = ledger.set_balances(store, balances, month, loaded.rulebook_id, now)
+        stored = ledger.set_balances(store, balances, as_of, loaded.rulebook_id, now)
         points = int(pa.compute.sum(entries.column("points")).as_py() or 0)
         people = len(pa.compute.unique(entries.column("person_id")))
         audit.append(

@@ -337,6 +337,12 @@ def set_balances(
     return len(rows)
 
 
+def newest_balance_month(connection: Connection) -> str | None:
+    """The newest month any stored balance is as of (None before the first award)."""
+    newest: str | None = connection.execute(select(func.max(points_balances.c.month))).scalar()
+    return newest
+
+
 def stored_balance(connection: Connection, person_id: str) -> StoredBalance | None:
     row = connection.execute(
         select(points_balances).where(points_balances.c.person_id == person_id)
