@@ -331,3 +331,35 @@ def test_a_file_still_listing_a_settled_case_as_entered_changes_nothing(
     with engine.connect() as store:
         listing = court_list.listing(store, listing_id)
     assert listing is not None and listing.status == "settled-pending"
+
+
+def test_a_case_written_with_other_spaces_or_brackets_is_the_same_listing(
+    engine: Engine, vault: IdentityVault, tmp_path: Path
+) -> None:
+    """The court's later file wrote the case with a space and full-width brackets: it made a
+    second listing, and the first stayed `entered`, restricting the person after payment."""
+    first = _csv(tmp_path / "first.csv", _row(NAME_ZHANG, ID_ZHANG, "(2025)京01执1234号"))
+    assert import_file(engine, vault, first, "tester", now=NOW).new_listings == 1
+    later = _csv(
+        tmp_path / "later.csv", _row(NAME_ZHANG, ID_ZHANG, "（2025）京01执 1234号", "satisfied")
+    )
+    report = import_file(engine, vault, later, "tester", now=NOW)
+    assert (report.new_listings, report.status_changes) == (0, 1)
+    with engine.connect() as store:
+        (listing,) = store.execute(select(court_listings)).all()
+    assert (listing.case_number, listing.case_key, listing.status) == (
+        "(2025)京01执1234号",
+        "2025京01执1234号",
+        "satisfied",
+    )
+    # Twice in one file, written two ways: the second names the first.
+    twice = _csv(
+        tmp_path / "twice.csv",
+        _row(NAME_LI, ID_LI, "(2025)京01执77号"),
+        _row(NAME_LI, ID_LI, "(2025) 京01执77号"),
+    )
+    with pytest.raises(CourtListRejected) as refused:
+        import_file(engine, vault, twice, "tester", now=NOW)
+    assert [(e.line, e.field, e.reason) for e in refused.value.errors] == [
+        (3, "case_number", "repeats line 2")
+    ]

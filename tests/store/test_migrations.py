@@ -26,8 +26,8 @@ from kaimen.store import (
     scores,
 )
 from kaimen.store.database import connect, downgrade, is_current, migrate
+from kaimen.store.tables import court_list_files, court_listings, metadata, score_snapshots
 from kaimen.store.tables import decisions as decisions_table
-from kaimen.store.tables import metadata, score_snapshots
 from kaimen.store.tables import offers as offers_table
 from kaimen.store.types import UTCDateTime
 
@@ -733,4 +733,57 @@ def test_0031_keys_score_changes_by_run_keeping_every_alert_and_goes_back(
     migrate(engine)
     with engine.connect() as store:
         assert [tuple(r) for r in store.execute(sa.text(raw))] == rows
+    engine.dispose()
+
+
+# --- 0035: a court listing's case number as it is compared ----------------------------------
+
+
+def test_0035_gives_every_listing_its_case_key_and_goes_back(empty_database_url: str) -> None:
+    engine = connect(empty_database_url)
+    migrate(engine, "0034")
+    at = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    with engine.begin() as store:
+        store.execute(
+            sa.insert(court_list_files).values(
+                file_id=1,
+                sha256="a" * 64,
+                name="court.csv",
+                channel="file",
+                imported_at=at,
+                actor="admin",
+                rows=2,
+                new_listings=2,
+                status_changes=0,
+            )
+        )
+        for listing_id, case in (("L1", "（2025）京0105执 1234号"), ("L2", "(2024)沪01民初9号")):
+            store.execute(
+                sa.insert(court_listings).values(
+                    listing_id=listing_id,
+                    court="北京市朝阳区人民法院",
+                    case_number=case,
+                    amount=5000,
+                    currency="CNY",
+                    judgment_date=dt.date(2026, 6, 1),
+                    status="entered",
+                    name_hash="n" * 64,
+                    name_encrypted="x",
+                    id_form="full",
+                    id_hash="i" * 64,
+                    id_encrypted="x",
+                    file_id=1,
+                    imported_at=at,
+                    updated_at=at,
+                )
+            )
+    migrate(engine)
+    with engine.connect() as store:
+        held = store.execute(select(court_listings.c.listing_id, court_listings.c.case_key))
+        keys = {row.listing_id: row.case_key for row in held}
+    assert keys == {"L1": "2025京0105执1234号", "L2": "2024沪01民初9号"}
+    downgrade(engine, "0034")
+    with engine.connect() as store:
+        assert "case_key" not in {c["name"] for c in inspect(store).get_columns("court_listings")}
+    migrate(engine)
     engine.dispose()

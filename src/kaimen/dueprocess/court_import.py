@@ -39,7 +39,13 @@ from kaimen.domain.court_list import (
 )
 from kaimen.domain.errors import BatchRejected, InputFileError, RowError
 from kaimen.dueprocess.court_ids import new_ids
-from kaimen.dueprocess.court_rows import COLUMNS, CheckedRows, case_keys, check_rows
+from kaimen.dueprocess.court_rows import (
+    COLUMNS,
+    CheckedRows,
+    case_key_of,
+    case_keys,
+    check_rows,
+)
 from kaimen.dueprocess.identity_links import (
     link_exact_in,
     record_listing_change,
@@ -201,7 +207,7 @@ def _protect(vault: IdentityVault, rows: CheckedRows) -> _Protected:
 
 
 def _held_keys(held: Mapping[tuple[str, str], Listing]) -> pa.Array:
-    return text_array([f"{court}\x1f{case}" for court, case in held])
+    return text_array([f"{court}\x1f{key}" for court, key in held])
 
 
 def _against_held(
@@ -272,6 +278,7 @@ def _listing_rows(
         return list(pc.take(array, at).to_pylist())
 
     courts, cases, amounts = column(rows.court), column(rows.case_number), column(rows.amount)
+    case_keys_of_new = column(case_key_of(rows.case_number))
     currencies, dates = column(rows.currency), column(rows.judgment_date)
     statuses, forms, births = column(rows.status), column(rows.id_form), column(rows.birth_date)
     return [
@@ -279,6 +286,7 @@ def _listing_rows(
             "listing_id": ids[k],
             "court": courts[k],
             "case_number": cases[k],
+            "case_key": case_keys_of_new[k],
             "amount": amounts[k],
             "currency": currencies[k],
             "judgment_date": dates[k],
@@ -326,8 +334,8 @@ def _import(
         if again is not None:
             return _replay(again)
         courts: list[str] = rows.court.to_pylist()
-        cases: list[str] = rows.case_number.to_pylist()
-        held = court_list.listings_for_cases(store, list(zip(courts, cases, strict=True)))
+        keys: list[str] = case_key_of(rows.case_number).to_pylist()
+        held = court_list.listings_for_cases(store, list(zip(courts, keys, strict=True)))
         new, changes, errors = _against_held(rows, protected, held)
         if errors:
             raise CourtListRejected(errors, name)

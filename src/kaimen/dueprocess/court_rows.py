@@ -23,6 +23,7 @@ from kaimen.domain.court_list import FILE_STATUSES, ID_LENGTH, MASK
 from kaimen.domain.currencies import ISO_4217
 from kaimen.domain.errors import RowError
 from kaimen.input_files import LINE, bool_values, int64_array, int64_values, text_array
+from kaimen.store.case_numbers import normalise_case_numbers
 
 COLUMNS = (
     "name",
@@ -253,9 +254,17 @@ def check_rows(table: pa.Table, today: dt.date) -> CheckedRows:
     )
 
 
+def case_key_of(case_number: pa.Array) -> pa.Array:
+    """A case number as it is compared (and stored as `case_key`): the form payment
+    references are matched in (`store.case_numbers.normalise_case_numbers`), so
+    `（2025）京0105执 1234号` is the case `(2025)京0105执1234号` whichever way a court writes it."""
+    return normalise_case_numbers(case_number)
+
+
 def case_keys(court: pa.Array, case_number: pa.Array) -> pa.Array:
-    """One text key per (court, case number); the separator appears in neither."""
-    return pc.binary_join_element_wise(court, case_number, _text("\x1f"))
+    """One text key per (court, case number), the case number compared as `case_key_of`
+    gives it; the separator appears in neither."""
+    return pc.binary_join_element_wise(court, case_key_of(case_number), _text("\x1f"))
 
 
 def _repeats(

@@ -58,6 +58,7 @@ from kaimen.matching.payment_records import (
     PaymentMatch,
     Verdict,
 )
+from kaimen.store.case_numbers import normalise_case_numbers
 
 AUTO_MATCH_AT = 0.85
 REVIEW_AT = 0.45
@@ -70,21 +71,9 @@ W_PAYER_ID, W_PAYER_NAME = 0.25, 0.15
 W_DATE = 0.05
 W_ACCOUNT = (0.10, 0.08, 0.06)  # by edit distance 0, 1, 2
 
-# Brackets of every width and style that case numbers are written with, and whitespace.
-_NOISE = r"[\s()\[\]{}<>〔〕【】〖〗「」『』〈〉《》]"
 # A case number's shape: year (three digits if one is lost), court abbreviation, optional court
 # code and case type, sequence number; e.g. 2025京0105执1234.
 CASE_SHAPE = r"[0-9]{3,4}[^0-9]{1,8}(?:[0-9]{1,6}[^0-9]{1,6})?[0-9]{1,8}"
-
-
-def normalise_case_numbers(values: pa.Array) -> pa.Array:
-    """Case numbers (or reference texts) in the form they are compared in. Spaces between two
-    digits separate numbers (a case number, then a phone number) and become `|`; all other
-    spaces and brackets go."""
-    text = pc.utf8_upper(pc.utf8_normalize(values, form="NFKC"))
-    for _ in range(2):  # matches cannot overlap: `1 2 3` needs a second pass
-        text = pc.replace_substring_regex(text, r"([0-9])\s+([0-9])", r"\1|\2")
-    return pc.replace_substring_regex(text, _NOISE, "")
 
 
 def normalise_accounts(values: pa.Array) -> pa.Array:

@@ -216,18 +216,23 @@ def add_file(
 def listings_for_cases(
     connection: Connection, cases: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], Listing]:
-    """The listings held for any of `cases` ((court, case number) pairs), by pair."""
+    """The listings held for any of `cases` ((court, case key) pairs), by pair. Should two
+    listings share a pair (imported before revision 0035 with the case written two ways),
+    the first imported answers for it."""
     wanted = set(cases)
-    numbers = sorted({number for _, number in wanted})
+    keys = sorted({key for _, key in wanted})
     found: dict[tuple[str, str], Listing] = {}
-    for start in range(0, len(numbers), LOOKUP_CHUNK):
-        chunk = numbers[start : start + LOOKUP_CHUNK]
+    for start in range(0, len(keys), LOOKUP_CHUNK):
+        chunk = keys[start : start + LOOKUP_CHUNK]
         rows = connection.execute(
-            select(court_listings).where(court_listings.c.case_number.in_(chunk))
+            select(court_listings)
+            .where(court_listings.c.case_key.in_(chunk))
+            .order_by(court_listings.c.imported_at, court_listings.c.listing_id)
         )
         for row in rows:
-            if (row.court, row.case_number) in wanted:
-                found[(row.court, row.case_number)] = _listing(row)
+            pair = (row.court, row.case_key)
+            if pair in wanted and pair not in found:
+                found[pair] = _listing(row)
     return found
 
 

@@ -641,6 +641,10 @@ court_listings = Table(
     Column("listing_id", String(32), primary_key=True),
     Column("court", String(200), nullable=False),
     Column("case_number", String(100), nullable=False),
+    # The case number as it is compared (`dueprocess.court_rows.case_key_of`): a court that
+    # writes one case with other spaces or brackets names the same listing. Set on every
+    # import (and by revision 0035 for listings before it).
+    Column("case_key", String(100), nullable=True),
     Column("amount", Numeric(18, 2), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("judgment_date", Date, nullable=False),
@@ -657,6 +661,7 @@ court_listings = Table(
     Column("imported_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("court", "case_number", name="uq_court_listings_case"),
+    Index("ix_court_listings_case_key", "court", "case_key"),
     CheckConstraint(
         "status IN ('entered', 'satisfied', 'overturned', 'settled-pending', 'lifted')",
         name="status",
