@@ -334,8 +334,8 @@ def _import(
         if again is not None:
             return _replay(again)
         courts: list[str] = rows.court.to_pylist()
-        keys: list[str] = case_key_of(rows.case_number).to_pylist()
-        held = court_list.listings_for_cases(store, list(zip(courts, keys, strict=True)))
+        cases: list[str] = rows.case_number.to_pylist()
+        held = court_list.listings_for_cases(store, list(zip(courts, cases, strict=True)))
         new, changes, errors = _against_held(rows, protected, held)
         if errors:
             raise CourtListRejected(errors, name)

@@ -216,10 +216,18 @@ def add_file(
 def listings_for_cases(
     connection: Connection, cases: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], Listing]:
-    """The listings held for any of `cases` ((court, case key) pairs), by pair. Should two
-    listings share a pair (imported before revision 0035 with the case written two ways),
-    the first imported answers for it."""
-    wanted = set(cases)
+    """The listings held for any of `cases` ((court, case number) pairs), by (court, case
+    key): a case number is looked for as it is compared (`case_numbers`), however it is
+    written. Should two listings share a key (imported before revision 0035 with the case
+    written two ways), the first imported answers for it."""
+    # Here: reading a listing need not load Arrow.
+    import pyarrow as pa
+
+    from kaimen.store.case_numbers import normalise_case_numbers
+
+    numbers = pa.array([number for _, number in cases], pa.string())
+    case_keys = normalise_case_numbers(numbers).to_pylist()
+    wanted = {(court, key) for (court, _), key in zip(cases, case_keys, strict=True)}
     keys = sorted({key for _, key in wanted})
     found: dict[tuple[str, str], Listing] = {}
     for start in range(0, len(keys), LOOKUP_CHUNK):
