@@ -51,6 +51,20 @@ def _sweep(world: World, now: dt.datetime) -> sweeps.Round:
     return sweeps.run_round(world.engine, VAULT, world.lake_root, world.profile, now)
 
 
+def _add_letter(world: World, dispute_id: str, now: dt.datetime) -> disputing.Filed:
+    """Alice adds a bank's letter to her dispute at `now`."""
+    return disputing.add_information(
+        world.engine,
+        world.evidence_dir,
+        world.profile,
+        Caller.person("alice"),
+        "alice",
+        dispute_id,
+        "Here is the bank's letter.",
+        now=now,
+    )
+
+
 def test_cn_deadline_passes_after_20_days_and_the_sweep_suppresses(world: World) -> None:
     d = world.file("alice", "L-1").dispute
     assert d.answer_due_at - d.filed_at < dt.timedelta(days=21)
@@ -94,16 +108,7 @@ def test_us_deadline_is_30_days_and_45_after_added_information(
     # us counts a disputed item while pending: no re-score on filing.
     own = world.file("alice", "K-1", source="operator-feed")
     assert own.rescore == ()
-    more = disputing.add_information(
-        world.engine,
-        world.evidence_dir,
-        world.profile,
-        Caller.person("alice"),
-        "alice",
-        added.dispute_id,
-        "Here is the bank's letter.",
-        now=NOW + dt.timedelta(days=3),
-    )
+    more = _add_letter(world, added.dispute_id, NOW + dt.timedelta(days=3))
     assert more.dispute.answer_due_at == dt.datetime(2026, 12, 17, 5, 0, tzinfo=dt.UTC)
     assert more.dispute.statement.endswith("Here is the bank's letter.")
     round_30 = _sweep(world, plain.answer_due_at)
@@ -133,7 +138,7 @@ def test_an_answer_after_the_deadline_is_refused_before_the_sweep_has_run(
             Answer.VERIFIED,
             now=late,
         )
-    done = sweeps.run_round(world.engine, VAULT, world.lake_root, world.profile, late)
+    done = _sweep(world, late)
     assert d.dispute_id in done.lapsed
     assert _state(world, d.item) is ItemState.SUPPRESSED
 
@@ -144,18 +149,9 @@ def test_us_information_added_after_the_deadline_does_not_extend_it(
     world = make_world(engine, tmp_path, "us")
     d = world.file("alice", "L-1").dispute
     late = d.answer_due_at + dt.timedelta(days=1)
-    more = disputing.add_information(
-        world.engine,
-        world.evidence_dir,
-        world.profile,
-        Caller.person("alice"),
-        "alice",
-        d.dispute_id,
-        "Here is the bank's letter.",
-        now=late,
-    )
+    more = _add_letter(world, d.dispute_id, late)
     assert more.dispute.answer_due_at == d.answer_due_at
-    done = sweeps.run_round(world.engine, VAULT, world.lake_root, world.profile, late)
+    done = _sweep(world, late)
     assert d.dispute_id in done.lapsed
 
 
