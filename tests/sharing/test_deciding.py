@@ -386,7 +386,7 @@ def test_a_consent_revoked_between_the_read_and_the_write_writes_nothing(
         async with await AsyncConnection.connect(conninfo, autocommit=True) as connection:
             asked = deciding.question(setting.key, setting.offer_id, person)
             [grounds] = await decision_path.read_many(connection, [asked], deciding.SCOPE)
-            [outcome] = deciding.answered_all([asked], [grounds], [None])
+            [outcome] = deciding.answered_all([asked], [grounds])
             assert isinstance(outcome, tuple)
             answer, disclosure = outcome
             if revoke:

@@ -184,7 +184,7 @@ def test_the_batched_write_rechecks_the_freeze(world: World, setting: Setting) -
             from kaimen.store import decision_path
 
             [grounds] = await decision_path.read_many(connection, [asked], deciding.SCOPE)
-            [outcome] = deciding.answered_all([asked], [grounds], [None])
+            [outcome] = deciding.answered_all([asked], [grounds])
             assert isinstance(outcome, tuple)
             answer, disclosure = outcome
             _freeze(engine, person, True)

@@ -286,9 +286,47 @@ def test_per_person_and_per_key_limits(setting: Setting, storage: str) -> None:
     assert [ask(without) for _ in range(3)] == ["PersonNotFound", "PersonNotFound", "RateLimited"]
     before = _counts(engine)
     # Another person is another count, until the key's own limit (7 a minute) is reached:
-    # then nothing is read or written.
+    # then nothing is written.
     assert [ask(other) for _ in range(2)] == ["answered", "RateLimited"]
     assert _counts(engine) == (before[0] + 1, before[1] + 1)
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_only_the_keys_true_secret_counts_against_its_limit(setting: Setting, storage: str) -> None:
+    """Whoever knows a key's id (lists and logs show it) but not its secret is refused as
+    an unknown key, and uses up nothing of the key's limit: its partner is not stopped."""
+    engine = setting.world.engine
+    person = setting.scored[10 + _other_people(storage)]
+    _consent(engine, person)
+    offer_id = setting.offers[10][0]
+    limits = _limits(storage, per_key="3/minute")
+    key_id = setting.decisions_key.split("_")[1]
+    forged = f"kmk_{key_id}_{'A' * 43}"
+    assert deciding.question(forged, offer_id, person).key_id == key_id
+    questions = [deciding.question(forged, offer_id, person) for _ in range(10)]
+    forged_answers = deciding.decide_many(engine, questions, limits=limits)
+    assert {type(answer).__name__ for answer in forged_answers} == {"CredentialRefused"}
+    answers = deciding.decide_many(
+        engine,
+        [deciding.question(setting.decisions_key, offer_id, person) for _ in range(4)],
+        limits=limits,
+    )
+    assert [type(a).__name__ for a in answers] == ["Answer", "Answer", "Answer", "RateLimited"]
+    # A genuine key refused for its offer still counts against the key.
+    limits = _limits(storage, per_key="2/minute")
+    unknown_offer = max(offer for offer, _ in setting.offers) + 1000
+
+    def refused(offer: int) -> str:
+        [answer] = deciding.decide_many(
+            engine, [deciding.question(setting.decisions_key, offer, person)], limits=limits
+        )
+        return type(answer).__name__
+
+    assert [refused(unknown_offer), refused(unknown_offer), refused(offer_id)] == [
+        "OfferNotFound",
+        "OfferNotFound",
+        "RateLimited",
+    ]
 
 
 def test_bad_limits_are_refused_plainly() -> None:
@@ -388,21 +426,15 @@ def test_counting_in_redis_is_counting_one_by_one() -> None:
     try:
         for _ in range(40):
             size = draw.randint(1, 12)
-            keys = [draw.choice(["k1", "k2", "k3"]) for _ in range(size)]
             asked = [
                 DecisionAsked(
+                    draw.choice(["k1", "k2", "k3"]),
                     draw.choice(["p1", "p2", "p3"]),
-                    draw.choice(["S1", "S2", "S3", "S4"]),
+                    draw.choice(["S1", "S2", "S3", "S4", None]),
                     draw.choice([None, "600", "612", "624", "636", "648"]),
                 )
                 for _ in range(size)
             ]
-            for key, in_batch in zip(keys, shared.check_keys(keys), strict=True):
-                alone = memory.check_keys([key])[0]
-                one_by_one.append(("stopped" if alone else "counted", False))
-                batched.append(("stopped" if in_batch else "counted", False))
-                if alone and in_batch:
-                    waits.append((alone.retry_after, in_batch.retry_after))
             for question, counted in zip(asked, shared.count_decisions(asked), strict=True):
                 [alone] = memory.count_decisions([question])
                 one_by_one.append(_outcome(alone))
@@ -439,15 +471,12 @@ def test_a_batch_is_one_script_in_redis() -> None:
         )
 
     try:
-        asked = [DecisionAsked("p1", f"S{n}", "600" if n % 2 else None) for n in range(16)]
+        asked = [DecisionAsked("k1", "p1", f"S{n}", "600" if n % 2 else None) for n in range(16)]
         limits.count_decisions(asked)  # registers the script on its first call
         before = scripts_run()
         counted = limits.count_decisions(asked)
         assert scripts_run() - before == 1
         assert [c.refusal for c in counted] == [None] * 16
-        before = scripts_run()
-        assert limits.check_keys(["k1"] * 16) == [None] * 16
-        assert scripts_run() - before == 1
         # A report's key and person: one script too.
         before = scripts_run()
         limits.check_report("k1", "p1", "S1")

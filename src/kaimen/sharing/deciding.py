@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from kaimen.domain.callers import Caller
 from kaimen.domain.decisions import Decision, DecisionReason
-from kaimen.domain.errors import KaimenError, NotFound, RateLimited
+from kaimen.domain.errors import KaimenError, NotFound
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import MAX_REASONS
@@ -195,16 +195,13 @@ def decide_many(
     the attempt's access-log row, for a refusal the person sees). An unexpected error writes
     nothing for any of them."""
     with decision_path.transaction(engine, wait) as store:
-        stopped = _over_key_limits(questions, limits)
         grounds = [
-            None
-            if stopped[position] is not None
-            else store.grounds(
+            store.grounds(
                 asked.key_id, asked.secret_hash, SCOPE, asked.offer_id, asked.person_id, asked.now
             )
-            for position, asked in enumerate(questions)
+            for asked in questions
         ]
-        outcomes = answered_all(questions, grounds, stopped, limits)
+        outcomes = answered_all(questions, grounds, limits)
         results, decided, attempts, frozen = _sorted(questions, grounds, outcomes)
         store.record_many(decided)
         if attempts:
@@ -248,22 +245,12 @@ def _sorted(
     return results, decided, attempts, frozen
 
 
-def _over_key_limits(
-    questions: Sequence[decision_path.Question], limits: PartnerLimits | None
-) -> list[RateLimited | None]:
-    """Each question's refusal for being over its key's limit (counted before anything is
-    read), or None."""
-    if limits is None:
-        return [None] * len(questions)
-    return limits.check_keys([asked.key_id for asked in questions])
-
-
 def _attempt(
     asked: decision_path.Question, grounds: decision_path.Grounds | None, refusal: KaimenError
 ) -> list[alerts.FrozenAttempt]:
     """The attempt to log should the person's file be frozen (the store reads the freeze
     where it writes): a refusal as no consent, by a key that opened an offer of its own."""
-    if grounds is None:  # stopped before the read: over its key's limit
+    if grounds is None:
         return []
     key, offer = grounds.key, grounds.offer
     if not isinstance(refusal, PersonNotFound) or key is None or offer is None:
@@ -289,15 +276,13 @@ async def decide_many_async(
     """`decide_many` on PostgreSQL through an async connection, in two statements: one read
     for every question, then one write of every decision with its access-log row, which
     writes each only while the person's consent is still live (with the rows of the attempts
-    refused in a way the person sees, and of those refused on a frozen file). A decision whose consent was revoked in between is
-    refused like one without consent, and nothing of it written. Questions over their key's
-    limit are refused before the read and are not in it."""
-    stopped = _over_key_limits(questions, limits)
-    admitted = [asked for asked, stop in zip(questions, stopped, strict=True) if stop is None]
-    read = await decision_path.read_many(connection, admitted, SCOPE) if admitted else []
-    found = iter(read)
-    grounds = [None if stop is not None else next(found) for stop in stopped]
-    outcomes = answered_all(questions, grounds, stopped, limits)
+    refused in a way the person sees, and of those refused on a frozen file). A decision whose
+    consent was revoked in between is refused like one without consent, and nothing of it
+    written."""
+    grounds: list[decision_path.Grounds | None] = (
+        list(await decision_path.read_many(connection, questions, SCOPE)) if questions else []
+    )
+    outcomes = answered_all(questions, grounds, limits)
     # Those refused as no consent at the read are logged where the file is frozen, by the
     # statement that writes the batch (see `decision_path.POSTGRES_RECORDS`).
     results, decided, attempts, frozen = _sorted(questions, grounds, outcomes)
@@ -357,54 +342,72 @@ def threshold_of(offer: offers.Offer) -> str:
 def answered_all(
     questions: Sequence[decision_path.Question],
     grounds: Sequence[decision_path.Grounds | None],
-    stopped: Sequence[KaimenError | None],
     limits: PartnerLimits | None = None,
 ) -> list[_Outcome]:
-    """`answered` for each question on what was read for it (None: not read, refused with
-    its `stopped` error), with the partners' questions about the people counted together
-    (`PartnerLimits.count_decisions`: one round trip to a shared storage for all of them)."""
+    """`answered` for each question on what was read for it, with every question whose key
+    proved genuine counted against its key's limit and, once admitted, against the partner's
+    limits on the person, all together (`PartnerLimits.count_decisions`: one round trip to a
+    shared storage for all of them). A question with a key that is not genuine counts
+    against nothing: whoever knows a key's id (it is shown in lists and logs) must not be
+    able to use up that key's limit and so stop its partner."""
     outcomes: list[_Outcome | None] = []
-    admitted: list[tuple[int, decision_path.Grounds, offers.Offer, rate_limits.DecisionAsked]] = []
-    for asked, found, stop in zip(questions, grounds, stopped, strict=True):
-        if stop is not None or found is None:
-            outcomes.append(stop or CredentialRefused(REFUSED))
+    counted: list[tuple[int, decision_path.Grounds, offers.Offer | None, KaimenError | None]] = []
+    countings: list[rate_limits.DecisionAsked] = []
+    for asked, found in zip(questions, grounds, strict=True):
+        key = found.key if found is not None else None
+        if (
+            found is None
+            or key is None
+            or not partners.opens(key.secret_hash, not key.live, asked.secret_hash)
+        ):
+            outcomes.append(CredentialRefused(REFUSED))
             continue
         try:
-            partner_id, offer = _admitted(asked, found)
-        except KaimenError as refusal:
-            outcomes.append(refusal)
-            continue
-        threshold = threshold_of(offer) if found.share_score is not None else None
-        counting = rate_limits.DecisionAsked(partner_id, asked.person_id, threshold)
-        admitted.append((len(outcomes), found, offer, counting))
+            offer: offers.Offer | None = _admitted(asked, found)
+            refusal: KaimenError | None = None
+        except KaimenError as refused:
+            offer, refusal = None, refused
+        if offer is None:
+            # Refused for its scope or its offer: counted against the key alone.
+            countings.append(rate_limits.DecisionAsked(asked.key_id, key.partner_id, None, None))
+        else:
+            threshold = threshold_of(offer) if found.share_score is not None else None
+            countings.append(
+                rate_limits.DecisionAsked(asked.key_id, key.partner_id, asked.person_id, threshold)
+            )
+        counted.append((len(outcomes), found, offer, refusal))
         outcomes.append(None)
     if limits is not None:
-        counts = limits.count_decisions([counting for *_, counting in admitted])
+        counts = limits.count_decisions(countings)
     else:
-        counts = [rate_limits.NOT_PROBING] * len(admitted)
-    for (position, found, offer, _), counted in zip(admitted, counts, strict=True):
+        counts = [rate_limits.NOT_PROBING] * len(countings)
+    for (position, found, offer, refusal), count in zip(counted, counts, strict=True):
+        if offer is None:
+            assert refusal is not None
+            outcomes[position] = (
+                count.refusal if count.refusal is not None and not count.probing else refusal
+            )
+            continue
         try:
-            outcomes[position] = answered(questions[position], found, offer, counted)
+            outcomes[position] = answered(questions[position], found, offer, count)
         except LoggedRefusal as refused:
             outcomes[position] = refused
-        except KaimenError as refusal:
-            outcomes[position] = refusal
+        except KaimenError as refused_now:
+            outcomes[position] = refused_now
     return [outcome for outcome in outcomes if outcome is not None]
 
 
-def _admitted(
-    asked: decision_path.Question, grounds: decision_path.Grounds
-) -> tuple[str, offers.Offer]:
-    """(partner, offer) for a question by a live key with the scope, about an open offer of
-    its partner's; else its refusal (`CredentialRefused`, `ScopeMissing`, `OfferNotFound`)."""
+def _admitted(asked: decision_path.Question, grounds: decision_path.Grounds) -> offers.Offer:
+    """The offer a question by a genuine key asks about, when the key has the scope and the
+    offer is one of its partner's and open; else its refusal (`ScopeMissing`,
+    `OfferNotFound`)."""
     key = grounds.key
-    if key is None or not partners.opens(key.secret_hash, not key.live, asked.secret_hash):
-        raise CredentialRefused(REFUSED)
+    assert key is not None  # genuine
     if SCOPE not in key.scopes:
         raise scope_missing(SCOPE)
     if grounds.offer is None:
         raise OfferNotFound(f"no open offer {asked.offer_id} of yours")
-    return key.partner_id, grounds.offer
+    return grounds.offer
 
 
 def answered(
@@ -414,8 +417,8 @@ def answered(
     counted: rate_limits.Counted,
 ) -> tuple[Answer, decision_path.Disclosure]:
     """The answer to one admitted question (`_admitted`) on what was read for it and how it
-    was counted, with the access-log row it writes; over the partner's limit on the person
-    raises `RateLimited`, and a refusal the person sees raises `LoggedRefusal`
+    was counted, with the access-log row it writes; over the key's limit or the partner's
+    limit on the person raises `RateLimited`, and a refusal the person sees raises `LoggedRefusal`
     (`PersonNotFound` without consent, `RateLimited` for probing). The partner's questions
     about the person are counted whether or not they consented: a partner stopped learns
     nothing it had not been told already."""

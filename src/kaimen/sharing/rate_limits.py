@@ -2,8 +2,9 @@
 
 Three limits, each a `limits` rate string ("10/minute;50/day") in the settings:
 
-- per partner key, on every decision and report it asks for (counted before anything is read,
-  so a flood costs the store nothing);
+- per partner key, on every decision and report it asks for with the key's true secret
+  (counted once the key is proved genuine: whoever knows only a key's id, which lists and
+  logs show, cannot use up its limit and so stop its partner);
 - per partner and person, on decisions and on reports (each its own count), whether or not
   the person consented: a partner learns nothing from being stopped that its answers had not
   told it already;
@@ -19,8 +20,8 @@ as counters that expire after the probing window, so one storage URI (`memory://
 default, or `redis://...` for several server processes) holds all of it.
 
 The API decides in batches (`decision_batches`), and a batch's questions are counted
-together: the key limits of all of them at once before the read, then the person limits and
-thresholds of all of them at once (`check_keys`, `count_decisions`). On any storage that is
+together, once read: the key limits, person limits and thresholds of all of them at once
+(`count_decisions`). On any storage that is
 the same as counting them one by one, in order (`_count_one`, the definition); on Redis it is
 one script a count (`COUNT_SCRIPT`), atomic, where one by one each decision cost about five
 round trips, made on the server's event loop.
@@ -123,14 +124,6 @@ class PartnerLimits:
         """Forget every count (for tests and for an operator lifting every limit at once)."""
         self._storage.reset()
 
-    def check_keys(self, key_ids: Sequence[str]) -> list[RateLimited | None]:
-        """Count a question under each partner key in order (one round trip to Redis for all
-        of them): the refusal of each question over its key's limit, None for each counted."""
-        counted = self._count(
-            [Counting(self._keyed(self._per_key, "kaimen:key", k)) for k in key_ids]
-        )
-        return [c.refusal for c in counted]
-
     def check_person(self, partner_id: str, person_id: str, asked: Asked) -> None:
         """Count a decision or a report about `person_id` for `partner_id`."""
         [counted] = self._count([self._person_counting(partner_id, person_id, asked, None)])
@@ -157,15 +150,19 @@ class PartnerLimits:
         return counted.probing
 
     def count_decisions(self, asked: Sequence[DecisionAsked]) -> list[Counted]:
-        """For each decision in order, `check_person` and then, for one with consent (a
-        threshold), `check_threshold`, as one count (one round trip to Redis for all of
-        them): what each was refused, or whether it is probing."""
-        return self._count(
-            [
-                self._person_counting(one.partner_id, one.person_id, "decision", one.threshold)
-                for one in asked
-            ]
-        )
+        """For each decision in order, its key's limit, then (for one about a person)
+        `check_person` and, for one with consent (a threshold), `check_threshold`, as one
+        count (one round trip to Redis for all of them): what each was refused, or whether it
+        is probing. A decision stopped by its key's limit is not counted against the person."""
+        countings: list[Counting] = []
+        for one in asked:
+            key = self._keyed(self._per_key, "kaimen:key", one.key_id)
+            if one.person_id is None:
+                countings.append(Counting(key))
+                continue
+            person = self._person_counting(one.partner_id, one.person_id, "decision", one.threshold)
+            countings.append(Counting(key + person.items, person.threshold, person.probing))
+        return self._count(countings)
 
     def _person_counting(
         self, partner_id: str, person_id: str, asked: Asked, threshold: str | None
@@ -286,11 +283,14 @@ class PartnerLimits:
 
 @dataclass(frozen=True)
 class DecisionAsked:
-    """A decision to count: its partner and person, and the offer's threshold when the
-    person consented (only then is it counted as asked at, or as probing)."""
+    """A decision to count: the key it was asked with (genuine: see `deciding.answered_all`),
+    its partner and person (None for a question refused before the person: its key is
+    counted alone), and the offer's threshold when the person consented (only then is it
+    counted as asked at, or as probing)."""
 
+    key_id: str
     partner_id: str
-    person_id: str
+    person_id: str | None
     threshold: str | None
 
 
