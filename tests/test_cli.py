@@ -649,3 +649,12 @@ def test_enrol_takes_a_name_and_refuses_a_bad_one(env: dict[str, str | None]) ->
     )
     assert good.exit_code == 0, good.output
     assert "people enrolled: 1;" in kaimen(env, "status").stdout
+
+
+def test_score_runs_under_the_configured_profile(env: dict[str, str | None]) -> None:
+    """The batch takes KAIMEN_PROFILE as every other command does (it used cn whatever the
+    setting said, so under eu a court listing still cost cn's points)."""
+    result = kaimen({**env, "KAIMEN_PROFILE": "nosuch"}, "score", "--month", "2026-01")
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert "KAIMEN_PROFILE must be one of" in " ".join(result.output.split()), result.output

@@ -17,6 +17,7 @@ batch computed without friends (`snapshot_table`, the code path both share):
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ CAP = CN.connections.cap
 ADMIN = Caller.admin("test")
 LEND, WITHDRAW = CHANGES["lend"], CHANGES["withdraw"]
 SEPTEMBER, OCTOBER, NOVEMBER, DECEMBER = "2026-09", "2026-10", "2026-11", "2026-12"
+# When the months after the simulated ones are scored: a month is scored once it is over.
+SCORED_AT = dt.datetime(2027, 1, 2, tzinfo=dt.UTC)
 
 
 @dataclass
@@ -160,7 +163,7 @@ def _late(person: str, n: int) -> dict[str, str | None]:
 def scenario(trained_copy: Population) -> Iterator[Scenario]:
     with trained_copy.opened() as world:
         engine = world.engine
-        score_month(engine, ibis_connection(), world.lake, SEPTEMBER, "test", NOW, profile=CN)
+        score_month(engine, ibis_connection(), world.lake, SEPTEMBER, "test", SCORED_AT, profile=CN)
         september = {p: s for p, s in _scores(engine, SEPTEMBER).items() if s is not None}
         ranked = sorted(september, key=lambda p: (september[p], p))
         # X in the middle of a wide band (so the band rule does not cut the cap), F, G, H
@@ -188,7 +191,7 @@ def scenario(trained_copy: Population) -> Iterator[Scenario]:
             for p in sorted(lenders):
                 connection_rows.set_choice(store, p, "lends_score", True, "test", NOW)
         for month in (OCTOBER, NOVEMBER):
-            score_month(engine, ibis_connection(), world.lake, month, "test", NOW, profile=CN)
+            score_month(engine, ibis_connection(), world.lake, month, "test", SCORED_AT, profile=CN)
         yield Scenario(world, x, f, g, h, low, opted)
 
 
@@ -413,7 +416,9 @@ def test_under_eu_the_dimension_is_off_and_says_why(scenario: Scenario) -> None:
             choosing.change(world.engine, EU, ADMIN, scenario.x, wanted, world.lake)
     # People who opted in under another profile get nothing added under eu: their score is
     # exactly the batch's without friends.
-    score_month(world.engine, ibis_connection(), world.lake, DECEMBER, "test", NOW, profile=EU)
+    score_month(
+        world.engine, ibis_connection(), world.lake, DECEMBER, "test", SCORED_AT, profile=EU
+    )
     assert _points(world.engine, DECEMBER) == {}
     published = _published(world, DECEMBER)
     before = _without_friends(world, DECEMBER, EU)

@@ -104,6 +104,27 @@ def test_re_running_a_month_changes_nothing(world: World) -> None:
     assert _scores(world.engine, LAST) == before
 
 
+@pytest.mark.parametrize(
+    ("month", "refusal"),
+    [
+        ("2026-11", r"2026-11 has not ended yet: .* \(the latest that is: 2026-10\)"),
+        ("9999-12", "9999-12 has not ended yet"),
+        ("1999-01", r"the lake begins at 20\d\d-\d\d: there are no events to score 1999-01 on"),
+    ],
+)
+def test_a_month_not_over_or_before_the_lake_is_refused(
+    world: World, month: str, refusal: str
+) -> None:
+    """Its scores would replace everyone's served score: from part of a month's events (and
+    a published month is never run again), or as thin files for everyone."""
+    with world.engine.connect() as store:
+        runs = store.execute(select(func.count()).select_from(score_runs)).scalar_one()
+    with pytest.raises(batch.MonthNotScorable, match=refusal):
+        score_month(world.engine, ibis_connection(), world.lake, month, "test", now=NOW)
+    with world.engine.connect() as store:
+        assert store.execute(select(func.count()).select_from(score_runs)).scalar_one() == runs
+
+
 def test_a_person_reads_score_reasons_and_history(world: World) -> None:
     scored = [p for p, s in _scores(world.engine, LAST).items() if s is not None and s < 700]
     view = score_view(world.engine, scored[0])

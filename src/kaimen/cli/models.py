@@ -91,7 +91,9 @@ def score_command(
     ws = session(ctx).workspace
     with spinner(f"scoring {month}"):
         report = run(
-            lambda: score_month(ws.engine, ws.backend(), ws.lake_root, month, OPERATOR.actor)
+            lambda: score_month(
+                ws.engine, ws.backend(), ws.lake_root, month, OPERATOR.actor, profile=ws.profile()
+            )
         )
     for drift in report.library_drift:
         errors.print(f"[yellow]library version differs from training:[/] {drift}")

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 from kaimen.domain import profiles
+from kaimen.domain.errors import Conflict
 from kaimen.domain.profiles import Profile
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN, Dimension, band_of
@@ -42,12 +43,20 @@ from kaimen.model.library_versions import VersionDrift, version_drift
 from kaimen.model.scorecard import Scorecard, published_score
 from kaimen.scoring import connections_added, court_penalty
 from kaimen.scoring.court_penalty import Deductions
-from kaimen.scoring.datasets import feature_arrays
+from kaimen.scoring.datasets import add_months, feature_arrays
 from kaimen.scoring.exclusions import excluded_events
 from kaimen.scoring.lake_summaries import summary_paths
 from kaimen.scoring.models import NoModel, Scored, ScoringModel, load_model, wrap
 from kaimen.scoring.person_snapshots import person_snapshots
-from kaimen.store import audit, connections, month_publication, people, score_publishing, scores
+from kaimen.store import (
+    audit,
+    connections,
+    lake_manifest,
+    month_publication,
+    people,
+    score_publishing,
+    scores,
+)
 from kaimen.telemetry.steps import note_step, timed_step
 
 __all__ = ["NoModel", "ScoreReport", "load_model", "score_month"]
@@ -182,6 +191,29 @@ def _enrolled(engine: Engine) -> pa.Table:
         return people.active_ids(store)
 
 
+class MonthNotScorable(Conflict):
+    """A month that cannot be scored: not over yet, or before the lake's first events."""
+
+
+def _check_scorable(engine: Engine, month: str, now: dt.datetime) -> None:
+    """`MonthNotScorable` for a month that has not ended by `now` (its scores would be
+    published from part of its events, and a published month is never run again) or that
+    lies before the lake's first events (everyone would be published as a thin file, in
+    place of the scores served)."""
+    current = now.astimezone(dt.UTC).strftime("%Y-%m")
+    if month >= current:
+        raise MonthNotScorable(
+            f"{month} has not ended yet: a month is scored once it is over "
+            f"(the latest that is: {add_months(current, -1)})"
+        )
+    with engine.connect() as store:
+        first = lake_manifest.first_month(store)
+    if first is not None and month < first:
+        raise MonthNotScorable(
+            f"the lake begins at {first}: there are no events to score {month} on"
+        )
+
+
 @timed_step("score")
 def score_month(
     engine: Engine,
@@ -198,6 +230,7 @@ def score_month(
     now = now or dt.datetime.now(dt.UTC)
     profile = profile or profiles.load()
     Window(month)  # validates the month
+    _check_scorable(engine, month, now)
     version, loaded = load_model(engine, model_version, lake_root=lake_root)
     drift = version_drift(loaded.library_versions)
     note_step(month=month, model=version)

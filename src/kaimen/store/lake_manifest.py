@@ -93,6 +93,12 @@ def files(connection: Connection, months: Sequence[str] | None = None) -> list[s
     return [r.path for r in connection.execute(query)]
 
 
+def first_month(connection: Connection) -> str | None:
+    """The earliest month the lake holds events of (its files are by the events' month)."""
+    first = connection.execute(select(func.min(lake_files.c.month))).scalar_one()
+    return None if first is None else str(first)
+
+
 def totals(connection: Connection) -> tuple[int, int]:
     """(number of files, number of rows) in the lake."""
     row = connection.execute(
