@@ -417,6 +417,22 @@ def test_typed_parquet_absurd_float_is_called_absurd(
     assert problems[0][2].startswith("absurdly large (over 100,000,000)"), problems
 
 
+def test_parquet_nanoseconds_past_the_microsecond_are_refused_not_rounded(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    """As in text: a resend that changed only those digits passed for the same event, and
+    the last nanosecond of a month was stored in the next one."""
+    base = 1_772_330_400_000_000_000  # 2026-03-01T02:00:00Z in nanoseconds
+    values = [base + 123_456_000, base + 123_456_789, base, 1_775_001_599_999_999_999]
+    column = pa.array(values, pa.timestamp("ns", tz="UTC"))
+    path = typed_parquet(tmp_path / "nanoseconds.parquet", "occurred_at", column)
+    more_precise = "is more precise than a microsecond, all kaimen keeps: "
+    assert rejected(engine, lake_root, path) == [
+        (2, "occurred_at", more_precise + "2026-03-01 02:00:00.123456789Z"),
+        (4, "occurred_at", more_precise + "2026-03-31 23:59:59.999999999Z"),
+    ]
+
+
 def test_naive_parquet_timestamps_have_no_utc_offset(
     engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
 ) -> None:

@@ -5,8 +5,8 @@ file whose columns need no conversion that is a detour: the engine's own reader 
 and hands the rows to the rules in the same pass. The view this module makes has the shape
 `iter_input` gives (the allowed columns, an absent one as empty text, and `_line`, the row's
 1-based position), with the types Arrow would have handed over; any file it cannot promise
-that for (unreadable, a column not allowed or repeated, a type to convert, floats) goes the chunked
-way, which reports its problems.
+that for (unreadable, a column not allowed or repeated, a type to convert, floats, nanoseconds)
+goes the chunked way, which reports its problems.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kaimen.ingest.event_rules import finer_than_kept
 from kaimen.input_files import LINE, keeps_type
 from kaimen.lake.sql_paths import sql_path
 
@@ -41,6 +42,9 @@ def parquet_view(
     # Floats go the chunked way too: DuckDB 2.0's Parquet reader hands over a NaN that
     # `isnan` does not recognise, and the rules must name it.
     if not all(keeps_type(f.type) and not pa.types.is_floating(f.type) for f in schema):
+        return None
+    # Nanoseconds, which the engine's reader would round to microseconds unjudged.
+    if any(finer_than_kept(f.type) for f in schema):
         return None
     shape = pa.schema(
         [schema.field(n) if n in present else pa.field(n, pa.string()) for n in allowed]
