@@ -146,12 +146,18 @@ def test_unmatched_payments_wait_and_are_rejected_not_dropped(client: TestClient
 def test_bad_payments_are_named_by_line_and_field_and_only_the_admin_may_send(
     client: TestClient,
 ) -> None:
-    batch = {"payments": [_payment("T-1"), _payment("T-2", amount="0", paid_on="2026-13-01")]}
+    batch = {
+        "payments": [
+            _payment("T-1", amount="5,000.00"),
+            _payment("T-2", amount="0", paid_on="2026-13-01"),
+            _payment("T-3", amount="9,99"),  # not 999: refused, not guessed
+        ]
+    }
     answer = client.post("/v1/admin/payments", json=batch, headers=AUTH)
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith(PROBLEM)
     errors = {(e["line"], e["field"]) for e in answer.json()["errors"]}
-    assert errors == {(2, "amount"), (2, "paid_on")}
+    assert errors == {(2, "amount"), (2, "paid_on"), (3, "amount")}
     assert ID_JOURNALIST not in answer.text
     assert client.post("/v1/admin/payments", json=batch).status_code == 401
     unknown = client.post(

@@ -156,6 +156,39 @@ def test_bad_rows_are_named_by_line_and_field_and_nothing_is_stored(
         import_file(engine, vault, tmp_path / "list.parquet", "tester", now=NOW)
 
 
+def test_thousands_separators_are_read_only_where_they_separate_thousands(
+    engine: Engine, vault: IdentityVault, tmp_path: Path
+) -> None:
+    """`12,34` is not 1,234 (every comma was dropped before): refused, not guessed."""
+    bad = _csv(
+        tmp_path / "commas.csv",
+        _row(NAME_ZHANG, ID_ZHANG, "c1", amount='"1,200.50"'),
+        _row(NAME_LI, ID_LI, "c2", amount='"12,34"'),
+        _row(NAME_LI, ID_LI, "c3", amount='",,5,"'),
+        _row(NAME_LI, ID_LI, "c4", amount='"1,2345"'),
+    )
+    with pytest.raises(CourtListRejected) as caught:
+        import_file(engine, vault, bad, "tester", now=NOW)
+    assert [(e.line, e.field) for e in caught.value.errors] == [
+        (3, "amount"),
+        (4, "amount"),
+        (5, "amount"),
+    ]
+    good = _csv(
+        tmp_path / "grouped.csv",
+        _row(NAME_ZHANG, ID_ZHANG, "c1", amount='"1,200.50"'),
+        _row(NAME_LI, ID_LI, "c2", amount='"12,345,678"'),
+    )
+    import_file(engine, vault, good, "tester", now=NOW)
+    with engine.connect() as store:
+        rows = store.execute(select(court_listings.c.case_number, court_listings.c.amount))
+        amounts = {case: str(amount) for case, amount in rows}
+    assert amounts == {
+        "c1": "1200.50",
+        "c2": "12345678.00",
+    }
+
+
 def test_a_later_file_changes_a_status_with_history_and_refuses_an_impossible_one(
     engine: Engine, vault: IdentityVault, tmp_path: Path
 ) -> None:

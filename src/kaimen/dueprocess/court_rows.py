@@ -42,6 +42,8 @@ MAX_COURT = 200
 MAX_CASE = 100
 AMOUNT_TYPE = pa.decimal128(18, 2)
 _AMOUNT = r"^[0-9]{1,16}(\.[0-9]{1,2})?$"
+# Thousands written with commas, as people write them: only in groups of three.
+_GROUPED = r"^[0-9]{1,3}(,[0-9]{3})+(\.[0-9]{1,2})?$"
 _ID_SHAPE = rf"^[0-9{MASK}]{{{ID_LENGTH - 1}}}[0-9X{MASK}]$"
 _UNREADABLE = r"[\p{Cc}\p{Cf}]"
 _EARLIEST = dt.date(1900, 1, 1)
@@ -185,6 +187,14 @@ def _id_numbers(
     return number, text_array(form.tolist()), births
 
 
+def amount_digits(text: pa.Array) -> pa.Array:
+    """Amounts as written, with thousands separators taken out where they separate thousands
+    (`12,345.60`); any other comma stays, for the amount rule to refuse: `12,34` is not
+    1234, and guessing what was meant would store another sum."""
+    grouped = pc.match_substring_regex(text, _GROUPED)
+    return pc.if_else(grouped, pc.replace_substring(text, ",", ""), text)
+
+
 def check_rows(table: pa.Table, today: dt.date) -> CheckedRows:
     """Judge every row of `table` (COLUMNS as text, plus `_line`)."""
     rows = _Rows(int64_values(table.column(LINE).combine_chunks()))
@@ -193,7 +203,7 @@ def check_rows(table: pa.Table, today: dt.date) -> CheckedRows:
     case_number = _text_field(rows, table, "case_number", MAX_CASE)
     court = _text_field(rows, table, "court", MAX_COURT)
 
-    amount_text = pc.replace_substring(_tidy(table.column("amount").combine_chunks()), ",", "")
+    amount_text = amount_digits(_tidy(table.column("amount").combine_chunks()))
     rows.refuse(~_mask(pc.is_valid(amount_text)), "amount", "missing")
     rows.refuse(_mask(pc.starts_with(amount_text, "-")), "amount", "must not be negative")
     plain = pc.match_substring_regex(amount_text, _AMOUNT)

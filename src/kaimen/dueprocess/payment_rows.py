@@ -27,6 +27,7 @@ from kaimen.dueprocess.court_rows import (
     _Rows,
     _text_field,
     _tidy,
+    amount_digits,
 )
 from kaimen.input_files import LINE, int64_array, int64_values, text_array
 
@@ -84,7 +85,7 @@ def _payer_ids(rows: _Rows, table: pa.Table, today: dt.date) -> pa.Array:
 
 
 def _amounts(rows: _Rows, table: pa.Table) -> pa.Array:
-    text = pc.replace_substring(_tidy(table.column("amount").combine_chunks()), ",", "")
+    text = amount_digits(_tidy(table.column("amount").combine_chunks()))
     rows.refuse(~_mask(pc.is_valid(text)), "amount", "missing")
     plain = pc.match_substring_regex(text, _AMOUNT)
     rows.refuse(~_mask(plain), "amount", "not a plain decimal number with at most 2 decimals")
