@@ -61,6 +61,7 @@ def _client(
     with TestClient(app) as client:
         yield {
             "client": client,
+            "engine": engine,
             "ben": _bearer(authentication.issue_person_token(engine, "ben")),
             "bikes": _bearer(bikes),
             "other": _bearer(other),
@@ -100,6 +101,21 @@ def test_the_person_reads_and_disputes_their_points(world: dict[str, Any]) -> No
 def test_a_partner_learns_only_whether_a_privilege_applies(world: dict[str, Any]) -> None:
     client: TestClient = world["client"]
     check = {"person_id": "ann", "privilege_id": "rental_deposit_halved"}
+    # Under the person's decision consent only: without it, as for nobody.
+    nobody = client.post(
+        "/v1/points/privileges/check",
+        json={**check, "person_id": "nobody"},
+        headers=world["bikes"],
+    )
+    unconsented = client.post("/v1/points/privileges/check", json=check, headers=world["bikes"])
+    assert nobody.status_code == unconsented.status_code == 404
+    assert nobody.json() == unconsented.json()
+    granted = client.post(
+        "/v1/me/consents",
+        json={"partner_id": "bikes", "purpose": "decision"},
+        headers=_bearer(authentication.issue_person_token(world["engine"], "ann")),
+    )
+    assert granted.status_code == 201, granted.text
     answer = client.post("/v1/points/privileges/check", json=check, headers=world["bikes"])
     assert answer.status_code == 200, answer.text
     assert answer.json() == {

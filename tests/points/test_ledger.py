@@ -253,25 +253,6 @@ def test_the_person_reads_their_ledger_balance_grade_and_privileges(points: Poin
     assert [p.id for p in ann.privileges] == ["rental_deposit_halved"]
     with pytest.raises(Forbidden):
         standing.my_points(points.engine, points.profile, Caller.person("ann"), "ben")
-    # A partner with the points scope learns only whether the privilege applies.
-    partner = Caller.partner("bikes", "k1", ("points",))
-    answer = standing.check_privilege(
-        points.engine,
-        points.profile,
-        partner,
-        "ann",
-        "rental_deposit_halved",
-        dt.datetime(2026, 1, 31, tzinfo=dt.UTC),
-    )
-    assert answer.applies and answer.context == "renting"
-    with pytest.raises(Forbidden):
-        standing.check_privilege(
-            points.engine,
-            points.profile,
-            Caller.partner("bikes", "k1", ("reports",)),
-            "ann",
-            "rental_deposit_halved",
-        )
 
 
 def test_a_disputed_deduction_stops_counting_and_an_upheld_dispute_reverses_it(

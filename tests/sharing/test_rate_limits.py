@@ -479,7 +479,7 @@ def test_a_batch_is_one_script_in_redis() -> None:
         assert [c.refusal for c in counted] == [None] * 16
         # A report's key and person: one script too.
         before = scripts_run()
-        limits.check_report("k1", "p1", "S1")
+        limits.check_request("k1", "p1", "S1", "report")
         assert scripts_run() - before == 1
         # A batch whose every question was refused before counting asks Redis nothing.
         before = scripts_run()
@@ -493,11 +493,15 @@ def test_a_batch_is_one_script_in_redis() -> None:
 def test_a_report_stopped_by_its_key_is_not_counted_against_the_person(storage: str) -> None:
     limits = _limits(storage, per_key="1/minute", per_person="2/minute")
     try:
-        limits.check_report("k1", PARTNER, "S1")
+        limits.check_request("k1", PARTNER, "S1", "report")
         with pytest.raises(RateLimited, match="1 per 1 minute"):
-            limits.check_report("k1", PARTNER, "S1")  # the key's limit: the person's count stays 1
-        limits.check_report(None, PARTNER, "S1")  # no key (the admin's door): the person's only
+            limits.check_request(
+                "k1", PARTNER, "S1", "report"
+            )  # the key's limit: the person's count stays 1
+        limits.check_request(
+            None, PARTNER, "S1", "report"
+        )  # no key (the admin's door): the person's only
         with pytest.raises(RateLimited, match="2 per 1 minute"):
-            limits.check_report(None, PARTNER, "S1")
+            limits.check_request(None, PARTNER, "S1", "report")
     finally:
         limits.reset()

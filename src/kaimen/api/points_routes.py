@@ -14,6 +14,7 @@ from kaimen.api.json_bodies import api_router
 from kaimen.api.schemas import Rendered
 from kaimen.domain.events import IDENTIFIER_PATTERN
 from kaimen.points import standing
+from kaimen.sharing import privilege_checks
 
 router = api_router()
 
@@ -100,12 +101,15 @@ def get_points(person_id: PersonPath, ws: Store, caller: AnyCaller) -> PointsOut
     "/v1/points/privileges/check",
     response_model=PrivilegeCheckOut,
     tags=["points"],
-    responses=problems.documented(401, 403, 404, 422),
+    responses=problems.documented(401, 403, 404, 422, 429),
     summary="Whether a grade's privilege applies to a person now (partner scope 'points')",
 )
 def check_privilege(body: PrivilegeCheckIn, ws: Store, caller: AnyCaller) -> PrivilegeCheckOut:
-    """The answer alone: never the balance or the grade. In the person's access log."""
-    answer = standing.check_privilege(
-        ws.engine, ws.profile(), caller, body.person_id, body.privilege_id
+    """The answer alone: never the balance or the grade. In the person's access log. A
+    partner needs the person's live `decision` consent: without it, for someone unknown and
+    for a frozen file the answer is the same 404. Limited per key and per person (429 with
+    Retry-After)."""
+    answer = privilege_checks.check_privilege(
+        ws.engine, ws.profile(), caller, body.person_id, body.privilege_id, limits=ws.limits
     )
     return PrivilegeCheckOut.model_validate(answer)

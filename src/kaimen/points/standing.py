@@ -1,8 +1,8 @@
 """What a person's points are: their ledger, their balance replayed from it now, their grade
 and the privileges it opens (read by the person or the admin); and whether a grade's
-privilege applies to someone (asked by a partner with the `points` scope, or the admin).
-Each read is one transaction with its access-log row and audit row; under a profile that
-forbids the programme every read says why instead."""
+privilege applies to someone (`privilege_answer`: asked through `sharing.privilege_checks`,
+under consent). Each read is one transaction with its access-log row and audit row; under a
+profile that forbids the programme every read says why instead."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from kaimen.domain.errors import Forbidden, NotFound
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.profiles import Profile
 from kaimen.domain.rulebook import Privilege
+from kaimen.domain.text import excerpt
 from kaimen.points import rulebooks
 from kaimen.points.balances import replayed
 from kaimen.store import access_log, audit, people
@@ -67,7 +68,7 @@ def balance_now(store: Connection, profile: Profile, person_id: str, base: int, 
     return int(balances.column("balance")[0].as_py()) if balances.num_rows else base
 
 
-def _active(store: Connection, person_id: str) -> None:
+def require_active(store: Connection, person_id: str) -> None:
     if people.status_of(store, person_id) != "active":
         raise PersonUnknown(f"no enrolled person {person_id!r}")
 
@@ -87,7 +88,7 @@ def my_points(
     month = month_of(profile, now)
 
     def work(store: Connection) -> PointsStanding:
-        _active(store, person_id)
+        require_active(store, person_id)
         loaded = rulebooks.in_force(store, profile)
         book = loaded.rulebook
         balance = balance_now(store, profile, person_id, book.base, month)
@@ -117,45 +118,24 @@ def my_points(
     return audit.audited_transaction(engine, work)
 
 
-def check_privilege(
-    engine: Engine,
-    profile: Profile,
-    caller: Caller,
-    person_id: str,
-    privilege_id: str,
-    now: dt.datetime | None = None,
+def privilege_answer(
+    store: Connection, profile: Profile, person_id: str, privilege: Privilege, month: str
 ) -> PrivilegeAnswer:
-    """Whether the person's grade now opens (or closes) `privilege_id`: the answer alone,
-    never the balance or the grade."""
-    if not (caller.kind == "admin" or (caller.kind == "partner" and "points" in caller.scopes)):
-        raise Forbidden("a privilege is checked with a partner key of scope 'points'")
-    rulebooks.require_programme(profile)
-    now = now or dt.datetime.now(dt.UTC)
-    month = month_of(profile, now)
+    """Whether the person's grade at the end of `month` opens `privilege` (of the rulebook
+    in force): the answer alone, never the balance or the grade. The caller decides who may
+    ask, and logs the look."""
+    book = rulebooks.in_force(store, profile).rulebook
+    grade = book.grade_of(balance_now(store, profile, person_id, book.base, month))
+    return PrivilegeAnswer(
+        person_id, privilege.id, privilege.context, privilege.effect, privilege.grade == grade
+    )
 
-    def work(store: Connection) -> PrivilegeAnswer:
-        _active(store, person_id)
-        book = rulebooks.in_force(store, profile).rulebook
-        privilege = next((p for p in book.privileges if p.id == privilege_id), None)
-        if privilege is None:
-            known = ", ".join(p.id for p in book.privileges) or "none"
-            raise NotFound(f"no privilege {privilege_id!r} in {book.name}; known: {known}")
-        grade = book.grade_of(balance_now(store, profile, person_id, book.base, month))
-        answer = PrivilegeAnswer(
-            person_id, privilege.id, privilege.context, privilege.effect, privilege.grade == grade
-        )
-        disclosed: JsonObject = {"privilege": privilege.id, "applies": answer.applies}
-        access_log.record(
-            store, person_id, caller.actor, ACCESS_PURPOSE, "privilege", disclosed, now
-        )
-        audit.append(
-            store,
-            caller.actor,
-            CHECKED,
-            subject=person_id,
-            details={"privilege": privilege.id, "applies": answer.applies},
-            now=now,
-        )
-        return answer
 
-    return audit.audited_transaction(engine, work)
+def privilege_in_force(store: Connection, profile: Profile, privilege_id: str) -> Privilege:
+    """The privilege of the rulebook in force; NotFound naming the known ones."""
+    book = rulebooks.in_force(store, profile).rulebook
+    privilege = next((p for p in book.privileges if p.id == privilege_id), None)
+    if privilege is None:
+        known = ", ".join(p.id for p in book.privileges) or "none"
+        raise NotFound(f"no privilege {excerpt(privilege_id)!r} in {book.name}; known: {known}")
+    return privilege

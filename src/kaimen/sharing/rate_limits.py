@@ -2,12 +2,12 @@
 
 Three limits, each a `limits` rate string ("10/minute;50/day") in the settings:
 
-- per partner key, on every decision and report it asks for with the key's true secret
-  (counted once the key is proved genuine: whoever knows only a key's id, which lists and
-  logs show, cannot use up its limit and so stop its partner);
-- per partner and person, on decisions and on reports (each its own count), whether or not
-  the person consented: a partner learns nothing from being stopped that its answers had not
-  told it already;
+- per partner key, on every decision, report and privilege check it asks for with the key's
+  true secret (counted once the key is proved genuine: whoever knows only a key's id, which
+  lists and logs show, cannot use up its limit and so stop its partner);
+- per partner and person, on decisions, reports and privilege checks (each its own count),
+  whether or not the person consented: a partner learns nothing from being stopped that its
+  answers had not told it already;
 - a stricter one per partner and person for *probing*: a decision on an offer whose
   threshold differs from every threshold this partner asked about this person at within the
   probing window. Each answer at one more threshold narrows where the score lies (51 offers
@@ -47,7 +47,7 @@ from kaimen.domain.errors import ConfigurationError, LimitsUnavailable, RateLimi
 if TYPE_CHECKING:
     from limits import RateLimitItem
 
-Asked = Literal["decision", "report"]
+Asked = Literal["decision", "report", "privilege"]
 # Seconds in the probing window's default: thirty days, the length of a score's month.
 THIRTY_DAYS = 30 * 24 * 3600
 MEMORY = "memory://"
@@ -130,12 +130,14 @@ class PartnerLimits:
         if counted.refusal is not None:
             raise counted.refusal
 
-    def check_report(self, key_id: str | None, partner_id: str, person_id: str) -> None:
-        """The key's limit (for a partner that called with a key) and then `check_person` for
-        a report, as one count (one round trip to Redis): a question stopped by its key's limit
-        is not counted against the person."""
+    def check_request(
+        self, key_id: str | None, partner_id: str, person_id: str, asked: Asked
+    ) -> None:
+        """The key's limit (for a partner that called with a key) and then `check_person`
+        for a report or a privilege check, as one count (one round trip to Redis): a
+        question stopped by its key's limit is not counted against the person."""
         items = self._keyed(self._per_key, "kaimen:key", key_id) if key_id is not None else ()
-        person = self._keyed(self._per_person, "kaimen:report", partner_id, person_id)
+        person = self._keyed(self._per_person, f"kaimen:{asked}", partner_id, person_id)
         [counted] = self._count([Counting(items + person)])
         if counted.refusal is not None:
             raise counted.refusal

@@ -313,7 +313,7 @@ def issue_report(
     stated = check_purpose(purpose)
     now = now or dt.datetime.now(dt.UTC)
     if limits is not None:
-        limits.check_report(key_id, partner_id, person_id)
+        limits.check_request(key_id, partner_id, person_id, "report")
 
     def work(store: Connection) -> Report | PersonNotFound:
         if consents.live(store, person_id, partner_id, "report", now) is None:
