@@ -658,3 +658,36 @@ def test_score_runs_under_the_configured_profile(env: dict[str, str | None]) -> 
     assert result.exit_code != 0
     assert "Traceback" not in result.output
     assert "KAIMEN_PROFILE must be one of" in " ".join(result.output.split()), result.output
+
+
+def test_a_report_never_overwrites_what_it_reports_on_and_is_read_as_text(
+    env: dict[str, str | None], tmp_path: Path
+) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text(
+        'source,event_id,person_id,kind,occurred_at,=HYPERLINK("http://x.example")\n'
+        "shop,e1,nobody,\x1b[2J\x1b[31mFAKE,2026-05-01T10:00:00Z,\n"
+    )
+    before = events.read_bytes()
+    for report, says in (
+        (events, "is the file being read: the report would overwrite it"),
+        (tmp_path, "is a folder, not a file"),
+        (tmp_path / "missing" / "r.csv", "its folder does not exist"),
+    ):
+        refused = kaimen(env, "ingest", str(events), "--report", str(report))
+        assert refused.exit_code == 2, refused.output
+        assert says in " ".join(refused.output.split()), refused.output
+    assert events.read_bytes() == before
+    report = tmp_path / "problems.csv"
+    rejected = kaimen(env, "ingest", str(events), "--report", str(report))
+    assert rejected.exit_code == 1, rejected.output
+    with report.open(newline="", encoding="utf-8") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    assert '\'=HYPERLINK("http://x.example")' in cells, cells
+    assert not any(cell[:1] in ("=", "+", "-", "@") for cell in cells), cells
+    events.write_text(HEADER + "shop,e1,nobody,\x1b[2J\x1b[31mFAKE,2026-05-01T10:00:00Z,,,\n")
+    rejected = kaimen(env, "ingest", str(events), "--report", str(report))
+    assert rejected.exit_code == 1, rejected.output
+    assert "\x1b" not in rejected.output and "\\x1b[2J" in rejected.output
+    with report.open(newline="", encoding="utf-8") as handle:
+        assert "\x1b" not in handle.read()

@@ -53,3 +53,7 @@ def test_a_person_freezes_and_unfreezes_their_file_and_reads_alerts(
     assert missing.exit_code == 1
     assert "no alert 7 of yours" in missing.stderr
     assert "Traceback" not in missing.output
+    # Past what the store holds: refused as the API refuses it, not an unexpected error.
+    huge = kaimen(env, "person", "alert-read", "alice", "2147483648")
+    assert huge.exit_code == 2 and "Traceback" not in huge.output
+    assert "2147483647" in huge.output and "unexpected" not in huge.output

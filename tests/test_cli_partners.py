@@ -50,3 +50,31 @@ def test_partner_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     bad_id = runner.invoke(app, ["partner", "add", "Bad!", "--name", "x"])
     assert bad_id.exit_code == 1 and "must be 3-64" in bad_id.output
     engine.dispose()
+
+
+def test_data_is_printed_as_it_is_never_obeyed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partner's name or a refused value is printed literally: Rich's markup in it (`[/]`)
+    stopped the command with an unexpected error and `[link=...]` was obeyed; a terminal's
+    escape sequences are shown as escapes; a long refused value is cut to its start."""
+    monkeypatch.setenv("KAIMEN_HOME", str(tmp_path))
+    monkeypatch.delenv("KAIMEN_DATABASE_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "250")
+    runner = CliRunner()
+    added = runner.invoke(app, ["partner", "add", "markup-co", "--name", "Evil [/] Co"])
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(app, ["partner", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "Evil [/] Co" in listed.output
+    for value, shown in (
+        ("[/]", "no API key [/]"),
+        ("[link=http://evil]click[/link]", "no API key [link=http://evil]click[/link]"),
+        ("\x1b[2J\x1b[31mFAKE", "no API key \\x1b[2J\\x1b[31mFAKE"),
+        ("y" * 3000, "no API key " + "y" * 40 + "\u2026"),
+    ):
+        refused = runner.invoke(app, ["partner", "revoke", value])
+        assert refused.exit_code == 1, refused.output
+        assert "Traceback" not in refused.output and "unexpected" not in refused.output
+        assert shown in refused.output, refused.output
+        assert "\x1b" not in refused.output and len(refused.output) < 200

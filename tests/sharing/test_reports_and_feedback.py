@@ -557,6 +557,10 @@ def test_report_requests_are_checked_before_anything_is_read(world: World) -> No
         ({"person_id": person, "purpose": ""}, world.auth("rentco"), 422),
         ({"person_id": person, "purpose": "   "}, world.auth("rentco"), 422),
         ({"person_id": person, "purpose": "x" * 201}, world.auth("rentco"), 422),
+        # What the person reads must read as it is: no reordering or hidden characters.
+        ({"person_id": person, "purpose": "pay \u202egnp.exe"}, world.auth("rentco"), 422),
+        ({"person_id": person, "purpose": "pay \u0085\u009b x"}, world.auth("rentco"), 422),
+        ({"person_id": person, "purpose": "pay \u200b x"}, world.auth("rentco"), 422),
         ({"person_id": person}, world.auth("rentco"), 422),
         ({"person_id": person, "purpose": "x"}, {}, 401),
         ({"person_id": person, "purpose": "x"}, {"Authorization": "Bearer kmk_nonsense"}, 401),

@@ -266,6 +266,20 @@ def test_how_many_would_qualify_is_counted_from_each_persons_latest_score(
     assert console.count(offers) == before
 
 
+@pytest.mark.parametrize("written", ["\u0666\u0660\u0660", "\uff16\uff10\uff10", "6_0_0", "+600"])
+def test_a_threshold_is_written_in_plain_digits_as_the_api_takes_it(
+    console: Console, written: str
+) -> None:
+    client = signed_in(console)
+    before = console.count(offers)
+    refused = post(
+        client, "/partner/offers", {"name": "Digits", "purpose": "a card", "min_score": written}
+    )
+    assert refused.status_code == 422
+    assert "min_score must be a whole number" in refused.text
+    assert console.count(offers) == before
+
+
 def test_an_offer_is_created_listed_with_its_count_changed_and_withdrawn(console: Console) -> None:
     client = signed_in(console)
     created = post(

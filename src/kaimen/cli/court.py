@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from kaimen.cli.session import OPERATOR, session
-from kaimen.cli.terminal import console, run, spinner, titled_table
+from kaimen.cli.terminal import console, escape, report_file, run, spinner, titled_table
 
 # Services are imported inside the commands that call them: they bring SQLAlchemy, Arrow and
 # the vault's cryptography, which `kaimen --help` and the other commands must not pay for.
@@ -39,6 +39,7 @@ def import_command(
     from kaimen.dueprocess.court_import import import_file
     from kaimen.dueprocess.rescoring import Rescoring
 
+    report = report_file(report, path)
     ws = session(ctx).workspace
     with spinner(f"importing {path.name}"):
         rescoring = Rescoring(ws.lake_root, ws.profile())
@@ -69,9 +70,10 @@ def show_command(
     view = run(lambda: listing_for_admin(ws.engine, ws.vault, listing_id, OPERATOR.actor))
     x = view.listing
     console.print(
-        f"{x.listing_id}: {x.case_number} at {x.court}, {x.amount} {x.currency} "
+        f"{x.listing_id}: {escape(x.case_number)} at {escape(x.court)}, {x.amount} {x.currency} "
         f"judged {x.judgment_date}, [bold]{x.status}[/]",
         highlight=False,
+        markup=True,
     )
     console.print(f"  {view.name}, {view.id_number} ({x.id_form})", highlight=False, markup=False)
     for change in view.history:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kaimen.cli.session import OPERATOR, session
-from kaimen.cli.terminal import console, errors, fail, run, titled_table
+from kaimen.cli.terminal import console, errors, fail, run, styled, titled_table
 
 if TYPE_CHECKING:
     from kaimen.dueprocess.sweeps import Round
@@ -142,7 +142,7 @@ def sla_command(ctx: typer.Context) -> None:
             item.ref,
             item.subject,
             "-" if item.due_at is None else f"{item.due_at:%Y-%m-%d %H:%M}",
-            "[bold red]OVERDUE[/]" if item.overdue else "",
+            styled("[bold red]OVERDUE") if item.overdue else "",
             item.detail,
         )
     console.print(table)

@@ -11,7 +11,17 @@ import typer
 
 from kaimen.cli.session import OPERATOR, session
 from kaimen.cli.start_up import loading_services
-from kaimen.cli.terminal import console, errors, fail, month_option, run, spinner, titled_table
+from kaimen.cli.terminal import (
+    console,
+    errors,
+    fail,
+    month_option,
+    report_file,
+    run,
+    spinner,
+    styled,
+    titled_table,
+)
 
 # Services are imported inside the commands that call them: each pulls in engines and model
 # libraries (Ibis, DuckDB, pandas, LightGBM, scikit-learn) that `kaimen --help` and the other
@@ -102,6 +112,7 @@ def enrol_command(
         raise fail("use either --file or --phone/--national-id/--name, not both", 2)
     if file is None and (not phone or not national_id):
         raise fail("give --phone and --national-id (or --file)", 2)
+    report = report_file(report, file)
     ws = session(ctx).workspace
     if file is not None:
         with spinner(f"enrolling from {file.name}"):
@@ -129,6 +140,7 @@ def ingest_command(
     """Validate and store a file of events: all or nothing, and replays change nothing."""
     from kaimen.ingest.file_ingest import ingest_file
 
+    report = report_file(report, path)
     ws = session(ctx).workspace
     with spinner(f"ingesting {path.name}") as tell:
         result = run(
@@ -185,7 +197,7 @@ def status_command(ctx: typer.Context) -> None:
         table.add_column(column, justify="right" if column == "events" else "left")
     for kind in held.kinds:
         table.add_row(kind.kind, f"{kind.events:,}", kind.first_month, kind.last_month)
-    table.add_row("[bold]total", f"[bold]{held.events:,}", "", "")
+    table.add_row(styled("[bold]total"), styled(f"[bold]{held.events:,}"), "", "")
     console.print(table)
     console.print(
         f"people enrolled: {held.people_enrolled:,}; lake files: {held.lake_files:,}; "

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kaimen.cli.session import OPERATOR, session
-from kaimen.cli.terminal import console, errors, month_option, run, spinner, titled_table
+from kaimen.cli.terminal import (
+    console,
+    errors,
+    escape,
+    month_option,
+    run,
+    spinner,
+    styled,
+    titled_table,
+)
 from kaimen.domain.scores import BANDS
 
 if TYPE_CHECKING:
@@ -96,7 +105,7 @@ def score_command(
             )
         )
     for drift in report.library_drift:
-        errors.print(f"[yellow]library version differs from training:[/] {drift}")
+        errors.print(f"[yellow]library version differs from training:[/] {drift}", markup=True)
     if report.already_published:
         console.print(f"{month} is already published with {report.model_version}: unchanged")
         return
@@ -108,7 +117,7 @@ def score_command(
     table.add_column("band")
     table.add_column("people", justify="right")
     for band in BANDS:
-        table.add_row(f"[{band.colour}]{band.name}[/]", f"{report.bands.get(band.name, 0):,}")
+        table.add_row(styled(f"[{band.colour}]{band.name}"), f"{report.bands.get(band.name, 0):,}")
     console.print(table)
 
 
@@ -133,7 +142,7 @@ def print_monitoring(report: MonitoringReport) -> None:
         table.add_row("score", "-", f"not available: {stability.score.unavailable}")
     for item in stability.measured:
         colour = LEVEL_COLOURS[item.level]
-        table.add_row(item.item, f"{item.psi:.4f}", f"[{colour}]{item.level}[/]")
+        table.add_row(item.item, f"{item.psi:.4f}", styled(f"[{colour}]{item.level}"))
     console.print(table)
     if isinstance(stability.characteristics, Unavailable):
         console.print(f"characteristics not available: {stability.characteristics.unavailable}")
@@ -150,7 +159,7 @@ def print_monitoring(report: MonitoringReport) -> None:
         shares = bins[i] if bins else None
         row = rows[i] if rows else None
         bands.add_row(
-            f"[{band.colour}]{band.name}[/]",
+            styled(f"[{band.colour}]{band.name}"),
             _share(shares.training_share if shares else None, 1),
             _share(shares.month_share if shares else None, 1),
             _share(row.observed_bad_rate if row else None, 2),
@@ -222,7 +231,7 @@ def print_fairness(report: FairnessReport, paths: tuple[Path, Path]) -> None:
     cutoffs = ", ".join(f"{c.name} at {c.score}" for c in figures.cutoffs) or "none (no live offer)"
     console.print(f"cut-offs: {cutoffs}", highlight=False)
     for finding in figures.findings:
-        console.print(f"[yellow]flagged:[/] {finding}", highlight=False)
+        console.print(f"[yellow]flagged:[/] {escape(finding)}", highlight=False, markup=True)
     if not figures.findings:
         console.print("no group flagged")
     console.print(f"report:\n  {paths[0]}\n  {paths[1]}", soft_wrap=True)

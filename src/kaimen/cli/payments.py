@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from kaimen.cli.session import OPERATOR, session
-from kaimen.cli.terminal import console, run, spinner, titled_table
+from kaimen.cli.terminal import console, report_file, run, spinner, titled_table
 
 # Services are imported inside each command: matching brings DuckDB and the store SQLAlchemy,
 # which `kaimen --help` and the other commands must not pay for.
@@ -30,6 +30,7 @@ def import_command(
     """Import payments (all or nothing) and match them to the listings they settle."""
     from kaimen.dueprocess.payment_import import import_payments_file
 
+    report = report_file(report, path)
     ws = session(ctx).workspace
     profile = ws.profile()
     with spinner(f"importing {path.name}"):

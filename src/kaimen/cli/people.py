@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from kaimen.cli.session import OPERATOR, session
-from kaimen.cli.terminal import console, errors, fail, run, spinner
+from kaimen.cli.terminal import console, errors, escape, fail, run, spinner
 
 # Services are imported inside the commands that call them: each pulls in engines and model
 # libraries (Ibis, DuckDB, pandas, LightGBM, scikit-learn) that `kaimen --help` and the other
@@ -33,11 +33,15 @@ def show_command(
     url = session(ctx).settings.resolved_database_url
     view = run(lambda: read_score_at(url, person_id, OPERATOR))
     if view.thin_file:
-        console.print(f"{person_id}, {view.month}: [bold]thin file[/]: too little history to score")
+        console.print(
+            f"{person_id}, {view.month}: [bold]thin file[/]: too little history to score",
+            markup=True,
+        )
     else:
         console.print(
             f"{person_id}, {view.month}: [bold {view.colour}]{view.score} ({view.band})[/]"
-            f"  [dim]{view.model_version}[/]"
+            f"  [dim]{view.model_version}[/]",
+            markup=True,
         )
         console.print(
             "  "
@@ -46,7 +50,9 @@ def show_command(
             )
         )
         for reason in view.reasons:
-            console.print(f"  - {reason.text} ([red]-{reason.points_lost}[/] points)")
+            console.print(
+                f"  - {escape(reason.text)} ([red]-{reason.points_lost}[/] points)", markup=True
+            )
     for fix in view.corrections:
         console.print(
             f"  corrected {fix.revised_at[:16].replace('T', ' ')} ({fix.month}): "
@@ -99,21 +105,24 @@ def whatif_command(
         )
         console.print(
             f"{person_id}, {plan.month}: {plan.score} now, target {plan.target}"
-            f"  [dim]{plan.model_version}[/]"
+            f"  [dim]{plan.model_version}[/]",
+            markup=True,
         )
         if not plan.changes:
             console.print("  the target is already reached")
             return
         if not plan.reachable:
             console.print(
-                f"  [yellow]out of reach by what you can change: at best {plan.new_score}[/]"
+                f"  [yellow]out of reach by what you can change: at best {plan.new_score}[/]",
+                markup=True,
             )
         for change in plan.changes:
             console.print(
-                f"  - {change.description}: {change.current_label} -> "
-                f"{change.new_label} ([green]+{change.points_added}[/] points)"
+                f"  - {escape(change.description)}: {escape(change.current_label)} -> "
+                f"{escape(change.new_label)} ([green]+{change.points_added}[/] points)",
+                markup=True,
             )
-        console.print(f"  score after these changes: [bold]{plan.new_score}[/]")
+        console.print(f"  score after these changes: [bold]{plan.new_score}[/]", markup=True)
         return
     changes = dict(_parse_setting(text) for text in setting or [])
     result = run(
@@ -123,7 +132,8 @@ def whatif_command(
     )
     console.print(
         f"{person_id}, {result.month}: {result.score} now, [bold]{result.new_score}[/] "
-        f"with {', '.join(f'{k}={v}' for k, v in changes.items())}"
+        f"with {escape(', '.join(f'{k}={v}' for k, v in changes.items()))}",
+        markup=True,
     )
     for name, delta in result.points_change.items():
         console.print(f"  - {describe(name)}: {delta:+d} points")
@@ -303,7 +313,7 @@ def person_alerts_command(
 def person_alert_read_command(
     ctx: typer.Context,
     person_id: Annotated[str, typer.Argument(help="The person's id.")],
-    alert_id: Annotated[int, typer.Argument(help="The alert's number.", min=1)],
+    alert_id: Annotated[int, typer.Argument(help="The alert's number.", min=1, max=2**31 - 1)],
 ) -> None:
     """Mark one of a person's alerts read."""
     import datetime as dt

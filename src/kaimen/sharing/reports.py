@@ -37,6 +37,7 @@ from kaimen.domain.errors import Conflict, Rejected
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.profiles import Profile
 from kaimen.domain.snapshots import Snapshot
+from kaimen.domain.text import readable_problem
 from kaimen.dueprocess.report_section import DisputesSection, disputes_section
 from kaimen.engines.embedded import ibis_connection
 from kaimen.features.catalogue import DEFAULTED, Window, total_of
@@ -281,12 +282,15 @@ def _court_list(
 
 
 def check_purpose(purpose: str) -> str:
-    """The stated purpose, trimmed: 1-200 characters without control characters."""
+    """The stated purpose, trimmed: 1-200 characters the person can read as they are (no
+    control or invisible formatting characters, which could hide or reorder what the person
+    reads in their access log: the check offers and partner names get)."""
     text = purpose.strip()
     if not 0 < len(text) <= MAX_PURPOSE:
         raise ReportRejected(f"a purpose needs 1-{MAX_PURPOSE} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise ReportRejected("the purpose contains control characters")
+    problem = readable_problem(text)
+    if problem is not None:
+        raise ReportRejected(f"the purpose {problem}")
     return text
 
 

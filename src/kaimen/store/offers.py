@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from kaimen.domain.errors import Conflict, NotFound, Rejected
 from kaimen.domain.scores import BANDS, SCORE_MAX, SCORE_MIN, Dimension, DimensionScores
-from kaimen.domain.text import readable_problem
+from kaimen.domain.text import excerpt, readable_problem
 from kaimen.store.tables import offers
 
 
@@ -124,14 +124,14 @@ def check_thresholds(
     bands = [b.name for b in BANDS]
     if min_band is not None and min_band not in bands:
         raise OfferRejected(
-            f"min_band must be one of {', '.join(bands)}, not {min_band!r}", "min_band"
+            f"min_band must be one of {', '.join(bands)}, not {excerpt(min_band)!r}", "min_band"
         )
     known = {d.value for d in Dimension}
     dimensions: dict[Dimension, int] = {}
     for dimension, minimum in (min_dimensions or {}).items():
         if dimension not in known:
             raise OfferRejected(
-                f"unknown dimension {dimension!r}: choose from {', '.join(sorted(known))}",
+                f"unknown dimension {excerpt(dimension)!r}: choose from {', '.join(sorted(known))}",
                 "min_dimensions",
             )
         if isinstance(minimum, bool) or not isinstance(minimum, int) or not 0 <= minimum <= 100:

@@ -26,6 +26,7 @@ from kaimen.domain.connections import ConnectionsNotRequirable
 from kaimen.domain.disputes import Answer, Correction, DisputeNotFound
 from kaimen.domain.errors import BatchRejected, KaimenError
 from kaimen.domain.scores import BANDS, SCORE_MAX, SCORE_MIN, Dimension
+from kaimen.domain.text import excerpt
 from kaimen.dueprocess import answering, furnisher_disputes
 from kaimen.sharing import decision_log, feedback, offering, partnering
 from kaimen.sharing.deciding import PersonNotFound
@@ -152,6 +153,12 @@ def console(request: Request, caller: PartnerCaller) -> Response:
 # -- offers --------------------------------------------------------------------------------
 
 
+def _whole_number(text: str) -> int | None:
+    """The number written in ASCII digits alone, as the API takes it; None for anything
+    else (`int` took ٦٠٠, ６００, 6_0_0 and +0600 as 600)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+
+
 def _threshold_form(values: dict[str, str], form: Form) -> offering.Thresholds | None:
     """The thresholds typed, or None with the errors beside their fields."""
     min_score: int | None = None
@@ -159,18 +166,18 @@ def _threshold_form(values: dict[str, str], form: Form) -> offering.Thresholds |
     if not raw:
         form.refuse("min_score", f"min_score must be between {SCORE_MIN} and {SCORE_MAX}")
     else:
-        try:
-            min_score = int(raw)
-        except ValueError:
-            form.refuse("min_score", f"min_score must be a whole number, not {raw[:40]!r}")
+        min_score = _whole_number(raw)
+        if min_score is None:
+            form.refuse("min_score", f"min_score must be a whole number, not {excerpt(raw)!r}")
     dimensions: dict[str, int] = {}
     for dimension in DIMENSIONS:
         typed = values.get(f"min_{dimension}", "")
         if not typed:
             continue
-        try:
-            dimensions[dimension] = int(typed)
-        except ValueError:
+        minimum = _whole_number(typed)
+        if minimum is not None:
+            dimensions[dimension] = minimum
+        else:
             form.refuse(
                 f"min_{dimension}", f"the minimum for {dimension} must be a whole number 0-100"
             )
