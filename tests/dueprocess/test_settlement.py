@@ -160,6 +160,23 @@ def test_reimporting_the_same_file_or_transaction_changes_nothing(
     assert not third.replayed_file and third.already_held == 1
     with engine.connect() as store:
         assert store.execute(select(func.count()).select_from(payments)).scalar_one() == 2
+    # The same transaction sent again with another amount or payer is refused, not dropped as
+    # held: a bank's record is not changed by sending it again.
+    changed = _payments(
+        tmp_path / "pay3.csv",
+        _fine("T-3", reference="new"),
+        _fine().replace(",5000,", ",5100,"),
+        _fine("T-2", reference="gift").replace("王记者", "王记"),
+    )
+    with pytest.raises(PaymentsRejected) as caught:
+        import_payments_file(engine, vault, CN, changed, "tester", now=IMPORTED)
+    assert [(e.line, e.field) for e in caught.value.errors] == [
+        (3, "amount"),
+        (4, "payer_name"),
+    ]
+    assert "already held under this transaction id" in caught.value.errors[0].reason
+    with engine.connect() as store:
+        assert store.execute(select(func.count()).select_from(payments)).scalar_one() == 2
 
 
 def test_bad_rows_are_named_by_line_and_field_and_nothing_is_stored(

@@ -21,7 +21,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, Engine
 
 from kaimen.domain.court_list import ENROLLED_ID_KIND, NAME_KIND
-from kaimen.domain.errors import BatchRejected, InputFileError
+from kaimen.domain.errors import BatchRejected, InputFileError, RowError
 from kaimen.domain.json_values import JsonObject
 from kaimen.domain.profiles import Profile
 from kaimen.dueprocess.court_ids import new_ids
@@ -191,6 +191,9 @@ def _import(
 
     def work(store: Connection) -> PaymentImportReport:
         held = payment_store.held_transactions(store, transactions)
+        changed = _changed_resends(held, transactions, rows, protected)
+        if changed:
+            raise PaymentsRejected(changed, name)
         fresh = [i for i, t in enumerate(transactions) if t not in held]
         ids = new_ids("P", len(fresh))
         found = match_payments(
@@ -277,6 +280,46 @@ def _import(
         )
 
     return audit.audited_transaction(engine, work)
+
+
+def _changed_resends(
+    held: dict[str, dict[str, Any]],
+    transactions: list[str],
+    rows: CheckedPayments,
+    protected: _Protected,
+) -> list[RowError]:
+    """Each row that sends a transaction already held with other content, by field: a
+    payment is a bank's record and is never changed by sending it again (a resend with
+    another amount was counted as held and the change silently dropped)."""
+    errors: list[RowError] = []
+    for i, transaction in enumerate(transactions):
+        stored = held.get(transaction)
+        if stored is None:
+            continue
+        sent = {
+            "amount": rows.amount[i].as_py(),
+            "currency": rows.currency[i].as_py(),
+            "paid_on": rows.paid_on[i].as_py(),
+            "destination_account": rows.destination_account[i].as_py(),
+            "reference": rows.reference[i].as_py(),
+            "payer_id_hash": protected.id_hash[i],
+            "payer_name_hash": protected.name_hash[i],
+        }
+        for field in payment_store.HELD_FIELDS:
+            if sent[field] != stored[field]:
+                errors.append(
+                    RowError(
+                        int(rows.line[i]),
+                        _SENT_AS.get(field, field),
+                        f"differs from payment {stored['payment_id']} already held under this "
+                        "transaction id; a payment is not changed by sending it again",
+                    )
+                )
+    return errors
+
+
+# The field a row names for a stored column (the payer's number and name are kept hashed).
+_SENT_AS = {"payer_id_hash": "payer_id_number", "payer_name_hash": "payer_name"}
 
 
 def _payment_row(

@@ -158,17 +158,34 @@ def count_import(connection: Connection, import_id: int, counts: dict[str, int])
 # -- payments -------------------------------------------------------------------------------
 
 
-def held_transactions(connection: Connection, transaction_ids: Sequence[str]) -> set[str]:
-    """Which of `transaction_ids` are already stored."""
-    held: set[str] = set()
+# What a payment is, as a file or request sends it again: its transaction id names these.
+HELD_FIELDS = (
+    "amount",
+    "currency",
+    "paid_on",
+    "destination_account",
+    "reference",
+    "payer_id_hash",
+    "payer_name_hash",
+)
+
+
+def held_transactions(
+    connection: Connection, transaction_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The payments already stored under any of `transaction_ids`: by transaction id, each
+    its `payment_id` and `HELD_FIELDS`."""
+    held: dict[str, dict[str, Any]] = {}
     wanted = sorted(set(transaction_ids))
+    columns = [payments.c.transaction_id, payments.c.payment_id] + [
+        payments.c[name] for name in HELD_FIELDS
+    ]
     for start in range(0, len(wanted), LOOKUP_CHUNK):
         chunk = wanted[start : start + LOOKUP_CHUNK]
-        held.update(
-            connection.execute(
-                select(payments.c.transaction_id).where(payments.c.transaction_id.in_(chunk))
-            ).scalars()
-        )
+        for row in connection.execute(
+            select(*columns).where(payments.c.transaction_id.in_(chunk))
+        ).mappings():
+            held[str(row["transaction_id"])] = dict(row)
     return held
 
 
