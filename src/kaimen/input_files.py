@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from kaimen.domain.errors import InputFileError, NothingToRead, RowError
 from kaimen.domain.json_values import DuplicateKey, unique_members
-from kaimen.domain.text import excerpt
+from kaimen.domain.text import excerpt, is_unicode
 
 LINE = "_line"
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -283,7 +283,10 @@ def _jsonl_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[Inp
         table = table.set_column(table.schema.get_field_index(LINE), LINE, line_array)
         return InputChunk(table, chunk_errors)
 
-    with path.open(encoding="utf-8-sig") as handle:
+    # Lines end at a newline alone, as JSON Lines says: a carriage return is whitespace
+    # inside a JSON value's line (read as a line break, it split a valid line in two and
+    # numbered every later line wrong); one before the newline is whitespace too.
+    with path.open(encoding="utf-8-sig", newline="\n") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
@@ -299,6 +302,9 @@ def _jsonl_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[Inp
             except json.JSONDecodeError as exc:
                 errors.append(RowError(number, "*", f"not valid JSON ({exc.msg})"))
                 continue
+            except RecursionError:
+                errors.append(RowError(number, "*", "not valid JSON (nested too deeply)"))
+                continue
             except DuplicateKey as duplicated:
                 field = excerpt(duplicated.key)
                 errors.append(RowError(number, field, "appears twice on the line"))
@@ -306,12 +312,27 @@ def _jsonl_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[Inp
             if not isinstance(record, dict):
                 errors.append(RowError(number, "*", "each line must be a JSON object"))
                 continue
+            # An escaped lone surrogate (`\ud800`) is valid JSON but no text: named here,
+            # where it stopped the file with an unexpected error when it was stored.
+            broken = _not_unicode(record) if "\\u" in text else None
+            if broken is not None:
+                errors.append(RowError(number, broken, "is not valid Unicode text"))
+                continue
             records.append(record)
             lines.append(number)
             if len(records) >= rows:
                 yield flush()
                 errors, records, lines = [], [], []
     yield flush()
+
+
+def _not_unicode(record: dict[str, Any]) -> str | None:
+    """The field (as an error names it) of the first key or value of `record` that is not
+    valid Unicode text, at any depth; None when all are."""
+    for key, value in record.items():
+        if not is_unicode(key) or not is_unicode(json.dumps(value, ensure_ascii=False)):
+            return excerpt(key) if is_unicode(key) else "*"
+    return None
 
 
 # Arrow types that stay as they are (the rules judge them natively); all else becomes text.
@@ -334,6 +355,10 @@ def _parquet_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[I
         raise InputFileError(f"{path.name}: not a readable Parquet file ({exc})") from exc
     names = parquet.schema_arrow.names
     errors = _unknown(names, allowed, 1)
+    if len(set(names)) != len(names):
+        # A column named twice cannot be read by its name: the header's problems are all.
+        yield InputChunk(_complete({}, _no_lines(), allowed), errors)
+        return
     present = [n for n in names if n in set(allowed)]
     first = 1
     for batch in parquet.iter_batches(batch_size=rows, columns=present):
@@ -344,7 +369,9 @@ def _parquet_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[I
                 try:
                     column = pc.cast(column, pa.string())
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    errors.append(RowError(1, name, f"column type {column.type} cannot hold it"))
+                    errors.append(
+                        RowError(1, name, f"column type {excerpt(str(column.type))} cannot hold it")
+                    )
                     column = pa.nulls(len(column), pa.string())
             columns[name] = column
         lines = int64_array(np.arange(first, first + batch.num_rows))

@@ -4,6 +4,7 @@ the line a person would look at and the field at fault, and a rejected file stor
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -291,6 +292,44 @@ def test_unknown_jsonl_key(engine: Engine, lake_root: Path, tmp_path: Path, peop
     assert rejected(engine, lake_root, path) == [(5, "colour", "unknown field")]
 
 
+def test_a_lone_surrogate_is_named_by_line_and_field(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    """Valid JSON, no text: it stopped the file with an unexpected error where stored."""
+    events = f.sample_events(3)
+    path = tmp_path / "surrogate.jsonl"
+    lines = [json.dumps(e) for e in events]
+    lines[1] = lines[1].replace('"bank-a"', '"bank-a\\ud800"', 1)
+    path.write_text("\n".join(lines) + "\n")
+    assert rejected(engine, lake_root, path) == [(2, "source", "is not valid Unicode text")]
+
+
+def test_a_carriage_return_inside_a_json_line_is_whitespace(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    """JSON Lines end at a newline alone: read as a line break, a CR between members split a
+    valid line in two and numbered every later line wrong."""
+    events = f.sample_events(2)
+    events[1]["currency"] = "BAD"
+    first = json.dumps(events[0]).replace(", ", ",\r ")
+    path = tmp_path / "cr.jsonl"
+    path.write_bytes((first + "\r\n" + json.dumps(events[1]) + "\r\n").encode())
+    problems = rejected(engine, lake_root, path)
+    assert [(line, field) for line, field, _ in problems] == [(2, "currency")]
+
+
+def test_a_parquet_column_named_twice_is_named_not_a_crash(
+    engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
+) -> None:
+    table = pa.Table.from_pylist(f.sample_events(3))
+    doubled = pa.Table.from_arrays(
+        [*table.columns, table.column("currency")], names=[*table.column_names, "currency"]
+    )
+    path = tmp_path / "twice.parquet"
+    pq.write_table(doubled, path)
+    assert rejected(engine, lake_root, path) == [(1, "currency", "column appears twice")]
+
+
 def test_unknown_parquet_column(
     engine: Engine, lake_root: Path, tmp_path: Path, people: list[str]
 ) -> None:
@@ -451,6 +490,7 @@ def test_naive_parquet_timestamps_have_no_utc_offset(
         ('{"source": "bank-a",\n', "not valid JSON"),
         ("[1, 2]\n", "each line must be a JSON object"),
         ('"payment"\n', "each line must be a JSON object"),
+        ("[" * 100_000 + "]" * 100_000 + "\n", "not valid JSON (nested too deeply)"),
     ],
 )
 def test_malformed_json_line(

@@ -25,7 +25,6 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
 from kaimen.domain.errors import BatchRejected, NothingToRead, RowError
 from kaimen.engines.embedded import connect
@@ -104,8 +103,9 @@ def ingest_file(
         return _ingest_new(
             engine, lake_root, path, sha256, actor, now, chunk_rows, memory_limit, tell
         )
-    except (OSError, duckdb.Error, DBAPIError) as exc:
-        # Raised in the engine's spill, or the store's: the lake's writer names its own.
+    except Exception as exc:
+        # Raised in the engine's spill, or the store's (through SQLAlchemy, or its driver's
+        # own bulk writes): the lake's writer names its own.
         if is_disk_full(exc):
             raise storage_full(exc) from exc
         if is_store_full(exc):

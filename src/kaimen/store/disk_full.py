@@ -11,10 +11,9 @@ _POSTGRES_DISK_FULL = "53100"
 
 
 def is_store_full(error: BaseException) -> bool:
-    """Whether `error` is the store refusing a write because its disk is full."""
-    if not isinstance(error, DBAPIError):
-        return False
-    cause = error.orig
+    """Whether `error` is the store refusing a write because its disk is full: through
+    SQLAlchemy, or from the driver itself (the key index's bulk writes call it directly)."""
+    cause = error.orig if isinstance(error, DBAPIError) else error
     return (
         getattr(cause, "sqlite_errorname", None) in _SQLITE_FULL
         or getattr(cause, "sqlstate", None) == _POSTGRES_DISK_FULL
