@@ -6,6 +6,7 @@ import base64
 import csv
 import datetime as dt
 import json
+import os
 import re
 from pathlib import Path
 
@@ -472,6 +473,12 @@ def test_ingest_of_a_missing_or_unknown_file(env: dict[str, str | None], tmp_pat
     missing = kaimen(env, "ingest", str(tmp_path / "nope.csv"))
     assert missing.exit_code == 1
     assert "no such file" in missing.stderr
+    folder = kaimen(env, "ingest", str(tmp_path))
+    assert folder.exit_code == 1 and "a folder, not a file" in folder.stderr
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)  # read, it would wait forever for a writer
+    piped = kaimen(env, "ingest", str(pipe))
+    assert piped.exit_code == 1 and "not a regular file" in piped.stderr
     odd = tmp_path / "events.xlsx"
     odd.write_text("x")
     unknown = kaimen(env, "ingest", str(odd))

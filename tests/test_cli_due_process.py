@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,20 @@ def test_due_process_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert secret not in str(tuple(stored))
     refused = runner.invoke(app, ["partner", "webhook", LENDER, "ftp://x.example/"])
     assert refused.exit_code == 1 and "http" in refused.output
+    # Evidence is a regular file, read no further than its limit: a FIFO waited forever and
+    # /dev/zero filled the memory.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for odd in (fifo, Path("/dev/zero"), tmp_path):
+        stopped = runner.invoke(
+            app,
+            [
+                "dispute", "file", "alice", "--kind", "event", "--ref", f"{LENDER}/L-1",
+                "--statement", "Repaid on time.", "--evidence", str(odd),
+            ],
+        )  # fmt: skip
+        assert stopped.exit_code == 2, stopped.output
+        assert "is not a regular file" in stopped.output
     filed = runner.invoke(
         app,
         [

@@ -91,10 +91,19 @@ class InputTable:
     name: str
 
 
+def not_a_file(path: Path) -> InputFileError:
+    """The refusal of a path that is not a regular file, saying what it is instead."""
+    if path.is_dir():
+        return InputFileError(f"{path}: a folder, not a file")
+    if path.exists():
+        return InputFileError(f"{path}: not a regular file (a pipe or a device)")
+    return InputFileError(f"{path}: no such file")
+
+
 def file_sha256(path: Path) -> str:
     """The file's SHA-256, or `InputFileError` when it cannot be read."""
     if not path.is_file():
-        raise InputFileError(f"{path}: no such file")
+        raise not_a_file(path)
     digest = hashlib.sha256()
     try:
         with path.open("rb") as handle:
@@ -385,7 +394,7 @@ def _parquet_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[I
 def iter_input(path: Path, allowed: Sequence[str], rows: int = 1_000_000) -> Iterator[InputChunk]:
     """Read a CSV, JSON Lines or Parquet file (chosen by extension) in chunks of `rows`."""
     if not path.is_file():
-        raise InputFileError(f"{path}: no such file")
+        raise not_a_file(path)
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise InputFileError(

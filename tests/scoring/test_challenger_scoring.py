@@ -4,6 +4,7 @@ explicit promotion, and `kaimen score` publishing whichever model is champion.""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator
@@ -267,18 +268,33 @@ def test_promote_refuses_a_missing_or_edited_artifact(world: World, tmp_path: Pa
 def test_a_promoted_challenger_scores_on_each_database(trained_copy: Population) -> None:
     w = trained_copy.open()
     card, lgbm = w.report.models
+    first = score_month(w.engine, ibis_connection(), w.lake, PREVIOUS, "test", now=NOW)
+    assert first.model_version == card.version and not first.already_published
     assert promote(w.engine, lgbm.version, "test", now=NOW, lake_root=w.lake).changed
     report = score_month(w.engine, ibis_connection(), w.lake, LAST, "test", now=NOW)
     assert report.model_version == lgbm.version and report.scored > 300
     assert set(report.bands) <= {b.name for b in BANDS}
     with w.engine.connect() as store:
-        versions = set(store.execute(select(score_snapshots.c.model_version)).scalars())
+        versions = set(
+            store.execute(
+                select(score_snapshots.c.model_version).where(score_snapshots.c.month == LAST)
+            ).scalars()
+        )
     assert versions == {lgbm.version}
     assert _champions(w.engine) == [lgbm.version]
     # The database itself refuses a second champion.
     with pytest.raises(IntegrityError), w.engine.begin() as store:
         store.execute(update(models).where(models.c.version == card.version).values(champion=1))
     assert _champions(w.engine) == [lgbm.version]
+    # PREVIOUS published again by the challenger, then the scorecard promoted back: its run of
+    # PREVIOUS stands, and the report says whose run is served (the one published last),
+    # where the command said the scorecard's month was in place.
+    later = NOW + dt.timedelta(minutes=1)
+    score_month(w.engine, ibis_connection(), w.lake, PREVIOUS, "test", now=later)
+    assert promote(w.engine, card.version, "test", now=later, lake_root=w.lake).changed
+    again = score_month(w.engine, ibis_connection(), w.lake, PREVIOUS, "test", now=later)
+    assert again.already_published and again.model_version == card.version
+    assert again.served_version == lgbm.version
     w.engine.dispose()
 
 

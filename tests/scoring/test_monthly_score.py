@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -19,7 +21,7 @@ from kaimen.model import artifact
 from kaimen.scoring import batch
 from kaimen.scoring.batch import load_model, score_month
 from kaimen.scoring.reading import score_view
-from kaimen.scoring.training import NotEnoughHistory, train
+from kaimen.scoring.training import NotEnoughHistory, NotEnoughOutcomes, train
 from kaimen.simulate.run import simulate
 from kaimen.store import audit
 from kaimen.store.database import open_store
@@ -143,6 +145,25 @@ def test_training_needs_enough_history(world: World) -> None:
         train(world.engine, ibis_connection(), world.lake, world.home / "m2", "2025-12", "t")
 
 
+def test_training_needs_every_outcome_known(world: World) -> None:
+    """As of a month not over, or past the lake's end, outcomes not yet known counted as good
+    (a bad rate of 4% where it is 6%), and such a model could become champion."""
+    later = dt.datetime(2026, 12, 15, tzinfo=dt.UTC)
+    for as_of, now, says in (
+        ("2026-11", NOW, r"2026-11, which has not ended yet: train as of 2026-10 at the latest"),
+        ("2027-05", later, "which has not ended yet"),
+        ("2026-11", later, "needs outcomes up to 2026-11; the lake reaches 2026-10"),
+    ):
+        with pytest.raises(NotEnoughHistory, match=says):
+            train(world.engine, ibis_connection(), world.lake, world.home / "m3", as_of, "t", now)
+
+
+def test_training_needs_enough_examples_of_each_outcome(database_url: str, tmp_path: Path) -> None:
+    """Thirty people were fitted and crowned champion with a perfect AUC on 8 held out."""
+    with pytest.raises(NotEnoughOutcomes, match=r"a model needs at least 200 examples"):
+        _world(tmp_path, database_url, 30)
+
+
 def test_shuffled_and_repeated_events_give_the_same_scores(world: World, tmp_path: Path) -> None:
     events = pq.read_table(world.sim / "events.parquet")
     order = list(range(events.num_rows))
@@ -157,6 +178,21 @@ def test_shuffled_and_repeated_events_give_the_same_scores(world: World, tmp_pat
     assert [m.version for m in other.report.models] == [m.version for m in world.report.models]
     score_month(other.engine, ibis_connection(), other.lake, LAST, "test", now=NOW)
     assert _scores(other.engine, LAST) == _scores(world.engine, LAST)
+
+
+def test_two_runs_of_a_month_at_once_publish_it_once(trained_copy: Population) -> None:
+    """The second to publish was an unexpected error (a unique key on SQLite, a partition's
+    name on PostgreSQL): now it answers that the month is published."""
+    with trained_copy.opened() as w, ThreadPoolExecutor(2) as pool:
+        runs = list(
+            pool.map(
+                lambda _: score_month(w.engine, ibis_connection(), w.lake, LAST, "test", now=NOW),
+                range(2),
+            )
+        )
+        assert sorted(r.already_published for r in runs) == [False, True]
+        with w.engine.connect() as store:
+            assert store.execute(select(func.count()).select_from(score_runs)).scalar_one() == 1
 
 
 def test_publication_is_atomic_and_a_thin_file_is_flagged(

@@ -5,7 +5,9 @@ is never given."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from sqlalchemy import Engine, select
@@ -65,8 +67,9 @@ def approved_one_by_one(engine: Engine, thresholds: offering.Thresholds) -> int:
 def test_the_count_is_the_number_a_decision_would_approve(
     engine: Engine, thresholds: offering.Thresholds
 ) -> None:
-    expected = approved_one_by_one(engine, thresholds)
-    assert expected >= offering.SMALLEST_COUNT
+    exact = approved_one_by_one(engine, thresholds)
+    assert exact >= offering.SMALLEST_COUNT
+    expected = round_to_ten(exact)
     assert offering.reach(engine, thresholds).people == expected
     offers = [
         Offer(
@@ -82,6 +85,22 @@ def test_the_count_is_the_number_a_decision_would_approve(
     ]
     together = offering.reach_of_offers(engine, offers)
     assert together[THRESHOLDS.index(thresholds) + 1].people == expected
+
+
+def round_to_ten(count: int) -> int:
+    """The count as shown: to the nearest ten, a half up."""
+    return int(Decimal(count).scaleb(-1).quantize(Decimal(1), ROUND_HALF_UP)) * 10
+
+
+def test_counts_a_point_apart_do_not_tell_who_lies_between(engine: Engine) -> None:
+    """Exact counts at 700 and 701 told by their difference how many score exactly 700 (one,
+    say): shown to the nearest ten, a difference of one mostly shows none, and never as one."""
+    scores = range(640, 680)
+    shown = [offering.reach(engine, offering.Thresholds(score)).people for score in scores]
+    exact = [approved_one_by_one(engine, offering.Thresholds(score)) for score in scores]
+    assert shown == [round_to_ten(n) if n >= 10 else None for n in exact]
+    steps = {a - b for a, b in itertools.pairwise(shown) if a is not None and b is not None}
+    assert steps <= {0, 10, 20} and 0 in steps
 
 
 def test_fewer_than_ten_is_never_counted_aloud(engine: Engine) -> None:

@@ -680,6 +680,12 @@ def test_feedback_becomes_the_partners_event_and_a_resend_is_a_duplicate(world: 
     assert _send(world, repaid).json()["event"]["status"] == "on_time"
     late = _loan(person, "LN-8", outcome="repaid", paid_date=_now().date().isoformat())
     assert _send(world, late).json()["event"]["status"] == "late"
+    # A default reported before the loan fell due is refused, not stored as a negative item.
+    early = _loan(person, "LN-9", due_date=(_now().date() + dt.timedelta(days=10)).isoformat())
+    refused = _send(world, early)
+    assert refused.status_code == 422, refused.text
+    assert "a loan defaults only once it has fallen due" in refused.text
+    assert _inbox_event(world, "rentco", "LN-9") is None
     for reference, outcome in (
         ("RC-1", "returned"),
         ("RC-2", "returned_late"),

@@ -243,17 +243,18 @@ def test_how_many_would_qualify_is_counted_from_each_persons_latest_score(
 ) -> None:
     client = signed_in(console)
     assert expected_count(700) == 27 and expected_count(850) == 5
-    for minimum, shown in ((700, "27 people would qualify"), (850, "Fewer than 10 people")):
+    # Shown to the nearest ten: 27 as 30.
+    for minimum, shown in ((700, "30 people would qualify"), (850, "Fewer than 10 people")):
         fragment = client.get(f"/partner/reach?min_score={minimum}").text
         assert _reach_text(fragment).startswith(shown), fragment
     # A band raises the minimum to its lowest (excellent: 700), as a decision reads it.
     band = client.get("/partner/reach?min_score=650&min_band=excellent").text
-    assert _reach_text(band).startswith("27 ")
+    assert _reach_text(band).startswith("30 ")
     # Everyone's capacity is 70: a minimum of 71 leaves nobody; thin files never count.
     assert "Fewer than 10" in client.get("/partner/reach?min_score=350&min_capacity=71").text
-    assert _reach_text(client.get("/partner/reach?min_score=350").text).startswith("47 ")
+    assert _reach_text(client.get("/partner/reach?min_score=350").text).startswith("50 ")
     # The service the page calls gives the same, and hides a count below 10.
-    assert offering.reach(console.engine, offering.Thresholds(700)).people == 27
+    assert offering.reach(console.engine, offering.Thresholds(700)).people == 30
     assert offering.reach(console.engine, offering.Thresholds(850)).people is None
     # The no-script count button stores nothing.
     before = console.count(offers)
@@ -262,7 +263,7 @@ def test_how_many_would_qualify_is_counted_from_each_persons_latest_score(
         "/partner/offers",
         {"action": "count", "name": "", "purpose": "", "min_score": "700"},
     )
-    assert counted.status_code == 200 and _reach_text(counted.text).startswith("27 ")
+    assert counted.status_code == 200 and _reach_text(counted.text).startswith("30 ")
     assert console.count(offers) == before
 
 
@@ -294,11 +295,11 @@ def test_an_offer_is_created_listed_with_its_count_changed_and_withdrawn(console
     }
     listing = client.get("/partner/offers").text
     row = listing[listing.index("Web card") :]
-    assert re.search(r"<td>27</td>", row[: row.index("</tr>")])
+    assert re.search(r"<td>30</td>", row[: row.index("</tr>")])
 
     # Thresholds change on the offer's own page, with the count beside them.
     page = client.get(f"/partner/offers/{offer.offer_id}")
-    assert page.status_code == 200 and _reach_text(page.text).startswith("27 ")
+    assert page.status_code == 200 and _reach_text(page.text).startswith("30 ")
     changed = post(client, f"/partner/offers/{offer.offer_id}", {"min_score": "850"})
     assert changed.status_code == 303
     [after] = [

@@ -24,6 +24,8 @@ from kaimen.cli import (
     sandbox,
 )
 from kaimen.cli.session import close_sessions, session
+from kaimen.cli.terminal import fail
+from kaimen.domain.errors import KaimenError
 
 HELP = (
     "kaimen (开门): credit and trust scoring that people can see, understand and contest.\n\n"
@@ -141,6 +143,13 @@ def main() -> None:
     # chosen: `kaimen --help` ends before that and so stays quick.
     try:
         app_for(sys.argv[1:])(obj=_FromMain())
+    except KaimenError as error:
+        # Refused outside a command's own `run`: its settings (a database URL, a secret key,
+        # a profile), read when the command starts. A message, as any refusal.
+        if os.environ.get("KAIMEN_DEBUG"):
+            raise
+        fail(str(error))
+        sys.exit(1)
     except Exception as error:  # kaimen's own errors are messages already; this is the rest
         if os.environ.get("KAIMEN_DEBUG"):
             raise

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kaimen.cli.session import OPERATOR, session
-from kaimen.cli.terminal import console, errors, fail, run, styled, titled_table
+from kaimen.cli.terminal import console, errors, fail, run, styled, terminal_safe, titled_table
 
 if TYPE_CHECKING:
     from kaimen.dueprocess.sweeps import Round
@@ -41,12 +41,7 @@ def dispute_file_command(
 
     if kind not in {k.value for k in ItemKind}:
         raise fail(f"--kind must be one of {', '.join(k.value for k in ItemKind)}", 2)
-    files = []
-    for path in evidence or []:
-        try:
-            files.append(Evidence(path.name, path.read_bytes()))
-        except OSError as error:
-            raise fail(f"cannot read {path}: {error.strerror or error}", 2) from None
+    files = [Evidence(*_evidence(path)) for path in evidence or []]
     ws = session(ctx).workspace
     filed = run(
         lambda: disputing.file_dispute(
@@ -69,6 +64,21 @@ def dispute_file_command(
 
 
 @dispute_app.command("answer")
+def _evidence(path: Path) -> tuple[str, bytes]:
+    """A file to attach (its name and content), read only when it is a regular file, and then only as far as the
+    size limit and a byte more (for the service to refuse by its own rule): a FIFO waited
+    forever and /dev/zero filled the memory."""
+    from kaimen.domain.disputes import MAX_EVIDENCE_BYTES
+
+    if not path.is_file():
+        raise fail(f"--evidence {terminal_safe(str(path))} is not a regular file", 2)
+    try:
+        with path.open("rb") as handle:
+            return path.name, handle.read(MAX_EVIDENCE_BYTES + 1)
+    except OSError as error:
+        raise fail(f"cannot read {path}: {error.strerror or error}", 2) from None
+
+
 def dispute_answer_command(
     ctx: typer.Context,
     dispute_id: Annotated[str, typer.Argument(help="The dispute's id.")],

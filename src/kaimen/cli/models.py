@@ -106,7 +106,14 @@ def score_command(
         )
     for drift in report.library_drift:
         errors.print(f"[yellow]library version differs from training:[/] {drift}", markup=True)
-    if report.already_published:
+    if report.already_published and report.served_version not in (None, report.model_version):
+        # A champion promoted back: its run of the month stands, but a later run is served.
+        console.print(
+            f"{month} is already published with {report.model_version}, but the run served for "
+            f"{month} is {report.served_version}'s, published after it: a published month is "
+            f"never run again, so {report.model_version} is served from the next month scored"
+        )
+    elif report.already_published:
         console.print(f"{month} is already published with {report.model_version}: unchanged")
         return
     console.print(

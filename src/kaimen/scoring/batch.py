@@ -24,6 +24,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain import profiles
 from kaimen.domain.errors import Conflict
@@ -75,6 +76,9 @@ class ScoreReport:
     bands: dict[str, int]
     # Libraries whose versions differ from those the model was fitted under.
     library_drift: tuple[VersionDrift, ...] = ()
+    # The model whose run of the month is served (the one published last): another than
+    # `model_version` when a month already published with it was published again since.
+    served_version: str | None = None
 
 
 def _snapshots(
@@ -236,7 +240,8 @@ def score_month(
     note_step(month=month, model=version)
     with engine.connect() as store:
         if scores.is_published(store, month, version):
-            return ScoreReport(month, version, 0, 0, 0, True, {}, drift)
+            served = scores.published_models(store, month)[-1]
+            return ScoreReport(month, version, 0, 0, 0, True, {}, drift, served)
     # Everyone enrolled is read (in the store's C, 0.2 s at a million people) while the
     # engine summarises the new events.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -256,19 +261,28 @@ def score_month(
     thin_files = pc.sum(table.column("thin_file")).as_py() or 0
     scored_bands = pc.value_counts(pc.drop_null(table.column("band"))).to_pylist()
     bands = {str(b["values"]): int(b["counts"]) for b in scored_bands}
-    with timed_step("publish"), engine.begin() as store:
-        note_step(people=table.num_rows, thin_files=int(thin_files))
-        names = wrap(loaded).names
-        everyone = month_publication.publish(store, month, version, table, now, names).people
-        connections.write_points(store, month, version, added.points)
-        audit.append(
-            store,
-            actor,
-            "scores.published",
-            subject=month,
-            details={"model": version, "people": everyone, "thin_files": thin_files},
-            now=now,
-        )
+    try:
+        with timed_step("publish"), engine.begin() as store:
+            note_step(people=table.num_rows, thin_files=int(thin_files))
+            names = wrap(loaded).names
+            everyone = month_publication.publish(store, month, version, table, now, names).people
+            connections.write_points(store, month, version, added.points)
+            audit.append(
+                store,
+                actor,
+                "scores.published",
+                subject=month,
+                details={"model": version, "people": everyone, "thin_files": thin_files},
+                now=now,
+            )
+    except IntegrityError:
+        # Another run of the same month and model published first (two `kaimen score` at
+        # once): this one's transaction is undone, and the month stands as that one left it.
+        with engine.connect() as store:
+            if not scores.is_published(store, month, version):
+                raise
+            served = scores.published_models(store, month)[-1]
+        return ScoreReport(month, version, 0, 0, 0, True, {}, drift, served)
     return ScoreReport(
         month,
         version,

@@ -157,6 +157,12 @@ def event_of(partner_id: str, feedback: Feedback) -> dict[str, str | None]:
     else:
         if feedback.paid_date is not None:
             raise _rejected("paid_date", "must be empty when the loan defaulted")
+        # By the date where the partner reported it (the timestamp's own offset).
+        if feedback.occurred_at.date() < feedback.due_date:
+            raise _rejected(
+                "occurred_at",
+                "is before due_date: a loan defaults only once it has fallen due",
+            )
         status = "defaulted"
     return record | {
         "kind": "loan_repayment",

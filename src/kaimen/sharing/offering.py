@@ -39,6 +39,8 @@ __all__ = [
 # Fewer people than this are never counted aloud: a count of 1 at a threshold would tell a
 # partner that someone, perhaps someone it knows, scores there.
 SMALLEST_COUNT = 10
+# Counts are shown to the nearest this many (see `_reach`).
+COUNT_STEP = 10
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,9 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Reach:
-    """How many people's latest published scores meet some thresholds: `people` is None when
-    fewer than SMALLEST_COUNT do (the count itself is never shown then)."""
+    """How many people's latest published scores meet some thresholds, to the nearest ten:
+    `people` is None when fewer than SMALLEST_COUNT do (the count itself is never shown
+    then)."""
 
     people: int | None
 
@@ -225,7 +228,13 @@ def _floor(
 
 
 def _reach(count: int) -> Reach:
-    return Reach(count if count >= SMALLEST_COUNT else None)
+    """The count as a partner may see it: hidden below SMALLEST_COUNT, else to the nearest ten.
+    Exact counts at thresholds a point apart told by their differences who lies between
+    (87 at 700 and 86 at 701: one person scores exactly 700), which hiding the small counts
+    alone did not stop."""
+    if count < SMALLEST_COUNT:
+        return Reach(None)
+    return Reach((count + COUNT_STEP // 2) // COUNT_STEP * COUNT_STEP)
 
 
 def check_thresholds(thresholds: Thresholds) -> dict[Dimension, int]:

@@ -95,8 +95,16 @@ def files(connection: Connection, months: Sequence[str] | None = None) -> list[s
 
 def first_month(connection: Connection) -> str | None:
     """The earliest month the lake holds events of (its files are by the events' month)."""
-    first = connection.execute(select(func.min(lake_files.c.month))).scalar_one()
-    return None if first is None else str(first)
+    span = month_span(connection)
+    return None if span is None else span[0]
+
+
+def month_span(connection: Connection) -> tuple[str, str] | None:
+    """The earliest and the latest month the lake holds events of; None for an empty lake."""
+    first, last = connection.execute(
+        select(func.min(lake_files.c.month), func.max(lake_files.c.month))
+    ).one()
+    return None if first is None else (str(first), str(last))
 
 
 def totals(connection: Connection) -> tuple[int, int]:
