@@ -163,6 +163,16 @@ def test_an_unknown_csv_column_of_any_length_is_quoted_short(tmp_path: Path) -> 
     assert len(excerpt(long)) < 100
 
 
+def test_a_column_with_no_name_is_called_so(tmp_path: Path) -> None:
+    """A trailing comma in the header was reported as "line 1: : unknown field"."""
+    path = tmp_path / "people.csv"
+    path.write_text("person_id,phone,national_id,\nA1,13800000001,x,\n")
+    parsed = read_input(path, COLUMNS)
+    assert [(e.line, e.field, e.reason) for e in parsed.errors] == [
+        (1, "(a column with no name)", "unknown field")
+    ]
+
+
 def test_a_json_line_naming_a_key_twice_is_refused_at_its_line(tmp_path: Path) -> None:
     """Readers differ on which of two equal keys wins: refused, as in a request's body."""
     path = tmp_path / "people.jsonl"

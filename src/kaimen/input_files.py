@@ -127,13 +127,18 @@ def _complete(
 
 def _unknown(names: Sequence[str], allowed: Sequence[str], line: int) -> list[RowError]:
     known = set(allowed)
-    errors = [RowError(line, excerpt(n), "unknown field") for n in names if n not in known]
+    errors = [RowError(line, _named(n), "unknown field") for n in names if n not in known]
     seen: set[str] = set()
     for n in names:
         if n in seen:
-            errors.append(RowError(line, excerpt(n), "column appears twice"))
+            errors.append(RowError(line, _named(n), "column appears twice"))
         seen.add(n)
     return errors
+
+
+def _named(column: str) -> str:
+    """A header's column as an error names it (a blank one, say a trailing comma's, too)."""
+    return excerpt(column) if column.strip() else "(a column with no name)"
 
 
 def _csv_chunks(path: Path, allowed: Sequence[str], rows: int) -> Iterator[InputChunk]:

@@ -221,6 +221,13 @@ class NothingToRead(InputFileError):
         super().__init__(f"{name}: the file holds no rows: nothing to ingest, nothing was stored")
 
 
+class LakeIncomplete(Unavailable):
+    """Files the store lists are missing from the lake (a folder moved, removed or restored
+    from elsewhere): nothing is read from a lake that does not hold what the store says."""
+
+    retry_after = 60
+
+
 class StorageFull(KaimenError):
     """The disk (or a file size limit) stopped a write; whatever was begun was undone."""
 

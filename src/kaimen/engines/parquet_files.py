@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+
+from kaimen.domain.errors import LakeIncomplete
 
 SPARK = "pyspark"
 
@@ -18,7 +21,19 @@ def read_parquet(backend: ibis.BaseBackend, paths: Sequence[Path]) -> ir.Table:
         from kaimen.engines.spark import read_parquet as read_on_spark
 
         return read_on_spark(backend, paths)
-    return backend.read_parquet([str(p) for p in paths])
+    try:
+        return backend.read_parquet([str(p) for p in paths])
+    except duckdb.IOException:
+        # Looked for only now, on the error's way: a lake of thousands of files is not
+        # checked file by file on every read.
+        missing = [p for p in paths if not p.exists()]
+        if not missing:
+            raise
+        raise LakeIncomplete(
+            f"{len(missing):,} of the {len(paths):,} lake files the store lists are missing "
+            f"(the first: {missing[0]}): restore the lake folder, or point KAIMEN_HOME at the "
+            "home it belongs to"
+        ) from None
 
 
 def to_arrow(backend: ibis.BaseBackend, expression: ir.Table) -> pa.Table:
