@@ -67,6 +67,8 @@ NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 REASONS = [
     {"feature": "late_payments_12m", "points_lost": 31, "value": 2.0},
     {"feature": "months_of_history", "points_lost": 7, "value": None},
+    # Seventeen significant digits: SQLite's REAL wrote back fifteen (0.0476190476190476).
+    {"feature": "on_time_rate_12m", "points_lost": 3, "value": 0.047619047619047616},
 ]
 POINTS = {"late_payments_12m": 12, "months_of_history": -4, "on_time_rate_12m": 40}
 DECISION_REASONS = [{"feature": "late_payments_12m", "points": 31, "text": "2 late payments"}]
@@ -172,7 +174,7 @@ def _expected_snapshot() -> Snapshot:
         "P1", "2026-10", "card-1", NOW, 587, "fair", False,
         {Dimension.CREDIT_HISTORY: 61, Dimension.BEHAVIOUR: 48, Dimension.CAPACITY: 70,
          Dimension.IDENTITY: 100, Dimension.CONNECTIONS: 50},
-        (Reason("late_payments_12m", 31, 2.0), Reason("months_of_history", 7, None)),
+        tuple(Reason(**r) for r in REASONS),
         POINTS,
     )  # fmt: skip
 

@@ -21,6 +21,10 @@ down_revision = "0025"
 branch_labels = None
 depends_on = None
 
+# Values are taken with `->`, which hands each on as the JSON text it was written as:
+# `json_extract` made a number SQLite's REAL, written back with 15 significant digits, so a
+# round trip through the downgrade changed reason values (0.047619047619047616 came back as
+# 0.0476190476190476).
 _SQLITE_UP = (
     """
     UPDATE score_runs SET characteristics = coalesce((
@@ -35,7 +39,7 @@ _SQLITE_UP = (
     """
     UPDATE score_snapshots SET
         points = CASE WHEN points = '{}' THEN '[]' ELSE (
-            SELECT json_group_array(json_extract(score_snapshots.points, '$."' || n.value || '"'))
+            SELECT json_group_array((score_snapshots.points -> ('$."' || n.value || '"')))
             FROM score_runs AS r, json_each(r.characteristics) AS n
             WHERE r.month = score_snapshots.month
               AND r.model_version = score_snapshots.model_version
@@ -44,13 +48,13 @@ _SQLITE_UP = (
             SELECT coalesce(json_group_array(CASE
                 WHEN json_type(e.value, '$.detail') IS NULL
                   OR json_type(e.value, '$.detail') = 'null'
-                THEN json_array(json_extract(e.value, '$.feature'),
-                                json_extract(e.value, '$.points_lost'),
-                                json_extract(e.value, '$.value'))
-                ELSE json_array(json_extract(e.value, '$.feature'),
-                                json_extract(e.value, '$.points_lost'),
-                                json_extract(e.value, '$.value'),
-                                json_extract(e.value, '$.detail'))
+                THEN json_array((e.value -> '$.feature'),
+                                (e.value -> '$.points_lost'),
+                                (e.value -> '$.value'))
+                ELSE json_array((e.value -> '$.feature'),
+                                (e.value -> '$.points_lost'),
+                                (e.value -> '$.value'),
+                                (e.value -> '$.detail'))
             END), '[]')
             FROM json_each(score_snapshots.reasons) AS e
         )
@@ -91,7 +95,7 @@ _SQLITE_DOWN = (
     """
     UPDATE score_snapshots SET
         points = coalesce((
-            SELECT json_group_object(n.value, json_extract(score_snapshots.points, '$[' || n.key || ']'))
+            SELECT json_group_object(n.value, (score_snapshots.points -> ('$[' || n.key || ']')))
             FROM score_runs AS r, json_each(r.characteristics) AS n
             WHERE r.month = score_snapshots.month
               AND r.model_version = score_snapshots.model_version
@@ -100,14 +104,14 @@ _SQLITE_DOWN = (
         reasons = (
             SELECT coalesce(json_group_array(CASE
                 WHEN json_type(e.value, '$[3]') IS NULL THEN json_object(
-                    'feature', json_extract(e.value, '$[0]'),
-                    'points_lost', json_extract(e.value, '$[1]'),
-                    'value', json_extract(e.value, '$[2]'))
+                    'feature', (e.value -> '$[0]'),
+                    'points_lost', (e.value -> '$[1]'),
+                    'value', (e.value -> '$[2]'))
                 ELSE json_object(
-                    'feature', json_extract(e.value, '$[0]'),
-                    'points_lost', json_extract(e.value, '$[1]'),
-                    'value', json_extract(e.value, '$[2]'),
-                    'detail', json_extract(e.value, '$[3]'))
+                    'feature', (e.value -> '$[0]'),
+                    'points_lost', (e.value -> '$[1]'),
+                    'value', (e.value -> '$[2]'),
+                    'detail', (e.value -> '$[3]'))
             END), '[]')
             FROM json_each(score_snapshots.reasons) AS e
         )
