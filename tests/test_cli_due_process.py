@@ -59,6 +59,12 @@ def test_due_process_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     )  # fmt: skip
     assert filed.exit_code == 0, filed.output
     assert "furnished by lender-a" in filed.output
+    # The admin's answer is a command of its own (a misplaced decorator once made it read
+    # a file instead).
+    answer_help = runner.invoke(app, ["dispute", "answer", "--help"])
+    assert answer_help.exit_code == 0 and "--answer" in answer_help.output
+    not_ours = runner.invoke(app, ["dispute", "answer", "nope", "--answer", "verified"])
+    assert not_ours.exit_code == 1 and "Traceback" not in not_ours.output
     sla = runner.invoke(app, ["sla"])
     assert sla.exit_code == 0, sla.output
     assert "dispute" in sla.output and "furnisher_notice" in sla.output

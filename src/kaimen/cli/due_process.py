@@ -63,11 +63,10 @@ def dispute_file_command(
     )
 
 
-@dispute_app.command("answer")
 def _evidence(path: Path) -> tuple[str, bytes]:
-    """A file to attach (its name and content), read only when it is a regular file, and then only as far as the
-    size limit and a byte more (for the service to refuse by its own rule): a FIFO waited
-    forever and /dev/zero filled the memory."""
+    """A file to attach (its name and content), read only when it is a regular file, and then
+    only as far as the size limit and a byte more (for the service to refuse by its own
+    rule): a FIFO waited forever and /dev/zero filled the memory."""
     from kaimen.domain.disputes import MAX_EVIDENCE_BYTES
 
     if not path.is_file():
@@ -79,6 +78,7 @@ def _evidence(path: Path) -> tuple[str, bytes]:
         raise fail(f"cannot read {path}: {error.strerror or error}", 2) from None
 
 
+@dispute_app.command("answer")
 def dispute_answer_command(
     ctx: typer.Context,
     dispute_id: Annotated[str, typer.Argument(help="The dispute's id.")],

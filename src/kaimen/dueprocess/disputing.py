@@ -280,7 +280,8 @@ def disputes_of(
     engine: Engine, caller: Caller, person_id: str, now: dt.datetime | None = None
 ) -> list[DisputeView]:
     """The person's disputes, newest first, with their evidence (the person or the admin),
-    read in a transaction that logs the read in the person's access log and audits it."""
+    read in a transaction that audits it and logs the admin's read in the person's access
+    log (which lists what others saw, not the person's own looks)."""
     _acting_for(caller, person_id)
     now = now or dt.datetime.now(dt.UTC)
 
@@ -292,7 +293,8 @@ def disputes_of(
             for d in dispute_rows.of_person(store, person_id)
         ]
         disclosed: JsonObject = {"disputes": len(views)}
-        access_log.record(store, person_id, caller.actor, "dispute", LIST_WHAT, disclosed, now)
+        if not caller.is_person(person_id):
+            access_log.record(store, person_id, caller.actor, "dispute", LIST_WHAT, disclosed, now)
         audit.append(store, caller.actor, DISPUTES_READ, subject=person_id, now=now)
         return views
 

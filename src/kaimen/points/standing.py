@@ -109,7 +109,10 @@ def my_points(
             "grade": grade,
             "entries": len(standing.entries),
         }
-        access_log.record(store, person_id, caller.actor, ACCESS_PURPOSE, "ledger", disclosed, now)
+        if not caller.is_person(person_id):  # the log lists what others saw
+            access_log.record(
+                store, person_id, caller.actor, ACCESS_PURPOSE, "ledger", disclosed, now
+            )
         audit.append(
             store, caller.actor, READ, subject=person_id, details={"month": month}, now=now
         )

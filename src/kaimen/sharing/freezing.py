@@ -86,7 +86,8 @@ def alerts_of(
     now: dt.datetime | None = None,
 ) -> list[Alert]:
     """The person's alerts, newest first (the person, or the admin acting for them), read in
-    a transaction that logs the read in the person's access log and audits it."""
+    a transaction that audits it and logs the admin's read in the person's access log (which
+    lists what others saw, not the person's own looks)."""
     if not caller.reads_person(person_id):
         raise Forbidden("only the person, or the admin acting for them, reads their alerts")
     now = now or dt.datetime.now(dt.UTC)
@@ -96,7 +97,10 @@ def alerts_of(
             raise FileNotActive(f"{person_id} is not an enrolled person")
         found = alerts.of_person(store, person_id, unread_only)
         disclosed: JsonObject = {"alerts": len(found), "unread_only": unread_only}
-        access_log.record(store, person_id, caller.actor, ALERTS_PURPOSE, "alerts", disclosed, now)
+        if not caller.is_person(person_id):
+            access_log.record(
+                store, person_id, caller.actor, ALERTS_PURPOSE, "alerts", disclosed, now
+            )
         audit.append(store, caller.actor, ALERTS_READ, subject=person_id, now=now)
         return found
 
