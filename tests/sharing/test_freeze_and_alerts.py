@@ -36,7 +36,7 @@ from kaimen.sharing import (
 from kaimen.store import access_log, alerts, score_publishing
 from kaimen.store.identity_vault import IdentityVault
 from kaimen.store.tables import alerts as alert_rows
-from kaimen.store.tables import decisions, people, score_snapshots
+from kaimen.store.tables import decisions, event_inbox, people, score_snapshots
 from tests.conftest import NOW, make_national_id
 from tests.population import LAST, PREVIOUS, VAULT, Population, World
 from tests.store.score_rows import enrol, register_models, snapshot
@@ -166,6 +166,46 @@ def test_a_freeze_refuses_reports_and_partner_events(world: World, setting: Sett
     assert report.person_id == person
     assert _kinds(engine, person).count("inquiry") == before + 1
     assert feedback.submit(engine, world.lake, PARTNER, rental, actor).new
+
+
+def test_partner_events_are_refused_when_a_freeze_lands_before_they_are_stored(
+    world: World, setting: Setting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consent was checked in a read of its own before the inbox's transaction: a freeze
+    (or a revocation) landing in between let a partner's events in (8,000 after a freeze
+    over HTTP). The inbox now checks again in the transaction that stores them."""
+    engine, person = world.engine, setting.person
+    actor = f"partner:{PARTNER}"
+    checked = feedback.consenting
+
+    def freeze_after_the_first_check(*args: object, **kwargs: object) -> set[str]:
+        found = checked(*args, **kwargs)  # type: ignore[arg-type]
+        if not kwargs.get("lock"):
+            _freeze(engine, person, True)
+        return found
+
+    monkeypatch.setattr(feedback, "consenting", freeze_after_the_first_check)
+    now = dt.datetime.now(dt.UTC)
+    events = [
+        feedback.event_of(
+            PARTNER, feedback.RentalFeedback(person, f"R-{i}", "returned", "bike", "waived", now)
+        )
+        for i in range(3)
+    ]
+    try:
+        inbox_before = _inbox(engine)
+        with pytest.raises(BatchRejected) as rejected:
+            feedback.accept_partner_events(engine, world.lake, PARTNER, events, actor)
+        assert {e.reason for e in rejected.value.errors} == {deciding.NOT_FOUND}
+        assert _inbox(engine) == inbox_before
+        assert any(r.flag == "refused: frozen" for r in _refused_log(engine, person))
+    finally:
+        _freeze(engine, person, False)
+
+
+def _inbox(engine: Engine) -> int:
+    with engine.connect() as store:
+        return int(store.execute(select(func.count()).select_from(event_inbox)).scalar_one())
 
 
 def test_the_batched_write_rechecks_the_freeze(world: World, setting: Setting) -> None:

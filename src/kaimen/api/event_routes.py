@@ -17,7 +17,7 @@ router = api_router()
     "/v1/events",
     response_model=IngestResult,
     tags=["events"],
-    responses=problems.documented(401, 403, 413, 422),
+    responses=problems.documented(401, 403, 413, 422, 503),
     summary="Submit a batch of events (admin, or a partner key with scope events)",
 )
 def post_events(batch: EventBatch, ws: Store, caller: EventSender) -> IngestResult:

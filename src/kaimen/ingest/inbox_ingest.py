@@ -10,16 +10,18 @@ Inbox rows are typed as judged on receipt; sealing copies them into the lake unj
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from kaimen.domain.errors import BatchRejected, RowError
+from kaimen.domain.errors import BatchRejected, RowError, Unavailable
 from kaimen.engines.embedded import session
 from kaimen.ingest.deduplication import (
     CONTENT_DIGEST,
@@ -44,7 +46,13 @@ from kaimen.lake.writer import exclusive, write_months
 from kaimen.store import alerts, audit, event_keys, inbox, lake_manifest, people
 from kaimen.telemetry.steps import note_step, timed_step
 
-ATTEMPTS = 3
+# Rounds of "classify, then find some keys stored meanwhile": each round loses only to a
+# request that stored some of the same events, so with overlapping resends in flight every
+# round one of them wins; past this many the sender is asked to send again (503).
+ATTEMPTS = 12
+# PostgreSQL's deadlock and serialization failures: the transaction is undone whole, and
+# trying again is all there is to do.
+_RETRYABLE_STATES = frozenset({"40P01", "40001"})
 INBOX_SCHEMA = LAKE_SCHEMA.append(pa.field(PARTITION, pa.string())).append(
     pa.field(CONTENT_HASH, pa.int64())
 )
@@ -97,8 +105,13 @@ def accept_events(
     records: Sequence[Mapping[str, str | None]],
     actor: str,
     now: dt.datetime | None = None,
+    still_allowed: Callable[[Connection, pa.Table], list[RowError]] | None = None,
 ) -> IngestReport:
-    """Validate a request's events and put the new ones in the inbox, all or nothing."""
+    """Validate a request's events and put the new ones in the inbox, all or nothing.
+
+    `still_allowed` judges the new rows (with `_line`) again inside the transaction that
+    stores them, after they are written, so what it reads (a partner's consents, a freeze)
+    is as of the commit: its errors refuse the request."""
     now = now or dt.datetime.now(dt.UTC)
     connection = session()
     try:
@@ -112,9 +125,11 @@ def accept_events(
             result = classify(connection, "hashed", lake_root, [], known.cast(KEYS_SCHEMA))
             if result.errors:
                 raise BatchRejected(result.errors, "request")
+            # In key order, the index's own: two requests holding some of the same events
+            # insert them in one order, so one waits for the other instead of deadlocking.
             new = connection.sql(
                 f"SELECT {LINE}, {', '.join(INBOX_SCHEMA.names)} "
-                f"FROM ({result.new_rows_sql}) ORDER BY {LINE}"
+                f"FROM ({result.new_rows_sql}) ORDER BY source, event_id"
             ).to_arrow_table()
             negative = negative_alerts(connection, result.new_rows_sql)
             try:
@@ -130,6 +145,9 @@ def accept_events(
                     departed = _opted_out(store, new)
                     if departed:
                         raise BatchRejected(departed, "request")
+                    refused = still_allowed(store, new) if still_allowed is not None else []
+                    if refused:
+                        raise BatchRejected(refused, "request")
                     alerts.raise_for_rows(store, alerts.AlertKind.NEGATIVE_ITEM, negative, now)
                     audit.append(
                         store,
@@ -143,14 +161,33 @@ def accept_events(
                         now=now,
                     )
                 break
-            except (IntegrityError, event_keys.KeysTaken):
+            except (IntegrityError, event_keys.KeysTaken, OperationalError) as error:
                 # Another request (or a file) stored some of these keys, or took our audit
-                # slot, first: classify again against what is there now.
-                if attempt == ATTEMPTS - 1:
+                # slot, first, or PostgreSQL undid a deadlock: classify again against what
+                # is there now.
+                if isinstance(error, OperationalError) and not _retryable(error):
                     raise
+                if attempt == ATTEMPTS - 1:
+                    raise EventsBusy(
+                        "other requests holding some of the same events were being stored at "
+                        "the same time: nothing of this one was stored; send it again"
+                    ) from error
+                # Jitter, so the losers of a round do not meet again in the next.
+                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311
     finally:
         connection.close()
     return IngestReport(result.total, new.num_rows, result.duplicates)
+
+
+class EventsBusy(Unavailable):
+    """A request's events could not be stored for the overlapping requests storing the same
+    events at the same time; nothing of it was stored, and sending it again will do."""
+
+    retry_after = 1
+
+
+def _retryable(error: OperationalError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in _RETRYABLE_STATES
 
 
 @timed_step("seal")

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+import pyarrow as pa
 from sqlalchemy import Connection, Engine, or_, select
 
 from kaimen.domain.callers import Caller
@@ -35,6 +36,7 @@ from kaimen.domain.errors import BatchRejected, Forbidden, RowError
 from kaimen.domain.events import FIELDS, REPAYMENT_KINDS
 from kaimen.ingest.inbox_ingest import accept_events
 from kaimen.ingest.pipeline import IngestReport
+from kaimen.input_files import LINE
 from kaimen.sharing.deciding import NOT_FOUND, PersonNotFound
 from kaimen.store import alerts, consents
 from kaimen.store.tables import consents as consent_rows
@@ -190,24 +192,67 @@ def submit(
         raise BatchRejected(errors, "feedback")
     with engine.connect() as store:
         consented = consents.live(store, feedback.person_id, partner_id, "feedback", now)
-    # Checked just before the inbox transaction (which the inbox owns): a revocation that
-    # commits in between is ordered after this feedback, as if it had come a moment later.
     if consented is None:
         _log_frozen_attempts(engine, partner_id, [feedback.person_id], actor, now)
         raise PersonNotFound(NOT_FOUND)
-    report = accept_events(engine, lake_root, [event], actor, now)
+    try:
+        report = accept_events(
+            engine, lake_root, [event], actor, now, _still_consenting(partner_id, now)
+        )
+    except BatchRejected as refused:
+        if not _refused_people(refused, [event]):
+            raise
+        # Revoked or frozen since the check above, before the inbox's commit.
+        _log_frozen_attempts(engine, partner_id, [feedback.person_id], actor, now)
+        raise PersonNotFound(NOT_FOUND) from None
     return Submitted(event, report.new == 1)
 
 
+def _still_consenting(
+    partner_id: str, now: dt.datetime
+) -> Callable[[Connection, pa.Table], list[RowError]]:
+    """The inbox's last check of a partner's events, in the transaction that stores them:
+    each person's `feedback` consent still live and their file not frozen, read with their
+    rows locked (a freeze or an opt-out waits for this commit, or this read waits for
+    theirs). A revocation or a freeze a moment before the commit had let 8,000 events in."""
+
+    def check(store: Connection, new: pa.Table) -> list[RowError]:
+        persons = [str(p) for p in new.column("person_id").to_pylist()]
+        allowed = consenting(store, partner_id, persons, now, lock=True)
+        return [
+            RowError(int(line), "person_id", NOT_FOUND)
+            for line, person in zip(new.column(LINE).to_pylist(), persons, strict=True)
+            if person not in allowed
+        ]
+
+    return check
+
+
+def _refused_people(
+    refused: BatchRejected, records: Sequence[Mapping[str, str | None]]
+) -> list[str]:
+    """The people of the events refused as no consent (by the inbox's last check)."""
+    return [
+        str(records[e.line - 1].get("person_id"))
+        for e in refused.errors
+        if e.field == "person_id" and e.reason == NOT_FOUND and 0 < e.line <= len(records)
+    ]
+
+
 def consenting(
-    store: Connection, partner_id: str, person_ids: Iterable[str], now: dt.datetime
+    store: Connection,
+    partner_id: str,
+    person_ids: Iterable[str],
+    now: dt.datetime,
+    lock: bool = False,
 ) -> set[str]:
     """Which of `person_ids` are active, not frozen, and have a live `feedback` consent for
-    the partner."""
+    the partner; with `lock`, their people rows locked for share (PostgreSQL) until the
+    caller's transaction ends."""
     wanted = sorted(set(person_ids))
     found: set[str] = set()
     for start in range(0, len(wanted), CONSENT_CHUNK):
-        rows = store.execute(
+        query = (
             select(consent_rows.c.person_id)
             .join(people, people.c.person_id == consent_rows.c.person_id)
             .where(
@@ -220,7 +265,9 @@ def consenting(
                 people.c.frozen_at.is_(None),
             )
         )
-        found.update(rows.scalars())
+        if lock:
+            query = query.with_for_update(read=True, of=people)
+        found.update(store.execute(query).scalars())
     return found
 
 
@@ -253,7 +300,14 @@ def accept_partner_events(
     if errors:
         _log_frozen_attempts(engine, partner_id, refused, actor, now)
         raise BatchRejected(errors, "request")
-    return accept_events(engine, lake_root, records, actor, now)
+    try:
+        return accept_events(
+            engine, lake_root, records, actor, now, _still_consenting(partner_id, now)
+        )
+    except BatchRejected as rejected:
+        # Revoked or frozen since the check above, before the inbox's commit.
+        _log_frozen_attempts(engine, partner_id, _refused_people(rejected, records), actor, now)
+        raise
 
 
 def _log_frozen_attempts(
