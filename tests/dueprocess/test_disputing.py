@@ -97,6 +97,23 @@ def test_someone_elses_item_or_a_positive_one_is_refused_and_nothing_stored(worl
     assert world.count(disputes) == world.count(outbox_messages) == 0
 
 
+def test_a_refused_dispute_leaves_no_evidence_on_disk(world: World) -> None:
+    """The files were written before the dispute was judged: a refused one left them (the
+    person's details in them) with no row to find them by, so opting out could not remove
+    them, and any person could fill the disk."""
+    receipt = Evidence("receipt.txt", b"paid in full by Alice, phone 13800000000")
+    for item in ("no-such-event", "L-ok"):
+        with pytest.raises((ItemNotFound, DisputeRejected)):
+            world.file("alice", item, evidence=[receipt])
+    assert world.count(disputes) == world.count(dispute_evidence) == 0
+    assert [p for p in world.evidence_dir.rglob("*") if p.is_file()] == []
+    # The same file, held by a dispute that stands, is kept.
+    kept = world.file("alice", "L-1", evidence=[receipt]).evidence[0]
+    with pytest.raises(ItemNotFound):
+        world.file("alice", "no-such-event", evidence=[receipt])
+    assert evidence.path_of(world.evidence_dir, kept.sha256).is_file()
+
+
 def _words(n: int) -> str:
     return " ".join(["wrong"] * n)
 

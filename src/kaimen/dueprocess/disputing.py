@@ -181,8 +181,12 @@ def file_dispute(
         )
         return Filed(dispute, kept, (person_id,) if changed else ())
 
-    evidence_files.keep(evidence_dir, checked)
-    filed = audit.audited_transaction(engine, work)
+    written = evidence_files.keep(evidence_dir, checked)
+    try:
+        filed = audit.audited_transaction(engine, work)
+    except BaseException:
+        _discard(engine, evidence_dir, written)
+        raise
     revisions = rescore_now(
         engine,
         lake_root,
@@ -236,7 +240,7 @@ def add_information(
             if dispute.answer_due_at <= now
             else max(dispute.answer_due_at, extended)
         )
-        evidence_files.keep(evidence_dir, checked)
+        written.update(evidence_files.keep(evidence_dir, checked))
         dispute_rows.add_information(store, dispute_id, combined, due, now)
         dispute_rows.add_evidence(store, dispute_id, kept, now)
         updated = dispute_rows.get(store, dispute_id)
@@ -267,7 +271,22 @@ def add_information(
         )
         return Filed(updated, kept, ())
 
-    return audit.audited_transaction(engine, work)
+    written: set[str] = set()
+    try:
+        return audit.audited_transaction(engine, work)
+    except BaseException:
+        _discard(engine, evidence_dir, written)
+        raise
+
+
+def _discard(engine: Engine, evidence_dir: Path, written: set[str]) -> None:
+    """The files just written for a dispute that was not stored, but those a stored dispute
+    holds (another may have sent the same file meanwhile)."""
+    if not written:
+        return
+    with engine.connect() as store:
+        held = dispute_rows.evidence_held(store, written)
+    evidence_files.discard(evidence_dir, written, held)
 
 
 @dataclass(frozen=True)

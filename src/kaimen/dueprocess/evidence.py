@@ -91,9 +91,11 @@ def path_of(evidence_dir: Path, sha256: str) -> Path:
     return evidence_dir / sha256[:2] / sha256
 
 
-def keep(evidence_dir: Path, files: Sequence[tuple[StoredEvidence, bytes]]) -> None:
+def keep(evidence_dir: Path, files: Sequence[tuple[StoredEvidence, bytes]]) -> set[str]:
     """Write each file under its hash unless it is there already: to a temporary file in the
-    same folder, flushed to disk, then renamed into place (never half written)."""
+    same folder, flushed to disk, then renamed into place (never half written). Returns the
+    hashes of the files written now (for `discard` should their dispute not be stored)."""
+    written: set[str] = set()
     for stored, content in files:
         target = path_of(evidence_dir, stored.sha256)
         if target.exists():
@@ -109,3 +111,13 @@ def keep(evidence_dir: Path, files: Sequence[tuple[StoredEvidence, bytes]]) -> N
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        written.add(stored.sha256)
+    return written
+
+
+def discard(evidence_dir: Path, written: set[str], held: set[str]) -> None:
+    """Remove the files just written (`keep`) for a dispute that was not stored, but for
+    those a stored dispute holds (`held`): a refused dispute leaves nothing on disk (its
+    files were kept, with the person's details in them, and no row to find them by)."""
+    for digest in written - held:
+        path_of(evidence_dir, digest).unlink(missing_ok=True)
