@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from kaimen.api.app import create_app
-from kaimen.api.request_limits import MAX_BODY_BYTES, MAX_EVENTS_BODY_BYTES
+from kaimen.api.request_limits import MAX_BODY_BYTES, MAX_EVENTS_BODY_BYTES, MAX_FORM_BYTES
 from kaimen.config import Settings
 from kaimen.store.identity_vault import IdentityVault
 from tests.ingest import events_factory as f
@@ -344,3 +344,26 @@ def test_a_real_server_reads_a_chunked_body_under_the_cap(served: str) -> None:
     status, _, content = _raw_chunked(served, "/v1/partners", {**AUTH, **JSON}, body)
     assert status == 201, content
     assert _partners(served) == ["shop"]
+
+
+def test_web_forms_are_capped_before_they_are_read(client: TestClient) -> None:
+    """An anonymous upload of 1.5 GB to a sign-in form was spooled to disk, and 300 fields of
+    1 MB held in memory, before the form was refused: now 413 as soon as the cap is passed,
+    declared or chunked; a dispute's form takes its evidence files."""
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    big = b"code=" + b"x" * (MAX_FORM_BYTES + 1)
+    declared = client.post("/sign-in/code", content=big, headers=form)
+    assert declared.status_code == 413
+    assert declared.json()["detail"] == f"request bodies here are at most {MAX_FORM_BYTES:,} bytes"
+    assert chunked(client, "/sign-in/code", big, form).status_code == 413
+    upload = chunked(
+        client,
+        "/me/disputes",
+        b"x" * (MAX_EVENTS_BODY_BYTES + 1),
+        {"content-type": "multipart/form-data; boundary=XYZ"},
+    )
+    assert upload.status_code == 413
+    # Under the cap, the form is answered as it was (here: no session, no sign-in).
+    small = client.post("/sign-in/code", content=b"code=ABC", headers=form, follow_redirects=False)
+    assert small.status_code != 413
+    assert client.get("/sign-in").status_code == 200

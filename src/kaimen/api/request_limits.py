@@ -1,6 +1,8 @@
 """What `/v1/...` refuses before a route sees the request: anonymous calls (401, before the
 body is read) and bodies over the cap (413), whether they declare a Content-Length or
-arrive in chunks without one.
+arrive in chunks without one. The web app's forms are capped the same way (413, without the
+401: a form answers an anonymous visitor itself): an anonymous upload of 1.5 GB was
+spooled to disk, and 300 fields of 1 MB held in memory, before the form was refused.
 
 Plain ASGI, like the telemetry middleware: Starlette's `BaseHTTPMiddleware` would cost about
 0.8 ms a request, and a check of the Content-Length header alone lets a chunked body through
@@ -28,8 +30,16 @@ _DISCONNECT: Message = {"type": "http.disconnect"}
 BATCH_PATHS = frozenset({"/v1/events", "/v1/admin/payments", "/v1/admin/court-list"})
 
 
+# The web app's forms: a dispute's (its evidence files, at most 5 of 2 MiB each, as a
+# multipart form); every other a few fields.
+MAX_FORM_BYTES = 256 * 1024
+WEB_EVIDENCE_PATHS = ("/me/disputes",)
+
+
 def body_cap(path: str) -> int:
     """The most bytes a request body to `path` may hold."""
+    if not path.startswith(_API):
+        return MAX_EVENTS_BODY_BYTES if path.startswith(WEB_EVIDENCE_PATHS) else MAX_FORM_BYTES
     if path in BATCH_PATHS or path.startswith(EVIDENCE_PATHS):
         return MAX_EVENTS_BODY_BYTES
     return MAX_BODY_BYTES
@@ -39,16 +49,16 @@ def too_large(cap: int) -> JSONResponse:
     return problem(413, "Content Too Large", f"request bodies here are at most {cap:,} bytes")
 
 
-def _refusal_before_reading(scope: Scope, cap: int) -> JSONResponse | None:
-    """The answer the headers alone call for, if any: 401 without credentials, 400 for a
-    Content-Length that is not a number, 413 for one over the cap."""
+def _refusal_before_reading(scope: Scope, cap: int, api: bool) -> JSONResponse | None:
+    """The answer the headers alone call for, if any: 401 without credentials (the API's
+    alone), 400 for a Content-Length that is not a number, 413 for one over the cap."""
     authorization = length = None
     for name, value in scope["headers"]:
         if name == b"authorization" and authorization is None:
             authorization = value
         elif name == b"content-length" and length is None:
             length = value
-    if not authorization:
+    if api and not authorization:
         refused = problem(401, "Unauthorized", "a bearer token or API key is required")
         refused.headers["WWW-Authenticate"] = "Bearer"
         return refused
@@ -98,18 +108,22 @@ class _CountedBody:
 
 
 class RequestLimits:
-    """Refuse anonymous or oversized `/v1/...` requests (see the module docstring); every
-    other path goes straight through."""
+    """Refuse anonymous or oversized `/v1/...` requests and oversized web forms (see the
+    module docstring); requests without a body (GET, HEAD) go straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(_API):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = scope["path"].startswith(_API)
+        if not api and scope["method"] in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
         cap = body_cap(scope["path"])
-        refused = _refusal_before_reading(scope, cap)
+        refused = _refusal_before_reading(scope, cap, api)
         if refused is not None:
             await refused(scope, receive, send)
             return
