@@ -354,7 +354,8 @@ def test_the_spiral_sandbox_on_the_page_is_the_commands(room: Room) -> None:
 @pytest.mark.parametrize(
     ("query", "field"),
     [("people=lots", "people"), ("people=5", "people"), ("share=0.9", "share"),
-     ("months=61", "months"), ("tie_value=0", "tie_value")],
+     ("months=61", "months"), ("tie_value=0", "tie_value"), ("seed=-1", "seed"),
+     ("people=%D9%A3%D9%A0%D9%A0", "people"), ("people=1_000", "people")],
 )  # fmt: skip
 def test_bad_sandbox_settings_are_named_beside_their_field(
     room: Room, query: str, field: str

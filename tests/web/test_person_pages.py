@@ -139,6 +139,15 @@ def test_the_home_page_starts_the_credit_journey(site: Site) -> None:
     assert '<label for="phone">' in page.text and '<label for="national_id">' in page.text
 
 
+def test_a_missing_static_file_is_the_sites_own_404(site: Site) -> None:
+    """It was a 500 without the security headers (the error page found no session)."""
+    for path in ("/static/nope.css", "/static/", "/static/vendor"):
+        missing = site.client().get(path)
+        assert missing.status_code == 404, path
+        assert "Content-Security-Policy" in missing.headers
+        assert "<html" in missing.text
+
+
 def test_enrolling_signs_the_person_in_and_says_what_happens_next(site: Site) -> None:
     client = site.client()
     before = _people(site.engine)

@@ -49,6 +49,10 @@ class SpiralSettings:
     def problems(self) -> list[str]:
         """What is wrong with these settings, in words for the person who chose them."""
         found = []
+        # A seed is a non-negative whole number below 2**32 (repeats use the next ones):
+        # a negative one stopped the page with NumPy's error.
+        if not 0 <= self.seed <= 2**32 - 101:
+            found.append(f"seed must be a whole number from 0 to {2**32 - 101:,}, not {self.seed}")
         if self.people < 10:
             found.append(f"people must be at least 10 to make a friend graph, not {self.people}")
         if not 1 <= self.months <= 240:

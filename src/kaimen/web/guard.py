@@ -56,6 +56,12 @@ class Guard(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         if request.url.path.startswith(STATIC):
+            # No session is read for a static file, but a missing one is answered with the
+            # site's own 404 page, which is drawn for a visitor (it was a 500 without this).
+            request.state.session = Session.fresh()
+            request.state.language = chosen(
+                request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
+            )
             response = await call_next(request)
             response.headers.update(SECURITY_HEADERS)
             return response

@@ -275,6 +275,7 @@ def promote_model(
 # -- the spiral sandbox ---------------------------------------------------------------------
 
 SPIRAL_FIELDS = {
+    "seed": "seed",
     "people": "people",
     "months": "months",
     "listed": "listed",
@@ -398,8 +399,13 @@ def spiral_page(report: SpiralReport, _: Callable[[str], str]) -> SpiralPage:
 def _number(raw: str | None, default: float, whole: bool) -> float | int | None:
     if raw is None or raw.strip() == "":
         return default
+    if whole:
+        # Plain ASCII digits, as every other form takes them (int() read ٣٠٠ and 1_000).
+        text = raw.strip()
+        digits = text[1:] if text[:1] == "-" else text
+        return int(text) if digits.isascii() and digits.isdigit() and len(digits) <= 12 else None
     try:
-        return int(raw) if whole else float(raw)
+        return float(raw)
     except ValueError:
         return None
 
