@@ -25,7 +25,7 @@ from kaimen.dueprocess import disputing
 from kaimen.ingest.inbox_ingest import accept_events
 from kaimen.sharing import consenting, deciding, offering, partnering
 from kaimen.sharing.authentication import issue_person_token
-from kaimen.store import score_publishing
+from kaimen.store import access_log, score_publishing
 from kaimen.store.tables import api_keys, audit_log, disputes, offers
 from tests.databases import Server
 from tests.dueprocess.world import loan_event
@@ -520,6 +520,18 @@ def test_a_dispute_filed_by_a_person_is_answered_from_the_console(console: Conso
     assert "Disputes awaiting your answer: 1" in client.get("/partner").text
     page = client.get(f"/partner/disputes/{dispute_id}").text
     assert "I repaid this loan; the record is wrong." in page
+    # Each look (the list, the dispute's page) is in the person's access log.
+    with console.engine.connect() as store:
+        looks = [
+            a.disclosed
+            for a in access_log.of_person(store, DISPUTER)
+            if a.actor == f"partner:{PARTNER}" and a.what == "dispute"
+        ]
+    assert [look["listed"] for look in looks if look["dispute_id"] == dispute_id] == [
+        False,
+        True,
+        True,
+    ]
     # A correction without values or a description is refused beside the field; still open.
     refused = post(
         client,

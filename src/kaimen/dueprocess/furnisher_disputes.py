@@ -1,6 +1,7 @@
 """The disputes a partner must answer, as the furnisher of the items disputed: each with its
 deadline (its clock) and what the furnisher was told when it was filed (ids, the item, the
-person's statement, the evidence's hashes; never a name or an ID number). Answering is
+person's statement, the evidence's hashes; never a name or an ID number). Each look is in the
+person's access log, like every other look at their data by someone else. Answering is
 `answering.answer_dispute`, behind every door."""
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from sqlalchemy import Engine
 from kaimen.domain.callers import Caller
 from kaimen.domain.disputes import DisputeNotFound, StoredEvidence
 from kaimen.domain.errors import Forbidden
+from kaimen.domain.json_values import JsonObject
+from kaimen.domain.text import excerpt
+from kaimen.store import access_log
 from kaimen.store import disputes as dispute_rows
 from kaimen.store.disputes import DisputeRecord
 
@@ -47,9 +51,29 @@ def disputes_to_answer(
     the open ones, soonest deadline first, then the most recently closed."""
     furnisher = _furnisher(caller)
     at = now or dt.datetime.now(dt.UTC)
-    with engine.connect() as store:
+    with engine.begin() as store:
         found = dispute_rows.of_furnisher(store, furnisher, CLOSED_SHOWN)
+        access_log.record_many(store, [_looked_at(caller, d, listed=True) for d in found], at)
     return [FurnisherDispute(d, _overdue(d, at)) for d in found]
+
+
+# A partner's look at a dispute of an item it furnished, in the person's access log: the
+# dispute's id and item, and that its statement was shown (the person wrote it).
+ACCESS_PURPOSE = "dispute"
+ACCESS_WHAT = "dispute"
+
+
+def _looked_at(
+    caller: Caller, dispute: DisputeRecord, listed: bool = False, evidence: int = 0
+) -> tuple[str, str, str, str, JsonObject]:
+    shown: JsonObject = {
+        "dispute_id": dispute.dispute_id,
+        "item": str(dispute.item),
+        "statement": True,
+        "evidence_hashes": evidence,
+        "listed": listed,
+    }
+    return (dispute.person_id, caller.actor, ACCESS_PURPOSE, ACCESS_WHAT, shown)
 
 
 def dispute_to_answer(
@@ -58,9 +82,11 @@ def dispute_to_answer(
     """One dispute of an item the calling partner furnished, with its evidence's hashes
     (DisputeNotFound for any other: the same answer as for no such dispute)."""
     furnisher = _furnisher(caller)
-    with engine.connect() as store:
+    at = now or dt.datetime.now(dt.UTC)
+    with engine.begin() as store:
         dispute = dispute_rows.get(store, dispute_id)
         if dispute is None or dispute.furnisher != furnisher:
-            raise DisputeNotFound(f"no dispute {dispute_id} for you to answer")
+            raise DisputeNotFound(f"no dispute {excerpt(dispute_id)} for you to answer")
         evidence = tuple(dispute_rows.evidence_of(store, dispute_id))
-    return FurnisherDispute(dispute, _overdue(dispute, now or dt.datetime.now(dt.UTC)), evidence)
+        access_log.record_many(store, [_looked_at(caller, dispute, evidence=len(evidence))], at)
+    return FurnisherDispute(dispute, _overdue(dispute, at), evidence)
