@@ -563,3 +563,13 @@ def test_leaving_needs_the_box_ticked_then_erases_and_signs_out(person: Person) 
             select(people.c.status).where(people.c.person_id == person.person_id)
         ).scalar_one()
     assert status == "opted_out"
+
+
+def test_what_was_shown_is_written_in_its_own_characters() -> None:
+    """Jinja's `tojson` wrote every non-ASCII character as an escape: a court's name read
+    \\u5317\\u4eac... in the person's access log. The text stays escaped for the page."""
+    from kaimen.web.rendering import shown_json
+
+    text = shown_json({"court": "北京市朝阳区人民法院", "offer": "<script>x</script>"})
+    assert "北京市朝阳区人民法院" in text and "\\u" not in text
+    assert "<script>" in text  # as text: the template's autoescaping writes it as &lt;

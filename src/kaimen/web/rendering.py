@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +65,15 @@ def environment(language: Language) -> Environment:
     env.filters["number"] = lambda value: format_decimal(value, locale=language.locale)
     env.filters["when"] = lambda at: _when_label(at, language)
     env.filters["day"] = lambda day: format_date(day, "medium", locale=language.locale)
+    env.filters["shown"] = shown_json
     return env
+
+
+def shown_json(value: Any) -> str:
+    """What was shown, as JSON a person reads: its characters as they are (Jinja's `tojson`
+    wrote every non-ASCII one as an escape, so a court's name read \\u5317\\u4eac...), in
+    text the page's autoescaping makes safe."""
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def chrome(request: Request) -> Chrome:
