@@ -36,9 +36,10 @@ from kaimen.dueprocess.settlement import (
     review_queue,
 )
 from kaimen.enrolment import enrol_one
-from kaimen.store import access_log, audit, court_list
+from kaimen.sharing.own_data import opt_out
+from kaimen.store import access_log, audit, court_list, outbox
 from kaimen.store.identity_vault import IdentityVault
-from kaimen.store.tables import court_listings, payments
+from kaimen.store.tables import court_listings, outbox_messages, payments
 from tests.conftest import make_national_id
 
 CN = profiles.load("cn")
@@ -145,6 +146,28 @@ def test_the_journalists_payment_is_matched_and_lifted_on_the_third_working_day(
     # Nothing of the payer in clear.
     text = " ".join(str(v) for v in row)
     assert ID_JOURNALIST not in text and "王记者" not in text
+
+
+def test_leaving_forgets_the_payers_details_and_the_notices_naming_them(
+    engine: Engine, vault: IdentityVault, tmp_path: Path, listed: dict[str, str]
+) -> None:
+    """The payment (found by the payer's ID number) kept the payer's name and number, and the
+    outbox the notices naming the person, after they left: no column named them."""
+    import_payments_file(engine, vault, CN, _payments(tmp_path / "p.csv", _fine()), "t", IMPORTED)
+    journalist = listed["journalist"]
+    with engine.begin() as store:
+        outbox.enqueue(store, "airline", "court_list.lifted", {"person_id": journalist}, IMPORTED)
+        outbox.enqueue(store, "airline", "court_list.lifted", {"person_id": "someone"}, IMPORTED)
+    opt_out(engine, tmp_path / "lake", journalist, f"person:{journalist}", now=IMPORTED)
+    with engine.connect() as store:
+        (row,) = store.execute(select(payments)).all()
+        notices = store.execute(select(outbox_messages.c.payload)).scalars().all()
+    assert (row.payer_id_hash, row.payer_id_encrypted) == (None, None)
+    assert (row.payer_name_hash, row.payer_name_encrypted) == (None, None)
+    assert row.amount == 5000 and row.listing_id == listed["listing"]
+    assert [json.loads(n) if isinstance(n, str) else n for n in notices] == [
+        {"person_id": "someone"}
+    ]
 
 
 def test_reimporting_the_same_file_or_transaction_changes_nothing(

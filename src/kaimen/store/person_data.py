@@ -23,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 
+from kaimen.domain.court_list import ENROLLED_ID_KIND
 from kaimen.domain.snapshots import Snapshot
 from kaimen.store import alerts as alert_rows
 from kaimen.store import event_keys as key_index
@@ -34,6 +35,8 @@ from kaimen.store.tables import (
     event_inbox,
     identities,
     metadata,
+    outbox_messages,
+    payments,
     people,
     score_revisions,
     score_snapshots,
@@ -157,9 +160,33 @@ def erase(connection: Connection, person_id: str) -> dict[str, int]:
     anyone who had disputed failed on the foreign key)."""
     removed: dict[str, int] = {}
     personal = {column.table for column in personal_columns()} | {people}
+    # Held without a person column, and found by what names the person: the payer's details
+    # of a payment of theirs (by their ID number's keyed hash, before their identities go)
+    # and the notices to partners naming them. The payment stays, as the bank's record of a
+    # sum that settled a court's listing, with no payer.
+    removed["payments (payer details)"] = _forget_payer(connection, person_id)
+    named = outbox_messages.c.payload["person_id"].as_string() == person_id
+    _erase_rows(connection, outbox_messages, named, personal, removed)
     for column in personal_columns():
         _erase_rows(connection, column.table, _rows_of(column, person_id), personal, removed)
     return removed
+
+
+def _forget_payer(connection: Connection, person_id: str) -> int:
+    their_numbers = select(identities.c.lookup_hash).where(
+        identities.c.person_id == person_id, identities.c.kind == ENROLLED_ID_KIND
+    )
+    result = connection.execute(
+        update(payments)
+        .where(payments.c.payer_id_hash.in_(their_numbers))
+        .values(
+            payer_id_hash=None,
+            payer_id_encrypted=None,
+            payer_name_hash=None,
+            payer_name_encrypted=None,
+        )
+    )
+    return int(result.rowcount)
 
 
 def _erase_rows(
