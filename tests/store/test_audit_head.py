@@ -191,6 +191,39 @@ def test_an_unwritable_head_file_never_fails_the_transaction(
     assert "audit head 1 not written" in caplog.text
 
 
+def test_a_line_cut_short_by_a_full_volume_leaves_no_torn_line(
+    engine: Engine, witness: audit_head.HeadWitness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write a full volume cut short left `{"seq":41,` in the file and the next head
+    appended to it: `audit verify --head` then called the file forged from that line on."""
+    _append(engine, 1)
+    real_write = audit_head.os.write
+
+    def short(descriptor: int, data: bytes) -> int:
+        return real_write(descriptor, data[:10])
+
+    monkeypatch.setattr(audit_head.os, "write", short)
+    _append(engine, 1)  # its head is not written (logged), the transaction stands
+    monkeypatch.setattr(audit_head.os, "write", real_write)
+    _append(engine, 1)
+    heads = _heads(witness)
+    assert [h.head.seq for h in heads] == [1, 3]
+    assert audit.verify(engine, heads=heads) == 3
+    # A line a crash cut short (no newline at its end) does not swallow the next head.
+    with witness.file.path.open("ab") as handle:
+        handle.write(b'{"seq":9')
+    _append(engine, 1)
+    assert _heads_after_torn(witness)[-1].head.seq == 4
+
+
+def _heads_after_torn(witness: audit_head.HeadWitness) -> list[audit_head.HeadLine]:
+    lines = witness.file.path.read_bytes().split(b"\n")
+    assert b'{"seq":9' in lines  # on a line of its own, the next head on the next
+    kept = b"\n".join(line for line in lines if line != b'{"seq":9')
+    witness.file.path.write_bytes(kept)
+    return _heads(witness)
+
+
 def test_a_head_is_in_the_file_when_the_commit_returns_and_never_written_backwards(
     tmp_path: Path,
 ) -> None:

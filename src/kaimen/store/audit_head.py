@@ -19,6 +19,7 @@ import atexit
 import base64
 import binascii
 import datetime as dt
+import errno
 import json
 import logging
 import os
@@ -217,9 +218,19 @@ class HeadWitness:
         self.file.path.parent.mkdir(parents=True, exist_ok=True)
         # One write() per line on an O_APPEND descriptor: lines from several processes
         # interleave whole, never torn.
-        descriptor = os.open(self.file.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        descriptor = os.open(self.file.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(descriptor, data)
+            before = os.fstat(descriptor).st_size
+            # A line cut short before (a crash mid-write) ends here: this one starts afresh.
+            if before and os.pread(descriptor, 1, before - 1) != b"\n":
+                data = b"\n" + data
+            written = os.write(descriptor, data)
+            if written < len(data):
+                # A full volume took part of the line: taken back whole where no other
+                # process has appended meanwhile, so no torn line is left to read as forged.
+                if os.fstat(descriptor).st_size == before + written:
+                    os.ftruncate(descriptor, before)
+                raise OSError(errno.ENOSPC, "the audit head file took only part of a line")
             if sync:
                 os.fsync(descriptor)
         finally:
