@@ -168,6 +168,30 @@ def sign_in(client: TestClient, token: str) -> None:
     assert done.status_code == 303, done.text
 
 
+def test_a_new_admin_token_ends_the_sessions_opened_with_the_old_one(
+    room: Room, scored_copy: Population
+) -> None:
+    """After a leak the token is changed: the sessions opened with the old one went on
+    (pages read, payments rejected) where signing in with it was refused."""
+    sign_in(room.client, ADMIN)
+    assert room.client.get("/admin", follow_redirects=False).status_code == 200
+    rotated = Settings(
+        home=scored_copy.home, admin_token=ADMIN + "-rotated", database_url=scored_copy.url
+    )
+    app = create_app(rotated)
+    try:
+        with TestClient(app) as other:
+            other.cookies.update(room.client.cookies)
+            moved = other.get("/admin", follow_redirects=False)
+            assert moved.status_code == 303 and moved.headers["location"] == "/sign-in"
+            sign_in(other, ADMIN + "-rotated")
+            assert other.get("/admin", follow_redirects=False).status_code == 200
+    finally:
+        app.state.workspace.engine.dispose()
+    # Under the token it was opened with, the session holds.
+    assert room.client.get("/admin", follow_redirects=False).status_code == 200
+
+
 def post(room: Room, path: str, **form: str) -> object:
     """A form posted from the admin's own page, with its CSRF token."""
     token = csrf_of(room.client.get("/admin").text)

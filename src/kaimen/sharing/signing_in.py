@@ -68,7 +68,9 @@ def issue_sign_in_code(
     return audit.audited_transaction(engine, work)
 
 
-def _open(store: Connection, caller: Caller, at: dt.datetime, how: str) -> WebSignIn:
+def _open(
+    store: Connection, caller: Caller, at: dt.datetime, how: str, admin_token: str | None = None
+) -> WebSignIn:
     secret = web_sessions.open_session(
         store,
         caller.kind,
@@ -77,6 +79,9 @@ def _open(store: Connection, caller: Caller, at: dt.datetime, how: str) -> WebSi
         person_id=caller.person_id,
         partner_id=caller.partner_id,
         key_id=caller.key_id,
+        # An admin's session holds while the admin token it was opened with does: a new
+        # token (after a leak) ends every session opened with the old one.
+        bound_to=admin_token if caller.kind == "admin" else None,
     )
     audit.append(
         store,
@@ -114,7 +119,9 @@ def sign_in_with_credential(
         raise SignInRefused(TOKEN_REFUSED)
     at = now or dt.datetime.now(dt.UTC)
     how = {"person": "token", "partner": "key", "admin": "token"}[caller.kind]
-    return audit.audited_transaction(engine, lambda store: _open(store, caller, at, how))
+    return audit.audited_transaction(
+        engine, lambda store: _open(store, caller, at, how, admin_token)
+    )
 
 
 def sign_in_after_enrolment(
@@ -133,9 +140,11 @@ def sign_in_after_enrolment(
     return audit.audited_transaction(engine, lambda store: _open(store, caller, at, "enrolment"))
 
 
-def session_caller(engine: Engine, secret: str, now: dt.datetime | None = None) -> Caller | None:
+def session_caller(
+    engine: Engine, secret: str, admin_token: str, now: dt.datetime | None = None
+) -> Caller | None:
     """The caller of a live session, or None (unknown, ended, expired, person gone, key
-    revoked)."""
+    revoked, or an admin's opened with another admin token than today's)."""
     with engine.connect() as store:
         found = web_sessions.live(store, secret, now or dt.datetime.now(dt.UTC))
     if found is None:
@@ -144,6 +153,8 @@ def session_caller(engine: Engine, secret: str, now: dt.datetime | None = None) 
         return Caller.person(found.person_id)
     if found.kind == "partner" and found.partner_id is not None and found.key_id is not None:
         return Caller.partner(found.partner_id, found.key_id, found.scopes)
+    if not web_sessions.is_bound(secret, admin_token):
+        return None
     return Caller.admin()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Literal
@@ -38,9 +39,13 @@ def open_session(
     person_id: str | None = None,
     partner_id: str | None = None,
     key_id: str | None = None,
+    bound_to: str | None = None,
 ) -> str:
-    """A new session's secret (for the browser's cookie only)."""
+    """A new session's secret (for the browser's cookie only); with `bound_to` (the admin
+    token it was opened with), a secret that `is_bound` finds bound to it and no other."""
     secret = secrets.token_urlsafe(32)
+    if bound_to is not None:
+        secret = f"{secret}.{_mark(secret, bound_to)}"
     connection.execute(
         insert(web_sessions).values(
             session_hash=_hash(secret),
@@ -53,6 +58,16 @@ def open_session(
         )
     )
     return secret
+
+
+def _mark(secret: str, bound_to: str) -> str:
+    return hmac.new(bound_to.encode(), secret.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def is_bound(secret: str, bound_to: str) -> bool:
+    """Whether `secret` was opened bound to `bound_to` (`open_session`)."""
+    head, _, mark = secret.rpartition(".")
+    return bool(head) and hmac.compare_digest(mark, _mark(head, bound_to))
 
 
 def live(connection: Connection, secret: str, now: dt.datetime) -> LiveSession | None:

@@ -22,6 +22,8 @@ def caller_of(request: Request) -> Caller | None:
     session: Session = request.state.session
     found = None
     if session.secret is not None:
-        found = session_caller(request.app.state.workspace.engine, session.secret)
+        found = session_caller(
+            request.app.state.workspace.engine, session.secret, request.app.state.admin_token
+        )
     request.state.caller = found
     return found
