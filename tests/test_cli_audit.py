@@ -54,12 +54,19 @@ def test_a_deleted_tail_and_a_forged_head_fail_verify(tmp_path: Path, database_u
     published = _kaimen(env, "audit", "verify", "--head", str(heads), "--public-key", public_key)
     assert published.exit_code == 0, published.output
 
-    # The operator deletes the newest row: the chain alone still verifies, the heads do not.
+    # The operator deletes the newest row: the chain alone still verifies, the heads do not,
+    # and plain `audit verify` checks the home's own heads (it checked the chain alone).
     engine = create_engine(database_url)
     with engine.begin() as connection:
         connection.execute(delete(audit_log).where(audit_log.c.seq == 2))
     engine.dispose()
-    assert _kaimen(env, "audit", "verify").exit_code == 0
+    assert _kaimen(env, "audit", "verify").exit_code == 1
+    assert (
+        _kaimen(
+            {**env, "KAIMEN_AUDIT_HEAD_FILE": str(tmp_path / "none.log")}, "audit", "verify"
+        ).exit_code
+        == 0
+    )
     caught = _kaimen(env, "audit", "verify", "--head", str(heads))
     assert caught.exit_code == 1
     assert "audit log row 2: missing: the log ends at row 1, but line 2 of the head file" in (

@@ -32,8 +32,8 @@ def audit_verify_command(
         Path | None,
         typer.Option(
             "--head",
-            help="A file of signed heads (KAIMEN_AUDIT_HEAD_FILE): the chain must still hold "
-            "every one, which catches deleted newest rows.",
+            help="A file of signed heads (by default KAIMEN_AUDIT_HEAD_FILE's, when it "
+            "exists): the chain must still hold every one, which catches deleted newest rows.",
         ),
     ] = None,
     public_key: Annotated[
@@ -44,11 +44,15 @@ def audit_verify_command(
         ),
     ] = None,
 ) -> None:
-    """Check the audit log's hash chain (and with --head, its signed heads); names the first
-    bad row if any."""
+    """Check the audit log's hash chain and its signed heads (this home's head file, or
+    --head); names the first bad row if any."""
     from kaimen.operations.status import verify_audit, verify_audit_heads
 
     ws = session(ctx).workspace
+    # The home's own heads by default: without them a store restored from an older copy, or
+    # with its newest rows deleted, verified as intact.
+    if head is None and ws.audit_heads is not None and ws.audit_heads.path.is_file():
+        head = ws.audit_heads.path
     if head is None:
         with spinner("verifying the audit log"):
             rows = run(lambda: verify_audit(ws.engine))
