@@ -69,6 +69,36 @@ def test_an_unknown_level_is_refused(
     assert "KAIMEN_LOG_LEVEL" in error and "Traceback" not in error and "loud" not in error
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("KAIMEN_DATABASE_URL", "garbage", "unsupported database URL scheme"),
+        ("KAIMEN_SECRET_KEY", "bad", "KAIMEN_SECRET_KEY is not valid base64"),
+        (
+            "KAIMEN_DATABASE_URL",
+            "postgresql+psycopg://postgres@127.0.0.1:1/none",
+            "the store cannot be reached",
+        ),
+    ],
+)
+def test_settings_and_a_store_out_of_reach_are_refusals_not_faults(
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    says: str,
+) -> None:
+    """Each ended as "kaimen stopped on an unexpected error" (exit 70)."""
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setattr(sys, "argv", ["kaimen", "status"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 1
+    error = " ".join(capsys.readouterr().err.split())
+    assert says in error and "unexpected" not in error and "Traceback" not in error
+
+
 def test_serve_logs_at_info_through_kaimens_handler_only(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -153,6 +153,17 @@ def main() -> None:
     except Exception as error:  # kaimen's own errors are messages already; this is the rest
         if os.environ.get("KAIMEN_DEBUG"):
             raise
+        from kaimen.operations.readiness import store_unavailable
+
+        if store_unavailable(error):
+            # Expected while the database is down or its file cannot be opened: a refusal
+            # naming it, as the API's 503, not a fault of kaimen's.
+            fail(
+                "the store cannot be reached (KAIMEN_DATABASE_URL, or the SQLite file in "
+                f"KAIMEN_HOME): {type(error).__name__}; nothing was changed, try again "
+                "when it is up"
+            )
+            sys.exit(1)
         sys.stderr.write(_unexpected(error))
         sys.exit(UNEXPECTED_EXIT)
     finally:
