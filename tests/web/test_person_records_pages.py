@@ -339,6 +339,25 @@ def test_a_bad_consent_is_refused_beside_its_field_and_nothing_is_stored(
         assert f'<option value="{LENDER}" selected>' in refused.text
 
 
+def test_a_form_sending_a_field_twice_is_refused(person: Person) -> None:
+    """A consent is a legal act: `partner=a&partner=b` granted it to b, and a wrong CSRF
+    token passed beside a right one."""
+    before = _count(person.engine, consents, person.person_id)
+    token = person.csrf()
+    for body in (
+        f"partner={LENDER}&partner=other&purpose=decision&until=revoked&csrf_token={token}",
+        f"partner={LENDER}&purpose=decision&until=revoked&csrf_token=wrong&csrf_token={token}",
+    ):
+        refused = person.client.post(
+            "/me/consents",
+            content=body.encode(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+            follow_redirects=False,
+        )
+        assert refused.status_code == 422, refused.text
+    assert _count(person.engine, consents, person.person_id) == before
+
+
 # -- the access log, decisions and reports ---------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from starlette.responses import RedirectResponse
 
 from kaimen.domain.callers import Caller, CallerKind
-from kaimen.domain.errors import Forbidden
+from kaimen.domain.errors import Forbidden, Rejected
 from kaimen.web.callers import caller_of
 from kaimen.web.sessions import CSRF_FIELD, CSRF_HEADER, Session
 
@@ -23,6 +23,10 @@ class CsrfRefused(Forbidden):
     """A form posted without this session's CSRF token, or from another origin."""
 
 
+class AmbiguousForm(Rejected):
+    """A form that sent a field more than once (see `checked_session`)."""
+
+
 class NotSignedIn(Exception):
     """A page for a signed-in caller of some kind, asked for by someone else: the site's
     handler sends the browser to the sign-in page."""
@@ -32,11 +36,22 @@ class WrongRole(Forbidden):
     """A page for another kind of caller (a partner's console asked for by a person)."""
 
 
+# The forms' fields that are lists: a key's scopes (checkboxes), a dispute's evidence files.
+LIST_FIELDS = frozenset({"scopes", "evidence"})
+
+
 async def checked_session(request: Request) -> Session:
     """The session of a POST whose CSRF token is the session's own (and whose Origin, when
     the browser sends one, is ours); `CsrfRefused` otherwise."""
     session: Session = request.state.session
     form = await request.form()
+    # A field sent twice is refused, as a JSON key sent twice is: which one a reader takes
+    # differs (a consent was granted to the second of two partners named; a wrong CSRF token
+    # passed beside a right one). Only the fields that are lists may repeat.
+    names = [name for name, _ in form.multi_items()]
+    repeated = {name for name in names if names.count(name) > 1} - LIST_FIELDS
+    if repeated:
+        raise AmbiguousForm(f"the form sent {sorted(repeated)[0][:40]!r} more than once")
     presented = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
     if not isinstance(presented, str) or not session.accepts(presented):
         raise CsrfRefused("this form has expired or did not come from this site; try again")
