@@ -317,6 +317,9 @@ def test_unmatched_payments_are_kept_in_the_queue_and_rejection_keeps_them(
     assert item.payment.state == "unmatched" and item.payment.listing_id is None
     with pytest.raises(NotSettlable):
         approve_payment(engine, CN, item.payment.payment_id, "admin", now=IMPORTED)
+    # A reason a person reads, and PostgreSQL stores: no NUL or control characters (a 500).
+    with pytest.raises(settlement.ReasonRequired, match="control or invisible"):
+        reject_payment(engine, item.payment.payment_id, "\x00\x01bad", "admin")
     kept = reject_payment(engine, item.payment.payment_id, "not a judgment payment", "admin")
     assert kept.state == "rejected" and kept.note == "not a judgment payment"
     assert review_queue(engine, vault, "admin", now=IMPORTED).items == ()

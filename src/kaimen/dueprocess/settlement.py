@@ -34,6 +34,7 @@ from kaimen.domain.court_list import NAME_KIND
 from kaimen.domain.errors import Conflict, NotFound, Rejected
 from kaimen.domain.json_values import JsonObject, JsonValue
 from kaimen.domain.profiles import Profile
+from kaimen.domain.text import readable_problem
 from kaimen.dueprocess.clock_item import ClockItem
 from kaimen.dueprocess.court_listings import UnknownListing
 from kaimen.dueprocess.identity_links import record_listing_change
@@ -120,6 +121,11 @@ def _reason(text: str, what: str) -> str:
         raise ReasonRequired(f"{what} needs a reason")
     if len(cleaned) > MAX_REASON:
         raise ReasonRequired(f"{what}'s reason is longer than {MAX_REASON} characters")
+    # NUL and other control or invisible characters: PostgreSQL refuses NUL in text (a 500),
+    # and a person reads this reason.
+    problem = readable_problem(cleaned)
+    if problem is not None:
+        raise ReasonRequired(f"{what}'s reason {problem}")
     return cleaned
 
 
