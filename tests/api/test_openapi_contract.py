@@ -163,6 +163,8 @@ RULES_BEYOND_THE_SCHEMA = {
     "/v1/offers": "readable text; no connections minimum",
     "/v1/reports": "readable text",
     "/v1/admin/links/{link_id}/undo": "readable text",
+    "/v1/admin/payments/{payment_id}/reject": "readable text",
+    "/v1/admin/court-list/{listing_id}/objection": "readable text",
 }
 CONFIG = SchemathesisConfig.from_dict(
     {
