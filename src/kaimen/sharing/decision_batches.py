@@ -53,10 +53,12 @@ FLUSH_AFTER_TURNS = 3
 # writer at a time: more would only wait).
 SQLITE_WAITING_THREADS = 4
 # Decisions committed on the event loop between two checkpoints of SQLite's WAL in a worker
-# thread: at four or five pages a decision, about 9,000 pages (36 MB) of WAL, and the pass
-# that holds the batches back comes for fewer than 1% of the questions (a 16-question batch
-# in 2,000), so it stays out of the 99th percentile's latency.
-SQLITE_CHECKPOINT_EVERY = 2000
+# thread: at four or five pages a decision, about 36,000 pages (144 MB) of WAL, and the pass
+# that holds the batches back comes for a 16-question batch in 8,000. Every checkpoint's
+# passes slow the batches beside them: every 2,000 decisions (a checkpoint every half second
+# under load) kaimen's p99 was 9.1-9.9 ms, every 8,000 it was 7.4-8.8 ms, the throughput the
+# same (benchmarks/decisions_load.py, three runs each way, 2026-12-08).
+SQLITE_CHECKPOINT_EVERY = 8000
 # The checkpoint's passes beside the batches end when a pass copies fewer pages than this
 # (each pass copies what the batches wrote during the one before, about a fifth of it), or
 # after this many passes; then the last pass, with the batches held back.
