@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kaimen.domain import profiles
 from kaimen.domain.errors import Conflict
+from kaimen.domain.months import month_of_instant
 from kaimen.domain.profiles import Profile
 from kaimen.domain.reasons import Reason
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN, Dimension, band_of
@@ -204,7 +205,7 @@ def _check_scorable(engine: Engine, month: str, now: dt.datetime) -> None:
     published from part of its events, and a published month is never run again) or that
     lies before the lake's first events (everyone would be published as a thin file, in
     place of the scores served)."""
-    current = now.astimezone(dt.UTC).strftime("%Y-%m")
+    current = month_of_instant(now)
     if month >= current:
         raise MonthNotScorable(
             f"{month} has not ended yet: a month is scored once it is over "

@@ -35,6 +35,7 @@ from kaimen.domain.audit_groups import (
     traits_of,
 )
 from kaimen.domain.errors import Conflict, Rejected
+from kaimen.domain.months import month_of_instant
 from kaimen.engines.parquet_files import read_parquet
 from kaimen.features.catalogue import Window
 from kaimen.features.summary_build import refresh_summaries
@@ -94,7 +95,7 @@ def _lake_span(
     first, latest = span.column("first")[0].as_py(), span.column("latest")[0].as_py()
     if latest is None or first is None:
         return None
-    return str(first), min(str(latest), add_months(now.astimezone(dt.UTC).strftime("%Y-%m"), -1))
+    return str(first), min(str(latest), add_months(month_of_instant(now), -1))
 
 
 def _month(span: tuple[str, str] | None, asked: str | None) -> str:

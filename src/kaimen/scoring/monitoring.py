@@ -39,6 +39,7 @@ from sqlalchemy import Engine
 
 from kaimen.domain.errors import Conflict
 from kaimen.domain.model_metrics import Evaluation, ModelMetrics
+from kaimen.domain.months import month_of_instant
 from kaimen.domain.scores import SCORE_MAX, SCORE_MIN
 from kaimen.features.build import features_expression
 from kaimen.features.catalogue import CATALOGUE, Window
@@ -128,7 +129,7 @@ def _lake_reach(backend: ibis.BaseBackend, paths: Sequence[Path], now: dt.dateti
     latest = backend.read_parquet([str(p) for p in paths]).occurred_month.max().execute()
     if latest is None:
         return None
-    ended = add_months(now.astimezone(dt.UTC).strftime("%Y-%m"), -1)
+    ended = add_months(month_of_instant(now), -1)
     return min(str(latest), ended)
 
 

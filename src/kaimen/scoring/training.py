@@ -39,6 +39,7 @@ from sqlalchemy import Engine
 
 from kaimen.domain.errors import Conflict
 from kaimen.domain.model_metrics import ComparedModel, Comparison, Evaluation, ModelMetrics
+from kaimen.domain.months import month_of_instant
 from kaimen.domain.scores import FACTOR, OFFSET
 from kaimen.engines.parquet_files import read_parquet
 from kaimen.features.catalogue import CATALOGUE
@@ -205,7 +206,7 @@ def _check_outcomes_known(engine: Engine, as_of: str, now: dt.datetime) -> None:
     """NotEnoughHistory for an `as_of` whose outcomes are not all known: a month that has not
     ended, or one the lake does not reach yet (outcomes past the lake's end would all count
     as good, and the model learn a bad rate too low)."""
-    current = now.astimezone(dt.UTC).strftime("%Y-%m")
+    current = month_of_instant(now)
     if as_of >= current:
         raise NotEnoughHistory(
             f"training as of {as_of} needs its outcomes up to the end of {as_of}, which has not "

@@ -12,11 +12,12 @@ through the decision path's batch writes, everything else through `log_refused`.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from sqlalchemy import Connection
 
 from kaimen.domain.errors import KaimenError
-from kaimen.store import access_log
+from kaimen.store import access_log, alerts
 from kaimen.store.access_log import Disclosure
 
 NO_CONSENT = "no consent"
@@ -59,3 +60,25 @@ def log_refused(
     such an active person; in the caller's transaction, which must commit it even though
     the request is refused."""
     access_log.record_if_known(connection, person_id, attempt, now)
+
+
+def log_no_consent(
+    connection: Connection,
+    person_id: str,
+    partner_id: str,
+    actor: str,
+    purpose: str,
+    what: str,
+    refusal: KaimenError,
+    now: dt.datetime,
+) -> None:
+    """Log an attempt refused as having no consent, in the caller's transaction (which must
+    commit it though the request is refused): on a frozen file as an attempt on it, with its
+    alert; otherwise as no consent. Only for an active person (`log_refused`)."""
+    frozen = alerts.FrozenAttempt(
+        person_id, actor, partner_id, purpose, what, str(uuid.uuid4()), now
+    )
+    alerts.record_frozen_attempts(connection, [frozen])
+    log_refused(
+        connection, person_id, refused_attempt(actor, purpose, what, NO_CONSENT, refusal), now
+    )

@@ -13,7 +13,6 @@ log and the audit log: the answer alone, never the balance or the grade.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Final
 
 from sqlalchemy import Connection, Engine
@@ -24,10 +23,10 @@ from kaimen.domain.json_values import JsonObject
 from kaimen.domain.profiles import Profile
 from kaimen.points import rulebooks, standing
 from kaimen.points.standing import PrivilegeAnswer
-from kaimen.sharing.attempts import NO_CONSENT, log_refused, refused_attempt
+from kaimen.sharing.attempts import log_no_consent
 from kaimen.sharing.deciding import NOT_FOUND, PersonNotFound
 from kaimen.sharing.rate_limits import PartnerLimits
-from kaimen.store import access_log, alerts, audit, consents
+from kaimen.store import access_log, audit, consents
 
 SCOPE = "points"
 # Whose consent it needs: the answer is a decision about the person.
@@ -64,17 +63,10 @@ def check_privilege(
             standing.require_active(store, person_id)
         elif consents.live(store, person_id, partner_id, CONSENT, now) is None:
             refusal = PersonNotFound(NOT_FOUND)
-            # Committed with the transaction, which a raised refusal would roll back: an
-            # attempt on a frozen file with its alert, any other as no consent.
-            attempt = alerts.FrozenAttempt(
-                person_id, caller.actor, partner_id, standing.ACCESS_PURPOSE, WHAT,
-                str(uuid.uuid4()), now,
+            log_no_consent(
+                store, person_id, partner_id, caller.actor, standing.ACCESS_PURPOSE, WHAT,
+                refusal, now,
             )  # fmt: skip
-            alerts.record_frozen_attempts(store, [attempt])
-            logged = refused_attempt(
-                caller.actor, standing.ACCESS_PURPOSE, WHAT, NO_CONSENT, refusal
-            )
-            log_refused(store, person_id, logged, now)
             return refusal
         answer = standing.privilege_answer(store, profile, person_id, privilege, month)
         disclosed: JsonObject = {"privilege": privilege.id, "applies": answer.applies}

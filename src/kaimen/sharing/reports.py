@@ -44,7 +44,7 @@ from kaimen.features.catalogue import DEFAULTED, Window, total_of
 from kaimen.features.exclusions import ExcludedEvents, summaries_without
 from kaimen.features.summaries import FAMILIES
 from kaimen.scoring.exclusions import excluded_events
-from kaimen.sharing.attempts import NO_CONSENT, log_refused, refused_attempt
+from kaimen.sharing.attempts import log_no_consent
 from kaimen.sharing.deciding import NOT_FOUND, PersonNotFound
 from kaimen.sharing.rate_limits import PartnerLimits
 from kaimen.store import (
@@ -322,15 +322,7 @@ def issue_report(
     def work(store: Connection) -> Report | PersonNotFound:
         if consents.live(store, person_id, partner_id, "report", now) is None:
             refusal = PersonNotFound(NOT_FOUND)
-            # Committed with the transaction, which a raised refusal would roll back: an
-            # attempt on a frozen file with its alert, any other as no consent.
-            alerts.record_frozen_attempts(store, [_attempt(partner_id, person_id, actor, now)])
-            log_refused(
-                store,
-                person_id,
-                refused_attempt(actor, "report", "report", NO_CONSENT, refusal),
-                now,
-            )
+            log_no_consent(store, person_id, partner_id, actor, "report", "report", refusal, now)
             return refusal
         report = _build(
             store,
@@ -370,12 +362,6 @@ def issue_report(
     if isinstance(issued, PersonNotFound):
         raise issued
     return issued
-
-
-def _attempt(partner_id: str, person_id: str, actor: str, now: dt.datetime) -> alerts.FrozenAttempt:
-    return alerts.FrozenAttempt(
-        person_id, actor, partner_id, "report", "report", str(uuid.uuid4()), now
-    )
 
 
 def own_report(
